@@ -1,0 +1,7 @@
+// Umbrella header for the effvit library.
+#pragma once
+
+#include "effvit/error.h"
+#include "effvit/image.h"
+#include "effvit/model.h"
+#include "effvit/tensor.h"

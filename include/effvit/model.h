@@ -1,0 +1,82 @@
+// Loading an EfficientViT-MSRA ONNX model and running it.
+//
+//   auto model = effvit::Model::load("m0.onnx");           // parse, check, fold shape arithmetic
+//   effvit::Session session(model, {.threads = 1});        // per-thread workspace
+//   effvit::Tensor logits = session.run(input);            // input: f32 NCHW, any batch the model allows
+//
+// A Model is immutable once loaded and may be shared by any number of Sessions running concurrently
+// (one per thread/stream). A Session is not thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "effvit/error.h"
+#include "effvit/tensor.h"
+
+namespace effvit {
+
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::f32;
+  Shape shape;  // -1 marks a dynamic dimension
+};
+
+struct ModelSummary {
+  std::vector<TensorInfo> inputs;
+  std::vector<TensorInfo> outputs;
+  int64_t params = 0;               // elements of all weight initializers the compute graph uses
+  int64_t macs = 0;                 // multiply-accumulates of one batch-1 inference
+  std::string variant;              // "m0".."m5", or "none"
+  std::map<std::string, int> ops;   // op histogram of the runtime graph (after load-time folding)
+  int opset = 0;
+};
+
+class Graph;
+
+class Model {
+ public:
+  // Throws effvit::Error naming `path` and the problem (missing, not ONNX, truncated,
+  // unsupported op, ...).
+  static std::shared_ptr<const Model> load(const std::string& path);
+  ~Model();
+
+  const std::string& path() const { return path_; }
+  const ModelSummary& summary() const { return summary_; }
+  // ONNX metadata_props, e.g. preprocessing and class names written by python/export_onnx.py.
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // The graph as imported (shape arithmetic still symbolic); sessions specialise it per input shape.
+  const Graph& graph() const { return *graph_; }
+
+ private:
+  Model() = default;
+  std::string path_;
+  ModelSummary summary_;
+  std::map<std::string, std::string> metadata_;
+  std::unique_ptr<Graph> graph_;
+};
+
+struct SessionOptions {
+  int threads = 1;  // threads used inside one run() call
+};
+
+class Session {
+ public:
+  explicit Session(std::shared_ptr<const Model> model, SessionOptions options = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Runs the model on inputs given in the model's input order. Throws effvit::Error on a wrong
+  // count, dtype or shape (naming the input and what was expected).
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs);
+  Tensor run(const Tensor& input) { return run(std::vector<Tensor>{input}).at(0); }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace effvit

@@ -1,0 +1,75 @@
+// Dense tensors: the unit of data crossing effvit's public API.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace effvit {
+
+enum class DType : uint8_t { f32, i64, i32, u8, i8, bool8 };
+
+const char* dtype_name(DType dtype);
+size_t dtype_size(DType dtype);
+
+using Shape = std::vector<int64_t>;
+
+int64_t shape_numel(const Shape& shape);
+std::string shape_str(const Shape& shape);
+
+// A row-major (C order) tensor. Copies share the same storage (like a shared_ptr); use clone() for
+// a deep copy. A tensor may also view external memory it does not own (see Tensor::view).
+class Tensor {
+ public:
+  Tensor() = default;
+  Tensor(DType dtype, Shape shape);  // zero-initialised, owned storage
+
+  static Tensor view(DType dtype, Shape shape, void* data);
+  template <typename T>
+  static Tensor from_vector(Shape shape, const std::vector<T>& values);
+
+  DType dtype() const { return dtype_; }
+  const Shape& shape() const { return shape_; }
+  int64_t dim(size_t i) const { return shape_.at(i); }
+  size_t rank() const { return shape_.size(); }
+  int64_t numel() const { return shape_numel(shape_); }
+  size_t bytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
+  bool defined() const { return data_ != nullptr || numel() == 0; }
+
+  void* raw() { return data_; }
+  const void* raw() const { return data_; }
+  template <typename T>
+  T* data() { return static_cast<T*>(data_); }
+  template <typename T>
+  const T* data() const { return static_cast<const T*>(data_); }
+
+  // Same storage, new shape (element counts must match).
+  Tensor reshaped(Shape shape) const;
+  Tensor clone() const;
+
+ private:
+  DType dtype_ = DType::f32;
+  Shape shape_;
+  std::shared_ptr<void> storage_;
+  void* data_ = nullptr;
+};
+
+template <typename T>
+struct DTypeOf;
+template <> struct DTypeOf<float> { static constexpr DType value = DType::f32; };
+template <> struct DTypeOf<int64_t> { static constexpr DType value = DType::i64; };
+template <> struct DTypeOf<int32_t> { static constexpr DType value = DType::i32; };
+template <> struct DTypeOf<uint8_t> { static constexpr DType value = DType::u8; };
+template <> struct DTypeOf<int8_t> { static constexpr DType value = DType::i8; };
+
+template <typename T>
+Tensor Tensor::from_vector(Shape shape, const std::vector<T>& values) {
+  Tensor t(DTypeOf<T>::value, std::move(shape));
+  if (static_cast<int64_t>(values.size()) != t.numel()) throw std::invalid_argument("from_vector: size mismatch");
+  std::copy(values.begin(), values.end(), t.data<T>());
+  return t;
+}
+
+}  // namespace effvit

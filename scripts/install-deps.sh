@@ -1,0 +1,34 @@
+#!/bin/sh
+# Installs the Debian packages effvit needs to build, test and run its demo.
+# Idempotent: asks apt only for packages that are not installed yet.
+set -eu
+
+PACKAGES="
+build-essential cmake pkg-config
+libonnx-dev libprotobuf-dev protobuf-compiler
+libdnnl-dev
+libspng-dev libturbojpeg0-dev zlib1g-dev
+libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
+libgtest-dev libgmock-dev libbenchmark-dev
+python3-torch python3-onnx python3-numpy
+dataset-fashion-mnist
+"
+
+missing=""
+for p in $PACKAGES; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+
+if [ -z "$missing" ]; then
+  exit 0
+fi
+
+echo "install-deps: installing$missing"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing
