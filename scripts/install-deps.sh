@@ -6,7 +6,7 @@ set -eu
 PACKAGES="
 build-essential cmake pkg-config
 libonnx-dev libprotobuf-dev protobuf-compiler
-libdnnl-dev
+libdnnl-dev ocl-icd-opencl-dev opencl-c-headers
 libspng-dev libturbojpeg0-dev zlib1g-dev
 libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
 libgtest-dev libgmock-dev libbenchmark-dev

@@ -1,9 +1,11 @@
 // Dense tensors: the unit of data crossing effvit's public API.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 

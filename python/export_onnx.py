@@ -1,0 +1,200 @@
+"""Export an EfficientViT-MSRA classifier to ONNX for effvit.
+
+Without --checkpoint the weights are random (for test fixtures). With one, the checkpoint's own
+layout is recognised from its keys, so timm and microsoft/Cream checkpoints both load, and the
+weights are then moved into the layout asked for. The preprocessing effvit should apply is written
+into the model's metadata_props; the variant is deliberately not, since effvit detects it itself.
+
+  /usr/bin/python3 python/export_onnx.py --variant m0 --fuse-bn --output m0.onnx
+"""
+
+import argparse
+import io
+import json
+import os
+import sys
+import warnings
+
+import onnx
+import torch
+
+import efficientvit_msra
+
+INPUT_SIZE = 224
+LAYOUTS = ("timm", "cream")
+DEFAULT_METADATA = {
+    "effvit.resize_shorter": "256",
+    "effvit.crop": str(INPUT_SIZE),
+    "effvit.mean": "0.485 0.456 0.406",
+    "effvit.std": "0.229 0.224 0.225",
+}
+# The first key segment that only one layout has.
+LAYOUT_MARKERS = {"stages.": "timm", "blocks1.": "cream"}
+HEAD_WEIGHT = {"timm": "head.linear.weight", "cream": "head.l.weight"}
+
+
+def read_checkpoint(path):
+    """Returns (state_dict, layout). Accepts a bare state dict or one under a 'model' key, which is
+    how both Cream's release files and train_fashion_mnist.py's last.pt store it."""
+    obj = torch.load(path, map_location="cpu")
+    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+        obj = obj["model"]
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: not a state dict (got {type(obj).__name__})")
+    state = {k: v for k, v in obj.items() if not k.endswith("attention_bias_idxs")}
+    layouts = {layout for prefix, layout in LAYOUT_MARKERS.items()
+               if any(k.startswith(prefix) for k in state)}
+    if len(layouts) != 1:
+        raise ValueError(f"{path}: cannot tell the layout; expected keys under 'stages.' (timm) "
+                         f"or 'blocks1.' (cream)")
+    return state, layouts.pop()
+
+
+@torch.no_grad()
+def calibrate_batchnorm(model, seed, batch=2):
+    """Sets every BatchNorm2d's running statistics to those of one N(0,1) batch.
+
+    randomize() draws BN statistics unrelated to the activations, so each residual block multiplies
+    their scale (~20x per block; logits of 1e10 in m0), saturating every softmax and sigmoid and
+    leaving fp32 error close to the exactness tolerance. With measured statistics the activations
+    stay O(1..100) and the attention stays soft. BN weights and biases keep their random values.
+    The head's BatchNorm1d keeps randomize()'s statistics: two samples would estimate them poorly.
+    """
+    x = torch.randn(batch, 3, INPUT_SIZE, INPUT_SIZE, generator=torch.Generator().manual_seed(seed))
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    momenta = [bn.momentum for bn in bns]
+    model.eval()
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # a plain average, which over a single batch is that batch's statistics
+        bn.train()
+    model(x)
+    for bn, momentum in zip(bns, momenta):
+        bn.momentum = momentum
+        bn.eval()
+
+
+def prepare_model(variant, layout, num_classes=None, checkpoint=None, seed=0, fuse_bn=False):
+    """The model to export, in eval mode. num_classes=None takes the checkpoint's, else 1000."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}")
+    if checkpoint is None:
+        model = efficientvit_msra.build(variant, layout, num_classes or 1000, INPUT_SIZE)
+        efficientvit_msra.randomize(model, seed)
+        calibrate_batchnorm(model, seed)
+    else:
+        state, src_layout = read_checkpoint(checkpoint)
+        if num_classes is None:
+            head = state.get(HEAD_WEIGHT[src_layout])
+            num_classes = head.shape[0] if head is not None else 1000
+        src = efficientvit_msra.build(variant, src_layout, num_classes, INPUT_SIZE)
+        wanted = {k: v.shape for k, v in src.state_dict().items() if not k.endswith("attention_bias_idxs")}
+        missing = sorted(wanted.keys() - state.keys())
+        unexpected = sorted(state.keys() - wanted.keys())
+        reshaped = sorted(k for k in wanted.keys() & state.keys() if state[k].shape != wanted[k])
+        if missing or unexpected or reshaped:
+            raise ValueError(f"{checkpoint}: not a {variant} {src_layout}-layout model with {num_classes} "
+                             f"classes: missing {missing[:3]}, unexpected {unexpected[:3]}, "
+                             f"shape differs {reshaped[:3]}")
+        # Only the derived attention_bias_idxs may be absent, and the model already has them.
+        src.load_state_dict(state, strict=False)
+        if src_layout == layout:
+            model = src
+        else:
+            model = efficientvit_msra.build(variant, layout, num_classes, INPUT_SIZE)
+            efficientvit_msra.transfer_weights(src, model)
+    if fuse_bn:
+        efficientvit_msra.fuse_batchnorm(model)
+    # eval() also recomputes the cached attention bias `ab` from the weights just set; a model put in
+    # eval mode before its weights changed would export stale biases.
+    return model.eval()
+
+
+def merged_metadata(layout, overrides=None):
+    meta = dict(DEFAULT_METADATA, **{"effvit.layout": layout})
+    for k, v in (overrides or {}).items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise ValueError(f"metadata must map strings to strings; got {k!r}: {v!r}")
+        meta[k] = v
+    # The graph's input is fixed at INPUT_SIZE, so a different crop would describe another model.
+    if meta["effvit.crop"] != str(INPUT_SIZE):
+        raise ValueError(f"effvit.crop must be {INPUT_SIZE}, the exported input size")
+    return meta
+
+
+def export_onnx(model, output, metadata, opset=13, dynamic_batch=False, batch=1):
+    """Traces `model` (already in eval mode) at `batch` images to ONNX and writes it atomically to
+    `output`. Without dynamic_batch, that batch is the graph's fixed one."""
+    if model.training:
+        # Under TrainingMode.PRESERVE below, a training-mode model would export batch-statistics BN.
+        raise ValueError("export_onnx needs a model in eval mode")
+    dummy = torch.zeros(batch, 3, INPUT_SIZE, INPUT_SIZE)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        # The tracer warns that Python branches on H and W are frozen; they are meant to be, as the
+        # input size is fixed.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # PRESERVE exports the eval-mode model as is; EVAL would also fold every Conv+BN pair,
+        # leaving an unfused export no different from a --fuse-bn one. Constant folding is still
+        # safe here, despite torch's warning, because the model is not in training mode.
+        warnings.filterwarnings("ignore", "It is recommended that constant folding be turned off")
+        torch.onnx.export(
+            model, dummy, buf, opset_version=opset, training=torch.onnx.TrainingMode.PRESERVE,
+            input_names=["input"], output_names=["logits"],
+            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None)
+    proto = onnx.load_model_from_string(buf.getvalue())
+    if not dynamic_batch:
+        # The traced shape arithmetic leaves the output's batch symbolic even for a fixed input.
+        proto.graph.output[0].type.tensor_type.shape.dim[0].dim_value = batch
+    onnx.helper.set_model_props(proto, metadata)
+    onnx.checker.check_model(proto, full_check=True)
+    tmp = f"{output}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(proto.SerializeToString())
+        os.replace(tmp, output)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return proto
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--variant", required=True, choices=sorted(efficientvit_msra.VARIANTS),
+                    help="model size")
+    ap.add_argument("--checkpoint", help="timm or Cream .pth to load; random weights when omitted")
+    ap.add_argument("--num-classes", type=int,
+                    help="classifier outputs (default: the checkpoint's, else 1000)")
+    ap.add_argument("--opset", type=int, default=13, choices=range(11, 18), metavar="{11..17}",
+                    help="ONNX opset (default 13)")
+    ap.add_argument("--fuse-bn", action="store_true", help="fold every BatchNorm into its conv/linear")
+    ap.add_argument("--layout", default="timm", choices=LAYOUTS,
+                    help="module layout, which sets the ONNX node names (default timm)")
+    ap.add_argument("--dynamic-batch", action="store_true", help="make the batch dimension symbolic")
+    ap.add_argument("--seed", type=int, default=0, help="seed for random weights (default 0)")
+    ap.add_argument("--output", help="ONNX file to write (default <variant>.onnx)")
+    ap.add_argument("--metadata-json",
+                    help="JSON object of string keys/values merged over the default metadata_props")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+
+    try:
+        overrides = None
+        if args.metadata_json:
+            with open(args.metadata_json) as f:
+                overrides = json.load(f)
+            if not isinstance(overrides, dict):
+                raise ValueError(f"{args.metadata_json}: expected a JSON object")
+        metadata = merged_metadata(args.layout, overrides)
+        model = prepare_model(args.variant, args.layout, args.num_classes, args.checkpoint, args.seed,
+                              args.fuse_bn)
+        output = args.output or f"{args.variant}.onnx"
+        proto = export_onnx(model, output, metadata, args.opset, args.dynamic_batch)
+    except (OSError, ValueError) as e:
+        sys.exit(f"export_onnx: {e}")
+    print(f"wrote {output}: {len(proto.graph.node)} nodes, opset {args.opset}")
+
+
+if __name__ == "__main__":
+    main()

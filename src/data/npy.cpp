@@ -1,0 +1,112 @@
+#include "data/npy.h"
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "effvit/error.h"
+
+namespace effvit {
+namespace {
+
+const char kMagic[] = "\x93NUMPY";
+
+const char* descr_of(DType t) {
+  switch (t) {
+    case DType::f32: return "<f4";
+    case DType::i64: return "<i8";
+    case DType::i32: return "<i4";
+    case DType::u8: return "|u1";
+    case DType::i8: return "|i1";
+    case DType::bool8: return "|b1";
+  }
+  return "";
+}
+
+}  // namespace
+
+Tensor read_npy(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open file");
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  const std::string bytes = buf.str();
+  if (bytes.size() < 10 || std::memcmp(bytes.data(), kMagic, 6) != 0) throw Error(path + ": not a .npy file");
+  const int major = static_cast<uint8_t>(bytes[6]);
+  size_t header_len, pos;
+  if (major == 1) {
+    header_len = static_cast<uint8_t>(bytes[8]) | (static_cast<size_t>(static_cast<uint8_t>(bytes[9])) << 8);
+    pos = 10;
+  } else if (major == 2 || major == 3) {
+    if (bytes.size() < 12) throw Error(path + ": truncated .npy header");
+    header_len = 0;
+    for (int i = 0; i < 4; ++i) header_len |= static_cast<size_t>(static_cast<uint8_t>(bytes[8 + i])) << (8 * i);
+    pos = 12;
+  } else {
+    throw Error(path + ": unsupported .npy version " + std::to_string(major));
+  }
+  if (bytes.size() < pos + header_len) throw Error(path + ": truncated .npy header");
+  const std::string header = bytes.substr(pos, header_len);
+  std::smatch m;
+  if (!std::regex_search(header, m, std::regex(R"('descr'\s*:\s*'([^']+)')"))) throw Error(path + ": .npy header has no descr");
+  const std::string descr = m[1];
+  if (std::regex_search(header, std::regex(R"('fortran_order'\s*:\s*True)"))) throw Error(path + ": Fortran-order arrays are not supported");
+  if (!std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))"))) throw Error(path + ": .npy header has no shape");
+  Shape shape;
+  std::stringstream dims(m[1].str());
+  std::string item;
+  while (std::getline(dims, item, ',')) {
+    if (item.find_first_not_of(" ") == std::string::npos) continue;
+    shape.push_back(std::stoll(item));
+  }
+  DType dtype;
+  if (descr == "<f4") dtype = DType::f32;
+  else if (descr == "<i8") dtype = DType::i64;
+  else if (descr == "<i4") dtype = DType::i32;
+  else if (descr == "|u1") dtype = DType::u8;
+  else if (descr == "|i1") dtype = DType::i8;
+  else if (descr == "|b1") dtype = DType::bool8;
+  else throw Error(path + ": unsupported .npy dtype '" + descr + "' (effvit reads float32 and integer arrays)");
+  Tensor t(dtype, shape);
+  const size_t data_at = pos + header_len;
+  if (bytes.size() - data_at != t.bytes())
+    throw Error(path + ": holds " + std::to_string(bytes.size() - data_at) + " data bytes, shape " + shape_str(shape) + " needs " + std::to_string(t.bytes()));
+  if (t.bytes()) std::memcpy(t.raw(), bytes.data() + data_at, t.bytes());
+  return t;
+}
+
+void write_npy(const std::string& path, const Tensor& t) {
+  std::string shape = "(";
+  for (size_t i = 0; i < t.rank(); ++i) shape += std::to_string(t.shape()[i]) + (t.rank() == 1 || i + 1 < t.rank() ? "," : "");
+  shape += ")";
+  std::string header = std::string("{'descr': '") + descr_of(t.dtype()) + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  // Pad so the data starts on a 64-byte boundary, newline-terminated, as NumPy does.
+  const size_t unpadded = 10 + header.size() + 1;
+  header.append((64 - unpadded % 64) % 64, ' ');
+  header += '\n';
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    if (!out) throw Error(path + ": cannot write file");
+    out.write(kMagic, 6);
+    const char version[2] = {1, 0};
+    out.write(version, 2);
+    const uint16_t len = static_cast<uint16_t>(header.size());
+    const char len_bytes[2] = {static_cast<char>(len & 0xff), static_cast<char>(len >> 8)};
+    out.write(len_bytes, 2);
+    out.write(header.data(), static_cast<std::streamsize>(header.size()));
+    out.write(static_cast<const char*>(t.raw()), static_cast<std::streamsize>(t.bytes()));
+    if (!out) {
+      std::remove(tmp.c_str());
+      throw Error(path + ": write failed");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw Error(path + ": cannot rename temporary file into place");
+  }
+}
+
+}  // namespace effvit

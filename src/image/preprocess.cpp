@@ -1,0 +1,118 @@
+// The classifier input transform: timm/torchvision's eval geometry, then per-channel normalisation.
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "effvit/error.h"
+#include "effvit/image.h"
+#include "image/resample.h"
+
+namespace effvit {
+namespace {
+
+void check_geometry(const Preprocess& pre, const std::string& context) {
+  // torchvision would zero-pad a crop larger than the resized image; no timm model asks for that.
+  if (pre.crop <= 0 || pre.resize_shorter < 0 || (pre.resize_shorter > 0 && pre.resize_shorter < pre.crop))
+    throw Error(context + ": unsupported geometry (resize_shorter " + std::to_string(pre.resize_shorter) +
+                ", crop " + std::to_string(pre.crop) + ")");
+}
+
+struct Window {
+  int resized_width, resized_height, left, top;
+};
+
+Window crop_window(const Image& image, const Preprocess& pre) {
+  if (pre.resize_shorter == 0) return {pre.crop, pre.crop, 0, 0};
+  const bool portrait = image.width <= image.height;
+  const int64_t shorter = portrait ? image.width : image.height;
+  const int64_t longer = portrait ? image.height : image.width;
+  // torchvision's Resize(int): int(size * long / short), a truncating float division.
+  const int resized_long =
+      static_cast<int>(static_cast<double>(pre.resize_shorter * longer) / static_cast<double>(shorter));
+  Window w;
+  w.resized_width = portrait ? pre.resize_shorter : resized_long;
+  w.resized_height = portrait ? resized_long : pre.resize_shorter;
+  // torchvision's CenterCrop: int(round((size - crop) / 2.0)), and python rounds halves to even,
+  // as nearbyint does in the default rounding mode.
+  w.left = static_cast<int>(std::nearbyint((w.resized_width - pre.crop) / 2.0));
+  w.top = static_cast<int>(std::nearbyint((w.resized_height - pre.crop) / 2.0));
+  return w;
+}
+
+std::string_view trim(std::string_view s) {
+  const char* space = " \t\r\n";
+  size_t begin = s.find_first_not_of(space);
+  if (begin == std::string_view::npos) return {};
+  return s.substr(begin, s.find_last_not_of(space) - begin + 1);
+}
+
+template <typename T>
+bool parse_number(std::string_view s, T& value) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  return ec == std::errc() && end == s.data() + s.size();
+}
+
+[[noreturn]] void bad_key(const std::string& key, const std::string& value, const std::string& expected) {
+  throw Error("model metadata " + key + ": expected " + expected + ", got \"" + value + "\"");
+}
+
+int parse_size(const std::string& key, const std::string& value, int min) {
+  int parsed = 0;
+  if (!parse_number(trim(value), parsed) || parsed < min)
+    bad_key(key, value, min == 0 ? "a non-negative integer" : "a positive integer");
+  return parsed;
+}
+
+void parse_triple(const std::string& key, const std::string& value, bool positive, float out[3]) {
+  const std::string expected = positive ? "3 space-separated positive numbers" : "3 space-separated numbers";
+  std::string_view rest = trim(value);
+  for (int i = 0; i < 3; ++i) {
+    size_t end = rest.find_first_of(" \t");
+    float parsed = 0;
+    if (!parse_number(rest.substr(0, end), parsed) || !std::isfinite(parsed) || (positive && parsed <= 0))
+      bad_key(key, value, expected);
+    out[i] = parsed;
+    rest = end == std::string_view::npos ? std::string_view() : trim(rest.substr(end));
+  }
+  if (!rest.empty()) bad_key(key, value, expected);
+}
+
+}  // namespace
+
+Preprocess Preprocess::from_metadata(const std::map<std::string, std::string>& metadata) {
+  Preprocess pre;
+  auto find = [&](const char* key) { return metadata.find(key); };
+  if (auto it = find("effvit.resize_shorter"); it != metadata.end())
+    pre.resize_shorter = parse_size(it->first, it->second, 0);
+  if (auto it = find("effvit.crop"); it != metadata.end()) pre.crop = parse_size(it->first, it->second, 1);
+  if (auto it = find("effvit.mean"); it != metadata.end()) parse_triple(it->first, it->second, false, pre.mean);
+  if (auto it = find("effvit.std"); it != metadata.end()) parse_triple(it->first, it->second, true, pre.std);
+  check_geometry(pre, "model metadata effvit.resize_shorter/effvit.crop");
+  return pre;
+}
+
+void preprocess_into(const Image& image, const Preprocess& pre, float* out) {
+  check_geometry(pre, "preprocess");
+  if (image.width <= 0 || image.height <= 0)
+    throw Error("preprocess: empty " + std::to_string(image.width) + "x" + std::to_string(image.height) + " image");
+  const Window w = crop_window(image, pre);
+  const std::vector<float> pixels =
+      resample_window(image, w.resized_width, w.resized_height, w.left, w.top, pre.crop, pre.crop);
+  const size_t plane = static_cast<size_t>(pre.crop) * pre.crop;
+  for (int c = 0; c < 3; ++c) {
+    const float mean = pre.mean[c], std = pre.std[c];
+    float* dst = out + c * plane;
+    for (size_t i = 0; i < plane; ++i) dst[i] = (pixels[i * 3 + c] / 255.0f - mean) / std;
+  }
+}
+
+Tensor preprocess(const Image& image, const Preprocess& pre) {
+  check_geometry(pre, "preprocess");
+  Tensor t(DType::f32, {1, 3, pre.crop, pre.crop});
+  preprocess_into(image, pre, t.data<float>());
+  return t;
+}
+
+}  // namespace effvit

@@ -1,0 +1,183 @@
+#include "import/onnx_import.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+#include "effvit/error.h"
+#include "onnx/checker.h"
+#include "onnx/shape_inference/implementation.h"
+#include "import/tensor_proto.h"
+#include "ops/op.h"
+
+namespace effvit {
+namespace {
+
+std::string first_line(const std::string& s) {
+  std::string line = s.substr(0, s.find('\n'));
+  return line.size() > 300 ? line.substr(0, 300) + "..." : line;
+}
+
+onnx::ModelProto parse_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw Error(path + ": file not found");
+  if (std::filesystem::is_directory(path, ec)) throw Error(path + ": is a directory, expected an .onnx file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open file");
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  const std::string bytes = buf.str();
+  if (bytes.empty()) throw Error(path + ": empty file, not an ONNX model");
+  onnx::ModelProto model;
+  if (!model.ParseFromString(bytes)) throw Error(path + ": not an ONNX model (protobuf parse failed; truncated or another format)");
+  if (!model.has_graph() || model.graph().node_size() == 0)
+    throw Error(path + ": not an ONNX model (no graph)");
+  if (model.graph().output_size() == 0) throw Error(path + ": ONNX graph has no outputs (truncated file?)");
+  return model;
+}
+
+DType dtype_from_elem(const std::string& path, const std::string& name, int32_t elem) {
+  using TP = onnx::TensorProto;
+  switch (elem) {
+    case TP::FLOAT: return DType::f32;
+    case TP::INT64: return DType::i64;
+    case TP::INT32: return DType::i32;
+    case TP::UINT8: return DType::u8;
+    case TP::INT8: return DType::i8;
+    case TP::BOOL: return DType::bool8;
+  }
+  throw Error(path + ": tensor '" + name + "' has unsupported element type " + std::to_string(elem));
+}
+
+Shape shape_from_type(const onnx::TypeProto& type) {
+  Shape s;
+  for (const auto& d : type.tensor_type().shape().dim()) s.push_back(d.has_dim_value() ? d.dim_value() : -1);
+  return s;
+}
+
+Attribute convert_attribute(const onnx::AttributeProto& a, const std::string& model_dir, const std::string& what) {
+  using AP = onnx::AttributeProto;
+  Attribute out;
+  switch (a.type()) {
+    case AP::INT: out.kind = Attribute::Kind::Int; out.i = a.i(); break;
+    case AP::FLOAT: out.kind = Attribute::Kind::Float; out.f = a.f(); break;
+    case AP::STRING: out.kind = Attribute::Kind::String; out.s = a.s(); break;
+    case AP::INTS: out.kind = Attribute::Kind::Ints; out.ints.assign(a.ints().begin(), a.ints().end()); break;
+    case AP::FLOATS: out.kind = Attribute::Kind::Floats; out.floats.assign(a.floats().begin(), a.floats().end()); break;
+    case AP::STRINGS: out.kind = Attribute::Kind::Strings; out.strings.assign(a.strings().begin(), a.strings().end()); break;
+    case AP::TENSOR: out.kind = Attribute::Kind::Tensor; out.t = tensor_from_proto(a.t(), model_dir, what); break;
+    default: throw Error(what + ": unsupported attribute type for '" + a.name() + "'");
+  }
+  return out;
+}
+
+Tensor constant_node_value(const Node& n) {
+  if (n.has("value")) return n.attrs.at("value").t;
+  if (n.has("value_float")) return Tensor::from_vector<float>({}, {n.attr_float("value_float", 0)});
+  if (n.has("value_int")) return Tensor::from_vector<int64_t>({}, {n.attr_int("value_int", 0)});
+  if (n.has("value_floats")) {
+    const auto& v = n.attrs.at("value_floats").floats;
+    return Tensor::from_vector<float>({static_cast<int64_t>(v.size())}, v);
+  }
+  if (n.has("value_ints")) {
+    const auto& v = n.attrs.at("value_ints").ints;
+    return Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v);
+  }
+  throw Error(n.describe() + ": unsupported Constant form");
+}
+
+// Folds opset-dependent defaults into explicit attributes so ops need not know the opset.
+void normalize_for_opset(Node& n, int opset) {
+  if (n.op == "Softmax") {
+    if (!n.has("axis")) n.set_int("axis", opset < 13 ? 1 : -1);
+    if (opset < 13) n.set_int("effvit.coerce_2d", 1);
+  }
+}
+
+}  // namespace
+
+ImportedModel import_onnx(const std::string& path) {
+  onnx::ModelProto model = parse_file(path);
+  const std::string model_dir = std::filesystem::path(path).parent_path().string();
+  try {
+    onnx::checker::check_model(model);
+  } catch (const std::exception& e) {
+    throw Error(path + ": invalid ONNX model: " + first_line(e.what()));
+  }
+  int opset = 0;
+  for (const auto& imp : model.opset_import())
+    if (imp.domain().empty() || imp.domain() == "ai.onnx") opset = static_cast<int>(imp.version());
+  if (opset == 0) throw Error(path + ": model imports no default-domain opset");
+  try {
+    onnx::shape_inference::InferShapes(model);
+  } catch (const std::exception& e) {
+    throw Error(path + ": ONNX shape inference failed: " + first_line(e.what()));
+  }
+
+  ImportedModel out;
+  Graph& g = out.graph;
+  g.opset = opset;
+  const auto& gp = model.graph();
+  std::unordered_map<std::string, ValueId> by_name;
+  auto lookup = [&](const std::string& name, const std::string& user) {
+    auto it = by_name.find(name);
+    if (it == by_name.end()) throw Error(path + ": " + user + " reads undefined tensor '" + name + "'");
+    return it->second;
+  };
+
+  for (const auto& init : gp.initializer())
+    by_name[init.name()] = g.add_constant(init.name(), tensor_from_proto(init, model_dir, path + ": initializer '" + init.name() + "'"));
+  for (const auto& in : gp.input()) {
+    if (by_name.count(in.name())) continue;  // an initializer listed as input (old exporters)
+    if (!in.type().has_tensor_type()) throw Error(path + ": input '" + in.name() + "' is not a tensor");
+    Value v;
+    v.name = in.name();
+    v.dtype = dtype_from_elem(path, in.name(), in.type().tensor_type().elem_type());
+    v.shape = shape_from_type(in.type());
+    ValueId id = g.add_value(v);
+    by_name[in.name()] = id;
+    g.inputs.push_back(id);
+  }
+  if (g.inputs.empty()) throw Error(path + ": model has no runtime inputs");
+
+  std::unordered_map<std::string, Shape> inferred;
+  for (const auto& vi : gp.value_info())
+    if (vi.type().has_tensor_type() && vi.type().tensor_type().has_shape()) inferred[vi.name()] = shape_from_type(vi.type());
+
+  for (const auto& np : gp.node()) {
+    Node n;
+    n.op = np.op_type();
+    n.name = np.name().empty() ? (np.output_size() ? np.output(0) : np.op_type()) : np.name();
+    if (!np.domain().empty() && np.domain() != "ai.onnx")
+      throw Error(path + ": unsupported op '" + np.domain() + "::" + n.op + "' (node '" + n.name + "')");
+    for (const auto& a : np.attribute())
+      n.attrs[a.name()] = convert_attribute(a, model_dir, path + ": node '" + n.name + "'");
+    if (n.op == "Constant") {
+      if (np.output_size() != 1) throw Error(path + ": Constant node '" + n.name + "' must have one output");
+      by_name[np.output(0)] = g.add_constant(np.output(0), constant_node_value(n));
+      continue;
+    }
+    if (!find_op(n.op)) throw Error(path + ": unsupported op '" + n.op + "' (node '" + n.name + "')");
+    normalize_for_opset(n, opset);
+    for (const auto& in : np.input()) n.inputs.push_back(in.empty() ? kNoValue : lookup(in, "node '" + n.name + "'"));
+    for (const auto& o : np.output()) {
+      Value v;
+      v.name = o;
+      auto it = inferred.find(o);
+      if (it != inferred.end()) v.onnx_shape = it->second;
+      ValueId id = g.add_value(v);
+      by_name[o] = id;
+      n.outputs.push_back(id);
+    }
+    g.nodes.push_back(std::move(n));
+  }
+  for (const auto& o : gp.output()) g.outputs.push_back(lookup(o.name(), "graph output"));
+  for (const auto& o : gp.output())
+    if (o.type().has_tensor_type() && o.type().tensor_type().has_shape())
+      g.value(by_name[o.name()]).onnx_shape = shape_from_type(o.type());
+  for (const auto& p : model.metadata_props()) out.metadata[p.key()] = p.value();
+  return out;
+}
+
+}  // namespace effvit

@@ -1,0 +1,20 @@
+// ONNX file -> effvit IR. The only place that parses protobuf.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "ir/graph.h"
+
+namespace effvit {
+
+struct ImportedModel {
+  Graph graph;
+  std::map<std::string, std::string> metadata;
+};
+
+// Parses, validates with onnx::checker, runs onnx::shape_inference (its shapes are kept on values
+// as a cross-check), and converts. Throws effvit::Error "<path>: <problem>" for any bad input.
+ImportedModel import_onnx(const std::string& path);
+
+}  // namespace effvit

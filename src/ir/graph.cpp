@@ -1,0 +1,95 @@
+#include "ir/graph.h"
+
+#include <stdexcept>
+
+namespace effvit {
+
+int64_t Node::attr_int(const std::string& key, int64_t fallback) const {
+  auto it = attrs.find(key);
+  return it == attrs.end() ? fallback : it->second.i;
+}
+
+float Node::attr_float(const std::string& key, float fallback) const {
+  auto it = attrs.find(key);
+  return it == attrs.end() ? fallback : it->second.f;
+}
+
+std::string Node::attr_string(const std::string& key, const std::string& fallback) const {
+  auto it = attrs.find(key);
+  return it == attrs.end() ? fallback : it->second.s;
+}
+
+std::vector<int64_t> Node::attr_ints(const std::string& key, std::vector<int64_t> fallback) const {
+  auto it = attrs.find(key);
+  return it == attrs.end() ? fallback : it->second.ints;
+}
+
+void Node::set_int(const std::string& key, int64_t v) {
+  Attribute a;
+  a.kind = Attribute::Kind::Int;
+  a.i = v;
+  attrs[key] = a;
+}
+
+void Node::set_string(const std::string& key, const std::string& v) {
+  Attribute a;
+  a.kind = Attribute::Kind::String;
+  a.s = v;
+  attrs[key] = a;
+}
+
+std::string Node::describe() const {
+  return op + " node '" + name + "'";
+}
+
+ValueId Graph::add_value(Value v) {
+  values.push_back(std::move(v));
+  return static_cast<ValueId>(values.size() - 1);
+}
+
+ValueId Graph::add_constant(const std::string& name, Tensor t) {
+  Value v;
+  v.name = name;
+  v.dtype = t.dtype();
+  v.shape = t.shape();
+  v.shape_known = true;
+  v.constant = std::move(t);
+  v.is_constant = true;
+  return add_value(std::move(v));
+}
+
+std::vector<int> Graph::use_counts() const {
+  std::vector<int> uses(values.size(), 0);
+  for (const Node& n : nodes)
+    for (ValueId id : n.inputs)
+      if (id != kNoValue) ++uses[static_cast<size_t>(id)];
+  for (ValueId id : outputs) ++uses[static_cast<size_t>(id)];
+  return uses;
+}
+
+std::vector<int> Graph::producers() const {
+  std::vector<int> prod(values.size(), -1);
+  for (size_t i = 0; i < nodes.size(); ++i)
+    for (ValueId id : nodes[i].outputs) prod[static_cast<size_t>(id)] = static_cast<int>(i);
+  return prod;
+}
+
+void Graph::remove_dead_nodes() {
+  std::vector<bool> needed(values.size(), false);
+  for (ValueId id : outputs) needed[static_cast<size_t>(id)] = true;
+  std::vector<bool> keep(nodes.size(), false);
+  for (size_t i = nodes.size(); i-- > 0;) {
+    for (ValueId id : nodes[i].outputs)
+      if (needed[static_cast<size_t>(id)]) keep[i] = true;
+    if (!keep[i]) continue;
+    for (ValueId id : nodes[i].inputs)
+      if (id != kNoValue) needed[static_cast<size_t>(id)] = true;
+  }
+  std::vector<Node> kept;
+  kept.reserve(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i)
+    if (keep[i]) kept.push_back(std::move(nodes[i]));
+  nodes = std::move(kept);
+}
+
+}  // namespace effvit

@@ -1,0 +1,85 @@
+// effvit's intermediate representation: a topologically ordered list of nodes over SSA values.
+//
+// Values carry a dtype, a shape (once known) and, for weights and folded shape arithmetic, constant
+// data. Node attributes keep their ONNX names; rewrites that fuse ops add attributes under the
+// "effvit." prefix (e.g. effvit.activation on a Conv) so fused nodes remain ordinary nodes that any
+// kernel for the op can honour or reject. Nothing here knows about protobuf or oneDNN.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "effvit/tensor.h"
+
+namespace effvit {
+
+struct Attribute {
+  enum class Kind { Int, Float, String, Ints, Floats, Strings, Tensor };
+  Kind kind = Kind::Int;
+  int64_t i = 0;
+  float f = 0.f;
+  std::string s;
+  std::vector<int64_t> ints;
+  std::vector<float> floats;
+  std::vector<std::string> strings;
+  effvit::Tensor t;
+};
+
+struct Value {
+  std::string name;
+  DType dtype = DType::f32;
+  Shape shape;              // meaningful when shape_known
+  bool shape_known = false;
+  Tensor constant;          // defined() && is_constant: weights or folded values
+  bool is_constant = false;
+  // Shape recorded by ONNX shape inference (-1 for unknown dims), used to cross-check ours.
+  std::optional<Shape> onnx_shape;
+};
+
+using ValueId = int32_t;
+constexpr ValueId kNoValue = -1;  // an omitted optional input
+
+struct Node {
+  std::string op;
+  std::string name;
+  std::vector<ValueId> inputs;
+  std::vector<ValueId> outputs;
+  std::map<std::string, Attribute> attrs;
+
+  bool has(const std::string& key) const { return attrs.count(key) != 0; }
+  int64_t attr_int(const std::string& key, int64_t fallback) const;
+  float attr_float(const std::string& key, float fallback) const;
+  std::string attr_string(const std::string& key, const std::string& fallback) const;
+  std::vector<int64_t> attr_ints(const std::string& key, std::vector<int64_t> fallback = {}) const;
+  void set_int(const std::string& key, int64_t v);
+  void set_string(const std::string& key, const std::string& v);
+  // "Conv node '/stages/.../Conv'" — how errors refer to a node.
+  std::string describe() const;
+};
+
+class Graph {
+ public:
+  std::vector<Value> values;
+  std::vector<Node> nodes;  // topological order
+  std::vector<ValueId> inputs;
+  std::vector<ValueId> outputs;
+  int opset = 0;
+
+  ValueId add_value(Value v);
+  ValueId add_constant(const std::string& name, Tensor t);
+  Value& value(ValueId id) { return values.at(static_cast<size_t>(id)); }
+  const Value& value(ValueId id) const { return values.at(static_cast<size_t>(id)); }
+  bool is_constant(ValueId id) const { return id != kNoValue && value(id).is_constant; }
+
+  // For each value, how many node inputs and graph outputs read it.
+  std::vector<int> use_counts() const;
+  // Index of the node producing each value (-1: graph input or constant).
+  std::vector<int> producers() const;
+  // Drops nodes whose outputs nothing needs, working back from the graph outputs.
+  void remove_dead_nodes();
+};
+
+}  // namespace effvit

@@ -1,0 +1,107 @@
+// 2-D convolution (NCHW), grouped and depthwise included. Rewrites may attach
+// effvit.activation = "Relu" after folding the following Relu into this node.
+#include "ops/conv.h"
+
+#include "ops/registry_decls.h"
+
+namespace effvit {
+
+ConvGeometry conv_geometry(const Node& n, const Shape& x, const Shape& w) {
+  if (x.size() != 4) fail_node(n, "only 2-D convolution (rank-4 input) is supported, got input " + shape_str(x));
+  if (w.size() != 4) fail_node(n, "weight must be rank 4, got " + shape_str(w));
+  ConvGeometry g;
+  g.batch = x[0];
+  g.in_c = x[1];
+  g.in_h = x[2];
+  g.in_w = x[3];
+  g.out_c = w[0];
+  g.groups = n.attr_int("group", 1);
+  g.kh = w[2];
+  g.kw = w[3];
+  if (g.groups <= 0 || g.in_c % g.groups || g.out_c % g.groups || w[1] * g.groups != g.in_c)
+    fail_node(n, "input " + shape_str(x) + " does not match weight " + shape_str(w) + " with group " +
+                     std::to_string(g.groups));
+  auto strides = n.attr_ints("strides", {1, 1});
+  auto dil = n.attr_ints("dilations", {1, 1});
+  if (strides.size() != 2 || dil.size() != 2) fail_node(n, "strides/dilations must have 2 values");
+  g.stride_h = strides[0];
+  g.stride_w = strides[1];
+  g.dil_h = dil[0];
+  g.dil_w = dil[1];
+  if (g.stride_h <= 0 || g.stride_w <= 0 || g.dil_h <= 0 || g.dil_w <= 0) fail_node(n, "strides and dilations must be positive");
+  const int64_t eff_kh = (g.kh - 1) * g.dil_h + 1, eff_kw = (g.kw - 1) * g.dil_w + 1;
+  std::string auto_pad = n.attr_string("auto_pad", "NOTSET");
+  if (auto_pad == "NOTSET") {
+    auto pads = n.attr_ints("pads", {0, 0, 0, 0});
+    if (pads.size() != 4) fail_node(n, "pads must have 4 values");
+    g.pad_t = pads[0];
+    g.pad_l = pads[1];
+    g.pad_b = pads[2];
+    g.pad_r = pads[3];
+  } else if (auto_pad == "VALID") {
+    g.pad_t = g.pad_l = g.pad_b = g.pad_r = 0;
+  } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+    auto same = [&](int64_t in, int64_t stride, int64_t eff_k, int64_t& lo, int64_t& hi) {
+      int64_t out = (in + stride - 1) / stride;
+      int64_t total = std::max<int64_t>(0, (out - 1) * stride + eff_k - in);
+      lo = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      hi = total - lo;
+    };
+    same(g.in_h, g.stride_h, eff_kh, g.pad_t, g.pad_b);
+    same(g.in_w, g.stride_w, eff_kw, g.pad_l, g.pad_r);
+  } else {
+    fail_node(n, "unknown auto_pad '" + auto_pad + "'");
+  }
+  g.out_h = (g.in_h + g.pad_t + g.pad_b - eff_kh) / g.stride_h + 1;
+  g.out_w = (g.in_w + g.pad_l + g.pad_r - eff_kw) / g.stride_w + 1;
+  if (g.out_h <= 0 || g.out_w <= 0) fail_node(n, "kernel larger than padded input " + shape_str(x));
+  return g;
+}
+
+namespace {
+
+void infer_conv(InferContext& c) {
+  if (c.input(0).dtype != DType::f32) c.fail("float32 input required");
+  ConvGeometry g = conv_geometry(c.node, c.shape(0), c.shape(1));
+  if (c.has_input(2) && c.shape(2) != Shape{g.out_c}) c.fail("bias shape " + shape_str(c.shape(2)) + " != [" + std::to_string(g.out_c) + "]");
+  c.set_output(0, DType::f32, {g.batch, g.out_c, g.out_h, g.out_w});
+}
+
+void compute_conv(const Node& n, const TensorIn& in, const TensorOut& out) {
+  const ConvGeometry g = conv_geometry(n, in[0]->shape(), in[1]->shape());
+  const float* x = in[0]->data<float>();
+  const float* w = in[1]->data<float>();
+  const float* bias = in.size() > 2 && in[2] ? in[2]->data<float>() : nullptr;
+  const bool relu = n.attr_string("effvit.activation", "") == "Relu";
+  float* y = out[0]->data<float>();
+  const int64_t cin_g = g.in_c / g.groups, cout_g = g.out_c / g.groups;
+  for (int64_t b = 0; b < g.batch; ++b)
+    for (int64_t oc = 0; oc < g.out_c; ++oc) {
+      const int64_t grp = oc / cout_g;
+      for (int64_t oy = 0; oy < g.out_h; ++oy)
+        for (int64_t ox = 0; ox < g.out_w; ++ox) {
+          float acc = bias ? bias[oc] : 0.f;
+          for (int64_t ic = 0; ic < cin_g; ++ic) {
+            const float* xc = x + ((b * g.in_c) + grp * cin_g + ic) * g.in_h * g.in_w;
+            const float* wc = w + (oc * cin_g + ic) * g.kh * g.kw;
+            for (int64_t ky = 0; ky < g.kh; ++ky) {
+              const int64_t iy = oy * g.stride_h - g.pad_t + ky * g.dil_h;
+              if (iy < 0 || iy >= g.in_h) continue;
+              for (int64_t kx = 0; kx < g.kw; ++kx) {
+                const int64_t ix = ox * g.stride_w - g.pad_l + kx * g.dil_w;
+                if (ix < 0 || ix >= g.in_w) continue;
+                acc += xc[iy * g.in_w + ix] * wc[ky * g.kw + kx];
+              }
+            }
+          }
+          if (relu && acc < 0.f) acc = 0.f;
+          y[((b * g.out_c + oc) * g.out_h + oy) * g.out_w + ox] = acc;
+        }
+    }
+}
+
+}  // namespace
+
+const OpDef kConvOp{"Conv", infer_conv, compute_conv, create_conv_dnnl};
+
+}  // namespace effvit

@@ -1,0 +1,95 @@
+// Conv through oneDNN's convolution primitive. Activations stay in plain NCHW so the kernel can sit
+// between any other ops; weights are reordered once, at plan time, into the layout oneDNN prefers.
+#include "ops/conv.h"
+#include "ops/dnnl/engine.h"
+
+namespace effvit {
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+
+class ConvDnnl final : public Kernel {
+ public:
+  ConvDnnl(const Node& n, const Graph& graph) {
+    const Value& xv = graph.value(n.inputs[0]);
+    const Value& wv = graph.value(n.inputs[1]);
+    const ConvGeometry g = conv_geometry(n, xv.shape, wv.shape);
+    auto& eng = dnnl_engine();
+    const memory::dims src_dims{g.batch, g.in_c, g.in_h, g.in_w};
+    const memory::dims dst_dims{g.batch, g.out_c, g.out_h, g.out_w};
+    memory::dims w_dims = g.groups > 1
+                              ? memory::dims{g.groups, g.out_c / g.groups, g.in_c / g.groups, g.kh, g.kw}
+                              : memory::dims{g.out_c, g.in_c, g.kh, g.kw};
+    memory::desc src_md(src_dims, memory::data_type::f32, tag::nchw);
+    memory::desc dst_md(dst_dims, memory::data_type::f32, tag::nchw);
+    memory::desc w_any(w_dims, memory::data_type::f32, tag::any);
+    memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
+    has_bias_ = n.inputs.size() > 2 && n.inputs[2] != kNoValue;
+    dnnl::convolution_forward::desc desc(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md, w_any,
+        has_bias_ ? b_md : memory::desc(), dst_md, {g.stride_h, g.stride_w}, {g.dil_h - 1, g.dil_w - 1},
+        {g.pad_t, g.pad_l}, {g.pad_b, g.pad_r});
+    dnnl::primitive_attr attr;
+    if (n.attr_string("effvit.activation", "") == "Relu") {
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+      attr.set_post_ops(ops);
+    }
+    dnnl::convolution_forward::primitive_desc pd(desc, attr, eng);
+    conv_ = dnnl::convolution_forward(pd);
+
+    // Weights: a constant (pre-pack now) or a run-time input (reorder every run).
+    memory::desc w_user(w_dims, memory::data_type::f32, g.groups > 1 ? tag::goihw : tag::oihw);
+    weights_ = memory(pd.weights_desc(), eng);
+    weights_const_ = wv.is_constant;
+    if (weights_const_) {
+      memory user(w_user, eng, const_cast<void*>(wv.constant.raw()));
+      dnnl::stream s(eng);
+      dnnl::reorder(user, weights_).execute(s, user, weights_);
+      s.wait();
+    } else {
+      weights_user_ = memory(w_user, eng, DNNL_MEMORY_NONE);
+      weights_reorder_ = dnnl::reorder(weights_user_, weights_);
+    }
+    src_ = memory(pd.src_desc(), eng, DNNL_MEMORY_NONE);
+    dst_ = memory(pd.dst_desc(), eng, DNNL_MEMORY_NONE);
+    if (has_bias_) bias_ = memory(pd.bias_desc(), eng, DNNL_MEMORY_NONE);
+  }
+
+  void run(const TensorIn& in, const TensorOut& out) override {
+    dnnl::stream s(dnnl_engine());
+    if (!weights_const_) {
+      weights_user_.set_data_handle(const_cast<void*>(in[1]->raw()));
+      weights_reorder_.execute(s, weights_user_, weights_);
+    }
+    src_.set_data_handle(const_cast<void*>(in[0]->raw()));
+    dst_.set_data_handle(out[0]->raw());
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst_}};
+    if (has_bias_) {
+      bias_.set_data_handle(const_cast<void*>(in[2]->raw()));
+      args[DNNL_ARG_BIAS] = bias_;
+    }
+    conv_.execute(s, args);
+    s.wait();
+  }
+
+ private:
+  dnnl::convolution_forward conv_;
+  memory src_, dst_, weights_, bias_, weights_user_;
+  dnnl::reorder weights_reorder_;
+  bool has_bias_ = false;
+  bool weights_const_ = true;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_conv_dnnl(const Node& node, const Graph& graph, const KernelOptions&) {
+  try {
+    return std::make_unique<ConvDnnl>(node, graph);
+  } catch (const dnnl::error&) {
+    return nullptr;  // a geometry oneDNN rejects falls back to the reference loop
+  }
+}
+
+}  // namespace effvit

@@ -1,0 +1,216 @@
+// Elementwise ops: unary (Relu, Sigmoid, Identity, Cast) and broadcasting binary/ternary ops
+// (Add, Sub, Mul, Div, Mod, Equal, Where). Integer variants exist because the exporter's shape
+// arithmetic runs on int64; load-time folding evaluates it with these same functions.
+#include <cmath>
+#include <cstring>
+
+#include "ops/broadcast.h"
+#include "ops/op.h"
+#include "ops/registry_decls.h"
+
+namespace effvit {
+namespace {
+
+void infer_same(InferContext& c) { c.set_output(0, c.input(0).dtype, c.shape(0)); }
+
+void compute_relu(const Node& n, const TensorIn& in, const TensorOut& out) {
+  if (in[0]->dtype() != DType::f32) fail_node(n, "Relu supports float32 only");
+  const float* x = in[0]->data<float>();
+  float* y = out[0]->data<float>();
+  for (int64_t i = 0, e = in[0]->numel(); i < e; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f;
+}
+
+void compute_sigmoid(const Node& n, const TensorIn& in, const TensorOut& out) {
+  if (in[0]->dtype() != DType::f32) fail_node(n, "Sigmoid supports float32 only");
+  const float* x = in[0]->data<float>();
+  float* y = out[0]->data<float>();
+  for (int64_t i = 0, e = in[0]->numel(); i < e; ++i) y[i] = 1.f / (1.f + std::exp(-x[i]));
+}
+
+void compute_identity(const Node&, const TensorIn& in, const TensorOut& out) {
+  if (in[0]->bytes()) std::memcpy(out[0]->raw(), in[0]->raw(), in[0]->bytes());
+}
+
+// ONNX TensorProto data type codes that Cast's `to` attribute uses.
+DType dtype_from_onnx_code(const Node& n, int64_t code) {
+  switch (code) {
+    case 1: return DType::f32;
+    case 2: return DType::u8;
+    case 3: return DType::i8;
+    case 6: return DType::i32;
+    case 7: return DType::i64;
+    case 9: return DType::bool8;
+  }
+  fail_node(n, "unsupported Cast target type code " + std::to_string(code));
+}
+
+void infer_cast(InferContext& c) {
+  c.set_output(0, dtype_from_onnx_code(c.node, c.node.attr_int("to", 1)), c.shape(0));
+}
+
+template <typename T>
+double load_as_double(const Tensor& t, int64_t i) {
+  return static_cast<double>(t.data<T>()[i]);
+}
+
+double load_double(const Tensor& t, int64_t i) {
+  switch (t.dtype()) {
+    case DType::f32: return load_as_double<float>(t, i);
+    case DType::i64: return load_as_double<int64_t>(t, i);
+    case DType::i32: return load_as_double<int32_t>(t, i);
+    case DType::u8: return load_as_double<uint8_t>(t, i);
+    case DType::i8: return load_as_double<int8_t>(t, i);
+    case DType::bool8: return load_as_double<uint8_t>(t, i);
+  }
+  return 0;
+}
+
+void store_double(Tensor& t, int64_t i, double v) {
+  switch (t.dtype()) {
+    case DType::f32: t.data<float>()[i] = static_cast<float>(v); break;
+    case DType::i64: t.data<int64_t>()[i] = static_cast<int64_t>(v); break;
+    case DType::i32: t.data<int32_t>()[i] = static_cast<int32_t>(v); break;
+    case DType::u8: t.data<uint8_t>()[i] = static_cast<uint8_t>(v); break;
+    case DType::i8: t.data<int8_t>()[i] = static_cast<int8_t>(v); break;
+    case DType::bool8: t.data<uint8_t>()[i] = v != 0.0; break;
+  }
+}
+
+void compute_cast(const Node&, const TensorIn& in, const TensorOut& out) {
+  // int64 values beyond 2^53 do not occur in shape arithmetic; doubles keep this one short loop.
+  if (in[0]->dtype() == out[0]->dtype()) {
+    compute_identity(Node{}, in, out);
+    return;
+  }
+  for (int64_t i = 0, e = in[0]->numel(); i < e; ++i) store_double(*out[0], i, load_double(*in[0], i));
+}
+
+enum class BinOp { Add, Sub, Mul, Div, Mod, FMod, Equal };
+
+template <typename T>
+T apply(BinOp op, T a, T b) {
+  switch (op) {
+    case BinOp::Add: return a + b;
+    case BinOp::Sub: return a - b;
+    case BinOp::Mul: return a * b;
+    case BinOp::Div: return a / b;
+    case BinOp::FMod:
+      if constexpr (std::is_floating_point_v<T>) return std::fmod(a, b);
+      else return a % b;
+    case BinOp::Mod:
+      // Integer Mod takes the sign of the divisor, as in Python.
+      if constexpr (std::is_floating_point_v<T>) {
+        T r = std::fmod(a, b);
+        return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+      } else {
+        T r = a % b;
+        return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+      }
+    case BinOp::Equal: return a == b;
+  }
+  return a;
+}
+
+template <typename T, typename R>
+void binary_loop(BinOp op, const Tensor& a, const Tensor& b, Tensor& out) {
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+  R* po = out.data<R>();
+  const std::vector<int64_t> strides[2] = {broadcast_strides(a.shape(), out.shape()),
+                                           broadcast_strides(b.shape(), out.shape())};
+  for_each_row<2>(out.shape(), strides,
+                  [&](const int64_t* offs, int64_t o, int64_t len, const auto& st, int axis) {
+                    int64_t sa = axis < 0 ? 0 : st[0][static_cast<size_t>(axis)];
+                    int64_t sb = axis < 0 ? 0 : st[1][static_cast<size_t>(axis)];
+                    for (int64_t j = 0; j < len; ++j)
+                      po[o + j] = static_cast<R>(apply<T>(op, pa[offs[0] + j * sa], pb[offs[1] + j * sb]));
+                  });
+}
+
+template <typename T>
+void check_int_divisor(const Node& n, BinOp op, const Tensor& b) {
+  if constexpr (!std::is_floating_point_v<T>) {
+    if (op == BinOp::Div || op == BinOp::Mod || op == BinOp::FMod)
+      for (int64_t i = 0; i < b.numel(); ++i)
+        if (b.data<T>()[i] == 0) fail_node(n, "integer division by zero");
+  }
+}
+
+template <typename T>
+void binary_typed(const Node& n, BinOp op, const Tensor& a, const Tensor& b, Tensor& out) {
+  check_int_divisor<T>(n, op, b);
+  if (op == BinOp::Equal) binary_loop<T, uint8_t>(op, a, b, out);
+  else binary_loop<T, T>(op, a, b, out);
+}
+
+BinOp binop_of(const Node& n) {
+  if (n.op == "Add") return BinOp::Add;
+  if (n.op == "Sub") return BinOp::Sub;
+  if (n.op == "Mul") return BinOp::Mul;
+  if (n.op == "Div") return BinOp::Div;
+  if (n.op == "Equal") return BinOp::Equal;
+  return n.attr_int("fmod", 0) ? BinOp::FMod : BinOp::Mod;
+}
+
+void infer_binary(InferContext& c) {
+  if (c.input(0).dtype != c.input(1).dtype)
+    c.fail(std::string("input types differ: ") + dtype_name(c.input(0).dtype) + " vs " +
+           dtype_name(c.input(1).dtype));
+  DType dt = c.node.op == "Equal" ? DType::bool8 : c.input(0).dtype;
+  c.set_output(0, dt, broadcast_shapes(c.shape(0), c.shape(1), c.node));
+}
+
+void compute_binary(const Node& n, const TensorIn& in, const TensorOut& out) {
+  BinOp op = binop_of(n);
+  switch (in[0]->dtype()) {
+    case DType::f32: binary_typed<float>(n, op, *in[0], *in[1], *out[0]); break;
+    case DType::i64: binary_typed<int64_t>(n, op, *in[0], *in[1], *out[0]); break;
+    case DType::i32: binary_typed<int32_t>(n, op, *in[0], *in[1], *out[0]); break;
+    case DType::bool8:
+      if (op != BinOp::Equal) fail_node(n, "arithmetic on bool tensors");
+      binary_typed<uint8_t>(n, op, *in[0], *in[1], *out[0]);
+      break;
+    default: fail_node(n, std::string("unsupported input type ") + dtype_name(in[0]->dtype()));
+  }
+}
+
+void infer_where(InferContext& c) {
+  if (c.input(0).dtype != DType::bool8) c.fail("condition must be bool");
+  Shape s = broadcast_shapes(broadcast_shapes(c.shape(0), c.shape(1), c.node), c.shape(2), c.node);
+  c.set_output(0, c.input(1).dtype, s);
+}
+
+void compute_where(const Node&, const TensorIn& in, const TensorOut& out) {
+  const Shape& os = out[0]->shape();
+  const std::vector<int64_t> strides[3] = {broadcast_strides(in[0]->shape(), os),
+                                           broadcast_strides(in[1]->shape(), os),
+                                           broadcast_strides(in[2]->shape(), os)};
+  const size_t es = dtype_size(out[0]->dtype());
+  const uint8_t* cond = in[0]->data<uint8_t>();
+  const char* x = static_cast<const char*>(in[1]->raw());
+  const char* y = static_cast<const char*>(in[2]->raw());
+  char* o = static_cast<char*>(out[0]->raw());
+  for_each_row<3>(os, strides, [&](const int64_t* offs, int64_t off, int64_t len, const auto& st, int axis) {
+    for (int64_t j = 0; j < len; ++j) {
+      auto at = [&](size_t k) { return offs[k] + (axis < 0 ? 0 : j * st[k][static_cast<size_t>(axis)]); };
+      const char* src = cond[at(0)] ? x + at(1) * static_cast<int64_t>(es) : y + at(2) * static_cast<int64_t>(es);
+      std::memcpy(o + (off + j) * static_cast<int64_t>(es), src, es);
+    }
+  });
+}
+
+}  // namespace
+
+const OpDef kReluOp{"Relu", infer_same, compute_relu};
+const OpDef kSigmoidOp{"Sigmoid", infer_same, compute_sigmoid};
+const OpDef kIdentityOp{"Identity", infer_same, compute_identity};
+const OpDef kCastOp{"Cast", infer_cast, compute_cast};
+const OpDef kAddOp{"Add", infer_binary, compute_binary};
+const OpDef kSubOp{"Sub", infer_binary, compute_binary};
+const OpDef kMulOp{"Mul", infer_binary, compute_binary};
+const OpDef kDivOp{"Div", infer_binary, compute_binary};
+const OpDef kModOp{"Mod", infer_binary, compute_binary};
+const OpDef kEqualOp{"Equal", infer_binary, compute_binary};
+const OpDef kWhereOp{"Where", infer_where, compute_where};
+
+}  // namespace effvit

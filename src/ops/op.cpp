@@ -1,0 +1,77 @@
+#include "ops/op.h"
+
+namespace effvit {
+
+const Value& InferContext::input(size_t i) const {
+  if (!has_input(i)) fail("missing input " + std::to_string(i));
+  return graph.value(node.inputs[i]);
+}
+
+const Tensor& InferContext::constant(size_t i) const {
+  const Value& v = input(i);
+  if (!v.is_constant) fail("input '" + v.name + "' must be a constant (it is computed at run time)");
+  return v.constant;
+}
+
+std::vector<int64_t> InferContext::constant_ints(size_t i) const {
+  const Tensor& t = constant(i);
+  std::vector<int64_t> out(static_cast<size_t>(t.numel()));
+  if (t.dtype() == DType::i64) {
+    for (size_t k = 0; k < out.size(); ++k) out[k] = t.data<int64_t>()[k];
+  } else if (t.dtype() == DType::i32) {
+    for (size_t k = 0; k < out.size(); ++k) out[k] = t.data<int32_t>()[k];
+  } else {
+    fail("input '" + input(i).name + "' must be int64, got " + dtype_name(t.dtype()));
+  }
+  return out;
+}
+
+void InferContext::set_output(size_t i, DType dtype, Shape shape) {
+  if (out_dtypes.size() <= i) {
+    out_dtypes.resize(i + 1);
+    out_shapes.resize(i + 1);
+  }
+  for (int64_t d : shape)
+    if (d < 0) fail("computed an invalid output shape " + shape_str(shape));
+  out_dtypes[i] = dtype;
+  out_shapes[i] = std::move(shape);
+}
+
+void InferContext::fail(const std::string& problem) const { fail_node(node, problem); }
+
+void fail_node(const Node& node, const std::string& problem) {
+  throw Error(node.describe() + ": " + problem);
+}
+
+int64_t normalize_axis(int64_t axis, size_t rank, const Node& node) {
+  int64_t r = static_cast<int64_t>(rank);
+  if (axis < -r || axis >= r)
+    fail_node(node, "axis " + std::to_string(axis) + " out of range for rank " + std::to_string(r));
+  return axis < 0 ? axis + r : axis;
+}
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const Node& node) {
+  size_t rank = std::max(a.size(), b.size());
+  Shape out(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    if (da != db && da != 1 && db != 1)
+      fail_node(node, "cannot broadcast " + shape_str(a) + " with " + shape_str(b));
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out) {
+  std::vector<int64_t> strides(out.size(), 0);
+  int64_t stride = 1;
+  size_t offset = out.size() - shape.size();
+  for (size_t i = shape.size(); i-- > 0;) {
+    strides[i + offset] = shape[i] == 1 ? 0 : stride;
+    stride *= shape[i];
+  }
+  return strides;
+}
+
+}  // namespace effvit

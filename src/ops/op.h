@@ -1,0 +1,74 @@
+// The contract every op implements, and the registry that finds them by ONNX op type.
+//
+// Each op has three parts:
+//   infer   - output dtypes/shapes from input dtypes/shapes (and constant inputs such as a Reshape
+//             target); used by load-time folding and by planning.
+//   compute - the plain reference: readable loops, no tricks, kept forever as the oracle that fast
+//             kernels are tested against. Outputs arrive allocated with their inferred shapes.
+//   create  - optional fast path, chosen once at plan time for a fully shaped node; returns nullptr
+//             to decline (the planner then wraps `compute`). Kernels may pre-pack constant inputs.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "effvit/error.h"
+#include "ir/graph.h"
+
+namespace effvit {
+
+struct InferContext {
+  const Node& node;
+  const Graph& graph;
+  std::vector<DType> out_dtypes;
+  std::vector<Shape> out_shapes;
+
+  size_t num_inputs() const { return node.inputs.size(); }
+  bool has_input(size_t i) const { return i < node.inputs.size() && node.inputs[i] != kNoValue; }
+  const Value& input(size_t i) const;
+  const Shape& shape(size_t i) const { return input(i).shape; }
+  // The constant data of input i; fails with a clear message when it is computed at run time.
+  const Tensor& constant(size_t i) const;
+  std::vector<int64_t> constant_ints(size_t i) const;
+  void set_output(size_t i, DType dtype, Shape shape);
+  [[noreturn]] void fail(const std::string& problem) const;
+};
+
+using TensorIn = std::vector<const Tensor*>;   // nullptr for an omitted optional input
+using TensorOut = std::vector<Tensor*>;
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  virtual void run(const TensorIn& in, const TensorOut& out) = 0;
+};
+
+struct KernelOptions {
+  int threads = 1;
+};
+
+using InferFn = void (*)(InferContext&);
+using ComputeFn = void (*)(const Node&, const TensorIn&, const TensorOut&);
+using CreateKernelFn = std::unique_ptr<Kernel> (*)(const Node&, const Graph&, const KernelOptions&);
+
+struct OpDef {
+  const char* name;
+  InferFn infer;
+  ComputeFn compute;
+  CreateKernelFn create = nullptr;
+};
+
+// nullptr when effvit has no implementation of `op`.
+const OpDef* find_op(const std::string& op);
+std::vector<std::string> supported_ops();
+
+// Shape-level helpers shared by op files.
+int64_t normalize_axis(int64_t axis, size_t rank, const Node& node);
+Shape broadcast_shapes(const Shape& a, const Shape& b, const Node& node);
+// Row-major strides of `shape` for reading as if broadcast to `out` (0 on broadcast dims).
+std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out);
+
+[[noreturn]] void fail_node(const Node& node, const std::string& problem);
+
+}  // namespace effvit

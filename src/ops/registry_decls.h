@@ -1,0 +1,14 @@
+// Every op effvit implements, one OpDef each, defined in the op's own file.
+#pragma once
+
+#include "ops/op.h"
+
+namespace effvit {
+
+extern const OpDef kAddOp, kBatchNormOp, kCastOp, kConcatOp, kConstantOfShapeOp, kConvOp, kDivOp,
+    kEqualOp, kExpandOp, kFlattenOp, kGatherOp, kGemmOp, kGlobalAveragePoolOp, kIdentityOp,
+    kMatMulOp, kModOp, kMulOp, kPadOp, kRangeOp, kReduceMeanOp, kReluOp, kReshapeOp, kShapeOp,
+    kSigmoidOp, kSliceOp, kSoftmaxOp, kSplitOp, kSqueezeOp, kSubOp, kTransposeOp, kUnsqueezeOp,
+    kWhereOp;
+
+}  // namespace effvit

@@ -1,0 +1,48 @@
+// Softmax. Before opset 13 ONNX defined it on the input coerced to 2-D at `axis`
+// (effvit.coerce_2d, set by the importer); from 13 on it is a plain softmax along `axis`.
+#include <cmath>
+
+#include "ops/op.h"
+#include "ops/registry_decls.h"
+
+namespace effvit {
+namespace {
+
+void infer_softmax(InferContext& c) {
+  if (c.input(0).dtype != DType::f32) c.fail("float32 input required");
+  normalize_axis(c.node.attr_int("axis", -1), c.shape(0).size(), c.node);
+  c.set_output(0, DType::f32, c.shape(0));
+}
+
+void compute_softmax(const Node& n, const TensorIn& in, const TensorOut& out) {
+  const Shape& s = in[0]->shape();
+  const size_t axis = static_cast<size_t>(normalize_axis(n.attr_int("axis", -1), s.size(), n));
+  int64_t outer = 1, len = 1, inner = 1;
+  for (size_t d = 0; d < s.size(); ++d) {
+    if (d < axis) outer *= s[d];
+    else if (d == axis || n.attr_int("effvit.coerce_2d", 0)) len *= s[d];
+    else inner *= s[d];
+  }
+  const float* x = in[0]->data<float>();
+  float* y = out[0]->data<float>();
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      const int64_t base = o * len * inner + i;
+      float mx = -INFINITY;
+      for (int64_t j = 0; j < len; ++j) mx = std::max(mx, x[base + j * inner]);
+      float sum = 0.f;
+      for (int64_t j = 0; j < len; ++j) {
+        const float e = std::exp(x[base + j * inner] - mx);
+        y[base + j * inner] = e;
+        sum += e;
+      }
+      const float inv = 1.f / sum;
+      for (int64_t j = 0; j < len; ++j) y[base + j * inner] *= inv;
+    }
+}
+
+}  // namespace
+
+const OpDef kSoftmaxOp{"Softmax", infer_softmax, compute_softmax};
+
+}  // namespace effvit

@@ -1,0 +1,54 @@
+#include <cmath>
+
+#include "passes/passes.h"
+
+namespace effvit {
+
+int fold_batchnorm_into_conv(Graph& g) {
+  const auto uses = g.use_counts();
+  const auto prod = g.producers();
+  int folded = 0;
+  for (Node& bn : g.nodes) {
+    if (bn.op != "BatchNormalization" || bn.outputs.size() != 1) continue;
+    const int p = prod[static_cast<size_t>(bn.inputs[0])];
+    if (p < 0) continue;
+    Node& conv = g.nodes[static_cast<size_t>(p)];
+    if (conv.op != "Conv" || conv.has("effvit.activation") || uses[static_cast<size_t>(conv.outputs[0])] != 1) continue;
+    bool constant = g.is_constant(conv.inputs[1]);
+    for (size_t i = 1; i <= 4; ++i) constant = constant && g.is_constant(bn.inputs[i]);
+    if (conv.inputs.size() > 2 && conv.inputs[2] != kNoValue) constant = constant && g.is_constant(conv.inputs[2]);
+    if (!constant) continue;
+
+    const Tensor& w = g.value(conv.inputs[1]).constant;
+    const int64_t out_c = w.dim(0), per_out = w.numel() / out_c;
+    const float eps = bn.attr_float("epsilon", 1e-5f);
+    const float* gamma = g.value(bn.inputs[1]).constant.data<float>();
+    const float* beta = g.value(bn.inputs[2]).constant.data<float>();
+    const float* mean = g.value(bn.inputs[3]).constant.data<float>();
+    const float* var = g.value(bn.inputs[4]).constant.data<float>();
+    const float* old_bias = conv.inputs.size() > 2 && conv.inputs[2] != kNoValue ? g.value(conv.inputs[2]).constant.data<float>() : nullptr;
+    Tensor nw(DType::f32, w.shape()), nb(DType::f32, {out_c});
+    for (int64_t o = 0; o < out_c; ++o) {
+      const float scale = gamma[o] / std::sqrt(var[o] + eps);
+      for (int64_t k = 0; k < per_out; ++k) nw.data<float>()[o * per_out + k] = w.data<float>()[o * per_out + k] * scale;
+      nb.data<float>()[o] = ((old_bias ? old_bias[o] : 0.f) - mean[o]) * scale + beta[o];
+    }
+    const std::string base = conv.name.empty() ? g.value(conv.outputs[0]).name : conv.name;
+    conv.inputs.resize(3);
+    conv.inputs[1] = g.add_constant(base + ".folded_weight", nw);
+    conv.inputs[2] = g.add_constant(base + ".folded_bias", nb);
+    // The conv now produces what the BN produced; the BN becomes dead and is dropped.
+    const ValueId bn_out = bn.outputs[0];
+    const ValueId conv_out = conv.outputs[0];
+    conv.outputs[0] = bn_out;
+    bn.outputs[0] = conv_out;
+    bn.op = "Identity";
+    bn.inputs.resize(1);
+    bn.inputs[0] = conv_out;
+    ++folded;
+  }
+  if (folded) g.remove_dead_nodes();
+  return folded;
+}
+
+}  // namespace effvit

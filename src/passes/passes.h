@@ -1,0 +1,29 @@
+// Graph rewrites, one per file, each a function that leaves the graph alone where its pattern does
+// not match. `specialize` runs first (it makes every shape concrete); the rest assume known shapes.
+#pragma once
+
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace effvit {
+
+// Binds concrete input shapes, infers every shape, evaluates every node whose inputs are all
+// constant (this is where the exporter's Shape/Gather/Concat/... arithmetic disappears), and drops
+// what the outputs no longer need. Throws effvit::Error on a shape the model cannot take.
+Graph specialize(const Graph& graph, const std::vector<Shape>& input_shapes);
+
+// Conv -> BatchNormalization with constant parameters becomes one Conv with folded weights/bias.
+int fold_batchnorm_into_conv(Graph& graph);
+// Conv -> Relu becomes Conv with effvit.activation = "Relu".
+int fuse_conv_relu(Graph& graph);
+// Identity nodes disappear (their readers read the input instead).
+int remove_identity(Graph& graph);
+
+// The standard pipeline applied after `specialize`.
+void optimize(Graph& graph);
+
+// Replaces every read of `from` (node inputs and graph outputs) by `to`.
+void replace_uses(Graph& graph, ValueId from, ValueId to);
+
+}  // namespace effvit

@@ -1,0 +1,44 @@
+#include "effvit/model.h"
+
+#include "import/onnx_import.h"
+#include "passes/passes.h"
+#include "runtime/summary.h"
+
+namespace effvit {
+
+Model::~Model() = default;
+
+namespace {
+// Dynamic dimensions become 1 for the shapes effvit inspects at load time.
+std::vector<Shape> default_input_shapes(const Graph& g) {
+  std::vector<Shape> shapes;
+  for (ValueId id : g.inputs) {
+    Shape s = g.value(id).shape;
+    for (int64_t& d : s)
+      if (d < 0) d = 1;
+    shapes.push_back(s);
+  }
+  return shapes;
+}
+
+}  // namespace
+
+std::shared_ptr<const Model> Model::load(const std::string& path) {
+  ImportedModel imported = import_onnx(path);
+  std::shared_ptr<Model> model(new Model());
+  model->path_ = path;
+  model->metadata_ = std::move(imported.metadata);
+  model->graph_ = std::make_unique<Graph>(std::move(imported.graph));
+  Graph specialized;
+  try {
+    specialized = specialize(*model->graph_, default_input_shapes(*model->graph_));
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+  Graph runtime = specialized;
+  optimize(runtime);
+  model->summary_ = summarize(*model->graph_, specialized, runtime);
+  return model;
+}
+
+}  // namespace effvit

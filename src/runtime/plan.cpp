@@ -1,0 +1,106 @@
+#include "runtime/plan.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "effvit/error.h"
+
+namespace effvit {
+namespace {
+
+// Wraps an op's reference compute when no fast kernel claims the node.
+class ReferenceKernel final : public Kernel {
+ public:
+  ReferenceKernel(const Node& node, ComputeFn fn) : node_(node), fn_(fn) {}
+  void run(const TensorIn& in, const TensorOut& out) override { fn_(node_, in, out); }
+
+ private:
+  const Node& node_;
+  ComputeFn fn_;
+};
+
+size_t align64(size_t n) { return (n + 63) / 64 * 64; }
+
+}  // namespace
+
+Plan::Plan(Graph graph, const KernelOptions& options) : graph_(std::move(graph)) {
+  steps_.reserve(graph_.nodes.size());
+  for (const Node& n : graph_.nodes) {
+    const OpDef* def = find_op(n.op);
+    Step s;
+    if (def->create) s.kernel = def->create(n, graph_, options);
+    if (!s.kernel) s.kernel = std::make_unique<ReferenceKernel>(n, def->compute);
+    s.inputs = n.inputs;
+    s.outputs = n.outputs;
+    steps_.push_back(std::move(s));
+  }
+  assign_memory();
+}
+
+void Plan::assign_memory() {
+  const size_t nv = graph_.values.size();
+  slots_.assign(nv, Tensor());
+  std::vector<int> def_at(nv, -1), last_use(nv, -1);
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    for (ValueId id : steps_[i].outputs) def_at[static_cast<size_t>(id)] = static_cast<int>(i);
+    for (ValueId id : steps_[i].inputs)
+      if (id != kNoValue) last_use[static_cast<size_t>(id)] = static_cast<int>(i);
+  }
+  const int end = static_cast<int>(steps_.size());
+  for (ValueId id : graph_.outputs) last_use[static_cast<size_t>(id)] = end;
+
+  // First-fit placement over live intervals: a value's bytes are free again once the step after its
+  // last reader starts, so a node never writes over its own inputs.
+  struct Block {
+    size_t offset, size;
+    int last;
+  };
+  std::vector<Block> live;
+  std::vector<size_t> offset(nv, 0);
+  size_t high = 0;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    live.erase(std::remove_if(live.begin(), live.end(), [&](const Block& b) { return b.last < static_cast<int>(i); }), live.end());
+    for (ValueId id : steps_[i].outputs) {
+      const Value& v = graph_.value(id);
+      const size_t bytes = align64(static_cast<size_t>(shape_numel(v.shape)) * dtype_size(v.dtype));
+      std::sort(live.begin(), live.end(), [](const Block& a, const Block& b) { return a.offset < b.offset; });
+      size_t at = 0;
+      for (const Block& b : live) {
+        if (at + bytes <= b.offset) break;
+        at = std::max(at, b.offset + b.size);
+      }
+      offset[static_cast<size_t>(id)] = at;
+      live.push_back({at, bytes, std::max(last_use[static_cast<size_t>(id)], static_cast<int>(i))});
+      high = std::max(high, at + bytes);
+    }
+  }
+  arena_bytes_ = high;
+  void* mem = std::aligned_alloc(64, std::max<size_t>(high, 64));
+  if (!mem) throw Error("out of memory allocating a " + std::to_string(high) + "-byte arena");
+  arena_ = std::shared_ptr<void>(mem, std::free);
+  for (size_t id = 0; id < nv; ++id) {
+    const Value& v = graph_.values[id];
+    if (v.is_constant) slots_[id] = v.constant;
+    else if (def_at[id] >= 0) slots_[id] = Tensor::view(v.dtype, v.shape, static_cast<char*>(mem) + offset[id]);
+  }
+  for (Step& s : steps_) {
+    s.in.clear();
+    s.out.clear();
+    for (ValueId id : s.inputs) s.in.push_back(id == kNoValue ? nullptr : &slots_[static_cast<size_t>(id)]);
+    for (ValueId id : s.outputs) s.out.push_back(&slots_[static_cast<size_t>(id)]);
+  }
+}
+
+std::vector<Tensor> Plan::run(const std::vector<Tensor>& inputs) {
+  for (size_t i = 0; i < graph_.inputs.size(); ++i) {
+    const Value& v = graph_.value(graph_.inputs[i]);
+    slots_[static_cast<size_t>(graph_.inputs[i])] = Tensor::view(v.dtype, v.shape, const_cast<void*>(inputs[i].raw()));
+  }
+  for (Step& s : steps_) s.kernel->run(s.in, s.out);
+  std::vector<Tensor> outputs;
+  for (ValueId id : graph_.outputs) outputs.push_back(slots_[static_cast<size_t>(id)].clone());
+  return outputs;
+}
+
+}  // namespace effvit

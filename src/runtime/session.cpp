@@ -1,0 +1,58 @@
+#include <map>
+#include <omp.h>
+
+#include "effvit/model.h"
+#include "passes/passes.h"
+#include "runtime/plan.h"
+
+namespace effvit {
+
+struct Session::Impl {
+  std::shared_ptr<const Model> model;
+  SessionOptions options;
+  std::map<std::vector<Shape>, std::unique_ptr<Plan>> plans;  // one per input-shape set seen
+
+  Plan& plan_for(const std::vector<Shape>& shapes) {
+    auto it = plans.find(shapes);
+    if (it != plans.end()) return *it->second;
+    Graph g = specialize(model->graph(), shapes);
+    optimize(g);
+    auto plan = std::make_unique<Plan>(std::move(g), KernelOptions{options.threads});
+    return *plans.emplace(shapes, std::move(plan)).first->second;
+  }
+
+  void check_inputs(const std::vector<Tensor>& inputs) const {
+    const auto& declared = model->summary().inputs;
+    if (inputs.size() != declared.size())
+      throw Error(model->path() + ": expects " + std::to_string(declared.size()) + " input(s), got " + std::to_string(inputs.size()));
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const TensorInfo& d = declared[i];
+      const Tensor& t = inputs[i];
+      if (t.dtype() != d.dtype)
+        throw Error(model->path() + ": input '" + d.name + "' must be " + dtype_name(d.dtype) + ", got " + dtype_name(t.dtype()));
+      bool ok = t.rank() == d.shape.size();
+      for (size_t k = 0; ok && k < d.shape.size(); ++k) ok = d.shape[k] < 0 || d.shape[k] == t.shape()[k];
+      if (!ok || t.numel() == 0)
+        throw Error(model->path() + ": input '" + d.name + "' must have shape " + shape_str(d.shape) + " (-1 = any), got " + shape_str(t.shape()));
+    }
+  }
+};
+
+Session::Session(std::shared_ptr<const Model> model, SessionOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->model = std::move(model);
+  impl_->options = options;
+  if (impl_->options.threads < 1) impl_->options.threads = 1;
+}
+
+Session::~Session() = default;
+
+std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) {
+  impl_->check_inputs(inputs);
+  std::vector<Shape> shapes;
+  for (const Tensor& t : inputs) shapes.push_back(t.shape());
+  // oneDNN's OpenMP threads follow the calling thread's setting, so each stream sets its own.
+  omp_set_num_threads(impl_->options.threads);
+  return impl_->plan_for(shapes).run(inputs);
+}
+
+}  // namespace effvit

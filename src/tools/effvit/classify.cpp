@@ -1,0 +1,104 @@
+// Classifies JPEG/PNG images with the model's own preprocessing (from its metadata, else timm's
+// eval transform) and prints the top-k classes; optionally renders a labelled contact sheet.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "effvit/image.h"
+#include "effvit/model.h"
+#include "image/contact_sheet.h"
+#include "tools/effvit/commands.h"
+#include "tools/effvit/labels.h"
+
+namespace effvit::cli {
+namespace {
+
+std::vector<double> softmax(const float* logits, int64_t n) {
+  const float mx = *std::max_element(logits, logits + n);
+  std::vector<double> p(static_cast<size_t>(n));
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += p[static_cast<size_t>(i)] = std::exp(static_cast<double>(logits[i] - mx));
+  for (double& v : p) v /= sum;
+  return p;
+}
+
+// Folder names cannot hold every class name ("T-shirt/top"): compare with '/' and ' ' as '_'.
+std::string folder_key(std::string s) {
+  for (char& c : s)
+    if (c == '/' || c == ' ') c = '_';
+  return s;
+}
+
+}  // namespace
+
+Handler add_classify(CLI::App& app) {
+  auto* cmd = app.add_subcommand("classify", "Classify JPEG/PNG images");
+  struct Args {
+    std::string model, labels, render;
+    std::vector<std::string> images;
+    int topk = 5, threads = 1;
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("MODEL", a->model, "ONNX model")->required();
+  cmd->add_option("IMAGE", a->images, "JPEG or PNG files")->required();
+  cmd->add_option("--topk", a->topk, "Classes to print per image")->check(CLI::Range(1, 100000));
+  cmd->add_option("--labels", a->labels, "Class names, one per line (default: model metadata, else ImageNet-1k)");
+  cmd->add_option("--render", a->render, "Also write a contact sheet PNG with the predictions drawn on the images");
+  cmd->add_option("--threads", a->threads, "Threads per inference")->check(CLI::Range(1, 256));
+  cmd->add_flag("--json", a->json, "Print JSON");
+  return [=] {
+    auto model = Model::load(a->model);
+    const auto names = class_names(*model, a->labels);
+    const Preprocess pre = Preprocess::from_metadata(model->metadata());
+    Session session(model, {.threads = a->threads});
+    nlohmann::json results = nlohmann::json::array();
+    std::vector<SheetItem> sheet;
+    for (const std::string& path : a->images) {
+      const Image image = read_image(path);
+      const Tensor logits = session.run(preprocess(image, pre));
+      const int64_t n = logits.numel();
+      const auto prob = softmax(logits.data<float>(), n);
+      std::vector<int64_t> order(static_cast<size_t>(n));
+      std::iota(order.begin(), order.end(), 0);
+      const int64_t k = std::min<int64_t>(a->topk, n);
+      std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                        [&](int64_t x, int64_t y) { return prob[static_cast<size_t>(x)] > prob[static_cast<size_t>(y)]; });
+      nlohmann::json top = nlohmann::json::array();
+      for (int64_t i = 0; i < k; ++i) {
+        const auto c = static_cast<size_t>(order[static_cast<size_t>(i)]);
+        top.push_back({{"index", c}, {"label", names[c]}, {"prob", prob[c]}});
+      }
+      results.push_back({{"image", path}, {"top", top}});
+      if (!a->json) {
+        std::printf("%s\n", path.c_str());
+        for (const auto& t : top)
+          std::printf("  %6.2f%%  %s (%d)\n", 100.0 * t["prob"].get<double>(), t["label"].get<std::string>().c_str(), t["index"].get<int>());
+      }
+      if (!a->render.empty()) {
+        const auto best = static_cast<size_t>(order[0]);
+        char line[256];
+        std::snprintf(line, sizeof line, "%s %.0f%%", names[best].c_str(), 100.0 * prob[best]);
+        SheetItem item{image, {}};
+        const std::string folder = std::filesystem::path(path).parent_path().filename().string();
+        const auto truth = std::find_if(names.begin(), names.end(), [&](const std::string& s) { return folder_key(s) == folder; });
+        const bool known = truth != names.end();
+        const bool correct = known && static_cast<size_t>(truth - names.begin()) == best;
+        item.lines.push_back({line, !known ? 0x202020u : correct ? kSheetCorrect : kSheetWrong});
+        if (known) item.lines.push_back({"true: " + *truth, 0x606060u});
+        sheet.push_back(std::move(item));
+      }
+    }
+    if (a->json) std::printf("%s\n", results.dump(2).c_str());
+    if (!a->render.empty()) {
+      write_png(a->render, render_contact_sheet(sheet, std::min<int>(5, static_cast<int>(sheet.size())), 160));
+      if (!a->json) std::printf("contact sheet: %s\n", a->render.c_str());
+    }
+    return 0;
+  };
+}
+
+}  // namespace effvit::cli

@@ -1,0 +1,52 @@
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "effvit/model.h"
+#include "tools/effvit/commands.h"
+#include "tools/effvit/format.h"
+
+namespace effvit::cli {
+
+Handler add_info(CLI::App& app) {
+  auto* cmd = app.add_subcommand("info", "Inputs, outputs, op histogram, parameters, MACs and variant of a model");
+  auto model_path = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  cmd->add_option("MODEL", *model_path, "ONNX model")->required();
+  cmd->add_flag("--json", *json, "Print JSON instead of text");
+  return [=] {
+    auto model = Model::load(*model_path);
+    const ModelSummary& s = model->summary();
+    if (*json) {
+      nlohmann::json j;
+      auto tensors = [](const std::vector<TensorInfo>& list) {
+        nlohmann::json a = nlohmann::json::array();
+        for (const auto& t : list) a.push_back({{"name", t.name}, {"dtype", dtype_name(t.dtype)}, {"shape", t.shape}});
+        return a;
+      };
+      j["model"] = *model_path;
+      j["inputs"] = tensors(s.inputs);
+      j["outputs"] = tensors(s.outputs);
+      j["params"] = s.params;
+      j["macs"] = s.macs;
+      j["variant"] = s.variant;
+      j["ops"] = s.ops;
+      j["opset"] = s.opset;
+      std::printf("%s\n", j.dump(2).c_str());
+      return 0;
+    }
+    std::printf("model    %s\n", model_path->c_str());
+    std::printf("variant  %s\n", s.variant == "none" ? "none (not an EfficientViT-MSRA M0-M5 layout)" : s.variant.c_str());
+    std::printf("opset    %d\n", s.opset);
+    for (const auto& t : s.inputs) std::printf("input    %s %s %s\n", t.name.c_str(), dtype_name(t.dtype), shape_str(t.shape).c_str());
+    for (const auto& t : s.outputs) std::printf("output   %s %s %s\n", t.name.c_str(), dtype_name(t.dtype), shape_str(t.shape).c_str());
+    std::printf("params   %s (%lld)\n", human_count(s.params).c_str(), static_cast<long long>(s.params));
+    std::printf("MACs     %s (%lld, batch 1)\n", human_count(s.macs).c_str(), static_cast<long long>(s.macs));
+    int total = 0;
+    for (const auto& [op, n] : s.ops) total += n;
+    std::printf("ops      %d nodes after load-time folding\n", total);
+    for (const auto& [op, n] : s.ops) std::printf("  %-20s %d\n", op.c_str(), n);
+    return 0;
+  };
+}
+
+}  // namespace effvit::cli

@@ -1,0 +1,55 @@
+#include "tools/effvit/labels.h"
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace effvit::cli {
+namespace {
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(path + ": cannot open labels file");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(line);
+  }
+  while (!lines.empty() && lines.back().empty()) lines.pop_back();
+  return lines;
+}
+
+std::string imagenet_labels_path() {
+  // Next to the binary's source tree at build time; EFFVIT_DATA_DIR overrides at run time.
+  if (const char* env = std::getenv("EFFVIT_DATA_DIR")) return std::string(env) + "/imagenet_classes.txt";
+  return std::string(EFFVIT_DATA_DIR) + "/imagenet_classes.txt";
+}
+
+}  // namespace
+
+std::vector<std::string> class_names(const Model& model, const std::string& labels_file) {
+  const auto& outs = model.summary().outputs;
+  const int64_t classes = outs.empty() || outs[0].shape.empty() ? 0 : outs[0].shape.back();
+  std::vector<std::string> names;
+  if (!labels_file.empty()) {
+    names = read_lines(labels_file);
+    if (static_cast<int64_t>(names.size()) != classes)
+      throw Error(labels_file + ": has " + std::to_string(names.size()) + " labels, model has " + std::to_string(classes) + " classes");
+    return names;
+  }
+  auto it = model.metadata().find("effvit.classes");
+  if (it != model.metadata().end()) {
+    try {
+      names = nlohmann::json::parse(it->second).get<std::vector<std::string>>();
+    } catch (const std::exception& e) {
+      throw Error(model.path() + ": metadata effvit.classes is not a JSON array of strings");
+    }
+    if (static_cast<int64_t>(names.size()) == classes) return names;
+    throw Error(model.path() + ": metadata effvit.classes has " + std::to_string(names.size()) + " names for " + std::to_string(classes) + " classes");
+  }
+  if (classes == 1000 && std::filesystem::exists(imagenet_labels_path())) return read_lines(imagenet_labels_path());
+  for (int64_t i = 0; i < classes; ++i) names.push_back("class " + std::to_string(i));
+  return names;
+}
+
+}  // namespace effvit::cli

@@ -1,0 +1,14 @@
+// Class names for a model: --labels FILE, else the model's own metadata (effvit.classes, a JSON
+// array), else the ImageNet-1k list shipped with effvit when the model has 1000 classes.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "effvit/model.h"
+
+namespace effvit::cli {
+
+std::vector<std::string> class_names(const Model& model, const std::string& labels_file);
+
+}  // namespace effvit::cli

@@ -1,0 +1,43 @@
+// effvit: deploy EfficientViT-MSRA classifiers on CPUs. Every failure ends in one line on stderr
+// and a non-zero exit status.
+#include <cstdio>
+#include <exception>
+#include <map>
+
+#include "effvit/error.h"
+#include "tools/effvit/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"effvit: run, benchmark and evaluate EfficientViT-MSRA models on CPU"};
+  app.require_subcommand(1);
+  std::map<CLI::App*, effvit::cli::Handler> handlers;
+  auto add = [&](effvit::cli::Handler (*fn)(CLI::App&)) {
+    const size_t before = app.get_subcommands({}).size();
+    effvit::cli::Handler h = fn(app);
+    handlers[app.get_subcommands({}).at(before)] = std::move(h);
+  };
+  add(effvit::cli::add_info);
+  add(effvit::cli::add_run);
+  add(effvit::cli::add_classify);
+  add(effvit::cli::add_bench);
+  add(effvit::cli::add_eval);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (auto& [sub, handler] : handlers)
+      if (sub->parsed()) return handler();
+  } catch (const effvit::Error& e) {
+    std::fprintf(stderr, "effvit: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "effvit: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "effvit: internal error: %s\n", e.what());
+    return 2;
+  }
+  return 1;
+}

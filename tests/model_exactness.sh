@@ -1,0 +1,40 @@
+#!/bin/sh
+# End-to-end exactness of `effvit run` against PyTorch for one export configuration: builds a
+# random-weight fixture with python/make_fixture.py, runs effvit on it and compares the logits.
+#
+#   model_exactness.sh EFFVIT_BINARY WORKDIR VARIANT LAYOUT OPSET FUSE(0|1) DYNAMIC(0|1) BATCH SEED
+#
+# PYTHON (default /usr/bin/python3) must have torch, onnx and numpy; RTOL (default 1e-4) is passed
+# to compare_npy.py.
+set -eu
+
+if [ $# -ne 9 ]; then
+    echo "usage: $0 EFFVIT_BINARY WORKDIR VARIANT LAYOUT OPSET FUSE(0|1) DYNAMIC(0|1) BATCH SEED" >&2
+    exit 2
+fi
+effvit=$1 workdir=$2 variant=$3 layout=$4 opset=$5 fuse=$6 dynamic=$7 batch=$8 seed=$9
+pydir=$(cd "$(dirname "$0")/../python" && pwd)
+python=${PYTHON:-/usr/bin/python3}
+
+flags=""
+case $fuse in
+    0) ;;
+    1) flags="$flags --fuse-bn" ;;
+    *) echo "$0: FUSE must be 0 or 1, got '$fuse'" >&2; exit 2 ;;
+esac
+case $dynamic in
+    0) ;;
+    1) flags="$flags --dynamic-batch" ;;
+    *) echo "$0: DYNAMIC must be 0 or 1, got '$dynamic'" >&2; exit 2 ;;
+esac
+
+# One directory per configuration, so tests run in parallel never share files.
+dir=$workdir/exact_${variant}_${layout}_op${opset}_fuse${fuse}_dyn${dynamic}_b${batch}_s${seed}
+mkdir -p "$dir"
+# shellcheck disable=SC2086
+"$python" "$pydir/make_fixture.py" --variant "$variant" --layout "$layout" --opset "$opset" \
+    --batch "$batch" --seed "$seed" --outdir "$dir" $flags
+# A stale output from an earlier run must not stand in for one effvit failed to write.
+rm -f "$dir/out.npy"
+"$effvit" run "$dir/model.onnx" --input "$dir/input.npy" --output "$dir/out.npy"
+"$python" "$pydir/compare_npy.py" "$dir/out.npy" "$dir/expected.npy" --rtol "${RTOL:-1e-4}"
