@@ -10,6 +10,13 @@ import sys
 import numpy as np
 
 
+def load(path):
+    try:
+        return np.load(path).astype(np.float64)
+    except (OSError, ValueError) as err:
+        sys.exit(f"compare_npy: {path}: {err}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("actual", help=".npy file under test")
@@ -18,8 +25,7 @@ def main():
                     help="largest allowed max|a-e| / max|e| (default 1e-4)")
     args = ap.parse_args()
 
-    a = np.load(args.actual).astype(np.float64)
-    e = np.load(args.expected).astype(np.float64)
+    a, e = load(args.actual), load(args.expected)
     if a.shape != e.shape:
         sys.exit(f"compare_npy: shape {a.shape} of {args.actual} != {e.shape} of {args.expected}")
     diff = np.abs(a - e).max(initial=0.0)

@@ -28,7 +28,7 @@ DEFAULT_METADATA = {
     "effvit.mean": "0.485 0.456 0.406",
     "effvit.std": "0.229 0.224 0.225",
 }
-# The first key segment that only one layout has.
+# Key prefixes that only one layout's state dict has.
 LAYOUT_MARKERS = {"stages.": "timm", "blocks1.": "cream"}
 HEAD_WEIGHT = {"timm": "head.linear.weight", "cream": "head.l.weight"}
 
@@ -79,7 +79,8 @@ def prepare_model(variant, layout, num_classes=None, checkpoint=None, seed=0, fu
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}")
     if checkpoint is None:
-        model = efficientvit_msra.build(variant, layout, num_classes or 1000, INPUT_SIZE)
+        model = efficientvit_msra.build(variant, layout, 1000 if num_classes is None else num_classes,
+                                        INPUT_SIZE)
         efficientvit_msra.randomize(model, seed)
         calibrate_batchnorm(model, seed)
     else:
@@ -93,8 +94,8 @@ def prepare_model(variant, layout, num_classes=None, checkpoint=None, seed=0, fu
         unexpected = sorted(state.keys() - wanted.keys())
         reshaped = sorted(k for k in wanted.keys() & state.keys() if state[k].shape != wanted[k])
         if missing or unexpected or reshaped:
-            raise ValueError(f"{checkpoint}: not a {variant} {src_layout}-layout model with {num_classes} "
-                             f"classes: missing {missing[:3]}, unexpected {unexpected[:3]}, "
+            raise ValueError(f"{checkpoint}: does not fit {variant} ({src_layout} layout, {num_classes} "
+                             f"classes): missing {missing[:3]}, unexpected {unexpected[:3]}, "
                              f"shape differs {reshaped[:3]}")
         # Only the derived attention_bias_idxs may be absent, and the model already has them.
         src.load_state_dict(state, strict=False)
@@ -183,7 +184,10 @@ def main():
         overrides = None
         if args.metadata_json:
             with open(args.metadata_json) as f:
-                overrides = json.load(f)
+                try:
+                    overrides = json.load(f)
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{args.metadata_json}: {e}") from None
             if not isinstance(overrides, dict):
                 raise ValueError(f"{args.metadata_json}: expected a JSON object")
         metadata = merged_metadata(args.layout, overrides)

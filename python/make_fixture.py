@@ -46,7 +46,7 @@ def main():
     with torch.no_grad():
         logits = model(torch.from_numpy(x)).numpy()
     np.save(os.path.join(args.outdir, "input.npy"), x)
-    np.save(os.path.join(args.outdir, "expected.npy"), logits.astype(np.float32))
+    np.save(os.path.join(args.outdir, "expected.npy"), logits)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ class ConvDnnl final : public Kernel {
         has_bias_ ? b_md : memory::desc(), dst_md, {g.stride_h, g.stride_w}, {g.dil_h - 1, g.dil_w - 1},
         {g.pad_t, g.pad_l}, {g.pad_b, g.pad_r});
     dnnl::primitive_attr attr;
+    // oneDNN's library-owned scratchpad is shared process-wide in this build; sessions running on
+    // several threads each need their own.
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     if (n.attr_string("effvit.activation", "") == "Relu") {
       dnnl::post_ops ops;
       ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
@@ -55,6 +58,7 @@ class ConvDnnl final : public Kernel {
     src_ = memory(pd.src_desc(), eng, DNNL_MEMORY_NONE);
     dst_ = memory(pd.dst_desc(), eng, DNNL_MEMORY_NONE);
     if (has_bias_) bias_ = memory(pd.bias_desc(), eng, DNNL_MEMORY_NONE);
+    scratchpad_ = memory(pd.scratchpad_desc(), eng);
   }
 
   void run(const TensorIn& in, const TensorOut& out) override {
@@ -65,7 +69,8 @@ class ConvDnnl final : public Kernel {
     }
     src_.set_data_handle(const_cast<void*>(in[0]->raw()));
     dst_.set_data_handle(out[0]->raw());
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst_}};
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst_},
+                                              {DNNL_ARG_SCRATCHPAD, scratchpad_}};
     if (has_bias_) {
       bias_.set_data_handle(const_cast<void*>(in[2]->raw()));
       args[DNNL_ARG_BIAS] = bias_;
@@ -76,7 +81,7 @@ class ConvDnnl final : public Kernel {
 
  private:
   dnnl::convolution_forward conv_;
-  memory src_, dst_, weights_, bias_, weights_user_;
+  memory src_, dst_, weights_, bias_, weights_user_, scratchpad_;
   dnnl::reorder weights_reorder_;
   bool has_bias_ = false;
   bool weights_const_ = true;

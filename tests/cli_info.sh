@@ -1,0 +1,55 @@
+#!/bin/sh
+# `effvit info --json`, `bench --json` and `classify --json` keep the keys other tooling reads, and
+# info's numbers are the architecture's (M0: 2.3 M params, 79 M MACs).
+#
+#   cli_info.sh EFFVIT_BINARY WORKDIR
+set -eu
+effvit=$1 dir=$2
+python=${PYTHON:-/usr/bin/python3}
+pydir=$(cd "$(dirname "$0")/../python" && pwd)
+mkdir -p "$dir"
+cd "$dir"
+[ -f m0/model.onnx ] || "$python" "$pydir/make_fixture.py" --variant m0 --outdir m0 --seed 5 >/dev/null
+
+"$effvit" info m0/model.onnx --json >info.json
+"$effvit" bench m0/model.onnx --iters 3 --warmup 1 --streams 2 --json >bench.json
+"$python" - <<'PY'
+import struct, zlib
+def png(path, w, h, pixel):
+    raw = b"".join(b"\x00" + bytes(pixel(x, y) for x in range(w) for _ in range(3)) for y in range(h))
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+png("stripes.png", 300, 200, lambda x, y: 255 if (x // 10) % 2 else 0)
+PY
+"$effvit" classify m0/model.onnx stripes.png --topk 3 --json --render sheet.png >classify.json
+"$python" - <<'PY'
+import json
+info = json.load(open("info.json"))
+for key in ("inputs", "outputs", "params", "macs", "variant", "ops"):
+    assert key in info, f"info --json lacks {key}"
+assert info["variant"] == "m0", info["variant"]
+assert round(info["params"] / 1e6, 1) == 2.3, info["params"]
+assert round(info["macs"] / 1e6) == 79, info["macs"]
+assert info["inputs"][0]["shape"] == [1, 3, 224, 224], info["inputs"]
+assert info["outputs"][0]["shape"] == [1, 1000], info["outputs"]
+assert "Shape" not in info["ops"] and "Gather" not in info["ops"], "shape arithmetic left in the runtime graph"
+assert sum(info["ops"].values()) < 600, info["ops"]
+
+bench = json.load(open("bench.json"))
+for key in ("model", "precision", "threads", "streams", "latency_ms", "fps"):
+    assert key in bench, f"bench --json lacks {key}"
+assert bench["precision"] == "fp32" and bench["streams"] == 2
+assert 0 < bench["latency_ms"]["min"] <= bench["latency_ms"]["median"] <= bench["latency_ms"]["p90"]
+assert bench["fps"] > 0
+
+result = json.load(open("classify.json"))
+assert len(result) == 1 and result[0]["image"] == "stripes.png"
+top = result[0]["top"]
+assert len(top) == 3 and top[0]["prob"] >= top[1]["prob"] >= top[2]["prob"]
+assert top[0]["label"] and 0 <= top[0]["index"] < 1000
+with open("sheet.png", "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+print("ok")
+PY
