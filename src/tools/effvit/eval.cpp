@@ -1,11 +1,142 @@
+// Top-1/top-5 accuracy over a labelled set. Workers (one per core by default) each own a Session and
+// decode, preprocess and infer their own items, so decoding overlaps inference on every core.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "data/dataset.h"
+#include "effvit/image.h"
+#include "effvit/model.h"
 #include "tools/effvit/commands.h"
+#include "tools/effvit/labels.h"
 
 namespace effvit::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string folder_key(std::string s) {
+  for (char& c : s)
+    if (c == '/' || c == ' ') c = '_';
+  return s;
+}
+
+// A bar redrawn in place on a terminal; on a pipe or log file, one line per 10%.
+class Progress {
+ public:
+  explicit Progress(size_t total) : total_(total), tty_(isatty(STDERR_FILENO)), start_(Clock::now()) {}
+  void update(size_t done, size_t correct) {
+    const int tenth = static_cast<int>(10 * done / std::max<size_t>(total_, 1));
+    if (!tty_ && tenth == last_tenth_ && done != total_) return;
+    const auto now = Clock::now();
+    if (tty_ && done != total_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
+    last_draw_ = now;
+    last_tenth_ = tenth;
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    const int width = 30, filled = static_cast<int>(width * done / std::max<size_t>(total_, 1));
+    std::fprintf(stderr, "%s[%s%s] %zu/%zu  top-1 %.2f%%  %.0f img/s%s", tty_ ? "\r" : "", std::string(static_cast<size_t>(filled), '#').c_str(),
+                 std::string(static_cast<size_t>(width - filled), '.').c_str(), done, total_, done ? 100.0 * static_cast<double>(correct) / static_cast<double>(done) : 0.0,
+                 secs > 0 ? static_cast<double>(done) / secs : 0.0, tty_ ? "" : "\n");
+    if (tty_ && done == total_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  size_t total_;
+  bool tty_;
+  int last_tenth_ = -1;
+  Clock::time_point start_, last_draw_{};
+};
+
+}  // namespace
 
 Handler add_eval(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "Top-1/top-5 accuracy on labelled data (IDX files or class folders)");
-  (void)cmd;
-  return [] { return 1; };
+  struct Args {
+    std::string model, data, labels, save_images;
+    size_t limit = 0;
+    int workers = 0, threads = 1;
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("MODEL", a->model, "ONNX model (fp32 or int8 QDQ)")->required();
+  cmd->add_option("--data", a->data, "IDX images file, folder holding an IDX pair, or ROOT/<class>/<image> tree")->required();
+  cmd->add_option("--limit", a->limit, "Evaluate only the first N items");
+  cmd->add_option("--labels", a->labels, "Class names, one per line (default: model metadata, else ImageNet-1k)");
+  cmd->add_option("--workers", a->workers, "Parallel workers (default: one per core)")->check(CLI::Range(1, 256));
+  cmd->add_option("--threads", a->threads, "Threads per worker's inference")->check(CLI::Range(1, 256));
+  cmd->add_option("--save-images", a->save_images, "Also write each evaluated image as DIR/<class>/<index>.png");
+  cmd->add_flag("--json", a->json, "Print JSON");
+  return [=] {
+    auto model = Model::load(a->model);
+    const auto names = class_names(*model, a->labels);
+    const Preprocess pre = Preprocess::from_metadata(model->metadata());
+    const auto data = open_dataset(a->data, names);
+    const size_t count = a->limit ? std::min(a->limit, data->size()) : data->size();
+    const int workers = a->workers ? a->workers : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+
+    std::atomic<size_t> next{0}, done{0}, top1{0}, top5{0};
+    std::atomic<bool> failed{false};
+    std::string error;
+    std::mutex mu;
+    Progress progress(count);
+    const auto t0 = Clock::now();
+    auto work = [&] {
+      try {
+        Session session(model, {.threads = a->threads});
+        for (size_t i; !failed && (i = next.fetch_add(1)) < count;) {
+          const Image image = data->image(i);
+          const int label = data->label(i);
+          if (!a->save_images.empty()) {
+            const auto dir = std::filesystem::path(a->save_images) / folder_key(names[static_cast<size_t>(label)]);
+            std::filesystem::create_directories(dir);
+            write_png((dir / (std::to_string(i) + ".png")).string(), image);
+          }
+          Tensor logits;
+          try {
+            logits = session.run(preprocess(image, pre));
+          } catch (const Error& e) {
+            throw Error(data->source(i) + ": " + e.what());
+          }
+          const float* l = logits.data<float>();
+          const float truth = l[label];
+          int above = 0;  // classes scoring strictly higher than the true one
+          for (int64_t c = 0; c < logits.numel(); ++c) above += l[c] > truth;
+          top1 += above == 0;
+          top5 += above < 5;
+          const size_t d = ++done;
+          std::lock_guard<std::mutex> lock(mu);
+          progress.update(d, top1.load());
+        }
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!failed.exchange(true)) error = e.what();
+      }
+    };
+    std::vector<std::thread> pool;
+    for (int w = 0; w < workers; ++w) pool.emplace_back(work);
+    for (auto& t : pool) t.join();
+    if (failed) throw Error(error);
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double t1 = count ? static_cast<double>(top1) / static_cast<double>(count) : 0.0;
+    const double t5 = count ? static_cast<double>(top5) / static_cast<double>(count) : 0.0;
+    if (a->json) {
+      nlohmann::json j{{"model", a->model}, {"data", a->data}, {"count", count}, {"top1", t1}, {"top5", t5},
+                       {"seconds", secs}, {"images_per_second", static_cast<double>(count) / secs}};
+      std::printf("%s\n", j.dump(2).c_str());
+    } else {
+      std::printf("%s on %s\n", a->model.c_str(), data->description().c_str());
+      std::printf("top-1 %.2f%%  top-5 %.2f%%  (%zu images, %.1f s, %.0f img/s)\n", 100 * t1, 100 * t5, count, secs,
+                  static_cast<double>(count) / secs);
+    }
+    return 0;
+  };
 }
 
 }  // namespace effvit::cli

@@ -1,0 +1,32 @@
+// Labelled image sets for `effvit eval`: an IDX image file with its label file, or an
+// ImageNet-style folder tree (one subfolder per class holding JPEG/PNG files).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "effvit/image.h"
+
+namespace effvit {
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  virtual size_t size() const = 0;
+  // Decodes item i (thread-safe). Throws effvit::Error naming the file for unreadable images.
+  virtual Image image(size_t i) const = 0;
+  virtual int label(size_t i) const = 0;
+  // Where item i comes from, for messages: "t10k-images-idx3-ubyte.gz#17" or a file path.
+  virtual std::string source(size_t i) const = 0;
+  virtual std::string description() const = 0;
+};
+
+// `path` is an IDX images file (labels found by replacing "images-idx3" with "labels-idx1"), a
+// directory holding such a pair (the t10k pair when train and test are both there), or a folder
+// tree. Folder classes map to `class_names` by name ('/' and ' ' may appear as '_'), otherwise to
+// their sorted order. Throws effvit::Error on a missing labels file, mismatched counts, an empty
+// folder tree or a label outside [0, classes).
+std::unique_ptr<Dataset> open_dataset(const std::string& path, const std::vector<std::string>& class_names);
+
+}  // namespace effvit

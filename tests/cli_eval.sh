@@ -1,0 +1,74 @@
+#!/bin/sh
+# `effvit eval` on both data layouts it reads (a small IDX pair and a class-folder tree, both cut
+# from the real Fashion-MNIST test set), agreement between them, and its bad inputs.
+#
+#   cli_eval.sh EFFVIT_BINARY WORKDIR
+set -eu
+effvit=$1 dir=$2
+python=${PYTHON:-/usr/bin/python3}
+pydir=$(cd "$(dirname "$0")/../python" && pwd)
+testdir=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$dir"
+cd "$dir"
+rm -rf idx folders empty broken
+mkdir -p idx empty/Coat broken/Coat m0
+[ -f m0/model.onnx ] || "$python" "$pydir/export_onnx.py" --variant m0 --num-classes 10 --seed 7 --output m0/model.onnx \
+    --metadata-json "$testdir/fashion_mnist_metadata.json" >/dev/null
+
+# 24 real test images and their labels, as IDX (gzip) and as a mismatched pair.
+"$python" -c "
+import gzip, struct, sys
+sys.path.insert(0, '$pydir')
+import fashion_mnist as fm
+images, labels = fm.read_idx(fm.DATA_DIR + '/t10k-images-idx3-ubyte.gz'), fm.read_idx(fm.DATA_DIR + '/t10k-labels-idx1-ubyte.gz')
+def write(path, array):
+    header = struct.pack('>HBB', 0, 8, array.ndim) + b''.join(struct.pack('>I', d) for d in array.shape)
+    with gzip.open(path, 'wb') as f:
+        f.write(header + array.tobytes())
+write('idx/small-images-idx3-ubyte.gz', images[:24])
+write('idx/small-labels-idx1-ubyte.gz', labels[:24])
+write('idx/bad-images-idx3-ubyte.gz', images[:24])
+write('idx/bad-labels-idx1-ubyte.gz', labels[:23])
+write('idx/nolabels-images-idx3-ubyte.gz', images[:4])
+"
+
+"$effvit" eval m0/model.onnx --data idx/small-images-idx3-ubyte.gz --json --save-images folders >idx.json
+"$effvit" eval m0/model.onnx --data folders --json >folders.json
+"$python" - <<'PY'
+import json, os
+a, b = json.load(open("idx.json")), json.load(open("folders.json"))
+for r in (a, b):
+    for key in ("top1", "top5", "count"):
+        assert key in r, f"eval --json lacks {key}"
+    assert 0.0 <= r["top1"] <= r["top5"] <= 1.0, r
+assert a["count"] == b["count"] == 24, (a["count"], b["count"])
+# The PNGs hold the very pixels of the IDX set, so both layouts must score the same.
+assert a["top1"] == b["top1"] and a["top5"] == b["top5"], (a, b)
+assert sorted(os.listdir("folders"))[0] == "Ankle_boot", os.listdir("folders")
+print("ok", a["top1"], a["top5"])
+PY
+
+failures=0
+expect_error() {
+    needle=$1
+    shift
+    set +e
+    "$@" >out.txt 2>err.txt
+    status=$?
+    set -e
+    msg=$(grep -v '^\[' err.txt || true)
+    if [ "$status" -ne 1 ] || [ "$(printf '%s\n' "$msg" | wc -l)" -ne 1 ] || ! printf '%s' "$msg" | grep -qF -- "$needle"; then
+        echo "FAIL: $* -> status $status, expected one error line containing '$needle':" >&2
+        cat err.txt >&2
+        failures=$((failures + 1))
+    else
+        echo "ok: $msg"
+    fi
+}
+expect_error "nolabels-labels-idx1-ubyte.gz: labels file not found" "$effvit" eval m0/model.onnx --data idx/nolabels-images-idx3-ubyte.gz
+expect_error "has 23 labels for 24 images" "$effvit" eval m0/model.onnx --data idx/bad-images-idx3-ubyte.gz
+expect_error "empty: no .png/.jpg/.jpeg images" "$effvit" eval m0/model.onnx --data empty
+echo "not a picture" >broken/Coat/0.png
+expect_error "broken/Coat/0.png: not a JPEG or PNG image" "$effvit" eval m0/model.onnx --data broken
+expect_error "nowhere: not found" "$effvit" eval m0/model.onnx --data nowhere
+[ "$failures" -eq 0 ] || { echo "$failures check(s) failed" >&2; exit 1; }
