@@ -73,20 +73,22 @@ Handler add_classify(CLI::App& app) {
         top.push_back({{"index", c}, {"label", names[c]}, {"prob", prob[c]}});
       }
       results.push_back({{"image", path}, {"top", top}});
+      // An image inside a folder named after a class (as `eval --save-images` writes) has a known truth.
+      const std::string folder = std::filesystem::path(path).parent_path().filename().string();
+      const auto truth = std::find_if(names.begin(), names.end(), [&](const std::string& s) { return folder_key(s) == folder; });
+      const bool known = truth != names.end();
+      const auto best = static_cast<size_t>(order[0]);
+      const bool correct = known && static_cast<size_t>(truth - names.begin()) == best;
+      if (known) results.back()["true_label"] = *truth;
       if (!a->json) {
-        std::printf("%s\n", path.c_str());
+        std::printf("%s%s\n", path.c_str(), known ? (std::string("  (true: ") + *truth + (correct ? ", correct)" : ", WRONG)")).c_str() : "");
         for (const auto& t : top)
           std::printf("  %6.2f%%  %s (%d)\n", 100.0 * t["prob"].get<double>(), t["label"].get<std::string>().c_str(), t["index"].get<int>());
       }
       if (!a->render.empty()) {
-        const auto best = static_cast<size_t>(order[0]);
         char line[256];
         std::snprintf(line, sizeof line, "%s %.0f%%", names[best].c_str(), 100.0 * prob[best]);
         SheetItem item{image, {}};
-        const std::string folder = std::filesystem::path(path).parent_path().filename().string();
-        const auto truth = std::find_if(names.begin(), names.end(), [&](const std::string& s) { return folder_key(s) == folder; });
-        const bool known = truth != names.end();
-        const bool correct = known && static_cast<size_t>(truth - names.begin()) == best;
         item.lines.push_back({line, !known ? 0x202020u : correct ? kSheetCorrect : kSheetWrong});
         if (known) item.lines.push_back({"true: " + *truth, 0x606060u});
         sheet.push_back(std::move(item));
