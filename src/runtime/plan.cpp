@@ -1,8 +1,11 @@
 #include "runtime/plan.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 
 #include "effvit/error.h"
 
@@ -36,6 +39,31 @@ Plan::Plan(Graph graph, const KernelOptions& options) : graph_(std::move(graph))
     steps_.push_back(std::move(s));
   }
   assign_memory();
+  profile_ = std::getenv("EFFVIT_PROFILE") != nullptr;
+}
+
+Plan::~Plan() {
+  if (!profile_ || runs_ == 0) return;
+  // EFFVIT_PROFILE=1: time per op type over every run of this plan, printed when it is destroyed.
+  std::multimap<double, std::string, std::greater<>> by_time;
+  double total = 0;
+  for (const auto& [op, ms] : op_ms_) {
+    by_time.emplace(ms, op);
+    total += ms;
+  }
+  std::fprintf(stderr, "profile: %d run(s), %.3f ms per run\n", runs_, total / runs_);
+  for (const auto& [ms, op] : by_time)
+    std::fprintf(stderr, "  %-20s %8.3f ms  %5.1f%%\n", op.c_str(), ms / runs_, 100.0 * ms / total);
+}
+
+void Plan::run_profiled() {
+  using Clock = std::chrono::steady_clock;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const auto t0 = Clock::now();
+    steps_[i].kernel->run(steps_[i].in, steps_[i].out);
+    op_ms_[graph_.nodes[i].op] += std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  }
+  ++runs_;
 }
 
 void Plan::assign_memory() {
@@ -97,7 +125,11 @@ std::vector<Tensor> Plan::run(const std::vector<Tensor>& inputs) {
     const Value& v = graph_.value(graph_.inputs[i]);
     slots_[static_cast<size_t>(graph_.inputs[i])] = Tensor::view(v.dtype, v.shape, const_cast<void*>(inputs[i].raw()));
   }
-  for (Step& s : steps_) s.kernel->run(s.in, s.out);
+  if (profile_) {
+    run_profiled();
+  } else {
+    for (Step& s : steps_) s.kernel->run(s.in, s.out);
+  }
   std::vector<Tensor> outputs;
   for (ValueId id : graph_.outputs) outputs.push_back(slots_[static_cast<size_t>(id)].clone());
   return outputs;

@@ -3,7 +3,9 @@
 // run allocates nothing but the returned outputs.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "ir/graph.h"
@@ -14,6 +16,7 @@ namespace effvit {
 class Plan {
  public:
   Plan(Graph graph, const KernelOptions& options);
+  ~Plan();
 
   std::vector<Tensor> run(const std::vector<Tensor>& inputs);
   const Graph& graph() const { return graph_; }
@@ -27,12 +30,16 @@ class Plan {
     TensorOut out;
   };
   void assign_memory();
+  void run_profiled();
 
   Graph graph_;
   std::vector<Step> steps_;
   std::vector<Tensor> slots_;  // one per value: constants, bound inputs, arena views
   std::shared_ptr<void> arena_;
   size_t arena_bytes_ = 0;
+  bool profile_ = false;
+  int runs_ = 0;
+  std::map<std::string, double> op_ms_;
 };
 
 }  // namespace effvit
