@@ -9,6 +9,7 @@ import argparse
 import os
 
 import numpy as np
+import onnx
 import torch
 
 import efficientvit_msra
@@ -28,6 +29,8 @@ def main():
     ap.add_argument("--batch", type=int, default=1, help="images in input.npy (default 1)")
     ap.add_argument("--seed", type=int, default=0, help="seed for the weights and the input (default 0)")
     ap.add_argument("--outdir", required=True, help="directory to write the three files into")
+    ap.add_argument("--external-data", action="store_true",
+                    help="store the weights in DIR/model.weights (ONNX external data), as large exports do")
     args = ap.parse_args()
     if args.batch < 1:
         ap.error("--batch must be at least 1")
@@ -41,6 +44,11 @@ def main():
     export_onnx.export_onnx(model, os.path.join(args.outdir, "model.onnx"),
                             export_onnx.merged_metadata(args.layout), args.opset, args.dynamic_batch,
                             trace_batch)
+    if args.external_data:
+        path = os.path.join(args.outdir, "model.onnx")
+        proto = onnx.load(path)
+        onnx.save_model(proto, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                        location="model.weights", size_threshold=1024)
     size = export_onnx.INPUT_SIZE
     x = np.random.default_rng(args.seed).standard_normal((args.batch, 3, size, size), dtype=np.float32)
     with torch.no_grad():

@@ -27,9 +27,11 @@ case $dynamic in
     1) flags="$flags --dynamic-batch" ;;
     *) echo "$0: DYNAMIC must be 0 or 1, got '$dynamic'" >&2; exit 2 ;;
 esac
+# EXTERNAL_DATA=1 stores the weights beside the graph (ONNX external data).
+if [ "${EXTERNAL_DATA:-0}" = 1 ]; then flags="$flags --external-data"; fi
 
 # One directory per configuration, so tests run in parallel never share files.
-dir=$workdir/exact_${variant}_${layout}_op${opset}_fuse${fuse}_dyn${dynamic}_b${batch}_s${seed}
+dir=$workdir/exact_${variant}_${layout}_op${opset}_fuse${fuse}_dyn${dynamic}_b${batch}_s${seed}_x${EXTERNAL_DATA:-0}
 mkdir -p "$dir"
 # shellcheck disable=SC2086
 "$python" "$pydir/make_fixture.py" --variant "$variant" --layout "$layout" --opset "$opset" \

@@ -100,8 +100,13 @@ void normalize_for_opset(Node& n, int opset) {
 ImportedModel import_onnx(const std::string& path) {
   onnx::ModelProto model = parse_file(path);
   const std::string model_dir = std::filesystem::path(path).parent_path().string();
+  bool external = false;
+  for (const auto& init : model.graph().initializer()) external = external || init.data_location() == onnx::TensorProto::EXTERNAL;
   try {
-    onnx::checker::check_model(model);
+    // Only the path overload tells the checker where external data lives (it re-reads the small
+    // graph file; the weights stay in their own file).
+    if (external) onnx::checker::check_model(path);
+    else onnx::checker::check_model(model);
   } catch (const std::exception& e) {
     throw Error(path + ": invalid ONNX model: " + first_line(e.what()));
   }
