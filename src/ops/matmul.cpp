@@ -87,7 +87,9 @@ void infer_gemm(InferContext& c) {
   const int64_t m = ta ? a[1] : a[0], k = ta ? a[0] : a[1];
   const int64_t kb = tb ? b[1] : b[0], n = tb ? b[0] : b[1];
   if (k != kb) c.fail("inner dimensions differ: " + shape_str(a) + " x " + shape_str(b));
-  if (c.has_input(2)) broadcast_shapes(c.shape(2), {m, n}, c.node);
+  // C broadcasts one way only: a C that would widen the result is not a valid bias.
+  if (c.has_input(2) && broadcast_shapes(c.shape(2), {m, n}, c.node) != Shape{m, n})
+    c.fail("C of shape " + shape_str(c.shape(2)) + " does not broadcast to the result " + shape_str({m, n}));
   c.set_output(0, DType::f32, {m, n});
 }
 

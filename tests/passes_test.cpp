@@ -1,0 +1,274 @@
+// Graph rewrites: each pass on a small graph, checked by running the graph before and after (the
+// reference interpreter, and a Plan with its fast kernels) and by counting nodes.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+
+#include "passes/passes.h"
+#include "runtime/plan.h"
+#include "test_util.h"
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+int count_ops(const Graph& g, const std::string& op) {
+  return static_cast<int>(std::count_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.op == op; }));
+}
+
+void expect_same_results(const Graph& before, const Graph& after, const std::vector<Tensor>& inputs, double rel_tol) {
+  const auto want = interpret(before, inputs);
+  const auto got = interpret(after, inputs);
+  Plan plan(after, KernelOptions{});
+  const auto planned = plan.run(inputs);
+  ASSERT_EQ(got.size(), want.size());
+  ASSERT_EQ(planned.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    expect_close(got[i], want[i], rel_tol, "output " + std::to_string(i) + " (reference)");
+    expect_close(planned[i], want[i], rel_tol, "output " + std::to_string(i) + " (plan)");
+  }
+}
+
+// x[-1,4,6] -> Reshape to [batch, 4*6] with the target computed from Shape(x), as exporters write a
+// flatten with a dynamic batch -> MatMul with a [24,5] weight -> Relu.
+struct DynamicBatchGraph {
+  Graph graph;
+  ValueId reshaped;
+};
+
+DynamicBatchGraph dynamic_batch_graph() {
+  std::mt19937 rng(1);
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {-1, 4, 6});
+  const ValueId shape = b.node("Shape", {x});
+  const ValueId d0 = b.node("Gather", {shape, b.constant("i0", i64_scalar(0))});
+  const ValueId d1 = b.node("Gather", {shape, b.constant("i1", i64_scalar(1))});
+  const ValueId d2 = b.node("Gather", {shape, b.constant("i2", i64_scalar(2))});
+  const ValueId d12 = b.node("Mul", {d1, d2});
+  const ValueId u0 = b.node("Unsqueeze", {d0}, {{"axes", ints_attr({0})}});
+  const ValueId u12 = b.node("Unsqueeze", {d12, b.constant("axes", i64s({0}))});
+  const ValueId target = b.node("Concat", {u0, u12}, {{"axis", int_attr(0)}});
+  const ValueId reshaped = b.node("Reshape", {x, target}, {}, "flatten");
+  const ValueId mm = b.node("MatMul", {reshaped, b.constant("w", random_f32({24, 5}, rng))}, {}, "head");
+  b.output(b.node("Relu", {mm}));
+  return {std::move(b.graph), reshaped};
+}
+
+TEST(Specialize, FoldsShapeArithmeticIntoAConstantReshapeTarget) {
+  const DynamicBatchGraph source = dynamic_batch_graph();
+  ASSERT_EQ(source.graph.nodes.size(), 11u);
+  for (int64_t batch : {3, 1}) {
+    SCOPED_TRACE("batch " + std::to_string(batch));
+    const Graph g = specialize(source.graph, {{batch, 4, 6}});
+    ASSERT_EQ(g.nodes.size(), 3u);
+    EXPECT_EQ(g.nodes[0].op, "Reshape");
+    EXPECT_EQ(g.nodes[1].op, "MatMul");
+    EXPECT_EQ(g.nodes[2].op, "Relu");
+    const ValueId target = g.nodes[0].inputs[1];
+    ASSERT_TRUE(g.is_constant(target));
+    expect_identical(g.value(target).constant, i64s({batch, 24}));
+    for (const Node& n : g.nodes)
+      for (ValueId id : n.outputs) EXPECT_TRUE(g.value(id).shape_known) << g.value(id).name;
+    EXPECT_EQ(g.value(g.outputs[0]).shape, (Shape{batch, 5}));
+    // The source graph is left as it was: sessions specialise it again for other shapes.
+    EXPECT_EQ(source.graph.nodes.size(), 11u);
+    EXPECT_FALSE(source.graph.is_constant(source.graph.nodes[7].outputs[0]));
+
+    std::mt19937 rng(2);
+    const std::vector<Tensor> inputs{random_f32({batch, 4, 6}, rng)};
+    expect_same_results(source.graph, g, inputs, 1e-6);
+  }
+}
+
+TEST(Specialize, RejectsShapesTheGraphCannotTake) {
+  const DynamicBatchGraph source = dynamic_batch_graph();
+  // 5*6 features do not fit the [24,5] weight.
+  expect_error([&] { specialize(source.graph, {{3, 5, 6}}); }, {"MatMul node 'head'", "inner dimensions"});
+  // Rank 2: the Shape result has no index 2.
+  expect_error([&] { specialize(source.graph, {{3, 24}}); }, {"Gather node", "index 2", "out of range"});
+  expect_error([&] { specialize(source.graph, {}); }, {"wrong number of input shapes"});
+
+  // With ONNX's own inferred shape recorded, the mismatch is caught where it first appears.
+  DynamicBatchGraph checked = dynamic_batch_graph();
+  checked.graph.value(checked.reshaped).onnx_shape = Shape{-1, 24};
+  expect_error([&] { specialize(checked.graph, {{3, 5, 6}}); }, {"Reshape node 'flatten'", "[3,30]", "ONNX shape inference"});
+  EXPECT_NO_THROW(specialize(checked.graph, {{7, 4, 6}}));
+}
+
+// x -> Conv -> BatchNormalization -> output, specialised so every shape is known.
+struct ConvBnOptions {
+  bool conv_bias = true;
+  int64_t group = 1;
+};
+
+Graph conv_bn_graph(const ConvBnOptions& o, uint32_t seed) {
+  std::mt19937 rng(seed);
+  const int64_t in_c = 4, out_c = o.group == 1 ? 6 : 4;
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {2, in_c, 7, 7});
+  std::vector<ValueId> conv_in{x, b.constant("w", random_f32({out_c, in_c / o.group, 3, 3}, rng))};
+  if (o.conv_bias) conv_in.push_back(b.constant("b", random_f32({out_c}, rng)));
+  const ValueId y = b.node("Conv", conv_in, {{"pads", ints_attr({1, 1, 1, 1})}, {"group", int_attr(o.group)}}, "conv");
+  const ValueId z = b.node("BatchNormalization",
+                           {y, b.constant("gamma", random_f32({out_c}, rng, 0.5f, 2.f)), b.constant("beta", random_f32({out_c}, rng)),
+                            b.constant("mean", random_f32({out_c}, rng)), b.constant("var", random_f32({out_c}, rng, 0.2f, 2.f))},
+                           {{"epsilon", float_attr(1e-3f)}}, "bn");
+  b.output(z);
+  return specialize(b.graph, {{2, in_c, 7, 7}});
+}
+
+TEST(FoldBatchNorm, FoldsIntoConvWithAndWithoutBias) {
+  uint32_t seed = 10;
+  for (bool bias : {true, false})
+    for (int64_t group : {1, 4}) {
+      SCOPED_TRACE(std::string(bias ? "with" : "without") + " conv bias, group " + std::to_string(group));
+      const Graph before = conv_bn_graph({bias, group}, seed++);
+      Graph after = before;
+      EXPECT_EQ(fold_batchnorm_into_conv(after), 1);
+      ASSERT_EQ(after.nodes.size(), 1u);
+      const Node& conv = after.nodes[0];
+      EXPECT_EQ(conv.op, "Conv");
+      ASSERT_EQ(conv.inputs.size(), 3u);
+      EXPECT_TRUE(after.is_constant(conv.inputs[1]));
+      EXPECT_TRUE(after.is_constant(conv.inputs[2]));
+      // The conv now writes the graph output the BN wrote.
+      EXPECT_EQ(conv.outputs[0], before.outputs[0]);
+      EXPECT_EQ(after.outputs, before.outputs);
+      std::mt19937 rng(seed);
+      expect_same_results(before, after, {random_f32({2, 4, 7, 7}, rng)}, 1e-5);
+    }
+}
+
+TEST(FoldBatchNorm, LeavesConvWithASecondReaderAlone) {
+  Graph g = conv_bn_graph({}, 20);
+  const ValueId conv_out = g.nodes[0].outputs[0];
+  g.outputs.push_back(conv_out);  // the un-normalised conv result is itself an output
+  Graph a = g;
+  EXPECT_EQ(fold_batchnorm_into_conv(a), 0);
+  EXPECT_EQ(a.nodes.size(), 2u);
+
+  GraphBuilder extra;
+  extra.graph = conv_bn_graph({}, 21);
+  extra.output(extra.node("Relu", {extra.graph.nodes[0].outputs[0]}));
+  Graph b = specialize(extra.graph, {{2, 4, 7, 7}});
+  const Graph before = b;
+  EXPECT_EQ(fold_batchnorm_into_conv(b), 0);
+  EXPECT_EQ(count_ops(b, "BatchNormalization"), 1);
+  EXPECT_EQ(b.nodes.size(), 3u);
+  std::mt19937 rng(22);
+  expect_same_results(before, b, {random_f32({2, 4, 7, 7}, rng)}, 1e-5);
+}
+
+TEST(FoldBatchNorm, NeedsConstantParametersAndNoActivation) {
+  Graph g = conv_bn_graph({}, 30);
+  const ValueId mean = g.nodes[1].inputs[3];
+  g.value(mean).is_constant = false;  // as if computed at run time
+  EXPECT_EQ(fold_batchnorm_into_conv(g), 0);
+  EXPECT_EQ(g.nodes.size(), 2u);
+
+  Graph fused = conv_bn_graph({}, 31);
+  fused.nodes[0].set_string("effvit.activation", "Relu");
+  EXPECT_EQ(fold_batchnorm_into_conv(fused), 0);
+  EXPECT_EQ(fused.nodes.size(), 2u);
+}
+
+// x -> Conv -> Relu -> Conv -> Relu, optionally with the first conv's output read once more.
+Graph conv_relu_graph(bool second_reader, uint32_t seed) {
+  std::mt19937 rng(seed);
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {1, 3, 6, 6});
+  const ValueId c1 = b.node("Conv", {x, b.constant("w1", random_f32({5, 3, 3, 3}, rng)), b.constant("b1", random_f32({5}, rng))},
+                            {{"pads", ints_attr({1, 1, 1, 1})}});
+  const ValueId r1 = b.node("Relu", {c1});
+  const ValueId c2 = b.node("Conv", {r1, b.constant("w2", random_f32({4, 5, 1, 1}, rng))});
+  b.output(b.node("Relu", {c2}));
+  if (second_reader) b.output(b.node("Sigmoid", {c1}));
+  return specialize(b.graph, {{1, 3, 6, 6}});
+}
+
+TEST(FuseConvRelu, FoldsReluIntoTheConv) {
+  const Graph before = conv_relu_graph(false, 40);
+  Graph after = before;
+  EXPECT_EQ(fuse_conv_relu(after), 2);
+  ASSERT_EQ(after.nodes.size(), 2u);
+  for (const Node& n : after.nodes) {
+    EXPECT_EQ(n.op, "Conv");
+    EXPECT_EQ(n.attr_string("effvit.activation", ""), "Relu");
+  }
+  EXPECT_EQ(after.outputs, before.outputs);
+  std::mt19937 rng(41);
+  const std::vector<Tensor> inputs{random_f32({1, 3, 6, 6}, rng)};
+  expect_same_results(before, after, inputs, 1e-5);
+  // The reference conv applies the fused activation exactly as a separate Relu would.
+  expect_identical(interpret(after, inputs)[0], interpret(before, inputs)[0]);
+}
+
+TEST(FuseConvRelu, LeavesConvWithASecondReaderAlone) {
+  const Graph before = conv_relu_graph(true, 42);
+  Graph after = before;
+  EXPECT_EQ(fuse_conv_relu(after), 1);  // only the second conv
+  EXPECT_EQ(count_ops(after, "Relu"), 1);
+  EXPECT_EQ(after.nodes.size(), 4u);
+  EXPECT_FALSE(after.nodes[0].has("effvit.activation"));
+  std::mt19937 rng(43);
+  expect_same_results(before, after, {random_f32({1, 3, 6, 6}, rng)}, 1e-5);
+}
+
+TEST(RemoveIdentity, ReadersReadTheInputInstead) {
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {2, 5});
+  const ValueId id0 = b.node("Identity", {x});
+  const ValueId r = b.node("Relu", {id0});
+  const ValueId id1 = b.node("Identity", {r});
+  const ValueId id2 = b.node("Identity", {id1});
+  b.output(b.node("Add", {id2, r}));
+  const Graph before = specialize(b.graph, {{2, 5}});
+  Graph after = before;
+  EXPECT_EQ(remove_identity(after), 3);
+  ASSERT_EQ(after.nodes.size(), 2u);
+  EXPECT_EQ(after.nodes[0].inputs[0], x);
+  EXPECT_EQ(after.nodes[1].inputs, (std::vector<ValueId>{r, r}));
+  std::mt19937 rng(50);
+  expect_same_results(before, after, {random_f32({2, 5}, rng)}, 0);
+}
+
+TEST(RemoveIdentity, KeepsAnIdentityThatProducesAGraphOutput) {
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {2, 5});
+  const ValueId r = b.node("Relu", {x});
+  const ValueId out = b.node("Identity", {r});
+  b.output(out);
+  b.output(b.node("Sigmoid", {out}));
+  const Graph before = specialize(b.graph, {{2, 5}});
+  Graph after = before;
+  EXPECT_EQ(remove_identity(after), 0);
+  EXPECT_EQ(after.nodes.size(), 3u);
+  EXPECT_EQ(after.outputs[0], out);
+  std::mt19937 rng(51);
+  expect_same_results(before, after, {random_f32({2, 5}, rng)}, 0);
+}
+
+TEST(Optimize, ConvBatchNormReluBecomesOneConv) {
+  std::mt19937 rng(60);
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {1, 4, 5, 5});
+  const ValueId y = b.node("Conv", {b.node("Identity", {x}), b.constant("w", random_f32({4, 1, 3, 3}, rng))},
+                           {{"pads", ints_attr({1, 1, 1, 1})}, {"group", int_attr(4)}});
+  const ValueId z = b.node("BatchNormalization", {y, b.constant("gamma", random_f32({4}, rng, 0.5f, 2.f)),
+                                                  b.constant("beta", random_f32({4}, rng)), b.constant("mean", random_f32({4}, rng)),
+                                                  b.constant("var", random_f32({4}, rng, 0.2f, 2.f))});
+  b.output(b.node("Relu", {z}));
+  const Graph before = specialize(b.graph, {{1, 4, 5, 5}});
+  Graph after = before;
+  optimize(after);
+  ASSERT_EQ(after.nodes.size(), 1u);
+  EXPECT_EQ(after.nodes[0].op, "Conv");
+  EXPECT_EQ(after.nodes[0].attr_string("effvit.activation", ""), "Relu");
+  EXPECT_EQ(after.nodes[0].inputs[0], x);
+  expect_same_results(before, after, {random_f32({1, 4, 5, 5}, rng)}, 1e-5);
+}
+
+}  // namespace
+}  // namespace effvit

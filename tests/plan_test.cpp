@@ -1,0 +1,157 @@
+// Plan's memory planning: values share one arena by lifetime, and sharing never corrupts a value
+// someone still needs.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <random>
+
+#include "passes/passes.h"
+#include "runtime/plan.h"
+#include "test_util.h"
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+size_t value_bytes(const Graph& g, ValueId id) {
+  const Value& v = g.value(id);
+  return static_cast<size_t>(shape_numel(v.shape)) * dtype_size(v.dtype);
+}
+
+void expect_plan_matches_reference(const Graph& g, const std::vector<Tensor>& inputs) {
+  Plan plan(g, KernelOptions{});
+  const auto want = interpret(g, inputs);
+  const auto got = plan.run(inputs);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) expect_identical(got[i], want[i], "output " + std::to_string(i));
+}
+
+TEST(Plan, LongChainReusesMemory) {
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {4, 64});
+  ValueId v = x;
+  for (int i = 0; i < 16; ++i) {
+    switch (i % 4) {
+      case 0: v = b.node("Relu", {v}); break;
+      case 1: v = b.node("Sigmoid", {v}); break;
+      case 2: v = b.node("Add", {v, x}); break;
+      case 3: v = b.node("Mul", {v, b.constant("c" + std::to_string(i), f32s({64}, std::vector<float>(64, 1.5f)))}); break;
+    }
+  }
+  b.output(v);
+  const Graph g = specialize(b.graph, {{4, 64}});
+  size_t intermediates = 0;
+  for (const Node& n : g.nodes) intermediates += value_bytes(g, n.outputs[0]);
+  Plan plan(g, KernelOptions{});
+  // Each step needs only its input and its output alive.
+  EXPECT_LT(plan.arena_bytes(), intermediates);
+  EXPECT_LE(plan.arena_bytes(), 2 * value_bytes(g, v));
+  std::mt19937 rng(1);
+  expect_plan_matches_reference(g, {random_f32({4, 64}, rng)});
+}
+
+TEST(Plan, DiamondKeepsSharedValuesAlive) {
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {4, 16});
+  const ValueId a = b.node("Sigmoid", {x});
+  const ValueId left = b.node("Relu", {b.node("Sub", {a, b.constant("half", f32s({}, {0.5f}))})});
+  const ValueId mean = b.node("ReduceMean", {a}, {{"axes", ints_attr({1})}});
+  const ValueId right = b.node("Mul", {b.node("Sigmoid", {b.node("Mul", {a, mean})}), a});
+  const ValueId joined = b.node("Concat", {left, right, a}, {{"axis", int_attr(0)}});
+  b.output(b.node("Transpose", {b.node("Add", {joined, b.node("Relu", {joined})})}));
+  const Graph g = specialize(b.graph, {{4, 16}});
+  std::mt19937 rng(2);
+  expect_plan_matches_reference(g, {random_f32({4, 16}, rng, -3.f, 3.f)});
+}
+
+TEST(Plan, OutputReadByLaterNodesIsNotOverwritten) {
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {8, 32});
+  const ValueId early = b.node("Sigmoid", {x});
+  b.output(early);
+  ValueId v = early;
+  for (int i = 0; i < 10; ++i) v = b.node(i % 2 ? "Relu" : "Sigmoid", {b.node("Add", {v, x})});
+  b.output(v);
+  b.output(x);  // a graph input passed straight through
+  const Graph g = specialize(b.graph, {{8, 32}});
+  std::mt19937 rng(3);
+  const Tensor input = random_f32({8, 32}, rng, -2.f, 2.f);
+  expect_plan_matches_reference(g, {input});
+  Plan plan(g, KernelOptions{});
+  const auto out = plan.run({input});
+  expect_identical(out[2], input);
+}
+
+TEST(Plan, RepeatedRunsReturnIndependentResults) {
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {3, 5});
+  b.output(b.node("Relu", {b.node("Sigmoid", {x})}));
+  const Graph g = specialize(b.graph, {{3, 5}});
+  Plan plan(g, KernelOptions{});
+  std::mt19937 rng(4);
+  const Tensor x1 = random_f32({3, 5}, rng), x2 = random_f32({3, 5}, rng);
+  const Tensor first = plan.run({x1})[0];
+  const Tensor kept = first.clone();
+  const Tensor second = plan.run({x2})[0];
+  expect_identical(first, kept, "an earlier result must not alias the arena");
+  expect_identical(second, interpret(g, {x2})[0]);
+}
+
+// Random DAGs over [3, k] values: elementwise ops (with broadcasting), reductions, concatenation and
+// splits give values of many sizes and lifetimes, some read long after they are made, some never.
+Graph random_dag(std::mt19937& rng) {
+  GraphBuilder b;
+  std::vector<std::pair<ValueId, int64_t>> pool{{b.input("x", DType::f32, {3, 8}), 8}};
+  auto any = [&]() { return pool[std::uniform_int_distribution<size_t>(0, pool.size() - 1)(rng)]; };
+  // Something shaped [3, k] or [3, 1] to combine with a [3, k] value.
+  auto partner = [&](int64_t k) {
+    std::vector<std::pair<ValueId, int64_t>> fits;
+    for (const auto& p : pool)
+      if (p.second == k || p.second == 1) fits.push_back(p);
+    return fits[std::uniform_int_distribution<size_t>(0, fits.size() - 1)(rng)];
+  };
+  const int nodes = std::uniform_int_distribution<int>(10, 30)(rng);
+  for (int i = 0; i < nodes; ++i) {
+    const auto [v, k] = any();
+    switch (std::uniform_int_distribution<int>(0, 5)(rng)) {
+      case 0: pool.push_back({b.node(i % 2 ? "Relu" : "Sigmoid", {v}), k}); break;
+      case 1: {
+        const auto [u, ku] = partner(k);
+        const char* op = std::array{"Add", "Mul", "Sub"}[static_cast<size_t>(i % 3)];
+        pool.push_back({b.node(op, {v, u}), std::max(k, ku)});
+        break;
+      }
+      case 2: pool.push_back({b.node("ReduceMean", {v}, {{"axes", ints_attr({1})}}), 1}); break;
+      case 3: {
+        const auto [u, ku] = any();
+        if (k + ku <= 64) pool.push_back({b.node("Concat", {v, u}, {{"axis", int_attr(1)}}), k + ku});
+        break;
+      }
+      case 4:
+        if (k % 2 == 0) {
+          const auto parts = b.node_n("Split", {v}, 2, {{"axis", int_attr(1)}});
+          // The second half is sometimes never read: its bytes are free as soon as Split returns.
+          pool.push_back({parts[0], k / 2});
+          if (i % 3) pool.push_back({parts[1], k / 2});
+        }
+        break;
+      case 5: pool.push_back({b.node("Transpose", {b.node("Transpose", {v})}), k}); break;
+    }
+  }
+  b.output(pool.back().first);
+  for (int i = 0; i < 3; ++i) b.output(any().first);
+  return specialize(b.graph, {{3, 8}});
+}
+
+TEST(Plan, RandomGraphsMatchTheReference) {
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 40; ++trial) {
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    const Graph g = random_dag(rng);
+    expect_plan_matches_reference(g, {random_f32({3, 8}, rng, -2.f, 2.f)});
+  }
+}
+
+}  // namespace
+}  // namespace effvit
