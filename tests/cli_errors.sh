@@ -3,32 +3,8 @@
 # fault, a non-zero exit status that is not a crash, and no half-written output file.
 #
 #   cli_errors.sh EFFVIT_BINARY WORKDIR
-set -eu
-effvit=$1 dir=$2
-python=${PYTHON:-/usr/bin/python3}
-pydir=$(cd "$(dirname "$0")/../python" && pwd)
-mkdir -p "$dir"
-cd "$dir"
+. "$(dirname "$0")/cli_lib.sh"
 [ -f m0/model.onnx ] || "$python" "$pydir/make_fixture.py" --variant m0 --outdir m0 --seed 11 >/dev/null
-
-failures=0
-# expect_error NEEDLE CMD...: CMD must exit with status 1 and print one stderr line containing NEEDLE.
-expect_error() {
-    needle=$1
-    shift
-    set +e
-    "$@" >out.txt 2>err.txt
-    status=$?
-    set -e
-    lines=$(wc -l <err.txt)
-    if [ "$status" -ne 1 ] || [ "$lines" -ne 1 ] || ! grep -qF -- "$needle" err.txt; then
-        echo "FAIL: $* -> status $status, $lines stderr line(s), expected one containing '$needle':" >&2
-        cat err.txt >&2
-        failures=$((failures + 1))
-    else
-        echo "ok: $*: $(cat err.txt)"
-    fi
-}
 
 # Models.
 expect_error "missing.onnx: file not found" "$effvit" info missing.onnx
@@ -78,10 +54,6 @@ expect_error "cut.png" "$effvit" classify m0/model.onnx cut.png
 
 # Labels.
 printf 'a\nb\n' >two_labels.txt
-"$python" -c "import numpy as np" >/dev/null
 expect_error "two_labels.txt: has 2 labels, model has 1000 classes" "$effvit" classify m0/model.onnx fake.jpg --labels two_labels.txt
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures check(s) failed" >&2
-    exit 1
-fi
+finish

@@ -3,17 +3,11 @@
 # from the real Fashion-MNIST test set), agreement between them, and its bad inputs.
 #
 #   cli_eval.sh EFFVIT_BINARY WORKDIR
-set -eu
-effvit=$1 dir=$2
-python=${PYTHON:-/usr/bin/python3}
-pydir=$(cd "$(dirname "$0")/../python" && pwd)
-testdir=$(cd "$(dirname "$0")" && pwd)
-mkdir -p "$dir"
-cd "$dir"
+. "$(dirname "$0")/cli_lib.sh"
 rm -rf idx folders empty broken
 mkdir -p idx empty/Coat broken/Coat m0
 [ -f m0/model.onnx ] || "$python" "$pydir/export_onnx.py" --variant m0 --num-classes 10 --seed 7 --output m0/model.onnx \
-    --metadata-json "$testdir/fashion_mnist_metadata.json" >/dev/null
+    --metadata-json "$testdir/../models/fashion_mnist_metadata.json" >/dev/null
 
 # 24 real test images and their labels, as IDX (gzip) and as a mismatched pair.
 "$python" -c "
@@ -48,27 +42,10 @@ assert sorted(os.listdir("folders"))[0] == "Ankle_boot", os.listdir("folders")
 print("ok", a["top1"], a["top5"])
 PY
 
-failures=0
-expect_error() {
-    needle=$1
-    shift
-    set +e
-    "$@" >out.txt 2>err.txt
-    status=$?
-    set -e
-    msg=$(grep -v '^\[' err.txt || true)
-    if [ "$status" -ne 1 ] || [ "$(printf '%s\n' "$msg" | wc -l)" -ne 1 ] || ! printf '%s' "$msg" | grep -qF -- "$needle"; then
-        echo "FAIL: $* -> status $status, expected one error line containing '$needle':" >&2
-        cat err.txt >&2
-        failures=$((failures + 1))
-    else
-        echo "ok: $msg"
-    fi
-}
 expect_error "nolabels-labels-idx1-ubyte.gz: labels file not found" "$effvit" eval m0/model.onnx --data idx/nolabels-images-idx3-ubyte.gz
 expect_error "has 23 labels for 24 images" "$effvit" eval m0/model.onnx --data idx/bad-images-idx3-ubyte.gz
 expect_error "empty: no .png/.jpg/.jpeg images" "$effvit" eval m0/model.onnx --data empty
 echo "not a picture" >broken/Coat/0.png
 expect_error "broken/Coat/0.png: not a JPEG or PNG image" "$effvit" eval m0/model.onnx --data broken
 expect_error "nowhere: not found" "$effvit" eval m0/model.onnx --data nowhere
-[ "$failures" -eq 0 ] || { echo "$failures check(s) failed" >&2; exit 1; }
+finish

@@ -3,12 +3,7 @@
 # info's numbers are the architecture's (M0: 2.3 M params, 79 M MACs).
 #
 #   cli_info.sh EFFVIT_BINARY WORKDIR
-set -eu
-effvit=$1 dir=$2
-python=${PYTHON:-/usr/bin/python3}
-pydir=$(cd "$(dirname "$0")/../python" && pwd)
-mkdir -p "$dir"
-cd "$dir"
+. "$(dirname "$0")/cli_lib.sh"
 [ -f m0/model.onnx ] || "$python" "$pydir/make_fixture.py" --variant m0 --outdir m0 --seed 5 >/dev/null
 
 "$effvit" info m0/model.onnx --json >info.json

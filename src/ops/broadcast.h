@@ -9,6 +9,14 @@
 
 namespace effvit {
 
+// Steps a row-major multi-index through `shape` (last axis fastest).
+inline void next_index(std::vector<int64_t>& idx, const Shape& shape) {
+  for (size_t d = idx.size(); d-- > 0;) {
+    if (++idx[d] < shape[d]) return;
+    idx[d] = 0;
+  }
+}
+
 template <size_t N, typename F>
 void for_each_row(const Shape& out, const std::vector<int64_t> (&strides)[N], F&& row) {
   const size_t rank = out.size();

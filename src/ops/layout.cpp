@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "ops/broadcast.h"
 #include "ops/op.h"
 #include "ops/registry_decls.h"
 
@@ -52,10 +53,7 @@ void compute_transpose(const Node& n, const TensorIn& in, const TensorOut& out) 
     int64_t off = 0;
     for (size_t d = 0; d < rank; ++d) off += idx[d] * src_stride[d];
     std::memcpy(dst + i * static_cast<int64_t>(es), src + off * static_cast<int64_t>(es), es);
-    for (size_t d = rank; d-- > 0;) {
-      if (++idx[d] < os[d]) break;
-      idx[d] = 0;
-    }
+    next_index(idx, os);
   }
 }
 
@@ -155,10 +153,7 @@ void compute_expand(const Node&, const TensorIn& in, const TensorOut& out) {
     int64_t off = 0;
     for (size_t d = 0; d < os.size(); ++d) off += idx[d] * strides[d];
     std::memcpy(dst + i * static_cast<int64_t>(es), src + off * static_cast<int64_t>(es), es);
-    for (size_t d = os.size(); d-- > 0;) {
-      if (++idx[d] < os[d]) break;
-      idx[d] = 0;
-    }
+    next_index(idx, os);
   }
 }
 

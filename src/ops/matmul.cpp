@@ -1,6 +1,7 @@
 // MatMul (numpy semantics: batched, broadcasting, 1-D promotion) and Gemm.
 #include <cstring>
 
+#include "ops/broadcast.h"
 #include "ops/op.h"
 #include "ops/registry_decls.h"
 
@@ -72,10 +73,7 @@ void compute_matmul(const Node& node, const TensorIn& in, const TensorOut& out) 
     }
     gemm_rows(in[0]->data<float>() + oa * s.m * s.k, s.k, 1, in[1]->data<float>() + ob * s.k * s.n, s.n, 1,
               y + t * s.m * s.n, s.m, s.k, s.n);
-    for (size_t d = idx.size(); d-- > 0;) {
-      if (++idx[d] < s.batch[d]) break;
-      idx[d] = 0;
-    }
+    next_index(idx, s.batch);
   }
 }
 

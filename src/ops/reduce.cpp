@@ -2,6 +2,7 @@
 // GlobalAveragePool (mean over every spatial axis, kept as size 1).
 #include <algorithm>
 
+#include "ops/broadcast.h"
 #include "ops/op.h"
 #include "ops/registry_decls.h"
 
@@ -56,10 +57,7 @@ void mean_over(const Tensor& x, const std::vector<bool>& reduce, Tensor& y) {
     int64_t o = 0;
     for (size_t d = 0; d < s.size(); ++d) o += idx[d] * strides[d];
     acc[static_cast<size_t>(o)] += px[i];
-    for (size_t d = s.size(); d-- > 0;) {
-      if (++idx[d] < s[d]) break;
-      idx[d] = 0;
-    }
+    next_index(idx, s);
   }
   float* py = y.data<float>();
   for (size_t i = 0; i < acc.size(); ++i) py[i] = static_cast<float>(acc[i] / static_cast<double>(count));

@@ -3,6 +3,7 @@
 #include <climits>
 #include <cstring>
 
+#include "ops/broadcast.h"
 #include "ops/op.h"
 #include "ops/registry_decls.h"
 
@@ -166,10 +167,7 @@ void compute_slice(const Node& n, const TensorIn& in, const TensorOut& out) {
     int64_t off = 0;
     for (size_t d = 0; d < rank; ++d) off += (plan[d].start + idx[d] * plan[d].step) * strides[d];
     std::memcpy(dst + i * static_cast<int64_t>(es), src + off * static_cast<int64_t>(es), es);
-    for (size_t d = rank; d-- > 0;) {
-      if (++idx[d] < os[d]) break;
-      idx[d] = 0;
-    }
+    next_index(idx, os);
   }
 }
 
@@ -251,10 +249,7 @@ void compute_pad(const Node& n, const TensorIn& in, const TensorOut& out) {
       off += j * strides[d];
     }
     std::memcpy(dst + i * static_cast<int64_t>(es), outside ? fill.data() : src + off * static_cast<int64_t>(es), es);
-    for (size_t d = rank; d-- > 0;) {
-      if (++idx[d] < os[d]) break;
-      idx[d] = 0;
-    }
+    next_index(idx, os);
   }
 }
 
