@@ -1,0 +1,27 @@
+#!/bin/sh
+# effvit vs ONNX Runtime, single-thread latency on the same model, measured side by side in one run
+# (alternating rounds, medians, ratio). ONNX Runtime is a benchmark peer only: it is installed with
+# npm into a cache folder outside the source tree and is never a build or runtime dependency.
+#
+#   bench/compare_ort.sh EFFVIT_BINARY MODEL [ROUNDS] [ITERS]
+set -eu
+effvit=$1 model=$2 rounds=${3:-3} iters=${4:-50}
+cache=${EFFVIT_ORT_CACHE:-$HOME/.cache/effvit-ort}
+if [ ! -d "$cache/node_modules/onnxruntime-node" ]; then
+    mkdir -p "$cache"
+    # --ignore-scripts: the package's install script fetches GPU parts; the CPU library is bundled.
+    (cd "$cache" && npm install --silent --ignore-scripts onnxruntime-node@1.30.0 >/dev/null)
+fi
+here=$(cd "$(dirname "$0")" && pwd)
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+ours="" theirs=""
+i=0
+while [ "$i" -lt "$rounds" ]; do
+    o=$("$effvit" bench "$model" --threads 1 --iters "$iters" --warmup 5 --json | awk '$1 == "\"median\":" { sub(/,$/, "", $2); print $2; exit }')
+    t=$(NODE_PATH="$cache/node_modules" node "$here/ort_bench.js" "$model" "$iters" 5 1 | sed 's/.*"median_ms":\([0-9.]*\).*/\1/')
+    ours="$ours $o" theirs="$theirs $t"
+    i=$((i + 1))
+done
+o=$(printf '%s\n' $ours | median)
+t=$(printf '%s\n' $theirs | median)
+awk -v o="$o" -v t="$t" -v m="$model" 'BEGIN { printf "%s: effvit %.3f ms, onnxruntime %.3f ms, ratio %.2fx\n", m, o, t, o / t }'
