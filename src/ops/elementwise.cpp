@@ -87,8 +87,9 @@ void compute_cast(const Node&, const TensorIn& in, const TensorOut& out) {
 
 enum class BinOp { Add, Sub, Mul, Div, Mod, FMod, Equal };
 
-template <typename T>
-T apply(BinOp op, T a, T b) {
+// The op is a template argument so each element loop is specialised (and vectorised) for it.
+template <BinOp op, typename T>
+T apply(T a, T b) {
   switch (op) {
     case BinOp::Add: return a + b;
     case BinOp::Sub: return a - b;
@@ -111,20 +112,29 @@ T apply(BinOp op, T a, T b) {
   return a;
 }
 
-template <typename T, typename R>
-void binary_loop(BinOp op, const Tensor& a, const Tensor& b, Tensor& out) {
+template <BinOp op, typename T, typename R>
+void binary_loop(const Tensor& a, const Tensor& b, Tensor& out) {
   const T* pa = a.data<T>();
   const T* pb = b.data<T>();
   R* po = out.data<R>();
   const std::vector<int64_t> strides[2] = {broadcast_strides(a.shape(), out.shape()),
                                            broadcast_strides(b.shape(), out.shape())};
-  for_each_row<2>(out.shape(), strides,
-                  [&](const int64_t* offs, int64_t o, int64_t len, const auto& st, int axis) {
-                    int64_t sa = axis < 0 ? 0 : st[0][static_cast<size_t>(axis)];
-                    int64_t sb = axis < 0 ? 0 : st[1][static_cast<size_t>(axis)];
-                    for (int64_t j = 0; j < len; ++j)
-                      po[o + j] = static_cast<R>(apply<T>(op, pa[offs[0] + j * sa], pb[offs[1] + j * sb]));
-                  });
+  for_each_row<2>(out.shape(), strides, [&](const int64_t* offs, int64_t o, int64_t len, const int64_t* st) {
+    const T* ra = pa + offs[0];
+    const T* rb = pb + offs[1];
+    R* ro = po + o;
+    if (st[0] == 1 && st[1] == 1) {
+      for (int64_t j = 0; j < len; ++j) ro[j] = static_cast<R>(apply<op, T>(ra[j], rb[j]));
+    } else if (st[0] == 1 && st[1] == 0) {
+      const T bv = rb[0];
+      for (int64_t j = 0; j < len; ++j) ro[j] = static_cast<R>(apply<op, T>(ra[j], bv));
+    } else if (st[0] == 0 && st[1] == 1) {
+      const T av = ra[0];
+      for (int64_t j = 0; j < len; ++j) ro[j] = static_cast<R>(apply<op, T>(av, rb[j]));
+    } else {
+      for (int64_t j = 0; j < len; ++j) ro[j] = static_cast<R>(apply<op, T>(ra[j * st[0]], rb[j * st[1]]));
+    }
+  });
 }
 
 template <typename T>
@@ -139,8 +149,15 @@ void check_int_divisor(const Node& n, BinOp op, const Tensor& b) {
 template <typename T>
 void binary_typed(const Node& n, BinOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   check_int_divisor<T>(n, op, b);
-  if (op == BinOp::Equal) binary_loop<T, uint8_t>(op, a, b, out);
-  else binary_loop<T, T>(op, a, b, out);
+  switch (op) {
+    case BinOp::Add: binary_loop<BinOp::Add, T, T>(a, b, out); break;
+    case BinOp::Sub: binary_loop<BinOp::Sub, T, T>(a, b, out); break;
+    case BinOp::Mul: binary_loop<BinOp::Mul, T, T>(a, b, out); break;
+    case BinOp::Div: binary_loop<BinOp::Div, T, T>(a, b, out); break;
+    case BinOp::Mod: binary_loop<BinOp::Mod, T, T>(a, b, out); break;
+    case BinOp::FMod: binary_loop<BinOp::FMod, T, T>(a, b, out); break;
+    case BinOp::Equal: binary_loop<BinOp::Equal, T, uint8_t>(a, b, out); break;
+  }
 }
 
 BinOp binop_of(const Node& n) {
@@ -190,10 +207,10 @@ void compute_where(const Node&, const TensorIn& in, const TensorOut& out) {
   const char* x = static_cast<const char*>(in[1]->raw());
   const char* y = static_cast<const char*>(in[2]->raw());
   char* o = static_cast<char*>(out[0]->raw());
-  for_each_row<3>(os, strides, [&](const int64_t* offs, int64_t off, int64_t len, const auto& st, int axis) {
+  for_each_row<3>(os, strides, [&](const int64_t* offs, int64_t off, int64_t len, const int64_t* st) {
     for (int64_t j = 0; j < len; ++j) {
-      auto at = [&](size_t k) { return offs[k] + (axis < 0 ? 0 : j * st[k][static_cast<size_t>(axis)]); };
-      const char* src = cond[at(0)] ? x + at(1) * static_cast<int64_t>(es) : y + at(2) * static_cast<int64_t>(es);
+      const char* src = cond[offs[0] + j * st[0]] ? x + (offs[1] + j * st[1]) * static_cast<int64_t>(es)
+                                                  : y + (offs[2] + j * st[2]) * static_cast<int64_t>(es);
       std::memcpy(o + (off + j) * static_cast<int64_t>(es), src, es);
     }
   });

@@ -40,21 +40,11 @@ void infer_transpose(InferContext& c) {
 void compute_transpose(const Node& n, const TensorIn& in, const TensorOut& out) {
   const Shape& s = in[0]->shape();
   const auto perm = transpose_perm(n, s.size());
-  const size_t rank = s.size(), es = dtype_size(in[0]->dtype());
-  std::vector<int64_t> in_strides(rank, 1);
-  for (size_t d = rank; d-- > 1;) in_strides[d - 1] = in_strides[d] * s[d];
-  const Shape& os = out[0]->shape();
-  std::vector<int64_t> src_stride(rank);
-  for (size_t d = 0; d < rank; ++d) src_stride[d] = in_strides[static_cast<size_t>(perm[d])];
-  const char* src = static_cast<const char*>(in[0]->raw());
-  char* dst = static_cast<char*>(out[0]->raw());
-  std::vector<int64_t> idx(rank, 0);
-  for (int64_t i = 0, e = out[0]->numel(); i < e; ++i) {
-    int64_t off = 0;
-    for (size_t d = 0; d < rank; ++d) off += idx[d] * src_stride[d];
-    std::memcpy(dst + i * static_cast<int64_t>(es), src + off * static_cast<int64_t>(es), es);
-    next_index(idx, os);
-  }
+  std::vector<int64_t> in_strides(s.size(), 1);
+  for (size_t d = s.size(); d-- > 1;) in_strides[d - 1] = in_strides[d] * s[d];
+  std::vector<int64_t> src_stride(s.size());
+  for (size_t d = 0; d < s.size(); ++d) src_stride[d] = in_strides[static_cast<size_t>(perm[d])];
+  strided_gather(in[0]->raw(), 0, src_stride, out[0]->raw(), out[0]->shape(), dtype_size(in[0]->dtype()));
 }
 
 void infer_reshape(InferContext& c) {
@@ -143,18 +133,8 @@ void infer_expand(InferContext& c) {
 }
 
 void compute_expand(const Node&, const TensorIn& in, const TensorOut& out) {
-  const Shape& os = out[0]->shape();
-  const auto strides = broadcast_strides(in[0]->shape(), os);
-  const size_t es = dtype_size(in[0]->dtype());
-  const char* src = static_cast<const char*>(in[0]->raw());
-  char* dst = static_cast<char*>(out[0]->raw());
-  std::vector<int64_t> idx(os.size(), 0);
-  for (int64_t i = 0, e = out[0]->numel(); i < e; ++i) {
-    int64_t off = 0;
-    for (size_t d = 0; d < os.size(); ++d) off += idx[d] * strides[d];
-    std::memcpy(dst + i * static_cast<int64_t>(es), src + off * static_cast<int64_t>(es), es);
-    next_index(idx, os);
-  }
+  strided_gather(in[0]->raw(), 0, broadcast_strides(in[0]->shape(), out[0]->shape()), out[0]->raw(), out[0]->shape(),
+                 dtype_size(in[0]->dtype()));
 }
 
 void compute_copy(const Node&, const TensorIn& in, const TensorOut& out) { copy_bytes(in, out); }

@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "ops/broadcast.h"
+#include "ops/dnnl/kernels.h"
 #include "ops/op.h"
 #include "ops/registry_decls.h"
 
@@ -113,7 +114,7 @@ void compute_gemm(const Node& node, const TensorIn& in, const TensorOut& out) {
 
 }  // namespace
 
-const OpDef kMatMulOp{"MatMul", infer_matmul, compute_matmul};
-const OpDef kGemmOp{"Gemm", infer_gemm, compute_gemm};
+const OpDef kMatMulOp{"MatMul", infer_matmul, compute_matmul, create_matmul_dnnl};
+const OpDef kGemmOp{"Gemm", infer_gemm, compute_gemm, create_gemm_dnnl};
 
 }  // namespace effvit

@@ -156,19 +156,16 @@ void compute_slice(const Node& n, const TensorIn& in, const TensorOut& out) {
   const Shape& s = in[0]->shape();
   auto plan = slice_plan(n, s, ints_of(in[1]), ints_of(in[2]), ints_of(in.size() > 3 ? in[3] : nullptr),
                          ints_of(in.size() > 4 ? in[4] : nullptr));
-  const size_t rank = s.size(), es = dtype_size(in[0]->dtype());
+  const size_t rank = s.size();
   std::vector<int64_t> strides(rank, 1);
   for (size_t d = rank; d-- > 1;) strides[d - 1] = strides[d] * s[d];
-  const char* src = static_cast<const char*>(in[0]->raw());
-  char* dst = static_cast<char*>(out[0]->raw());
-  const Shape& os = out[0]->shape();
-  std::vector<int64_t> idx(rank, 0);
-  for (int64_t i = 0, e = out[0]->numel(); i < e; ++i) {
-    int64_t off = 0;
-    for (size_t d = 0; d < rank; ++d) off += (plan[d].start + idx[d] * plan[d].step) * strides[d];
-    std::memcpy(dst + i * static_cast<int64_t>(es), src + off * static_cast<int64_t>(es), es);
-    next_index(idx, os);
+  int64_t base = 0;
+  std::vector<int64_t> src_stride(rank);
+  for (size_t d = 0; d < rank; ++d) {
+    base += plan[d].start * strides[d];
+    src_stride[d] = plan[d].step * strides[d];
   }
+  strided_gather(in[0]->raw(), base, src_stride, out[0]->raw(), out[0]->shape(), dtype_size(in[0]->dtype()));
 }
 
 void infer_gather(InferContext& c) {

@@ -1,0 +1,99 @@
+// MatMul and Gemm through oneDNN's matmul primitive. Operands stay in the graph's row-major layout;
+// transposed Gemm operands are described by strides, so nothing is copied.
+#include "ops/dnnl/engine.h"
+#include "ops/dnnl/kernels.h"
+
+namespace effvit {
+namespace {
+
+using dnnl::memory;
+
+memory::dims row_major_strides(const memory::dims& dims) {
+  memory::dims strides(dims.size(), 1);
+  for (size_t d = dims.size(); d-- > 1;) strides[d - 1] = strides[d] * dims[d];
+  return strides;
+}
+
+class MatMulDnnl final : public Kernel {
+ public:
+  // a: [..., M, K], b: [..., K, N] (given by strides), bias: [1.., N] or empty.
+  MatMulDnnl(const memory::desc& a, const memory::desc& b, const memory::desc& bias, const memory::desc& dst) {
+    auto& eng = dnnl_engine();
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // see conv_dnnl.cpp
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, bias, dst), attr, eng);
+    matmul_ = dnnl::matmul(pd);
+    a_ = memory(a, eng, DNNL_MEMORY_NONE);
+    b_ = memory(b, eng, DNNL_MEMORY_NONE);
+    dst_ = memory(dst, eng, DNNL_MEMORY_NONE);
+    has_bias_ = !bias.is_zero();
+    if (has_bias_) bias_ = memory(bias, eng, DNNL_MEMORY_NONE);
+    scratchpad_ = memory(pd.scratchpad_desc(), eng);
+  }
+
+  void run(const TensorIn& in, const TensorOut& out) override {
+    a_.set_data_handle(const_cast<void*>(in[0]->raw()));
+    b_.set_data_handle(const_cast<void*>(in[1]->raw()));
+    dst_.set_data_handle(out[0]->raw());
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, a_}, {DNNL_ARG_WEIGHTS, b_}, {DNNL_ARG_DST, dst_},
+                                         {DNNL_ARG_SCRATCHPAD, scratchpad_}};
+    if (has_bias_) {
+      bias_.set_data_handle(const_cast<void*>(in[2]->raw()));
+      args[DNNL_ARG_BIAS] = bias_;
+    }
+    dnnl::stream s(dnnl_engine());
+    matmul_.execute(s, args);
+    s.wait();
+  }
+
+ private:
+  dnnl::matmul matmul_;
+  memory a_, b_, bias_, dst_, scratchpad_;
+  bool has_bias_ = false;
+};
+
+memory::desc plain(const memory::dims& dims) {
+  return memory::desc(dims, memory::data_type::f32, row_major_strides(dims));
+}
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_matmul_dnnl(const Node& n, const Graph& g, const KernelOptions&) {
+  Shape a = g.value(n.inputs[0]).shape, b = g.value(n.inputs[1]).shape;
+  const Shape& y = g.value(n.outputs[0]).shape;
+  if (a.size() < 2 || b.size() < 2 || y.size() > 12) return nullptr;  // 1-D promotion: reference
+  const size_t rank = std::max(a.size(), b.size());
+  a.insert(a.begin(), rank - a.size(), 1);
+  b.insert(b.begin(), rank - b.size(), 1);
+  try {
+    return std::make_unique<MatMulDnnl>(plain(memory::dims(a.begin(), a.end())), plain(memory::dims(b.begin(), b.end())),
+                                        memory::desc(), plain(memory::dims(y.begin(), y.end())));
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+}
+
+std::unique_ptr<Kernel> create_gemm_dnnl(const Node& n, const Graph& g, const KernelOptions&) {
+  if (n.attr_float("alpha", 1.f) != 1.f || n.attr_float("beta", 1.f) != 1.f) return nullptr;
+  const Shape& as = g.value(n.inputs[0]).shape;
+  const Shape& bs = g.value(n.inputs[1]).shape;
+  const bool ta = n.attr_int("transA", 0), tb = n.attr_int("transB", 0);
+  const int64_t m = ta ? as[1] : as[0], k = ta ? as[0] : as[1], nn = tb ? bs[0] : bs[1];
+  memory::desc a({m, k}, memory::data_type::f32, ta ? memory::dims{1, m} : memory::dims{k, 1});
+  memory::desc b({k, nn}, memory::data_type::f32, tb ? memory::dims{1, k} : memory::dims{nn, 1});
+  memory::desc bias;
+  if (n.inputs.size() > 2 && n.inputs[2] != kNoValue) {
+    const Shape& cs = g.value(n.inputs[2]).shape;
+    // oneDNN adds a bias broadcast over rows; a full [M, N] C goes to the reference.
+    const bool row_bias = shape_numel(cs) == nn && (cs.size() == 1 || (cs.size() == 2 && cs[0] == 1));
+    if (!row_bias) return nullptr;
+    bias = memory::desc({1, nn}, memory::data_type::f32, memory::dims{nn, 1});
+  }
+  try {
+    return std::make_unique<MatMulDnnl>(a, b, bias, plain({m, nn}));
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+}
+
+}  // namespace effvit
