@@ -177,14 +177,20 @@ inline Arg rt(Tensor t) { return {std::move(t), Arg::Runtime}; }
 inline Arg cst(Tensor t) { return {std::move(t), Arg::Constant}; }
 inline Arg omitted() { return {Tensor(), Arg::Omitted}; }
 
-// Builds a one-node graph, infers output shapes through an InferContext, allocates the outputs and
-// calls the op's reference compute.
-inline std::vector<Tensor> run_op(const std::string& op, const std::vector<Arg>& args, Attrs attrs = {},
-                                  size_t num_outputs = 1, const std::string& name = "test_node") {
-  const OpDef* def = find_op(op);
-  if (!def) throw std::runtime_error("no op " + op);
-  Graph g;
-  Node n;
+// A one-node graph with its outputs' shapes inferred through an InferContext.
+struct OneNode {
+  Graph graph;
+  Node node;
+  const OpDef* def = nullptr;
+};
+
+inline OneNode build_one_node(const std::string& op, const std::vector<Arg>& args, Attrs attrs, size_t num_outputs,
+                              const std::string& name) {
+  OneNode o;
+  o.def = find_op(op);
+  if (!o.def) throw std::runtime_error("no op " + op);
+  Graph& g = o.graph;
+  Node& n = o.node;
   n.op = op;
   n.name = name;
   n.attrs = std::move(attrs);
@@ -209,15 +215,35 @@ inline std::vector<Tensor> run_op(const std::string& op, const std::vector<Arg>&
     n.outputs.push_back(g.add_value(v));
   }
   InferContext ctx{n, g, {}, {}};
-  def->infer(ctx);
+  o.def->infer(ctx);
   EXPECT_EQ(ctx.out_shapes.size(), num_outputs) << op;
+  for (size_t i = 0; i < num_outputs; ++i) {
+    Value& v = g.value(n.outputs[i]);
+    v.dtype = ctx.out_dtypes.at(i);
+    v.shape = ctx.out_shapes.at(i);
+    v.shape_known = true;
+  }
+  return o;
+}
+
+// Runs a single op on `args`: its reference compute, or with `fast` the kernel its OpDef::create
+// offers (the test fails if the op declines).
+inline std::vector<Tensor> run_op(const std::string& op, const std::vector<Arg>& args, Attrs attrs = {},
+                                  size_t num_outputs = 1, const std::string& name = "test_node", bool fast = false) {
+  OneNode o = build_one_node(op, args, std::move(attrs), num_outputs, name);
   std::vector<Tensor> results;
-  for (size_t i = 0; i < num_outputs; ++i) results.emplace_back(ctx.out_dtypes.at(i), ctx.out_shapes.at(i));
+  for (ValueId id : o.node.outputs) results.emplace_back(o.graph.value(id).dtype, o.graph.value(id).shape);
   TensorIn in;
   for (const Arg& a : args) in.push_back(a.kind == Arg::Omitted ? nullptr : &a.t);
   TensorOut out;
   for (Tensor& t : results) out.push_back(&t);
-  def->compute(n, in, out);
+  if (fast) {
+    std::unique_ptr<Kernel> kernel = o.def->create ? o.def->create(o.node, o.graph, KernelOptions{}) : nullptr;
+    if (!kernel) throw std::runtime_error(op + ": no fast kernel for this case");
+    kernel->run(in, out);
+  } else {
+    o.def->compute(o.node, in, out);
+  }
   return results;
 }
 
