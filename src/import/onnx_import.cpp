@@ -163,7 +163,9 @@ ImportedModel import_onnx(const std::string& path) {
       by_name[np.output(0)] = g.add_constant(np.output(0), constant_node_value(n));
       continue;
     }
-    if (!find_op(n.op)) throw Error(path + ": unsupported op '" + n.op + "' (node '" + n.name + "')");
+    // effvit.* ops are effvit's own (layout conversions); a model may not name them.
+    if (!find_op(n.op) || n.op.rfind("effvit.", 0) == 0)
+      throw Error(path + ": unsupported op '" + n.op + "' (node '" + n.name + "')");
     normalize_for_opset(n, opset);
     for (const auto& in : np.input()) n.inputs.push_back(in.empty() ? kNoValue : lookup(in, "node '" + n.name + "'"));
     for (const auto& o : np.output()) {

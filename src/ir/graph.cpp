@@ -4,6 +4,15 @@
 
 namespace effvit {
 
+size_t value_bytes(const Value& v) {
+  int64_t n = shape_numel(v.shape);
+  if (v.layout == Layout::Blocked16) {
+    const int64_t c = v.shape.at(1), padded = (c + kChannelBlock - 1) / kChannelBlock * kChannelBlock;
+    n = n / c * padded;
+  }
+  return static_cast<size_t>(n) * dtype_size(v.dtype);
+}
+
 int64_t Node::attr_int(const std::string& key, int64_t fallback) const {
   auto it = attrs.find(key);
   return it == attrs.end() ? fallback : it->second.i;

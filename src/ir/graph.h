@@ -28,6 +28,13 @@ struct Attribute {
   effvit::Tensor t;
 };
 
+// How a 4-D activation is laid out in memory. Blocked16 is oneDNN's nChw16c: channels in blocks of
+// 16 innermost (the last block zero-padded), which its convolutions run fastest in. Only values the
+// blocked_layout pass marks are blocked; everything the importer and other passes see is Plain.
+enum class Layout : uint8_t { Plain, Blocked16 };
+
+constexpr int64_t kChannelBlock = 16;
+
 struct Value {
   std::string name;
   DType dtype = DType::f32;
@@ -35,12 +42,16 @@ struct Value {
   bool shape_known = false;
   Tensor constant;          // defined() && is_constant: weights or folded values
   bool is_constant = false;
+  Layout layout = Layout::Plain;
   // Shape recorded by ONNX shape inference (-1 for unknown dims), used to cross-check ours.
   std::optional<Shape> onnx_shape;
 };
 
 using ValueId = int32_t;
 constexpr ValueId kNoValue = -1;  // an omitted optional input
+
+// Bytes a value occupies in its layout (Blocked16 pads channels up to a multiple of 16).
+size_t value_bytes(const Value& v);
 
 struct Node {
   std::string op;

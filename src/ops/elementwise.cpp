@@ -216,13 +216,40 @@ void compute_where(const Node&, const TensorIn& in, const TensorOut& out) {
   });
 }
 
+// Add and Relu on nChw16c activations (both operands the same shape and layout): the padded
+// buffers line up element for element, and zero padding stays zero.
+class BlockedEltwise final : public Kernel {
+ public:
+  BlockedEltwise(bool add, size_t count) : add_(add), count_(count) {}
+  void run(const TensorIn& in, const TensorOut& out) override {
+    const float* a = in[0]->data<float>();
+    float* y = out[0]->data<float>();
+    if (add_) {
+      const float* b = in[1]->data<float>();
+      for (size_t i = 0; i < count_; ++i) y[i] = a[i] + b[i];
+    } else {
+      for (size_t i = 0; i < count_; ++i) y[i] = a[i] > 0.f ? a[i] : 0.f;
+    }
+  }
+
+ private:
+  bool add_;
+  size_t count_;
+};
+
+std::unique_ptr<Kernel> create_blocked_eltwise(const Node& n, const Graph& g, const KernelOptions&) {
+  const Value& out = g.value(n.outputs[0]);
+  if (out.layout != Layout::Blocked16) return nullptr;
+  return std::make_unique<BlockedEltwise>(n.op == "Add", value_bytes(out) / sizeof(float));
+}
+
 }  // namespace
 
-const OpDef kReluOp{"Relu", infer_same, compute_relu};
+const OpDef kReluOp{"Relu", infer_same, compute_relu, create_blocked_eltwise};
 const OpDef kSigmoidOp{"Sigmoid", infer_same, compute_sigmoid};
 const OpDef kIdentityOp{"Identity", infer_same, compute_identity};
 const OpDef kCastOp{"Cast", infer_cast, compute_cast};
-const OpDef kAddOp{"Add", infer_binary, compute_binary};
+const OpDef kAddOp{"Add", infer_binary, compute_binary, create_blocked_eltwise};
 const OpDef kSubOp{"Sub", infer_binary, compute_binary};
 const OpDef kMulOp{"Mul", infer_binary, compute_binary};
 const OpDef kDivOp{"Div", infer_binary, compute_binary};

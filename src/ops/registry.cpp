@@ -13,7 +13,7 @@ const std::map<std::string, const OpDef*>& table() {
           &kEqualOp, &kExpandOp, &kFlattenOp, &kGatherOp, &kGemmOp, &kGlobalAveragePoolOp,
           &kIdentityOp, &kMatMulOp, &kModOp, &kMulOp, &kPadOp, &kRangeOp, &kReduceMeanOp, &kReluOp,
           &kReshapeOp, &kShapeOp, &kSigmoidOp, &kSliceOp, &kSoftmaxOp, &kSplitOp, &kSqueezeOp,
-          &kSubOp, &kTransposeOp, &kUnsqueezeOp, &kWhereOp})
+          &kSubOp, &kTransposeOp, &kUnsqueezeOp, &kWhereOp, &kToBlockedOp, &kToPlainOp})
       m[d->name] = d;
     return m;
   }();

@@ -9,6 +9,6 @@ extern const OpDef kAddOp, kBatchNormOp, kCastOp, kConcatOp, kConstantOfShapeOp,
     kEqualOp, kExpandOp, kFlattenOp, kGatherOp, kGemmOp, kGlobalAveragePoolOp, kIdentityOp,
     kMatMulOp, kModOp, kMulOp, kPadOp, kRangeOp, kReduceMeanOp, kReluOp, kReshapeOp, kShapeOp,
     kSigmoidOp, kSliceOp, kSoftmaxOp, kSplitOp, kSqueezeOp, kSubOp, kTransposeOp, kUnsqueezeOp,
-    kWhereOp;
+    kWhereOp, kToBlockedOp, kToPlainOp;
 
 }  // namespace effvit

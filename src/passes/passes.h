@@ -20,6 +20,10 @@ int fuse_conv_relu(Graph& graph);
 // Identity nodes disappear (their readers read the input instead).
 int remove_identity(Graph& graph);
 
+// Marks Conv outputs (and the Adds/Relus between them) nChw16c and inserts layout conversions
+// where readers need plain NCHW. Runs last: kernels chosen afterwards honour Value::layout.
+int assign_blocked_layout(Graph& graph);
+
 // The standard pipeline applied after `specialize`.
 void optimize(Graph& graph);
 

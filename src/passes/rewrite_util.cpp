@@ -15,6 +15,7 @@ void optimize(Graph& graph) {
   fold_batchnorm_into_conv(graph);
   fuse_conv_relu(graph);
   graph.remove_dead_nodes();
+  assign_blocked_layout(graph);
 }
 
 }  // namespace effvit

@@ -33,7 +33,16 @@ Plan::Plan(Graph graph, const KernelOptions& options) : graph_(std::move(graph))
     const OpDef* def = find_op(n.op);
     Step s;
     if (def->create) s.kernel = def->create(n, graph_, options);
-    if (!s.kernel) s.kernel = std::make_unique<ReferenceKernel>(n, def->compute);
+    if (!s.kernel) {
+      // Reference loops read plain NCHW only; a blocked value here would be read as garbage.
+      for (ValueId id : n.inputs)
+        if (id != kNoValue && graph_.value(id).layout != Layout::Plain)
+          throw Error(n.describe() + ": internal error: no kernel for its nChw16c input");
+      for (ValueId id : n.outputs)
+        if (graph_.value(id).layout != Layout::Plain)
+          throw Error(n.describe() + ": internal error: no kernel for its nChw16c output");
+      s.kernel = std::make_unique<ReferenceKernel>(n, def->compute);
+    }
     s.inputs = n.inputs;
     s.outputs = n.outputs;
     steps_.push_back(std::move(s));
@@ -91,7 +100,7 @@ void Plan::assign_memory() {
     live.erase(std::remove_if(live.begin(), live.end(), [&](const Block& b) { return b.last < static_cast<int>(i); }), live.end());
     for (ValueId id : steps_[i].outputs) {
       const Value& v = graph_.value(id);
-      const size_t bytes = align64(static_cast<size_t>(shape_numel(v.shape)) * dtype_size(v.dtype));
+      const size_t bytes = align64(value_bytes(v));
       std::sort(live.begin(), live.end(), [](const Block& a, const Block& b) { return a.offset < b.offset; });
       size_t at = 0;
       for (const Block& b : live) {

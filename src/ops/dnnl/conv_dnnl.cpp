@@ -26,8 +26,17 @@ class ConvDnnl final : public Kernel {
                               : memory::dims{g.out_c, g.in_c, g.kh, g.kw};
     memory::desc src_md(src_dims, memory::data_type::f32, tag::nchw);
     memory::desc dst_md(dst_dims, memory::data_type::f32, tag::nchw);
-    memory::desc src_any(src_dims, memory::data_type::f32, tag::any);
-    memory::desc dst_any(dst_dims, memory::data_type::f32, tag::any);
+    // A blocked neighbour (see passes/blocked_layout.cpp) fixes that side to nChw16c; a plain one
+    // lets oneDNN choose and the kernel reorders.
+    const bool src_blocked = xv.layout == Layout::Blocked16;
+    const bool dst_blocked = graph.value(n.outputs[0]).layout == Layout::Blocked16;
+    // oneDNN 2.6 resolves `any` beside a fixed nChw16c side to formats only its slow reference
+    // kernel takes (seen for depthwise), so once one side is blocked both are, where channels allow.
+    const bool either = src_blocked || dst_blocked;
+    const bool src_nchw16c = src_blocked || (either && g.in_c % kChannelBlock == 0);
+    const bool dst_nchw16c = dst_blocked || (either && g.out_c % kChannelBlock == 0);
+    memory::desc src_any(src_dims, memory::data_type::f32, src_nchw16c ? tag::nChw16c : tag::any);
+    memory::desc dst_any(dst_dims, memory::data_type::f32, dst_nchw16c ? tag::nChw16c : tag::any);
     memory::desc w_any(w_dims, memory::data_type::f32, tag::any);
     memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
     has_bias_ = n.inputs.size() > 2 && n.inputs[2] != kNoValue;
@@ -60,6 +69,8 @@ class ConvDnnl final : public Kernel {
       weights_user_ = memory(w_user, eng, DNNL_MEMORY_NONE);
       weights_reorder_ = dnnl::reorder(weights_user_, weights_);
     }
+    if (src_blocked) src_md = pd.src_desc();
+    if (dst_blocked) dst_md = pd.dst_desc();
     src_plain_ = memory(src_md, eng, DNNL_MEMORY_NONE);
     dst_plain_ = memory(dst_md, eng, DNNL_MEMORY_NONE);
     if (pd.src_desc() != src_md) {

@@ -1,0 +1,79 @@
+// Layout conversions the blocked_layout pass inserts between plain NCHW and oneDNN's nChw16c.
+// They exist only inside effvit (the importer rejects their names in a model).
+#include "ops/dnnl/engine.h"
+#include "ops/op.h"
+#include "ops/registry_decls.h"
+
+namespace effvit {
+namespace {
+
+void infer_reorder(InferContext& c) {
+  if (c.shape(0).size() != 4 || c.input(0).dtype != DType::f32) c.fail("expects a float32 NCHW tensor");
+  c.set_output(0, DType::f32, c.shape(0));
+}
+
+// Offset of (n, c, hw) in nChw16c for C channels and HW pixels per channel.
+inline int64_t blocked_offset(int64_t n, int64_t c, int64_t hw, int64_t channels, int64_t pixels) {
+  const int64_t blocks = (channels + kChannelBlock - 1) / kChannelBlock;
+  return ((n * blocks + c / kChannelBlock) * pixels + hw) * kChannelBlock + c % kChannelBlock;
+}
+
+void compute_to_blocked(const Node&, const TensorIn& in, const TensorOut& out) {
+  const Shape& s = in[0]->shape();
+  const int64_t pixels = s[2] * s[3], blocks = (s[1] + kChannelBlock - 1) / kChannelBlock;
+  float* y = out[0]->data<float>();
+  std::fill(y, y + s[0] * blocks * kChannelBlock * pixels, 0.f);  // the padding channels read as zero
+  const float* x = in[0]->data<float>();
+  for (int64_t n = 0; n < s[0]; ++n)
+    for (int64_t c = 0; c < s[1]; ++c)
+      for (int64_t p = 0; p < pixels; ++p) y[blocked_offset(n, c, p, s[1], pixels)] = x[(n * s[1] + c) * pixels + p];
+}
+
+void compute_to_plain(const Node&, const TensorIn& in, const TensorOut& out) {
+  const Shape& s = in[0]->shape();
+  const int64_t pixels = s[2] * s[3];
+  const float* x = in[0]->data<float>();
+  float* y = out[0]->data<float>();
+  for (int64_t n = 0; n < s[0]; ++n)
+    for (int64_t c = 0; c < s[1]; ++c)
+      for (int64_t p = 0; p < pixels; ++p) y[(n * s[1] + c) * pixels + p] = x[blocked_offset(n, c, p, s[1], pixels)];
+}
+
+class ReorderDnnl final : public Kernel {
+ public:
+  ReorderDnnl(const Shape& s, bool to_blocked) {
+    using tag = dnnl::memory::format_tag;
+    const dnnl::memory::dims dims(s.begin(), s.end());
+    const dnnl::memory::desc plain(dims, dnnl::memory::data_type::f32, tag::nchw);
+    const dnnl::memory::desc blocked(dims, dnnl::memory::data_type::f32, tag::nChw16c);
+    src_ = dnnl::memory(to_blocked ? plain : blocked, dnnl_engine(), DNNL_MEMORY_NONE);
+    dst_ = dnnl::memory(to_blocked ? blocked : plain, dnnl_engine(), DNNL_MEMORY_NONE);
+    reorder_ = dnnl::reorder(src_, dst_);
+  }
+  void run(const TensorIn& in, const TensorOut& out) override {
+    src_.set_data_handle(const_cast<void*>(in[0]->raw()));
+    dst_.set_data_handle(out[0]->raw());
+    dnnl::stream s(dnnl_engine());
+    reorder_.execute(s, src_, dst_);
+    s.wait();
+  }
+
+ private:
+  dnnl::memory src_, dst_;
+  dnnl::reorder reorder_;
+};
+
+std::unique_ptr<Kernel> create_to_blocked(const Node& n, const Graph& g, const KernelOptions&) {
+  return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]).shape, true);
+}
+
+std::unique_ptr<Kernel> create_to_plain(const Node& n, const Graph& g, const KernelOptions&) {
+  return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]).shape, false);
+}
+
+}  // namespace
+
+const OpDef kToBlockedOp{"effvit.ToBlocked16", infer_reorder, compute_to_blocked, create_to_blocked};
+const OpDef kToPlainOp{"effvit.ToPlain", infer_reorder, compute_to_plain, create_to_plain};
+
+}  // namespace effvit

@@ -1,0 +1,100 @@
+// Keeps conv chains in oneDNN's nChw16c layout (the idea of ONNX Runtime's NCHWc transformer):
+// every 2-D Conv writes nChw16c, an Add of two same-shape activations or a Relu stays nChw16c when
+// an input already is, and explicit effvit.ToPlain / effvit.ToBlocked16 nodes convert on the edges
+// where a reader needs the other layout. Between two convs of a block nothing is reordered; the
+// attention's reshapes and transposes read plain NCHW through one conversion.
+#include <map>
+
+#include "passes/passes.h"
+
+namespace effvit {
+namespace {
+
+bool is_activation(const Value& v) { return v.dtype == DType::f32 && v.shape.size() == 4; }
+
+bool reads_blocked(const Node& n, size_t input, const Graph& g) {
+  if (n.op == "Conv") return input == 0;
+  if (n.op == "Add" || n.op == "Relu") return g.value(n.outputs[0]).layout == Layout::Blocked16;
+  return false;
+}
+
+}  // namespace
+
+int assign_blocked_layout(Graph& g) {
+  std::vector<bool> is_output(g.values.size(), false);
+  for (ValueId id : g.outputs) is_output[static_cast<size_t>(id)] = true;
+
+  std::vector<std::vector<const Node*>> readers(g.values.size());
+  for (const Node& n : g.nodes)
+    for (ValueId id : n.inputs)
+      if (id != kNoValue) readers[static_cast<size_t>(id)].push_back(&n);
+
+  // Decide output layouts in topological order.
+  int blocked = 0;
+  for (const Node& n : g.nodes) {
+    Value& out = g.value(n.outputs[0]);
+    if (!is_activation(out)) continue;
+    bool block = false;
+    if (n.op == "Conv") {
+      // oneDNN's fast nChw16c convs want whole channel blocks, and blocking only pays when a reader
+      // can stay blocked (otherwise it is one more reorder, not one fewer).
+      bool blocked_reader = false;
+      for (const Node* r : readers[static_cast<size_t>(n.outputs[0])])
+        blocked_reader = blocked_reader || (r->op == "Conv" && r->inputs[0] == n.outputs[0]) || r->op == "Add" || r->op == "Relu";
+      block = out.shape[1] % kChannelBlock == 0 && blocked_reader;
+    } else if (n.op == "Relu") {
+      block = g.value(n.inputs[0]).layout == Layout::Blocked16;
+    } else if (n.op == "Add") {
+      const Value& a = g.value(n.inputs[0]);
+      const Value& b = g.value(n.inputs[1]);
+      block = a.shape == b.shape && !a.is_constant && !b.is_constant &&
+              (a.layout == Layout::Blocked16 || b.layout == Layout::Blocked16);
+    }
+    if (block) {
+      out.layout = Layout::Blocked16;
+      ++blocked;
+    }
+  }
+  if (!blocked) return 0;
+
+  // Insert one conversion per (value, target layout), right before its first reader.
+  std::map<std::pair<ValueId, Layout>, ValueId> converted;
+  std::vector<Node> nodes;
+  nodes.reserve(g.nodes.size() * 2);
+  auto convert = [&](ValueId id, Layout to) {
+    auto key = std::make_pair(id, to);
+    auto it = converted.find(key);
+    if (it != converted.end()) return it->second;
+    Value v = g.value(id);
+    v.name += to == Layout::Plain ? ".plain" : ".blocked16";
+    v.layout = to;
+    v.onnx_shape.reset();
+    v.is_constant = false;
+    const ValueId out = g.add_value(v);
+    Node r;
+    r.op = to == Layout::Plain ? "effvit.ToPlain" : "effvit.ToBlocked16";
+    r.name = v.name;
+    r.inputs = {id};
+    r.outputs = {out};
+    nodes.push_back(std::move(r));
+    converted.emplace(key, out);
+    return out;
+  };
+  for (Node& n : g.nodes) {
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      const ValueId id = n.inputs[i];
+      if (id == kNoValue) continue;
+      const bool blocked_in = g.value(id).layout == Layout::Blocked16;
+      const bool wants_blocked = reads_blocked(n, i, g);
+      if (blocked_in && !wants_blocked) n.inputs[i] = convert(id, Layout::Plain);
+      else if (!blocked_in && wants_blocked && n.op != "Conv") n.inputs[i] = convert(id, Layout::Blocked16);
+    }
+    nodes.push_back(std::move(n));
+  }
+  for (ValueId& id : g.outputs)
+    if (g.value(id).layout == Layout::Blocked16) id = convert(id, Layout::Plain);
+  g.nodes = std::move(nodes);
+  return blocked;
+}
+
+}  // namespace effvit
