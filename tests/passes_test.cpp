@@ -272,3 +272,84 @@ TEST(Optimize, ConvBatchNormReluBecomesOneConv) {
 
 }  // namespace
 }  // namespace effvit
+
+namespace effvit {
+namespace {
+
+// x -> ConvA(16->32) -> Relu -> ConvB(32->32, 1x1) -> Add(B, relu) -> Transpose (reads plain)
+//                                                                  -> ConvC(32->8) (stays plain)
+// and Add(ConvB, y) where y is a plain graph input.
+Graph conv_chain_graph(uint32_t seed) {
+  std::mt19937 rng(seed);
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {1, 16, 6, 6});
+  const ValueId y = b.input("y", DType::f32, {1, 32, 6, 6});
+  const ValueId a = b.node("Conv", {x, b.constant("wa", random_f32({32, 16, 3, 3}, rng)), b.constant("ba", random_f32({32}, rng))},
+                           {{"pads", ints_attr({1, 1, 1, 1})}});
+  const ValueId r = b.node("Relu", {a});
+  const ValueId c = b.node("Conv", {r, b.constant("wb", random_f32({32, 32, 1, 1}, rng))});
+  const ValueId sum = b.node("Add", {c, r});
+  b.output(b.node("Transpose", {sum}, {{"perm", ints_attr({0, 2, 3, 1})}}));
+  b.output(b.node("Conv", {sum, b.constant("wc", random_f32({8, 32, 1, 1}, rng))}));
+  b.output(b.node("Add", {c, y}));
+  return specialize(b.graph, {{1, 16, 6, 6}, {1, 32, 6, 6}});
+}
+
+TEST(BlockedLayout, ConvChainsStayBlockedWithConversionsAtTheEdges) {
+  const Graph before = conv_chain_graph(50);
+  Graph after = before;
+  EXPECT_GT(assign_blocked_layout(after), 0);
+  // One ToPlain before the Transpose and one per blocked graph output; the plain input y joins a
+  // blocked Add through one ToBlocked16.
+  EXPECT_EQ(count_ops(after, "effvit.ToBlocked16"), 1);
+  EXPECT_EQ(count_ops(after, "effvit.ToPlain"), 2);
+  for (const Node& n : after.nodes)
+    if (n.op == "Relu" || n.op == "Add") EXPECT_EQ(after.value(n.outputs[0]).layout, Layout::Blocked16) << n.op;
+  for (ValueId id : after.outputs) EXPECT_EQ(after.value(id).layout, Layout::Plain);
+  // The 8-channel conv cannot fill a 16-channel block: it writes plain.
+  const Node& last_conv = *std::find_if(after.nodes.rbegin(), after.nodes.rend(), [](const Node& n) { return n.op == "Conv"; });
+  EXPECT_EQ(after.value(last_conv.outputs[0]).layout, Layout::Plain);
+
+  std::mt19937 rng(51);
+  const std::vector<Tensor> inputs{random_f32({1, 16, 6, 6}, rng), random_f32({1, 32, 6, 6}, rng)};
+  const auto want = interpret(before, inputs);
+  Plan plan(after, KernelOptions{});
+  const auto got = plan.run(inputs);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) expect_close(got[i], want[i], 1e-5, "output " + std::to_string(i));
+}
+
+TEST(BlockedLayout, ReorderOpsRoundTripAgainstTheirReference) {
+  std::mt19937 rng(52);
+  for (const Shape& s : {Shape{1, 16, 3, 5}, Shape{2, 20, 4, 4}, Shape{1, 3, 2, 2}}) {
+    const Tensor x = random_f32(s, rng);
+    Value v;
+    v.dtype = DType::f32;
+    v.shape = s;
+    v.layout = Layout::Blocked16;
+    // A blocked tensor keeps its logical NCHW shape over a larger (channel-padded) buffer.
+    Tensor storage_ref(DType::f32, {static_cast<int64_t>(value_bytes(v) / sizeof(float))});
+    Tensor storage_fast = storage_ref.clone();
+    Tensor blocked_ref = Tensor::view(DType::f32, s, storage_ref.raw());
+    Tensor blocked_fast = Tensor::view(DType::f32, s, storage_fast.raw());
+    const OpDef* to_blocked = find_op("effvit.ToBlocked16");
+    const OpDef* to_plain = find_op("effvit.ToPlain");
+    Graph g;
+    Value in;
+    in.shape = s;
+    in.shape_known = true;
+    Node n;
+    n.inputs = {g.add_value(in)};
+    to_blocked->compute(n, {&x}, {&blocked_ref});
+    to_blocked->create(n, g, KernelOptions{})->run({&x}, {&blocked_fast});
+    expect_identical(storage_fast, storage_ref, "to nChw16c " + shape_str(s));
+    Tensor back_ref(DType::f32, s), back_fast(DType::f32, s);
+    to_plain->compute(n, {&blocked_ref}, {&back_ref});
+    to_plain->create(n, g, KernelOptions{})->run({&blocked_ref}, {&back_fast});
+    expect_identical(back_ref, x, "round trip " + shape_str(s));
+    expect_identical(back_fast, x, "round trip (oneDNN) " + shape_str(s));
+  }
+}
+
+}  // namespace
+}  // namespace effvit
