@@ -2,6 +2,7 @@
 // (effvit.coerce_2d, set by the importer); from 13 on it is a plain softmax along `axis`.
 #include <cmath>
 
+#include "kernels/softmax_f32.h"
 #include "ops/op.h"
 #include "ops/registry_decls.h"
 
@@ -41,8 +42,31 @@ void compute_softmax(const Node& n, const TensorIn& in, const TensorOut& out) {
     }
 }
 
+class SoftmaxRows final : public Kernel {
+ public:
+  SoftmaxRows(int64_t rows, int64_t len) : rows_(rows), len_(len) {}
+  void run(const TensorIn& in, const TensorOut& out) override {
+    softmax_rows_f32(in[0]->data<float>(), out[0]->data<float>(), rows_, len_);
+  }
+
+ private:
+  int64_t rows_, len_;
+};
+
+// The fast path covers softmax over contiguous rows: the last axis, or any axis under the
+// pre-13 coerce-to-2-D rule.
+std::unique_ptr<Kernel> create_softmax(const Node& n, const Graph& g, const KernelOptions&) {
+  const Shape& s = g.value(n.inputs[0]).shape;
+  const size_t axis = static_cast<size_t>(normalize_axis(n.attr_int("axis", -1), s.size(), n));
+  if (axis + 1 != s.size() && !n.attr_int("effvit.coerce_2d", 0)) return nullptr;
+  int64_t len = 1;
+  for (size_t d = axis; d < s.size(); ++d) len *= s[d];
+  if (len == 0) return nullptr;
+  return std::make_unique<SoftmaxRows>(shape_numel(s) / len, len);
+}
+
 }  // namespace
 
-const OpDef kSoftmaxOp{"Softmax", infer_softmax, compute_softmax};
+const OpDef kSoftmaxOp{"Softmax", infer_softmax, compute_softmax, create_softmax};
 
 }  // namespace effvit
