@@ -787,3 +787,44 @@ TEST(SoftmaxKernel, MatchesReference) {
 
 }  // namespace
 }  // namespace effvit
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+TEST(MeanKernel, TrailingAxesMatchReference) {
+  std::mt19937 rng(61);
+  const Tensor x = random_f32({2, 24, 7, 5}, rng);
+  for (const auto& axes : {std::vector<int64_t>{2, 3}, std::vector<int64_t>{-1}, std::vector<int64_t>{1, 2, 3}}) {
+    for (int64_t keep : {0, 1}) {
+      Attrs attrs{{"axes", ints_attr(axes)}, {"keepdims", int_attr(keep)}};
+      expect_close(run_op("ReduceMean", {rt(x)}, attrs, 1, "m", true).at(0), run_op1("ReduceMean", {rt(x)}, attrs), 1e-6);
+    }
+  }
+  expect_close(run_op("GlobalAveragePool", {rt(x)}, {}, 1, "g", true).at(0), run_op1("GlobalAveragePool", {rt(x)}), 1e-6);
+  // Axes that are not one trailing block go to the reference.
+  EXPECT_THROW(run_op("ReduceMean", {rt(x)}, {{"axes", ints_attr({1})}}, 1, "m", true), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace effvit
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+TEST(EltwiseKernel, FlatReluAndAddMatchReference) {
+  std::mt19937 rng(62);
+  for (const Shape& s : {Shape{1, 64, 14, 14}, Shape{3, 17}, Shape{1}}) {
+    const Tensor a = random_f32(s, rng), b = random_f32(s, rng);
+    expect_identical(run_op("Relu", {rt(a)}, {}, 1, "r", true).at(0), run_op1("Relu", {rt(a)}));
+    expect_identical(run_op("Add", {rt(a), rt(b)}, {}, 1, "a", true).at(0), run_op1("Add", {rt(a), rt(b)}));
+  }
+  // Broadcasting adds stay with the reference.
+  EXPECT_THROW(run_op("Add", {rt(random_f32({2, 3}, rng)), rt(random_f32({3}, rng))}, {}, 1, "a", true), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace effvit

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/eltwise_f32.h"
 #include "ops/broadcast.h"
 #include "ops/op.h"
 #include "ops/registry_decls.h"
@@ -216,20 +217,15 @@ void compute_where(const Node&, const TensorIn& in, const TensorOut& out) {
   });
 }
 
-// Add and Relu on nChw16c activations (both operands the same shape and layout): the padded
-// buffers line up element for element, and zero padding stays zero.
-class BlockedEltwise final : public Kernel {
+// Relu, and Add of two same-shape operands, as one flat pass over the buffers. This also covers
+// nChw16c activations (see passes/blocked_layout.cpp): operands share the padded layout element for
+// element, and zero padding stays zero.
+class FlatEltwise final : public Kernel {
  public:
-  BlockedEltwise(bool add, size_t count) : add_(add), count_(count) {}
+  FlatEltwise(bool add, size_t count) : add_(add), count_(count) {}
   void run(const TensorIn& in, const TensorOut& out) override {
-    const float* a = in[0]->data<float>();
-    float* y = out[0]->data<float>();
-    if (add_) {
-      const float* b = in[1]->data<float>();
-      for (size_t i = 0; i < count_; ++i) y[i] = a[i] + b[i];
-    } else {
-      for (size_t i = 0; i < count_; ++i) y[i] = a[i] > 0.f ? a[i] : 0.f;
-    }
+    if (add_) add_f32(in[0]->data<float>(), in[1]->data<float>(), out[0]->data<float>(), count_);
+    else relu_f32(in[0]->data<float>(), out[0]->data<float>(), count_);
   }
 
  private:
@@ -237,19 +233,21 @@ class BlockedEltwise final : public Kernel {
   size_t count_;
 };
 
-std::unique_ptr<Kernel> create_blocked_eltwise(const Node& n, const Graph& g, const KernelOptions&) {
+std::unique_ptr<Kernel> create_flat_eltwise(const Node& n, const Graph& g, const KernelOptions&) {
   const Value& out = g.value(n.outputs[0]);
-  if (out.layout != Layout::Blocked16) return nullptr;
-  return std::make_unique<BlockedEltwise>(n.op == "Add", value_bytes(out) / sizeof(float));
+  if (out.dtype != DType::f32) return nullptr;
+  const bool add = n.op == "Add";
+  if (add && (g.value(n.inputs[0]).shape != out.shape || g.value(n.inputs[1]).shape != out.shape)) return nullptr;
+  return std::make_unique<FlatEltwise>(add, value_bytes(out) / sizeof(float));
 }
 
 }  // namespace
 
-const OpDef kReluOp{"Relu", infer_same, compute_relu, create_blocked_eltwise};
+const OpDef kReluOp{"Relu", infer_same, compute_relu, create_flat_eltwise};
 const OpDef kSigmoidOp{"Sigmoid", infer_same, compute_sigmoid};
 const OpDef kIdentityOp{"Identity", infer_same, compute_identity};
 const OpDef kCastOp{"Cast", infer_cast, compute_cast};
-const OpDef kAddOp{"Add", infer_binary, compute_binary, create_blocked_eltwise};
+const OpDef kAddOp{"Add", infer_binary, compute_binary, create_flat_eltwise};
 const OpDef kSubOp{"Sub", infer_binary, compute_binary};
 const OpDef kMulOp{"Mul", infer_binary, compute_binary};
 const OpDef kDivOp{"Div", infer_binary, compute_binary};

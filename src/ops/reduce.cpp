@@ -85,9 +85,54 @@ void compute_global_avg_pool(const Node&, const TensorIn& in, const TensorOut& o
   mean_over(*in[0], reduce, *out[0]);
 }
 
+// Mean over trailing axes that are contiguous in memory (spatial pooling, squeeze-excite): one
+// pass over each row, no index arithmetic.
+class RowMean final : public Kernel {
+ public:
+  RowMean(int64_t rows, int64_t len) : rows_(rows), len_(len) {}
+  void run(const TensorIn& in, const TensorOut& out) override {
+    const float* x = in[0]->data<float>();
+    float* y = out[0]->data<float>();
+    for (int64_t r = 0; r < rows_; ++r) {
+      double acc = 0.0;
+      for (int64_t j = 0; j < len_; ++j) acc += x[r * len_ + j];
+      y[r] = static_cast<float>(acc / static_cast<double>(len_));
+    }
+  }
+
+ private:
+  int64_t rows_, len_;
+};
+
+std::unique_ptr<Kernel> create_row_mean(const Node& n, const Graph& g, const KernelOptions&) {
+  const Shape& s = g.value(n.inputs[0]).shape;
+  std::vector<bool> reduce(s.size(), true);
+  if (n.op == "GlobalAveragePool") {
+    reduce[0] = reduce[1] = false;
+  } else {
+    if (n.inputs.size() > 1 && n.inputs[1] != kNoValue && !g.is_constant(n.inputs[1])) return nullptr;
+    std::vector<int64_t> axes = n.attr_ints("axes");
+    if (n.inputs.size() > 1 && n.inputs[1] != kNoValue) {
+      const Tensor& t = g.value(n.inputs[1]).constant;
+      axes.assign(t.data<int64_t>(), t.data<int64_t>() + t.numel());
+    }
+    if (axes.empty()) return nullptr;
+    reduce = reduced_axes(n, s, axes);
+  }
+  // Reduced axes must form one trailing block.
+  size_t first = s.size();
+  while (first > 0 && reduce[first - 1]) --first;
+  for (size_t d = 0; d < first; ++d)
+    if (reduce[d]) return nullptr;
+  int64_t len = 1;
+  for (size_t d = first; d < s.size(); ++d) len *= s[d];
+  if (len == 0) return nullptr;
+  return std::make_unique<RowMean>(shape_numel(s) / len, len);
+}
+
 }  // namespace
 
-const OpDef kReduceMeanOp{"ReduceMean", infer_reduce_mean, compute_reduce_mean};
-const OpDef kGlobalAveragePoolOp{"GlobalAveragePool", infer_global_avg_pool, compute_global_avg_pool};
+const OpDef kReduceMeanOp{"ReduceMean", infer_reduce_mean, compute_reduce_mean, create_row_mean};
+const OpDef kGlobalAveragePoolOp{"GlobalAveragePool", infer_global_avg_pool, compute_global_avg_pool, create_row_mean};
 
 }  // namespace effvit
