@@ -94,9 +94,10 @@ ModelSummary summarize(const Graph& imported, const Graph& specialized, const Gr
   for (ValueId id : imported.inputs) s.inputs.push_back(describe(imported, id));
   for (size_t i = 0; i < imported.outputs.size(); ++i) {
     TensorInfo info = describe(specialized, specialized.outputs[i]);
-    // Report the batch axis as dynamic when the model's input batch is.
-    const Value& orig = imported.value(imported.outputs[i]);
-    if (orig.onnx_shape && !orig.onnx_shape->empty() && (*orig.onnx_shape)[0] < 0 && !info.shape.empty()) info.shape[0] = -1;
+    // The batch axis is dynamic exactly when the model's input batch is (exporters sometimes
+    // declare a symbolic output batch for a fixed-batch input).
+    const Shape& in0 = imported.value(imported.inputs.at(0)).shape;
+    if (!in0.empty() && in0[0] < 0 && !info.shape.empty()) info.shape[0] = -1;
     s.outputs.push_back(info);
   }
   s.params = count_params(specialized);
