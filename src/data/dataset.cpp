@@ -8,6 +8,12 @@
 
 namespace effvit {
 namespace fs = std::filesystem;
+std::string class_folder_name(std::string class_name) {
+  for (char& c : class_name)
+    if (c == '/' || c == ' ') c = '_';
+  return class_name;
+}
+
 namespace {
 
 class IdxDataset final : public Dataset {
@@ -57,14 +63,9 @@ class FolderDataset final : public Dataset {
       if (e.is_directory()) classes.push_back(e.path().filename().string());
     std::sort(classes.begin(), classes.end());
     if (classes.empty()) throw Error(root + ": no class subfolders (expected ROOT/<class>/<image>)");
-    auto key = [](std::string s) {
-      for (char& c : s)
-        if (c == '/' || c == ' ') c = '_';
-      return s;
-    };
     for (size_t k = 0; k < classes.size(); ++k) {
       int index = static_cast<int>(k);
-      const auto it = std::find_if(class_names.begin(), class_names.end(), [&](const std::string& n) { return key(n) == classes[k]; });
+      const auto it = std::find_if(class_names.begin(), class_names.end(), [&](const std::string& n) { return class_folder_name(n) == classes[k]; });
       if (it != class_names.end()) index = static_cast<int>(it - class_names.begin());
       else if (classes[k].find_first_not_of("0123456789") == std::string::npos) index = std::stoi(classes[k]);
       if (index >= static_cast<int>(class_names.size()))

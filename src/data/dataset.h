@@ -10,6 +10,10 @@
 
 namespace effvit {
 
+// The folder name that stands for a class in a ROOT/<class>/<image> tree: class names may hold
+// characters a path cannot ("T-shirt/top"), so '/' and ' ' become '_'.
+std::string class_folder_name(std::string class_name);
+
 class Dataset {
  public:
   virtual ~Dataset() = default;

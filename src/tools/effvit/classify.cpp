@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "data/dataset.h"
 #include "effvit/image.h"
 #include "effvit/model.h"
 #include "image/contact_sheet.h"
@@ -23,13 +24,6 @@ std::vector<double> softmax(const float* logits, int64_t n) {
   for (int64_t i = 0; i < n; ++i) sum += p[static_cast<size_t>(i)] = std::exp(static_cast<double>(logits[i] - mx));
   for (double& v : p) v /= sum;
   return p;
-}
-
-// Folder names cannot hold every class name ("T-shirt/top"): compare with '/' and ' ' as '_'.
-std::string folder_key(std::string s) {
-  for (char& c : s)
-    if (c == '/' || c == ' ') c = '_';
-  return s;
 }
 
 }  // namespace
@@ -75,7 +69,7 @@ Handler add_classify(CLI::App& app) {
       results.push_back({{"image", path}, {"top", top}});
       // An image inside a folder named after a class (as `eval --save-images` writes) has a known truth.
       const std::string folder = std::filesystem::path(path).parent_path().filename().string();
-      const auto truth = std::find_if(names.begin(), names.end(), [&](const std::string& s) { return folder_key(s) == folder; });
+      const auto truth = std::find_if(names.begin(), names.end(), [&](const std::string& s) { return class_folder_name(s) == folder; });
       const bool known = truth != names.end();
       const auto best = static_cast<size_t>(order[0]);
       const bool correct = known && static_cast<size_t>(truth - names.begin()) == best;

@@ -22,12 +22,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string folder_key(std::string s) {
-  for (char& c : s)
-    if (c == '/' || c == ' ') c = '_';
-  return s;
-}
-
 // A bar redrawn in place on a terminal; on a pipe or log file, one line per 10%.
 class Progress {
  public:
@@ -94,7 +88,7 @@ Handler add_eval(CLI::App& app) {
           const Image image = data->image(i);
           const int label = data->label(i);
           if (!a->save_images.empty()) {
-            const auto dir = std::filesystem::path(a->save_images) / folder_key(names[static_cast<size_t>(label)]);
+            const auto dir = std::filesystem::path(a->save_images) / class_folder_name(names[static_cast<size_t>(label)]);
             std::filesystem::create_directories(dir);
             write_png((dir / (std::to_string(i) + ".png")).string(), image);
           }
