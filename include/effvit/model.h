@@ -51,11 +51,16 @@ class Model {
   const Graph& graph() const { return *graph_; }
 
  private:
-  Model() = default;
+  friend class Session;
+  // Per input-shape optimised graphs and packed weights, built once and shared by all Sessions.
+  struct Runtime;
+
+  Model();
   std::string path_;
   ModelSummary summary_;
   std::map<std::string, std::string> metadata_;
   std::unique_ptr<Graph> graph_;
+  std::unique_ptr<Runtime> runtime_;
 };
 
 struct SessionOptions {

@@ -39,6 +39,14 @@ void InferContext::set_output(size_t i, DType dtype, Shape shape) {
 
 void InferContext::fail(const std::string& problem) const { fail_node(node, problem); }
 
+std::shared_ptr<void> WeightCache::get(const void* source, const std::string& format,
+                                       const std::function<std::shared_ptr<void>()>& pack) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& slot = entries_[{source, format}];
+  if (!slot) slot = pack();
+  return slot;
+}
+
 void fail_node(const Node& node, const std::string& problem) {
   throw Error(node.describe() + ": " + problem);
 }

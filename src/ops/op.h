@@ -9,7 +9,10 @@
 //             to decline (the planner then wraps `compute`). Kernels may pre-pack constant inputs.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -44,8 +47,21 @@ class Kernel {
   virtual void run(const TensorIn& in, const TensorOut& out) = 0;
 };
 
+// Packed (reordered) constant weights shared by every Session of one Model: kernels ask for the
+// packed form of a constant buffer in a given format and get the one copy, created on first use.
+class WeightCache {
+ public:
+  std::shared_ptr<void> get(const void* source, const std::string& format,
+                            const std::function<std::shared_ptr<void>()>& pack);
+
+ private:
+  std::mutex mutex_;
+  std::map<std::pair<const void*, std::string>, std::shared_ptr<void>> entries_;
+};
+
 struct KernelOptions {
   int threads = 1;
+  WeightCache* weights = nullptr;  // null: each kernel packs its own copy
 };
 
 using InferFn = void (*)(InferContext&);

@@ -2,11 +2,24 @@
 
 #include "import/onnx_import.h"
 #include "passes/passes.h"
+#include "runtime/model_runtime.h"
 #include "runtime/summary.h"
 
 namespace effvit {
 
+Model::Model() : runtime_(std::make_unique<Runtime>()) {}
 Model::~Model() = default;
+
+std::shared_ptr<const Graph> Model::Runtime::graph_for(const Graph& imported, const std::vector<Shape>& shapes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& slot = graphs_[shapes];
+  if (!slot) {
+    Graph g = specialize(imported, shapes);
+    optimize(g);
+    slot = std::make_shared<const Graph>(std::move(g));
+  }
+  return slot;
+}
 
 namespace {
 // Dynamic dimensions become 1 for the shapes effvit inspects at load time.

@@ -2,7 +2,7 @@
 #include <omp.h>
 
 #include "effvit/model.h"
-#include "passes/passes.h"
+#include "runtime/model_runtime.h"
 #include "runtime/plan.h"
 
 namespace effvit {
@@ -15,9 +15,9 @@ struct Session::Impl {
   Plan& plan_for(const std::vector<Shape>& shapes) {
     auto it = plans.find(shapes);
     if (it != plans.end()) return *it->second;
-    Graph g = specialize(model->graph(), shapes);
-    optimize(g);
-    auto plan = std::make_unique<Plan>(std::move(g), KernelOptions{options.threads});
+    Model::Runtime& shared = *model->runtime_;
+    // The plan copies the shared graph's structure; its constants' storage stays shared.
+    auto plan = std::make_unique<Plan>(*shared.graph_for(model->graph(), shapes), KernelOptions{options.threads, &shared.weights});
     return *plans.emplace(shapes, std::move(plan)).first->second;
   }
 

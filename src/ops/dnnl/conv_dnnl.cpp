@@ -14,7 +14,7 @@ using tag = memory::format_tag;
 
 class ConvDnnl final : public Kernel {
  public:
-  ConvDnnl(const Node& n, const Graph& graph) {
+  ConvDnnl(const Node& n, const Graph& graph, const KernelOptions& options) {
     const Value& xv = graph.value(n.inputs[0]);
     const Value& wv = graph.value(n.inputs[1]);
     const ConvGeometry g = conv_geometry(n, xv.shape, wv.shape);
@@ -58,14 +58,23 @@ class ConvDnnl final : public Kernel {
 
     // Weights: a constant (pre-pack now) or a run-time input (reorder every run).
     memory::desc w_user(w_dims, memory::data_type::f32, g.groups > 1 ? tag::goihw : tag::oihw);
-    weights_ = memory(pd.weights_desc(), eng);
     weights_const_ = wv.is_constant;
     if (weights_const_) {
-      memory user(w_user, eng, const_cast<void*>(wv.constant.raw()));
-      dnnl::stream s(eng);
-      dnnl::reorder(user, weights_).execute(s, user, weights_);
-      s.wait();
+      auto pack = [&]() -> std::shared_ptr<void> {
+        auto packed = std::make_shared<memory>(pd.weights_desc(), eng);
+        memory user(w_user, eng, const_cast<void*>(wv.constant.raw()));
+        dnnl::stream s(eng);
+        dnnl::reorder(user, *packed).execute(s, user, *packed);
+        s.wait();
+        return packed;
+      };
+      // The packed layout is part of the key: the same weights may be packed two ways.
+      const auto& desc = pd.weights_desc().data;
+      const std::string format(reinterpret_cast<const char*>(&desc), sizeof desc);
+      packed_weights_ = options.weights ? options.weights->get(wv.constant.raw(), format, pack) : pack();
+      weights_ = *static_cast<memory*>(packed_weights_.get());
     } else {
+      weights_ = memory(pd.weights_desc(), eng);
       weights_user_ = memory(w_user, eng, DNNL_MEMORY_NONE);
       weights_reorder_ = dnnl::reorder(weights_user_, weights_);
     }
@@ -113,15 +122,16 @@ class ConvDnnl final : public Kernel {
   dnnl::convolution_forward conv_;
   memory src_, dst_, src_plain_, dst_plain_, weights_, bias_, weights_user_, scratchpad_;
   dnnl::reorder weights_reorder_, src_reorder_, dst_reorder_;
+  std::shared_ptr<void> packed_weights_;  // keeps a shared packed copy alive
   bool has_bias_ = false;
   bool weights_const_ = true;
 };
 
 }  // namespace
 
-std::unique_ptr<Kernel> create_conv_dnnl(const Node& node, const Graph& graph, const KernelOptions&) {
+std::unique_ptr<Kernel> create_conv_dnnl(const Node& node, const Graph& graph, const KernelOptions& options) {
   try {
-    return std::make_unique<ConvDnnl>(node, graph);
+    return std::make_unique<ConvDnnl>(node, graph, options);
   } catch (const dnnl::error&) {
     return nullptr;  // a geometry oneDNN rejects falls back to the reference loop
   }
