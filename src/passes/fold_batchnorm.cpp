@@ -10,10 +10,9 @@ int fold_batchnorm_into_conv(Graph& g) {
   int folded = 0;
   for (Node& bn : g.nodes) {
     if (bn.op != "BatchNormalization" || bn.outputs.size() != 1) continue;
-    const int p = prod[static_cast<size_t>(bn.inputs[0])];
-    if (p < 0) continue;
-    Node& conv = g.nodes[static_cast<size_t>(p)];
-    if (conv.op != "Conv" || conv.has("effvit.activation") || uses[static_cast<size_t>(conv.outputs[0])] != 1) continue;
+    Node* found = sole_conv_producer(g, bn.inputs[0], uses, prod);
+    if (!found) continue;
+    Node& conv = *found;
     bool constant = g.is_constant(conv.inputs[1]);
     for (size_t i = 1; i <= 4; ++i) constant = constant && g.is_constant(bn.inputs[i]);
     if (conv.inputs.size() > 2 && conv.inputs[2] != kNoValue) constant = constant && g.is_constant(conv.inputs[2]);
@@ -37,14 +36,7 @@ int fold_batchnorm_into_conv(Graph& g) {
     conv.inputs.resize(3);
     conv.inputs[1] = g.add_constant(base + ".folded_weight", nw);
     conv.inputs[2] = g.add_constant(base + ".folded_bias", nb);
-    // The conv now produces what the BN produced; the BN becomes dead and is dropped.
-    const ValueId bn_out = bn.outputs[0];
-    const ValueId conv_out = conv.outputs[0];
-    conv.outputs[0] = bn_out;
-    bn.outputs[0] = conv_out;
-    bn.op = "Identity";
-    bn.inputs.resize(1);
-    bn.inputs[0] = conv_out;
+    absorb_consumer(conv, bn);
     ++folded;
   }
   if (folded) g.remove_dead_nodes();

@@ -30,4 +30,10 @@ void optimize(Graph& graph);
 // Replaces every read of `from` (node inputs and graph outputs) by `to`.
 void replace_uses(Graph& graph, ValueId from, ValueId to);
 
+// The Conv that produces `value` when `value` has no other reader and the Conv has no fused
+// activation yet (so something more may fold into it); otherwise null.
+Node* sole_conv_producer(Graph& graph, ValueId value, const std::vector<int>& uses, const std::vector<int>& producers);
+// Makes `producer` write the value `consumer` wrote; `consumer` is left dead for remove_dead_nodes.
+void absorb_consumer(Node& producer, Node& consumer);
+
 }  // namespace effvit

@@ -10,6 +10,21 @@ void replace_uses(Graph& graph, ValueId from, ValueId to) {
     if (id == from) id = to;
 }
 
+Node* sole_conv_producer(Graph& graph, ValueId value, const std::vector<int>& uses, const std::vector<int>& producers) {
+  const int p = producers[static_cast<size_t>(value)];
+  if (p < 0) return nullptr;
+  Node& conv = graph.nodes[static_cast<size_t>(p)];
+  if (conv.op != "Conv" || conv.has("effvit.activation") || uses[static_cast<size_t>(conv.outputs[0])] != 1) return nullptr;
+  return &conv;
+}
+
+void absorb_consumer(Node& producer, Node& consumer) {
+  std::swap(producer.outputs[0], consumer.outputs[0]);
+  // The consumer now reads and writes the producer's old value, which nothing else reads.
+  consumer.op = "Identity";
+  consumer.inputs = {consumer.outputs[0]};
+}
+
 void optimize(Graph& graph) {
   remove_identity(graph);
   fold_batchnorm_into_conv(graph);
