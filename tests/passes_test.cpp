@@ -303,8 +303,11 @@ TEST(BlockedLayout, ConvChainsStayBlockedWithConversionsAtTheEdges) {
   // blocked Add through one ToBlocked16.
   EXPECT_EQ(count_ops(after, "effvit.ToBlocked16"), 1);
   EXPECT_EQ(count_ops(after, "effvit.ToPlain"), 2);
-  for (const Node& n : after.nodes)
-    if (n.op == "Relu" || n.op == "Add") EXPECT_EQ(after.value(n.outputs[0]).layout, Layout::Blocked16) << n.op;
+  for (const Node& n : after.nodes) {
+    if (n.op == "Relu" || n.op == "Add") {
+      EXPECT_EQ(after.value(n.outputs[0]).layout, Layout::Blocked16) << n.op;
+    }
+  }
   for (ValueId id : after.outputs) EXPECT_EQ(after.value(id).layout, Layout::Plain);
   // The 8-channel conv cannot fill a 16-channel block: it writes plain.
   const Node& last_conv = *std::find_if(after.nodes.rbegin(), after.nodes.rend(), [](const Node& n) { return n.op == "Conv"; });
