@@ -8,10 +8,10 @@ PYTHON := /usr/bin/python3
 deps:
 	./scripts/install-deps.sh
 
-$(BUILD)/CMakeCache.txt:
+# Configure every time (cheap, idempotent): a configure that failed before dependencies were
+# installed must not leave a stale cache that skips it.
+build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
-
-build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 test: build

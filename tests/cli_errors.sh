@@ -25,6 +25,40 @@ onnx.save(model, "unsupported.onnx")
 PY
 expect_error "unsupported op 'Celu' (node 'my_celu')" "$effvit" info unsupported.onnx
 
+"$python" - <<'PY'
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper, TensorProto
+def save(name, nodes, inits, extra_outputs=()):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    outs = [y] + [helper.make_tensor_value_info(o, TensorProto.INT64, ["n"]) for o in extra_outputs]
+    g = helper.make_graph(nodes, "g", [x], outs, initializer=inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), name)
+# A Range of 2^61 elements: its size must be refused, not wrapped. Dead, it is never evaluated.
+range_nodes = [helper.make_node("Range", ["s", "l", "d"], ["r"], name="huge_range"), helper.make_node("Relu", ["x"], ["y"])]
+range_inits = [numpy_helper.from_array(np.array(0, np.int64), "s"), numpy_helper.from_array(np.array(2**61, np.int64), "l"),
+               numpy_helper.from_array(np.array(1, np.int64), "d")]
+save("range_overflow.onnx", range_nodes, range_inits, extra_outputs=["r"])
+save("range_dead.onnx", range_nodes, range_inits)
+# A reshape target whose element count wraps around int64.
+save("reshape_overflow.onnx",
+     [helper.make_node("Reshape", ["x", "t"], ["y"], name="wrap")],
+     [numpy_helper.from_array(np.array([2**62 + 1, 4], np.int64), "t")])
+# Gemm with integer weights.
+save("gemm_uint8.onnx",
+     [helper.make_node("Gemm", ["x", "w"], ["y"], name="int_gemm")],
+     [numpy_helper.from_array(np.ones((4, 4), np.uint8), "w")])
+PY
+expect_error "range_overflow.onnx: Range node 'huge_range'" "$effvit" info range_overflow.onnx
+"$effvit" info range_dead.onnx >/dev/null
+expect_error "reshape_overflow.onnx" "$effvit" info reshape_overflow.onnx
+expect_error "Gemm node 'int_gemm': input 1 ('w') must be float32, got uint8" "$effvit" info gemm_uint8.onnx
+
+# Command line.
+expect_error "--input is required" "$effvit" run m0/model.onnx
+expect_error "--threads" "$effvit" run m0/model.onnx --input x.npy --output y.npy --threads 0
+
 # Inputs.
 "$python" - <<'PY'
 import numpy as np
@@ -32,13 +66,18 @@ np.save("small.npy", np.zeros((1, 3, 100, 100), np.float32))
 np.save("double.npy", np.zeros((1, 3, 224, 224), np.float64))
 np.save("ints.npy", np.zeros((1, 3, 224, 224), np.int64))
 np.save("rank3.npy", np.zeros((3, 224, 224), np.float32))
+data = open("small.npy", "rb").read()
+open("bad_dim.npy", "wb").write(data.replace(b"(1, 3, 100, 100)", b"(1, 3, 1ab, 100)"))
+open("huge.npy", "wb").write(data.replace(b"(1, 3, 100, 100)", b"(99999999999, 3)"))
 PY
+expect_error "bad_dim.npy: bad dimension" "$effvit" run m0/model.onnx --input bad_dim.npy --output o6.npy
+expect_error "huge.npy" "$effvit" run m0/model.onnx --input huge.npy --output o7.npy
 expect_error "small.npy" "$effvit" run m0/model.onnx --input small.npy --output o1.npy
 expect_error "double.npy: unsupported .npy dtype" "$effvit" run m0/model.onnx --input double.npy --output o2.npy
 expect_error "must be float32, got int64" "$effvit" run m0/model.onnx --input ints.npy --output o3.npy
 expect_error "must have shape [1,3,224,224]" "$effvit" run m0/model.onnx --input rank3.npy --output o4.npy
 expect_error "nothere.npy: cannot open" "$effvit" run m0/model.onnx --input nothere.npy --output o5.npy
-for f in o1.npy o2.npy o3.npy o4.npy o5.npy; do
+for f in o1.npy o2.npy o3.npy o4.npy o5.npy o6.npy o7.npy; do
     if [ -e "$f" ] || [ -e "$f.tmp" ]; then
         echo "FAIL: $f was written by a failed run" >&2
         failures=$((failures + 1))

@@ -18,6 +18,9 @@ size_t dtype_size(DType dtype);
 
 using Shape = std::vector<int64_t>;
 
+// Element count; -1 when a dimension is negative (dynamic). Throws effvit::Error beyond
+// kMaxElements (2^36, 256 GiB of float32), so a hostile shape cannot overflow into a small count.
+constexpr int64_t kMaxElements = int64_t{1} << 36;
 int64_t shape_numel(const Shape& shape);
 std::string shape_str(const Shape& shape);
 

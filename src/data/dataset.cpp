@@ -63,13 +63,25 @@ class FolderDataset final : public Dataset {
       if (e.is_directory()) classes.push_back(e.path().filename().string());
     std::sort(classes.begin(), classes.end());
     if (classes.empty()) throw Error(root + ": no class subfolders (expected ROOT/<class>/<image>)");
+    // Folders map to classes all by name, all by number, or (neither) by sorted position; a mix
+    // would silently mislabel, so it is an error.
+    auto by_name = [&](const std::string& folder) {
+      return std::find_if(class_names.begin(), class_names.end(), [&](const std::string& n) { return class_folder_name(n) == folder; });
+    };
+    auto numeric = [](const std::string& f) { return !f.empty() && f.size() <= 6 && f.find_first_not_of("0123456789") == std::string::npos; };
+    const size_t named = static_cast<size_t>(std::count_if(classes.begin(), classes.end(), [&](const std::string& f) { return by_name(f) != class_names.end(); }));
+    const size_t numbered = static_cast<size_t>(std::count_if(classes.begin(), classes.end(), numeric));
+    if (named != 0 && named != classes.size())
+      throw Error(root + ": some class folders are named after the model's classes and some are not; rename or remove the others");
+    std::vector<bool> taken(class_names.size(), false);
     for (size_t k = 0; k < classes.size(); ++k) {
       int index = static_cast<int>(k);
-      const auto it = std::find_if(class_names.begin(), class_names.end(), [&](const std::string& n) { return class_folder_name(n) == classes[k]; });
-      if (it != class_names.end()) index = static_cast<int>(it - class_names.begin());
-      else if (classes[k].find_first_not_of("0123456789") == std::string::npos) index = std::stoi(classes[k]);
+      if (named) index = static_cast<int>(by_name(classes[k]) - class_names.begin());
+      else if (numbered == classes.size()) index = std::stoi(classes[k]);
       if (index >= static_cast<int>(class_names.size()))
         throw Error(root + "/" + classes[k] + ": class folder maps to index " + std::to_string(index) + ", the model has " + std::to_string(class_names.size()) + " classes");
+      if (taken[static_cast<size_t>(index)]) throw Error(root + "/" + classes[k] + ": a second folder for class " + std::to_string(index));
+      taken[static_cast<size_t>(index)] = true;
       std::vector<std::string> files;
       for (const auto& e : fs::directory_iterator(fs::path(root) / classes[k])) {
         std::string ext = e.path().extension().string();

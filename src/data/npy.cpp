@@ -1,5 +1,6 @@
 #include "data/npy.h"
 
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -58,8 +59,12 @@ Tensor read_npy(const std::string& path) {
   std::stringstream dims(m[1].str());
   std::string item;
   while (std::getline(dims, item, ',')) {
-    if (item.find_first_not_of(" ") == std::string::npos) continue;
-    shape.push_back(std::stoll(item));
+    const size_t b = item.find_first_not_of(' '), e = item.find_last_not_of(' ');
+    if (b == std::string::npos) continue;
+    int64_t d = -1;
+    const auto [end, ec] = std::from_chars(item.data() + b, item.data() + e + 1, d);
+    if (ec != std::errc() || end != item.data() + e + 1 || d < 0) throw Error(path + ": bad dimension '" + item + "' in .npy shape");
+    shape.push_back(d);
   }
   DType dtype;
   if (descr == "<f4") dtype = DType::f32;
@@ -69,11 +74,19 @@ Tensor read_npy(const std::string& path) {
   else if (descr == "|i1") dtype = DType::i8;
   else if (descr == "|b1") dtype = DType::bool8;
   else throw Error(path + ": unsupported .npy dtype '" + descr + "' (effvit reads float32 and integer arrays)");
-  Tensor t(dtype, shape);
   const size_t data_at = pos + header_len;
-  if (bytes.size() - data_at != t.bytes())
-    throw Error(path + ": holds " + std::to_string(bytes.size() - data_at) + " data bytes, shape " + shape_str(shape) + " needs " + std::to_string(t.bytes()));
-  if (t.bytes()) std::memcpy(t.raw(), bytes.data() + data_at, t.bytes());
+  int64_t count = 0;
+  try {
+    count = shape_numel(shape);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+  // Checked before allocating, so a header promising terabytes costs nothing.
+  const size_t needed = static_cast<size_t>(count) * dtype_size(dtype);
+  if (bytes.size() - data_at != needed)
+    throw Error(path + ": holds " + std::to_string(bytes.size() - data_at) + " data bytes, shape " + shape_str(shape) + " needs " + std::to_string(needed));
+  Tensor t(dtype, shape);
+  if (needed) std::memcpy(t.raw(), bytes.data() + data_at, needed);
   return t;
 }
 
@@ -98,6 +111,7 @@ void write_npy(const std::string& path, const Tensor& t) {
     out.write(len_bytes, 2);
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
     out.write(static_cast<const char*>(t.raw()), static_cast<std::streamsize>(t.bytes()));
+    out.close();  // flush now: a full disk must fail here, not silently in the destructor
     if (!out) {
       std::remove(tmp.c_str());
       throw Error(path + ": write failed");

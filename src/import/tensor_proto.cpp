@@ -1,5 +1,6 @@
 #include "import/tensor_proto.h"
 
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -36,10 +37,17 @@ std::string read_external(const onnx::TensorProto& proto, const std::string& mod
                           size_t expected) {
   std::string location;
   int64_t offset = 0, length = -1;
+  auto number = [&](const std::string& key, const std::string& text) {
+    int64_t v = -1;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || v < 0)
+      throw Error(what + ": external data " + key + " '" + text + "' is not a byte count");
+    return v;
+  };
   for (const auto& kv : proto.external_data()) {
     if (kv.key() == "location") location = kv.value();
-    else if (kv.key() == "offset") offset = std::stoll(kv.value());
-    else if (kv.key() == "length") length = std::stoll(kv.value());
+    else if (kv.key() == "offset") offset = number("offset", kv.value());
+    else if (kv.key() == "length") length = number("length", kv.value());
   }
   namespace fs = std::filesystem;
   if (location.empty() || fs::path(location).is_absolute() || location.find("..") != std::string::npos)
@@ -63,7 +71,12 @@ Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& mode
   Shape shape(proto.dims().begin(), proto.dims().end());
   for (int64_t d : shape)
     if (d < 0) throw Error(what + ": negative dimension in " + shape_str(shape));
-  const int64_t n = shape_numel(shape);
+  int64_t n = 0;
+  try {
+    n = shape_numel(shape);
+  } catch (const Error& e) {
+    throw Error(what + ": " + e.what());
+  }
   using TP = onnx::TensorProto;
   DType dtype;
   size_t src_elem;
@@ -78,10 +91,10 @@ Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& mode
     case TP::BOOL: dtype = DType::bool8; src_elem = 1; break;
     default: throw Error(what + ": unsupported tensor data type " + std::to_string(proto.data_type()));
   }
-  Tensor t(dtype, shape);
   const size_t raw_bytes = static_cast<size_t>(n) * src_elem;
   std::string external;
   const std::string* raw = nullptr;
+  // Sizes are checked before the tensor is allocated: a declared shape alone must not cost memory.
   if (proto.data_location() == TP::EXTERNAL) {
     external = read_external(proto, model_dir, what, raw_bytes);
     raw = &external;
@@ -89,7 +102,14 @@ Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& mode
     raw = &proto.raw_data();
     if (raw->size() != raw_bytes)
       throw Error(what + ": raw data has " + std::to_string(raw->size()) + " bytes, expected " + std::to_string(raw_bytes));
+  } else {
+    const int64_t have = proto.data_type() == TP::FLOAT ? proto.float_data_size()
+                         : proto.data_type() == TP::DOUBLE ? proto.double_data_size()
+                         : proto.data_type() == TP::INT64 ? proto.int64_data_size()
+                                                          : proto.int32_data_size();
+    if (have != n) throw Error(what + ": has " + std::to_string(have) + " values, expected " + std::to_string(n));
   }
+  Tensor t(dtype, shape);
   if (raw) {
     const char* p = raw->data();
     if (proto.data_type() == TP::DOUBLE) {
@@ -109,24 +129,17 @@ Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& mode
     }
     return t;
   }
-  auto expect = [&](int64_t have) {
-    if (have != n) throw Error(what + ": has " + std::to_string(have) + " values, expected " + std::to_string(n));
-  };
   switch (proto.data_type()) {
     case TP::FLOAT:
-      expect(proto.float_data_size());
       std::copy(proto.float_data().begin(), proto.float_data().end(), t.data<float>());
       break;
     case TP::DOUBLE:
-      expect(proto.double_data_size());
       for (int64_t i = 0; i < n; ++i) t.data<float>()[i] = static_cast<float>(proto.double_data(static_cast<int>(i)));
       break;
     case TP::INT64:
-      expect(proto.int64_data_size());
       std::copy(proto.int64_data().begin(), proto.int64_data().end(), t.data<int64_t>());
       break;
     default:  // int32_data carries int32, uint8, int8, bool and float16 bits
-      expect(proto.int32_data_size());
       for (int64_t i = 0; i < n; ++i) {
         const int32_t v = proto.int32_data(static_cast<int>(i));
         switch (proto.data_type()) {

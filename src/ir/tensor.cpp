@@ -1,5 +1,7 @@
 #include "effvit/tensor.h"
 
+#include "effvit/error.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -31,7 +33,12 @@ size_t dtype_size(DType dtype) {
 
 int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape) {
+    // Hostile shapes must not wrap around to a small count that then under-allocates.
+    if (d < 0) return -1;
+    if (__builtin_mul_overflow(n, d, &n) || n > kMaxElements)
+      throw Error("tensor shape " + shape_str(shape) + " has too many elements");
+  }
   return n;
 }
 
@@ -56,7 +63,7 @@ std::shared_ptr<void> allocate(size_t bytes) {
 
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
   for (int64_t d : shape_)
-    if (d < 0) throw std::invalid_argument("negative dimension in tensor shape " + shape_str(shape_));
+    if (d < 0) throw Error("negative dimension in tensor shape " + shape_str(shape_));
   storage_ = allocate(bytes());
   data_ = storage_.get();
 }

@@ -9,6 +9,7 @@ namespace effvit {
 namespace {
 
 void infer_bn(InferContext& c) {
+  c.require_f32(0, 4);
   const Shape& x = c.shape(0);
   if (x.size() < 2) c.fail("input must have rank >= 2, got " + shape_str(x));
   for (size_t i = 1; i <= 4; ++i)

@@ -61,7 +61,7 @@ ConvGeometry conv_geometry(const Node& n, const Shape& x, const Shape& w) {
 namespace {
 
 void infer_conv(InferContext& c) {
-  if (c.input(0).dtype != DType::f32) c.fail("float32 input required");
+  c.require_f32(0, 2);
   ConvGeometry g = conv_geometry(c.node, c.shape(0), c.shape(1));
   if (c.has_input(2) && c.shape(2) != Shape{g.out_c}) c.fail("bias shape " + shape_str(c.shape(2)) + " != [" + std::to_string(g.out_c) + "]");
   c.set_output(0, DType::f32, {g.batch, g.out_c, g.out_h, g.out_w});

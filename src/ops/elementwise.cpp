@@ -14,6 +14,11 @@ namespace {
 
 void infer_same(InferContext& c) { c.set_output(0, c.input(0).dtype, c.shape(0)); }
 
+void infer_same_f32(InferContext& c) {
+  c.require_f32(0, 0);
+  infer_same(c);
+}
+
 void compute_relu(const Node& n, const TensorIn& in, const TensorOut& out) {
   if (in[0]->dtype() != DType::f32) fail_node(n, "Relu supports float32 only");
   const float* x = in[0]->data<float>();
@@ -194,6 +199,7 @@ void compute_binary(const Node& n, const TensorIn& in, const TensorOut& out) {
 
 void infer_where(InferContext& c) {
   if (c.input(0).dtype != DType::bool8) c.fail("condition must be bool");
+  if (c.input(1).dtype != c.input(2).dtype) c.fail("X and Y have different types");
   Shape s = broadcast_shapes(broadcast_shapes(c.shape(0), c.shape(1), c.node), c.shape(2), c.node);
   c.set_output(0, c.input(1).dtype, s);
 }
@@ -243,8 +249,8 @@ std::unique_ptr<Kernel> create_flat_eltwise(const Node& n, const Graph& g, const
 
 }  // namespace
 
-const OpDef kReluOp{"Relu", infer_same, compute_relu, create_flat_eltwise};
-const OpDef kSigmoidOp{"Sigmoid", infer_same, compute_sigmoid};
+const OpDef kReluOp{"Relu", infer_same_f32, compute_relu, create_flat_eltwise};
+const OpDef kSigmoidOp{"Sigmoid", infer_same_f32, compute_sigmoid};
 const OpDef kIdentityOp{"Identity", infer_same, compute_identity};
 const OpDef kCastOp{"Cast", infer_cast, compute_cast};
 const OpDef kAddOp{"Add", infer_binary, compute_binary, create_flat_eltwise};

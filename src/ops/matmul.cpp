@@ -37,7 +37,7 @@ MatMulShapes matmul_shapes(const Node& node, Shape a, Shape b) {
 }
 
 void infer_matmul(InferContext& c) {
-  if (c.input(0).dtype != DType::f32 || c.input(1).dtype != DType::f32) c.fail("float32 inputs required");
+  c.require_f32(0, 1);
   c.set_output(0, DType::f32, matmul_shapes(c.node, c.shape(0), c.shape(1)).out);
 }
 
@@ -79,6 +79,7 @@ void compute_matmul(const Node& node, const TensorIn& in, const TensorOut& out) 
 }
 
 void infer_gemm(InferContext& c) {
+  c.require_f32(0, 2);
   const Shape& a = c.shape(0);
   const Shape& b = c.shape(1);
   if (a.size() != 2 || b.size() != 2) c.fail("Gemm needs rank-2 inputs, got " + shape_str(a) + " and " + shape_str(b));

@@ -13,17 +13,18 @@ const Tensor& InferContext::constant(size_t i) const {
   return v.constant;
 }
 
+std::vector<int64_t> tensor_ints(const Tensor& t) {
+  std::vector<int64_t> out(static_cast<size_t>(t.numel()));
+  for (size_t k = 0; k < out.size(); ++k)
+    out[k] = t.dtype() == DType::i64 ? t.data<int64_t>()[k] : t.data<int32_t>()[k];
+  return out;
+}
+
 std::vector<int64_t> InferContext::constant_ints(size_t i) const {
   const Tensor& t = constant(i);
-  std::vector<int64_t> out(static_cast<size_t>(t.numel()));
-  if (t.dtype() == DType::i64) {
-    for (size_t k = 0; k < out.size(); ++k) out[k] = t.data<int64_t>()[k];
-  } else if (t.dtype() == DType::i32) {
-    for (size_t k = 0; k < out.size(); ++k) out[k] = t.data<int32_t>()[k];
-  } else {
+  if (t.dtype() != DType::i64 && t.dtype() != DType::i32)
     fail("input '" + input(i).name + "' must be int64, got " + dtype_name(t.dtype()));
-  }
-  return out;
+  return tensor_ints(t);
 }
 
 void InferContext::set_output(size_t i, DType dtype, Shape shape) {
@@ -35,6 +36,12 @@ void InferContext::set_output(size_t i, DType dtype, Shape shape) {
     if (d < 0) fail("computed an invalid output shape " + shape_str(shape));
   out_dtypes[i] = dtype;
   out_shapes[i] = std::move(shape);
+}
+
+void InferContext::require_f32(size_t first, size_t last) const {
+  for (size_t i = first; i <= last && i < num_inputs(); ++i)
+    if (has_input(i) && input(i).dtype != DType::f32)
+      fail("input " + std::to_string(i) + " ('" + input(i).name + "') must be float32, got " + dtype_name(input(i).dtype));
 }
 
 void InferContext::fail(const std::string& problem) const { fail_node(node, problem); }

@@ -35,6 +35,8 @@ struct InferContext {
   const Tensor& constant(size_t i) const;
   std::vector<int64_t> constant_ints(size_t i) const;
   void set_output(size_t i, DType dtype, Shape shape);
+  // Fails unless every present input in [first, last] is float32.
+  void require_f32(size_t first, size_t last) const;
   [[noreturn]] void fail(const std::string& problem) const;
 };
 
@@ -86,5 +88,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const Node& node);
 std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out);
 
 [[noreturn]] void fail_node(const Node& node, const std::string& problem);
+
+// The values of an int64 or int32 tensor (axes, pads, shapes...), as int64.
+std::vector<int64_t> tensor_ints(const Tensor& t);
 
 }  // namespace effvit

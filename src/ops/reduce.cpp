@@ -27,8 +27,7 @@ Shape reduced_shape(const Shape& s, const std::vector<bool>& reduce, bool keepdi
 std::vector<int64_t> mean_axes(const Node& n, const InferContext* c, const TensorIn* in) {
   if (n.inputs.size() > 1 && n.inputs[1] != kNoValue) {
     if (c) return c->constant_ints(1);
-    const Tensor& t = *(*in)[1];
-    return std::vector<int64_t>(t.data<int64_t>(), t.data<int64_t>() + t.numel());
+    return tensor_ints(*(*in)[1]);
   }
   return n.attr_ints("axes");
 }
@@ -73,6 +72,7 @@ void compute_reduce_mean(const Node& n, const TensorIn& in, const TensorOut& out
 }
 
 void infer_global_avg_pool(InferContext& c) {
+  c.require_f32(0, 0);
   Shape s = c.shape(0);
   if (s.size() < 3) c.fail("input must have rank >= 3, got " + shape_str(s));
   for (size_t d = 2; d < s.size(); ++d) s[d] = 1;
@@ -113,8 +113,7 @@ std::unique_ptr<Kernel> create_row_mean(const Node& n, const Graph& g, const Ker
     if (n.inputs.size() > 1 && n.inputs[1] != kNoValue && !g.is_constant(n.inputs[1])) return nullptr;
     std::vector<int64_t> axes = n.attr_ints("axes");
     if (n.inputs.size() > 1 && n.inputs[1] != kNoValue) {
-      const Tensor& t = g.value(n.inputs[1]).constant;
-      axes.assign(t.data<int64_t>(), t.data<int64_t>() + t.numel());
+      axes = tensor_ints(g.value(n.inputs[1]).constant);
     }
     if (axes.empty()) return nullptr;
     reduce = reduced_axes(n, s, axes);

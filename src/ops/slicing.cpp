@@ -144,13 +144,7 @@ void infer_slice(InferContext& c) {
   c.set_output(0, c.input(0).dtype, out);
 }
 
-std::vector<int64_t> ints_of(const Tensor* t) {
-  if (!t) return {};
-  std::vector<int64_t> v(static_cast<size_t>(t->numel()));
-  for (size_t i = 0; i < v.size(); ++i)
-    v[i] = t->dtype() == DType::i64 ? t->data<int64_t>()[i] : t->data<int32_t>()[i];
-  return v;
-}
+std::vector<int64_t> ints_of(const Tensor* t) { return t ? tensor_ints(*t) : std::vector<int64_t>{}; }
 
 void compute_slice(const Node& n, const TensorIn& in, const TensorOut& out) {
   const Shape& s = in[0]->shape();
@@ -205,6 +199,8 @@ void infer_pad(InferContext& c) {
   const Shape& s = c.shape(0);
   auto pads = pads_of(c);
   if (c.has_input(3)) c.fail("Pad with an axes input is not supported");
+  if (c.has_input(2) && (c.input(2).dtype != c.input(0).dtype || shape_numel(c.shape(2)) != 1))
+    c.fail("constant_value must be one value of the data's type");
   if (pads.size() != 2 * s.size()) c.fail("pads has " + std::to_string(pads.size()) + " values for rank " + std::to_string(s.size()));
   Shape out = s;
   for (size_t d = 0; d < s.size(); ++d) out[d] += pads[d] + pads[d + s.size()];

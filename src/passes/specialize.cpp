@@ -15,10 +15,64 @@ void check_against_onnx(const Node& n, const Value& v) {
                 " but ONNX shape inference says " + shape_str(theirs));
 }
 
+// Infers one node's outputs and, when all its inputs are constant (or it is a Shape whose input
+// shape is now known), evaluates it; otherwise keeps it in `kept` for the runtime graph.
+void specialize_node(Graph& g, Node& n, std::vector<Node>& kept) {
+  const OpDef* def = find_op(n.op);
+  if (!def) throw Error(n.describe() + ": unsupported op");
+  InferContext ctx{n, g, {}, {}};
+  for (ValueId id : n.inputs)
+    if (id != kNoValue && !g.value(id).shape_known) ctx.fail("input '" + g.value(id).name + "' has no known shape");
+  def->infer(ctx);
+  if (ctx.out_shapes.size() < n.outputs.size()) ctx.fail("produces fewer outputs than the node declares");
+  for (size_t i = 0; i < n.outputs.size(); ++i) {
+    Value& v = g.value(n.outputs[i]);
+    v.dtype = ctx.out_dtypes[i];
+    v.shape = ctx.out_shapes[i];
+    v.shape_known = true;
+    check_against_onnx(n, v);
+  }
+  bool foldable = n.op == "Shape";
+  if (!foldable) {
+    foldable = true;
+    for (ValueId id : n.inputs)
+      if (id != kNoValue && !g.value(id).is_constant) foldable = false;
+  }
+  if (!foldable) {
+    kept.push_back(std::move(n));
+    return;
+  }
+  TensorIn in;
+  for (ValueId id : n.inputs) {
+    if (id == kNoValue) in.push_back(nullptr);
+    else if (g.value(id).is_constant) in.push_back(&g.value(id).constant);
+    else in.push_back(nullptr);  // only Shape gets here: it reads nothing but the shape
+  }
+  Tensor shape_probe;
+  if (n.op == "Shape") {
+    const Value& x = g.value(n.inputs[0]);
+    shape_probe = Tensor::view(x.dtype, x.shape, nullptr);
+    in[0] = &shape_probe;
+  }
+  std::vector<Tensor> results;
+  TensorOut out;
+  results.reserve(n.outputs.size());
+  for (ValueId id : n.outputs) results.emplace_back(g.value(id).dtype, g.value(id).shape);
+  for (Tensor& t : results) out.push_back(&t);
+  def->compute(n, in, out);
+  for (size_t i = 0; i < n.outputs.size(); ++i) {
+    Value& v = g.value(n.outputs[i]);
+    v.constant = results[i];
+    v.is_constant = true;
+  }
+}
+
 }  // namespace
 
 Graph specialize(const Graph& source, const std::vector<Shape>& input_shapes) {
   Graph g = source;
+  // Nothing the outputs do not need gets evaluated, not even constant arithmetic.
+  g.remove_dead_nodes();
   if (input_shapes.size() != g.inputs.size()) throw Error("specialize: wrong number of input shapes");
   for (size_t i = 0; i < g.inputs.size(); ++i) {
     Value& v = g.value(g.inputs[i]);
@@ -28,52 +82,13 @@ Graph specialize(const Graph& source, const std::vector<Shape>& input_shapes) {
   std::vector<Node> kept;
   kept.reserve(g.nodes.size());
   for (Node& n : g.nodes) {
-    const OpDef* def = find_op(n.op);
-    if (!def) throw Error(n.describe() + ": unsupported op");
-    InferContext ctx{n, g, {}, {}};
-    for (ValueId id : n.inputs)
-      if (id != kNoValue && !g.value(id).shape_known) ctx.fail("input '" + g.value(id).name + "' has no known shape");
-    def->infer(ctx);
-    if (ctx.out_shapes.size() < n.outputs.size()) ctx.fail("produces fewer outputs than the node declares");
-    for (size_t i = 0; i < n.outputs.size(); ++i) {
-      Value& v = g.value(n.outputs[i]);
-      v.dtype = ctx.out_dtypes[i];
-      v.shape = ctx.out_shapes[i];
-      v.shape_known = true;
-      check_against_onnx(n, v);
-    }
-    bool foldable = n.op == "Shape";
-    if (!foldable) {
-      foldable = true;
-      for (ValueId id : n.inputs)
-        if (id != kNoValue && !g.value(id).is_constant) foldable = false;
-    }
-    if (!foldable) {
-      kept.push_back(std::move(n));
-      continue;
-    }
-    TensorIn in;
-    for (ValueId id : n.inputs) {
-      if (id == kNoValue) in.push_back(nullptr);
-      else if (g.value(id).is_constant) in.push_back(&g.value(id).constant);
-      else in.push_back(nullptr);  // only Shape gets here: it reads nothing but the shape
-    }
-    Tensor shape_probe;
-    if (n.op == "Shape") {
-      const Value& x = g.value(n.inputs[0]);
-      shape_probe = Tensor::view(x.dtype, x.shape, nullptr);
-      in[0] = &shape_probe;
-    }
-    std::vector<Tensor> results;
-    TensorOut out;
-    results.reserve(n.outputs.size());
-    for (ValueId id : n.outputs) results.emplace_back(g.value(id).dtype, g.value(id).shape);
-    for (Tensor& t : results) out.push_back(&t);
-    def->compute(n, in, out);
-    for (size_t i = 0; i < n.outputs.size(); ++i) {
-      Value& v = g.value(n.outputs[i]);
-      v.constant = results[i];
-      v.is_constant = true;
+    try {
+      specialize_node(g, n, kept);
+    } catch (const Error& e) {
+      // Errors raised below the op (e.g. a tensor too large to allocate) still name the node.
+      const std::string what = e.what();
+      if (what.rfind(n.describe(), 0) == 0) throw;
+      throw Error(n.describe() + ": " + what);
     }
   }
   g.nodes = std::move(kept);

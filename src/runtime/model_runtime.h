@@ -16,6 +16,7 @@ namespace effvit {
 
 struct Model::Runtime {
   std::shared_ptr<const Graph> graph_for(const Graph& imported, const std::vector<Shape>& shapes);
+  void remember(const std::vector<Shape>& shapes, Graph graph);
 
   WeightCache weights;
 

@@ -59,7 +59,7 @@ Handler add_eval(CLI::App& app) {
     bool json = false;
   };
   auto a = std::make_shared<Args>();
-  cmd->add_option("MODEL", a->model, "ONNX model (fp32 or int8 QDQ)")->required();
+  cmd->add_option("MODEL", a->model, "ONNX model")->required();
   cmd->add_option("--data", a->data, "IDX images file, folder holding an IDX pair, or ROOT/<class>/<image> tree")->required();
   cmd->add_option("--limit", a->limit, "Evaluate only the first N items");
   cmd->add_option("--labels", a->labels, "Class names, one per line (default: model metadata, else ImageNet-1k)");

@@ -27,9 +27,17 @@ std::string imagenet_labels_path() {
 
 }  // namespace
 
-std::vector<std::string> class_names(const Model& model, const std::string& labels_file) {
+int64_t class_count(const Model& model) {
   const auto& outs = model.summary().outputs;
-  const int64_t classes = outs.empty() || outs[0].shape.empty() ? 0 : outs[0].shape.back();
+  if (outs.empty() || outs[0].shape.size() < 2) throw Error(model.path() + ": first output is not [batch, classes]");
+  int64_t classes = 1;
+  for (size_t d = 1; d < outs[0].shape.size(); ++d) classes *= outs[0].shape[d];
+  if (classes <= 0) throw Error(model.path() + ": first output " + shape_str(outs[0].shape) + " has no class axis");
+  return classes;
+}
+
+std::vector<std::string> class_names(const Model& model, const std::string& labels_file) {
+  const int64_t classes = class_count(model);
   std::vector<std::string> names;
   if (!labels_file.empty()) {
     names = read_lines(labels_file);

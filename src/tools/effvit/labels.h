@@ -9,6 +9,8 @@
 
 namespace effvit::cli {
 
+// Scores per image in the model's first output (everything after the batch axis).
+int64_t class_count(const Model& model);
 std::vector<std::string> class_names(const Model& model, const std::string& labels_file);
 
 }  // namespace effvit::cli

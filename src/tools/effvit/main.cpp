@@ -24,7 +24,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    std::fprintf(stderr, "effvit: %s (see effvit --help)\n", e.what());
+    return 1;
   }
   try {
     for (auto& [sub, handler] : handlers)
