@@ -1,0 +1,113 @@
+// Sessions sharing one Model: concurrent streams and several batch sizes must give the results a
+// lone session gives (they share optimised graphs and packed weights).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "effvit/model.h"
+#include "onnx/onnx_pb.h"
+#include "test_util.h"
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+void add_initializer(onnx::GraphProto& g, const std::string& name, const Tensor& t) {
+  auto* init = g.add_initializer();
+  init->set_name(name);
+  init->set_data_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : t.shape()) init->add_dims(d);
+  init->set_raw_data(std::string(static_cast<const char*>(t.raw()), t.bytes()));
+}
+
+// x[N,16,8,8] -> Conv 3x3 (32) -> Relu -> Conv 1x1 (32) -> Add -> GlobalAveragePool -> Flatten -> Gemm (10)
+std::string write_model(const std::string& path) {
+  std::mt19937 rng(70);
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  onnx::GraphProto& g = *m.mutable_graph();
+  g.set_name("small");
+  auto* in = g.add_input();
+  in->set_name("x");
+  auto* tt = in->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  tt->mutable_shape()->add_dim()->set_dim_param("batch");
+  for (int64_t d : {16, 8, 8}) tt->mutable_shape()->add_dim()->set_dim_value(d);
+  g.add_output()->set_name("y");
+  auto* out_type = g.mutable_output(0)->mutable_type()->mutable_tensor_type();
+  out_type->set_elem_type(onnx::TensorProto::FLOAT);
+  out_type->mutable_shape()->add_dim()->set_dim_param("batch");
+  out_type->mutable_shape()->add_dim()->set_dim_value(10);
+  add_initializer(g, "w1", random_f32({32, 16, 3, 3}, rng));
+  add_initializer(g, "w2", random_f32({32, 32, 1, 1}, rng));
+  add_initializer(g, "wh", random_f32({10, 32}, rng));
+  add_initializer(g, "bh", random_f32({10}, rng));
+  auto node = [&](const std::string& op, std::vector<std::string> ins, const std::string& out) {
+    auto* n = g.add_node();
+    n->set_op_type(op);
+    n->set_name(out);
+    for (const auto& i : ins) n->add_input(i);
+    n->add_output(out);
+    return n;
+  };
+  auto* c1 = node("Conv", {"x", "w1"}, "c1");
+  auto* pads = c1->add_attribute();
+  pads->set_name("pads");
+  pads->set_type(onnx::AttributeProto::INTS);
+  for (int i = 0; i < 4; ++i) pads->add_ints(1);
+  node("Relu", {"c1"}, "r1");
+  node("Conv", {"r1", "w2"}, "c2");
+  node("Add", {"c2", "r1"}, "s");
+  node("GlobalAveragePool", {"s"}, "p");
+  node("Flatten", {"p"}, "f");
+  auto* gemm = node("Gemm", {"f", "wh", "bh"}, "y");
+  auto* tb = gemm->add_attribute();
+  tb->set_name("transB");
+  tb->set_type(onnx::AttributeProto::INT);
+  tb->set_i(1);
+  std::ofstream(path, std::ios::binary) << m.SerializeAsString();
+  return path;
+}
+
+TEST(Session, ConcurrentStreamsAndBatchSizesAgreeWithALoneSession) {
+  const std::string path = (std::filesystem::temp_directory_path() / ("effvit_session_" + std::to_string(::getpid()) + ".onnx")).string();
+  auto model = Model::load(write_model(path));
+  std::filesystem::remove(path);
+  std::mt19937 rng(71);
+  std::vector<Tensor> inputs, want;
+  Session lone(model);
+  for (int64_t batch : {1, 3, 2}) {
+    inputs.push_back(random_f32({batch, 16, 8, 8}, rng));
+    want.push_back(lone.run(inputs.back()));
+  }
+  // Batch b must equal b independent batch-1 runs.
+  for (int64_t b = 0; b < 3; ++b) {
+    Tensor one(DType::f32, {1, 16, 8, 8});
+    std::copy_n(inputs[1].data<float>() + b * 16 * 64, 16 * 64, one.data<float>());
+    const Tensor got = lone.run(one);
+    for (int k = 0; k < 10; ++k) EXPECT_NEAR(got.data<float>()[k], want[1].data<float>()[b * 10 + k], 1e-4);
+  }
+  std::vector<std::thread> streams;
+  std::vector<int> mismatches(2, 0);
+  for (int s = 0; s < 2; ++s)
+    streams.emplace_back([&, s] {
+      Session session(model);
+      for (int round = 0; round < 20; ++round)
+        for (size_t i = 0; i < inputs.size(); ++i) {
+          const Tensor got = session.run(inputs[(i + static_cast<size_t>(s)) % inputs.size()]);
+          const Tensor& ref = want[(i + static_cast<size_t>(s)) % inputs.size()];
+          if (got.shape() != ref.shape() || std::memcmp(got.raw(), ref.raw(), ref.bytes()) != 0) ++mismatches[static_cast<size_t>(s)];
+        }
+    });
+  for (auto& t : streams) t.join();
+  EXPECT_EQ(mismatches[0], 0);
+  EXPECT_EQ(mismatches[1], 0);
+}
+
+}  // namespace
+}  // namespace effvit
