@@ -24,7 +24,10 @@ int remove_identity(Graph& graph);
 // where readers need plain NCHW. Runs last: kernels chosen afterwards honour Value::layout.
 int assign_blocked_layout(Graph& graph);
 
-// The standard pipeline applied after `specialize`.
+// The rewrites that need no shapes (Identity removal, BN folding, Conv+Relu fusion). A Model runs
+// them once, so every input shape shares the folded weights.
+void optimize_structure(Graph& graph);
+// Both stages on a specialised graph: optimize_structure, then assign_blocked_layout.
 void optimize(Graph& graph);
 
 // Replaces every read of `from` (node inputs and graph outputs) by `to`.

@@ -25,11 +25,15 @@ void absorb_consumer(Node& producer, Node& consumer) {
   consumer.inputs = {consumer.outputs[0]};
 }
 
-void optimize(Graph& graph) {
+void optimize_structure(Graph& graph) {
   remove_identity(graph);
   fold_batchnorm_into_conv(graph);
   fuse_conv_relu(graph);
   graph.remove_dead_nodes();
+}
+
+void optimize(Graph& graph) {
+  optimize_structure(graph);
   assign_blocked_layout(graph);
 }
 

@@ -7,20 +7,15 @@
 
 namespace effvit {
 
-Model::Model() : runtime_(std::make_unique<Runtime>()) {}
+Model::Model() = default;
 Model::~Model() = default;
 
-void Model::Runtime::remember(const std::vector<Shape>& shapes, Graph graph) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  graphs_[shapes] = std::make_shared<const Graph>(std::move(graph));
-}
-
-std::shared_ptr<const Graph> Model::Runtime::graph_for(const Graph& imported, const std::vector<Shape>& shapes) {
+std::shared_ptr<const Graph> Model::Runtime::graph_for(const std::vector<Shape>& shapes) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto& slot = graphs_[shapes];
   if (!slot) {
-    Graph g = specialize(imported, shapes);
-    optimize(g);
+    Graph g = specialize(structural_, shapes);
+    assign_blocked_layout(g);
     slot = std::make_shared<const Graph>(std::move(g));
   }
   return slot;
@@ -54,11 +49,16 @@ std::shared_ptr<const Model> Model::load(const std::string& path) {
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
   }
-  Graph runtime = specialized;
-  optimize(runtime);
-  model->summary_ = summarize(*model->graph_, specialized, runtime);
-  // The first Session at the default shape reuses this graph instead of building it again.
-  model->runtime_->remember(shapes, std::move(runtime));
+  Graph structural = *model->graph_;
+  optimize_structure(structural);
+  model->runtime_ = std::make_unique<Runtime>(std::move(structural));
+  try {
+    // Built now so load reports shape errors; the first Session at this shape reuses it.
+    const auto runtime = model->runtime_->graph_for(shapes);
+    model->summary_ = summarize(*model->graph_, specialized, *runtime);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
   return model;
 }
 

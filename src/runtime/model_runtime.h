@@ -15,12 +15,16 @@
 namespace effvit {
 
 struct Model::Runtime {
-  std::shared_ptr<const Graph> graph_for(const Graph& imported, const std::vector<Shape>& shapes);
-  void remember(const std::vector<Shape>& shapes, Graph graph);
+  // The imported graph after the shape-independent rewrites (optimize_structure), run once.
+  explicit Runtime(Graph structural) : structural_(std::move(structural)) {}
+
+  // Specialised to `shapes` and laid out for the kernels; built on first use, then shared.
+  std::shared_ptr<const Graph> graph_for(const std::vector<Shape>& shapes);
 
   WeightCache weights;
 
  private:
+  const Graph structural_;
   std::mutex mutex_;
   std::map<std::vector<Shape>, std::shared_ptr<const Graph>> graphs_;
 };

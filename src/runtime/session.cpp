@@ -17,7 +17,7 @@ struct Session::Impl {
     if (it != plans.end()) return *it->second;
     Model::Runtime& shared = *model->runtime_;
     // The plan copies the shared graph's structure; its constants' storage stays shared.
-    auto plan = std::make_unique<Plan>(*shared.graph_for(model->graph(), shapes), KernelOptions{options.threads, &shared.weights});
+    auto plan = std::make_unique<Plan>(*shared.graph_for(shapes), KernelOptions{options.threads, &shared.weights});
     return *plans.emplace(shapes, std::move(plan)).first->second;
   }
 
