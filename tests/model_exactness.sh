@@ -27,7 +27,8 @@ case $dynamic in
     1) flags="$flags --dynamic-batch" ;;
     *) echo "$0: DYNAMIC must be 0 or 1, got '$dynamic'" >&2; exit 2 ;;
 esac
-# EXTERNAL_DATA=1 stores the weights beside the graph (ONNX external data).
+# EXTERNAL_DATA=1 stores the weights beside the graph (ONNX external data); THREADS=N runs
+# effvit with N threads inside the inference.
 if [ "${EXTERNAL_DATA:-0}" = 1 ]; then flags="$flags --external-data"; fi
 
 # One directory per configuration, so tests run in parallel never share files.
@@ -38,5 +39,5 @@ mkdir -p "$dir"
     --batch "$batch" --seed "$seed" --outdir "$dir" $flags
 # A stale output from an earlier run must not stand in for one effvit failed to write.
 rm -f "$dir/out.npy"
-"$effvit" run "$dir/model.onnx" --input "$dir/input.npy" --output "$dir/out.npy"
+"$effvit" run "$dir/model.onnx" --input "$dir/input.npy" --output "$dir/out.npy" --threads "${THREADS:-1}"
 "$python" "$pydir/compare_npy.py" "$dir/out.npy" "$dir/expected.npy" --rtol "${RTOL:-1e-4}"
