@@ -102,6 +102,10 @@ ImportedModel import_onnx(const std::string& path) {
   const std::string model_dir = std::filesystem::path(path).parent_path().string();
   bool external = false;
   for (const auto& init : model.graph().initializer()) external = external || init.data_location() == onnx::TensorProto::EXTERNAL;
+  // Debian's checker knows IR versions up to 8, newer exporters write 9 and 10. Their additions
+  // (new element types, ...) fail in effvit's own conversion below, so the rest is checked as IR 8.
+  const int64_t ir_version = model.ir_version();
+  if (ir_version > onnx::IR_VERSION) model.set_ir_version(onnx::IR_VERSION);
   try {
     // Only the path overload tells the checker where external data lives (it re-reads the small
     // graph file; the weights stay in their own file).
