@@ -828,3 +828,19 @@ TEST(EltwiseKernel, FlatReluAndAddMatchReference) {
 
 }  // namespace
 }  // namespace effvit
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+TEST(Ops, DropoutIsTheIdentityAtInference) {
+  std::mt19937 rng(63);
+  const Tensor x = random_f32({2, 5}, rng);
+  const auto outs = run_op("Dropout", {rt(x), cst(f32s({}, {0.5f}))}, {}, 2);
+  expect_identical(outs[0], x);
+  for (int64_t i = 0; i < outs[1].numel(); ++i) EXPECT_EQ(outs[1].data<uint8_t>()[i], 1);
+}
+
+}  // namespace
+}  // namespace effvit

@@ -234,6 +234,20 @@ TEST(RemoveIdentity, ReadersReadTheInputInstead) {
   expect_same_results(before, after, {random_f32({2, 5}, rng)}, 0);
 }
 
+TEST(RemoveIdentity, DropoutWithoutAMaskReaderGoesToo) {
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {2, 5});
+  const ValueId d = b.node("Dropout", {x});
+  b.output(b.node("Relu", {d}));
+  const Graph before = specialize(b.graph, {{2, 5}});
+  Graph after = before;
+  EXPECT_EQ(remove_identity(after), 1);
+  ASSERT_EQ(after.nodes.size(), 1u);
+  EXPECT_EQ(after.nodes[0].inputs[0], x);
+  std::mt19937 rng(52);
+  expect_same_results(before, after, {random_f32({2, 5}, rng)}, 0);
+}
+
 TEST(RemoveIdentity, KeepsAnIdentityThatProducesAGraphOutput) {
   GraphBuilder b;
   const ValueId x = b.input("x", DType::f32, {2, 5});

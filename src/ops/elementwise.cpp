@@ -37,6 +37,18 @@ void compute_identity(const Node&, const TensorIn& in, const TensorOut& out) {
   if (in[0]->bytes()) std::memcpy(out[0]->raw(), in[0]->raw(), in[0]->bytes());
 }
 
+// Dropout at inference is the identity (its optional mask output is all true); exporters leave it
+// in when a model is exported in training mode or with an explicit training_mode input.
+void infer_dropout(InferContext& c) {
+  c.set_output(0, c.input(0).dtype, c.shape(0));
+  if (c.node.outputs.size() > 1) c.set_output(1, DType::bool8, c.shape(0));
+}
+
+void compute_dropout(const Node&, const TensorIn& in, const TensorOut& out) {
+  compute_identity(Node{}, in, {out[0]});
+  if (out.size() > 1) std::memset(out[1]->raw(), 1, out[1]->bytes());
+}
+
 // ONNX TensorProto data type codes that Cast's `to` attribute uses.
 DType dtype_from_onnx_code(const Node& n, int64_t code) {
   switch (code) {
@@ -252,6 +264,7 @@ std::unique_ptr<Kernel> create_flat_eltwise(const Node& n, const Graph& g, const
 const OpDef kReluOp{"Relu", infer_same_f32, compute_relu, create_flat_eltwise};
 const OpDef kSigmoidOp{"Sigmoid", infer_same_f32, compute_sigmoid};
 const OpDef kIdentityOp{"Identity", infer_same, compute_identity};
+const OpDef kDropoutOp{"Dropout", infer_dropout, compute_dropout};
 const OpDef kCastOp{"Cast", infer_cast, compute_cast};
 const OpDef kAddOp{"Add", infer_binary, compute_binary, create_flat_eltwise};
 const OpDef kSubOp{"Sub", infer_binary, compute_binary};

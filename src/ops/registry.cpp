@@ -9,7 +9,7 @@ const std::map<std::string, const OpDef*>& table() {
   static const std::map<std::string, const OpDef*> ops = [] {
     std::map<std::string, const OpDef*> m;
     for (const OpDef* d :
-         {&kAddOp, &kBatchNormOp, &kCastOp, &kConcatOp, &kConstantOfShapeOp, &kConvOp, &kDivOp,
+         {&kAddOp, &kBatchNormOp, &kDropoutOp, &kCastOp, &kConcatOp, &kConstantOfShapeOp, &kConvOp, &kDivOp,
           &kEqualOp, &kExpandOp, &kFlattenOp, &kGatherOp, &kGemmOp, &kGlobalAveragePoolOp,
           &kIdentityOp, &kMatMulOp, &kModOp, &kMulOp, &kPadOp, &kRangeOp, &kReduceMeanOp, &kReluOp,
           &kReshapeOp, &kShapeOp, &kSigmoidOp, &kSliceOp, &kSoftmaxOp, &kSplitOp, &kSqueezeOp,

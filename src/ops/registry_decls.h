@@ -5,7 +5,7 @@
 
 namespace effvit {
 
-extern const OpDef kAddOp, kBatchNormOp, kCastOp, kConcatOp, kConstantOfShapeOp, kConvOp, kDivOp,
+extern const OpDef kAddOp, kBatchNormOp, kDropoutOp, kCastOp, kConcatOp, kConstantOfShapeOp, kConvOp, kDivOp,
     kEqualOp, kExpandOp, kFlattenOp, kGatherOp, kGemmOp, kGlobalAveragePoolOp, kIdentityOp,
     kMatMulOp, kModOp, kMulOp, kPadOp, kRangeOp, kReduceMeanOp, kReluOp, kReshapeOp, kShapeOp,
     kSigmoidOp, kSliceOp, kSoftmaxOp, kSplitOp, kSqueezeOp, kSubOp, kTransposeOp, kUnsqueezeOp,

@@ -17,7 +17,7 @@ Graph specialize(const Graph& graph, const std::vector<Shape>& input_shapes);
 int fold_batchnorm_into_conv(Graph& graph);
 // Conv -> Relu becomes Conv with effvit.activation = "Relu".
 int fuse_conv_relu(Graph& graph);
-// Identity nodes disappear (their readers read the input instead).
+// Identity nodes, and Dropouts whose mask nobody reads, disappear (readers read the input).
 int remove_identity(Graph& graph);
 
 // Marks Conv outputs (and the Adds/Relus between them) nChw16c and inserts layout conversions
