@@ -7,6 +7,7 @@
 #include <random>
 
 #include "ops/conv.h"
+#include "ops/dnnl/engine.h"
 #include "ops/op.h"
 
 namespace effvit {
@@ -83,6 +84,44 @@ void BM_conv_dnnl(benchmark::State& state, ConvShape shape) {
                                                  benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
+// What int8 will buy (the next step of the roadmap): the same layer as a oneDNN u8 x s8 -> u8
+// convolution in its preferred layouts, per-channel weight scales and fused ReLU, activations
+// already in that layout (as an int8 graph keeps them), weights packed once.
+void BM_conv_dnnl_int8(benchmark::State& state, ConvShape s) {
+  using dnnl::memory;
+  omp_set_num_threads(1);
+  auto& eng = dnnl_engine();
+  const int64_t pad = s.k / 2, out_hw = (s.hw + 2 * pad - s.k) / s.stride + 1;
+  const memory::dims src{1, s.in_c, s.hw, s.hw}, dst{1, s.out_c, out_hw, out_hw};
+  const memory::dims wei = s.groups > 1 ? memory::dims{s.groups, s.out_c / s.groups, s.in_c / s.groups, s.k, s.k}
+                                        : memory::dims{s.out_c, s.in_c, s.k, s.k};
+  auto any = [](const memory::dims& d, memory::data_type t) { return memory::desc(d, t, memory::format_tag::any); };
+  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                       any(src, memory::data_type::u8), any(wei, memory::data_type::s8),
+                                       memory::desc({s.out_c}, memory::data_type::f32, memory::format_tag::x),
+                                       any(dst, memory::data_type::u8), {s.stride, s.stride}, {0, 0}, {pad, pad}, {pad, pad});
+  dnnl::primitive_attr attr;
+  attr.set_output_scales(s.groups > 1 ? 3 : 1, std::vector<float>(static_cast<size_t>(s.out_c), 0.01f));
+  dnnl::post_ops ops;
+  ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  attr.set_post_ops(ops);
+  dnnl::convolution_forward::primitive_desc pd;
+  try {
+    pd = dnnl::convolution_forward::primitive_desc(desc, attr, eng);
+  } catch (const dnnl::error& e) {
+    state.SkipWithError("oneDNN offers no int8 kernel for this shape");
+    return;
+  }
+  dnnl::convolution_forward conv(pd);
+  memory m_src(pd.src_desc(), eng), m_wei(pd.weights_desc(), eng), m_dst(pd.dst_desc(), eng), m_bias(pd.bias_desc(), eng);
+  dnnl::stream stream(eng);
+  for (auto _ : state) {
+    conv.execute(stream, {{DNNL_ARG_SRC, m_src}, {DNNL_ARG_WEIGHTS, m_wei}, {DNNL_ARG_BIAS, m_bias}, {DNNL_ARG_DST, m_dst}});
+    stream.wait();
+  }
+  state.SetLabel(pd.impl_info_str());
+}
+
 void BM_conv_reference(benchmark::State& state, ConvShape shape) {
   omp_set_num_threads(1);  // one core, as the latency target is quoted
   ConvFixture f = make_conv(shape);
@@ -95,6 +134,7 @@ void BM_conv_reference(benchmark::State& state, ConvShape shape) {
 const bool registered = [] {
   for (const ConvShape& s : kShapes) {
     benchmark::RegisterBenchmark((std::string("conv_dnnl/") + s.name).c_str(), BM_conv_dnnl, s)->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark((std::string("conv_dnnl_int8/") + s.name).c_str(), BM_conv_dnnl_int8, s)->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark((std::string("conv_reference/") + s.name).c_str(), BM_conv_reference, s)->Unit(benchmark::kMicrosecond);
   }
   return true;
