@@ -336,6 +336,25 @@ TEST(BlockedLayout, ConvChainsStayBlockedWithConversionsAtTheEdges) {
   for (size_t i = 0; i < want.size(); ++i) expect_close(got[i], want[i], 1e-5, "output " + std::to_string(i));
 }
 
+TEST(BlockedLayout, PartialChannelBlocksArePaddedWithZeros) {
+  // 24 channels fill one and a half blocks: the conv pair runs blocked over a zero-padded tail.
+  std::mt19937 rng(53);
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {1, 16, 6, 6});
+  const ValueId a = b.node("Conv", {x, b.constant("wa", random_f32({24, 16, 1, 1}, rng))});
+  const ValueId r = b.node("Relu", {a});
+  const ValueId c = b.node("Conv", {r, b.constant("wb", random_f32({32, 24, 3, 3}, rng))}, {{"pads", ints_attr({1, 1, 1, 1})}});
+  b.output(b.node("Add", {c, b.node("Conv", {r, b.constant("wc", random_f32({32, 24, 1, 1}, rng))})}));
+  const Graph before = specialize(b.graph, {{1, 16, 6, 6}});
+  Graph after = before;
+  assign_blocked_layout(after);
+  EXPECT_EQ(after.value(after.nodes[0].outputs[0]).layout, Layout::Blocked16);
+  EXPECT_EQ(count_ops(after, "effvit.ToBlocked16"), 0);
+  const std::vector<Tensor> inputs{random_f32({1, 16, 6, 6}, rng)};
+  Plan plan(after, KernelOptions{});
+  expect_close(plan.run(inputs)[0], interpret(before, inputs)[0], 1e-5);
+}
+
 TEST(BlockedLayout, ReorderOpsRoundTripAgainstTheirReference) {
   std::mt19937 rng(52);
   for (const Shape& s : {Shape{1, 16, 3, 5}, Shape{2, 20, 4, 4}, Shape{1, 3, 2, 2}}) {

@@ -36,12 +36,13 @@ int assign_blocked_layout(Graph& g) {
     if (!is_activation(out)) continue;
     bool block = false;
     if (n.op == "Conv") {
-      // oneDNN's fast nChw16c convs want whole channel blocks, and blocking only pays when a reader
-      // can stay blocked (otherwise it is one more reorder, not one fewer).
+      // oneDNN's nChw16c convs take a zero-padded last block (24 channels run on its jit kernels),
+      // but below one full block they fall back to its reference loop (8 channels did); and
+      // blocking only pays when a reader can stay blocked (otherwise it is one more reorder).
       bool blocked_reader = false;
       for (const Node* r : readers[static_cast<size_t>(n.outputs[0])])
         blocked_reader = blocked_reader || (r->op == "Conv" && r->inputs[0] == n.outputs[0]) || r->op == "Add" || r->op == "Relu";
-      block = out.shape[1] % kChannelBlock == 0 && blocked_reader;
+      block = out.shape[1] >= kChannelBlock && out.shape[1] % 8 == 0 && blocked_reader;
     } else if (n.op == "Relu") {
       block = g.value(n.inputs[0]).layout == Layout::Blocked16;
     } else if (n.op == "Add") {
