@@ -60,19 +60,7 @@ class ConvDnnl final : public Kernel {
     memory::desc w_user(w_dims, memory::data_type::f32, g.groups > 1 ? tag::goihw : tag::oihw);
     weights_const_ = wv.is_constant;
     if (weights_const_) {
-      auto pack = [&]() -> std::shared_ptr<void> {
-        auto packed = std::make_shared<memory>(pd.weights_desc(), eng);
-        memory user(w_user, eng, const_cast<void*>(wv.constant.raw()));
-        dnnl::stream s(eng);
-        dnnl::reorder(user, *packed).execute(s, user, *packed);
-        s.wait();
-        return packed;
-      };
-      // The packed layout is part of the key: the same weights may be packed two ways.
-      const auto& desc = pd.weights_desc().data;
-      const std::string format(reinterpret_cast<const char*>(&desc), sizeof desc);
-      packed_weights_ = options.weights ? options.weights->get(wv.constant.raw(), format, pack) : pack();
-      weights_ = *static_cast<memory*>(packed_weights_.get());
+      weights_ = pack_weights(w_user, wv.constant.raw(), pd.weights_desc(), options.weights, packed_weights_);
     } else {
       weights_ = memory(pd.weights_desc(), eng);
       weights_user_ = memory(w_user, eng, DNNL_MEMORY_NONE);

@@ -7,4 +7,21 @@ dnnl::engine& dnnl_engine() {
   return engine;
 }
 
+dnnl::memory pack_weights(const dnnl::memory::desc& user, const void* data, const dnnl::memory::desc& packed,
+                          WeightCache* cache, std::shared_ptr<void>& keep_alive) {
+  auto& eng = dnnl_engine();
+  auto pack = [&]() -> std::shared_ptr<void> {
+    auto out = std::make_shared<dnnl::memory>(packed, eng);
+    dnnl::memory src(user, eng, const_cast<void*>(data));
+    dnnl::stream s(eng);
+    dnnl::reorder(src, *out).execute(s, src, *out);
+    s.wait();
+    return out;
+  };
+  // The packed layout is part of the key: the same weights may be packed two ways.
+  const std::string format(reinterpret_cast<const char*>(&packed.data), sizeof packed.data);
+  keep_alive = cache ? cache->get(data, format, pack) : pack();
+  return *static_cast<dnnl::memory*>(keep_alive.get());
+}
+
 }  // namespace effvit

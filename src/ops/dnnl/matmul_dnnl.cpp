@@ -16,15 +16,23 @@ memory::dims row_major_strides(const memory::dims& dims) {
 
 class MatMulDnnl final : public Kernel {
  public:
-  // a: [..., M, K], b: [..., K, N] (given by strides), bias: [1.., N] or empty.
-  MatMulDnnl(const memory::desc& a, const memory::desc& b, const memory::desc& bias, const memory::desc& dst) {
+  // a: [..., M, K], b: [..., K, N] (given by strides), bias: [1.., N] or empty. A constant b
+  // (`b_constant`, e.g. a classifier head) is packed once into the layout oneDNN prefers and shared
+  // through the Model's weight cache, instead of being repacked on every run.
+  MatMulDnnl(const memory::desc& a, const memory::desc& b, const memory::desc& bias, const memory::desc& dst,
+             const Tensor* b_constant, const KernelOptions& options) {
     auto& eng = dnnl_engine();
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // see conv_dnnl.cpp
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, bias, dst), attr, eng);
+    const memory::desc b_any(b.dims(), memory::data_type::f32, memory::format_tag::any);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b_constant ? b_any : b, bias, dst), attr, eng);
     matmul_ = dnnl::matmul(pd);
     a_ = memory(a, eng, DNNL_MEMORY_NONE);
-    b_ = memory(b, eng, DNNL_MEMORY_NONE);
+    if (b_constant) {
+      b_ = pack_weights(b, b_constant->raw(), pd.weights_desc(), options.weights, packed_b_);
+    } else {
+      b_ = memory(b, eng, DNNL_MEMORY_NONE);
+    }
     dst_ = memory(dst, eng, DNNL_MEMORY_NONE);
     has_bias_ = !bias.is_zero();
     if (has_bias_) bias_ = memory(bias, eng, DNNL_MEMORY_NONE);
@@ -33,7 +41,7 @@ class MatMulDnnl final : public Kernel {
 
   void run(const TensorIn& in, const TensorOut& out) override {
     a_.set_data_handle(const_cast<void*>(in[0]->raw()));
-    b_.set_data_handle(const_cast<void*>(in[1]->raw()));
+    if (!packed_b_) b_.set_data_handle(const_cast<void*>(in[1]->raw()));
     dst_.set_data_handle(out[0]->raw());
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, a_}, {DNNL_ARG_WEIGHTS, b_}, {DNNL_ARG_DST, dst_},
                                          {DNNL_ARG_SCRATCHPAD, scratchpad_}};
@@ -49,6 +57,7 @@ class MatMulDnnl final : public Kernel {
  private:
   dnnl::matmul matmul_;
   memory a_, b_, bias_, dst_, scratchpad_;
+  std::shared_ptr<void> packed_b_;  // set when b is a packed constant
   bool has_bias_ = false;
 };
 
@@ -56,9 +65,11 @@ memory::desc plain(const memory::dims& dims) {
   return memory::desc(dims, memory::data_type::f32, row_major_strides(dims));
 }
 
+const Tensor* constant_or_null(const Graph& g, ValueId id) { return g.is_constant(id) ? &g.value(id).constant : nullptr; }
+
 }  // namespace
 
-std::unique_ptr<Kernel> create_matmul_dnnl(const Node& n, const Graph& g, const KernelOptions&) {
+std::unique_ptr<Kernel> create_matmul_dnnl(const Node& n, const Graph& g, const KernelOptions& options) {
   Shape a = g.value(n.inputs[0]).shape, b = g.value(n.inputs[1]).shape;
   const Shape& y = g.value(n.outputs[0]).shape;
   if (a.size() < 2 || b.size() < 2 || y.size() > 12) return nullptr;  // 1-D promotion: reference
@@ -67,13 +78,14 @@ std::unique_ptr<Kernel> create_matmul_dnnl(const Node& n, const Graph& g, const 
   b.insert(b.begin(), rank - b.size(), 1);
   try {
     return std::make_unique<MatMulDnnl>(plain(memory::dims(a.begin(), a.end())), plain(memory::dims(b.begin(), b.end())),
-                                        memory::desc(), plain(memory::dims(y.begin(), y.end())));
+                                        memory::desc(), plain(memory::dims(y.begin(), y.end())),
+                                        constant_or_null(g, n.inputs[1]), options);
   } catch (const dnnl::error&) {
     return nullptr;
   }
 }
 
-std::unique_ptr<Kernel> create_gemm_dnnl(const Node& n, const Graph& g, const KernelOptions&) {
+std::unique_ptr<Kernel> create_gemm_dnnl(const Node& n, const Graph& g, const KernelOptions& options) {
   if (n.attr_float("alpha", 1.f) != 1.f || n.attr_float("beta", 1.f) != 1.f) return nullptr;
   const Shape& as = g.value(n.inputs[0]).shape;
   const Shape& bs = g.value(n.inputs[1]).shape;
@@ -90,7 +102,7 @@ std::unique_ptr<Kernel> create_gemm_dnnl(const Node& n, const Graph& g, const Ke
     bias = memory::desc({1, nn}, memory::data_type::f32, memory::dims{nn, 1});
   }
   try {
-    return std::make_unique<MatMulDnnl>(a, b, bias, plain({m, nn}));
+    return std::make_unique<MatMulDnnl>(a, b, bias, plain({m, nn}), constant_or_null(g, n.inputs[1]), options);
   } catch (const dnnl::error&) {
     return nullptr;
   }
