@@ -248,6 +248,26 @@ TEST(RemoveIdentity, DropoutWithoutAMaskReaderGoesToo) {
   expect_same_results(before, after, {random_f32({2, 5}, rng)}, 0);
 }
 
+TEST(FoldTransposeIntoMatMul, BothOperandsReadThroughStrides) {
+  std::mt19937 rng(54);
+  GraphBuilder b;
+  const ValueId q = b.input("q", DType::f32, {3, 5, 7});
+  const ValueId k = b.input("k", DType::f32, {3, 5, 4});
+  const ValueId qt = b.node("Transpose", {q}, {{"perm", ints_attr({0, 2, 1})}});
+  const ValueId att = b.node("MatMul", {qt, k});                                       // [3,7,4]
+  const ValueId v = b.input("v", DType::f32, {3, 6, 4});
+  b.output(b.node("MatMul", {v, b.node("Transpose", {att}, {{"perm", ints_attr({0, 2, 1})}})}));  // [3,6,7]
+  const ValueId other = b.node("Transpose", {k}, {{"perm", ints_attr({2, 1, 0})}});  // not a last-two swap
+  b.output(b.node("MatMul", {other, b.input("w", DType::f32, {3, 2})}));
+  const Graph before = specialize(b.graph, {{3, 5, 7}, {3, 5, 4}, {3, 6, 4}, {3, 2}});
+  Graph after = before;
+  EXPECT_EQ(fold_transpose_into_matmul(after), 2);
+  EXPECT_EQ(count_ops(after, "Transpose"), 1);  // the full reversal is not a last-two swap and stays
+  const std::vector<Tensor> inputs{random_f32({3, 5, 7}, rng), random_f32({3, 5, 4}, rng), random_f32({3, 6, 4}, rng),
+                                   random_f32({3, 2}, rng)};
+  expect_same_results(before, after, inputs, 1e-5);
+}
+
 TEST(RemoveIdentity, KeepsAnIdentityThatProducesAGraphOutput) {
   GraphBuilder b;
   const ValueId x = b.input("x", DType::f32, {2, 5});

@@ -1,4 +1,6 @@
-// MatMul (numpy semantics: batched, broadcasting, 1-D promotion) and Gemm.
+// MatMul (numpy semantics: batched, broadcasting, 1-D promotion) and Gemm. A MatMul may carry
+// effvit.trans_a / effvit.trans_b (set by passes/fold_transpose_into_matmul.cpp): that operand is
+// stored with its last two axes swapped, and is read through strides instead of being copied.
 #include <cstring>
 
 #include "ops/broadcast.h"
@@ -10,7 +12,8 @@ namespace effvit {
 namespace {
 
 struct MatMulShapes {
-  Shape a, b;          // operands promoted to rank >= 2
+  bool trans_a = false, trans_b = false;
+  Shape a, b;          // logical operands (after trans_*) promoted to rank >= 2
   Shape batch;         // broadcast batch dims
   int64_t m, k, n;
   Shape out;           // final output (1-D promotions removed)
@@ -19,6 +22,10 @@ struct MatMulShapes {
 MatMulShapes matmul_shapes(const Node& node, Shape a, Shape b) {
   if (a.empty() || b.empty()) fail_node(node, "MatMul of a scalar");
   MatMulShapes s;
+  s.trans_a = node.attr_int("effvit.trans_a", 0) && a.size() >= 2;
+  s.trans_b = node.attr_int("effvit.trans_b", 0) && b.size() >= 2;
+  if (s.trans_a) std::swap(a[a.size() - 1], a[a.size() - 2]);
+  if (s.trans_b) std::swap(b[b.size() - 1], b[b.size() - 2]);
   const bool a_vec = a.size() == 1, b_vec = b.size() == 1;
   if (a_vec) a.insert(a.begin(), 1);
   if (b_vec) b.push_back(1);
@@ -72,8 +79,9 @@ void compute_matmul(const Node& node, const TensorIn& in, const TensorOut& out) 
       oa += idx[d] * sa[d];
       ob += idx[d] * sb[d];
     }
-    gemm_rows(in[0]->data<float>() + oa * s.m * s.k, s.k, 1, in[1]->data<float>() + ob * s.k * s.n, s.n, 1,
-              y + t * s.m * s.n, s.m, s.k, s.n);
+    gemm_rows(in[0]->data<float>() + oa * s.m * s.k, s.trans_a ? 1 : s.k, s.trans_a ? s.m : 1,
+              in[1]->data<float>() + ob * s.k * s.n, s.trans_b ? 1 : s.n, s.trans_b ? s.k : 1, y + t * s.m * s.n, s.m,
+              s.k, s.n);
     next_index(idx, s.batch);
   }
 }

@@ -17,6 +17,9 @@ Graph specialize(const Graph& graph, const std::vector<Shape>& input_shapes);
 int fold_batchnorm_into_conv(Graph& graph);
 // Conv -> Relu becomes Conv with effvit.activation = "Relu".
 int fuse_conv_relu(Graph& graph);
+// Transpose(perm swapping the last two axes) -> MatMul becomes a MatMul reading the untransposed
+// operand with effvit.trans_a / effvit.trans_b (oneDNN reads it through strides).
+int fold_transpose_into_matmul(Graph& graph);
 // Identity nodes, and Dropouts whose mask nobody reads, disappear (readers read the input).
 int remove_identity(Graph& graph);
 

@@ -29,6 +29,7 @@ void optimize_structure(Graph& graph) {
   remove_identity(graph);
   fold_batchnorm_into_conv(graph);
   fuse_conv_relu(graph);
+  fold_transpose_into_matmul(graph);
   graph.remove_dead_nodes();
 }
 

@@ -65,6 +65,17 @@ memory::desc plain(const memory::dims& dims) {
   return memory::desc(dims, memory::data_type::f32, row_major_strides(dims));
 }
 
+// An operand stored row-major as `stored`; with `trans` its last two axes are read swapped.
+memory::desc operand(const Shape& stored, bool trans) {
+  memory::dims dims(stored.begin(), stored.end());
+  memory::dims strides = row_major_strides(dims);
+  if (trans) {
+    std::swap(dims[dims.size() - 1], dims[dims.size() - 2]);
+    std::swap(strides[strides.size() - 1], strides[strides.size() - 2]);
+  }
+  return memory::desc(dims, memory::data_type::f32, strides);
+}
+
 const Tensor* constant_or_null(const Graph& g, ValueId id) { return g.is_constant(id) ? &g.value(id).constant : nullptr; }
 
 }  // namespace
@@ -77,7 +88,7 @@ std::unique_ptr<Kernel> create_matmul_dnnl(const Node& n, const Graph& g, const 
   a.insert(a.begin(), rank - a.size(), 1);
   b.insert(b.begin(), rank - b.size(), 1);
   try {
-    return std::make_unique<MatMulDnnl>(plain(memory::dims(a.begin(), a.end())), plain(memory::dims(b.begin(), b.end())),
+    return std::make_unique<MatMulDnnl>(operand(a, n.attr_int("effvit.trans_a", 0)), operand(b, n.attr_int("effvit.trans_b", 0)),
                                         memory::desc(), plain(memory::dims(y.begin(), y.end())),
                                         constant_or_null(g, n.inputs[1]), options);
   } catch (const dnnl::error&) {
