@@ -19,33 +19,14 @@
 #include "effvit/image.h"
 #include "image/contact_sheet.h"
 #include "image/resample.h"
+#include "test_util.h"
 
 namespace effvit {
 namespace {
 
 namespace fs = std::filesystem;
 
-class ImageTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("effvit_image_test_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  void write_bytes(const std::string& name, const std::vector<uint8_t>& bytes) const {
-    std::ofstream(path(name), std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  }
-
-  std::vector<uint8_t> read_bytes(const std::string& name) const {
-    std::ifstream in(path(name), std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  }
-
-  fs::path dir_;
-};
+class ImageTest : public test::TempDirTest {};
 
 Image random_image(int width, int height, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -111,17 +92,7 @@ spng_ihdr png_header(int width, int height, uint8_t color_type, uint8_t bit_dept
   return ihdr;
 }
 
-// Runs f, expecting an effvit::Error whose one-line message contains every fragment.
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& fragments) {
-  try {
-    f();
-    ADD_FAILURE() << "no effvit::Error thrown";
-  } catch (const Error& e) {
-    std::string message = e.what();
-    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
-    for (const std::string& fragment : fragments) EXPECT_NE(message.find(fragment), std::string::npos) << message;
-  }
-}
+using test::expect_error;
 
 TEST_F(ImageTest, PngRoundTripLeavesNoTemporaryFiles) {
   Image image = random_image(37, 23, 1);
@@ -199,13 +170,13 @@ TEST_F(ImageTest, ReadErrorsNameTheFile) {
   expect_error([&] { read_image(path("missing.png")); }, {path("missing.png"), "cannot open file", "No such file"});
   expect_error([&] { read_image(dir_.string()); }, {dir_.string(), "cannot read file"});
 
-  write_bytes("notes.jpg", {'h', 'e', 'l', 'l', 'o', '\n'});
+  write_bytes("notes.jpg", std::string("hello\n"));
   expect_error([&] { read_image(path("notes.jpg")); }, {path("notes.jpg"), "not a JPEG or PNG image"});
-  write_bytes("empty.png", {});
+  write_bytes("empty.png", std::string());
   expect_error([&] { read_image(path("empty.png")); }, {path("empty.png"), "empty file"});
 
   write_png(path("whole.png"), random_image(32, 32, 2));
-  std::vector<uint8_t> png = read_bytes("whole.png");
+  std::vector<uint8_t> png = read_bytes<std::vector<uint8_t>>("whole.png");
   png.resize(png.size() / 2);
   write_bytes("cut.png", png);
   expect_error([&] { read_image(path("cut.png")); }, {path("cut.png"), "corrupt PNG: "});

@@ -16,27 +16,7 @@ namespace {
 using namespace effvit::test;
 namespace fs = std::filesystem;
 
-class NpyTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("effvit_npy_test_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  void write_bytes(const std::string& name, const std::string& bytes) const {
-    std::ofstream(path(name), std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  }
-
-  std::string read_bytes(const std::string& name) const {
-    std::ifstream in(path(name), std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  }
-
-  fs::path dir_;
-};
+class NpyTest : public test::TempDirTest {};
 
 // A version 1.0 file: magic, version, little-endian header length, header, data.
 std::string npy_v1(const std::string& header, const std::string& data) {
@@ -67,7 +47,7 @@ TEST_F(NpyTest, RoundTripsEveryRankAndDtype) {
       write_npy(path(name), t);
       expect_identical(read_npy(path(name)), t);
       // NumPy aligns the data to 64 bytes; the header length says where it starts.
-      const std::string file = read_bytes(name);
+      const std::string file = read_bytes<std::string>(name);
       const size_t header_len = static_cast<uint8_t>(file[8]) | static_cast<size_t>(static_cast<uint8_t>(file[9])) << 8;
       EXPECT_EQ((10 + header_len) % 64, 0u);
       EXPECT_EQ(file[10 + header_len - 1], '\n');
@@ -102,7 +82,7 @@ TEST_F(NpyTest, ErrorsNameTheFile) {
   expect_error([&] { read_npy(path("short.npy")); }, {path("short.npy")});
 
   write_npy(path("truncated.npy"), f32s({2, 3}, {1, 2, 3, 4, 5, 6}));
-  const std::string whole = read_bytes("truncated.npy");
+  const std::string whole = read_bytes<std::string>("truncated.npy");
   write_bytes("truncated.npy", whole.substr(0, whole.size() - 5));
   expect_error([&] { read_npy(path("truncated.npy")); }, {path("truncated.npy"), "[2,3]"});
   write_bytes("truncated_header.npy", whole.substr(0, 30));

@@ -4,11 +4,16 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "effvit/error.h"
@@ -294,5 +299,34 @@ inline void expect_error(const std::function<void()>& f, const std::vector<std::
       EXPECT_NE(message.find(fragment), std::string::npos) << "'" << fragment << "' not in: " << message;
   }
 }
+
+// A fixture with a fresh temporary directory per test suite run, removed afterwards.
+class TempDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = std::filesystem::temp_directory_path() /
+           ("effvit_" + std::string(info->test_suite_name()) + "_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  void write_bytes(const std::string& name, std::string_view bytes) const {
+    std::ofstream(path(name), std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  void write_bytes(const std::string& name, const std::vector<uint8_t>& bytes) const {
+    write_bytes(name, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  }
+
+  template <typename Bytes>
+  Bytes read_bytes(const std::string& name) const {
+    std::ifstream in(path(name), std::ios::binary);
+    return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+
+  std::filesystem::path dir_;
+};
 
 }  // namespace effvit::test
