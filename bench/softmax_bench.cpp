@@ -4,7 +4,8 @@
 
 #include <random>
 
-#include "kernels/softmax_f32.h"
+#include "cpu/hardware.h"
+#include "kernels/kernels.h"
 #include "ops/op.h"
 
 namespace effvit {
@@ -21,7 +22,13 @@ Tensor attention_logits(int64_t windows, int64_t tokens) {
 void BM_softmax_kernel(benchmark::State& state) {
   const Tensor x = attention_logits(state.range(0), state.range(1));
   Tensor y(DType::f32, x.shape());
-  for (auto _ : state) softmax_rows_f32(x.data<float>(), y.data<float>(), x.dim(0) * x.dim(1), x.dim(2));
+  const KernelTable& k = kernels_for(static_cast<IsaTier>(state.range(2)));
+  if (!cpu_supports(static_cast<IsaTier>(state.range(2)))) {
+    state.SkipWithError("tier not supported here");
+    return;
+  }
+  state.SetLabel(k.isa);
+  for (auto _ : state) k.softmax_rows_f32(x.data<float>(), y.data<float>(), x.dim(0) * x.dim(1), x.dim(2));
   state.SetItemsProcessed(state.iterations() * x.numel());
 }
 
@@ -36,7 +43,8 @@ void BM_softmax_reference(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * x.numel());
 }
 
-BENCHMARK(BM_softmax_kernel)->Args({4, 49})->Args({1, 49})->Args({1, 16});
+// Third argument: the ISA tier of the kernel table (0 sse41, 1 avx2, 3 avx512).
+BENCHMARK(BM_softmax_kernel)->ArgsProduct({{4}, {49}, {0, 1, 3}})->Args({1, 49, 3})->Args({1, 16, 3});
 BENCHMARK(BM_softmax_reference)->Args({4, 49})->Args({1, 49})->Args({1, 16});
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <random>
 
+#include "cpu/hardware.h"
 #include "passes/passes.h"
 #include "runtime/plan.h"
 #include "test_util.h"
@@ -296,7 +297,7 @@ TEST(Optimize, ConvBatchNormReluBecomesOneConv) {
   b.output(b.node("Relu", {z}));
   const Graph before = specialize(b.graph, {{1, 4, 5, 5}});
   Graph after = before;
-  optimize(after);
+  optimize(after, hardware().info.channel_block);
   ASSERT_EQ(after.nodes.size(), 1u);
   EXPECT_EQ(after.nodes[0].op, "Conv");
   EXPECT_EQ(after.nodes[0].attr_string("effvit.activation", ""), "Relu");
@@ -329,21 +330,29 @@ Graph conv_chain_graph(uint32_t seed) {
   return specialize(b.graph, {{1, 16, 6, 6}, {1, 32, 6, 6}});
 }
 
-TEST(BlockedLayout, ConvChainsStayBlockedWithConversionsAtTheEdges) {
+// The channel block is the hardware tier's (8 below AVX-512, 16 from it); the pass must be right
+// for both whatever machine runs the test (oneDNN runs nChw8c on AVX-512 machines too).
+class BlockedLayout : public ::testing::TestWithParam<int> {};
+
+INSTANTIATE_TEST_SUITE_P(ChannelBlock, BlockedLayout, ::testing::Values(8, 16));
+
+TEST_P(BlockedLayout, ConvChainsStayBlockedWithConversionsAtTheEdges) {
+  const int block = GetParam();
   const Graph before = conv_chain_graph(50);
   Graph after = before;
-  EXPECT_GT(assign_blocked_layout(after), 0);
+  EXPECT_GT(assign_blocked_layout(after, block), 0);
   // One ToPlain before the Transpose and one per blocked graph output; the plain input y joins a
-  // blocked Add through one ToBlocked16.
-  EXPECT_EQ(count_ops(after, "effvit.ToBlocked16"), 1);
+  // blocked Add through one ToBlocked.
+  EXPECT_EQ(count_ops(after, "effvit.ToBlocked"), 1);
   EXPECT_EQ(count_ops(after, "effvit.ToPlain"), 2);
   for (const Node& n : after.nodes) {
     if (n.op == "Relu" || n.op == "Add") {
-      EXPECT_EQ(after.value(n.outputs[0]).layout, Layout::Blocked16) << n.op;
+      EXPECT_EQ(after.value(n.outputs[0]).layout, Layout::Blocked) << n.op;
+      EXPECT_EQ(after.value(n.outputs[0]).channel_block, block) << n.op;
     }
   }
   for (ValueId id : after.outputs) EXPECT_EQ(after.value(id).layout, Layout::Plain);
-  // The 8-channel conv cannot fill a 16-channel block: it writes plain.
+  // The 8-channel conv fills one 8-channel block but not a 16-channel one.
   const Node& last_conv = *std::find_if(after.nodes.rbegin(), after.nodes.rend(), [](const Node& n) { return n.op == "Conv"; });
   EXPECT_EQ(after.value(last_conv.outputs[0]).layout, Layout::Plain);
 
@@ -356,8 +365,10 @@ TEST(BlockedLayout, ConvChainsStayBlockedWithConversionsAtTheEdges) {
   for (size_t i = 0; i < want.size(); ++i) expect_close(got[i], want[i], 1e-5, "output " + std::to_string(i));
 }
 
-TEST(BlockedLayout, PartialChannelBlocksArePaddedWithZeros) {
-  // 24 channels fill one and a half blocks: the conv pair runs blocked over a zero-padded tail.
+TEST(BlockedLayoutPadding, PartialChannelBlocksArePaddedWithZeros) {
+  // 24 channels fill one and a half 16-channel blocks: the conv pair runs blocked over a
+  // zero-padded tail (with 8-channel blocks there is no tail).
+  const int block = hardware().info.channel_block;
   std::mt19937 rng(53);
   GraphBuilder b;
   const ValueId x = b.input("x", DType::f32, {1, 16, 6, 6});
@@ -367,28 +378,30 @@ TEST(BlockedLayout, PartialChannelBlocksArePaddedWithZeros) {
   b.output(b.node("Add", {c, b.node("Conv", {r, b.constant("wc", random_f32({32, 24, 1, 1}, rng))})}));
   const Graph before = specialize(b.graph, {{1, 16, 6, 6}});
   Graph after = before;
-  assign_blocked_layout(after);
-  EXPECT_EQ(after.value(after.nodes[0].outputs[0]).layout, Layout::Blocked16);
-  EXPECT_EQ(count_ops(after, "effvit.ToBlocked16"), 0);
+  assign_blocked_layout(after, block);
+  EXPECT_EQ(after.value(after.nodes[0].outputs[0]).layout, Layout::Blocked);
+  EXPECT_EQ(count_ops(after, "effvit.ToBlocked"), 0);
   const std::vector<Tensor> inputs{random_f32({1, 16, 6, 6}, rng)};
   Plan plan(after, KernelOptions{});
   expect_close(plan.run(inputs)[0], interpret(before, inputs)[0], 1e-5);
 }
 
-TEST(BlockedLayout, ReorderOpsRoundTripAgainstTheirReference) {
+TEST_P(BlockedLayout, ReorderOpsRoundTripAgainstTheirReference) {
+  const int block = GetParam();
   std::mt19937 rng(52);
   for (const Shape& s : {Shape{1, 16, 3, 5}, Shape{2, 20, 4, 4}, Shape{1, 3, 2, 2}}) {
     const Tensor x = random_f32(s, rng);
     Value v;
     v.dtype = DType::f32;
     v.shape = s;
-    v.layout = Layout::Blocked16;
+    v.layout = Layout::Blocked;
+    v.channel_block = block;
     // A blocked tensor keeps its logical NCHW shape over a larger (channel-padded) buffer.
     Tensor storage_ref(DType::f32, {static_cast<int64_t>(value_bytes(v) / sizeof(float))});
     Tensor storage_fast = storage_ref.clone();
     Tensor blocked_ref = Tensor::view(DType::f32, s, storage_ref.raw());
     Tensor blocked_fast = Tensor::view(DType::f32, s, storage_fast.raw());
-    const OpDef* to_blocked = find_op("effvit.ToBlocked16");
+    const OpDef* to_blocked = find_op("effvit.ToBlocked");
     const OpDef* to_plain = find_op("effvit.ToPlain");
     Graph g;
     Value in;
@@ -396,9 +409,10 @@ TEST(BlockedLayout, ReorderOpsRoundTripAgainstTheirReference) {
     in.shape_known = true;
     Node n;
     n.inputs = {g.add_value(in)};
+    n.set_int("block", block);
     to_blocked->compute(n, {&x}, {&blocked_ref});
     to_blocked->create(n, g, KernelOptions{})->run({&x}, {&blocked_fast});
-    expect_identical(storage_fast, storage_ref, "to nChw16c " + shape_str(s));
+    expect_identical(storage_fast, storage_ref, "to nChw" + std::to_string(block) + "c " + shape_str(s));
     Tensor back_ref(DType::f32, s), back_fast(DType::f32, s);
     to_plain->compute(n, {&blocked_ref}, {&back_ref});
     to_plain->create(n, g, KernelOptions{})->run({&blocked_ref}, {&back_fast});

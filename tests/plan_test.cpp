@@ -5,6 +5,7 @@
 #include <array>
 #include <random>
 
+#include "effvit/error.h"
 #include "passes/passes.h"
 #include "runtime/plan.h"
 #include "test_util.h"
@@ -151,6 +152,62 @@ TEST(Plan, RandomGraphsMatchTheReference) {
     const Graph g = random_dag(rng);
     expect_plan_matches_reference(g, {random_f32({3, 8}, rng, -2.f, 2.f)});
   }
+}
+
+}  // namespace
+}  // namespace effvit
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+TEST(ReferenceImplementations, AreRecognised) {
+  EXPECT_TRUE(is_reference_implementation("reference"));
+  EXPECT_TRUE(is_reference_implementation("conv ref:any"));
+  EXPECT_TRUE(is_reference_implementation("conv jit:avx2, reorder simple:any"));
+  EXPECT_TRUE(is_reference_implementation("matmul ref_int8:any"));
+  EXPECT_FALSE(is_reference_implementation("conv jit_1x1:avx512_core, reorder jit:uni"));
+  EXPECT_FALSE(is_reference_implementation("matmul brg:avx512_core"));
+  EXPECT_FALSE(is_reference_implementation("effvit"));
+}
+
+// The policy the planner applies to every kernel it creates, on kernels that claim each kind of
+// implementation (which ones oneDNN picks depends on the machine; isa_tiers.sh checks real models
+// at every tier).
+class FakeKernel final : public Kernel {
+ public:
+  explicit FakeKernel(std::string impl) : impl_(std::move(impl)) {}
+  void run(const TensorIn&, const TensorOut&) override {}
+  std::string implementation() const override { return impl_; }
+
+ private:
+  std::string impl_;
+};
+
+TEST(ReferenceImplementations, StrictPlanRejectsThemOnHotOpsOnly) {
+  Node conv;
+  conv.op = "Conv";
+  conv.name = "stem_conv";
+  try {
+    check_hot_path_kernel(conv, FakeKernel("conv jit:avx2, reorder simple:any"), /*strict=*/true);
+    ADD_FAILURE() << "a simple:any reorder inside a conv passed --strict";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("Conv node 'stem_conv'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("simple:any"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(check_hot_path_kernel(conv, FakeKernel("conv jit:avx2, reorder jit:uni"), true));
+  EXPECT_NO_THROW(check_hot_path_kernel(conv, FakeKernel("conv ref:any"), /*strict=*/false));  // warns
+  Node reorder = conv;
+  reorder.op = "effvit.ToPlain";
+  EXPECT_THROW(check_hot_path_kernel(reorder, FakeKernel("reorder simple:any"), true), Error);
+  Node matmul = conv;
+  matmul.op = "MatMul";
+  EXPECT_THROW(check_hot_path_kernel(matmul, FakeKernel("reference"), true), Error);
+  // Cheap ops run their reference loops by design.
+  Node slice = conv;
+  slice.op = "Slice";
+  EXPECT_NO_THROW(check_hot_path_kernel(slice, FakeKernel("reference"), true));
 }
 
 }  // namespace

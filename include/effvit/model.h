@@ -65,6 +65,10 @@ class Model {
 
 struct SessionOptions {
   int threads = 1;  // threads used inside one run() call
+  // A conv, matmul or layout reorder that would run a reference loop (10-1000x slower than the
+  // vectorised kernels) is an error naming the node, instead of a one-line warning on stderr.
+  // EFFVIT_STRICT=1 in the environment turns it on for every Session.
+  bool strict = false;
 };
 
 class Session {

@@ -6,8 +6,8 @@ namespace effvit {
 
 size_t value_bytes(const Value& v) {
   int64_t n = shape_numel(v.shape);
-  if (v.layout == Layout::Blocked16) {
-    const int64_t c = v.shape.at(1), padded = (c + kChannelBlock - 1) / kChannelBlock * kChannelBlock;
+  if (v.layout == Layout::Blocked) {
+    const int64_t c = v.shape.at(1), b = v.channel_block, padded = (c + b - 1) / b * b;
     n = n / c * padded;
   }
   return static_cast<size_t>(n) * dtype_size(v.dtype);

@@ -28,12 +28,11 @@ struct Attribute {
   effvit::Tensor t;
 };
 
-// How a 4-D activation is laid out in memory. Blocked16 is oneDNN's nChw16c: channels in blocks of
-// 16 innermost (the last block zero-padded), which its convolutions run fastest in. Only values the
-// blocked_layout pass marks are blocked; everything the importer and other passes see is Plain.
-enum class Layout : uint8_t { Plain, Blocked16 };
-
-constexpr int64_t kChannelBlock = 16;
+// How a 4-D activation is laid out in memory. Blocked is oneDNN's nChw<B>c: channels in blocks of B
+// innermost (the last block zero-padded), which its convolutions run fastest in; B is one vector
+// register of floats, so it comes from the hardware tier (16 with AVX-512, 8 below). Only values
+// the blocked_layout pass marks are blocked; everything the importer and other passes see is Plain.
+enum class Layout : uint8_t { Plain, Blocked };
 
 struct Value {
   std::string name;
@@ -43,6 +42,7 @@ struct Value {
   Tensor constant;          // defined() && is_constant: weights or folded values
   bool is_constant = false;
   Layout layout = Layout::Plain;
+  int channel_block = 0;    // B of nChw<B>c when layout == Blocked
   // Shape recorded by ONNX shape inference (-1 for unknown dims), used to cross-check ours.
   std::optional<Shape> onnx_shape;
 };
@@ -50,7 +50,7 @@ struct Value {
 using ValueId = int32_t;
 constexpr ValueId kNoValue = -1;  // an omitted optional input
 
-// Bytes a value occupies in its layout (Blocked16 pads channels up to a multiple of 16).
+// Bytes a value occupies in its layout (Blocked pads channels up to a multiple of the block).
 size_t value_bytes(const Value& v);
 
 struct Node {

@@ -4,9 +4,11 @@
 #include <cmath>
 #include <cstring>
 
-#include "kernels/eltwise_f32.h"
+#include "cpu/hardware.h"
+#include "kernels/kernels.h"
 #include "ops/broadcast.h"
 #include "ops/op.h"
+#include "ops/parallel.h"
 #include "ops/registry_decls.h"
 
 namespace effvit {
@@ -236,27 +238,37 @@ void compute_where(const Node&, const TensorIn& in, const TensorOut& out) {
 }
 
 // Relu, and Add of two same-shape operands, as one flat pass over the buffers. This also covers
-// nChw16c activations (see passes/blocked_layout.cpp): operands share the padded layout element for
+// blocked activations (see passes/blocked_layout.cpp): operands share the padded layout element for
 // element, and zero padding stays zero.
 class FlatEltwise final : public Kernel {
  public:
-  FlatEltwise(bool add, size_t count) : add_(add), count_(count) {}
+  FlatEltwise(bool add, int64_t count, int threads)
+      : add_(add), count_(count), threads_(threads), kernels_(*hardware().kernels) {}
   void run(const TensorIn& in, const TensorOut& out) override {
-    if (add_) add_f32(in[0]->data<float>(), in[1]->data<float>(), out[0]->data<float>(), count_);
-    else relu_f32(in[0]->data<float>(), out[0]->data<float>(), count_);
+    const float* a = in[0]->data<float>();
+    const float* b = add_ ? in[1]->data<float>() : nullptr;
+    float* y = out[0]->data<float>();
+    // 16k floats per thread: below that, waking a thread costs more than the loop.
+    parallel_for(threads_, count_, 16384, [&](int64_t begin, int64_t end) {
+      const size_t n = static_cast<size_t>(end - begin);
+      if (add_) kernels_.add_f32(a + begin, b + begin, y + begin, n);
+      else kernels_.relu_f32(a + begin, y + begin, n);
+    });
   }
 
  private:
   bool add_;
-  size_t count_;
+  int64_t count_;
+  int threads_;
+  const KernelTable& kernels_;
 };
 
-std::unique_ptr<Kernel> create_flat_eltwise(const Node& n, const Graph& g, const KernelOptions&) {
+std::unique_ptr<Kernel> create_flat_eltwise(const Node& n, const Graph& g, const KernelOptions& options) {
   const Value& out = g.value(n.outputs[0]);
   if (out.dtype != DType::f32) return nullptr;
   const bool add = n.op == "Add";
   if (add && (g.value(n.inputs[0]).shape != out.shape || g.value(n.inputs[1]).shape != out.shape)) return nullptr;
-  return std::make_unique<FlatEltwise>(add, value_bytes(out) / sizeof(float));
+  return std::make_unique<FlatEltwise>(add, static_cast<int64_t>(value_bytes(out) / sizeof(float)), options.threads);
 }
 
 }  // namespace

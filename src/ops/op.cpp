@@ -90,3 +90,23 @@ std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out) {
 }
 
 }  // namespace effvit
+
+namespace effvit {
+
+bool is_reference_implementation(const std::string& implementation) {
+  // Parts are "<primitive> <impl>" joined by ", "; oneDNN names its fallbacks ref:any, ref_int8:any,
+  // simple:any (reorders)...
+  size_t at = 0;
+  while (at <= implementation.size()) {
+    size_t end = implementation.find(", ", at);
+    if (end == std::string::npos) end = implementation.size();
+    const std::string part = implementation.substr(at, end - at);
+    const size_t space = part.rfind(' ');
+    const std::string impl = space == std::string::npos ? part : part.substr(space + 1);
+    if (impl == "reference" || impl.rfind("ref", 0) == 0 || impl.rfind("simple:", 0) == 0) return true;
+    at = end + 2;
+  }
+  return false;
+}
+
+}  // namespace effvit

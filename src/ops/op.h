@@ -47,7 +47,14 @@ class Kernel {
  public:
   virtual ~Kernel() = default;
   virtual void run(const TensorIn& in, const TensorOut& out) = 0;
+  // What runs, for --strict and profiles: "effvit" for effvit's own code, "reference" for an op's
+  // plain loop, or the oneDNN implementations used, e.g. "conv jit_1x1:avx2, reorder jit:uni".
+  virtual std::string implementation() const { return "effvit"; }
 };
+
+// Whether `implementation` (as Kernel::implementation returns it) includes a reference loop:
+// effvit's own, or oneDNN's ref:any / simple:any fallbacks.
+bool is_reference_implementation(const std::string& implementation);
 
 // Packed (reordered) constant weights shared by every Session of one Model: kernels ask for the
 // packed form of a constant buffer in a given format and get the one copy, created on first use.
@@ -64,6 +71,7 @@ class WeightCache {
 struct KernelOptions {
   int threads = 1;
   WeightCache* weights = nullptr;  // null: each kernel packs its own copy
+  bool strict = false;             // see SessionOptions::strict
 };
 
 using InferFn = void (*)(InferContext&);

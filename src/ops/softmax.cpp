@@ -2,8 +2,10 @@
 // (effvit.coerce_2d, set by the importer); from 13 on it is a plain softmax along `axis`.
 #include <cmath>
 
-#include "kernels/softmax_f32.h"
+#include "cpu/hardware.h"
+#include "kernels/kernels.h"
 #include "ops/op.h"
+#include "ops/parallel.h"
 #include "ops/registry_decls.h"
 
 namespace effvit {
@@ -44,25 +46,32 @@ void compute_softmax(const Node& n, const TensorIn& in, const TensorOut& out) {
 
 class SoftmaxRows final : public Kernel {
  public:
-  SoftmaxRows(int64_t rows, int64_t len) : rows_(rows), len_(len) {}
+  SoftmaxRows(int64_t rows, int64_t len, int threads)
+      : rows_(rows), len_(len), threads_(threads), softmax_(hardware().kernels->softmax_rows_f32) {}
   void run(const TensorIn& in, const TensorOut& out) override {
-    softmax_rows_f32(in[0]->data<float>(), out[0]->data<float>(), rows_, len_);
+    const float* x = in[0]->data<float>();
+    float* y = out[0]->data<float>();
+    parallel_for(threads_, rows_, std::max<int64_t>(1, 8192 / len_), [&](int64_t begin, int64_t end) {
+      softmax_(x + begin * len_, y + begin * len_, end - begin, len_);
+    });
   }
 
  private:
   int64_t rows_, len_;
+  int threads_;
+  void (*softmax_)(const float*, float*, int64_t, int64_t);
 };
 
 // The fast path covers softmax over contiguous rows: the last axis, or any axis under the
 // pre-13 coerce-to-2-D rule.
-std::unique_ptr<Kernel> create_softmax(const Node& n, const Graph& g, const KernelOptions&) {
+std::unique_ptr<Kernel> create_softmax(const Node& n, const Graph& g, const KernelOptions& options) {
   const Shape& s = g.value(n.inputs[0]).shape;
   const size_t axis = static_cast<size_t>(normalize_axis(n.attr_int("axis", -1), s.size(), n));
   if (axis + 1 != s.size() && !n.attr_int("effvit.coerce_2d", 0)) return nullptr;
   int64_t len = 1;
   for (size_t d = axis; d < s.size(); ++d) len *= s[d];
   if (len == 0) return nullptr;
-  return std::make_unique<SoftmaxRows>(shape_numel(s) / len, len);
+  return std::make_unique<SoftmaxRows>(shape_numel(s) / len, len, options.threads);
 }
 
 }  // namespace

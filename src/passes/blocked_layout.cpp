@@ -1,6 +1,7 @@
-// Keeps conv chains in oneDNN's nChw16c layout (the idea of ONNX Runtime's NCHWc transformer):
-// every 2-D Conv writes nChw16c, an Add of two same-shape activations or a Relu stays nChw16c when
-// an input already is, and explicit effvit.ToPlain / effvit.ToBlocked16 nodes convert on the edges
+// Keeps conv chains in oneDNN's blocked nChw<B>c layout (the idea of ONNX Runtime's NCHWc
+// transformer): every 2-D Conv writes it, an Add of two same-shape activations or a Relu stays
+// blocked when an input already is, and explicit effvit.ToPlain / effvit.ToBlocked nodes convert on
+// the edges
 // where a reader needs the other layout. Between two convs of a block nothing is reordered; the
 // attention's reshapes and transposes read plain NCHW through one conversion.
 #include <map>
@@ -14,13 +15,13 @@ bool is_activation(const Value& v) { return v.dtype == DType::f32 && v.shape.siz
 
 bool reads_blocked(const Node& n, size_t input, const Graph& g) {
   if (n.op == "Conv") return input == 0;
-  if (n.op == "Add" || n.op == "Relu") return g.value(n.outputs[0]).layout == Layout::Blocked16;
+  if (n.op == "Add" || n.op == "Relu") return g.value(n.outputs[0]).layout == Layout::Blocked;
   return false;
 }
 
 }  // namespace
 
-int assign_blocked_layout(Graph& g) {
+int assign_blocked_layout(Graph& g, int block) {
   std::vector<bool> is_output(g.values.size(), false);
   for (ValueId id : g.outputs) is_output[static_cast<size_t>(id)] = true;
 
@@ -34,25 +35,26 @@ int assign_blocked_layout(Graph& g) {
   for (const Node& n : g.nodes) {
     Value& out = g.value(n.outputs[0]);
     if (!is_activation(out)) continue;
-    bool block = false;
+    bool to_block = false;
     if (n.op == "Conv") {
-      // oneDNN's nChw16c convs take a zero-padded last block (24 channels run on its jit kernels),
-      // but below one full block they fall back to its reference loop (8 channels did); and
+      // oneDNN's blocked convs take a zero-padded last block (24 channels in nChw16c run on its jit
+      // kernels), but below one full block they fall back to its reference loop (8 channels did);
       // blocking only pays when a reader can stay blocked (otherwise it is one more reorder).
       bool blocked_reader = false;
       for (const Node* r : readers[static_cast<size_t>(n.outputs[0])])
         blocked_reader = blocked_reader || (r->op == "Conv" && r->inputs[0] == n.outputs[0]) || r->op == "Add" || r->op == "Relu";
-      block = out.shape[1] >= kChannelBlock && out.shape[1] % 8 == 0 && blocked_reader;
+      to_block = out.shape[1] >= block && out.shape[1] % 8 == 0 && blocked_reader;
     } else if (n.op == "Relu") {
-      block = g.value(n.inputs[0]).layout == Layout::Blocked16;
+      to_block = g.value(n.inputs[0]).layout == Layout::Blocked;
     } else if (n.op == "Add") {
       const Value& a = g.value(n.inputs[0]);
       const Value& b = g.value(n.inputs[1]);
-      block = a.shape == b.shape && !a.is_constant && !b.is_constant &&
-              (a.layout == Layout::Blocked16 || b.layout == Layout::Blocked16);
+      to_block = a.shape == b.shape && !a.is_constant && !b.is_constant &&
+              (a.layout == Layout::Blocked || b.layout == Layout::Blocked);
     }
-    if (block) {
-      out.layout = Layout::Blocked16;
+    if (to_block) {
+      out.layout = Layout::Blocked;
+      out.channel_block = block;
       ++blocked;
     }
   }
@@ -67,14 +69,16 @@ int assign_blocked_layout(Graph& g) {
     auto it = converted.find(key);
     if (it != converted.end()) return it->second;
     Value v = g.value(id);
-    v.name += to == Layout::Plain ? ".plain" : ".blocked16";
+    v.name += to == Layout::Plain ? ".plain" : ".blocked";
     v.layout = to;
+    v.channel_block = to == Layout::Plain ? 0 : block;
     v.onnx_shape.reset();
     v.is_constant = false;
     const ValueId out = g.add_value(v);
     Node r;
-    r.op = to == Layout::Plain ? "effvit.ToPlain" : "effvit.ToBlocked16";
+    r.op = to == Layout::Plain ? "effvit.ToPlain" : "effvit.ToBlocked";
     r.name = v.name;
+    r.set_int("block", block);
     r.inputs = {id};
     r.outputs = {out};
     nodes.push_back(std::move(r));
@@ -85,15 +89,15 @@ int assign_blocked_layout(Graph& g) {
     for (size_t i = 0; i < n.inputs.size(); ++i) {
       const ValueId id = n.inputs[i];
       if (id == kNoValue) continue;
-      const bool blocked_in = g.value(id).layout == Layout::Blocked16;
+      const bool blocked_in = g.value(id).layout == Layout::Blocked;
       const bool wants_blocked = reads_blocked(n, i, g);
       if (blocked_in && !wants_blocked) n.inputs[i] = convert(id, Layout::Plain);
-      else if (!blocked_in && wants_blocked && n.op != "Conv") n.inputs[i] = convert(id, Layout::Blocked16);
+      else if (!blocked_in && wants_blocked && n.op != "Conv") n.inputs[i] = convert(id, Layout::Blocked);
     }
     nodes.push_back(std::move(n));
   }
   for (ValueId& id : g.outputs)
-    if (g.value(id).layout == Layout::Blocked16) id = convert(id, Layout::Plain);
+    if (g.value(id).layout == Layout::Blocked) id = convert(id, Layout::Plain);
   g.nodes = std::move(nodes);
   return blocked;
 }

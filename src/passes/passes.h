@@ -23,15 +23,16 @@ int fold_transpose_into_matmul(Graph& graph);
 // Identity nodes, and Dropouts whose mask nobody reads, disappear (readers read the input).
 int remove_identity(Graph& graph);
 
-// Marks Conv outputs (and the Adds/Relus between them) nChw16c and inserts layout conversions
-// where readers need plain NCHW. Runs last: kernels chosen afterwards honour Value::layout.
-int assign_blocked_layout(Graph& graph);
+// Marks Conv outputs (and the Adds/Relus between them) blocked nChw<block>c and inserts layout
+// conversions where readers need plain NCHW. Runs last: kernels chosen afterwards honour
+// Value::layout. `block` is the hardware tier's channel block (cpu/hardware.h).
+int assign_blocked_layout(Graph& graph, int block);
 
 // The rewrites that need no shapes (Identity removal, BN folding, Conv+Relu fusion). A Model runs
 // them once, so every input shape shares the folded weights.
 void optimize_structure(Graph& graph);
 // Both stages on a specialised graph: optimize_structure, then assign_blocked_layout.
-void optimize(Graph& graph);
+void optimize(Graph& graph, int block);
 
 // Replaces every read of `from` (node inputs and graph outputs) by `to`.
 void replace_uses(Graph& graph, ValueId from, ValueId to);

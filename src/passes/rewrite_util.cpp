@@ -33,9 +33,9 @@ void optimize_structure(Graph& graph) {
   graph.remove_dead_nodes();
 }
 
-void optimize(Graph& graph) {
+void optimize(Graph& graph, int block) {
   optimize_structure(graph);
-  assign_blocked_layout(graph);
+  assign_blocked_layout(graph, block);
 }
 
 }  // namespace effvit

@@ -1,5 +1,6 @@
 #include "effvit/model.h"
 
+#include "cpu/hardware.h"
 #include "import/onnx_import.h"
 #include "passes/passes.h"
 #include "runtime/model_runtime.h"
@@ -15,7 +16,7 @@ std::shared_ptr<const Graph> Model::Runtime::graph_for(const std::vector<Shape>&
   auto& slot = graphs_[shapes];
   if (!slot) {
     Graph g = specialize(structural_, shapes);
-    assign_blocked_layout(g);
+    assign_blocked_layout(g, hardware().info.channel_block);
     slot = std::make_shared<const Graph>(std::move(g));
   }
   return slot;

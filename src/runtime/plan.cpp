@@ -6,7 +6,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <mutex>
+#include <set>
 
+#include "cpu/hardware.h"
 #include "effvit/error.h"
 
 namespace effvit {
@@ -17,6 +20,7 @@ class ReferenceKernel final : public Kernel {
  public:
   ReferenceKernel(const Node& node, ComputeFn fn) : node_(node), fn_(fn) {}
   void run(const TensorIn& in, const TensorOut& out) override { fn_(node_, in, out); }
+  std::string implementation() const override { return "reference"; }
 
  private:
   const Node& node_;
@@ -25,7 +29,25 @@ class ReferenceKernel final : public Kernel {
 
 size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 
+bool must_not_be_reference(const std::string& op) {
+  return op == "Conv" || op == "MatMul" || op == "Gemm" || op == "effvit.ToBlocked" || op == "effvit.ToPlain";
+}
+
 }  // namespace
+
+void check_hot_path_kernel(const Node& n, const Kernel& kernel, bool strict) {
+  if (!must_not_be_reference(n.op)) return;
+  const std::string impl = kernel.implementation();
+  if (!is_reference_implementation(impl)) return;
+  const std::string problem = n.describe() + " would run a reference loop (" + impl + ") at ISA tier " +
+                              isa_tier_name(hardware().info.tier);
+  if (strict) throw Error(problem);
+  // Once per node per process: every Session and batch size would say it again.
+  static std::mutex mutex;
+  static std::set<std::string> warned;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (warned.insert(problem).second) std::fprintf(stderr, "effvit: warning: %s; expect it to be slow\n", problem.c_str());
+}
 
 Plan::Plan(Graph graph, const KernelOptions& options) : graph_(std::move(graph)) {
   steps_.reserve(graph_.nodes.size());
@@ -37,12 +59,13 @@ Plan::Plan(Graph graph, const KernelOptions& options) : graph_(std::move(graph))
       // Reference loops read plain NCHW only; a blocked value here would be read as garbage.
       for (ValueId id : n.inputs)
         if (id != kNoValue && graph_.value(id).layout != Layout::Plain)
-          throw Error(n.describe() + ": internal error: no kernel for its nChw16c input");
+          throw Error(n.describe() + ": internal error: no kernel for its blocked input");
       for (ValueId id : n.outputs)
         if (graph_.value(id).layout != Layout::Plain)
-          throw Error(n.describe() + ": internal error: no kernel for its nChw16c output");
+          throw Error(n.describe() + ": internal error: no kernel for its blocked output");
       s.kernel = std::make_unique<ReferenceKernel>(n, def->compute);
     }
+    check_hot_path_kernel(n, *s.kernel, options.strict);
     s.inputs = n.inputs;
     s.outputs = n.outputs;
     steps_.push_back(std::move(s));

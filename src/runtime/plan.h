@@ -13,6 +13,11 @@
 
 namespace effvit {
 
+// Conv, MatMul, Gemm and layout reorders must not run a reference loop (10-1000x slower than the
+// vectorised kernels; one appearing means a format this ISA tier has no kernel for): an error
+// naming the node when `strict`, else a one-line warning on stderr, once per node and process.
+void check_hot_path_kernel(const Node& node, const Kernel& kernel, bool strict);
+
 class Plan {
  public:
   Plan(Graph graph, const KernelOptions& options);

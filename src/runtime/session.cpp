@@ -1,3 +1,4 @@
+#include <cstdlib>
 #include <map>
 #include <omp.h>
 
@@ -17,7 +18,7 @@ struct Session::Impl {
     if (it != plans.end()) return *it->second;
     Model::Runtime& shared = *model->runtime_;
     // The plan copies the shared graph's structure; its constants' storage stays shared.
-    auto plan = std::make_unique<Plan>(*shared.graph_for(shapes), KernelOptions{options.threads, &shared.weights});
+    auto plan = std::make_unique<Plan>(*shared.graph_for(shapes), KernelOptions{options.threads, &shared.weights, options.strict});
     return *plans.emplace(shapes, std::move(plan)).first->second;
   }
 
@@ -42,6 +43,7 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options) : i
   impl_->model = std::move(model);
   impl_->options = options;
   if (impl_->options.threads < 1) impl_->options.threads = 1;
+  if (const char* strict = std::getenv("EFFVIT_STRICT"); strict && std::string(strict) == "1") impl_->options.strict = true;
 }
 
 Session::~Session() = default;

@@ -1,6 +1,6 @@
 // Conv through oneDNN's convolution primitive. The graph keeps activations in plain NCHW so the
 // kernel can sit between any other ops, but oneDNN picks the layouts it runs fastest in (blocked,
-// e.g. nChw16c): the kernel reorders its input in and its output out when they differ, which costs
+// nChw8c or nChw16c by ISA tier): the kernel reorders its input in and its output out when they differ, which costs
 // far less than running oneDNN's plain-layout fallbacks (depthwise in NCHW is ~20x slower).
 // Weights are reordered once, at plan time.
 #include "ops/conv.h"
@@ -26,17 +26,18 @@ class ConvDnnl final : public Kernel {
                               : memory::dims{g.out_c, g.in_c, g.kh, g.kw};
     memory::desc src_md(src_dims, memory::data_type::f32, tag::nchw);
     memory::desc dst_md(dst_dims, memory::data_type::f32, tag::nchw);
-    // A blocked neighbour (see passes/blocked_layout.cpp) fixes that side to nChw16c; a plain one
+    // A blocked neighbour (see passes/blocked_layout.cpp) fixes that side to nChw<B>c; a plain one
     // lets oneDNN choose and the kernel reorders.
-    const bool src_blocked = xv.layout == Layout::Blocked16;
-    const bool dst_blocked = graph.value(n.outputs[0]).layout == Layout::Blocked16;
-    // oneDNN 2.6 resolves `any` beside a fixed nChw16c side to formats only its slow reference
+    const Value& yv = graph.value(n.outputs[0]);
+    const bool src_blocked = xv.layout == Layout::Blocked;
+    const bool dst_blocked = yv.layout == Layout::Blocked;
+    const int64_t block = src_blocked ? xv.channel_block : dst_blocked ? yv.channel_block : 0;
+    // oneDNN 2.6 resolves `any` beside a fixed blocked side to formats only its slow reference
     // kernel takes (seen for depthwise), so once one side is blocked both are, where channels allow.
-    const bool either = src_blocked || dst_blocked;
-    const bool src_nchw16c = src_blocked || (either && g.in_c % kChannelBlock == 0);
-    const bool dst_nchw16c = dst_blocked || (either && g.out_c % kChannelBlock == 0);
-    memory::desc src_any(src_dims, memory::data_type::f32, src_nchw16c ? tag::nChw16c : tag::any);
-    memory::desc dst_any(dst_dims, memory::data_type::f32, dst_nchw16c ? tag::nChw16c : tag::any);
+    const bool src_as_blocked = src_blocked || (block && g.in_c % block == 0);
+    const bool dst_as_blocked = dst_blocked || (block && g.out_c % block == 0);
+    memory::desc src_any(src_dims, memory::data_type::f32, src_as_blocked ? blocked_tag(block) : tag::any);
+    memory::desc dst_any(dst_dims, memory::data_type::f32, dst_as_blocked ? blocked_tag(block) : tag::any);
     memory::desc w_any(w_dims, memory::data_type::f32, tag::any);
     memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
     has_bias_ = n.inputs.size() > 2 && n.inputs[2] != kNoValue;
@@ -55,6 +56,7 @@ class ConvDnnl final : public Kernel {
     }
     dnnl::convolution_forward::primitive_desc pd(desc, attr, eng);
     conv_ = dnnl::convolution_forward(pd);
+    impls_ = std::string("conv ") + pd.impl_info_str();
 
     // Weights: a constant (pre-pack now) or a run-time input (reorder every run).
     memory::desc w_user(w_dims, memory::data_type::f32, g.groups > 1 ? tag::goihw : tag::oihw);
@@ -64,7 +66,7 @@ class ConvDnnl final : public Kernel {
     } else {
       weights_ = memory(pd.weights_desc(), eng);
       weights_user_ = memory(w_user, eng, DNNL_MEMORY_NONE);
-      weights_reorder_ = dnnl::reorder(weights_user_, weights_);
+      weights_reorder_ = make_reorder(weights_user_, weights_, impls_);
     }
     if (src_blocked) src_md = pd.src_desc();
     if (dst_blocked) dst_md = pd.dst_desc();
@@ -72,13 +74,13 @@ class ConvDnnl final : public Kernel {
     dst_plain_ = memory(dst_md, eng, DNNL_MEMORY_NONE);
     if (pd.src_desc() != src_md) {
       src_ = memory(pd.src_desc(), eng);
-      src_reorder_ = dnnl::reorder(src_plain_, src_);
+      src_reorder_ = make_reorder(src_plain_, src_, impls_);
     } else {
       src_ = src_plain_;
     }
     if (pd.dst_desc() != dst_md) {
       dst_ = memory(pd.dst_desc(), eng);
-      dst_reorder_ = dnnl::reorder(dst_, dst_plain_);
+      dst_reorder_ = make_reorder(dst_, dst_plain_, impls_);
     } else {
       dst_ = dst_plain_;
     }
@@ -106,6 +108,8 @@ class ConvDnnl final : public Kernel {
     s.wait();
   }
 
+  std::string implementation() const override { return impls_; }
+
  private:
   dnnl::convolution_forward conv_;
   memory src_, dst_, src_plain_, dst_plain_, weights_, bias_, weights_user_, scratchpad_;
@@ -113,6 +117,7 @@ class ConvDnnl final : public Kernel {
   std::shared_ptr<void> packed_weights_;  // keeps a shared packed copy alive
   bool has_bias_ = false;
   bool weights_const_ = true;
+  std::string impls_;
 };
 
 }  // namespace

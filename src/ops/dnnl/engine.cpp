@@ -1,10 +1,27 @@
 #include "ops/dnnl/engine.h"
 
+#include "cpu/hardware.h"
+
 namespace effvit {
 
 dnnl::engine& dnnl_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  static dnnl::engine engine = [] {
+    hardware();
+    return dnnl::engine(dnnl::engine::kind::cpu, 0);
+  }();
   return engine;
+}
+
+dnnl::memory::format_tag blocked_tag(int64_t block) {
+  if (block == 8) return dnnl::memory::format_tag::nChw8c;
+  if (block == 16) return dnnl::memory::format_tag::nChw16c;
+  throw Error("internal error: no oneDNN format for a channel block of " + std::to_string(block));
+}
+
+dnnl::reorder make_reorder(const dnnl::memory& from, const dnnl::memory& to, std::string& impls) {
+  dnnl::reorder::primitive_desc pd(from, to);
+  impls += std::string(impls.empty() ? "" : ", ") + "reorder " + pd.impl_info_str();
+  return dnnl::reorder(pd);
 }
 
 dnnl::memory pack_weights(const dnnl::memory::desc& user, const void* data, const dnnl::memory::desc& packed,

@@ -8,7 +8,15 @@
 
 namespace effvit {
 
+// Created after the hardware object has capped oneDNN's ISA (cpu/hardware.h), so every primitive
+// is built for the tier effvit runs.
 dnnl::engine& dnnl_engine();
+
+// oneDNN's blocked activation format for a channel block of 8 or 16 (nChw8c / nChw16c).
+dnnl::memory::format_tag blocked_tag(int64_t block);
+
+// A reorder from `from` to `to`; appends "reorder <oneDNN implementation>" to `impls`.
+dnnl::reorder make_reorder(const dnnl::memory& from, const dnnl::memory& to, std::string& impls);
 
 // Constant weights `data` (laid out as `user`) reordered into `packed`, once per Model when
 // `cache` is given (every Session then shares the copy). `keep_alive` holds the packed buffer.

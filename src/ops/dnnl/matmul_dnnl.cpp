@@ -27,6 +27,7 @@ class MatMulDnnl final : public Kernel {
     const memory::desc b_any(b.dims(), memory::data_type::f32, memory::format_tag::any);
     dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b_constant ? b_any : b, bias, dst), attr, eng);
     matmul_ = dnnl::matmul(pd);
+    impl_ = std::string("matmul ") + pd.impl_info_str();
     a_ = memory(a, eng, DNNL_MEMORY_NONE);
     if (b_constant) {
       b_ = pack_weights(b, b_constant->raw(), pd.weights_desc(), options.weights, packed_b_);
@@ -54,11 +55,14 @@ class MatMulDnnl final : public Kernel {
     s.wait();
   }
 
+  std::string implementation() const override { return impl_; }
+
  private:
   dnnl::matmul matmul_;
   memory a_, b_, bias_, dst_, scratchpad_;
   std::shared_ptr<void> packed_b_;  // set when b is a packed constant
   bool has_bias_ = false;
+  std::string impl_;
 };
 
 memory::desc plain(const memory::dims& dims) {

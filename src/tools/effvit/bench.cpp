@@ -1,5 +1,6 @@
 // Latency of one stream, then throughput of S streams sharing one loaded model (each stream its own
-// Session and thread), printed as one row of the seed's table.
+// Session and thread), printed as one row of the seed's table. With --batch N every run classifies
+// N images; latencies are per run, FPS counts images.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -30,8 +31,12 @@ Stats stats_of(std::vector<double> ms) {
   return s;
 }
 
-Tensor random_input(const TensorInfo& info) {
+Tensor random_input(const std::string& path, const TensorInfo& info, int64_t batch) {
   Shape shape = info.shape;
+  if (!shape.empty() && shape[0] >= 0 && shape[0] != batch && batch != 1)
+    throw Error(path + ": the model's batch is fixed at " + std::to_string(shape[0]) + "; --batch " + std::to_string(batch) +
+                " needs a dynamic-batch export");
+  if (!shape.empty() && shape[0] < 0) shape[0] = batch;
   for (int64_t& d : shape)
     if (d < 0) d = 1;
   Tensor t(DType::f32, shape);
@@ -60,27 +65,29 @@ Handler add_bench(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Latency (one stream) and throughput (S concurrent streams)");
   struct Args {
     std::string model;
-    int threads = 1, streams = 1, iters = 50, warmup = 5;
+    int threads = 1, streams = 1, iters = 50, warmup = 5, batch = 1;
     bool json = false;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("MODEL", a->model, "ONNX model")->required();
   cmd->add_option("--threads", a->threads, "Threads per stream")->check(CLI::Range(1, 256));
   cmd->add_option("--streams", a->streams, "Concurrent streams sharing the model")->check(CLI::Range(1, 256));
+  cmd->add_option("--batch", a->batch, "Images per run (dynamic-batch models)")->check(CLI::Range(1, 4096));
   cmd->add_option("--iters", a->iters, "Timed runs per stream")->check(CLI::Range(1, 1000000));
   cmd->add_option("--warmup", a->warmup, "Untimed runs first")->check(CLI::Range(0, 1000000));
   cmd->add_flag("--json", a->json, "Print JSON");
   return [=] {
     auto model = Model::load(a->model);
     const ModelSummary& s = model->summary();
-    const Tensor input = random_input(s.inputs.at(0));
+    const Tensor input = random_input(a->model, s.inputs.at(0), a->batch);
+    const int64_t images = input.shape().empty() ? 1 : input.shape()[0];
     const std::string precision = "fp32";  // the only precision effvit runs so far
 
     Session single(model, {.threads = a->threads});
     const Stats one = stats_of(time_runs(single, input, a->warmup, a->iters));
 
     Stats loaded = one;
-    double fps = 1000.0 / one.median;
+    double fps = 1000.0 * static_cast<double>(images) / one.median;
     if (a->streams > 1) {
       std::vector<std::unique_ptr<Session>> sessions;
       for (int i = 0; i < a->streams; ++i) {
@@ -104,26 +111,29 @@ Handler add_bench(CLI::App& app) {
       for (auto& w : workers) w.join();
       if (!error.empty()) throw Error(error);
       const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
-      fps = a->streams * a->iters / wall;
+      fps = static_cast<double>(a->streams) * a->iters * static_cast<double>(images) / wall;
       std::vector<double> all;
       for (const auto& v : per_stream) all.insert(all.end(), v.begin(), v.end());
       loaded = stats_of(all);
     }
 
-    const Shape& in_shape = s.inputs.at(0).shape;
     const int64_t classes = s.outputs.at(0).shape.empty() ? 0 : s.outputs.at(0).shape.back();
     if (a->json) {
       nlohmann::json j{{"model", a->model}, {"precision", precision}, {"threads", a->threads}, {"streams", a->streams},
+                       {"batch", images},
                        {"latency_ms", {{"median", one.median}, {"p90", one.p90}, {"min", one.min}}},
+                       {"latency_per_image_ms", one.median / static_cast<double>(images)},
                        {"fps", fps}, {"iters", a->iters}};
+      add_hardware_json(j);
       if (a->streams > 1) j["stream_latency_ms"] = {{"median", loaded.median}, {"p90", loaded.p90}, {"min", loaded.min}};
       std::printf("%s\n", j.dump(2).c_str());
       return 0;
     }
+    std::printf("isa: %s\n\n", hardware_line().c_str());
     std::printf("| model | precision | input | classes | params | latency %d thread(s) | latency %d stream(s) | FPS |\n", a->threads, a->streams);
     std::printf("|---|---|---|---|---|---|---|---|\n");
     std::printf("| %s | %s | %s | %lld | %s | %.2f ms (p90 %.2f) | %.2f ms | %.1f |\n", s.variant == "none" ? a->model.c_str() : s.variant.c_str(),
-                precision.c_str(), shape_str(in_shape).c_str(), static_cast<long long>(classes), human_count(s.params).c_str(),
+                precision.c_str(), shape_str(input.shape()).c_str(), static_cast<long long>(classes), human_count(s.params).c_str(),
                 one.median, one.p90, loaded.median, fps);
     return 0;
   };

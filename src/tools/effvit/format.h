@@ -3,7 +3,10 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
+
+#include "effvit/hardware.h"
 
 namespace effvit::cli {
 
@@ -15,6 +18,26 @@ inline std::string human_count(int64_t n) {
   else if (n >= 1000) std::snprintf(buf, sizeof buf, "%.1f K", static_cast<double>(n) / 1e3);
   else std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(n));
   return buf;
+}
+
+// "avx2 (capped from avx512_vnni by EFFVIT_MAX_ISA) on AMD EPYC 9B14": which tier runs, and where.
+inline std::string hardware_line() {
+  const HardwareInfo& hw = hardware_info();
+  std::string s = isa_tier_name(hw.tier);
+  if (hw.tier != hw.native) s += std::string(" (capped from ") + isa_tier_name(hw.native) + ")";
+  return s + " on " + hw.cpu_model;
+}
+
+// The keys every JSON report carries about the hardware: "isa" (the tier in use), "isa_native",
+// "isa_supported" and "cpu".
+inline void add_hardware_json(nlohmann::json& j) {
+  const HardwareInfo& hw = hardware_info();
+  j["isa"] = isa_tier_name(hw.tier);
+  j["isa_native"] = isa_tier_name(hw.native);
+  nlohmann::json tiers = nlohmann::json::array();
+  for (IsaTier t : hw.supported) tiers.push_back(isa_tier_name(t));
+  j["isa_supported"] = tiers;
+  j["cpu"] = hw.cpu_model;
 }
 
 }  // namespace effvit::cli

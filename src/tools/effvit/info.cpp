@@ -31,6 +31,7 @@ Handler add_info(CLI::App& app) {
       j["variant"] = s.variant;
       j["ops"] = s.ops;
       j["opset"] = s.opset;
+      add_hardware_json(j);
       std::printf("%s\n", j.dump(2).c_str());
       return 0;
     }
@@ -45,6 +46,7 @@ Handler add_info(CLI::App& app) {
     for (const auto& [op, n] : s.ops) total += n;
     std::printf("ops      %d nodes after load-time folding\n", total);
     for (const auto& [op, n] : s.ops) std::printf("  %-20s %d\n", op.c_str(), n);
+    std::printf("isa      %s\n", hardware_line().c_str());
     return 0;
   };
 }

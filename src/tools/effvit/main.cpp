@@ -1,6 +1,7 @@
 // effvit: deploy EfficientViT-MSRA classifiers on CPUs. Every failure ends in one line on stderr
 // and a non-zero exit status.
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <map>
 
@@ -10,6 +11,10 @@
 int main(int argc, char** argv) {
   CLI::App app{"effvit: run, benchmark and evaluate EfficientViT-MSRA models on CPU"};
   app.require_subcommand(1);
+  // Accepted before or after the verb (fallthrough): every verb builds plans.
+  app.fallthrough();
+  bool strict = false;
+  app.add_flag("--strict", strict, "Fail instead of warning when a conv, matmul or layout reorder would run a reference loop");
   std::map<CLI::App*, effvit::cli::Handler> handlers;
   auto add = [&](effvit::cli::Handler (*fn)(CLI::App&)) {
     const size_t before = app.get_subcommands({}).size();
@@ -28,6 +33,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "effvit: %s (see effvit --help)\n", e.what());
     return 1;
   }
+  // Sessions read it when they are created (SessionOptions::strict).
+  if (strict) setenv("EFFVIT_STRICT", "1", 1);
   try {
     for (auto& [sub, handler] : handlers)
       if (sub->parsed()) return handler();

@@ -1,15 +1,10 @@
 // The exponential is a Cody-Waite range reduction (x = n ln2 + r, |r| <= ln2/2) and a degree-6
 // Taylor polynomial for e^r (relative error < 2e-7 on that interval), scaled by 2^n through the
-// exponent bits. Written as plain loops the compiler vectorises; target_clones builds AVX-512 and
-// AVX2 variants and the loader picks one for this CPU, once.
-#include "kernels/softmax_f32.h"
-
-#include <cstring>
-
-namespace effvit {
-namespace {
-
-inline float exp_nonpositive(float x) {
+// exponent bits. Included by each src/kernels/isa/<tier>.cpp: see eltwise_f32.inl for why all is
+// static.
+//
+// Row softmax: y[r][0..len) = softmax(x[r][0..len)) for contiguous rows.
+static inline float exp_nonpositive(float x) {
   // Inputs are x - max(x) <= 0; below -87 the result underflows to 0 anyway.
   x = x < -87.0f ? -87.0f : x;
   const float n = __builtin_floorf(x * 1.44269504f + 0.5f);
@@ -23,14 +18,11 @@ inline float exp_nonpositive(float x) {
   p = p * r + 1.f;
   const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
   float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
+  __builtin_memcpy(&scale, &bits, sizeof scale);
   return p * scale;
 }
 
-}  // namespace
-
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t len) {
+static void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t len) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * len;
     float* yr = y + r * len;
@@ -46,5 +38,3 @@ void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t len) {
     for (int64_t j = 0; j < len; ++j) yr[j] *= inv;
   }
 }
-
-}  // namespace effvit

@@ -1,0 +1,140 @@
+#include "cpu/hardware.h"
+
+#include <cpuid.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <dnnl.hpp>
+#include <string>
+
+#include "effvit/error.h"
+#include "kernels/kernels.h"
+
+namespace effvit {
+namespace {
+
+constexpr IsaTier kAllTiers[] = {IsaTier::sse41,  IsaTier::avx2,        IsaTier::avx2_vnni,
+                                 IsaTier::avx512, IsaTier::avx512_vnni, IsaTier::amx};
+
+std::string cpu_brand() {
+  unsigned regs[12] = {};
+  unsigned max_ext = __get_cpuid_max(0x80000000u, nullptr);
+  if (max_ext < 0x80000004u) return "unknown x86-64";
+  for (unsigned i = 0; i < 3; ++i) __get_cpuid(0x80000002u + i, &regs[4 * i], &regs[4 * i + 1], &regs[4 * i + 2], &regs[4 * i + 3]);
+  char text[sizeof regs + 1] = {};
+  std::memcpy(text, regs, sizeof regs);
+  std::string s(text);
+  const size_t first = s.find_first_not_of(' '), last = s.find_last_not_of(' ');
+  return first == std::string::npos ? "unknown x86-64" : s.substr(first, last - first + 1);
+}
+
+// oneDNN's ISA for a tier. At the native tier oneDNN is left uncapped, so extensions effvit does not
+// name (AVX-512 BF16 on Zen 4, say) stay available to it.
+dnnl::cpu_isa dnnl_isa_for(IsaTier tier) {
+  switch (tier) {
+    case IsaTier::sse41: return dnnl::cpu_isa::sse41;
+    case IsaTier::avx2: return dnnl::cpu_isa::avx2;
+    case IsaTier::avx2_vnni: return dnnl::cpu_isa::avx2_vnni;
+    case IsaTier::avx512: return dnnl::cpu_isa::avx512_core;
+    case IsaTier::avx512_vnni: return dnnl::cpu_isa::avx512_core_vnni;
+    case IsaTier::amx: return dnnl::cpu_isa::avx512_core_amx;
+  }
+  return dnnl::cpu_isa::sse41;
+}
+
+// The tier oneDNN actually runs at (it may have been capped before us, e.g. by ONEDNN_MAX_CPU_ISA).
+IsaTier tier_of_dnnl(dnnl::cpu_isa isa) {
+  IsaTier best = IsaTier::sse41;
+  for (IsaTier t : kAllTiers) {
+    const auto need = static_cast<unsigned>(dnnl_isa_for(t));
+    if ((static_cast<unsigned>(isa) & need) == need) best = t;
+  }
+  return best;
+}
+
+Hardware decide() {
+  Hardware hw;
+  HardwareInfo& info = hw.info;
+  if (!cpu_supports(IsaTier::sse41)) throw Error("effvit needs an x86-64 CPU with SSE4.1");
+  info.cpu_model = cpu_brand();
+  for (IsaTier t : kAllTiers)
+    if (cpu_supports(t)) {
+      info.supported.push_back(t);
+      info.native = t;
+    }
+  info.tier = info.native;
+  if (const char* cap = std::getenv("EFFVIT_MAX_ISA"); cap && *cap) {
+    const auto requested = parse_isa_tier(cap);
+    if (!requested)
+      throw Error(std::string("EFFVIT_MAX_ISA: unknown tier '") + cap + "' (expected sse41, avx2, avx2_vnni, avx512, avx512_vnni or amx)");
+    // The best tier at or below the cap that this CPU has (tiers are not nested: AVX-VNNI is not a
+    // subset of AVX-512 VNNI).
+    for (IsaTier t : info.supported)
+      if (t <= *requested) info.tier = t;
+  }
+  if (info.tier != info.native) {
+    try {
+      dnnl::set_max_cpu_isa(dnnl_isa_for(info.tier));
+    } catch (const dnnl::error&) {
+      // oneDNN already fixed its ISA (it generated code first); the check below follows it.
+    }
+  }
+  // Agree with oneDNN: if it was capped lower before us, our layouts must follow it, or its
+  // kernels would see formats they cannot take.
+  const IsaTier dnnl_tier = tier_of_dnnl(dnnl::get_effective_cpu_isa());
+  if (dnnl_tier < info.tier) info.tier = dnnl_tier;
+  info.channel_block = channel_block_for(info.tier);
+  hw.kernels = &kernels_for(info.tier);
+  return hw;
+}
+
+}  // namespace
+
+const char* isa_tier_name(IsaTier tier) {
+  switch (tier) {
+    case IsaTier::sse41: return "sse41";
+    case IsaTier::avx2: return "avx2";
+    case IsaTier::avx2_vnni: return "avx2_vnni";
+    case IsaTier::avx512: return "avx512";
+    case IsaTier::avx512_vnni: return "avx512_vnni";
+    case IsaTier::amx: return "amx";
+  }
+  return "?";
+}
+
+std::optional<IsaTier> parse_isa_tier(std::string_view name) {
+  for (IsaTier t : kAllTiers)
+    if (name == isa_tier_name(t)) return t;
+  return std::nullopt;
+}
+
+bool cpu_supports(IsaTier tier) {
+  __builtin_cpu_init();
+  const bool sse41 = __builtin_cpu_supports("sse4.1");
+  const bool avx2 = sse41 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  const bool avx512_vnni = avx512 && __builtin_cpu_supports("avx512vnni");
+  switch (tier) {
+    case IsaTier::sse41: return sse41;
+    case IsaTier::avx2: return avx2;
+    case IsaTier::avx2_vnni: return avx2 && __builtin_cpu_supports("avxvnni");
+    case IsaTier::avx512: return avx512;
+    case IsaTier::avx512_vnni: return avx512_vnni;
+    case IsaTier::amx:
+      return avx512_vnni && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("amx-tile") &&
+             __builtin_cpu_supports("amx-int8") && __builtin_cpu_supports("amx-bf16");
+  }
+  return false;
+}
+
+int channel_block_for(IsaTier tier) { return tier >= IsaTier::avx512 ? 16 : 8; }
+
+const Hardware& hardware() {
+  static const Hardware hw = decide();
+  return hw;
+}
+
+const HardwareInfo& hardware_info() { return hardware().info; }
+
+}  // namespace effvit

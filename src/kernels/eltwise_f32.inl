@@ -1,0 +1,11 @@
+// Flat elementwise loops over contiguous floats. Included by each src/kernels/isa/<tier>.cpp, so
+// every function here must stay `static` and free of library calls: a non-static (or inline
+// library) function built with AVX-512 could be the copy the linker keeps for every caller.
+
+static void relu_f32(const float* x, float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f;
+}
+
+static void add_f32(const float* a, const float* b, float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
+}

@@ -1,0 +1,18 @@
+// effvit's micro-kernels compiled for the avx2 tier (this file alone gets that tier's compiler flags;
+// see CMakeLists.txt).
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/kernels.h"
+
+namespace effvit {
+namespace avx2_kernels {
+namespace {
+#include "kernels/eltwise_f32.inl"
+#include "kernels/softmax_f32.inl"
+}  // namespace
+}  // namespace avx2_kernels
+
+const KernelTable kKernelsAvx2 = {"avx2", avx2_kernels::relu_f32, avx2_kernels::add_f32, avx2_kernels::softmax_rows_f32};
+
+}  // namespace effvit

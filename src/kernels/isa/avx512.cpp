@@ -1,0 +1,18 @@
+// effvit's micro-kernels compiled for the avx512 tier (this file alone gets that tier's compiler flags;
+// see CMakeLists.txt).
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/kernels.h"
+
+namespace effvit {
+namespace avx512_kernels {
+namespace {
+#include "kernels/eltwise_f32.inl"
+#include "kernels/softmax_f32.inl"
+}  // namespace
+}  // namespace avx512_kernels
+
+const KernelTable kKernelsAvx512 = {"avx512", avx512_kernels::relu_f32, avx512_kernels::add_f32, avx512_kernels::softmax_rows_f32};
+
+}  // namespace effvit

@@ -1,0 +1,18 @@
+// effvit's micro-kernels compiled for the sse41 tier (this file alone gets that tier's compiler flags;
+// see CMakeLists.txt).
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/kernels.h"
+
+namespace effvit {
+namespace sse41_kernels {
+namespace {
+#include "kernels/eltwise_f32.inl"
+#include "kernels/softmax_f32.inl"
+}  // namespace
+}  // namespace sse41_kernels
+
+const KernelTable kKernelsSse41 = {"sse41", sse41_kernels::relu_f32, sse41_kernels::add_f32, sse41_kernels::softmax_rows_f32};
+
+}  // namespace effvit

@@ -1,0 +1,30 @@
+// Splitting one kernel's work across the Session's threads (--threads N). OpenMP, the same thread
+// pool oneDNN runs on, so effvit's own kernels and oneDNN's never oversubscribe the cores.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace effvit {
+
+// Calls fn(begin, end) over contiguous chunks of [0, n), one per thread, using at most `threads`
+// threads and none that would get fewer than `min_per_thread` items (waking a thread costs a few
+// microseconds; small ops stay on the calling thread).
+template <typename Fn>
+void parallel_for(int threads, int64_t n, int64_t min_per_thread, Fn&& fn) {
+  const int64_t useful = std::max<int64_t>(1, n / std::max<int64_t>(1, min_per_thread));
+  const int t = static_cast<int>(std::min<int64_t>(threads, useful));
+  if (t <= 1) {
+    fn(int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel num_threads(t)
+  {
+    const int64_t i = omp_get_thread_num(), count = omp_get_num_threads();
+    fn(n * i / count, n * (i + 1) / count);
+  }
+}
+
+}  // namespace effvit
