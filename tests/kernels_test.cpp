@@ -39,11 +39,17 @@ TEST(KernelTables, SoftmaxMatchesReference) {
         // One extra float in front: rows that start off a vector boundary.
         const Tensor x = random_f32({3 * len + 1}, rng, -scale, scale);
         Tensor y(DType::f32, {3 * len + 1});
-        k.softmax_rows_f32(x.data<float>() + 1, y.data<float>() + 1, 3, len);
+        k.softmax_rows_f32(x.data<float>() + 1, nullptr, y.data<float>() + 1, 3, len);
         Tensor rows = Tensor::view(DType::f32, {3, len}, const_cast<float*>(x.data<float>()) + 1);
         Tensor got = Tensor::view(DType::f32, {3, len}, y.data<float>() + 1);
         const Tensor want = run_op1("Softmax", {rt(rows.clone())}, {{"axis", int_attr(-1)}});
         expect_close(got.clone(), want, 1e-5, std::string(k.isa) + " len " + std::to_string(len));
+        // With a bias, computed in place (y == x), as the attention kernel may.
+        const Tensor bias = random_f32({3, len}, rng, -scale, scale);
+        Tensor inplace = rows.clone();
+        k.softmax_rows_f32(inplace.data<float>(), bias.data<float>(), inplace.data<float>(), 3, len);
+        const Tensor want_biased = run_op1("Softmax", {rt(rows.clone()), rt(bias)}, {{"axis", int_attr(-1)}});
+        expect_close(inplace, want_biased, 1e-5, std::string(k.isa) + " biased len " + std::to_string(len));
       }
     }
   }

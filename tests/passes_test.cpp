@@ -423,3 +423,63 @@ TEST_P(BlockedLayout, ReorderOpsRoundTripAgainstTheirReference) {
 
 }  // namespace
 }  // namespace effvit
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+// Attention scores: softmax((q^T k) * scale + bias), as both exporters write them.
+TEST(FuseAttentionScores, ScaleGoesToTheMatMulAndBiasToTheSoftmax) {
+  std::mt19937 rng(90);
+  GraphBuilder b;
+  const ValueId q = b.input("q", DType::f32, {2, 3, 8, 5});
+  const ValueId k = b.input("k", DType::f32, {2, 3, 8, 5});
+  const ValueId qt = b.node("Transpose", {q}, {{"perm", ints_attr({0, 1, 3, 2})}});
+  const ValueId s = b.node("MatMul", {qt, k});
+  const ValueId scaled = b.node("Mul", {b.constant("scale", f32s({}, {0.35f})), s});
+  b.output(b.node("Softmax", {b.node("Add", {scaled, b.constant("bias", random_f32({3, 5, 5}, rng))})}, {{"axis", int_attr(-1)}}));
+  const Graph before = specialize(b.graph, {{2, 3, 8, 5}, {2, 3, 8, 5}});
+  Graph after = before;
+  EXPECT_EQ(fuse_attention_scores(after), 2);
+  EXPECT_EQ(count_ops(after, "Mul"), 0);
+  EXPECT_EQ(count_ops(after, "Add"), 0);
+  const Node& mm = *std::find_if(after.nodes.begin(), after.nodes.end(), [](const Node& n) { return n.op == "MatMul"; });
+  EXPECT_FLOAT_EQ(mm.attr_float("effvit.scale", 0.f), 0.35f);
+  const Node& sm = after.nodes.back();
+  ASSERT_EQ(sm.op, "Softmax");
+  EXPECT_EQ(sm.inputs.size(), 2u);
+  fold_transpose_into_matmul(after);  // and with the transposed operand read through strides
+  expect_same_results(before, after, {random_f32({2, 3, 8, 5}, rng), random_f32({2, 3, 8, 5}, rng)}, 1e-6);
+}
+
+TEST(FuseAttentionScores, LeavesWhatItCannotFuse) {
+  std::mt19937 rng(91);
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {4, 6});
+  const ValueId w = b.constant("w", random_f32({6, 3}, rng));
+  auto softmax = [&](ValueId v, int64_t axis = -1) { return b.node("Softmax", {v}, {{"axis", int_attr(axis)}}); };
+  // A per-column Mul is not a scalar scale; a bias varying along a broadcast axis is not one block
+  // of rows; a softmax over another axis has no row bias; a value read twice cannot be absorbed.
+  b.output(b.node("Mul", {b.node("MatMul", {x, w}), b.constant("cols", random_f32({3}, rng))}));
+  b.output(softmax(b.node("Add", {b.node("MatMul", {x, w}), b.constant("col_bias", random_f32({4, 1}, rng))})));
+  b.output(softmax(b.node("Add", {b.node("MatMul", {x, w}), b.constant("bias0", random_f32({4, 3}, rng))}), 0));
+  const ValueId shared = b.node("Add", {b.node("MatMul", {x, w}), b.constant("c", random_f32({3}, rng))});
+  b.output(softmax(shared));
+  b.output(shared);
+  const Graph before = specialize(b.graph, {{4, 6}});
+  Graph after = before;
+  EXPECT_EQ(fuse_attention_scores(after), 0);
+  EXPECT_EQ(after.nodes.size(), before.nodes.size());
+  // The softmax reference takes the bias input too, and checks it.
+  std::mt19937 rng2(92);
+  const Tensor s = random_f32({2, 4, 3}, rng2), bias = random_f32({4, 3}, rng2);
+  Tensor manual = s.clone();
+  for (int64_t i = 0; i < manual.numel(); ++i) manual.data<float>()[i] += bias.data<float>()[i % 12];
+  expect_close(run_op1("Softmax", {rt(s), rt(bias)}), run_op1("Softmax", {rt(manual)}), 1e-6);
+  expect_close(run_op("Softmax", {rt(s), rt(bias)}, {}, 1, "sm", /*fast=*/true).at(0), run_op1("Softmax", {rt(manual)}), 1e-5);
+  EXPECT_THROW(run_op1("Softmax", {rt(s), rt(random_f32({4, 1}, rng2))}, {{"axis", int_attr(1)}}), Error);
+}
+
+}  // namespace
+}  // namespace effvit

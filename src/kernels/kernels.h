@@ -21,8 +21,9 @@ struct KernelTable {
   void (*relu_f32)(const float* x, float* y, size_t n);
   // y = a + b over n contiguous floats.
   void (*add_f32)(const float* a, const float* b, float* y, size_t n);
-  // y[r][0..len) = softmax(x[r][0..len)) for `rows` contiguous rows; ~1e-6 relative to std::exp.
-  void (*softmax_rows_f32)(const float* x, float* y, int64_t rows, int64_t len);
+  // y[r][0..len) = softmax(x[r][0..len) + bias[r][0..len)) for `rows` contiguous rows (bias may be
+  // null; y may be x); ~1e-6 relative to std::exp.
+  void (*softmax_rows_f32)(const float* x, const float* bias, float* y, int64_t rows, int64_t len);
 };
 
 extern const KernelTable kKernelsSse41, kKernelsAvx2, kKernelsAvx512;

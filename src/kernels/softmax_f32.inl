@@ -3,7 +3,8 @@
 // exponent bits. Included by each src/kernels/isa/<tier>.cpp: see eltwise_f32.inl for why all is
 // static.
 //
-// Row softmax: y[r][0..len) = softmax(x[r][0..len)) for contiguous rows.
+// Row softmax: y[r][0..len) = softmax(x[r][0..len) + bias[r][0..len)) for contiguous rows; bias
+// may be null.
 static inline float exp_nonpositive(float x) {
   // Inputs are x - max(x) <= 0; below -87 the result underflows to 0 anyway.
   x = x < -87.0f ? -87.0f : x;
@@ -22,10 +23,16 @@ static inline float exp_nonpositive(float x) {
   return p * scale;
 }
 
-static void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t len) {
+static void softmax_rows_f32(const float* x, const float* bias, float* y, int64_t rows, int64_t len) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * len;
     float* yr = y + r * len;
+    if (bias) {
+      // Biased logits go through y, which the exponentials then overwrite in place.
+      const float* br = bias + r * len;
+      for (int64_t j = 0; j < len; ++j) yr[j] = xr[j] + br[j];
+      xr = yr;
+    }
     float mx = xr[0];
     for (int64_t j = 1; j < len; ++j) mx = xr[j] > mx ? xr[j] : mx;
     float sum = 0.f;

@@ -1,6 +1,7 @@
 // MatMul (numpy semantics: batched, broadcasting, 1-D promotion) and Gemm. A MatMul may carry
 // effvit.trans_a / effvit.trans_b (set by passes/fold_transpose_into_matmul.cpp): that operand is
-// stored with its last two axes swapped, and is read through strides instead of being copied.
+// stored with its last two axes swapped, and is read through strides instead of being copied, and
+// effvit.scale, a factor applied to the product (passes/fuse_attention_scores.cpp).
 #include <cstring>
 
 #include "ops/broadcast.h"
@@ -83,6 +84,10 @@ void compute_matmul(const Node& node, const TensorIn& in, const TensorOut& out) 
               in[1]->data<float>() + ob * s.k * s.n, s.trans_b ? 1 : s.n, s.trans_b ? s.k : 1, y + t * s.m * s.n, s.m,
               s.k, s.n);
     next_index(idx, s.batch);
+  }
+  if (node.has("effvit.scale")) {
+    const float scale = node.attr_float("effvit.scale", 1.f);
+    for (int64_t i = 0, e = out[0]->numel(); i < e; ++i) y[i] *= scale;
   }
 }
 

@@ -61,15 +61,15 @@ class ReorderDnnl final : public Kernel {
   void run(const TensorIn& in, const TensorOut& out) override {
     src_.set_data_handle(const_cast<void*>(in[0]->raw()));
     dst_.set_data_handle(out[0]->raw());
-    dnnl::stream s(dnnl_engine());
-    reorder_.execute(s, src_, dst_);
-    s.wait();
+    reorder_.execute(stream_, src_, dst_);
+    stream_.wait();
   }
   std::string implementation() const override { return impl_; }
 
  private:
   dnnl::memory src_, dst_;
   dnnl::reorder reorder_;
+  dnnl::stream stream_{dnnl_engine()};
   std::string impl_;
 };
 

@@ -20,6 +20,9 @@ int fuse_conv_relu(Graph& graph);
 // Transpose(perm swapping the last two axes) -> MatMul becomes a MatMul reading the untransposed
 // operand with effvit.trans_a / effvit.trans_b (oneDNN reads it through strides).
 int fold_transpose_into_matmul(Graph& graph);
+// Softmax(MatMul * scalar + constant bias): the scale becomes the MatMul's effvit.scale, the bias a
+// second Softmax input. Needs specialised shapes.
+int fuse_attention_scores(Graph& graph);
 // Identity nodes, and Dropouts whose mask nobody reads, disappear (readers read the input).
 int remove_identity(Graph& graph);
 
@@ -31,7 +34,10 @@ int assign_blocked_layout(Graph& graph, int block);
 // The rewrites that need no shapes (Identity removal, BN folding, Conv+Relu fusion). A Model runs
 // them once, so every input shape shares the folded weights.
 void optimize_structure(Graph& graph);
-// Both stages on a specialised graph: optimize_structure, then assign_blocked_layout.
+// The rewrites for one set of input shapes (after specialize): attention-score fusion, then
+// assign_blocked_layout with the hardware tier's channel `block`.
+void optimize_for_shapes(Graph& graph, int block);
+// Both stages on a specialised graph: optimize_structure, then optimize_for_shapes.
 void optimize(Graph& graph, int block);
 
 // Replaces every read of `from` (node inputs and graph outputs) by `to`.

@@ -33,9 +33,14 @@ void optimize_structure(Graph& graph) {
   graph.remove_dead_nodes();
 }
 
+void optimize_for_shapes(Graph& graph, int block) {
+  fuse_attention_scores(graph);
+  assign_blocked_layout(graph, block);
+}
+
 void optimize(Graph& graph, int block) {
   optimize_structure(graph);
-  assign_blocked_layout(graph, block);
+  optimize_for_shapes(graph, block);
 }
 
 }  // namespace effvit

@@ -16,7 +16,7 @@ std::shared_ptr<const Graph> Model::Runtime::graph_for(const std::vector<Shape>&
   auto& slot = graphs_[shapes];
   if (!slot) {
     Graph g = specialize(structural_, shapes);
-    assign_blocked_layout(g, hardware().info.channel_block);
+    optimize_for_shapes(g, hardware().info.channel_block);
     slot = std::make_shared<const Graph>(std::move(g));
   }
   return slot;

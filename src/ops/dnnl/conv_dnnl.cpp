@@ -86,32 +86,31 @@ class ConvDnnl final : public Kernel {
     }
     if (has_bias_) bias_ = memory(pd.bias_desc(), eng, DNNL_MEMORY_NONE);
     scratchpad_ = memory(pd.scratchpad_desc(), eng);
+    // Built once: memory objects are handles, so set_data_handle below updates what args_ holds.
+    args_ = {{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst_}, {DNNL_ARG_SCRATCHPAD, scratchpad_}};
+    if (has_bias_) args_[DNNL_ARG_BIAS] = bias_;
   }
 
   void run(const TensorIn& in, const TensorOut& out) override {
-    dnnl::stream s(dnnl_engine());
     if (!weights_const_) {
       weights_user_.set_data_handle(const_cast<void*>(in[1]->raw()));
-      weights_reorder_.execute(s, weights_user_, weights_);
+      weights_reorder_.execute(stream_, weights_user_, weights_);
     }
     src_plain_.set_data_handle(const_cast<void*>(in[0]->raw()));
     dst_plain_.set_data_handle(out[0]->raw());
-    if (src_reorder_) src_reorder_.execute(s, src_plain_, src_);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst_},
-                                              {DNNL_ARG_SCRATCHPAD, scratchpad_}};
-    if (has_bias_) {
-      bias_.set_data_handle(const_cast<void*>(in[2]->raw()));
-      args[DNNL_ARG_BIAS] = bias_;
-    }
-    conv_.execute(s, args);
-    if (dst_reorder_) dst_reorder_.execute(s, dst_, dst_plain_);
-    s.wait();
+    if (src_reorder_) src_reorder_.execute(stream_, src_plain_, src_);
+    if (has_bias_) bias_.set_data_handle(const_cast<void*>(in[2]->raw()));
+    conv_.execute(stream_, args_);
+    if (dst_reorder_) dst_reorder_.execute(stream_, dst_, dst_plain_);
+    stream_.wait();
   }
 
   std::string implementation() const override { return impls_; }
 
  private:
   dnnl::convolution_forward conv_;
+  dnnl::stream stream_{dnnl_engine()};  // one per kernel: a Session runs on one thread
+  std::unordered_map<int, memory> args_;
   memory src_, dst_, src_plain_, dst_plain_, weights_, bias_, weights_user_, scratchpad_;
   dnnl::reorder weights_reorder_, src_reorder_, dst_reorder_;
   std::shared_ptr<void> packed_weights_;  // keeps a shared packed copy alive

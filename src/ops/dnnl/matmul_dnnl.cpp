@@ -1,5 +1,7 @@
 // MatMul and Gemm through oneDNN's matmul primitive. Operands stay in the graph's row-major layout;
-// transposed Gemm operands are described by strides, so nothing is copied.
+// transposed Gemm operands are described by strides, so nothing is copied. A fused scale
+// (effvit.scale, passes/fuse_attention_scores.cpp) is an eltwise-linear post-op: oneDNN 2.6 has no
+// jit f32 matmul with output scales, nor with a bias broadcast over the batch.
 #include "ops/dnnl/engine.h"
 #include "ops/dnnl/kernels.h"
 
@@ -20,10 +22,15 @@ class MatMulDnnl final : public Kernel {
   // (`b_constant`, e.g. a classifier head) is packed once into the layout oneDNN prefers and shared
   // through the Model's weight cache, instead of being repacked on every run.
   MatMulDnnl(const memory::desc& a, const memory::desc& b, const memory::desc& bias, const memory::desc& dst,
-             const Tensor* b_constant, const KernelOptions& options) {
+             const Tensor* b_constant, const KernelOptions& options, float scale = 1.f) {
     auto& eng = dnnl_engine();
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // see conv_dnnl.cpp
+    if (scale != 1.f) {
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, scale, 0.f);
+      attr.set_post_ops(ops);
+    }
     const memory::desc b_any(b.dims(), memory::data_type::f32, memory::format_tag::any);
     dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b_constant ? b_any : b, bias, dst), attr, eng);
     matmul_ = dnnl::matmul(pd);
@@ -94,7 +101,7 @@ std::unique_ptr<Kernel> create_matmul_dnnl(const Node& n, const Graph& g, const 
   try {
     return std::make_unique<MatMulDnnl>(operand(a, n.attr_int("effvit.trans_a", 0)), operand(b, n.attr_int("effvit.trans_b", 0)),
                                         memory::desc(), plain(memory::dims(y.begin(), y.end())),
-                                        constant_or_null(g, n.inputs[1]), options);
+                                        constant_or_null(g, n.inputs[1]), options, n.attr_float("effvit.scale", 1.f));
   } catch (const dnnl::error&) {
     return nullptr;
   }
