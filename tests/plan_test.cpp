@@ -212,3 +212,33 @@ TEST(ReferenceImplementations, StrictPlanRejectsThemOnHotOpsOnly) {
 
 }  // namespace
 }  // namespace effvit
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+// Reshape/Flatten/Squeeze/Unsqueeze of a computed value share its storage; the root stays alive as
+// long as any view of it is read, and views of graph inputs are still copies.
+TEST(Plan, ViewsShareStorageAndKeepTheirRootAlive) {
+  std::mt19937 rng(81);
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {2, 3, 4});
+  const ValueId x_flat = b.node("Flatten", {x});  // of a graph input: copied
+  const ValueId a = b.node("Relu", {x});
+  const ValueId r = b.node("Reshape", {a, b.constant("shape", i64s({6, 4}))});
+  const ValueId u = b.node("Unsqueeze", {r, b.constant("axes", i64s({0}))});
+  // Many values made while the views are live: a planner that freed the root early would place
+  // them over it.
+  ValueId v = b.node("Sigmoid", {x});
+  for (int i = 0; i < 6; ++i) v = b.node("Add", {b.node("Sigmoid", {v}), x});
+  const ValueId back = b.node("Reshape", {u, b.constant("shape2", i64s({2, 3, 4}))});
+  b.output(b.node("Add", {back, v}));
+  b.output(x_flat);
+  b.output(u);
+  const Graph g = specialize(b.graph, {{2, 3, 4}});
+  expect_plan_matches_reference(g, {random_f32({2, 3, 4}, rng, -2.f, 2.f)});
+}
+
+}  // namespace
+}  // namespace effvit

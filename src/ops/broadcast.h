@@ -1,13 +1,18 @@
 // Walks an output shape with per-operand broadcast strides, handing the innermost run to a callback
 // so element loops stay tight. Adjacent axes that every operand reads contiguously are merged first,
-// so a same-shape or bias-style broadcast becomes one long run instead of many short rows.
+// so a same-shape or bias-style broadcast becomes one long run instead of many short rows. Rows are
+// independent, so they are shared among the calling Session's threads (--threads N) when there are
+// enough of them.
 #pragma once
+
+#include <omp.h>
 
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "effvit/tensor.h"
+#include "ops/parallel.h"
 
 namespace effvit {
 
@@ -50,18 +55,26 @@ void for_each_row(const Shape& out_shape, const std::vector<int64_t> (&operand_s
   const size_t rank = shape.size();
   const int64_t inner = shape[rank - 1];
   for (size_t k = 0; k < N; ++k) inner_stride[k] = strides[k][rank - 1];
-  std::vector<int64_t> idx(rank - 1, 0);
   const Shape outer(shape.begin(), shape.end() - 1);
   const int64_t rows = shape_numel(outer);
-  for (int64_t r = 0; r < rows; ++r) {
-    int64_t offs[N];
-    for (size_t k = 0; k < N; ++k) {
-      offs[k] = 0;
-      for (size_t d = 0; d + 1 < rank; ++d) offs[k] += idx[d] * strides[k][d];
-    }
-    row(offs, r * inner, inner, inner_stride);
-    next_index(idx, outer);
-  }
+  // Sessions set the OpenMP thread count to their --threads before running.
+  parallel_for(omp_get_max_threads(), rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(inner, 1)),
+               [&](int64_t first, int64_t last) {
+                 std::vector<int64_t> idx(rank - 1, 0);
+                 for (size_t d = rank - 1, rest = static_cast<size_t>(first); d-- > 0;) {
+                   idx[d] = static_cast<int64_t>(rest % static_cast<size_t>(outer[d]));
+                   rest /= static_cast<size_t>(outer[d]);
+                 }
+                 for (int64_t r = first; r < last; ++r) {
+                   int64_t offs[N];
+                   for (size_t k = 0; k < N; ++k) {
+                     offs[k] = 0;
+                     for (size_t d = 0; d + 1 < rank; ++d) offs[k] += idx[d] * strides[k][d];
+                   }
+                   row(offs, r * inner, inner, inner_stride);
+                   next_index(idx, outer);
+                 }
+               });
 }
 
 // dst (dense, shaped `out`) = elements of `src` at base + sum(idx[d] * strides[d]), for element

@@ -27,6 +27,18 @@ class ReferenceKernel final : public Kernel {
   ComputeFn fn_;
 };
 
+// A node whose output is its input's bytes under another shape (Reshape and friends): the output
+// shares the input's storage and the step does nothing.
+class AliasKernel final : public Kernel {
+ public:
+  void run(const TensorIn&, const TensorOut&) override {}
+  std::string implementation() const override { return "alias"; }
+};
+
+bool is_view_op(const std::string& op) {
+  return op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity";
+}
+
 size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 
 bool must_not_be_reference(const std::string& op) {
@@ -51,10 +63,21 @@ void check_hot_path_kernel(const Node& n, const Kernel& kernel, bool strict) {
 
 Plan::Plan(Graph graph, const KernelOptions& options) : graph_(std::move(graph)) {
   steps_.reserve(graph_.nodes.size());
+  const std::vector<int> producers = graph_.producers();
+  alias_of_.assign(graph_.values.size(), kNoValue);
   for (const Node& n : graph_.nodes) {
     const OpDef* def = find_op(n.op);
     Step s;
-    if (def->create) s.kernel = def->create(n, graph_, options);
+    // A view of a value this plan computes (not of a graph input or constant, whose storage is not
+    // the arena's) shares its storage.
+    if (is_view_op(n.op) && n.outputs.size() == 1 && producers[static_cast<size_t>(n.inputs[0])] >= 0 &&
+        graph_.value(n.inputs[0]).layout == Layout::Plain) {
+      const ValueId in = n.inputs[0];
+      const ValueId root = alias_of_[static_cast<size_t>(in)] == kNoValue ? in : alias_of_[static_cast<size_t>(in)];
+      alias_of_[static_cast<size_t>(n.outputs[0])] = root;
+      s.kernel = std::make_unique<AliasKernel>();
+    }
+    if (!s.kernel && def->create) s.kernel = def->create(n, graph_, options);
     if (!s.kernel) {
       // Reference loops read plain NCHW only; a blocked value here would be read as garbage.
       for (ValueId id : n.inputs)
@@ -71,12 +94,14 @@ Plan::Plan(Graph graph, const KernelOptions& options) : graph_(std::move(graph))
     steps_.push_back(std::move(s));
   }
   assign_memory();
-  profile_ = std::getenv("EFFVIT_PROFILE") != nullptr;
+  if (const char* p = std::getenv("EFFVIT_PROFILE")) profile_ = std::atoi(p) >= 2 ? 2 : 1;
+  node_ms_.assign(steps_.size(), 0.0);
 }
 
 Plan::~Plan() {
   if (!profile_ || runs_ == 0) return;
-  // EFFVIT_PROFILE=1: time per op type over every run of this plan, printed when it is destroyed.
+  // EFFVIT_PROFILE=1: time per op type over every run of this plan, printed when it is destroyed;
+  // EFFVIT_PROFILE=2 adds one line per node (time, op, output shape, implementation).
   std::multimap<double, std::string, std::greater<>> by_time;
   double total = 0;
   for (const auto& [op, ms] : op_ms_) {
@@ -86,6 +111,12 @@ Plan::~Plan() {
   std::fprintf(stderr, "profile: %d run(s), %.3f ms per run\n", runs_, total / runs_);
   for (const auto& [ms, op] : by_time)
     std::fprintf(stderr, "  %-20s %8.3f ms  %5.1f%%\n", op.c_str(), ms / runs_, 100.0 * ms / total);
+  if (profile_ < 2) return;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const Node& n = graph_.nodes[i];
+    std::fprintf(stderr, "  node %8.4f ms  %-18s %-18s %s  [%s]\n", node_ms_[i] / runs_, n.op.c_str(),
+                 shape_str(graph_.value(n.outputs[0]).shape).c_str(), n.name.c_str(), steps_[i].kernel->implementation().c_str());
+  }
 }
 
 void Plan::run_profiled() {
@@ -93,7 +124,9 @@ void Plan::run_profiled() {
   for (size_t i = 0; i < steps_.size(); ++i) {
     const auto t0 = Clock::now();
     steps_[i].kernel->run(steps_[i].in, steps_[i].out);
-    op_ms_[graph_.nodes[i].op] += std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    op_ms_[graph_.nodes[i].op] += ms;
+    node_ms_[i] += ms;
   }
   ++runs_;
 }
@@ -109,6 +142,12 @@ void Plan::assign_memory() {
   }
   const int end = static_cast<int>(steps_.size());
   for (ValueId id : graph_.outputs) last_use[static_cast<size_t>(id)] = end;
+  // A view keeps its root's bytes alive for as long as the view is read.
+  for (size_t id = 0; id < nv; ++id)
+    if (alias_of_[id] != kNoValue) {
+      int& root_last = last_use[static_cast<size_t>(alias_of_[id])];
+      root_last = std::max(root_last, last_use[id]);
+    }
 
   // First-fit placement over live intervals: a value's bytes are free again once the step after its
   // last reader starts, so a node never writes over its own inputs.
@@ -122,6 +161,7 @@ void Plan::assign_memory() {
   for (size_t i = 0; i < steps_.size(); ++i) {
     live.erase(std::remove_if(live.begin(), live.end(), [&](const Block& b) { return b.last < static_cast<int>(i); }), live.end());
     for (ValueId id : steps_[i].outputs) {
+      if (alias_of_[static_cast<size_t>(id)] != kNoValue) continue;
       const Value& v = graph_.value(id);
       const size_t bytes = align64(value_bytes(v));
       std::sort(live.begin(), live.end(), [](const Block& a, const Block& b) { return a.offset < b.offset; });
@@ -142,7 +182,10 @@ void Plan::assign_memory() {
   for (size_t id = 0; id < nv; ++id) {
     const Value& v = graph_.values[id];
     if (v.is_constant) slots_[id] = v.constant;
-    else if (def_at[id] >= 0) slots_[id] = Tensor::view(v.dtype, v.shape, static_cast<char*>(mem) + offset[id]);
+    else if (def_at[id] >= 0) {
+      const size_t storage = alias_of_[id] == kNoValue ? id : static_cast<size_t>(alias_of_[id]);
+      slots_[id] = Tensor::view(v.dtype, v.shape, static_cast<char*>(mem) + offset[storage]);
+    }
   }
   for (Step& s : steps_) {
     s.in.clear();

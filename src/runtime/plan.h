@@ -40,11 +40,13 @@ class Plan {
   Graph graph_;
   std::vector<Step> steps_;
   std::vector<Tensor> slots_;  // one per value: constants, bound inputs, arena views
+  std::vector<ValueId> alias_of_;  // per value: the value whose storage it shares, or kNoValue
   std::shared_ptr<void> arena_;
   size_t arena_bytes_ = 0;
-  bool profile_ = false;
+  int profile_ = 0;  // EFFVIT_PROFILE: 1 time per op type, 2 also per node
   int runs_ = 0;
   std::map<std::string, double> op_ms_;
+  std::vector<double> node_ms_;
 };
 
 }  // namespace effvit
