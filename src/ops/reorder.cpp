@@ -49,7 +49,9 @@ void compute_to_plain(const Node& node, const TensorIn& in, const TensorOut& out
 
 class ReorderDnnl final : public Kernel {
  public:
-  ReorderDnnl(const Shape& s, int64_t block, bool to_blocked) {
+  ReorderDnnl(const Shape& s, int64_t block, bool to_blocked, int threads)
+      : threads_(dnnl_threads_for(static_cast<double>(shape_numel(s)), threads)) {
+    OmpThreadScope scope(threads_);
     using tag = dnnl::memory::format_tag;
     const dnnl::memory::dims dims(s.begin(), s.end());
     const dnnl::memory::desc plain(dims, dnnl::memory::data_type::f32, tag::nchw);
@@ -59,6 +61,7 @@ class ReorderDnnl final : public Kernel {
     reorder_ = make_reorder(src_, dst_, impl_);
   }
   void run(const TensorIn& in, const TensorOut& out) override {
+    OmpThreadScope scope(threads_);
     src_.set_data_handle(const_cast<void*>(in[0]->raw()));
     dst_.set_data_handle(out[0]->raw());
     reorder_.execute(stream_, src_, dst_);
@@ -70,15 +73,16 @@ class ReorderDnnl final : public Kernel {
   dnnl::memory src_, dst_;
   dnnl::reorder reorder_;
   dnnl::stream stream_{dnnl_engine()};
+  int threads_;
   std::string impl_;
 };
 
-std::unique_ptr<Kernel> create_to_blocked(const Node& n, const Graph& g, const KernelOptions&) {
-  return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]).shape, block_of(n), true);
+std::unique_ptr<Kernel> create_to_blocked(const Node& n, const Graph& g, const KernelOptions& options) {
+  return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]).shape, block_of(n), true, options.threads);
 }
 
-std::unique_ptr<Kernel> create_to_plain(const Node& n, const Graph& g, const KernelOptions&) {
-  return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]).shape, block_of(n), false);
+std::unique_ptr<Kernel> create_to_plain(const Node& n, const Graph& g, const KernelOptions& options) {
+  return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]).shape, block_of(n), false, options.threads);
 }
 
 }  // namespace

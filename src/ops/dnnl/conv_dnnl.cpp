@@ -18,6 +18,9 @@ class ConvDnnl final : public Kernel {
     const Value& xv = graph.value(n.inputs[0]);
     const Value& wv = graph.value(n.inputs[1]);
     const ConvGeometry g = conv_geometry(n, xv.shape, wv.shape);
+    threads_ = dnnl_threads_for(static_cast<double>(g.batch) * g.out_c * g.out_h * g.out_w * (g.in_c / g.groups) * g.kh * g.kw,
+                                options.threads);
+    OmpThreadScope scope(threads_);
     auto& eng = dnnl_engine();
     const memory::dims src_dims{g.batch, g.in_c, g.in_h, g.in_w};
     const memory::dims dst_dims{g.batch, g.out_c, g.out_h, g.out_w};
@@ -92,6 +95,7 @@ class ConvDnnl final : public Kernel {
   }
 
   void run(const TensorIn& in, const TensorOut& out) override {
+    OmpThreadScope scope(threads_);
     if (!weights_const_) {
       weights_user_.set_data_handle(const_cast<void*>(in[1]->raw()));
       weights_reorder_.execute(stream_, weights_user_, weights_);
@@ -116,6 +120,7 @@ class ConvDnnl final : public Kernel {
   std::shared_ptr<void> packed_weights_;  // keeps a shared packed copy alive
   bool has_bias_ = false;
   bool weights_const_ = true;
+  int threads_ = 1;
   std::string impls_;
 };
 

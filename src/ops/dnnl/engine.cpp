@@ -1,5 +1,7 @@
 #include "ops/dnnl/engine.h"
 
+#include <omp.h>
+
 #include "cpu/hardware.h"
 
 namespace effvit {
@@ -16,6 +18,16 @@ dnnl::memory::format_tag blocked_tag(int64_t block) {
   if (block == 8) return dnnl::memory::format_tag::nChw8c;
   if (block == 16) return dnnl::memory::format_tag::nChw16c;
   throw Error("internal error: no oneDNN format for a channel block of " + std::to_string(block));
+}
+
+int dnnl_threads_for(double work, int threads) { return work < 2.5e5 ? 1 : threads; }
+
+OmpThreadScope::OmpThreadScope(int threads) : saved_(omp_get_max_threads()) {
+  if (threads != saved_) omp_set_num_threads(threads);
+}
+
+OmpThreadScope::~OmpThreadScope() {
+  if (omp_get_max_threads() != saved_) omp_set_num_threads(saved_);
 }
 
 dnnl::reorder make_reorder(const dnnl::memory& from, const dnnl::memory& to, std::string& impls) {

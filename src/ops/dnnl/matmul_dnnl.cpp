@@ -22,7 +22,10 @@ class MatMulDnnl final : public Kernel {
   // (`b_constant`, e.g. a classifier head) is packed once into the layout oneDNN prefers and shared
   // through the Model's weight cache, instead of being repacked on every run.
   MatMulDnnl(const memory::desc& a, const memory::desc& b, const memory::desc& bias, const memory::desc& dst,
-             const Tensor* b_constant, const KernelOptions& options, float scale = 1.f) {
+             const Tensor* b_constant, const KernelOptions& options, float scale = 1.f)
+      : threads_(dnnl_threads_for(static_cast<double>(dnnl::memory::desc(dst).get_size()) / sizeof(float) * a.dims().back(),
+                                  options.threads)) {
+    OmpThreadScope scope(threads_);
     auto& eng = dnnl_engine();
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // see conv_dnnl.cpp
@@ -48,6 +51,7 @@ class MatMulDnnl final : public Kernel {
   }
 
   void run(const TensorIn& in, const TensorOut& out) override {
+    OmpThreadScope scope(threads_);
     a_.set_data_handle(const_cast<void*>(in[0]->raw()));
     if (!packed_b_) b_.set_data_handle(const_cast<void*>(in[1]->raw()));
     dst_.set_data_handle(out[0]->raw());
@@ -69,6 +73,7 @@ class MatMulDnnl final : public Kernel {
   memory a_, b_, bias_, dst_, scratchpad_;
   std::shared_ptr<void> packed_b_;  // set when b is a packed constant
   bool has_bias_ = false;
+  int threads_ = 1;
   std::string impl_;
 };
 
