@@ -2,6 +2,8 @@
 # effvit vs ONNX Runtime, single-thread latency on the same model, measured side by side in one run
 # (alternating rounds, medians, ratio). ONNX Runtime is a benchmark peer only: it is installed with
 # npm into a cache folder outside the source tree and is never a build or runtime dependency.
+# effvit's ISA tier (EFFVIT_MAX_ISA caps it) and the CPU are printed with the ratio; ONNX Runtime
+# always runs its own best kernels for this CPU.
 #
 #   bench/compare_ort.sh EFFVIT_BINARY MODEL [ROUNDS] [ITERS]
 set -eu
@@ -24,4 +26,6 @@ while [ "$i" -lt "$rounds" ]; do
 done
 o=$(printf '%s\n' $ours | median)
 t=$(printf '%s\n' $theirs | median)
-awk -v o="$o" -v t="$t" -v m="$model" 'BEGIN { printf "%s: effvit %.3f ms, onnxruntime %.3f ms, ratio %.2fx\n", m, o, t, o / t }'
+hw=$("$effvit" info "$model" --json | awk -F'"' '$2 == "isa" { isa = $4 } $2 == "cpu" { cpu = $4 } END { print isa " on " cpu }')
+awk -v o="$o" -v t="$t" -v m="$model" -v hw="$hw" -v r="$rounds" \
+    'BEGIN { printf "%s: effvit %.3f ms, onnxruntime %.3f ms, ratio %.2fx (medians of %d rounds; effvit isa %s)\n", m, o, t, o / t, r, hw }'

@@ -25,7 +25,16 @@ std::string cpu_brand() {
   std::memcpy(text, regs, sizeof regs);
   std::string s(text);
   const size_t first = s.find_first_not_of(' '), last = s.find_last_not_of(' ');
-  return first == std::string::npos ? "unknown x86-64" : s.substr(first, last - first + 1);
+  s = first == std::string::npos ? "unknown x86-64" : s.substr(first, last - first + 1);
+  // Virtual machines often show a bare "AMD EPYC": family and model tell Zen 3 from Zen 4.
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx)) {
+    const unsigned base_family = (eax >> 8) & 0xf, base_model = (eax >> 4) & 0xf;
+    const unsigned family = base_family == 0xf ? base_family + ((eax >> 20) & 0xff) : base_family;
+    const unsigned model = base_family == 0x6 || base_family == 0xf ? base_model | (((eax >> 16) & 0xf) << 4) : base_model;
+    s += " (family " + std::to_string(family) + ", model " + std::to_string(model) + ")";
+  }
+  return s;
 }
 
 // oneDNN's ISA for a tier. At the native tier oneDNN is left uncapped, so extensions effvit does not
