@@ -467,6 +467,10 @@ TEST(FuseAttentionScores, LeavesWhatItCannotFuse) {
   const ValueId shared = b.node("Add", {b.node("MatMul", {x, w}), b.constant("c", random_f32({3}, rng))});
   b.output(softmax(shared));
   b.output(shared);
+  // Scores that the Add broadcasts ([4,1] + [4,3]); a one-element scale that widens the rank.
+  const ValueId narrow = b.node("MatMul", {x, b.constant("w1", random_f32({6, 1}, rng))});
+  b.output(softmax(b.node("Add", {narrow, b.constant("wide_bias", random_f32({4, 3}, rng))})));
+  b.output(b.node("Mul", {b.node("MatMul", {x, w}), b.constant("rank3", random_f32({1, 1, 1}, rng))}));
   const Graph before = specialize(b.graph, {{4, 6}});
   Graph after = before;
   EXPECT_EQ(fuse_attention_scores(after), 0);

@@ -81,17 +81,23 @@ Hardware decide() {
     for (IsaTier t : info.supported)
       if (t <= *requested) info.tier = t;
   }
-  if (info.tier != info.native) {
+  // oneDNN's own cap (ONEDNN_MAX_CPU_ISA) is the user's too: setting ours would override it
+  // upwards, so then oneDNN reads its variable and effvit follows below.
+  const bool dnnl_capped_by_env = std::getenv("ONEDNN_MAX_CPU_ISA") || std::getenv("DNNL_MAX_CPU_ISA");
+  if (info.tier != info.native && !dnnl_capped_by_env) {
     try {
       dnnl::set_max_cpu_isa(dnnl_isa_for(info.tier));
     } catch (const dnnl::error&) {
-      // oneDNN already fixed its ISA (it generated code first); the check below follows it.
+      // oneDNN already fixed its ISA (the host program used it first); checked below.
     }
   }
-  // Agree with oneDNN: if it was capped lower before us, our layouts must follow it, or its
-  // kernels would see formats they cannot take.
+  // Agree with oneDNN: capped lower, our layouts must follow it, or its kernels would see formats
+  // they cannot take; running higher than the cap asked of it, the cap is not in force.
   const IsaTier dnnl_tier = tier_of_dnnl(dnnl::get_effective_cpu_isa());
   if (dnnl_tier < info.tier) info.tier = dnnl_tier;
+  if (dnnl_tier > info.tier)
+    throw Error(std::string("EFFVIT_MAX_ISA=") + isa_tier_name(info.tier) + " cannot be applied: oneDNN was set up at " +
+                isa_tier_name(dnnl_tier) + " before effvit loaded (load a model before using oneDNN directly)");
   info.channel_block = channel_block_for(info.tier);
   hw.kernels = &kernels_for(info.tier);
   return hw;

@@ -51,6 +51,9 @@ int fuse_attention_scores(Graph& g) {
       if (!add) continue;
       for (size_t side = 0; side < 2; ++side) {
         const ValueId bias = add->inputs[1 - side];
+        // The scores themselves must already have the sum's shape: the bias may repeat, the
+        // scores may not (a broadcast of theirs would leave the Softmax reading a smaller input).
+        if (g.value(add->inputs[side]).shape != x) continue;
         if (!is_f32_constant(g, bias) || !is_trailing_block(g.value(bias).shape, x)) continue;
         sm.inputs = {add->inputs[side], bias};
         ++fused;
@@ -68,6 +71,8 @@ int fuse_attention_scores(Graph& g) {
       const ValueId scale = mul.inputs[1 - side];
       Node* mm = sole_producer(g, mul.inputs[side], "MatMul", uses, producers);
       if (!mm || mm->has("effvit.scale") || !is_f32_constant(g, scale) || shape_numel(g.value(scale).shape) != 1) continue;
+      // A one-element scale of higher rank widens the product's shape; the MatMul cannot.
+      if (g.value(mul.outputs[0]).shape != g.value(mul.inputs[side]).shape) continue;
       // 1-D operands (numpy promotion) stay with the plain form.
       if (g.value(mm->inputs[0]).shape.size() < 2 || g.value(mm->inputs[1]).shape.size() < 2) continue;
       mm->attrs["effvit.scale"].kind = Attribute::Kind::Float;

@@ -18,7 +18,12 @@ struct Session::Impl {
     if (it != plans.end()) return *it->second;
     Model::Runtime& shared = *model->runtime_;
     // The plan copies the shared graph's structure; its constants' storage stays shared.
-    auto plan = std::make_unique<Plan>(*shared.graph_for(shapes), KernelOptions{options.threads, &shared.weights, options.strict});
+    std::unique_ptr<Plan> plan;
+    try {
+      plan = std::make_unique<Plan>(*shared.graph_for(shapes), KernelOptions{options.threads, &shared.weights, options.strict});
+    } catch (const Error& e) {
+      throw Error(model->path() + ": " + e.what());
+    }
     return *plans.emplace(shapes, std::move(plan)).first->second;
   }
 
