@@ -2,6 +2,8 @@
 // someone still needs.
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
 #include <array>
 #include <random>
 
@@ -238,6 +240,42 @@ TEST(Plan, ViewsShareStorageAndKeepTheirRootAlive) {
   b.output(u);
   const Graph g = specialize(b.graph, {{2, 3, 4}});
   expect_plan_matches_reference(g, {random_f32({2, 3, 4}, rng, -2.f, 2.f)});
+}
+
+}  // namespace
+}  // namespace effvit
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+// --threads 2 splits effvit's own loops (flat Add/Relu, strided Transpose rows, broadcast binary
+// rows, softmax rows): the split must not change a single result.
+TEST(Plan, TwoThreadsGiveTheSameResults) {
+  std::mt19937 rng(82);
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {2, 64, 32, 32});
+  const ValueId sum = b.node("Add", {b.node("Relu", {x}), x});
+  const ValueId moved = b.node("Transpose", {sum}, {{"perm", ints_attr({0, 2, 3, 1})}});
+  const ValueId scaled = b.node("Mul", {moved, b.constant("per_channel", random_f32({64}, rng))});
+  const ValueId rows = b.node("Reshape", {scaled, b.constant("shape", i64s({4096, 32}))});
+  b.output(b.node("Softmax", {rows}, {{"axis", int_attr(-1)}}));
+  b.output(scaled);
+  const Graph g = specialize(b.graph, {{2, 64, 32, 32}});
+  const std::vector<Tensor> inputs{random_f32({2, 64, 32, 32}, rng, -3.f, 3.f)};
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  Plan one(g, KernelOptions{});
+  const auto want = one.run(inputs);
+  omp_set_num_threads(2);  // as Session::run does for --threads 2
+  KernelOptions two;
+  two.threads = 2;
+  Plan plan(g, two);
+  const auto got = plan.run(inputs);
+  omp_set_num_threads(saved);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) expect_identical(got[i], want[i], "output " + std::to_string(i));
 }
 
 }  // namespace
