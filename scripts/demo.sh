@@ -43,7 +43,8 @@ params=$(json_field "$out/info.json" params)
 lat1=$(json_field "$out/bench_1.json" median)
 lat2=$(json_field "$out/bench_2.json" median 2)
 fps=$(json_field "$out/bench_2.json" fps)
-cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
+cpu=$(awk -F'"' '$2 == "cpu" { print $4; exit }' "$out/info.json")
+isa=$(awk -F'"' '$2 == "isa" { print $4; exit }' "$out/info.json")
 
 table=$(awk -v p="$params" -v f="$float_top1" -v q="$int8_top1" -v l1="$lat1" -v l2="$lat2" -v fps="$fps" 'BEGIN {
     printf "| model | input | classes | params | float top-1 | int8 top-1 | latency 1 thread | latency 2 streams | FPS |\n"
@@ -54,7 +55,7 @@ table=$(awk -v p="$params" -v f="$float_top1" -v q="$int8_top1" -v l1="$lat1" -v
 {
     echo "# effvit results on this machine"
     echo
-    echo "Written by \`make demo\` on $(date -u +%Y-%m-%d) — $cpu, $(nproc) cores. Model: \`$model\`;"
+    echo "Written by \`make demo\` on $(date -u +%Y-%m-%d) — $cpu, ISA tier $isa, $(nproc) cores. Model: \`$model\`;"
     echo "accuracy over the 10000 Fashion-MNIST test images; latency = median of 100 runs, batch 1;"
     echo "FPS = two streams (one thread each) sharing one loaded model."
     echo
