@@ -93,9 +93,11 @@ Hardware decide() {
   }
   // Agree with oneDNN: capped lower, our layouts must follow it, or its kernels would see formats
   // they cannot take; running higher than the cap asked of it, the cap is not in force.
+  // (Uncapped, oneDNN may see more than cpuid tells us, e.g. AMX after its own permission
+  // request; that changes nothing effvit derives.)
   const IsaTier dnnl_tier = tier_of_dnnl(dnnl::get_effective_cpu_isa());
   if (dnnl_tier < info.tier) info.tier = dnnl_tier;
-  if (dnnl_tier > info.tier)
+  if (dnnl_tier > info.tier && info.tier < info.native)
     throw Error(std::string("EFFVIT_MAX_ISA=") + isa_tier_name(info.tier) + " cannot be applied: oneDNN was set up at " +
                 isa_tier_name(dnnl_tier) + " before effvit loaded (load a model before using oneDNN directly)");
   info.channel_block = channel_block_for(info.tier);
