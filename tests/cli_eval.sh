@@ -42,6 +42,33 @@ assert sorted(os.listdir("folders"))[0] == "Ankle_boot", os.listdir("folders")
 print("ok", a["top1"], a["top5"])
 PY
 
+# The metric must be able to fail: a model whose logits are all equal scores at most chance (ties
+# count against the true class), and one that returns NaN is an error naming the image.
+"$python" - <<'PY'
+import onnx
+from onnx import helper, TensorProto
+def degenerate(path, bias):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 224, 224])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"]), helper.make_node("GlobalAveragePool", ["c"], ["p"]),
+             helper.make_node("Flatten", ["p"], ["y"])]
+    inits = [helper.make_tensor("w", TensorProto.FLOAT, [10, 3, 1, 1], [0.0] * 30),
+             helper.make_tensor("b", TensorProto.FLOAT, [10], [bias] * 10)]
+    model = helper.make_model(helper.make_graph(nodes, "degenerate", [x], [y], inits), opset_imports=[helper.make_opsetid("", 13)])
+    onnx.save(model, path)
+degenerate("constant.onnx", 0.0)
+degenerate("nan.onnx", float("nan"))
+PY
+"$effvit" eval constant.onnx --data idx/small-images-idx3-ubyte.gz --json >constant.json
+"$python" - <<'PY'
+import json
+r = json.load(open("constant.json"))
+assert r["count"] == 24 and r["top1"] == 0.0 and r["top5"] == 0.0, f"a constant model scored {r}"
+print("ok: constant model", r["top1"], r["top5"])
+PY
+expect_error "the model returned a non-finite logit (nan)" "$effvit" eval nan.onnx --data idx/small-images-idx3-ubyte.gz
+grep -q "small-images-idx3-ubyte.gz#[0-9]*: " err.txt || { echo "FAIL: the NaN error does not name the image" >&2; failures=$((failures + 1)); }
+
 expect_error "nolabels-labels-idx1-ubyte.gz: labels file not found" "$effvit" eval m0/model.onnx --data idx/nolabels-images-idx3-ubyte.gz
 expect_error "has 23 labels for 24 images" "$effvit" eval m0/model.onnx --data idx/bad-images-idx3-ubyte.gz
 expect_error "empty: no .png/.jpg/.jpeg images" "$effvit" eval m0/model.onnx --data empty

@@ -7,6 +7,8 @@
 #include <random>
 #include <thread>
 
+#include <omp.h>
+
 #include "effvit/model.h"
 #include "onnx/onnx_pb.h"
 #include "test_util.h"
@@ -107,6 +109,26 @@ TEST(Session, ConcurrentStreamsAndBatchSizesAgreeWithALoneSession) {
   for (auto& t : streams) t.join();
   EXPECT_EQ(mismatches[0], 0);
   EXPECT_EQ(mismatches[1], 0);
+}
+
+}  // namespace
+}  // namespace effvit
+
+namespace effvit {
+namespace {
+
+// A host application's OpenMP setting survives a run at another thread count.
+TEST(Session, RunRestoresTheCallersOpenMPThreadCount) {
+  std::mt19937 rng(83);
+  const std::string path = (std::filesystem::temp_directory_path() / "effvit_session_omp.onnx").string();
+  const auto model = Model::load(write_model(path));
+  std::filesystem::remove(path);
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(3);
+  Session session(model, {.threads = 1});
+  session.run(random_f32({1, 16, 8, 8}, rng));
+  EXPECT_EQ(omp_get_max_threads(), 3);
+  omp_set_num_threads(saved);
 }
 
 }  // namespace

@@ -9,6 +9,24 @@
 
 namespace effvit {
 
+// Sets the calling thread's OpenMP thread count for a scope and restores it after, so a host
+// application's own OpenMP code keeps its setting. oneDNN reads the count when it creates a
+// primitive (many jit kernels fix their split then) and when it executes one.
+class OmpThreadScope {
+ public:
+  explicit OmpThreadScope(int threads) : saved_(omp_get_max_threads()) {
+    if (threads != saved_) omp_set_num_threads(threads);
+  }
+  ~OmpThreadScope() {
+    if (omp_get_max_threads() != saved_) omp_set_num_threads(saved_);
+  }
+  OmpThreadScope(const OmpThreadScope&) = delete;
+  OmpThreadScope& operator=(const OmpThreadScope&) = delete;
+
+ private:
+  int saved_;
+};
+
 // Calls fn(begin, end) over contiguous chunks of [0, n), one per thread, using at most `threads`
 // threads and none that would get fewer than `min_per_thread` items (waking a thread costs a few
 // microseconds; small ops stay on the calling thread).

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include "effvit/model.h"
+#include "ops/parallel.h"
 #include "runtime/model_runtime.h"
 #include "runtime/plan.h"
 
@@ -57,8 +58,9 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) {
   impl_->check_inputs(inputs);
   std::vector<Shape> shapes;
   for (const Tensor& t : inputs) shapes.push_back(t.shape());
-  // oneDNN's OpenMP threads follow the calling thread's setting, so each stream sets its own.
-  omp_set_num_threads(impl_->options.threads);
+  // oneDNN's OpenMP threads follow the calling thread's setting, so each stream sets its own for
+  // the run and gives the caller's back.
+  OmpThreadScope threads(impl_->options.threads);
   return impl_->plan_for(shapes).run(inputs);
 }
 

@@ -1,7 +1,5 @@
 #include "ops/dnnl/engine.h"
 
-#include <omp.h>
-
 #include "cpu/hardware.h"
 
 namespace effvit {
@@ -21,14 +19,6 @@ dnnl::memory::format_tag blocked_tag(int64_t block) {
 }
 
 int dnnl_threads_for(double work, int threads) { return work < 2.5e5 ? 1 : threads; }
-
-OmpThreadScope::OmpThreadScope(int threads) : saved_(omp_get_max_threads()) {
-  if (threads != saved_) omp_set_num_threads(threads);
-}
-
-OmpThreadScope::~OmpThreadScope() {
-  if (omp_get_max_threads() != saved_) omp_set_num_threads(saved_);
-}
 
 dnnl::reorder make_reorder(const dnnl::memory& from, const dnnl::memory& to, std::string& impls) {
   dnnl::reorder::primitive_desc pd(from, to);

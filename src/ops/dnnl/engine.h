@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "ops/op.h"
+#include "ops/parallel.h"
 
 namespace effvit {
 
@@ -19,19 +20,6 @@ dnnl::memory::format_tag blocked_tag(int64_t block);
 // a Session of `threads`: below ~250k, splitting costs more in fork/join and in moving data between
 // cores than it saves (measured on M5's per-head convs and matmuls), so they run on one.
 int dnnl_threads_for(double work, int threads);
-
-// Sets the calling thread's OpenMP thread count for a scope. oneDNN reads it when it creates a
-// primitive (many jit kernels fix their split then) and when it executes one.
-class OmpThreadScope {
- public:
-  explicit OmpThreadScope(int threads);
-  ~OmpThreadScope();
-  OmpThreadScope(const OmpThreadScope&) = delete;
-  OmpThreadScope& operator=(const OmpThreadScope&) = delete;
-
- private:
-  int saved_;
-};
 
 // A reorder from `from` to `to`; appends "reorder <oneDNN implementation>" to `impls`.
 dnnl::reorder make_reorder(const dnnl::memory& from, const dnnl::memory& to, std::string& impls);

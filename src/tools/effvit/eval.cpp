@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -21,6 +22,22 @@ namespace effvit::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Where the true class ranks among the logits (0 = top-1): every other class scoring at least as
+// high counts against it, so a tie never counts as correct and a constant model scores at chance.
+// Non-finite logits are an error naming the image: NaN compares false both ways and would rank the
+// truth first.
+int64_t rank_of_truth(const Tensor& logits, int label, const std::string& image) {
+  const int64_t classes = logits.numel();
+  if (label < 0 || label >= classes)
+    throw Error(image + ": label " + std::to_string(label) + " but the model has " + std::to_string(classes) + " classes");
+  const float* l = logits.data<float>();
+  for (int64_t c = 0; c < classes; ++c)
+    if (!std::isfinite(l[c])) throw Error(image + ": the model returned a non-finite logit (" + std::to_string(l[c]) + ") for class " + std::to_string(c));
+  int64_t rank = 0;
+  for (int64_t c = 0; c < classes; ++c) rank += c != label && l[c] >= l[label];
+  return rank;
+}
 
 // A bar redrawn in place on a terminal; on a pipe or log file, one line per 10%.
 class Progress {
@@ -98,12 +115,9 @@ Handler add_eval(CLI::App& app) {
           } catch (const Error& e) {
             throw Error(data->source(i) + ": " + e.what());
           }
-          const float* l = logits.data<float>();
-          const float truth = l[label];
-          int above = 0;  // classes scoring strictly higher than the true one
-          for (int64_t c = 0; c < logits.numel(); ++c) above += l[c] > truth;
-          top1 += above == 0;
-          top5 += above < 5;
+          const int64_t rank = rank_of_truth(logits, label, data->source(i));
+          top1 += rank == 0;
+          top5 += rank < 5;
           const size_t d = ++done;
           std::lock_guard<std::mutex> lock(mu);
           progress.update(d, top1.load());
