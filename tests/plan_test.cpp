@@ -280,3 +280,33 @@ TEST(Plan, TwoThreadsGiveTheSameResults) {
 
 }  // namespace
 }  // namespace effvit
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+// One constant read as MatMul(x, W) and as MatMul(x, W^T) (a folded Transpose): the shared
+// weight cache must pack it twice, not hand the first packing to the second reader.
+TEST(Plan, SharedWeightCacheTellsHowAWeightIsRead) {
+  std::mt19937 rng(84);
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {5, 8});
+  const ValueId w = b.constant("w", random_f32({8, 8}, rng));
+  b.output(b.node("MatMul", {x, w}));
+  // (A Transpose of a constant would be folded away; this is what folding one into a MatMul gives.)
+  b.output(b.node("MatMul", {x, w}, {{"effvit.trans_b", int_attr(1)}}));
+  const Graph g = specialize(b.graph, {{5, 8}});
+  const std::vector<Tensor> inputs{random_f32({5, 8}, rng)};
+  const auto want = interpret(g, inputs);
+  WeightCache cache;
+  KernelOptions shared;
+  shared.weights = &cache;
+  Plan plan(g, shared);
+  const auto got = plan.run(inputs);
+  ASSERT_EQ(got.size(), 2u);
+  for (size_t i = 0; i < want.size(); ++i) expect_close(got[i], want[i], 1e-5, "output " + std::to_string(i));
+}
+
+}  // namespace
+}  // namespace effvit

@@ -46,12 +46,15 @@ void InferContext::require_f32(size_t first, size_t last) const {
 
 void InferContext::fail(const std::string& problem) const { fail_node(node, problem); }
 
-std::shared_ptr<void> WeightCache::get(const void* source, const std::string& format,
+std::shared_ptr<void> WeightCache::get(const Tensor& source, const std::string& layout,
                                        const std::function<std::shared_ptr<void>()>& pack) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto& slot = entries_[{source, format}];
-  if (!slot) slot = pack();
-  return slot;
+  Entry& slot = entries_[{source.raw(), layout}];
+  if (!slot.packed) {
+    slot.packed = pack();
+    slot.source = source;
+  }
+  return slot.packed;
 }
 
 void fail_node(const Node& node, const std::string& problem) {

@@ -57,15 +57,22 @@ class Kernel {
 bool is_reference_implementation(const std::string& implementation);
 
 // Packed (reordered) constant weights shared by every Session of one Model: kernels ask for the
-// packed form of a constant buffer in a given format and get the one copy, created on first use.
+// packed form of a constant tensor and get the one copy, created on first use. `layout` must say
+// everything about how the source is read and what it becomes (e.g. both oneDNN descriptors: one
+// weight may be read transposed by one node and plain by another). Each entry holds the source's
+// storage, so its address cannot be reused by another tensor while the entry lives.
 class WeightCache {
  public:
-  std::shared_ptr<void> get(const void* source, const std::string& format,
+  std::shared_ptr<void> get(const Tensor& source, const std::string& layout,
                             const std::function<std::shared_ptr<void>()>& pack);
 
  private:
+  struct Entry {
+    Tensor source;
+    std::shared_ptr<void> packed;
+  };
   std::mutex mutex_;
-  std::map<std::pair<const void*, std::string>, std::shared_ptr<void>> entries_;
+  std::map<std::pair<const void*, std::string>, Entry> entries_;
 };
 
 struct KernelOptions {

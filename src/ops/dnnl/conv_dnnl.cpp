@@ -65,7 +65,7 @@ class ConvDnnl final : public Kernel {
     memory::desc w_user(w_dims, memory::data_type::f32, g.groups > 1 ? tag::goihw : tag::oihw);
     weights_const_ = wv.is_constant;
     if (weights_const_) {
-      weights_ = pack_weights(w_user, wv.constant.raw(), pd.weights_desc(), options.weights, packed_weights_);
+      weights_ = pack_weights(w_user, wv.constant, pd.weights_desc(), options.weights, packed_weights_);
     } else {
       weights_ = memory(pd.weights_desc(), eng);
       weights_user_ = memory(w_user, eng, DNNL_MEMORY_NONE);

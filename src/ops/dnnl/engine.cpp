@@ -26,8 +26,9 @@ dnnl::reorder make_reorder(const dnnl::memory& from, const dnnl::memory& to, std
   return dnnl::reorder(pd);
 }
 
-dnnl::memory pack_weights(const dnnl::memory::desc& user, const void* data, const dnnl::memory::desc& packed,
+dnnl::memory pack_weights(const dnnl::memory::desc& user, const Tensor& source, const dnnl::memory::desc& packed,
                           WeightCache* cache, std::shared_ptr<void>& keep_alive) {
+  const void* data = source.raw();
   auto& eng = dnnl_engine();
   auto pack = [&]() -> std::shared_ptr<void> {
     auto out = std::make_shared<dnnl::memory>(packed, eng);
@@ -37,9 +38,11 @@ dnnl::memory pack_weights(const dnnl::memory::desc& user, const void* data, cons
     s.wait();
     return out;
   };
-  // The packed layout is part of the key: the same weights may be packed two ways.
-  const std::string format(reinterpret_cast<const char*>(&packed.data), sizeof packed.data);
-  keep_alive = cache ? cache->get(data, format, pack) : pack();
+  // How the source is read (a transposed view, say) and what it becomes are both in the key: the
+  // same weights may be read and packed several ways.
+  std::string layout(reinterpret_cast<const char*>(&user.data), sizeof user.data);
+  layout.append(reinterpret_cast<const char*>(&packed.data), sizeof packed.data);
+  keep_alive = cache ? cache->get(source, layout, pack) : pack();
   return *static_cast<dnnl::memory*>(keep_alive.get());
 }
 

@@ -24,9 +24,9 @@ int dnnl_threads_for(double work, int threads);
 // A reorder from `from` to `to`; appends "reorder <oneDNN implementation>" to `impls`.
 dnnl::reorder make_reorder(const dnnl::memory& from, const dnnl::memory& to, std::string& impls);
 
-// Constant weights `data` (laid out as `user`) reordered into `packed`, once per Model when
-// `cache` is given (every Session then shares the copy). `keep_alive` holds the packed buffer.
-dnnl::memory pack_weights(const dnnl::memory::desc& user, const void* data, const dnnl::memory::desc& packed,
+// Constant weights `source` (read as `user` describes) reordered into `packed`, once per Model
+// when `cache` is given (every Session then shares the copy). `keep_alive` holds the packed buffer.
+dnnl::memory pack_weights(const dnnl::memory::desc& user, const Tensor& source, const dnnl::memory::desc& packed,
                           WeightCache* cache, std::shared_ptr<void>& keep_alive);
 
 }  // namespace effvit

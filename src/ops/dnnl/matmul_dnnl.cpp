@@ -40,7 +40,7 @@ class MatMulDnnl final : public Kernel {
     impl_ = std::string("matmul ") + pd.impl_info_str();
     a_ = memory(a, eng, DNNL_MEMORY_NONE);
     if (b_constant) {
-      b_ = pack_weights(b, b_constant->raw(), pd.weights_desc(), options.weights, packed_b_);
+      b_ = pack_weights(b, *b_constant, pd.weights_desc(), options.weights, packed_b_);
     } else {
       b_ = memory(b, eng, DNNL_MEMORY_NONE);
     }
