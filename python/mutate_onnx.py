@@ -1,5 +1,5 @@
 """Hostile-input check for effvit: mutate an ONNX model many ways (attribute values, initializer
-contents and sizes, node wiring, raw bytes) and require that `effvit run` either succeeds or fails
+contents and sizes, zero and negative dimensions, node wiring, raw bytes) and require that `effvit run` either succeeds or fails
 with exit status 1 and one line on stderr - never a crash, a hang or another status.
 
   /usr/bin/python3 python/mutate_onnx.py EFFVIT MODEL INPUT.npy WORKDIR [--count N] [--seed S]
@@ -28,7 +28,7 @@ def mutate_structure(model, rng):
                 attr.i = rng.choice(EXTREMES)
             elif attr.type == onnx.AttributeProto.INTS and len(attr.ints):
                 attr.ints[rng.randrange(len(attr.ints))] = rng.choice(EXTREMES)
-        elif kind < 0.8:
+        elif kind < 0.7:
             init = rng.choice(list(g.initializer))
             t = numpy_helper.to_array(init).copy()
             if t.dtype.kind == "i" and t.size:
@@ -36,6 +36,21 @@ def mutate_structure(model, rng):
             elif t.size > 1:
                 t = t.reshape(-1)[: rng.randrange(1, t.size)]
             init.CopyFrom(numpy_helper.from_array(t, init.name))
+        elif kind < 0.8:
+            # An empty or negative dimension: on a weight (its data emptied to match, as a checker-valid
+            # model would have it) or on a graph input or output's declared shape.
+            if rng.random() < 0.5 and len(g.initializer):
+                init = rng.choice(list(g.initializer))
+                if init.dims:
+                    init.dims[rng.randrange(len(init.dims))] = 0
+                    init.ClearField("raw_data")
+                    del init.float_data[:]
+                    del init.int64_data[:]
+            else:
+                value = rng.choice(list(g.input) + list(g.output))
+                dims = value.type.tensor_type.shape.dim
+                if len(dims):
+                    dims[rng.randrange(len(dims))].dim_value = rng.choice([0, -1, -7])
         else:
             node = rng.choice(list(g.node))
             if node.input:

@@ -25,6 +25,23 @@ onnx.save(model, "unsupported.onnx")
 PY
 expect_error "unsupported op 'Celu' (node 'my_celu')" "$effvit" info unsupported.onnx
 
+# A Conv with an empty weight followed by BatchNormalization passes the ONNX checker; it once killed
+# effvit with SIGFPE (a division by the zero channel count while folding the BN).
+"$python" - <<'PY'
+import onnx
+from onnx import helper, TensorProto
+x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 5, 5])
+y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 0, 5, 5])
+inits = [helper.make_tensor("w", TensorProto.FLOAT, [0, 4, 1, 1], [])] + \
+        [helper.make_tensor(n, TensorProto.FLOAT, [0], []) for n in ("g", "b", "m", "v")]
+nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="empty_conv"),
+         helper.make_node("BatchNormalization", ["c", "g", "b", "m", "v"], ["y"], name="bn")]
+model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits), opset_imports=[helper.make_opsetid("", 13)])
+onnx.checker.check_model(model)
+onnx.save(model, "empty_conv.onnx")
+PY
+expect_error "Conv node 'empty_conv': weight [0,4,1,1] has an empty dimension" "$effvit" info empty_conv.onnx
+
 "$python" - <<'PY'
 import numpy as np
 import onnx

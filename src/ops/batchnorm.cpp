@@ -12,6 +12,7 @@ void infer_bn(InferContext& c) {
   c.require_f32(0, 4);
   const Shape& x = c.shape(0);
   if (x.size() < 2) c.fail("input must have rank >= 2, got " + shape_str(x));
+  if (x[1] <= 0) c.fail("input " + shape_str(x) + " has no channels");
   for (size_t i = 1; i <= 4; ++i)
     if (c.shape(i) != Shape{x[1]}) c.fail("parameter " + std::to_string(i) + " has shape " + shape_str(c.shape(i)) + ", expected [" + std::to_string(x[1]) + "]");
   c.set_output(0, DType::f32, x);
@@ -20,6 +21,7 @@ void infer_bn(InferContext& c) {
 void compute_bn(const Node& n, const TensorIn& in, const TensorOut& out) {
   const Shape& s = in[0]->shape();
   const int64_t channels = s[1];
+  if (shape_numel(s) == 0) return;
   const int64_t inner = shape_numel(s) / (s[0] * channels);
   const float eps = n.attr_float("epsilon", 1e-5f);
   const float* x = in[0]->data<float>();

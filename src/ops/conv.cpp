@@ -9,6 +9,9 @@ namespace effvit {
 ConvGeometry conv_geometry(const Node& n, const Shape& x, const Shape& w) {
   if (x.size() != 4) fail_node(n, "only 2-D convolution (rank-4 input) is supported, got input " + shape_str(x));
   if (w.size() != 4) fail_node(n, "weight must be rank 4, got " + shape_str(w));
+  // An empty weight passes the ONNX checker; every division by a channel count below would not.
+  for (int64_t d : w)
+    if (d <= 0) fail_node(n, "weight " + shape_str(w) + " has an empty dimension");
   ConvGeometry g;
   g.batch = x[0];
   g.in_c = x[1];

@@ -19,6 +19,7 @@ int fold_batchnorm_into_conv(Graph& g) {
     if (!constant) continue;
 
     const Tensor& w = g.value(conv.inputs[1]).constant;
+    if (w.rank() == 0 || w.dim(0) <= 0 || w.numel() == 0) continue;  // empty: Conv inference rejects it
     const int64_t out_c = w.dim(0), per_out = w.numel() / out_c;
     const float eps = bn.attr_float("epsilon", 1e-5f);
     const float* gamma = g.value(bn.inputs[1]).constant.data<float>();
