@@ -6,6 +6,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "ops/dnnl/engine.h"
 #include "ops/op.h"
 #include "test_util.h"
 
@@ -294,6 +295,29 @@ TEST(ConvKernel, KernelIsReusableAcrossInputs) {
     conv->compute(g.node(), {&x, &w, &bias}, {&want});
     kernel->run({&x, &w, &bias}, {&got});
     expect_close(got, want, 1e-5);
+  }
+}
+
+}  // namespace
+}  // namespace effvit
+
+namespace effvit {
+namespace {
+
+// Only "oneDNN has no kernel for this" falls back to the reference loop; running out of memory or
+// a oneDNN failure must surface, not turn into a silent 1000x slowdown.
+TEST(DnnlErrors, OnlyUnimplementedFallsBack) {
+  Node n;
+  n.op = "Conv";
+  n.name = "c";
+  EXPECT_EQ(decline_or_rethrow(n, dnnl::error(dnnl_unimplemented, "no kernel")), nullptr);
+  EXPECT_EQ(decline_or_rethrow(n, dnnl::error(dnnl_invalid_arguments, "bad shape")), nullptr);
+  EXPECT_THROW(decline_or_rethrow(n, dnnl::error(dnnl_out_of_memory, "oom")), std::bad_alloc);
+  try {
+    decline_or_rethrow(n, dnnl::error(dnnl_runtime_error, "boom"));
+    ADD_FAILURE() << "a oneDNN runtime error was swallowed";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("Conv node 'c'"), std::string::npos) << e.what();
   }
 }
 

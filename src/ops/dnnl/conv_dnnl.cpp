@@ -129,8 +129,8 @@ class ConvDnnl final : public Kernel {
 std::unique_ptr<Kernel> create_conv_dnnl(const Node& node, const Graph& graph, const KernelOptions& options) {
   try {
     return std::make_unique<ConvDnnl>(node, graph, options);
-  } catch (const dnnl::error&) {
-    return nullptr;  // a geometry oneDNN rejects falls back to the reference loop
+  } catch (const dnnl::error& e) {
+    return decline_or_rethrow(node, e);
   }
 }
 

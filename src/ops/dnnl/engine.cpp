@@ -1,5 +1,7 @@
 #include "ops/dnnl/engine.h"
 
+#include <new>
+
 #include "cpu/hardware.h"
 
 namespace effvit {
@@ -19,6 +21,12 @@ dnnl::memory::format_tag blocked_tag(int64_t block) {
 }
 
 int dnnl_threads_for(double work, int threads) { return work < 2.5e5 ? 1 : threads; }
+
+std::unique_ptr<Kernel> decline_or_rethrow(const Node& node, const dnnl::error& e) {
+  if (e.status == dnnl_unimplemented || e.status == dnnl_invalid_arguments) return nullptr;
+  if (e.status == dnnl_out_of_memory) throw std::bad_alloc();
+  throw Error(node.describe() + ": oneDNN failed: " + e.what());
+}
 
 dnnl::reorder make_reorder(const dnnl::memory& from, const dnnl::memory& to, std::string& impls) {
   dnnl::reorder::primitive_desc pd(from, to);

@@ -21,6 +21,11 @@ dnnl::memory::format_tag blocked_tag(int64_t block);
 // cores than it saves (measured on M5's per-head convs and matmuls), so they run on one.
 int dnnl_threads_for(double work, int threads);
 
+// What a kernel factory does when oneDNN throws while building a primitive: a shape or attribute
+// oneDNN has no implementation for returns null (the planner falls back to the reference loop);
+// running out of memory is std::bad_alloc; anything else is an effvit::Error naming the node.
+std::unique_ptr<Kernel> decline_or_rethrow(const Node& node, const dnnl::error& e);
+
 // A reorder from `from` to `to`; appends "reorder <oneDNN implementation>" to `impls`.
 dnnl::reorder make_reorder(const dnnl::memory& from, const dnnl::memory& to, std::string& impls);
 

@@ -107,8 +107,8 @@ std::unique_ptr<Kernel> create_matmul_dnnl(const Node& n, const Graph& g, const 
     return std::make_unique<MatMulDnnl>(operand(a, n.attr_int("effvit.trans_a", 0)), operand(b, n.attr_int("effvit.trans_b", 0)),
                                         memory::desc(), plain(memory::dims(y.begin(), y.end())),
                                         constant_or_null(g, n.inputs[1]), options, n.attr_float("effvit.scale", 1.f));
-  } catch (const dnnl::error&) {
-    return nullptr;
+  } catch (const dnnl::error& e) {
+    return decline_or_rethrow(n, e);
   }
 }
 
@@ -130,8 +130,8 @@ std::unique_ptr<Kernel> create_gemm_dnnl(const Node& n, const Graph& g, const Ke
   }
   try {
     return std::make_unique<MatMulDnnl>(a, b, bias, plain({m, nn}), constant_or_null(g, n.inputs[1]), options);
-  } catch (const dnnl::error&) {
-    return nullptr;
+  } catch (const dnnl::error& e) {
+    return decline_or_rethrow(n, e);
   }
 }
 
