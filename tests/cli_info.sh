@@ -14,6 +14,17 @@
 "$effvit" bench m0/model.onnx --iters 3 --warmup 1 --streams 2 --json >bench.json
 "$effvit" bench m0dyn/model.onnx --iters 2 --warmup 1 --batch 3 --json >bench_batch.json
 EFFVIT_MAX_ISA=sse41 "$effvit" info m0/model.onnx --json >info_sse41.json
+# A dynamic image size (exported as [N,3,H,W]) loads, reports -1, and runs at the size it is given.
+"$python" -c "
+import onnx
+m = onnx.load('m0dyn/model.onnx')
+d = m.graph.input[0].type.tensor_type.shape.dim
+d[2].dim_param, d[3].dim_param = 'H', 'W'
+onnx.save(m, 'm0hw.onnx')
+"
+"$effvit" info m0hw.onnx | grep -q "input    input float32 \[-1,3,-1,-1\]"
+"$effvit" run m0hw.onnx -i m0dyn/input.npy -o m0hw_224.npy
+"$python" "$pydir/compare_npy.py" m0hw_224.npy m0dyn/expected.npy >/dev/null
 "$effvit" bench m0/model.onnx --iters 1 --warmup 0 | grep -q "^isa: "
 # A fixed-batch model cannot run --batch 3: one line naming the model.
 if "$effvit" bench m0/model.onnx --iters 1 --batch 3 2>err.txt; then echo "bench --batch 3 on a fixed-batch model succeeded" >&2; exit 1; fi

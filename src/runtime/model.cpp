@@ -1,6 +1,7 @@
 #include "effvit/model.h"
 
 #include "cpu/hardware.h"
+#include "effvit/image.h"
 #include "import/onnx_import.h"
 #include "passes/passes.h"
 #include "runtime/model_runtime.h"
@@ -23,13 +24,24 @@ std::shared_ptr<const Graph> Model::Runtime::graph_for(const std::vector<Shape>&
 }
 
 namespace {
-// Dynamic dimensions become 1 for the shapes effvit inspects at load time.
-std::vector<Shape> default_input_shapes(const Graph& g) {
+// The shapes effvit inspects a model at when it loads (summary, load-time errors): a dynamic batch
+// is 1, and a dynamic image size is the model's own crop (metadata, 224 by default), because an
+// image model cannot take 1x1 pixels. Every real input shape is specialised again when it arrives.
+std::vector<Shape> default_input_shapes(const Graph& g, const std::map<std::string, std::string>& metadata) {
+  int64_t crop = 224;
+  try {
+    crop = Preprocess::from_metadata(metadata).crop;
+  } catch (const Error&) {
+    // Bad preprocessing metadata is reported where it is used (classify, eval).
+  }
   std::vector<Shape> shapes;
   for (ValueId id : g.inputs) {
     Shape s = g.value(id).shape;
-    for (int64_t& d : s)
-      if (d < 0) d = 1;
+    for (size_t k = 0; k < s.size(); ++k) {
+      if (s[k] >= 0) continue;
+      const bool image = s.size() == 4;
+      s[k] = image && k >= 2 ? crop : image && k == 1 ? 3 : 1;
+    }
     shapes.push_back(s);
   }
   return shapes;
@@ -43,7 +55,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path) {
   model->path_ = path;
   model->metadata_ = std::move(imported.metadata);
   model->graph_ = std::make_unique<Graph>(std::move(imported.graph));
-  const std::vector<Shape> shapes = default_input_shapes(*model->graph_);
+  const std::vector<Shape> shapes = default_input_shapes(*model->graph_, model->metadata_);
   Graph specialized;
   try {
     specialized = specialize(*model->graph_, shapes);
