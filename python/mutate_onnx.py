@@ -99,7 +99,7 @@ def main():
             bad += 1
             continue
         err = r.stderr.decode(errors="replace").strip()
-        if r.returncode not in (0, 1) or (r.returncode == 1 and len(err.splitlines()) != 1):
+        if r.returncode not in (0, 1) or (r.returncode == 1 and len(err.split("\n")) != 1):
             keep = os.path.join(args.workdir, f"failing_mutant_{i}.onnx")
             os.replace(path, keep)
             print(f"mutant {i} ({keep}): status {r.returncode}: {err[-400:]}", file=sys.stderr)

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <limits>
 #include <random>
 
 #include "ops/op.h"
@@ -840,6 +841,29 @@ TEST(Ops, DropoutIsTheIdentityAtInference) {
   const auto outs = run_op("Dropout", {rt(x), cst(f32s({}, {0.5f}))}, {}, 2);
   expect_identical(outs[0], x);
   for (int64_t i = 0; i < outs[1].numel(); ++i) EXPECT_EQ(outs[1].data<uint8_t>()[i], 1);
+}
+
+}  // namespace
+}  // namespace effvit
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+// INT_MIN / -1 traps on x86 (SIGFPE), and load-time folding would hit it in a checker-valid model:
+// it wraps like numpy, and the remainders are 0.
+TEST(Ops, IntegerDivisionOfTheMinimumByMinusOneWraps) {
+  const int64_t lo = std::numeric_limits<int64_t>::min();
+  const Tensor a = i64s({lo, 7, -7}), b = i64s({-1, -1, -1});
+  const Tensor q = run_op1("Div", {rt(a), rt(b)});
+  EXPECT_EQ(q.data<int64_t>()[0], lo);
+  EXPECT_EQ(q.data<int64_t>()[1], -7);
+  EXPECT_EQ(q.data<int64_t>()[2], 7);
+  for (int64_t fmod : {0, 1}) {
+    const Tensor r = run_op1("Mod", {rt(a), rt(b)}, {{"fmod", int_attr(fmod)}});
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(r.data<int64_t>()[i], 0) << "fmod " << fmod;
+  }
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <cpuid.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <dnnl.hpp>
@@ -61,6 +63,22 @@ IsaTier tier_of_dnnl(dnnl::cpu_isa isa) {
   return best;
 }
 
+// oneDNN's own cap (ONEDNN_MAX_CPU_ISA, or the older DNNL_MAX_CPU_ISA) as an effvit tier: a user
+// who caps oneDNN caps effvit too. Unset, empty or a name oneDNN does not know: no cap.
+std::optional<IsaTier> dnnl_env_cap() {
+  const char* value = std::getenv("ONEDNN_MAX_CPU_ISA");
+  if (!value || !*value) value = std::getenv("DNNL_MAX_CPU_ISA");
+  if (!value || !*value) return std::nullopt;
+  std::string name(value);
+  for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (name == "SSE41" || name == "AVX") return IsaTier::sse41;  // AVX: 8-float vectors, as sse41's blocks
+  if (name == "AVX2") return IsaTier::avx2;
+  if (name == "AVX2_VNNI") return IsaTier::avx2_vnni;
+  if (name == "AVX512_CORE") return IsaTier::avx512;
+  if (name == "AVX512_CORE_VNNI" || name == "AVX512_CORE_BF16") return IsaTier::avx512_vnni;
+  return std::nullopt;  // ALL, AVX512_CORE_AMX and unknown names leave every tier available
+}
+
 Hardware decide() {
   Hardware hw;
   HardwareInfo& info = hw.info;
@@ -72,19 +90,22 @@ Hardware decide() {
       info.native = t;
     }
   info.tier = info.native;
-  if (const char* cap = std::getenv("EFFVIT_MAX_ISA"); cap && *cap) {
-    const auto requested = parse_isa_tier(cap);
+  std::optional<IsaTier> cap = dnnl_env_cap();
+  if (const char* value = std::getenv("EFFVIT_MAX_ISA"); value && *value) {
+    const auto requested = parse_isa_tier(value);
     if (!requested)
-      throw Error(std::string("EFFVIT_MAX_ISA: unknown tier '") + cap + "' (expected sse41, avx2, avx2_vnni, avx512, avx512_vnni or amx)");
-    // The best tier at or below the cap that this CPU has (tiers are not nested: AVX-VNNI is not a
-    // subset of AVX-512 VNNI).
-    for (IsaTier t : info.supported)
-      if (t <= *requested) info.tier = t;
+      throw Error(std::string("EFFVIT_MAX_ISA: unknown tier '") + value + "' (expected sse41, avx2, avx2_vnni, avx512, avx512_vnni or amx)");
+    cap = cap ? std::min(*cap, *requested) : *requested;
   }
-  // oneDNN's own cap (ONEDNN_MAX_CPU_ISA) is the user's too: setting ours would override it
-  // upwards, so then oneDNN reads its variable and effvit follows below.
-  const bool dnnl_capped_by_env = std::getenv("ONEDNN_MAX_CPU_ISA") || std::getenv("DNNL_MAX_CPU_ISA");
-  if (info.tier != info.native && !dnnl_capped_by_env) {
+  // The best tier at or below the cap that this CPU has (tiers are not nested: AVX-VNNI is not a
+  // subset of AVX-512 VNNI).
+  if (cap) {
+    info.tier = IsaTier::sse41;
+    for (IsaTier t : info.supported)
+      if (t <= *cap) info.tier = t;
+  }
+  // Set even when ONEDNN_MAX_CPU_ISA is: the tier is already at or below it.
+  if (info.tier != info.native) {
     try {
       dnnl::set_max_cpu_isa(dnnl_isa_for(info.tier));
     } catch (const dnnl::error&) {

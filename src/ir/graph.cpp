@@ -48,7 +48,11 @@ void Node::set_string(const std::string& key, const std::string& v) {
 }
 
 std::string Node::describe() const {
-  return op + " node '" + name + "'";
+  // Names come from the file: a control character in one must not break the one-line error.
+  std::string shown = name;
+  for (char& c : shown)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return op + " node '" + shown + "'";
 }
 
 ValueId Graph::add_value(Value v) {

@@ -3,6 +3,7 @@
 // arithmetic runs on int64; load-time folding evaluates it with these same functions.
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "cpu/hardware.h"
 #include "kernels/kernels.h"
@@ -114,9 +115,14 @@ T apply(T a, T b) {
     case BinOp::Add: return a + b;
     case BinOp::Sub: return a - b;
     case BinOp::Mul: return a * b;
-    case BinOp::Div: return a / b;
+    case BinOp::Div:
+      // INT_MIN / -1 overflows (SIGFPE on x86); it wraps to INT_MIN, as numpy's does.
+      if constexpr (std::is_integral_v<T> && std::is_signed_v<T>)
+        if (b == -1) return static_cast<T>(std::make_unsigned_t<T>(0) - static_cast<std::make_unsigned_t<T>>(a));
+      return a / b;
     case BinOp::FMod:
       if constexpr (std::is_floating_point_v<T>) return std::fmod(a, b);
+      else if (b == -1) return 0;  // INT_MIN % -1 would trap like the division
       else return a % b;
     case BinOp::Mod:
       // Integer Mod takes the sign of the divisor, as in Python.
@@ -124,6 +130,7 @@ T apply(T a, T b) {
         T r = std::fmod(a, b);
         return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
       } else {
+        if (b == -1) return 0;
         T r = a % b;
         return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
       }

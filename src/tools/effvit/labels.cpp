@@ -30,6 +30,8 @@ std::string imagenet_labels_path() {
 int64_t class_count(const Model& model) {
   const auto& outs = model.summary().outputs;
   if (outs.empty() || outs[0].shape.size() < 2) throw Error(model.path() + ": first output is not [batch, classes]");
+  if (outs[0].dtype != DType::f32)
+    throw Error(model.path() + ": first output is " + dtype_name(outs[0].dtype) + "; classifying needs float32 logits");
   int64_t classes = 1;
   for (size_t d = 1; d < outs[0].shape.size(); ++d) classes *= outs[0].shape[d];
   if (classes <= 0) throw Error(model.path() + ": first output " + shape_str(outs[0].shape) + " has no class axis");
