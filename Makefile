@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 PYTHON := /usr/bin/python3
 
-.PHONY: deps build test demo sanitize clean
+.PHONY: deps build test demo sanitize tsan clean
 
 deps:
 	./scripts/install-deps.sh
@@ -27,5 +27,17 @@ sanitize: deps
 	cmake --build $(BUILD)-sanitize -j $(JOBS)
 	cd $(BUILD)-sanitize && ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 
+# ThreadSanitizer over the concurrency tests (Sessions sharing one Model across std::threads, first
+# runs of new shapes at the same time) and two streams of the bundled model, in a separate tree.
+# One OpenMP thread per Session: Debian's libgomp is not instrumented, so TSan cannot see OpenMP's
+# own barriers and reports every parallel region (--threads N > 1) as a race.
+tsan: deps
+	cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEFFVIT_BENCH=OFF -DCMAKE_CXX_FLAGS="-fsanitize=thread"
+	cmake --build $(BUILD)-tsan -j $(JOBS) --target effvit_unit_tests effvit-cli
+	OMP_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1" $(BUILD)-tsan/tests/effvit_unit_tests \
+	  --gtest_filter='Session.*:Plan.*:KernelTables.*:-Plan.TwoThreadsGiveTheSameResults'
+	OMP_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1" \
+	  $(BUILD)-tsan/effvit bench models/efficientvit_m0_fashion_mnist.onnx --streams 2 --iters 5 --warmup 1
+
 clean:
-	rm -rf $(BUILD) $(BUILD)-sanitize
+	rm -rf $(BUILD) $(BUILD)-sanitize $(BUILD)-tsan

@@ -133,3 +133,36 @@ TEST(Session, RunRestoresTheCallersOpenMPThreadCount) {
 
 }  // namespace
 }  // namespace effvit
+
+namespace effvit {
+namespace {
+
+// Threads that meet a batch size nobody has run yet build its graph and plans at the same time
+// (the Model's shared per-shape graph and packed weights under contention); every result must
+// still equal a lone Session's, computed afterwards.
+TEST(Session, ConcurrentFirstRunsOfNewShapes) {
+  const std::string path = (std::filesystem::temp_directory_path() / ("effvit_first_" + std::to_string(::getpid()) + ".onnx")).string();
+  auto model = Model::load(write_model(path));
+  std::filesystem::remove(path);
+  std::mt19937 rng(72);
+  std::vector<Tensor> inputs;
+  for (int64_t batch : {4, 5, 6, 7}) inputs.push_back(random_f32({batch, 16, 8, 8}, rng));
+  std::vector<std::vector<Tensor>> got(3);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < got.size(); ++t)
+    threads.emplace_back([&, t] {
+      Session session(model);
+      for (size_t i = 0; i < inputs.size(); ++i) got[t].push_back(session.run(inputs[(i + t) % inputs.size()]));
+    });
+  for (auto& th : threads) th.join();
+  Session lone(model);
+  for (size_t t = 0; t < got.size(); ++t)
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const Tensor want = lone.run(inputs[(i + t) % inputs.size()]);
+      ASSERT_EQ(got[t][i].shape(), want.shape());
+      EXPECT_EQ(std::memcmp(got[t][i].raw(), want.raw(), want.bytes()), 0) << "thread " << t << " input " << i;
+    }
+}
+
+}  // namespace
+}  // namespace effvit
