@@ -166,3 +166,39 @@ TEST(Session, ConcurrentFirstRunsOfNewShapes) {
 
 }  // namespace
 }  // namespace effvit
+
+namespace effvit {
+namespace {
+
+// A Session that meets many batch sizes keeps its plans within plan_cache_bytes (least recently
+// used dropped first), rebuilds a dropped one on demand with the same results, and can drop all.
+TEST(Session, PlanCacheStaysWithinItsBudget) {
+  const std::string path = (std::filesystem::temp_directory_path() / ("effvit_cache_" + std::to_string(::getpid()) + ".onnx")).string();
+  auto model = Model::load(write_model(path));
+  std::filesystem::remove(path);
+  std::mt19937 rng(73);
+  const Tensor first = random_f32({1, 16, 8, 8}, rng);
+  Session unbounded(model);
+  const Tensor want = unbounded.run(first);
+  SessionOptions small;
+  small.plan_cache_bytes = 64 << 10;  // a few small plans
+  Session session(model, small);
+  session.run(first);
+  for (int64_t batch = 2; batch <= 24; ++batch) {
+    session.run(random_f32({batch, 16, 8, 8}, rng));
+    EXPECT_LE(session.cached_plans(), 6u) << "batch " << batch;
+    EXPECT_GE(session.cached_plans(), 1u);
+  }
+  // The batch-1 plan was dropped long ago: rebuilt, it gives the same bits.
+  const Tensor again = session.run(first);
+  EXPECT_EQ(std::memcmp(again.raw(), want.raw(), want.bytes()), 0);
+  session.clear_cache();
+  EXPECT_EQ(session.cached_plans(), 0u);
+  EXPECT_EQ(std::memcmp(session.run(first).raw(), want.raw(), want.bytes()), 0);
+  // An unbounded session keeps one plan per shape.
+  for (int64_t batch = 2; batch <= 5; ++batch) unbounded.run(random_f32({batch, 16, 8, 8}, rng));
+  EXPECT_EQ(unbounded.cached_plans(), 5u);
+}
+
+}  // namespace
+}  // namespace effvit

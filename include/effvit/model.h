@@ -69,6 +69,10 @@ struct SessionOptions {
   // vectorised kernels) is an error naming the node, instead of a one-line warning on stderr.
   // EFFVIT_STRICT=1 in the environment turns it on for every Session.
   bool strict = false;
+  // Plans (arena and kernel workspaces) kept for input shapes seen before, in bytes; the least
+  // recently used go first, and the plan of the current run is always kept. A server that sees
+  // many batch sizes stays within this.
+  size_t plan_cache_bytes = size_t{256} << 20;
 };
 
 class Session {
@@ -82,6 +86,10 @@ class Session {
   // count, dtype or shape (naming the input and what was expected).
   std::vector<Tensor> run(const std::vector<Tensor>& inputs);
   Tensor run(const Tensor& input) { return run(std::vector<Tensor>{input}).at(0); }
+
+  // Plans currently cached (one per input-shape set), and dropping them all.
+  size_t cached_plans() const;
+  void clear_cache();
 
  private:
   struct Impl;

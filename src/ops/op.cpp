@@ -50,11 +50,19 @@ std::shared_ptr<void> WeightCache::get(const Tensor& source, const std::string& 
                                        const std::function<std::shared_ptr<void>()>& pack) {
   std::lock_guard<std::mutex> lock(mutex_);
   Entry& slot = entries_[{source.raw(), layout}];
-  if (!slot.packed) {
-    slot.packed = pack();
-    slot.source = source;
-  }
-  return slot.packed;
+  if (auto packed = slot.packed.lock()) return packed;
+  auto packed = pack();
+  slot.packed = packed;
+  slot.source = source;
+  // Forget packings no kernel holds any more (their plans were evicted).
+  for (auto it = entries_.begin(); it != entries_.end();)
+    it = it->second.packed.expired() ? entries_.erase(it) : std::next(it);
+  return packed;
+}
+
+size_t WeightCache::entries() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return entries_.size();
 }
 
 void fail_node(const Node& node, const std::string& problem) {

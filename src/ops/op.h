@@ -50,6 +50,8 @@ class Kernel {
   // What runs, for --strict and profiles: "effvit" for effvit's own code, "reference" for an op's
   // plain loop, or the oneDNN implementations used, e.g. "conv jit_1x1:avx2, reorder jit:uni".
   virtual std::string implementation() const { return "effvit"; }
+  // Bytes the kernel holds for itself outside the plan's arena (scratchpads, reorder buffers).
+  virtual size_t workspace_bytes() const { return 0; }
 };
 
 // Whether `implementation` (as Kernel::implementation returns it) includes a reference loop:
@@ -60,16 +62,19 @@ bool is_reference_implementation(const std::string& implementation);
 // packed form of a constant tensor and get the one copy, created on first use. `layout` must say
 // everything about how the source is read and what it becomes (e.g. both oneDNN descriptors: one
 // weight may be read transposed by one node and plain by another). Each entry holds the source's
-// storage, so its address cannot be reused by another tensor while the entry lives.
+// storage, so its address cannot be reused by another tensor while the entry lives. Packed copies
+// live as long as some kernel holds them: a batch size whose plans are all evicted frees its
+// packings (oneDNN may pack differently per batch size).
 class WeightCache {
  public:
   std::shared_ptr<void> get(const Tensor& source, const std::string& layout,
                             const std::function<std::shared_ptr<void>()>& pack);
+  size_t entries();
 
  private:
   struct Entry {
     Tensor source;
-    std::shared_ptr<void> packed;
+    std::weak_ptr<void> packed;
   };
   std::mutex mutex_;
   std::map<std::pair<const void*, std::string>, Entry> entries_;

@@ -14,13 +14,24 @@ Model::~Model() = default;
 
 std::shared_ptr<const Graph> Model::Runtime::graph_for(const std::vector<Shape>& shapes) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto& slot = graphs_[shapes];
-  if (!slot) {
-    Graph g = specialize(structural_, shapes);
-    optimize_for_shapes(g, hardware().info.channel_block);
-    slot = std::make_shared<const Graph>(std::move(g));
+  ++clock_;
+  auto it = graphs_.find(shapes);
+  if (it != graphs_.end()) {
+    it->second.last_use = clock_;
+    return it->second.graph;
   }
-  return slot;
+  Graph g = specialize(structural_, shapes);
+  optimize_for_shapes(g, hardware().info.channel_block);
+  auto graph = std::make_shared<const Graph>(std::move(g));
+  // Plans copy what they need, so dropping the least recently used graph only costs a rebuild.
+  if (graphs_.size() >= kMaxGraphs) {
+    auto oldest = graphs_.begin();
+    for (auto i = graphs_.begin(); i != graphs_.end(); ++i)
+      if (i->second.last_use < oldest->second.last_use) oldest = i;
+    graphs_.erase(oldest);
+  }
+  graphs_.emplace(shapes, Cached{graph, clock_});
+  return graph;
 }
 
 namespace {

@@ -24,9 +24,17 @@ struct Model::Runtime {
   WeightCache weights;
 
  private:
+  // Per-shape graphs kept at once (least recently used dropped first): a server seeing many batch
+  // sizes must not grow without bound.
+  static constexpr size_t kMaxGraphs = 16;
+  struct Cached {
+    std::shared_ptr<const Graph> graph;
+    uint64_t last_use;
+  };
   const Graph structural_;
   std::mutex mutex_;
-  std::map<std::vector<Shape>, std::shared_ptr<const Graph>> graphs_;
+  uint64_t clock_ = 0;
+  std::map<std::vector<Shape>, Cached> graphs_;
 };
 
 }  // namespace effvit

@@ -1,5 +1,7 @@
 #include "runtime/plan.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -119,6 +121,12 @@ Plan::~Plan() {
   }
 }
 
+size_t Plan::bytes() const {
+  size_t total = arena_bytes_;
+  for (const Step& s : steps_) total += s.kernel->workspace_bytes();
+  return total;
+}
+
 void Plan::run_profiled() {
   using Clock = std::chrono::steady_clock;
   for (size_t i = 0; i < steps_.size(); ++i) {
@@ -176,9 +184,13 @@ void Plan::assign_memory() {
     }
   }
   arena_bytes_ = high;
-  void* mem = std::aligned_alloc(64, std::max<size_t>(high, 64));
-  if (!mem) throw Error("out of memory allocating a " + std::to_string(high) + "-byte arena");
-  arena_ = std::shared_ptr<void>(mem, std::free);
+  // Straight from the kernel, not malloc: glibc raises its mmap threshold after each large free,
+  // so arenas of evicted plans (up to 32 MB) would stay in the heap, fragmented, and never go back
+  // to the system (M0 cycling batch 1..64: 1.3 GB resident against 0.8 GB).
+  const size_t bytes = std::max<size_t>(high, 64);
+  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) throw std::bad_alloc();
+  arena_ = std::shared_ptr<void>(mem, [bytes](void* p) { munmap(p, bytes); });
   for (size_t id = 0; id < nv; ++id) {
     const Value& v = graph_.values[id];
     if (v.is_constant) slots_[id] = v.constant;

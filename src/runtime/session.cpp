@@ -1,4 +1,5 @@
 #include <cstdlib>
+#include <list>
 #include <map>
 #include <omp.h>
 
@@ -12,11 +13,18 @@ namespace effvit {
 struct Session::Impl {
   std::shared_ptr<const Model> model;
   SessionOptions options;
-  std::map<std::vector<Shape>, std::unique_ptr<Plan>> plans;  // one per input-shape set seen
+  // One plan per input-shape set seen, most recently used first, within options.plan_cache_bytes.
+  using Entry = std::pair<std::vector<Shape>, std::unique_ptr<Plan>>;
+  std::list<Entry> plans;
+  std::map<std::vector<Shape>, std::list<Entry>::iterator> index;
+  size_t plan_bytes = 0;
 
   Plan& plan_for(const std::vector<Shape>& shapes) {
-    auto it = plans.find(shapes);
-    if (it != plans.end()) return *it->second;
+    auto it = index.find(shapes);
+    if (it != index.end()) {
+      plans.splice(plans.begin(), plans, it->second);
+      return *plans.front().second;
+    }
     Model::Runtime& shared = *model->runtime_;
     // The plan copies the shared graph's structure; its constants' storage stays shared.
     std::unique_ptr<Plan> plan;
@@ -25,7 +33,15 @@ struct Session::Impl {
     } catch (const Error& e) {
       throw Error(model->path() + ": " + e.what());
     }
-    return *plans.emplace(shapes, std::move(plan)).first->second;
+    plan_bytes += plan->bytes();
+    plans.emplace_front(shapes, std::move(plan));
+    index[shapes] = plans.begin();
+    while (plans.size() > 1 && plan_bytes > options.plan_cache_bytes) {
+      plan_bytes -= plans.back().second->bytes();
+      index.erase(plans.back().first);
+      plans.pop_back();
+    }
+    return *plans.front().second;
   }
 
   void check_inputs(const std::vector<Tensor>& inputs) const {
@@ -62,6 +78,14 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) {
   // the run and gives the caller's back.
   OmpThreadScope threads(impl_->options.threads);
   return impl_->plan_for(shapes).run(inputs);
+}
+
+size_t Session::cached_plans() const { return impl_->plans.size(); }
+
+void Session::clear_cache() {
+  impl_->plans.clear();
+  impl_->index.clear();
+  impl_->plan_bytes = 0;
 }
 
 }  // namespace effvit

@@ -114,6 +114,13 @@ class ConvDnnl final : public Kernel {
   }
 
   std::string implementation() const override { return impls_; }
+  size_t workspace_bytes() const override {
+    size_t bytes = scratchpad_.get_desc().get_size();
+    if (src_reorder_) bytes += src_.get_desc().get_size();
+    if (dst_reorder_) bytes += dst_.get_desc().get_size();
+    if (!weights_const_) bytes += weights_.get_desc().get_size();
+    return bytes;
+  }
 
  private:
   dnnl::convolution_forward conv_;

@@ -67,6 +67,7 @@ class MatMulDnnl final : public Kernel {
   }
 
   std::string implementation() const override { return impl_; }
+  size_t workspace_bytes() const override { return scratchpad_.get_desc().get_size(); }
 
  private:
   dnnl::matmul matmul_;
