@@ -868,3 +868,18 @@ TEST(Ops, IntegerDivisionOfTheMinimumByMinusOneWraps) {
 
 }  // namespace
 }  // namespace effvit
+
+namespace effvit {
+namespace {
+
+TEST(TensorAccess, TypedAccessChecksTheElementType) {
+  Tensor ints(DType::i64, {3});
+  EXPECT_NO_THROW(ints.data<int64_t>());
+  EXPECT_THROW(ints.data<float>(), Error);
+  const Tensor flags(DType::bool8, {2});
+  EXPECT_NO_THROW(flags.data<uint8_t>());  // bool is stored as uint8_t
+  EXPECT_THROW(flags.data<int8_t>(), Error);
+}
+
+}  // namespace
+}  // namespace effvit

@@ -45,16 +45,28 @@ class Tensor {
 
   void* raw() { return data_; }
   const void* raw() const { return data_; }
+  // Typed access; throws effvit::Error when T is not the tensor's element type (bool is stored as
+  // uint8_t). Reading an int64 output as float once scored a model on garbage.
   template <typename T>
-  T* data() { return static_cast<T*>(data_); }
+  T* data() {
+    check_type<T>();
+    return static_cast<T*>(data_);
+  }
   template <typename T>
-  const T* data() const { return static_cast<const T*>(data_); }
+  const T* data() const {
+    check_type<T>();
+    return static_cast<const T*>(data_);
+  }
 
   // Same storage, new shape (element counts must match).
   Tensor reshaped(Shape shape) const;
   Tensor clone() const;
 
  private:
+  template <typename T>
+  void check_type() const;
+  [[noreturn]] void fail_type(const char* wanted) const;
+
   DType dtype_ = DType::f32;
   Shape shape_;
   std::shared_ptr<void> storage_;
@@ -68,6 +80,12 @@ template <> struct DTypeOf<int64_t> { static constexpr DType value = DType::i64;
 template <> struct DTypeOf<int32_t> { static constexpr DType value = DType::i32; };
 template <> struct DTypeOf<uint8_t> { static constexpr DType value = DType::u8; };
 template <> struct DTypeOf<int8_t> { static constexpr DType value = DType::i8; };
+
+template <typename T>
+void Tensor::check_type() const {
+  constexpr DType want = DTypeOf<T>::value;
+  if (dtype_ != want && !(want == DType::u8 && dtype_ == DType::bool8)) fail_type(dtype_name(want));
+}
 
 template <typename T>
 Tensor Tensor::from_vector(Shape shape, const std::vector<T>& values) {

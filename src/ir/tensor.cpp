@@ -91,3 +91,11 @@ Tensor Tensor::clone() const {
 }
 
 }  // namespace effvit
+
+namespace effvit {
+
+void Tensor::fail_type(const char* wanted) const {
+  throw Error(std::string("internal error: a ") + dtype_name(dtype_) + " tensor " + shape_str(shape_) + " read as " + wanted);
+}
+
+}  // namespace effvit
