@@ -15,17 +15,17 @@ if [ ! -d "$cache/node_modules/onnxruntime-node" ]; then
     (cd "$cache" && npm install --silent --ignore-scripts onnxruntime-node@1.30.0 >/dev/null)
 fi
 here=$(cd "$(dirname "$0")" && pwd)
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+. "$here/lib.sh"
 ours="" theirs=""
 i=0
 while [ "$i" -lt "$rounds" ]; do
-    o=$("$effvit" bench "$model" --threads 1 --iters "$iters" --warmup 5 --json | awk '$1 == "\"median\":" { sub(/,$/, "", $2); print $2; exit }')
+    o=$(effvit_latency "$effvit" "$model" 1 "$iters")
     t=$(NODE_PATH="$cache/node_modules" node "$here/ort_bench.js" "$model" "$iters" 5 1 | sed 's/.*"median_ms":\([0-9.]*\).*/\1/')
     ours="$ours $o" theirs="$theirs $t"
     i=$((i + 1))
 done
 o=$(printf '%s\n' $ours | median)
 t=$(printf '%s\n' $theirs | median)
-hw=$("$effvit" info "$model" --json | awk -F'"' '$2 == "isa" { isa = $4 } $2 == "cpu" { cpu = $4 } END { print isa " on " cpu }')
+hw=$(effvit_hardware "$effvit" "$model")
 awk -v o="$o" -v t="$t" -v m="$model" -v hw="$hw" -v r="$rounds" \
     'BEGIN { printf "%s: effvit %.3f ms, onnxruntime %.3f ms, ratio %.2fx (medians of %d rounds; effvit isa %s)\n", m, o, t, o / t, r, hw }'

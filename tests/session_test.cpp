@@ -76,10 +76,17 @@ std::string write_model(const std::string& path) {
   return path;
 }
 
-TEST(Session, ConcurrentStreamsAndBatchSizesAgreeWithALoneSession) {
-  const std::string path = (std::filesystem::temp_directory_path() / ("effvit_session_" + std::to_string(::getpid()) + ".onnx")).string();
+// The small model above, loaded from a file of its own (removed again once loaded).
+std::shared_ptr<const Model> load_small_model(const std::string& tag) {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("effvit_" + tag + "_" + std::to_string(::getpid()) + ".onnx")).string();
   auto model = Model::load(write_model(path));
   std::filesystem::remove(path);
+  return model;
+}
+
+TEST(Session, ConcurrentStreamsAndBatchSizesAgreeWithALoneSession) {
+  const auto model = load_small_model("session");
   std::mt19937 rng(71);
   std::vector<Tensor> inputs, want;
   Session lone(model);
@@ -120,9 +127,7 @@ namespace {
 // A host application's OpenMP setting survives a run at another thread count.
 TEST(Session, RunRestoresTheCallersOpenMPThreadCount) {
   std::mt19937 rng(83);
-  const std::string path = (std::filesystem::temp_directory_path() / "effvit_session_omp.onnx").string();
-  const auto model = Model::load(write_model(path));
-  std::filesystem::remove(path);
+  const auto model = load_small_model("session_omp");
   const int saved = omp_get_max_threads();
   omp_set_num_threads(3);
   Session session(model, {.threads = 1});
@@ -141,9 +146,7 @@ namespace {
 // (the Model's shared per-shape graph and packed weights under contention); every result must
 // still equal a lone Session's, computed afterwards.
 TEST(Session, ConcurrentFirstRunsOfNewShapes) {
-  const std::string path = (std::filesystem::temp_directory_path() / ("effvit_first_" + std::to_string(::getpid()) + ".onnx")).string();
-  auto model = Model::load(write_model(path));
-  std::filesystem::remove(path);
+  const auto model = load_small_model("first");
   std::mt19937 rng(72);
   std::vector<Tensor> inputs;
   for (int64_t batch : {4, 5, 6, 7}) inputs.push_back(random_f32({batch, 16, 8, 8}, rng));
@@ -173,9 +176,7 @@ namespace {
 // A Session that meets many batch sizes keeps its plans within plan_cache_bytes (least recently
 // used dropped first), rebuilds a dropped one on demand with the same results, and can drop all.
 TEST(Session, PlanCacheStaysWithinItsBudget) {
-  const std::string path = (std::filesystem::temp_directory_path() / ("effvit_cache_" + std::to_string(::getpid()) + ".onnx")).string();
-  auto model = Model::load(write_model(path));
-  std::filesystem::remove(path);
+  const auto model = load_small_model("cache");
   std::mt19937 rng(73);
   const Tensor first = random_f32({1, 16, 8, 8}, rng);
   Session unbounded(model);

@@ -8,14 +8,6 @@
 namespace effvit {
 namespace {
 
-// The node writing `value` when nothing else reads it, or null.
-Node* sole_producer(Graph& g, ValueId value, const char* op, const std::vector<int>& uses, const std::vector<int>& producers) {
-  const int p = producers[static_cast<size_t>(value)];
-  if (p < 0 || uses[static_cast<size_t>(value)] != 1) return nullptr;
-  Node& n = g.nodes[static_cast<size_t>(p)];
-  return n.op == op ? &n : nullptr;
-}
-
 bool is_f32_constant(const Graph& g, ValueId id) { return g.is_constant(id) && g.value(id).dtype == DType::f32; }
 
 // Softmax over the last axis (also the pre-13 form whose coerced rows are the last axis).

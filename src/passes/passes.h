@@ -43,6 +43,9 @@ void optimize(Graph& graph, int block);
 // Replaces every read of `from` (node inputs and graph outputs) by `to`.
 void replace_uses(Graph& graph, ValueId from, ValueId to);
 
+// The `op` node that produces `value` when nothing else reads `value`; otherwise null.
+Node* sole_producer(Graph& graph, ValueId value, const char* op, const std::vector<int>& uses,
+                    const std::vector<int>& producers);
 // The Conv that produces `value` when `value` has no other reader and the Conv has no fused
 // activation yet (so something more may fold into it); otherwise null.
 Node* sole_conv_producer(Graph& graph, ValueId value, const std::vector<int>& uses, const std::vector<int>& producers);

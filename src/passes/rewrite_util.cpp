@@ -10,12 +10,17 @@ void replace_uses(Graph& graph, ValueId from, ValueId to) {
     if (id == from) id = to;
 }
 
-Node* sole_conv_producer(Graph& graph, ValueId value, const std::vector<int>& uses, const std::vector<int>& producers) {
+Node* sole_producer(Graph& graph, ValueId value, const char* op, const std::vector<int>& uses,
+                    const std::vector<int>& producers) {
   const int p = producers[static_cast<size_t>(value)];
-  if (p < 0) return nullptr;
-  Node& conv = graph.nodes[static_cast<size_t>(p)];
-  if (conv.op != "Conv" || conv.has("effvit.activation") || uses[static_cast<size_t>(conv.outputs[0])] != 1) return nullptr;
-  return &conv;
+  if (p < 0 || uses[static_cast<size_t>(value)] != 1) return nullptr;
+  Node& n = graph.nodes[static_cast<size_t>(p)];
+  return n.op == op ? &n : nullptr;
+}
+
+Node* sole_conv_producer(Graph& graph, ValueId value, const std::vector<int>& uses, const std::vector<int>& producers) {
+  Node* conv = sole_producer(graph, value, "Conv", uses, producers);
+  return conv && !conv->has("effvit.activation") ? conv : nullptr;
 }
 
 void absorb_consumer(Node& producer, Node& consumer) {

@@ -1,0 +1,14 @@
+# Shared by the bench scripts (sourced): medians of side-by-side rounds and the hardware they ran on.
+
+# median: the middle of the numbers on stdin.
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# effvit_latency EFFVIT MODEL THREADS ITERS: median milliseconds of one `effvit bench` run.
+effvit_latency() {
+    "$1" bench "$2" --threads "$3" --iters "$4" --warmup 5 --json | awk '$1 == "\"median\":" { sub(/,$/, "", $2); print $2; exit }'
+}
+
+# effvit_hardware EFFVIT MODEL: "avx512_vnni on AMD EPYC (family 25, model 17)".
+effvit_hardware() {
+    "$1" info "$2" --json | awk -F'"' '$2 == "isa" { isa = $4 } $2 == "cpu" { cpu = $4 } END { print isa " on " cpu }'
+}
