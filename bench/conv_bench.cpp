@@ -77,6 +77,7 @@ void BM_conv_dnnl(benchmark::State& state, ConvShape shape) {
   omp_set_num_threads(1);  // one core, as the latency target is quoted
   ConvFixture f = make_conv(shape);
   auto kernel = create_conv_dnnl(f.node, f.graph, KernelOptions{});
+  const auto workspace = bind_own_workspace(*kernel);
   const TensorIn in{&f.x, &f.graph.value(f.node.inputs[1]).constant, &f.graph.value(f.node.inputs[2]).constant};
   const TensorOut out{&f.y};
   for (auto _ : state) kernel->run(in, out);

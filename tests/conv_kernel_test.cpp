@@ -83,6 +83,7 @@ void check_case(const ConvCase& c, uint32_t seed, bool const_weight = true) {
   const OpDef* conv = find_op("Conv");
   std::unique_ptr<Kernel> kernel = conv->create(g.node(), g.graph, KernelOptions{});
   ASSERT_NE(kernel, nullptr) << "oneDNN declined a supported geometry";
+  const auto workspace = bind_own_workspace(*kernel);
 
   const Shape out_shape = g.graph.value(g.node().outputs[0]).shape;
   Tensor want(DType::f32, out_shape), got(DType::f32, out_shape);
@@ -268,6 +269,7 @@ TEST(ConvKernel, RunTimeWeightIsReadOnEveryRun) {
     const OpDef* conv = find_op("Conv");
     auto kernel = conv->create(g.node(), g.graph, KernelOptions{});
     ASSERT_NE(kernel, nullptr);
+    const auto workspace = bind_own_workspace(*kernel);
     const Shape out_shape = g.graph.value(g.node().outputs[0]).shape;
     for (const Tensor* w : {&w1, &w2, &w1}) {
       Tensor want(DType::f32, out_shape), got(DType::f32, out_shape);
@@ -288,6 +290,7 @@ TEST(ConvKernel, KernelIsReusableAcrossInputs) {
   const OpDef* conv = find_op("Conv");
   auto kernel = conv->create(g.node(), g.graph, KernelOptions{});
   ASSERT_NE(kernel, nullptr);
+  const auto workspace = bind_own_workspace(*kernel);
   const Shape out_shape = g.graph.value(g.node().outputs[0]).shape;
   for (int run = 0; run < 3; ++run) {
     const Tensor x = random_f32({c.batch, c.in_c, c.h, c.w}, rng);

@@ -245,6 +245,7 @@ inline std::vector<Tensor> run_op(const std::string& op, const std::vector<Arg>&
   if (fast) {
     std::unique_ptr<Kernel> kernel = o.def->create ? o.def->create(o.node, o.graph, KernelOptions{}) : nullptr;
     if (!kernel) throw std::runtime_error(op + ": no fast kernel for this case");
+    const auto workspace = bind_own_workspace(*kernel);
     kernel->run(in, out);
   } else {
     o.def->compute(o.node, in, out);

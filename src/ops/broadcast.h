@@ -8,10 +8,13 @@
 #include <omp.h>
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
+#include "effvit/error.h"
 #include "effvit/tensor.h"
+#include "ops/op.h"
 #include "ops/parallel.h"
 
 namespace effvit {
@@ -24,46 +27,65 @@ inline void next_index(std::vector<int64_t>& idx, const Shape& shape) {
   }
 }
 
-// row(offsets[N], out_offset, length, inner_strides[N]) is called once per innermost run.
+// Axes a strided walk handles after merging. A run allocates nothing: offsets and indices live in
+// fixed arrays of this size.
+constexpr size_t kMaxWalkRank = 16;
+
+// broadcast_strides() into a caller's array, for element loops that must not allocate.
+inline void broadcast_strides_into(const Shape& shape, const Shape& out, int64_t (&strides)[kMaxWalkRank]) {
+  if (out.size() > kMaxWalkRank) throw Error("tensors of more than 16 axes are not supported (shape " + shape_str(out) + ")");
+  std::fill(strides, strides + kMaxWalkRank, 0);
+  int64_t stride = 1;
+  const size_t offset = out.size() - shape.size();
+  for (size_t i = shape.size(); i-- > 0;) {
+    strides[i + offset] = shape[i] == 1 ? 0 : stride;
+    stride *= shape[i];
+  }
+}
+
+// row(offsets[N], out_offset, length, inner_strides[N]) is called once per innermost run;
+// operand_strides[k] has one stride per axis of out_shape.
 template <size_t N, typename F>
-void for_each_row(const Shape& out_shape, const std::vector<int64_t> (&operand_strides)[N], F&& row) {
+void for_each_row(const Shape& out_shape, const int64_t* const (&operand_strides)[N], F&& row) {
   if (shape_numel(out_shape) == 0) return;
-  Shape shape;
-  std::vector<int64_t> strides[N];
+  int64_t shape[kMaxWalkRank];
+  int64_t strides[N][kMaxWalkRank];
+  size_t rank = 0;
   for (size_t d = 0; d < out_shape.size(); ++d) {
     if (out_shape[d] == 1) continue;  // size-1 axes never move an offset
-    const bool mergeable = !shape.empty() && [&] {
+    const bool mergeable = rank > 0 && [&] {
       for (size_t k = 0; k < N; ++k)
-        if (strides[k].back() != operand_strides[k][d] * out_shape[d]) return false;
+        if (strides[k][rank - 1] != operand_strides[k][d] * out_shape[d]) return false;
       return true;
     }();
     if (mergeable) {
-      shape.back() *= out_shape[d];
-      for (size_t k = 0; k < N; ++k) strides[k].back() = operand_strides[k][d];
-    } else {
-      shape.push_back(out_shape[d]);
-      for (size_t k = 0; k < N; ++k) strides[k].push_back(operand_strides[k][d]);
+      shape[rank - 1] *= out_shape[d];
+      for (size_t k = 0; k < N; ++k) strides[k][rank - 1] = operand_strides[k][d];
+      continue;
     }
+    if (rank == kMaxWalkRank) throw Error("a tensor of shape " + shape_str(out_shape) + " has more than 16 axes that cannot be merged");
+    shape[rank] = out_shape[d];
+    for (size_t k = 0; k < N; ++k) strides[k][rank] = operand_strides[k][d];
+    ++rank;
   }
   int64_t inner_stride[N];
-  if (shape.empty()) {
+  if (rank == 0) {
     int64_t offs[N] = {};
     for (size_t k = 0; k < N; ++k) inner_stride[k] = 0;
     row(offs, int64_t{0}, int64_t{1}, inner_stride);
     return;
   }
-  const size_t rank = shape.size();
   const int64_t inner = shape[rank - 1];
   for (size_t k = 0; k < N; ++k) inner_stride[k] = strides[k][rank - 1];
-  const Shape outer(shape.begin(), shape.end() - 1);
-  const int64_t rows = shape_numel(outer);
+  int64_t rows = 1;
+  for (size_t d = 0; d + 1 < rank; ++d) rows *= shape[d];
   // Sessions set the OpenMP thread count to their --threads before running.
   parallel_for(omp_get_max_threads(), rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(inner, 1)),
                [&](int64_t first, int64_t last) {
-                 std::vector<int64_t> idx(rank - 1, 0);
+                 int64_t idx[kMaxWalkRank] = {};
                  for (size_t d = rank - 1, rest = static_cast<size_t>(first); d-- > 0;) {
-                   idx[d] = static_cast<int64_t>(rest % static_cast<size_t>(outer[d]));
-                   rest /= static_cast<size_t>(outer[d]);
+                   idx[d] = static_cast<int64_t>(rest % static_cast<size_t>(shape[d]));
+                   rest /= static_cast<size_t>(shape[d]);
                  }
                  for (int64_t r = first; r < last; ++r) {
                    int64_t offs[N];
@@ -72,7 +94,10 @@ void for_each_row(const Shape& out_shape, const std::vector<int64_t> (&operand_s
                      for (size_t d = 0; d + 1 < rank; ++d) offs[k] += idx[d] * strides[k][d];
                    }
                    row(offs, r * inner, inner, inner_stride);
-                   next_index(idx, outer);
+                   for (size_t d = rank - 1; d-- > 0;) {  // next row-major index of the outer axes
+                     if (++idx[d] < shape[d]) break;
+                     idx[d] = 0;
+                   }
                  }
                });
 }
@@ -81,7 +106,7 @@ void for_each_row(const Shape& out_shape, const std::vector<int64_t> (&operand_s
 // sizes 1, 4 and 8. Transpose, Slice and Expand are all this one strided gather.
 inline void strided_gather(const void* src, int64_t base, const std::vector<int64_t>& strides, void* dst,
                            const Shape& out, size_t elem) {
-  const std::vector<int64_t> st[1] = {strides};
+  const int64_t* const st[1] = {strides.data()};
   auto run = [&](auto tag) {
     using T = decltype(tag);
     const T* s = static_cast<const T*>(src) + base;
@@ -100,5 +125,22 @@ inline void strided_gather(const void* src, int64_t base, const std::vector<int6
     default: run(uint64_t{}); break;
   }
 }
+
+// A strided gather whose source offsets are fixed at plan time (Transpose, Slice and Expand with
+// constant parameters): a run reads no parameters and allocates nothing.
+class StridedGatherKernel final : public Kernel {
+ public:
+  StridedGatherKernel(int64_t base, std::vector<int64_t> strides, Shape out, size_t elem)
+      : base_(base), strides_(std::move(strides)), out_(std::move(out)), elem_(elem) {}
+  void run(const TensorIn& in, const TensorOut& out) override {
+    strided_gather(in[0]->raw(), base_, strides_, out[0]->raw(), out_, elem_);
+  }
+
+ private:
+  int64_t base_;
+  std::vector<int64_t> strides_;
+  Shape out_;
+  size_t elem_;
+};
 
 }  // namespace effvit

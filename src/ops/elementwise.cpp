@@ -144,9 +144,11 @@ void binary_loop(const Tensor& a, const Tensor& b, Tensor& out) {
   const T* pa = a.data<T>();
   const T* pb = b.data<T>();
   R* po = out.data<R>();
-  const std::vector<int64_t> strides[2] = {broadcast_strides(a.shape(), out.shape()),
-                                           broadcast_strides(b.shape(), out.shape())};
-  for_each_row<2>(out.shape(), strides, [&](const int64_t* offs, int64_t o, int64_t len, const int64_t* st) {
+  int64_t strides[2][kMaxWalkRank];
+  broadcast_strides_into(a.shape(), out.shape(), strides[0]);
+  broadcast_strides_into(b.shape(), out.shape(), strides[1]);
+  const int64_t* const stride_ptrs[2] = {strides[0], strides[1]};
+  for_each_row<2>(out.shape(), stride_ptrs, [&](const int64_t* offs, int64_t o, int64_t len, const int64_t* st) {
     const T* ra = pa + offs[0];
     const T* rb = pb + offs[1];
     R* ro = po + o;
@@ -227,15 +229,15 @@ void infer_where(InferContext& c) {
 
 void compute_where(const Node&, const TensorIn& in, const TensorOut& out) {
   const Shape& os = out[0]->shape();
-  const std::vector<int64_t> strides[3] = {broadcast_strides(in[0]->shape(), os),
-                                           broadcast_strides(in[1]->shape(), os),
-                                           broadcast_strides(in[2]->shape(), os)};
+  int64_t strides[3][kMaxWalkRank];
+  for (size_t k = 0; k < 3; ++k) broadcast_strides_into(in[k]->shape(), os, strides[k]);
   const size_t es = dtype_size(out[0]->dtype());
   const uint8_t* cond = in[0]->data<uint8_t>();
   const char* x = static_cast<const char*>(in[1]->raw());
   const char* y = static_cast<const char*>(in[2]->raw());
   char* o = static_cast<char*>(out[0]->raw());
-  for_each_row<3>(os, strides, [&](const int64_t* offs, int64_t off, int64_t len, const int64_t* st) {
+  const int64_t* const stride_ptrs[3] = {strides[0], strides[1], strides[2]};
+  for_each_row<3>(os, stride_ptrs, [&](const int64_t* offs, int64_t off, int64_t len, const int64_t* st) {
     for (int64_t j = 0; j < len; ++j) {
       const char* src = cond[offs[0] + j * st[0]] ? x + (offs[1] + j * st[1]) * static_cast<int64_t>(es)
                                                   : y + (offs[2] + j * st[2]) * static_cast<int64_t>(es);

@@ -37,14 +37,23 @@ void infer_transpose(InferContext& c) {
   c.set_output(0, c.input(0).dtype, out);
 }
 
-void compute_transpose(const Node& n, const TensorIn& in, const TensorOut& out) {
-  const Shape& s = in[0]->shape();
+std::vector<int64_t> transpose_strides(const Node& n, const Shape& s) {
   const auto perm = transpose_perm(n, s.size());
   std::vector<int64_t> in_strides(s.size(), 1);
   for (size_t d = s.size(); d-- > 1;) in_strides[d - 1] = in_strides[d] * s[d];
   std::vector<int64_t> src_stride(s.size());
   for (size_t d = 0; d < s.size(); ++d) src_stride[d] = in_strides[static_cast<size_t>(perm[d])];
-  strided_gather(in[0]->raw(), 0, src_stride, out[0]->raw(), out[0]->shape(), dtype_size(in[0]->dtype()));
+  return src_stride;
+}
+
+void compute_transpose(const Node& n, const TensorIn& in, const TensorOut& out) {
+  strided_gather(in[0]->raw(), 0, transpose_strides(n, in[0]->shape()), out[0]->raw(), out[0]->shape(),
+                 dtype_size(in[0]->dtype()));
+}
+
+std::unique_ptr<Kernel> create_transpose(const Node& n, const Graph& g, const KernelOptions&) {
+  const Value& x = g.value(n.inputs[0]);
+  return std::make_unique<StridedGatherKernel>(0, transpose_strides(n, x.shape), g.value(n.outputs[0]).shape, dtype_size(x.dtype));
 }
 
 void infer_reshape(InferContext& c) {
@@ -137,15 +146,21 @@ void compute_expand(const Node&, const TensorIn& in, const TensorOut& out) {
                  dtype_size(in[0]->dtype()));
 }
 
+std::unique_ptr<Kernel> create_expand(const Node& n, const Graph& g, const KernelOptions&) {
+  const Value& x = g.value(n.inputs[0]);
+  const Shape& y = g.value(n.outputs[0]).shape;
+  return std::make_unique<StridedGatherKernel>(0, broadcast_strides(x.shape, y), y, dtype_size(x.dtype));
+}
+
 void compute_copy(const Node&, const TensorIn& in, const TensorOut& out) { copy_bytes(in, out); }
 
 }  // namespace
 
-const OpDef kTransposeOp{"Transpose", infer_transpose, compute_transpose};
+const OpDef kTransposeOp{"Transpose", infer_transpose, compute_transpose, create_transpose};
 const OpDef kReshapeOp{"Reshape", infer_reshape, compute_copy};
 const OpDef kFlattenOp{"Flatten", infer_flatten, compute_copy};
 const OpDef kSqueezeOp{"Squeeze", infer_squeeze, compute_copy};
 const OpDef kUnsqueezeOp{"Unsqueeze", infer_unsqueeze, compute_copy};
-const OpDef kExpandOp{"Expand", infer_expand, compute_expand};
+const OpDef kExpandOp{"Expand", infer_expand, compute_expand, create_expand};
 
 }  // namespace effvit

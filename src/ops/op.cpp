@@ -1,5 +1,8 @@
 #include "ops/op.h"
 
+#include <algorithm>
+#include <new>
+
 namespace effvit {
 
 const Value& InferContext::input(size_t i) const {
@@ -103,6 +106,13 @@ std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out) {
 }  // namespace effvit
 
 namespace effvit {
+
+std::shared_ptr<void> bind_own_workspace(Kernel& kernel) {
+  std::shared_ptr<void> buffer(::operator new(std::max<size_t>(kernel.workspace_bytes(), 64), std::align_val_t{64}),
+                               [](void* p) { ::operator delete(p, std::align_val_t{64}); });
+  kernel.bind_workspace(buffer.get());
+  return buffer;
+}
 
 bool is_reference_implementation(const std::string& implementation) {
   // Parts are "<primitive> <impl>" joined by ", "; oneDNN names its fallbacks ref:any, ref_int8:any,

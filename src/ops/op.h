@@ -50,9 +50,16 @@ class Kernel {
   // What runs, for --strict and profiles: "effvit" for effvit's own code, "reference" for an op's
   // plain loop, or the oneDNN implementations used, e.g. "conv jit_1x1:avx2, reorder jit:uni".
   virtual std::string implementation() const { return "effvit"; }
-  // Bytes the kernel holds for itself outside the plan's arena (scratchpads, reorder buffers).
+  // Scratch bytes the kernel needs while it runs (oneDNN scratchpads, reorder buffers). The plan
+  // gives every kernel the same region, inside its arena, before the first run: kernels run one
+  // after another, so none may expect its scratch to survive to its next run.
   virtual size_t workspace_bytes() const { return 0; }
+  virtual void bind_workspace(void* base) {}
 };
+
+// Gives a kernel run outside a plan (tests, micro-benchmarks) a workspace of its own; the kernel
+// may run while the returned buffer lives.
+std::shared_ptr<void> bind_own_workspace(Kernel& kernel);
 
 // Whether `implementation` (as Kernel::implementation returns it) includes a reference loop:
 // effvit's own, or oneDNN's ref:any / simple:any fallbacks.

@@ -64,14 +64,14 @@ class ReorderDnnl final : public Kernel {
     OmpThreadScope scope(threads_);
     src_.set_data_handle(const_cast<void*>(in[0]->raw()));
     dst_.set_data_handle(out[0]->raw());
-    reorder_.execute(stream_, src_, dst_);
+    reorder_.execute(stream_);
     stream_.wait();
   }
   std::string implementation() const override { return impl_; }
 
  private:
   dnnl::memory src_, dst_;
-  dnnl::reorder reorder_;
+  BoundPrimitive reorder_;
   dnnl::stream stream_{dnnl_engine()};
   int threads_;
   std::string impl_;

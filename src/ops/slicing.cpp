@@ -146,20 +146,41 @@ void infer_slice(InferContext& c) {
 
 std::vector<int64_t> ints_of(const Tensor* t) { return t ? tensor_ints(*t) : std::vector<int64_t>{}; }
 
-void compute_slice(const Node& n, const TensorIn& in, const TensorOut& out) {
-  const Shape& s = in[0]->shape();
-  auto plan = slice_plan(n, s, ints_of(in[1]), ints_of(in[2]), ints_of(in.size() > 3 ? in[3] : nullptr),
-                         ints_of(in.size() > 4 ? in[4] : nullptr));
+// The slice as a strided gather: the first element's offset and each output axis's source stride.
+void slice_as_gather(const Node& n, const Shape& s, const Tensor* const (&params)[4], int64_t& base,
+                     std::vector<int64_t>& src_stride) {
+  auto plan = slice_plan(n, s, ints_of(params[0]), ints_of(params[1]), ints_of(params[2]), ints_of(params[3]));
   const size_t rank = s.size();
   std::vector<int64_t> strides(rank, 1);
   for (size_t d = rank; d-- > 1;) strides[d - 1] = strides[d] * s[d];
-  int64_t base = 0;
-  std::vector<int64_t> src_stride(rank);
+  base = 0;
+  src_stride.assign(rank, 0);
   for (size_t d = 0; d < rank; ++d) {
     base += plan[d].start * strides[d];
     src_stride[d] = plan[d].step * strides[d];
   }
+}
+
+void compute_slice(const Node& n, const TensorIn& in, const TensorOut& out) {
+  const Tensor* const params[4] = {in[1], in[2], in.size() > 3 ? in[3] : nullptr, in.size() > 4 ? in[4] : nullptr};
+  int64_t base;
+  std::vector<int64_t> src_stride;
+  slice_as_gather(n, in[0]->shape(), params, base, src_stride);
   strided_gather(in[0]->raw(), base, src_stride, out[0]->raw(), out[0]->shape(), dtype_size(in[0]->dtype()));
+}
+
+std::unique_ptr<Kernel> create_slice(const Node& n, const Graph& g, const KernelOptions&) {
+  const Tensor* params[4] = {};
+  for (size_t i = 1; i < n.inputs.size() && i <= 4; ++i) {
+    if (n.inputs[i] == kNoValue) continue;
+    if (!g.is_constant(n.inputs[i])) return nullptr;  // parameters computed at run time: the reference
+    params[i - 1] = &g.value(n.inputs[i]).constant;
+  }
+  int64_t base;
+  std::vector<int64_t> src_stride;
+  const Value& x = g.value(n.inputs[0]);
+  slice_as_gather(n, x.shape, params, base, src_stride);
+  return std::make_unique<StridedGatherKernel>(base, std::move(src_stride), g.value(n.outputs[0]).shape, dtype_size(x.dtype));
 }
 
 void infer_gather(InferContext& c) {
@@ -250,7 +271,7 @@ void compute_pad(const Node& n, const TensorIn& in, const TensorOut& out) {
 
 const OpDef kSplitOp{"Split", infer_split, compute_split};
 const OpDef kConcatOp{"Concat", infer_concat, compute_concat};
-const OpDef kSliceOp{"Slice", infer_slice, compute_slice};
+const OpDef kSliceOp{"Slice", infer_slice, compute_slice, create_slice};
 const OpDef kGatherOp{"Gather", infer_gather, compute_gather};
 const OpDef kPadOp{"Pad", infer_pad, compute_pad};
 

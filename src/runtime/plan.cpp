@@ -121,12 +121,6 @@ Plan::~Plan() {
   }
 }
 
-size_t Plan::bytes() const {
-  size_t total = arena_bytes_;
-  for (const Step& s : steps_) total += s.kernel->workspace_bytes();
-  return total;
-}
-
 void Plan::run_profiled() {
   using Clock = std::chrono::steady_clock;
   for (size_t i = 0; i < steps_.size(); ++i) {
@@ -183,6 +177,11 @@ void Plan::assign_memory() {
       high = std::max(high, at + bytes);
     }
   }
+  // Then one workspace region every kernel shares (they run one after another).
+  const size_t workspace_at = align64(high);
+  size_t workspace = 0;
+  for (const Step& s : steps_) workspace = std::max(workspace, s.kernel->workspace_bytes());
+  high = workspace_at + workspace;
   arena_bytes_ = high;
   // Straight from the kernel, not malloc: glibc raises its mmap threshold after each large free,
   // so arenas of evicted plans (up to 32 MB) would stay in the heap, fragmented, and never go back
@@ -200,6 +199,7 @@ void Plan::assign_memory() {
     }
   }
   for (Step& s : steps_) {
+    s.kernel->bind_workspace(static_cast<char*>(mem) + workspace_at);
     s.in.clear();
     s.out.clear();
     for (ValueId id : s.inputs) s.in.push_back(id == kNoValue ? nullptr : &slots_[static_cast<size_t>(id)]);

@@ -25,9 +25,8 @@ class Plan {
 
   std::vector<Tensor> run(const std::vector<Tensor>& inputs);
   const Graph& graph() const { return graph_; }
+  // Everything the plan holds per run: activations, then the kernels' shared workspace.
   size_t arena_bytes() const { return arena_bytes_; }
-  // Everything the plan holds per run: the arena and its kernels' own workspaces.
-  size_t bytes() const;
 
  private:
   struct Step {

@@ -33,11 +33,11 @@ struct Session::Impl {
     } catch (const Error& e) {
       throw Error(model->path() + ": " + e.what());
     }
-    plan_bytes += plan->bytes();
+    plan_bytes += plan->arena_bytes();
     plans.emplace_front(shapes, std::move(plan));
     index[shapes] = plans.begin();
     while (plans.size() > 1 && plan_bytes > options.plan_cache_bytes) {
-      plan_bytes -= plans.back().second->bytes();
+      plan_bytes -= plans.back().second->arena_bytes();
       index.erase(plans.back().first);
       plans.pop_back();
     }

@@ -2,7 +2,8 @@
 // kernel can sit between any other ops, but oneDNN picks the layouts it runs fastest in (blocked,
 // nChw8c or nChw16c by ISA tier): the kernel reorders its input in and its output out when they differ, which costs
 // far less than running oneDNN's plain-layout fallbacks (depthwise in NCHW is ~20x slower).
-// Weights are reordered once, at plan time.
+// Weights are reordered once, at plan time; reorder targets and oneDNN's scratchpad live in the
+// plan's shared workspace.
 #include "ops/conv.h"
 #include "ops/dnnl/engine.h"
 
@@ -47,10 +48,10 @@ class ConvDnnl final : public Kernel {
     memory::desc dst_any(dst_dims, memory::data_type::f32, dst_as_blocked ? blocked_tag(block) : tag::any);
     memory::desc w_any(w_dims, memory::data_type::f32, tag::any);
     memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
-    has_bias_ = n.inputs.size() > 2 && n.inputs[2] != kNoValue;
+    const bool has_bias = n.inputs.size() > 2 && n.inputs[2] != kNoValue;
     dnnl::convolution_forward::desc desc(
         dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_any, w_any,
-        has_bias_ ? b_md : memory::desc(), dst_any, {g.stride_h, g.stride_w}, {g.dil_h - 1, g.dil_w - 1},
+        has_bias ? b_md : memory::desc(), dst_any, {g.stride_h, g.stride_w}, {g.dil_h - 1, g.dil_w - 1},
         {g.pad_t, g.pad_l}, {g.pad_b, g.pad_r});
     dnnl::primitive_attr attr;
     // oneDNN's library-owned scratchpad is shared process-wide in this build; sessions running on
@@ -62,75 +63,68 @@ class ConvDnnl final : public Kernel {
       attr.set_post_ops(ops);
     }
     dnnl::convolution_forward::primitive_desc pd(desc, attr, eng);
-    conv_ = dnnl::convolution_forward(pd);
     impls_ = std::string("conv ") + pd.impl_info_str();
 
     // Weights: a constant (pre-pack now) or a run-time input (reorder every run).
     memory::desc w_user(w_dims, memory::data_type::f32, g.groups > 1 ? tag::goihw : tag::oihw);
-    weights_const_ = wv.is_constant;
-    if (weights_const_) {
-      weights_ = pack_weights(w_user, wv.constant, pd.weights_desc(), options.weights, packed_weights_);
+    std::vector<std::pair<int, memory>> args;
+    if (wv.is_constant) {
+      args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(w_user, wv.constant, pd.weights_desc(), options.weights, packed_weights_));
     } else {
-      weights_ = memory(pd.weights_desc(), eng);
+      memory weights = workspace_.add(pd.weights_desc());
       weights_user_ = memory(w_user, eng, DNNL_MEMORY_NONE);
-      weights_reorder_ = make_reorder(weights_user_, weights_, impls_);
+      weights_reorder_ = make_reorder(weights_user_, weights, impls_);
+      args.emplace_back(DNNL_ARG_WEIGHTS, weights);
     }
     if (src_blocked) src_md = pd.src_desc();
     if (dst_blocked) dst_md = pd.dst_desc();
     src_plain_ = memory(src_md, eng, DNNL_MEMORY_NONE);
     dst_plain_ = memory(dst_md, eng, DNNL_MEMORY_NONE);
+    memory src = src_plain_, dst = dst_plain_;
     if (pd.src_desc() != src_md) {
-      src_ = memory(pd.src_desc(), eng);
-      src_reorder_ = make_reorder(src_plain_, src_, impls_);
-    } else {
-      src_ = src_plain_;
+      src = workspace_.add(pd.src_desc());
+      src_reorder_ = make_reorder(src_plain_, src, impls_);
     }
     if (pd.dst_desc() != dst_md) {
-      dst_ = memory(pd.dst_desc(), eng);
-      dst_reorder_ = make_reorder(dst_, dst_plain_, impls_);
-    } else {
-      dst_ = dst_plain_;
+      dst = workspace_.add(pd.dst_desc());
+      dst_reorder_ = make_reorder(dst, dst_plain_, impls_);
     }
-    if (has_bias_) bias_ = memory(pd.bias_desc(), eng, DNNL_MEMORY_NONE);
-    scratchpad_ = memory(pd.scratchpad_desc(), eng);
-    // Built once: memory objects are handles, so set_data_handle below updates what args_ holds.
-    args_ = {{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst_}, {DNNL_ARG_SCRATCHPAD, scratchpad_}};
-    if (has_bias_) args_[DNNL_ARG_BIAS] = bias_;
+    if (n.inputs.size() > 2 && n.inputs[2] != kNoValue) {
+      bias_ = memory(pd.bias_desc(), eng, DNNL_MEMORY_NONE);
+      args.emplace_back(DNNL_ARG_BIAS, bias_);
+    }
+    memory scratchpad = workspace_.add(pd.scratchpad_desc());
+    args.emplace_back(DNNL_ARG_SRC, src);
+    args.emplace_back(DNNL_ARG_DST, dst);
+    args.emplace_back(DNNL_ARG_SCRATCHPAD, scratchpad);
+    conv_ = BoundPrimitive(dnnl::convolution_forward(pd), std::move(args));
   }
 
   void run(const TensorIn& in, const TensorOut& out) override {
     OmpThreadScope scope(threads_);
-    if (!weights_const_) {
+    if (weights_reorder_) {
       weights_user_.set_data_handle(const_cast<void*>(in[1]->raw()));
-      weights_reorder_.execute(stream_, weights_user_, weights_);
+      weights_reorder_.execute(stream_);
     }
     src_plain_.set_data_handle(const_cast<void*>(in[0]->raw()));
     dst_plain_.set_data_handle(out[0]->raw());
-    if (src_reorder_) src_reorder_.execute(stream_, src_plain_, src_);
-    if (has_bias_) bias_.set_data_handle(const_cast<void*>(in[2]->raw()));
-    conv_.execute(stream_, args_);
-    if (dst_reorder_) dst_reorder_.execute(stream_, dst_, dst_plain_);
+    if (src_reorder_) src_reorder_.execute(stream_);
+    if (bias_) bias_.set_data_handle(const_cast<void*>(in[2]->raw()));
+    conv_.execute(stream_);
+    if (dst_reorder_) dst_reorder_.execute(stream_);
     stream_.wait();
   }
 
   std::string implementation() const override { return impls_; }
-  size_t workspace_bytes() const override {
-    size_t bytes = scratchpad_.get_desc().get_size();
-    if (src_reorder_) bytes += src_.get_desc().get_size();
-    if (dst_reorder_) bytes += dst_.get_desc().get_size();
-    if (!weights_const_) bytes += weights_.get_desc().get_size();
-    return bytes;
-  }
+  size_t workspace_bytes() const override { return workspace_.bytes(); }
+  void bind_workspace(void* base) override { workspace_.bind(base); }
 
  private:
-  dnnl::convolution_forward conv_;
+  BoundPrimitive conv_, weights_reorder_, src_reorder_, dst_reorder_;
   dnnl::stream stream_{dnnl_engine()};  // one per kernel: a Session runs on one thread
-  std::unordered_map<int, memory> args_;
-  memory src_, dst_, src_plain_, dst_plain_, weights_, bias_, weights_user_, scratchpad_;
-  dnnl::reorder weights_reorder_, src_reorder_, dst_reorder_;
+  memory src_plain_, dst_plain_, bias_, weights_user_;  // the graph's tensors, pointed at per run
+  DnnlWorkspace workspace_;
   std::shared_ptr<void> packed_weights_;  // keeps a shared packed copy alive
-  bool has_bias_ = false;
-  bool weights_const_ = true;
   int threads_ = 1;
   std::string impls_;
 };

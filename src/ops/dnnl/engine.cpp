@@ -28,10 +28,34 @@ std::unique_ptr<Kernel> decline_or_rethrow(const Node& node, const dnnl::error& 
   throw Error(node.describe() + ": oneDNN failed: " + e.what());
 }
 
-dnnl::reorder make_reorder(const dnnl::memory& from, const dnnl::memory& to, std::string& impls) {
+BoundPrimitive make_reorder(const dnnl::memory& from, const dnnl::memory& to, std::string& impls) {
   dnnl::reorder::primitive_desc pd(from, to);
   impls += std::string(impls.empty() ? "" : ", ") + "reorder " + pd.impl_info_str();
-  return dnnl::reorder(pd);
+  return BoundPrimitive(dnnl::reorder(pd), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+}
+
+BoundPrimitive::BoundPrimitive(dnnl::primitive primitive, std::vector<std::pair<int, dnnl::memory>> args)
+    : primitive_(std::move(primitive)) {
+  for (auto& [arg, memory] : args) {
+    args_.push_back({arg, memory.get()});
+    memories_.push_back(std::move(memory));
+  }
+}
+
+void BoundPrimitive::execute(const dnnl::stream& stream) const {
+  dnnl::error::wrap_c_api(
+      dnnl_primitive_execute(primitive_.get(), stream.get(), static_cast<int>(args_.size()), args_.data()),
+      "could not execute a primitive");
+}
+
+dnnl::memory DnnlWorkspace::add(const dnnl::memory::desc& desc) {
+  buffers_.emplace_back(dnnl::memory(desc, dnnl_engine(), DNNL_MEMORY_NONE), bytes_);
+  bytes_ += (desc.get_size() + 63) / 64 * 64;
+  return buffers_.back().first;
+}
+
+void DnnlWorkspace::bind(void* base) {
+  for (auto& [memory, offset] : buffers_) memory.set_data_handle(static_cast<char*>(base) + offset);
 }
 
 dnnl::memory pack_weights(const dnnl::memory::desc& user, const Tensor& source, const dnnl::memory::desc& packed,

@@ -3,6 +3,8 @@
 
 #include <dnnl.hpp>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "ops/op.h"
 #include "ops/parallel.h"
@@ -26,8 +28,41 @@ int dnnl_threads_for(double work, int threads);
 // running out of memory is std::bad_alloc; anything else is an effvit::Error naming the node.
 std::unique_ptr<Kernel> decline_or_rethrow(const Node& node, const dnnl::error& e);
 
-// A reorder from `from` to `to`; appends "reorder <oneDNN implementation>" to `impls`.
-dnnl::reorder make_reorder(const dnnl::memory& from, const dnnl::memory& to, std::string& impls);
+
+// A primitive with its arguments bound once. execute() goes through oneDNN's C API with an argument
+// array built at plan time: the C++ wrapper's execute() builds an unordered_map and a vector on
+// every call (about 900 heap allocations per M0 run). Memory objects are handles, so a kernel
+// points them at new data with set_data_handle() and the bound arguments follow.
+class BoundPrimitive {
+ public:
+  BoundPrimitive() = default;
+  BoundPrimitive(dnnl::primitive primitive, std::vector<std::pair<int, dnnl::memory>> args);
+  explicit operator bool() const { return static_cast<bool>(primitive_); }
+  void execute(const dnnl::stream& stream) const;
+
+ private:
+  dnnl::primitive primitive_;
+  std::vector<dnnl::memory> memories_;  // keep the handles in args_ alive
+  std::vector<dnnl_exec_arg_t> args_;
+};
+
+// The buffers a kernel needs only while it runs (oneDNN's scratchpad, reorder targets), laid out at
+// plan time in one region the plan provides (Kernel::workspace_bytes / bind_workspace). Kernels of
+// one plan run one after another, so they all get the same region, as large as the largest needs.
+class DnnlWorkspace {
+ public:
+  // A buffer for `desc`, 64-byte aligned, pointing into the region once bind() is called.
+  dnnl::memory add(const dnnl::memory::desc& desc);
+  size_t bytes() const { return bytes_; }
+  void bind(void* base);
+
+ private:
+  size_t bytes_ = 0;
+  std::vector<std::pair<dnnl::memory, size_t>> buffers_;  // with their offsets
+};
+
+// A reorder from `from` to `to`, bound to them; appends "reorder <oneDNN implementation>" to `impls`.
+BoundPrimitive make_reorder(const dnnl::memory& from, const dnnl::memory& to, std::string& impls);
 
 // Constant weights `source` (read as `user` describes) reordered into `packed`, once per Model
 // when `cache` is given (every Session then shares the copy). `keep_alive` holds the packed buffer.

@@ -36,18 +36,18 @@ class MatMulDnnl final : public Kernel {
     }
     const memory::desc b_any(b.dims(), memory::data_type::f32, memory::format_tag::any);
     dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b_constant ? b_any : b, bias, dst), attr, eng);
-    matmul_ = dnnl::matmul(pd);
     impl_ = std::string("matmul ") + pd.impl_info_str();
     a_ = memory(a, eng, DNNL_MEMORY_NONE);
-    if (b_constant) {
-      b_ = pack_weights(b, *b_constant, pd.weights_desc(), options.weights, packed_b_);
-    } else {
-      b_ = memory(b, eng, DNNL_MEMORY_NONE);
-    }
+    b_ = b_constant ? pack_weights(b, *b_constant, pd.weights_desc(), options.weights, packed_b_)
+                    : memory(b, eng, DNNL_MEMORY_NONE);
     dst_ = memory(dst, eng, DNNL_MEMORY_NONE);
-    has_bias_ = !bias.is_zero();
-    if (has_bias_) bias_ = memory(bias, eng, DNNL_MEMORY_NONE);
-    scratchpad_ = memory(pd.scratchpad_desc(), eng);
+    std::vector<std::pair<int, memory>> args{
+        {DNNL_ARG_SRC, a_}, {DNNL_ARG_WEIGHTS, b_}, {DNNL_ARG_DST, dst_}, {DNNL_ARG_SCRATCHPAD, workspace_.add(pd.scratchpad_desc())}};
+    if (!bias.is_zero()) {
+      bias_ = memory(bias, eng, DNNL_MEMORY_NONE);
+      args.emplace_back(DNNL_ARG_BIAS, bias_);
+    }
+    matmul_ = BoundPrimitive(dnnl::matmul(pd), std::move(args));
   }
 
   void run(const TensorIn& in, const TensorOut& out) override {
@@ -55,25 +55,21 @@ class MatMulDnnl final : public Kernel {
     a_.set_data_handle(const_cast<void*>(in[0]->raw()));
     if (!packed_b_) b_.set_data_handle(const_cast<void*>(in[1]->raw()));
     dst_.set_data_handle(out[0]->raw());
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, a_}, {DNNL_ARG_WEIGHTS, b_}, {DNNL_ARG_DST, dst_},
-                                         {DNNL_ARG_SCRATCHPAD, scratchpad_}};
-    if (has_bias_) {
-      bias_.set_data_handle(const_cast<void*>(in[2]->raw()));
-      args[DNNL_ARG_BIAS] = bias_;
-    }
-    dnnl::stream s(dnnl_engine());
-    matmul_.execute(s, args);
-    s.wait();
+    if (bias_) bias_.set_data_handle(const_cast<void*>(in[2]->raw()));
+    matmul_.execute(stream_);
+    stream_.wait();
   }
 
   std::string implementation() const override { return impl_; }
-  size_t workspace_bytes() const override { return scratchpad_.get_desc().get_size(); }
+  size_t workspace_bytes() const override { return workspace_.bytes(); }
+  void bind_workspace(void* base) override { workspace_.bind(base); }
 
  private:
-  dnnl::matmul matmul_;
-  memory a_, b_, bias_, dst_, scratchpad_;
+  BoundPrimitive matmul_;
+  dnnl::stream stream_{dnnl_engine()};  // one per kernel: a Session runs on one thread
+  memory a_, b_, bias_, dst_;
+  DnnlWorkspace workspace_;
   std::shared_ptr<void> packed_b_;  // set when b is a packed constant
-  bool has_bias_ = false;
   int threads_ = 1;
   std::string impl_;
 };
