@@ -2,7 +2,9 @@
 // lone session gives (they share optimised graphs and packed weights).
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <random>
 #include <thread>
@@ -199,6 +201,104 @@ TEST(Session, PlanCacheStaysWithinItsBudget) {
   // An unbounded session keeps one plan per shape.
   for (int64_t batch = 2; batch <= 5; ++batch) unbounded.run(random_f32({batch, 16, 8, 8}, rng));
   EXPECT_EQ(unbounded.cached_plans(), 5u);
+}
+
+}  // namespace
+}  // namespace effvit
+
+namespace effvit {
+namespace {
+
+std::string small_model_bytes() {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("effvit_bytes_" + std::to_string(::getpid()) + ".onnx")).string();
+  write_model(path);
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::filesystem::remove(path);
+  return bytes;
+}
+
+ErrorKind kind_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.kind();
+  } catch (...) {
+    ADD_FAILURE() << "a non-effvit exception escaped the public API";
+    return ErrorKind::internal;
+  }
+  ADD_FAILURE() << "no error";
+  return ErrorKind::internal;
+}
+
+TEST(PublicApi, LoadFromMemoryMatchesLoadFromFile) {
+  const std::string bytes = small_model_bytes();
+  const auto from_memory = Model::load_from_memory(bytes.data(), bytes.size(), "small.onnx");
+  EXPECT_EQ(from_memory->path(), "small.onnx");
+  const auto from_file = load_small_model("api_file");
+  std::mt19937 rng(90);
+  const Tensor x = random_f32({2, 16, 8, 8}, rng);
+  const Tensor a = Session(from_memory).run(x), b = Session(from_file).run(x);
+  ASSERT_EQ(a.shape(), b.shape());
+  EXPECT_EQ(std::memcmp(a.raw(), b.raw(), a.bytes()), 0);
+}
+
+TEST(PublicApi, EveryFailureIsAnErrorOfTheRightKind) {
+  const std::string bytes = small_model_bytes();
+  EXPECT_EQ(kind_of([&] { Model::load_from_memory(bytes.data(), bytes.size() / 2, "half.onnx"); }), ErrorKind::invalid_model);
+  EXPECT_EQ(kind_of([&] { Model::load_from_memory("not onnx", 8); }), ErrorKind::invalid_model);
+  EXPECT_EQ(kind_of([&] { Model::load_from_memory(nullptr, 0); }), ErrorKind::invalid_model);
+  EXPECT_EQ(kind_of([&] { Model::load("/nonexistent/m.onnx"); }), ErrorKind::invalid_input);
+  onnx::ModelProto m;
+  ASSERT_TRUE(m.ParseFromString(bytes));
+  m.mutable_graph()->mutable_node(1)->set_op_type("Selu");  // Relu -> an op effvit lacks
+  const std::string unsupported = m.SerializeAsString();
+  EXPECT_EQ(kind_of([&] { Model::load_from_memory(unsupported.data(), unsupported.size()); }), ErrorKind::unsupported);
+
+  const auto model = Model::load_from_memory(bytes.data(), bytes.size());
+  Session session(model);
+  EXPECT_EQ(kind_of([&] { session.run(Tensor(DType::f32, {1, 16, 9, 8})); }), ErrorKind::invalid_input);
+  EXPECT_EQ(kind_of([&] { session.run(Tensor(DType::i64, {1, 16, 8, 8})); }), ErrorKind::invalid_input);
+  EXPECT_EQ(kind_of([&] { session.run(std::vector<Tensor>{}); }), ErrorKind::invalid_input);
+  EXPECT_EQ(kind_of([&] { session.run(Tensor::view(DType::f32, {1, 16, 8, 8}, nullptr)); }), ErrorKind::invalid_input);
+  EXPECT_EQ(kind_of([&] { Session(nullptr); }), ErrorKind::invalid_input);
+  EXPECT_EQ(kind_of([&] { session.run(Tensor(DType::f32, {1, 16, 8, 8})).data<int64_t>(); }), ErrorKind::invalid_input);
+}
+
+TEST(PublicApi, RunNamedAndRunIntoAgreeWithRun) {
+  const auto model = load_small_model("api_named");
+  std::mt19937 rng(91);
+  const Tensor x = random_f32({3, 16, 8, 8}, rng);
+  Session session(model);
+  const Tensor want = session.run(x);
+
+  const auto named = session.run_named({{"x", x}});
+  ASSERT_EQ(named.size(), 1u);
+  ASSERT_EQ(named.count("y"), 1u);
+  EXPECT_EQ(std::memcmp(named.at("y").raw(), want.raw(), want.bytes()), 0);
+  EXPECT_EQ(kind_of([&] { session.run_named({}); }), ErrorKind::invalid_input);
+  EXPECT_EQ(kind_of([&] { session.run_named({{"x", x}, {"z", x}}); }), ErrorKind::invalid_input);
+
+  const Session::PlanInfo info = session.plan_info({{3, 16, 8, 8}});
+  ASSERT_EQ(info.output_shapes, std::vector<Shape>{Shape({3, 10})});
+  ASSERT_FALSE(info.nodes.empty());
+  bool conv_on_onednn = false;
+  for (const auto& n : info.nodes) {
+    EXPECT_FALSE(n.implementation.empty()) << n.node;
+    conv_on_onednn = conv_on_onednn || (n.op == "Conv" && n.implementation.find("conv ") == 0);
+  }
+  EXPECT_TRUE(conv_on_onednn);
+
+  std::vector<float> buffer(30, -7.f);
+  Tensor out = Tensor::view(DType::f32, {3, 10}, buffer.data());
+  session.run_into({x}, {out});
+  EXPECT_EQ(std::memcmp(buffer.data(), want.raw(), want.bytes()), 0);
+  // A buffer of the wrong shape is refused before anything is written.
+  std::vector<float> small(10, -7.f);
+  EXPECT_EQ(kind_of([&] { session.run_into({x}, {Tensor::view(DType::f32, {1, 10}, small.data())}); }), ErrorKind::invalid_input);
+  EXPECT_EQ(small, std::vector<float>(10, -7.f));
+  EXPECT_EQ(kind_of([&] { session.run_into({x}, {}); }), ErrorKind::invalid_input);
 }
 
 }  // namespace

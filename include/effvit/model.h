@@ -6,6 +6,8 @@
 //
 // A Model is immutable once loaded and may be shared by any number of Sessions running concurrently
 // (one per thread/stream). A Session is not thread-safe.
+//
+// Every function here throws only effvit::Error (see error.h for its kinds).
 #pragma once
 
 #include <map>
@@ -34,21 +36,21 @@ struct ModelSummary {
   int opset = 0;
 };
 
-class Graph;
-
 class Model {
  public:
   // Throws effvit::Error naming `path` and the problem (missing, not ONNX, truncated,
   // unsupported op, ...).
   static std::shared_ptr<const Model> load(const std::string& path);
+  // The bytes of an ONNX file already in memory (copied; the caller may free them on return).
+  // `name` stands for the file in messages and path(). Weights stored as external data need
+  // load(path), which knows where to find them.
+  static std::shared_ptr<const Model> load_from_memory(const void* data, size_t size, const std::string& name = "<memory>");
   ~Model();
 
   const std::string& path() const { return path_; }
   const ModelSummary& summary() const { return summary_; }
   // ONNX metadata_props, e.g. preprocessing and class names written by python/export_onnx.py.
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
-  // The graph as imported (shape arithmetic still symbolic); sessions specialise it per input shape.
-  const Graph& graph() const { return *graph_; }
 
  private:
   friend class Session;
@@ -56,10 +58,10 @@ class Model {
   struct Runtime;
 
   Model();
+  friend struct ModelLoader;
   std::string path_;
   ModelSummary summary_;
   std::map<std::string, std::string> metadata_;
-  std::unique_ptr<Graph> graph_;
   std::unique_ptr<Runtime> runtime_;
 };
 
@@ -82,10 +84,32 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Runs the model on inputs given in the model's input order. Throws effvit::Error on a wrong
-  // count, dtype or shape (naming the input and what was expected).
+  // Runs the model on inputs given in the model's input order and returns every output, in the
+  // model's output order. Throws effvit::Error (invalid_input) on a wrong count, dtype or shape,
+  // naming the input and what was expected.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs);
-  Tensor run(const Tensor& input) { return run(std::vector<Tensor>{input}).at(0); }
+  // A model of one input and one output.
+  Tensor run(const Tensor& input);
+  // Inputs by name (each exactly once); every output by name.
+  std::map<std::string, Tensor> run_named(const std::map<std::string, Tensor>& inputs);
+  // Writes the outputs into tensors the caller provides (Tensor::view over its own memory, say),
+  // each of exactly the dtype and shape the run produces (see plan_info). Once a shape has run,
+  // running it again this way allocates nothing in effvit.
+  void run_into(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs);
+
+  // What a run on inputs of these shapes does: its output shapes, and the kernel each node of the
+  // optimised graph runs. Builds (and caches) that plan if it is new.
+  struct NodeKernel {
+    std::string node;            // node name, or "op#index" when the model left it empty
+    std::string op;
+    std::string implementation;  // "effvit", "reference", "alias", or the oneDNN kernels used
+  };
+  struct PlanInfo {
+    std::vector<Shape> output_shapes;
+    std::vector<NodeKernel> nodes;
+    size_t arena_bytes = 0;  // activations and kernel workspace
+  };
+  PlanInfo plan_info(const std::vector<Shape>& input_shapes);
 
   // Plans currently cached (one per input-shape set), and dropping them all.
   size_t cached_plans() const;

@@ -5,9 +5,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "effvit/error.h"
 
 namespace effvit {
 
@@ -63,6 +64,8 @@ class Tensor {
   Tensor clone() const;
 
  private:
+  friend class Plan;  // re-points its input views at each run's data without reallocating them
+
   template <typename T>
   void check_type() const;
   [[noreturn]] void fail_type(const char* wanted) const;
@@ -90,7 +93,8 @@ void Tensor::check_type() const {
 template <typename T>
 Tensor Tensor::from_vector(Shape shape, const std::vector<T>& values) {
   Tensor t(DTypeOf<T>::value, std::move(shape));
-  if (static_cast<int64_t>(values.size()) != t.numel()) throw std::invalid_argument("from_vector: size mismatch");
+  if (static_cast<int64_t>(values.size()) != t.numel())
+    throw Error(ErrorKind::invalid_input, std::to_string(values.size()) + " values for a tensor of shape " + shape_str(t.shape()));
   std::copy(values.begin(), values.end(), t.data<T>());
   return t;
 }

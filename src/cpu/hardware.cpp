@@ -82,7 +82,7 @@ std::optional<IsaTier> dnnl_env_cap() {
 Hardware decide() {
   Hardware hw;
   HardwareInfo& info = hw.info;
-  if (!cpu_supports(IsaTier::sse41)) throw Error("effvit needs an x86-64 CPU with SSE4.1");
+  if (!cpu_supports(IsaTier::sse41)) throw Error(ErrorKind::unsupported, "effvit needs an x86-64 CPU with SSE4.1");
   info.cpu_model = cpu_brand();
   for (IsaTier t : kAllTiers)
     if (cpu_supports(t)) {
@@ -94,7 +94,7 @@ Hardware decide() {
   if (const char* value = std::getenv("EFFVIT_MAX_ISA"); value && *value) {
     const auto requested = parse_isa_tier(value);
     if (!requested)
-      throw Error(std::string("EFFVIT_MAX_ISA: unknown tier '") + value + "' (expected sse41, avx2, avx2_vnni, avx512, avx512_vnni or amx)");
+      throw Error(ErrorKind::invalid_input, std::string("EFFVIT_MAX_ISA: unknown tier '") + value + "' (expected sse41, avx2, avx2_vnni, avx512, avx512_vnni or amx)");
     cap = cap ? std::min(*cap, *requested) : *requested;
   }
   // The best tier at or below the cap that this CPU has (tiers are not nested: AVX-VNNI is not a
@@ -119,7 +119,7 @@ Hardware decide() {
   const IsaTier dnnl_tier = tier_of_dnnl(dnnl::get_effective_cpu_isa());
   if (dnnl_tier < info.tier) info.tier = dnnl_tier;
   if (dnnl_tier > info.tier && info.tier < info.native)
-    throw Error(std::string("EFFVIT_MAX_ISA=") + isa_tier_name(info.tier) + " cannot be applied: oneDNN was set up at " +
+    throw Error(ErrorKind::invalid_input, std::string("EFFVIT_MAX_ISA=") + isa_tier_name(info.tier) + " cannot be applied: oneDNN was set up at " +
                 isa_tier_name(dnnl_tier) + " before effvit loaded (load a model before using oneDNN directly)");
   info.channel_block = channel_block_for(info.tier);
   hw.kernels = &kernels_for(info.tier);

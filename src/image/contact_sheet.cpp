@@ -29,9 +29,9 @@ void paste(Image& sheet, const Image& image, int left, int top) {
 }  // namespace
 
 Image render_contact_sheet(const std::vector<SheetItem>& items, int columns, int cell) {
-  if (items.empty()) throw Error("contact sheet: no images");
+  if (items.empty()) throw Error(ErrorKind::invalid_input, "contact sheet: no images");
   if (columns <= 0 || cell <= 0)
-    throw Error("contact sheet: invalid layout (" + std::to_string(columns) + " columns, cell " +
+    throw Error(ErrorKind::invalid_input, "contact sheet: invalid layout (" + std::to_string(columns) + " columns, cell " +
                 std::to_string(cell) + ")");
 
   int column_width = cell;

@@ -26,7 +26,7 @@ constexpr uint32_t kMaxSide = 1 << 15;
 constexpr uint64_t kMaxPixels = uint64_t{1} << 28;
 
 [[noreturn]] void fail(const std::string& name, const std::string& problem) {
-  throw Error(name + ": " + problem);
+  throw Error(ErrorKind::invalid_input, name + ": " + problem);
 }
 
 void check_dimensions(const std::string& name, uint64_t width, uint64_t height) {

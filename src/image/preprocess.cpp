@@ -15,7 +15,7 @@ namespace {
 void check_geometry(const Preprocess& pre, const std::string& context) {
   // torchvision would zero-pad a crop larger than the resized image; no timm model asks for that.
   if (pre.crop <= 0 || pre.resize_shorter < 0 || (pre.resize_shorter > 0 && pre.resize_shorter < pre.crop))
-    throw Error(context + ": unsupported geometry (resize_shorter " + std::to_string(pre.resize_shorter) +
+    throw Error(ErrorKind::unsupported, context + ": unsupported geometry (resize_shorter " + std::to_string(pre.resize_shorter) +
                 ", crop " + std::to_string(pre.crop) + ")");
 }
 
@@ -55,7 +55,7 @@ bool parse_number(std::string_view s, T& value) {
 }
 
 [[noreturn]] void bad_key(const std::string& key, const std::string& value, const std::string& expected) {
-  throw Error("model metadata " + key + ": expected " + expected + ", got \"" + value + "\"");
+  throw Error(ErrorKind::invalid_model, "model metadata " + key + ": expected " + expected + ", got \"" + value + "\"");
 }
 
 int parse_size(const std::string& key, const std::string& value, int min) {
@@ -96,7 +96,7 @@ Preprocess Preprocess::from_metadata(const std::map<std::string, std::string>& m
 void preprocess_into(const Image& image, const Preprocess& pre, float* out) {
   check_geometry(pre, "preprocess");
   if (image.width <= 0 || image.height <= 0)
-    throw Error("preprocess: empty " + std::to_string(image.width) + "x" + std::to_string(image.height) + " image");
+    throw Error(ErrorKind::invalid_input, "preprocess: empty " + std::to_string(image.width) + "x" + std::to_string(image.height) + " image");
   const Window w = crop_window(image, pre);
   const std::vector<float> pixels =
       resample_window(image, w.resized_width, w.resized_height, w.left, w.top, pre.crop, pre.crop);

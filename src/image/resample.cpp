@@ -54,7 +54,7 @@ Taps compute_taps(int in_size, int out_size, int begin, int n) {
 void check_image(const Image& image) {
   if (image.width <= 0 || image.height <= 0 ||
       image.rgb.size() != static_cast<size_t>(image.width) * image.height * 3)
-    throw Error("resize: invalid " + std::to_string(image.width) + "x" + std::to_string(image.height) +
+    throw Error(ErrorKind::invalid_input, "resize: invalid " + std::to_string(image.width) + "x" + std::to_string(image.height) +
                 " image with " + std::to_string(image.rgb.size()) + " bytes");
 }
 
@@ -64,9 +64,9 @@ std::vector<float> resample_window(const Image& image, int out_width, int out_he
                                    int height) {
   check_image(image);
   if (out_width <= 0 || out_height <= 0)
-    throw Error("resize: invalid target size " + std::to_string(out_width) + "x" + std::to_string(out_height));
+    throw Error(ErrorKind::invalid_input, "resize: invalid target size " + std::to_string(out_width) + "x" + std::to_string(out_height));
   if (left < 0 || top < 0 || width <= 0 || height <= 0 || left + width > out_width || top + height > out_height)
-    throw Error("resize: window outside the " + std::to_string(out_width) + "x" + std::to_string(out_height) +
+    throw Error(ErrorKind::invalid_input, "resize: window outside the " + std::to_string(out_width) + "x" + std::to_string(out_height) +
                 " output");
 
   const Taps cols = compute_taps(image.width, out_width, left, width);

@@ -1,13 +1,13 @@
 #include "import/onnx_import.h"
 
+#include <climits>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <unordered_map>
 
 #include "effvit/error.h"
 #include "onnx/checker.h"
 #include "onnx/shape_inference/implementation.h"
+#include "import/mapped_file.h"
 #include "import/tensor_proto.h"
 #include "ops/op.h"
 
@@ -19,22 +19,23 @@ std::string first_line(const std::string& s) {
   return line.size() > 300 ? line.substr(0, 300) + "..." : line;
 }
 
-onnx::ModelProto parse_file(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) throw Error(path + ": file not found");
-  if (std::filesystem::is_directory(path, ec)) throw Error(path + ": is a directory, expected an .onnx file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open file");
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  const std::string bytes = buf.str();
-  if (bytes.empty()) throw Error(path + ": empty file, not an ONNX model");
+onnx::ModelProto parse_bytes(const void* data, size_t size, const std::string& path) {
+  if (size == 0) throw Error(path + ": empty file, not an ONNX model");
+  if (size > static_cast<size_t>(INT_MAX))
+    throw Error(ErrorKind::unsupported, path + ": larger than 2 GB; store the weights as ONNX external data");
   onnx::ModelProto model;
-  if (!model.ParseFromString(bytes)) throw Error(path + ": not an ONNX model (protobuf parse failed; truncated or another format)");
+  if (!model.ParseFromArray(data, static_cast<int>(size)))
+    throw Error(path + ": not an ONNX model (protobuf parse failed; truncated or another format)");
   if (!model.has_graph() || model.graph().node_size() == 0)
     throw Error(path + ": not an ONNX model (no graph)");
   if (model.graph().output_size() == 0) throw Error(path + ": ONNX graph has no outputs (truncated file?)");
   return model;
+}
+
+// Parsed straight from a read-only mapping of the file: no copy of it in memory beside the message.
+onnx::ModelProto parse_file(const std::string& path) {
+  const MappedFile file(path);
+  return parse_bytes(file.data(), file.size(), path);
 }
 
 DType dtype_from_elem(const std::string& path, const std::string& name, int32_t elem) {
@@ -97,11 +98,14 @@ void normalize_for_opset(Node& n, int opset) {
 
 }  // namespace
 
-ImportedModel import_onnx(const std::string& path) {
-  onnx::ModelProto model = parse_file(path);
-  const std::string model_dir = std::filesystem::path(path).parent_path().string();
+namespace {
+
+// `model_dir` is where external data lives; empty for a model from memory, which may have none.
+ImportedModel convert(onnx::ModelProto model, const std::string& path, const std::string& model_dir, bool from_file) {
   bool external = false;
   for (const auto& init : model.graph().initializer()) external = external || init.data_location() == onnx::TensorProto::EXTERNAL;
+  if (external && !from_file)
+    throw Error(ErrorKind::unsupported, path + ": weights stored as external data; load the model from its file");
   // Debian's checker knows IR versions up to 8, newer exporters write 9 and 10. Their additions
   // (new element types, ...) fail in effvit's own conversion below, so the rest is checked as IR 8.
   const int64_t ir_version = model.ir_version();
@@ -159,7 +163,7 @@ ImportedModel import_onnx(const std::string& path) {
     n.op = np.op_type();
     n.name = np.name().empty() ? (np.output_size() ? np.output(0) : np.op_type()) : np.name();
     if (!np.domain().empty() && np.domain() != "ai.onnx")
-      throw Error(path + ": unsupported op '" + np.domain() + "::" + n.op + "' (node '" + n.name + "')");
+      throw Error(ErrorKind::unsupported, path + ": unsupported op '" + np.domain() + "::" + n.op + "' (node '" + n.name + "')");
     for (const auto& a : np.attribute())
       n.attrs[a.name()] = convert_attribute(a, model_dir, path + ": node '" + n.name + "'");
     if (n.op == "Constant") {
@@ -169,7 +173,7 @@ ImportedModel import_onnx(const std::string& path) {
     }
     // effvit.* ops are effvit's own (layout conversions); a model may not name them.
     if (!find_op(n.op) || n.op.rfind("effvit.", 0) == 0)
-      throw Error(path + ": unsupported op '" + n.op + "' (node '" + n.name + "')");
+      throw Error(ErrorKind::unsupported, path + ": unsupported op '" + n.op + "' (node '" + n.name + "')");
     normalize_for_opset(n, opset);
     for (const auto& in : np.input()) n.inputs.push_back(in.empty() ? kNoValue : lookup(in, "node '" + n.name + "'"));
     for (const auto& o : np.output()) {
@@ -189,6 +193,16 @@ ImportedModel import_onnx(const std::string& path) {
       g.value(by_name[o.name()]).onnx_shape = shape_from_type(o.type());
   for (const auto& p : model.metadata_props()) out.metadata[p.key()] = p.value();
   return out;
+}
+
+}  // namespace
+
+ImportedModel import_onnx(const std::string& path) {
+  return convert(parse_file(path), path, std::filesystem::path(path).parent_path().string(), true);
+}
+
+ImportedModel import_onnx_bytes(const void* data, size_t size, const std::string& name) {
+  return convert(parse_bytes(data, size, name), name, "", false);
 }
 
 }  // namespace effvit

@@ -103,6 +103,10 @@ void Graph::remove_dead_nodes() {
   for (size_t i = 0; i < nodes.size(); ++i)
     if (keep[i]) kept.push_back(std::move(nodes[i]));
   nodes = std::move(kept);
+  // Constants nothing reads any more (a BatchNorm's parameters after folding, say) give their
+  // storage back; their ids stay valid.
+  for (size_t id = 0; id < values.size(); ++id)
+    if (!needed[id] && values[id].is_constant) values[id].constant = Tensor();
 }
 
 }  // namespace effvit

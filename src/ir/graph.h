@@ -89,7 +89,8 @@ class Graph {
   std::vector<int> use_counts() const;
   // Index of the node producing each value (-1: graph input or constant).
   std::vector<int> producers() const;
-  // Drops nodes whose outputs nothing needs, working back from the graph outputs.
+  // Drops nodes whose outputs nothing needs, working back from the graph outputs, and the data of
+  // constants no remaining node reads.
   void remove_dead_nodes();
 };
 

@@ -78,7 +78,7 @@ Tensor Tensor::view(DType dtype, Shape shape, void* data) {
 
 Tensor Tensor::reshaped(Shape shape) const {
   if (shape_numel(shape) != numel())
-    throw std::invalid_argument("reshape " + shape_str(shape_) + " -> " + shape_str(shape));
+    throw Error(ErrorKind::invalid_input, "cannot reshape a tensor of shape " + shape_str(shape_) + " to " + shape_str(shape));
   Tensor t = *this;
   t.shape_ = std::move(shape);
   return t;
@@ -95,7 +95,7 @@ Tensor Tensor::clone() const {
 namespace effvit {
 
 void Tensor::fail_type(const char* wanted) const {
-  throw Error(std::string("internal error: a ") + dtype_name(dtype_) + " tensor " + shape_str(shape_) + " read as " + wanted);
+  throw Error(ErrorKind::invalid_input, std::string("a ") + dtype_name(dtype_) + " tensor " + shape_str(shape_) + " read as " + wanted);
 }
 
 }  // namespace effvit

@@ -3,6 +3,7 @@
 #include "cpu/hardware.h"
 #include "effvit/image.h"
 #include "import/onnx_import.h"
+#include "runtime/api_boundary.h"
 #include "passes/passes.h"
 #include "runtime/model_runtime.h"
 #include "runtime/summary.h"
@@ -60,30 +61,44 @@ std::vector<Shape> default_input_shapes(const Graph& g, const std::map<std::stri
 
 }  // namespace
 
-std::shared_ptr<const Model> Model::load(const std::string& path) {
-  ImportedModel imported = import_onnx(path);
-  std::shared_ptr<Model> model(new Model());
+// Everything after parsing: validate, specialise at the default shapes (so load reports shape
+// errors), summarise, and keep only what Sessions need (the imported graph goes).
+struct ModelLoader {
+  static std::shared_ptr<const Model> from_imported(ImportedModel imported, const std::string& path);
+};
+
+std::shared_ptr<const Model> ModelLoader::from_imported(ImportedModel imported, const std::string& path) {
+  std::shared_ptr<Model> model(new Model());  // private constructor: no make_shared
   model->path_ = path;
   model->metadata_ = std::move(imported.metadata);
-  model->graph_ = std::make_unique<Graph>(std::move(imported.graph));
-  const std::vector<Shape> shapes = default_input_shapes(*model->graph_, model->metadata_);
+  const Graph& graph = imported.graph;
+  const std::vector<Shape> shapes = default_input_shapes(graph, model->metadata_);
   Graph specialized;
   try {
-    specialized = specialize(*model->graph_, shapes);
+    specialized = specialize(graph, shapes);
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
   }
-  Graph structural = *model->graph_;
+  Graph structural = graph;
   optimize_structure(structural);
-  model->runtime_ = std::make_unique<Runtime>(std::move(structural));
+  model->runtime_ = std::make_unique<Model::Runtime>(std::move(structural));
   try {
     // Built now so load reports shape errors; the first Session at this shape reuses it.
     const auto runtime = model->runtime_->graph_for(shapes);
-    model->summary_ = summarize(*model->graph_, specialized, *runtime);
+    model->summary_ = summarize(graph, specialized, *runtime);
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
   }
   return model;
+}
+
+std::shared_ptr<const Model> Model::load(const std::string& path) {
+  return at_api_boundary(ErrorKind::invalid_model, path, [&] { return ModelLoader::from_imported(import_onnx(path), path); });
+}
+
+std::shared_ptr<const Model> Model::load_from_memory(const void* data, size_t size, const std::string& name) {
+  return at_api_boundary(ErrorKind::invalid_model, name,
+                         [&] { return ModelLoader::from_imported(import_onnx_bytes(data, size, name), name); });
 }
 
 }  // namespace effvit

@@ -55,7 +55,7 @@ void check_hot_path_kernel(const Node& n, const Kernel& kernel, bool strict) {
   if (!is_reference_implementation(impl)) return;
   const std::string problem = n.describe() + " would run a reference loop (" + impl + ") at ISA tier " +
                               isa_tier_name(hardware().info.tier);
-  if (strict) throw Error(problem);
+  if (strict) throw Error(ErrorKind::unsupported, problem);
   // Once per node per process: every Session and batch size would say it again.
   static std::mutex mutex;
   static std::set<std::string> warned;
@@ -193,7 +193,8 @@ void Plan::assign_memory() {
   for (size_t id = 0; id < nv; ++id) {
     const Value& v = graph_.values[id];
     if (v.is_constant) slots_[id] = v.constant;
-    else if (def_at[id] >= 0) {
+    else if (def_at[id] < 0) slots_[id] = Tensor::view(v.dtype, v.shape, nullptr);  // a graph input
+    else {
       const size_t storage = alias_of_[id] == kNoValue ? id : static_cast<size_t>(alias_of_[id]);
       slots_[id] = Tensor::view(v.dtype, v.shape, static_cast<char*>(mem) + offset[storage]);
     }
@@ -207,16 +208,25 @@ void Plan::assign_memory() {
   }
 }
 
-std::vector<Tensor> Plan::run(const std::vector<Tensor>& inputs) {
-  for (size_t i = 0; i < graph_.inputs.size(); ++i) {
-    const Value& v = graph_.value(graph_.inputs[i]);
-    slots_[static_cast<size_t>(graph_.inputs[i])] = Tensor::view(v.dtype, v.shape, const_cast<void*>(inputs[i].raw()));
-  }
+std::vector<std::string> Plan::implementations() const {
+  std::vector<std::string> out;
+  for (const Step& s : steps_) out.push_back(s.kernel->implementation());
+  return out;
+}
+
+void Plan::execute(const std::vector<Tensor>& inputs) {
+  // The input slots are views made at plan time (assign_memory): only their data moves.
+  for (size_t i = 0; i < graph_.inputs.size(); ++i)
+    slots_[static_cast<size_t>(graph_.inputs[i])].data_ = const_cast<void*>(inputs[i].raw());
   if (profile_) {
     run_profiled();
   } else {
     for (Step& s : steps_) s.kernel->run(s.in, s.out);
   }
+}
+
+std::vector<Tensor> Plan::run(const std::vector<Tensor>& inputs) {
+  execute(inputs);
   std::vector<Tensor> outputs;
   for (ValueId id : graph_.outputs) outputs.push_back(slots_[static_cast<size_t>(id)].clone());
   return outputs;

@@ -23,8 +23,15 @@ class Plan {
   Plan(Graph graph, const KernelOptions& options);
   ~Plan();
 
+  // Runs on `inputs` (already checked against the graph's inputs); the results stay in the arena
+  // until the next run, readable through output().
+  void execute(const std::vector<Tensor>& inputs);
+  const Tensor& output(size_t i) const { return slots_[static_cast<size_t>(graph_.outputs[i])]; }
+  // Runs and returns copies of every output.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs);
   const Graph& graph() const { return graph_; }
+  // The implementation each node's kernel runs, in node order.
+  std::vector<std::string> implementations() const;
   // Everything the plan holds per run: activations, then the kernels' shared workspace.
   size_t arena_bytes() const { return arena_bytes_; }
 

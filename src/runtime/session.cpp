@@ -1,10 +1,12 @@
 #include <cstdlib>
+#include <cstring>
 #include <list>
 #include <map>
 #include <omp.h>
 
 #include "effvit/model.h"
 #include "ops/parallel.h"
+#include "runtime/api_boundary.h"
 #include "runtime/model_runtime.h"
 #include "runtime/plan.h"
 
@@ -19,6 +21,20 @@ struct Session::Impl {
   std::map<std::vector<Shape>, std::list<Entry>::iterator> index;
   size_t plan_bytes = 0;
 
+  // The plan for these inputs' shapes; the most recent one is checked first, without building a
+  // key, so a steady stream of one shape allocates nothing here.
+  Plan& plan_for(const std::vector<Tensor>& inputs) {
+    if (!plans.empty()) {
+      const std::vector<Shape>& last = plans.front().first;
+      bool same = last.size() == inputs.size();
+      for (size_t i = 0; same && i < inputs.size(); ++i) same = last[i] == inputs[i].shape();
+      if (same) return *plans.front().second;
+    }
+    std::vector<Shape> shapes;
+    for (const Tensor& t : inputs) shapes.push_back(t.shape());
+    return plan_for(shapes);
+  }
+
   Plan& plan_for(const std::vector<Shape>& shapes) {
     auto it = index.find(shapes);
     if (it != index.end()) {
@@ -31,6 +47,7 @@ struct Session::Impl {
     try {
       plan = std::make_unique<Plan>(*shared.graph_for(shapes), KernelOptions{options.threads, &shared.weights, options.strict});
     } catch (const Error& e) {
+      if (e.has_kind()) throw Error(e.kind(), model->path() + ": " + e.what());
       throw Error(model->path() + ": " + e.what());
     }
     plan_bytes += plan->arena_bytes();
@@ -47,21 +64,26 @@ struct Session::Impl {
   void check_inputs(const std::vector<Tensor>& inputs) const {
     const auto& declared = model->summary().inputs;
     if (inputs.size() != declared.size())
-      throw Error(model->path() + ": expects " + std::to_string(declared.size()) + " input(s), got " + std::to_string(inputs.size()));
+      throw Error(ErrorKind::invalid_input,
+                  model->path() + ": expects " + std::to_string(declared.size()) + " input(s), got " + std::to_string(inputs.size()));
     for (size_t i = 0; i < inputs.size(); ++i) {
       const TensorInfo& d = declared[i];
       const Tensor& t = inputs[i];
       if (t.dtype() != d.dtype)
-        throw Error(model->path() + ": input '" + d.name + "' must be " + dtype_name(d.dtype) + ", got " + dtype_name(t.dtype()));
+        throw Error(ErrorKind::invalid_input,
+                    model->path() + ": input '" + d.name + "' must be " + dtype_name(d.dtype) + ", got " + dtype_name(t.dtype()));
       bool ok = t.rank() == d.shape.size();
       for (size_t k = 0; ok && k < d.shape.size(); ++k) ok = d.shape[k] < 0 || d.shape[k] == t.shape()[k];
+      if (ok && !t.raw())
+        throw Error(ErrorKind::invalid_input, model->path() + ": input '" + d.name + "' has no data");
       if (!ok || t.numel() == 0)
-        throw Error(model->path() + ": input '" + d.name + "' must have shape " + shape_str(d.shape) + " (-1 = any), got " + shape_str(t.shape()));
+        throw Error(ErrorKind::invalid_input, model->path() + ": input '" + d.name + "' must have shape " + shape_str(d.shape) + " (-1 = any), got " + shape_str(t.shape()));
     }
   }
 };
 
 Session::Session(std::shared_ptr<const Model> model, SessionOptions options) : impl_(std::make_unique<Impl>()) {
+  if (!model) throw Error(ErrorKind::invalid_input, "Session: no model (a null pointer)");
   impl_->model = std::move(model);
   impl_->options = options;
   if (impl_->options.threads < 1) impl_->options.threads = 1;
@@ -71,13 +93,89 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options) : i
 Session::~Session() = default;
 
 std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) {
-  impl_->check_inputs(inputs);
-  std::vector<Shape> shapes;
-  for (const Tensor& t : inputs) shapes.push_back(t.shape());
-  // oneDNN's OpenMP threads follow the calling thread's setting, so each stream sets its own for
-  // the run and gives the caller's back.
-  OmpThreadScope threads(impl_->options.threads);
-  return impl_->plan_for(shapes).run(inputs);
+  return at_api_boundary(ErrorKind::invalid_input, impl_->model->path(), [&] {
+    impl_->check_inputs(inputs);
+    // oneDNN's OpenMP threads follow the calling thread's setting, so each stream sets its own for
+    // the run and gives the caller's back.
+    OmpThreadScope threads(impl_->options.threads);
+    return impl_->plan_for(inputs).run(inputs);
+  });
+}
+
+Tensor Session::run(const Tensor& input) {
+  const auto& outputs = impl_->model->summary().outputs;
+  if (outputs.size() != 1)
+    throw Error(ErrorKind::invalid_input, impl_->model->path() + ": has " + std::to_string(outputs.size()) +
+                                              " outputs; run(std::vector<Tensor>) or run_named() returns them all");
+  return run(std::vector<Tensor>{input}).front();
+}
+
+std::map<std::string, Tensor> Session::run_named(const std::map<std::string, Tensor>& inputs) {
+  const ModelSummary& summary = impl_->model->summary();
+  std::vector<Tensor> ordered;
+  for (const TensorInfo& info : summary.inputs) {
+    auto it = inputs.find(info.name);
+    if (it == inputs.end()) throw Error(ErrorKind::invalid_input, impl_->model->path() + ": input '" + info.name + "' is missing");
+    ordered.push_back(it->second);
+  }
+  for (const auto& [name, tensor] : inputs) {
+    bool known = false;
+    for (const TensorInfo& info : summary.inputs) known = known || info.name == name;
+    if (!known) throw Error(ErrorKind::invalid_input, impl_->model->path() + ": has no input named '" + name + "'");
+  }
+  std::vector<Tensor> results = run(ordered);
+  std::map<std::string, Tensor> named;
+  for (size_t i = 0; i < results.size(); ++i) named.emplace(summary.outputs[i].name, std::move(results[i]));
+  return named;
+}
+
+void Session::run_into(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs) {
+  at_api_boundary(ErrorKind::invalid_input, impl_->model->path(), [&] {
+    impl_->check_inputs(inputs);
+    OmpThreadScope threads(impl_->options.threads);
+    Plan& plan = impl_->plan_for(inputs);
+    const auto& declared = impl_->model->summary().outputs;
+    if (outputs.size() != declared.size())
+      throw Error(ErrorKind::invalid_input, impl_->model->path() + ": produces " + std::to_string(declared.size()) +
+                                                " output(s), " + std::to_string(outputs.size()) + " buffer(s) given");
+    // Checked before running, so a wrong buffer leaves nothing half-written.
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      const Value& want = plan.graph().value(plan.graph().outputs[i]);
+      const Tensor& got = outputs[i];
+      if (got.dtype() != want.dtype || got.shape() != want.shape || !got.raw())
+        throw Error(ErrorKind::invalid_input, impl_->model->path() + ": output '" + declared[i].name + "' needs a " +
+                                                  dtype_name(want.dtype) + " buffer of shape " + shape_str(want.shape) +
+                                                  ", got " + dtype_name(got.dtype()) + " " + shape_str(got.shape()) +
+                                                  (got.raw() ? "" : " without data"));
+    }
+    plan.execute(inputs);
+    for (size_t i = 0; i < outputs.size(); ++i)
+      std::memcpy(const_cast<void*>(outputs[i].raw()), plan.output(i).raw(), plan.output(i).bytes());
+  });
+}
+
+Session::PlanInfo Session::plan_info(const std::vector<Shape>& input_shapes) {
+  return at_api_boundary(ErrorKind::invalid_input, impl_->model->path(), [&] {
+    std::vector<Tensor> probes;  // shape-only stand-ins, checked like real inputs
+    const auto& declared = impl_->model->summary().inputs;
+    for (size_t i = 0; i < input_shapes.size(); ++i) {
+      static char dummy;
+      probes.push_back(Tensor::view(i < declared.size() ? declared[i].dtype : DType::f32, input_shapes[i], &dummy));
+    }
+    impl_->check_inputs(probes);
+    OmpThreadScope threads(impl_->options.threads);
+    Plan& plan = impl_->plan_for(input_shapes);
+    PlanInfo info;
+    const Graph& g = plan.graph();
+    for (ValueId id : g.outputs) info.output_shapes.push_back(g.value(id).shape);
+    const std::vector<std::string> impls = plan.implementations();
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const Node& n = g.nodes[i];
+      info.nodes.push_back({n.name.empty() ? n.op + "#" + std::to_string(i) : n.name, n.op, impls[i]});
+    }
+    info.arena_bytes = plan.arena_bytes();
+    return info;
+  });
 }
 
 size_t Session::cached_plans() const { return impl_->plans.size(); }

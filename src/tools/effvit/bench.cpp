@@ -12,6 +12,7 @@
 #include "effvit/model.h"
 #include "tools/effvit/commands.h"
 #include "tools/effvit/format.h"
+#include "tools/effvit/shapes.h"
 
 namespace effvit::cli {
 namespace {
@@ -31,15 +32,8 @@ Stats stats_of(std::vector<double> ms) {
   return s;
 }
 
-Tensor random_input(const std::string& path, const TensorInfo& info, int64_t batch) {
-  Shape shape = info.shape;
-  if (!shape.empty() && shape[0] >= 0 && shape[0] != batch && batch != 1)
-    throw Error(path + ": the model's batch is fixed at " + std::to_string(shape[0]) + "; --batch " + std::to_string(batch) +
-                " needs a dynamic-batch export");
-  if (!shape.empty() && shape[0] < 0) shape[0] = batch;
-  for (int64_t& d : shape)
-    if (d < 0) d = 1;
-  Tensor t(DType::f32, shape);
+Tensor random_input(const Model& model, int64_t batch) {
+  Tensor t(DType::f32, example_input_shapes(model, batch).at(0));
   std::mt19937 rng(0);
   std::normal_distribution<float> dist;
   for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(rng);
@@ -79,7 +73,7 @@ Handler add_bench(CLI::App& app) {
   return [=] {
     auto model = Model::load(a->model);
     const ModelSummary& s = model->summary();
-    const Tensor input = random_input(a->model, s.inputs.at(0), a->batch);
+    const Tensor input = random_input(*model, a->batch);
     const int64_t images = input.shape().empty() ? 1 : input.shape()[0];
     const std::string precision = "fp32";  // the only precision effvit runs so far
 

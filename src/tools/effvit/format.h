@@ -20,6 +20,14 @@ inline std::string human_count(int64_t n) {
   return buf;
 }
 
+// 36802560 -> "35.1 MiB".
+inline std::string human_bytes(size_t n) {
+  char buf[32];
+  if (n >= (size_t{1} << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(n) / (1 << 20));
+  else std::snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(n) / 1024);
+  return buf;
+}
+
 // "avx2 (capped from avx512_vnni by EFFVIT_MAX_ISA) on AMD EPYC 9B14": which tier runs, and where.
 inline std::string hardware_line() {
   const HardwareInfo& hw = hardware_info();

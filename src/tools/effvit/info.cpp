@@ -4,6 +4,7 @@
 #include "effvit/model.h"
 #include "tools/effvit/commands.h"
 #include "tools/effvit/format.h"
+#include "tools/effvit/shapes.h"
 
 namespace effvit::cli {
 
@@ -11,11 +12,16 @@ Handler add_info(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Inputs, outputs, op histogram, parameters, MACs and variant of a model");
   auto model_path = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
+  auto kernels = std::make_shared<bool>(false);
   cmd->add_option("MODEL", *model_path, "ONNX model")->required();
   cmd->add_flag("--json", *json, "Print JSON instead of text");
+  cmd->add_flag("--kernels", *kernels,
+                "Also list the kernel each node of the optimised graph runs at batch 1 on this machine");
   return [=] {
     auto model = Model::load(*model_path);
     const ModelSummary& s = model->summary();
+    Session::PlanInfo plan;
+    if (*kernels) plan = Session(model).plan_info(example_input_shapes(*model, 1));
     if (*json) {
       nlohmann::json j;
       auto tensors = [](const std::vector<TensorInfo>& list) {
@@ -32,6 +38,11 @@ Handler add_info(CLI::App& app) {
       j["ops"] = s.ops;
       j["opset"] = s.opset;
       add_hardware_json(j);
+      if (*kernels) {
+        j["kernels"] = nlohmann::json::array();
+        for (const auto& n : plan.nodes)
+          j["kernels"].push_back({{"node", n.node}, {"op", n.op}, {"implementation", n.implementation}});
+      }
       std::printf("%s\n", j.dump(2).c_str());
       return 0;
     }
@@ -47,6 +58,11 @@ Handler add_info(CLI::App& app) {
     std::printf("ops      %d nodes after load-time folding\n", total);
     for (const auto& [op, n] : s.ops) std::printf("  %-20s %d\n", op.c_str(), n);
     std::printf("isa      %s\n", hardware_line().c_str());
+    if (*kernels) {
+      std::printf("kernels  %zu nodes at batch 1, %s of activations and workspace\n", plan.nodes.size(),
+                  human_bytes(plan.arena_bytes).c_str());
+      for (const auto& n : plan.nodes) std::printf("  %-18s %-36s %s\n", n.op.c_str(), n.node.c_str(), n.implementation.c_str());
+    }
     return 0;
   };
 }
