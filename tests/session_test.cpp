@@ -303,3 +303,43 @@ TEST(PublicApi, RunNamedAndRunIntoAgreeWithRun) {
 
 }  // namespace
 }  // namespace effvit
+
+namespace effvit {
+namespace {
+
+// The shared weight cache under churn: Sessions on three threads whose plan caches hold about one
+// plan each keep evicting and rebuilding plans for six batch sizes, so packed weights are dropped
+// (their last kernel gone) and packed again while other threads look them up. Every result must
+// equal a lone Session's. `make tsan` runs this too.
+TEST(Session, SharedWeightCacheSurvivesEvictionChurn) {
+  const auto model = load_small_model("churn");
+  std::mt19937 rng(74);
+  std::vector<Tensor> inputs, want;
+  {
+    Session lone(model);  // gone before the threads start: its kernels would keep every packing alive
+    for (int64_t batch = 1; batch <= 6; ++batch) {
+      inputs.push_back(random_f32({batch, 16, 8, 8}, rng));
+      want.push_back(lone.run(inputs.back()));
+    }
+  }
+  std::vector<int> mismatches(3, 0);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < mismatches.size(); ++t)
+    threads.emplace_back([&, t] {
+      SessionOptions options;
+      options.plan_cache_bytes = 1;  // only the current plan is kept
+      Session session(model, options);
+      for (int round = 0; round < 4; ++round)
+        for (size_t i = 0; i < inputs.size(); ++i) {
+          const size_t k = (i * (t + 1) + static_cast<size_t>(round)) % inputs.size();
+          const Tensor got = session.run(inputs[k]);
+          if (got.shape() != want[k].shape() || std::memcmp(got.raw(), want[k].raw(), got.bytes()) != 0) ++mismatches[t];
+        }
+      EXPECT_EQ(session.cached_plans(), 1u);
+    });
+  for (auto& th : threads) th.join();
+  for (size_t t = 0; t < mismatches.size(); ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+}
+
+}  // namespace
+}  // namespace effvit
