@@ -30,13 +30,16 @@ sanitize: deps
 # ThreadSanitizer over the concurrency tests (Sessions sharing one Model across std::threads, first
 # runs of new shapes at the same time) and two streams of the bundled model, in a separate tree.
 # One OpenMP thread per Session: Debian's libgomp is not instrumented, so TSan cannot see OpenMP's
-# own barriers and reports every parallel region (--threads N > 1) as a race.
+# own barriers and reports every parallel region (--threads N > 1) as a race. oneDNN's primitive
+# cache is off for the same reason: two threads creating the same primitive meet in it, and the
+# std::promise it hands the second one over is synchronised inside uninstrumented libraries (TSan
+# then reports oneDNN comparing cache keys another thread wrote).
 tsan: deps
 	cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEFFVIT_BENCH=OFF -DCMAKE_CXX_FLAGS="-fsanitize=thread"
 	cmake --build $(BUILD)-tsan -j $(JOBS) --target effvit_unit_tests effvit-cli
-	OMP_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1" $(BUILD)-tsan/tests/effvit_unit_tests \
+	OMP_NUM_THREADS=1 ONEDNN_PRIMITIVE_CACHE_CAPACITY=0 TSAN_OPTIONS="halt_on_error=1" $(BUILD)-tsan/tests/effvit_unit_tests \
 	  --gtest_filter='Session.*:Plan.*:KernelTables.*:-Plan.TwoThreadsGiveTheSameResults'
-	OMP_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1" \
+	OMP_NUM_THREADS=1 ONEDNN_PRIMITIVE_CACHE_CAPACITY=0 TSAN_OPTIONS="halt_on_error=1" \
 	  $(BUILD)-tsan/effvit bench models/efficientvit_m0_fashion_mnist.onnx --streams 2 --iters 5 --warmup 1
 
 clean:

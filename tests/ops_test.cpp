@@ -883,3 +883,52 @@ TEST(TensorAccess, TypedAccessChecksTheElementType) {
 
 }  // namespace
 }  // namespace effvit
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+Tensor u8s(Shape shape, std::vector<uint8_t> v) { return Tensor::from_vector<uint8_t>(std::move(shape), v); }
+Tensor i8s(Shape shape, std::vector<int8_t> v) { return Tensor::from_vector<int8_t>(std::move(shape), v); }
+
+// Values worked out by hand from the ONNX definition: round half to even, then saturate.
+TEST(Ops, QuantizeLinearRoundsHalfToEvenAndSaturates) {
+  const Tensor x = f32s({8}, {0.f, 1.f, 2.5f, 3.5f, -2.5f, 100.f, -100.f, 0.74f});
+  const Tensor scale = f32s({}, {0.5f});
+  // x / 0.5 = 0, 2, 5, 7, -5, 200, -200, 1.48; plus the zero point, saturated to the type.
+  expect_identical(run_op1("QuantizeLinear", {rt(x), rt(scale), rt(u8s({}, {10}))}),
+                   u8s({8}, {10, 12, 15, 17, 5, 210, 0, 11}));
+  expect_identical(run_op1("QuantizeLinear", {rt(x), rt(scale), rt(i8s({}, {-3}))}),
+                   i8s({8}, {-3, -1, 2, 4, -8, 127, -128, -2}));
+  // Ties: 0.5 -> 0, 1.5 -> 2, 2.5 -> 2, -0.5 -> 0, -1.5 -> -2 (scale 1, zero point 0 by default: uint8).
+  const Tensor ties = f32s({5}, {0.5f, 1.5f, 2.5f, -0.5f, -1.5f});
+  expect_identical(run_op1("QuantizeLinear", {rt(ties), rt(f32s({}, {1.f})), rt(i8s({}, {0}))}), i8s({5}, {0, 2, 2, 0, -2}));
+  expect_identical(run_op1("QuantizeLinear", {rt(ties), rt(f32s({}, {1.f}))}), u8s({5}, {0, 2, 2, 0, 0}));
+}
+
+TEST(Ops, QuantizeAndDequantizePerChannel) {
+  // [2, 3, 2]: channel axis 1 with scales 1, 0.5, 0.25 and zero points 0, 1, -1.
+  const Tensor x = f32s({2, 3, 2}, {1.f, -1.f, 1.f, -1.f, 1.f, -1.f, 2.f, 3.f, 0.25f, 0.75f, -0.25f, 0.5f});
+  const Tensor scale = f32s({3}, {1.f, 0.5f, 0.25f});
+  const Tensor zp = i8s({3}, {0, 1, -1});
+  const Tensor q = run_op1("QuantizeLinear", {rt(x), rt(scale), rt(zp)});
+  expect_identical(q, i8s({2, 3, 2}, {1, -1, 3, -1, 3, -5, 2, 3, 1, 3, -2, 1}));
+  const Tensor back = run_op1("DequantizeLinear", {rt(q), rt(scale), rt(zp)});
+  expect_identical(back, f32s({2, 3, 2}, {1.f, -1.f, 1.f, -1.f, 1.f, -1.f, 2.f, 3.f, 0.f, 1.f, -0.25f, 0.5f}));
+  // Another axis, and int32 input (a bias) with no zero point.
+  const Tensor q0 = run_op1("QuantizeLinear", {rt(x), rt(f32s({2}, {1.f, 0.5f})), rt(u8s({2}, {0, 128}))}, {{"axis", int_attr(0)}});
+  expect_identical(q0, u8s({2, 3, 2}, {1, 0, 1, 0, 1, 0, 132, 134, 128, 130, 128, 129}));
+  const Tensor bias = Tensor::from_vector<int32_t>({3}, {-70000, 0, 70000});
+  expect_identical(run_op1("DequantizeLinear", {rt(bias), rt(f32s({}, {0.001f}))}), f32s({3}, {-70000 * 0.001f, 0.f, 70000 * 0.001f}));
+}
+
+TEST(Ops, QuantizeLinearRejectsMismatchedParameters) {
+  const Tensor x = f32s({2, 3}, {0, 0, 0, 0, 0, 0});
+  EXPECT_THROW(run_op1("QuantizeLinear", {rt(x), rt(f32s({2}, {1.f, 1.f}))}), Error);  // axis 1 has 3
+  EXPECT_THROW(run_op1("QuantizeLinear", {rt(x), rt(f32s({3}, {1.f, 1.f, 1.f})), rt(u8s({2}, {0, 0}))}), Error);
+  EXPECT_THROW(run_op1("DequantizeLinear", {rt(x), rt(f32s({}, {1.f}))}), Error);  // float input
+}
+
+}  // namespace
+}  // namespace effvit

@@ -13,7 +13,8 @@ const std::map<std::string, const OpDef*>& table() {
           &kEqualOp, &kExpandOp, &kFlattenOp, &kGatherOp, &kGemmOp, &kGlobalAveragePoolOp,
           &kIdentityOp, &kMatMulOp, &kModOp, &kMulOp, &kPadOp, &kRangeOp, &kReduceMeanOp, &kReluOp,
           &kReshapeOp, &kShapeOp, &kSigmoidOp, &kSliceOp, &kSoftmaxOp, &kSplitOp, &kSqueezeOp,
-          &kSubOp, &kTransposeOp, &kUnsqueezeOp, &kWhereOp, &kToBlockedOp, &kToPlainOp})
+          &kSubOp, &kTransposeOp, &kUnsqueezeOp, &kWhereOp, &kToBlockedOp, &kToPlainOp, &kQuantizeLinearOp,
+          &kDequantizeLinearOp})
       m[d->name] = d;
     return m;
   }();

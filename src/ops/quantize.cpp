@@ -1,0 +1,115 @@
+// QuantizeLinear and DequantizeLinear (ONNX opsets 10-17): the two ops a standard QDQ model adds
+// around every quantized tensor. Plain reference loops: a QDQ model runs exactly as written, and
+// the int8 passes that fold DQ -> op -> Q into integer kernels are tested against it.
+//
+//   Quantize:   y = saturate(round_half_to_even(x / scale) + zero_point)   (uint8 or int8)
+//   Dequantize: y = (x - zero_point) * scale                               (uint8, int8 or int32)
+//
+// Scale and zero point are scalars (per tensor) or 1-D along `axis` (per channel, default 1).
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "ops/op.h"
+#include "ops/registry_decls.h"
+
+namespace effvit {
+namespace {
+
+// The axis the parameters run along, or -1 for per-tensor ones; checks their shapes and dtypes.
+int64_t parameter_axis(InferContext& c, DType scale_dtype) {
+  const Shape& x = c.shape(0);
+  const Shape& scale = c.shape(1);
+  if (c.input(1).dtype != scale_dtype) c.fail(std::string("scale must be ") + dtype_name(scale_dtype));
+  if (c.has_input(2) && c.shape(2) != scale) c.fail("zero point " + shape_str(c.shape(2)) + " and scale " + shape_str(scale) + " differ in shape");
+  if (scale.size() > 1) c.fail("scale must be a scalar or 1-D, got " + shape_str(scale));
+  if (shape_numel(scale) == 1) return -1;
+  const int64_t axis = normalize_axis(c.node.attr_int("axis", 1), x.size(), c.node);
+  if (scale[0] != x[static_cast<size_t>(axis)])
+    c.fail("per-axis scale of " + std::to_string(scale[0]) + " values for axis " + std::to_string(axis) + " of " + shape_str(x));
+  return axis;
+}
+
+void infer_quantize(InferContext& c) {
+  c.require_f32(0, 1);
+  parameter_axis(c, DType::f32);
+  const DType out = c.has_input(2) ? c.input(2).dtype : DType::u8;
+  if (out != DType::u8 && out != DType::i8) c.fail(std::string("zero point must be uint8 or int8, got ") + dtype_name(out));
+  c.set_output(0, out, c.shape(0));
+}
+
+void infer_dequantize(InferContext& c) {
+  const DType in = c.input(0).dtype;
+  if (in != DType::u8 && in != DType::i8 && in != DType::i32)
+    c.fail(std::string("input must be uint8, int8 or int32, got ") + dtype_name(in));
+  if (c.has_input(2) && c.input(2).dtype != in) c.fail("zero point and input differ in type");
+  parameter_axis(c, DType::f32);
+  c.set_output(0, DType::f32, c.shape(0));
+}
+
+// Calls f(i, channel) for every element, with the index into per-axis parameters (0 per tensor).
+template <typename F>
+void for_each_with_channel(const Shape& s, const Tensor& scale, int64_t axis, F&& f) {
+  const int64_t n = shape_numel(s);
+  if (scale.numel() <= 1) {
+    for (int64_t i = 0; i < n; ++i) f(i, int64_t{0});
+    return;
+  }
+  int64_t inner = 1;
+  for (size_t d = static_cast<size_t>(axis) + 1; d < s.size(); ++d) inner *= s[d];
+  const int64_t channels = s[static_cast<size_t>(axis)];
+  for (int64_t i = 0; i < n; ++i) f(i, (i / inner) % channels);
+}
+
+int64_t axis_of(const Node& n, const Tensor& x, const Tensor& scale) {
+  return scale.numel() <= 1 ? 0 : normalize_axis(n.attr_int("axis", 1), x.rank(), n);
+}
+
+template <typename Q>
+void quantize_to(const Node& n, const Tensor& x, const Tensor& scale, const Tensor* zero_point, Tensor& y) {
+  constexpr float lo = static_cast<float>(std::numeric_limits<Q>::min());
+  constexpr float hi = static_cast<float>(std::numeric_limits<Q>::max());
+  const float* xs = x.data<float>();
+  const float* ss = scale.data<float>();
+  const Q* zs = zero_point ? zero_point->data<Q>() : nullptr;
+  Q* ys = y.data<Q>();
+  for_each_with_channel(x.shape(), scale, axis_of(n, x, scale), [&](int64_t i, int64_t c) {
+    // nearbyint rounds half to even in the default rounding mode, as ONNX specifies.
+    const float q = std::nearbyint(xs[i] / ss[c]) + (zs ? static_cast<float>(zs[c]) : 0.f);
+    ys[i] = static_cast<Q>(std::isnan(q) ? 0.f : std::fmin(std::fmax(q, lo), hi));
+  });
+}
+
+void compute_quantize(const Node& n, const TensorIn& in, const TensorOut& out) {
+  const Tensor* zp = in.size() > 2 ? in[2] : nullptr;
+  if (out[0]->dtype() == DType::i8) quantize_to<int8_t>(n, *in[0], *in[1], zp, *out[0]);
+  else quantize_to<uint8_t>(n, *in[0], *in[1], zp, *out[0]);
+}
+
+template <typename Q>
+void dequantize_from(const Node& n, const Tensor& x, const Tensor& scale, const Tensor* zero_point, Tensor& y) {
+  const Q* xs = x.data<Q>();
+  const float* ss = scale.data<float>();
+  const Q* zs = zero_point ? zero_point->data<Q>() : nullptr;
+  float* ys = y.data<float>();
+  for_each_with_channel(x.shape(), scale, axis_of(n, x, scale), [&](int64_t i, int64_t c) {
+    const int64_t centred = static_cast<int64_t>(xs[i]) - (zs ? static_cast<int64_t>(zs[c]) : 0);
+    ys[i] = static_cast<float>(centred) * ss[c];
+  });
+}
+
+void compute_dequantize(const Node& n, const TensorIn& in, const TensorOut& out) {
+  const Tensor* zp = in.size() > 2 ? in[2] : nullptr;
+  switch (in[0]->dtype()) {
+    case DType::i8: dequantize_from<int8_t>(n, *in[0], *in[1], zp, *out[0]); break;
+    case DType::i32: dequantize_from<int32_t>(n, *in[0], *in[1], zp, *out[0]); break;
+    default: dequantize_from<uint8_t>(n, *in[0], *in[1], zp, *out[0]); break;
+  }
+}
+
+}  // namespace
+
+const OpDef kQuantizeLinearOp{"QuantizeLinear", infer_quantize, compute_quantize};
+const OpDef kDequantizeLinearOp{"DequantizeLinear", infer_dequantize, compute_dequantize};
+
+}  // namespace effvit
