@@ -1,0 +1,241 @@
+#include "quant/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "effvit/error.h"
+
+namespace effvit::quant {
+namespace {
+
+namespace fs = std::filesystem;
+
+class Reader {
+ public:
+  explicit Reader(std::string path) : path_(std::move(path)) {}
+
+  [[noreturn]] void fail(const std::string& key, const std::string& problem) const {
+    throw Error(ErrorKind::invalid_input, path_ + ": " + key + ": " + problem);
+  }
+
+  YAML::Node section(const YAML::Node& root, const std::string& name, bool required) const {
+    const YAML::Node s = root[name];
+    if (!s || s.IsNull()) {
+      if (required) fail(name, "missing required section");
+      return YAML::Node(YAML::NodeType::Map);
+    }
+    if (!s.IsMap()) fail(name, "must be a mapping of keys");
+    return s;
+  }
+
+  std::string str(const YAML::Node& s, const std::string& section, const std::string& key, bool required,
+                  const std::string& fallback = "") const {
+    const YAML::Node v = s[key];
+    if (!v || v.IsNull() || (v.IsScalar() && v.Scalar().empty() && !required)) {
+      if (required) fail(section + "." + key, "missing required key");
+      return fallback;
+    }
+    if (!v.IsScalar()) fail(section + "." + key, "must be a single value");
+    if (v.Scalar().empty()) fail(section + "." + key, "must not be empty");
+    return v.Scalar();
+  }
+
+  double number(const YAML::Node& s, const std::string& section, const std::string& key, double fallback) const {
+    const YAML::Node v = s[key];
+    if (!v || v.IsNull()) return fallback;
+    try {
+      return v.as<double>();
+    } catch (const YAML::Exception&) {
+      fail(section + "." + key, "must be a number, got '" + (v.IsScalar() ? v.Scalar() : std::string("a list or mapping")) + "'");
+    }
+  }
+
+  // "123.675 116.28 103.53", 0.5, or [1, 2, 3].
+  std::vector<float> numbers(const YAML::Node& s, const std::string& section, const std::string& key) const {
+    const YAML::Node v = s[key];
+    std::vector<float> out;
+    if (!v || v.IsNull()) return out;
+    auto parse = [&](const std::string& text) {
+      std::istringstream in(text);
+      std::string word;
+      while (in >> word) {
+        size_t used = 0;
+        float f = 0;
+        try {
+          f = std::stof(word, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != word.size()) fail(section + "." + key, "'" + word + "' is not a number");
+        out.push_back(f);
+      }
+    };
+    if (v.IsScalar()) parse(v.Scalar());
+    else if (v.IsSequence())
+      for (const auto& item : v) {
+        if (!item.IsScalar()) fail(section + "." + key, "must be numbers");
+        parse(item.Scalar());
+      }
+    else fail(section + "." + key, "must be numbers separated by spaces");
+    return out;
+  }
+
+  template <typename E>
+  E choice(const std::string& value, const std::string& key, const std::vector<std::pair<std::string, E>>& options) const {
+    std::string expected;
+    for (const auto& [name, e] : options) {
+      if (value == name) return e;
+      expected += (expected.empty() ? "" : ", ") + name;
+    }
+    fail(key, "'" + value + "' is not one of " + expected);
+  }
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Keys each section knows. Those that only steer the board's compiler or its debug dumps are
+// accepted with a note; anything else is reported as unknown (and ignored), so a typo is seen.
+const std::map<std::string, std::set<std::string>> kUsed = {
+    {"model_parameters", {"onnx_model", "working_dir", "output_model_file_prefix", "node_info"}},
+    {"input_parameters",
+     {"input_name", "input_type_rt", "input_type_train", "input_layout_train", "input_shape", "norm_type", "mean_value",
+      "scale_value"}},
+    {"calibration_parameters", {"cal_data_dir", "cal_data_type", "calibration_type", "max_percentile"}},
+};
+const std::set<std::string> kBoardOnly = {"march", "layer_out_dump", "log_level", "debug_mode", "output_nodes",
+                                          "remove_node_type", "remove_node_name", "input_batch", "separate_batch",
+                                          "separate_name", "input_layout_rt", "std_value", "preprocess_on",
+                                          "per_channel", "optimization", "run_on_cpu", "run_on_bpu"};
+
+const std::vector<std::pair<std::string, InputKind>> kInputKinds = {{"nv12", InputKind::nv12},
+                                                                    {"rgb", InputKind::rgb},
+                                                                    {"bgr", InputKind::bgr},
+                                                                    {"gray", InputKind::gray},
+                                                                    {"featuremap", InputKind::featuremap}};
+
+void note_unused_keys(const Reader& r, const YAML::Node& root, std::vector<std::string>& notes) {
+  for (const auto& entry : root) {
+    const std::string section = entry.first.as<std::string>();
+    auto used = kUsed.find(section);
+    if (used == kUsed.end()) {
+      notes.push_back(section + ": " + (section == "compiler_parameters" || section == "custom_op"
+                                            ? "the board compiler's settings; nothing to do on a CPU"
+                                            : "unknown section, ignored"));
+      continue;
+    }
+    if (!entry.second.IsMap()) continue;  // reported by the section reader
+    for (const auto& kv : entry.second) {
+      const std::string key = kv.first.as<std::string>();
+      if (used->second.count(key)) continue;
+      notes.push_back(section + "." + key + ": " + (kBoardOnly.count(key) ? "ignored on a CPU" : "unknown key, ignored"));
+    }
+  }
+  (void)r;
+}
+
+std::map<std::string, NodePrecision> read_node_info(const Reader& r, const YAML::Node& model) {
+  std::map<std::string, NodePrecision> out;
+  const YAML::Node info = model["node_info"];
+  if (!info || info.IsNull()) return out;
+  if (!info.IsMap()) r.fail("model_parameters.node_info", "must map node names to {ON, InputType, OutputType}");
+  for (const auto& kv : info) {
+    const std::string name = kv.first.as<std::string>();
+    const std::string key = "model_parameters.node_info[\"" + name + "\"]";
+    if (!kv.second.IsMap()) r.fail(key, "must be a mapping such as {'ON': 'BPU', 'InputType': 'int16'}");
+    NodePrecision p;
+    for (const auto& field : kv.second) {
+      const std::string f = field.first.as<std::string>();
+      if (!field.second.IsScalar()) r.fail(key + "." + f, "must be a single value");
+      const std::string v = field.second.Scalar();
+      if (f == "ON") p.integer = r.choice<bool>(v, key + ".ON", {{"BPU", true}, {"CPU", false}});
+      else if (f == "InputType") p.input_bits = r.choice<int>(v, key + ".InputType", {{"int8", 8}, {"int16", 16}});
+      else if (f == "OutputType") p.output_bits = r.choice<int>(v, key + ".OutputType", {{"int8", 8}, {"int16", 16}});
+      else r.fail(key + "." + f, "unknown field (expected ON, InputType, OutputType)");
+    }
+    out[name] = p;
+  }
+  return out;
+}
+
+}  // namespace
+
+const char* input_kind_name(InputKind kind) {
+  for (const auto& [name, k] : kInputKinds)
+    if (k == kind) return name.c_str();
+  return "?";
+}
+
+std::string QuantConfig::output_path() const { return (fs::path(working_dir) / (output_prefix + ".onnx")).string(); }
+
+QuantConfig load_quant_config(const std::string& path) {
+  Reader r(path);
+  YAML::Node root;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(ErrorKind::invalid_input, path + ": file not found");
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    throw Error(ErrorKind::invalid_input, path + ": not valid YAML: " + e.what());
+  }
+  if (!root.IsMap()) throw Error(ErrorKind::invalid_input, path + ": expected sections such as model_parameters, got no mapping");
+
+  QuantConfig c;
+  c.path = path;
+  c.dir = fs::path(path).parent_path().string();
+  auto resolve = [&](const std::string& p) { return fs::path(p).is_absolute() ? p : (fs::path(c.dir) / p).lexically_normal().string(); };
+
+  const YAML::Node model = r.section(root, "model_parameters", true);
+  c.onnx_model = resolve(r.str(model, "model_parameters", "onnx_model", true));
+  c.working_dir = resolve(r.str(model, "model_parameters", "working_dir", false, "."));
+  c.output_prefix = r.str(model, "model_parameters", "output_model_file_prefix", false,
+                          fs::path(c.onnx_model).stem().string() + "_int8");
+  if (c.output_prefix.find('/') != std::string::npos)
+    r.fail("model_parameters.output_model_file_prefix", "must be a file name prefix, not a path");
+  c.node_info = read_node_info(r, model);
+
+  const YAML::Node input = r.section(root, "input_parameters", true);
+  c.input_name = r.str(input, "input_parameters", "input_name", false);
+  c.input_type_rt = r.choice(r.str(input, "input_parameters", "input_type_rt", true), "input_parameters.input_type_rt", kInputKinds);
+  c.input_type_train = r.choice(r.str(input, "input_parameters", "input_type_train", true), "input_parameters.input_type_train",
+                                std::vector<std::pair<std::string, InputKind>>(kInputKinds.begin() + 1, kInputKinds.end()));
+  c.input_layout_train = r.choice<std::string>(r.str(input, "input_parameters", "input_layout_train", false, "NCHW"),
+                                               "input_parameters.input_layout_train", {{"NCHW", "NCHW"}, {"NHWC", "NHWC"}});
+  c.norm_type = r.choice(r.str(input, "input_parameters", "norm_type", false, "no_preprocess"), "input_parameters.norm_type",
+                         std::vector<std::pair<std::string, NormType>>{{"data_mean_and_scale", NormType::data_mean_and_scale},
+                                                                       {"data_mean", NormType::data_mean},
+                                                                       {"data_scale", NormType::data_scale},
+                                                                       {"no_preprocess", NormType::no_preprocess}});
+  c.mean = r.numbers(input, "input_parameters", "mean_value");
+  c.scale = r.numbers(input, "input_parameters", "scale_value");
+  const bool needs_mean = c.norm_type == NormType::data_mean_and_scale || c.norm_type == NormType::data_mean;
+  const bool needs_scale = c.norm_type == NormType::data_mean_and_scale || c.norm_type == NormType::data_scale;
+  if (needs_mean && c.mean.empty()) r.fail("input_parameters.mean_value", "required by this norm_type");
+  if (needs_scale && c.scale.empty()) r.fail("input_parameters.scale_value", "required by this norm_type");
+  if (!needs_mean) c.mean.clear();
+  if (!needs_scale) c.scale.clear();
+  for (float s : c.scale)
+    if (!(s > 0)) r.fail("input_parameters.scale_value", "must be positive numbers");
+  if (c.input_type_rt == InputKind::nv12 && c.input_type_train != InputKind::rgb && c.input_type_train != InputKind::bgr)
+    r.fail("input_parameters.input_type_train", "an nv12 model must have been trained on rgb or bgr");
+
+  const YAML::Node cal = r.section(root, "calibration_parameters", true);
+  c.cal_data_dir = resolve(r.str(cal, "calibration_parameters", "cal_data_dir", true));
+  c.cal_data_type = r.choice(r.str(cal, "calibration_parameters", "cal_data_type", false, "float32"), "calibration_parameters.cal_data_type",
+                             std::vector<std::pair<std::string, CalDataType>>{{"float32", CalDataType::float32}, {"uint8", CalDataType::uint8}});
+  c.calibration_type = r.choice<std::string>(r.str(cal, "calibration_parameters", "calibration_type", true),
+                                             "calibration_parameters.calibration_type", {{"max", "max"}});
+  c.max_percentile = r.number(cal, "calibration_parameters", "max_percentile", 1.0);
+  if (!(c.max_percentile > 0 && c.max_percentile <= 1))
+    r.fail("calibration_parameters.max_percentile", "must be in (0, 1], got " + std::to_string(c.max_percentile));
+
+  note_unused_keys(r, root, c.notes);
+  return c;
+}
+
+}  // namespace effvit::quant

@@ -1,0 +1,62 @@
+// The quantization config, in the layout of the RDK toolchain's YAML (see ../shared/seed and
+// docs/quantization.md): which model, how its input arrives at run time, how to calibrate, and
+// per-node precision. Keys that only mean something to the board's compiler are accepted and
+// reported as notes.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace effvit::quant {
+
+enum class InputKind { nv12, rgb, bgr, gray, featuremap };
+enum class NormType { data_mean_and_scale, data_mean, data_scale, no_preprocess };
+enum class CalDataType { float32, uint8 };
+
+struct NodePrecision {
+  bool integer = true;       // ON: BPU (integer arithmetic) or CPU (kept in float32)
+  int input_bits = 8;        // InputType: int8 | int16
+  int output_bits = 8;       // OutputType: int8 | int16
+};
+
+struct QuantConfig {
+  std::string path;          // the YAML file, for messages
+  std::string dir;           // its folder: relative paths are resolved against it
+
+  // model_parameters
+  std::string onnx_model;    // resolved path
+  std::string working_dir;   // resolved path
+  std::string output_prefix;
+  std::map<std::string, NodePrecision> node_info;
+
+  // input_parameters
+  std::string input_name;    // empty: the model's only input
+  InputKind input_type_rt = InputKind::rgb;
+  InputKind input_type_train = InputKind::rgb;
+  std::string input_layout_train = "NCHW";
+  NormType norm_type = NormType::no_preprocess;
+  std::vector<float> mean;   // per channel (or one for all)
+  std::vector<float> scale;
+
+  // calibration_parameters
+  std::string cal_data_dir;  // resolved path (a folder, or an IDX images file)
+  CalDataType cal_data_type = CalDataType::float32;
+  std::string calibration_type = "max";
+  double max_percentile = 1.0;
+
+  // Keys accepted but meaningless on a CPU, one line each ("march: ignored on a CPU").
+  std::vector<std::string> notes;
+
+  // Where quantize writes by default: WORKING_DIR/PREFIX.onnx.
+  std::string output_path() const;
+};
+
+// Throws effvit::Error "<path>: <section.key>: <problem>" for a missing required key, a value of
+// the wrong type, an unknown enum value or calibration type, and a node_info entry that is not a
+// mapping of ON / InputType / OutputType.
+QuantConfig load_quant_config(const std::string& path);
+
+const char* input_kind_name(InputKind kind);
+
+}  // namespace effvit::quant

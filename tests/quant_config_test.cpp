@@ -1,0 +1,132 @@
+// The quantization YAML: the seed's own file (paths aside) loads with its 28 int16 Softmax entries,
+// and every malformed config is one error naming the file and the key.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "effvit/error.h"
+#include "quant/config.h"
+
+namespace effvit::quant {
+namespace {
+
+namespace fs = std::filesystem;
+
+class QuantConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("effvit_qcfg_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string write(const std::string& text) {
+    const std::string path = (dir_ / "config.yaml").string();
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  // Loading must fail with one line naming the file and containing `what`.
+  void expect_error(const std::string& text, const std::string& what) {
+    const std::string path = write(text);
+    try {
+      load_quant_config(path);
+      ADD_FAILURE() << "no error for: " << what;
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      EXPECT_EQ(message.rfind(path + ": ", 0), 0u) << message;
+      EXPECT_NE(message.find(what), std::string::npos) << message << " (wanted: " << what << ")";
+      EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+      EXPECT_EQ(e.kind(), ErrorKind::invalid_input);
+    }
+  }
+
+  fs::path dir_;
+};
+
+const char* kMinimal = R"(
+model_parameters:
+  onnx_model: 'm.onnx'
+input_parameters:
+  input_type_rt: 'rgb'
+  input_type_train: 'rgb'
+calibration_parameters:
+  cal_data_dir: './cal'
+  calibration_type: 'max'
+)";
+
+TEST_F(QuantConfigTest, TheSeedsYamlLoadsWithOnlyItsPathsChanged) {
+  std::ifstream in(EFFVIT_SEED_YAML);
+  ASSERT_TRUE(in) << EFFVIT_SEED_YAML;
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string yaml = std::regex_replace(text.str(), std::regex("'./efficientvit_m5.onnx'"), "'models/m5.onnx'");
+  const QuantConfig c = load_quant_config(write(yaml));
+  EXPECT_EQ(c.onnx_model, (dir_ / "models/m5.onnx").string());
+  EXPECT_EQ(c.output_path(), (dir_ / "EfficientViT_msra_224x224_nv12" / "EfficientViT_msra_224x224_nv12.onnx").string());
+  EXPECT_EQ(c.node_info.size(), 28u);
+  for (const auto& [name, p] : c.node_info) {
+    EXPECT_NE(name.find("/attn/Softmax"), std::string::npos) << name;
+    EXPECT_TRUE(p.integer);
+    EXPECT_EQ(p.input_bits, 16);
+    EXPECT_EQ(p.output_bits, 16);
+  }
+  EXPECT_EQ(c.input_type_rt, InputKind::nv12);
+  EXPECT_EQ(c.input_type_train, InputKind::rgb);
+  EXPECT_EQ(c.norm_type, NormType::data_mean_and_scale);
+  EXPECT_EQ(c.mean, (std::vector<float>{123.675f, 116.28f, 103.53f}));
+  EXPECT_EQ(c.scale, (std::vector<float>{0.01712475f, 0.017507f, 0.01742919f}));
+  EXPECT_EQ(c.cal_data_dir, (dir_ / "calibration_data_rgb_f32").string());
+  EXPECT_EQ(c.cal_data_type, CalDataType::float32);
+  EXPECT_DOUBLE_EQ(c.max_percentile, 0.99999);
+  // march, layer_out_dump and the compiler section mean nothing here: one note each.
+  std::string notes;
+  for (const auto& n : c.notes) notes += n + "\n";
+  EXPECT_NE(notes.find("model_parameters.march: ignored on a CPU"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("model_parameters.layer_out_dump"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("compiler_parameters"), std::string::npos) << notes;
+}
+
+TEST_F(QuantConfigTest, DefaultsOfAMinimalConfig) {
+  const QuantConfig c = load_quant_config(write(kMinimal));
+  EXPECT_EQ(c.output_path(), (dir_ / "m_int8.onnx").string());
+  EXPECT_EQ(c.norm_type, NormType::no_preprocess);
+  EXPECT_DOUBLE_EQ(c.max_percentile, 1.0);
+  EXPECT_TRUE(c.notes.empty());
+}
+
+TEST_F(QuantConfigTest, EveryBadConfigNamesTheKey) {
+  auto replace = [](std::string s, const std::string& from, const std::string& to) {
+    const size_t at = s.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return s.replace(at, from.size(), to);
+  };
+  const std::string m = kMinimal;
+  expect_error(replace(m, "  onnx_model: 'm.onnx'\n", "  working_dir: '.'\n"), "model_parameters.onnx_model: missing required key");
+  expect_error(replace(m, "  onnx_model: 'm.onnx'\n", ""), "model_parameters: missing required section");
+  expect_error(replace(m, "calibration_type: 'max'", "calibration_type: 'kl'"), "calibration_parameters.calibration_type: 'kl' is not one of max");
+  expect_error(replace(m, "input_type_rt: 'rgb'", "input_type_rt: 'yuv420sp'"), "input_parameters.input_type_rt");
+  expect_error(replace(m, "calibration_type: 'max'", "calibration_type: 'max'\n  max_percentile: 1.5"), "max_percentile: must be in (0, 1]");
+  expect_error(replace(m, "calibration_type: 'max'", "calibration_type: 'max'\n  max_percentile: lots"), "max_percentile: must be a number");
+  expect_error(replace(m, "input_type_train: 'rgb'", "input_type_train: 'rgb'\n  norm_type: 'data_mean'"), "mean_value: required");
+  expect_error(replace(m, "input_type_train: 'rgb'", "input_type_train: 'rgb'\n  norm_type: 'data_scale'\n  scale_value: 0.1 x"),
+               "'x' is not a number");
+  expect_error(replace(m, "input_type_train: 'rgb'", "input_type_train: 'rgb'\n  norm_type: 'data_scale'\n  scale_value: 0 1"),
+               "must be positive");
+  expect_error(replace(m, "  onnx_model: 'm.onnx'\n", "  onnx_model: 'm.onnx'\n  node_info: {'a': {'ON': 'GPU'}}\n"),
+               "node_info[\"a\"].ON: 'GPU' is not one of BPU, CPU");
+  expect_error(replace(m, "  onnx_model: 'm.onnx'\n", "  onnx_model: 'm.onnx'\n  node_info: {'a': {'Type': 'int8'}}\n"),
+               "unknown field");
+  expect_error(replace(m, "  onnx_model: 'm.onnx'\n", "  onnx_model: ['m.onnx']\n"), "model_parameters.onnx_model: must be a single value");
+  expect_error("model_parameters: [1, 2\n", "not valid YAML");
+  expect_error("model_parameters: [1, 2]\n", "model_parameters: must be a mapping");
+  expect_error("just a string\n", "no mapping");
+  expect_error(replace(m, "calibration_parameters:\n  cal_data_dir: './cal'\n  calibration_type: 'max'\n", ""),
+               "calibration_parameters: missing required section");
+}
+
+}  // namespace
+}  // namespace effvit::quant
