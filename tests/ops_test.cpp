@@ -932,3 +932,69 @@ TEST(Ops, QuantizeLinearRejectsMismatchedParameters) {
 
 }  // namespace
 }  // namespace effvit
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+// The plan-time gathers (Slice, Transpose, Expand with constant parameters) against each op's
+// reference loop, on random shapes, negative steps and broadcasts included.
+TEST(Ops, GatherKernelsMatchTheirReference) {
+  std::mt19937 rng(31);
+  auto fast = [](const std::string& op, const std::vector<Arg>& args, Attrs attrs = {}) {
+    return run_op(op, args, std::move(attrs), 1, "test_node", true).at(0);
+  };
+  for (int trial = 0; trial < 30; ++trial) {
+    std::uniform_int_distribution<int64_t> dim(1, 5);
+    const Shape s{dim(rng), dim(rng), dim(rng), dim(rng)};
+    const Tensor x = random_f32(s, rng);
+    // Transpose by a random permutation.
+    std::vector<int64_t> perm{0, 1, 2, 3};
+    std::shuffle(perm.begin(), perm.end(), rng);
+    Attrs perm_attr{{"perm", ints_attr(perm)}};
+    expect_identical(fast("Transpose", {rt(x)}, perm_attr), run_op1("Transpose", {rt(x)}, perm_attr));
+    // Slice one axis with a random start, end and step (negative too).
+    const int64_t axis = std::uniform_int_distribution<int64_t>(0, 3)(rng);
+    const int64_t step = std::uniform_int_distribution<int64_t>(0, 1)(rng) ? 2 : -1;
+    const int64_t start = std::uniform_int_distribution<int64_t>(-6, 6)(rng), end = std::uniform_int_distribution<int64_t>(-6, 6)(rng);
+    const std::vector<Arg> slice{rt(x), cst(i64s({start})), cst(i64s({end})), cst(i64s({axis})), cst(i64s({step}))};
+    expect_identical(fast("Slice", slice), run_op1("Slice", slice));
+    // Expand a [1, C, 1, W] tensor to the full shape.
+    const Tensor small = random_f32({1, s[1], 1, s[3]}, rng);
+    const std::vector<Arg> expand{rt(small), cst(i64s(std::vector<int64_t>(s.begin(), s.end())))};
+    expect_identical(fast("Expand", expand), run_op1("Expand", expand));
+  }
+}
+
+}  // namespace
+}  // namespace effvit
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+// Seventeen axes (a review found 16 as a silent limit of the allocation-free walks): an Add and a
+// reversing Transpose, plan-time kernel and reference alike.
+TEST(Ops, ManyAxesStillWork) {
+  std::mt19937 rng(32);
+  const Shape s(17, 2);
+  const Tensor a = random_f32(s, rng), b = random_f32(s, rng);
+  const Tensor sum = run_op1("Add", {rt(a), rt(b)});
+  for (int64_t i = 0; i < a.numel(); ++i) ASSERT_EQ(sum.data<float>()[i], a.data<float>()[i] + b.data<float>()[i]);
+  std::vector<int64_t> reverse(17);
+  for (int64_t d = 0; d < 17; ++d) reverse[static_cast<size_t>(d)] = 16 - d;
+  Attrs perm{{"perm", ints_attr(reverse)}};
+  const Tensor t = run_op1("Transpose", {rt(a)}, perm);
+  expect_identical(run_op("Transpose", {rt(a)}, perm, 1, "test_node", true).at(0), t);
+  // Reversing all axes of a 2x...x2 tensor maps flat index i to the index with its bits reversed.
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    int64_t j = 0;
+    for (int bit = 0; bit < 17; ++bit) j |= ((i >> bit) & 1) << (16 - bit);
+    ASSERT_EQ(t.data<float>()[j], a.data<float>()[i]);
+  }
+}
+
+}  // namespace
+}  // namespace effvit

@@ -249,6 +249,10 @@ TEST(PublicApi, EveryFailureIsAnErrorOfTheRightKind) {
   EXPECT_EQ(kind_of([&] { Model::load_from_memory(bytes.data(), bytes.size() / 2, "half.onnx"); }), ErrorKind::invalid_model);
   EXPECT_EQ(kind_of([&] { Model::load_from_memory("not onnx", 8); }), ErrorKind::invalid_model);
   EXPECT_EQ(kind_of([&] { Model::load_from_memory(nullptr, 0); }), ErrorKind::invalid_model);
+  EXPECT_EQ(kind_of([&] { Model::load_from_memory(nullptr, 5); }), ErrorKind::invalid_input);
+  EXPECT_EQ(kind_of([&] { Tensor(DType::f32, {-2, 3}); }), ErrorKind::invalid_input);
+  EXPECT_EQ(kind_of([&] { Tensor(DType::f32, {2, 3}).dim(2); }), ErrorKind::invalid_input);
+  EXPECT_EQ(kind_of([&] { Tensor(DType::f32, {2, 3}).reshaped({7}); }), ErrorKind::invalid_input);
   EXPECT_EQ(kind_of([&] { Model::load("/nonexistent/m.onnx"); }), ErrorKind::invalid_input);
   onnx::ModelProto m;
   ASSERT_TRUE(m.ParseFromString(bytes));
@@ -263,6 +267,7 @@ TEST(PublicApi, EveryFailureIsAnErrorOfTheRightKind) {
   EXPECT_EQ(kind_of([&] { session.run(std::vector<Tensor>{}); }), ErrorKind::invalid_input);
   EXPECT_EQ(kind_of([&] { session.run(Tensor::view(DType::f32, {1, 16, 8, 8}, nullptr)); }), ErrorKind::invalid_input);
   EXPECT_EQ(kind_of([&] { Session(nullptr); }), ErrorKind::invalid_input);
+  EXPECT_EQ(kind_of([&] { Session(model, SessionOptions{1 << 20}); }), ErrorKind::invalid_input);
   EXPECT_EQ(kind_of([&] { session.run(Tensor(DType::f32, {1, 16, 8, 8})).data<int64_t>(); }), ErrorKind::invalid_input);
 }
 

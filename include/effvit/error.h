@@ -30,7 +30,9 @@ class Error : public std::runtime_error {
   bool has_kind() const { return has_kind_; }
 
  private:
-  ErrorKind kind_ = ErrorKind::internal;
+  // An error no entry point classified came from a helper the caller used directly (a Tensor
+  // constructor, say): its input is at fault.
+  ErrorKind kind_ = ErrorKind::invalid_input;
   bool has_kind_ = false;
 };
 

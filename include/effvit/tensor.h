@@ -38,7 +38,10 @@ class Tensor {
 
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
-  int64_t dim(size_t i) const { return shape_.at(i); }
+  int64_t dim(size_t i) const {
+    if (i >= shape_.size()) fail_dim(i);
+    return shape_[i];
+  }
   size_t rank() const { return shape_.size(); }
   int64_t numel() const { return shape_numel(shape_); }
   size_t bytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
@@ -69,6 +72,7 @@ class Tensor {
   template <typename T>
   void check_type() const;
   [[noreturn]] void fail_type(const char* wanted) const;
+  [[noreturn]] void fail_dim(size_t i) const;
 
   DType dtype_ = DType::f32;
   Shape shape_;

@@ -65,6 +65,10 @@ std::vector<float> resample_window(const Image& image, int out_width, int out_he
   check_image(image);
   if (out_width <= 0 || out_height <= 0)
     throw Error(ErrorKind::invalid_input, "resize: invalid target size " + std::to_string(out_width) + "x" + std::to_string(out_height));
+  // 2^28 pixels (a 16k x 16k image): far beyond any classifier input, and what keeps a hostile
+  // size from ending in std::bad_alloc.
+  if (static_cast<int64_t>(width) * height > (int64_t{1} << 28) || static_cast<int64_t>(out_width) * out_height > (int64_t{1} << 34))
+    throw Error(ErrorKind::invalid_input, "resize: target " + std::to_string(width) + "x" + std::to_string(height) + " is too large");
   if (left < 0 || top < 0 || width <= 0 || height <= 0 || left + width > out_width || top + height > out_height)
     throw Error(ErrorKind::invalid_input, "resize: window outside the " + std::to_string(out_width) + "x" + std::to_string(out_height) +
                 " output");

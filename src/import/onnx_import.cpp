@@ -7,7 +7,7 @@
 #include "effvit/error.h"
 #include "onnx/checker.h"
 #include "onnx/shape_inference/implementation.h"
-#include "import/mapped_file.h"
+#include "import/open_file.h"
 #include "import/tensor_proto.h"
 #include "ops/op.h"
 
@@ -19,23 +19,36 @@ std::string first_line(const std::string& s) {
   return line.size() > 300 ? line.substr(0, 300) + "..." : line;
 }
 
+void check_parsed(const onnx::ModelProto& model, const std::string& path) {
+  if (!model.has_graph() || model.graph().node_size() == 0)
+    throw Error(path + ": not an ONNX model (no graph)");
+  if (model.graph().output_size() == 0) throw Error(path + ": ONNX graph has no outputs (truncated file?)");
+}
+
 onnx::ModelProto parse_bytes(const void* data, size_t size, const std::string& path) {
   if (size == 0) throw Error(path + ": empty file, not an ONNX model");
+  if (!data) throw Error(ErrorKind::invalid_input, path + ": no data (a null pointer)");
   if (size > static_cast<size_t>(INT_MAX))
     throw Error(ErrorKind::unsupported, path + ": larger than 2 GB; store the weights as ONNX external data");
   onnx::ModelProto model;
   if (!model.ParseFromArray(data, static_cast<int>(size)))
     throw Error(path + ": not an ONNX model (protobuf parse failed; truncated or another format)");
-  if (!model.has_graph() || model.graph().node_size() == 0)
-    throw Error(path + ": not an ONNX model (no graph)");
-  if (model.graph().output_size() == 0) throw Error(path + ": ONNX graph has no outputs (truncated file?)");
+  check_parsed(model, path);
   return model;
 }
 
-// Parsed straight from a read-only mapping of the file: no copy of it in memory beside the message.
+// Parsed from the file descriptor through protobuf's buffered stream: no copy of the whole file in
+// memory, and no mapping (a file shrinking under a mapping would kill the process with SIGBUS).
 onnx::ModelProto parse_file(const std::string& path) {
-  const MappedFile file(path);
-  return parse_bytes(file.data(), file.size(), path);
+  const OpenFile file(path);
+  if (file.size() == 0) throw Error(path + ": empty file, not an ONNX model");
+  if (file.size() > static_cast<size_t>(INT_MAX))
+    throw Error(ErrorKind::unsupported, path + ": larger than 2 GB; store the weights as ONNX external data");
+  onnx::ModelProto model;
+  if (!model.ParseFromFileDescriptor(file.fd()))
+    throw Error(path + ": not an ONNX model (protobuf parse failed; truncated or another format)");
+  check_parsed(model, path);
+  return model;
 }
 
 DType dtype_from_elem(const std::string& path, const std::string& name, int32_t elem) {

@@ -55,7 +55,7 @@ namespace {
 std::shared_ptr<void> allocate(size_t bytes) {
   size_t rounded = (bytes + 63) / 64 * 64;
   void* p = std::aligned_alloc(64, rounded ? rounded : 64);
-  if (!p) throw std::bad_alloc();
+  if (!p) throw Error(ErrorKind::out_of_memory, "out of memory for a tensor of " + std::to_string(bytes) + " bytes");
   std::memset(p, 0, rounded ? rounded : 64);
   return std::shared_ptr<void>(p, std::free);
 }
@@ -63,7 +63,7 @@ std::shared_ptr<void> allocate(size_t bytes) {
 
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
   for (int64_t d : shape_)
-    if (d < 0) throw Error("negative dimension in tensor shape " + shape_str(shape_));
+    if (d < 0) throw Error(ErrorKind::invalid_input, "negative dimension in tensor shape " + shape_str(shape_));
   storage_ = allocate(bytes());
   data_ = storage_.get();
 }
@@ -93,6 +93,10 @@ Tensor Tensor::clone() const {
 }  // namespace effvit
 
 namespace effvit {
+
+void Tensor::fail_dim(size_t i) const {
+  throw Error(ErrorKind::invalid_input, "a tensor of shape " + shape_str(shape_) + " has no dimension " + std::to_string(i));
+}
 
 void Tensor::fail_type(const char* wanted) const {
   throw Error(ErrorKind::invalid_input, std::string("a ") + dtype_name(dtype_) + " tensor " + shape_str(shape_) + " read as " + wanted);

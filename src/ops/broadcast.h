@@ -27,13 +27,15 @@ inline void next_index(std::vector<int64_t>& idx, const Shape& shape) {
   }
 }
 
-// Axes a strided walk handles after merging. A run allocates nothing: offsets and indices live in
-// fixed arrays of this size.
-constexpr size_t kMaxWalkRank = 16;
+// Axes a strided walk handles: a run allocates nothing, offsets and indices live in fixed arrays.
+// Shapes are capped at load (kMaxRank), and after dropping size-1 axes at most 36 remain (each
+// other axis at least doubles the element count, capped at 2^36).
+constexpr size_t kMaxWalkRank = kMaxRank;
 
 // broadcast_strides() into a caller's array, for element loops that must not allocate.
 inline void broadcast_strides_into(const Shape& shape, const Shape& out, int64_t (&strides)[kMaxWalkRank]) {
-  if (out.size() > kMaxWalkRank) throw Error("tensors of more than 16 axes are not supported (shape " + shape_str(out) + ")");
+  if (out.size() > kMaxWalkRank)
+    throw Error(ErrorKind::unsupported, "tensors of more than " + std::to_string(kMaxWalkRank) + " axes (shape " + shape_str(out) + ")");
   std::fill(strides, strides + kMaxWalkRank, 0);
   int64_t stride = 1;
   const size_t offset = out.size() - shape.size();
@@ -63,7 +65,9 @@ void for_each_row(const Shape& out_shape, const int64_t* const (&operand_strides
       for (size_t k = 0; k < N; ++k) strides[k][rank - 1] = operand_strides[k][d];
       continue;
     }
-    if (rank == kMaxWalkRank) throw Error("a tensor of shape " + shape_str(out_shape) + " has more than 16 axes that cannot be merged");
+    if (rank == kMaxWalkRank)
+      throw Error(ErrorKind::unsupported, "a tensor of shape " + shape_str(out_shape) + " has more than " +
+                                              std::to_string(kMaxWalkRank) + " axes");
     shape[rank] = out_shape[d];
     for (size_t k = 0; k < N; ++k) strides[k][rank] = operand_strides[k][d];
     ++rank;

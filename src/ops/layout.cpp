@@ -53,6 +53,7 @@ void compute_transpose(const Node& n, const TensorIn& in, const TensorOut& out) 
 
 std::unique_ptr<Kernel> create_transpose(const Node& n, const Graph& g, const KernelOptions&) {
   const Value& x = g.value(n.inputs[0]);
+  if (x.layout != Layout::Plain) return nullptr;  // the planner reports it
   return std::make_unique<StridedGatherKernel>(0, transpose_strides(n, x.shape), g.value(n.outputs[0]).shape, dtype_size(x.dtype));
 }
 
@@ -148,6 +149,7 @@ void compute_expand(const Node&, const TensorIn& in, const TensorOut& out) {
 
 std::unique_ptr<Kernel> create_expand(const Node& n, const Graph& g, const KernelOptions&) {
   const Value& x = g.value(n.inputs[0]);
+  if (x.layout != Layout::Plain) return nullptr;  // the planner reports it
   const Shape& y = g.value(n.outputs[0]).shape;
   return std::make_unique<StridedGatherKernel>(0, broadcast_strides(x.shape, y), y, dtype_size(x.dtype));
 }

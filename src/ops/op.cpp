@@ -37,6 +37,9 @@ void InferContext::set_output(size_t i, DType dtype, Shape shape) {
   }
   for (int64_t d : shape)
     if (d < 0) fail("computed an invalid output shape " + shape_str(shape));
+  if (shape.size() > kMaxRank)
+    throw Error(ErrorKind::unsupported, node.describe() + ": an output of " + std::to_string(shape.size()) + " axes (effvit handles up to " +
+                                            std::to_string(kMaxRank) + ")");
   out_dtypes[i] = dtype;
   out_shapes[i] = std::move(shape);
 }

@@ -21,6 +21,10 @@
 
 namespace effvit {
 
+// Axes a tensor may have (ONNX sets no limit; loops that must not allocate keep per-axis state in
+// fixed arrays of this size). Checked when shapes are inferred, so a model beyond it fails to load.
+constexpr size_t kMaxRank = 64;
+
 struct InferContext {
   const Node& node;
   const Graph& graph;

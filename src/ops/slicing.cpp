@@ -170,6 +170,7 @@ void compute_slice(const Node& n, const TensorIn& in, const TensorOut& out) {
 }
 
 std::unique_ptr<Kernel> create_slice(const Node& n, const Graph& g, const KernelOptions&) {
+  if (g.value(n.inputs[0]).layout != Layout::Plain) return nullptr;  // the planner reports it
   const Tensor* params[4] = {};
   for (size_t i = 1; i < n.inputs.size() && i <= 4; ++i) {
     if (n.inputs[i] == kNoValue) continue;

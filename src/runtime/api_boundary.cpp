@@ -28,7 +28,7 @@ void rethrow_as_error(ErrorKind fallback, const std::string& where) {
     throw;
   } catch (const Error& e) {
     if (e.has_kind()) throw;
-    throw Error(fallback, e.what());
+    throw Error(fallback, named(where, e.what()));
   } catch (const std::bad_alloc&) {
     throw Error(ErrorKind::out_of_memory, named(where, "out of memory"));
   } catch (const dnnl::error& e) {

@@ -77,7 +77,7 @@ std::shared_ptr<const Model> ModelLoader::from_imported(ImportedModel imported, 
   try {
     specialized = specialize(graph, shapes);
   } catch (const Error& e) {
-    throw Error(path + ": " + e.what());
+    throw e.has_kind() ? Error(e.kind(), path + ": " + e.what()) : Error(path + ": " + e.what());
   }
   Graph structural = graph;
   optimize_structure(structural);
@@ -87,7 +87,7 @@ std::shared_ptr<const Model> ModelLoader::from_imported(ImportedModel imported, 
     const auto runtime = model->runtime_->graph_for(shapes);
     model->summary_ = summarize(graph, specialized, *runtime);
   } catch (const Error& e) {
-    throw Error(path + ": " + e.what());
+    throw e.has_kind() ? Error(e.kind(), path + ": " + e.what()) : Error(path + ": " + e.what());
   }
   return model;
 }

@@ -12,6 +12,11 @@
 
 namespace effvit {
 
+namespace {
+// Beyond this OpenMP's own per-thread state dominates (and 2^20 threads crashed it).
+constexpr int kMaxThreads = 256;
+}  // namespace
+
 struct Session::Impl {
   std::shared_ptr<const Model> model;
   SessionOptions options;
@@ -21,14 +26,16 @@ struct Session::Impl {
   std::map<std::vector<Shape>, std::list<Entry>::iterator> index;
   size_t plan_bytes = 0;
 
-  // The plan for these inputs' shapes; the most recent one is checked first, without building a
-  // key, so a steady stream of one shape allocates nothing here.
+  // The plan for these inputs' shapes. Cached plans are compared in place (most recent first), so
+  // running shapes seen before allocates nothing here.
   Plan& plan_for(const std::vector<Tensor>& inputs) {
-    if (!plans.empty()) {
-      const std::vector<Shape>& last = plans.front().first;
-      bool same = last.size() == inputs.size();
-      for (size_t i = 0; same && i < inputs.size(); ++i) same = last[i] == inputs[i].shape();
-      if (same) return *plans.front().second;
+    for (auto it = plans.begin(); it != plans.end(); ++it) {
+      const std::vector<Shape>& shapes = it->first;
+      bool same = shapes.size() == inputs.size();
+      for (size_t i = 0; same && i < inputs.size(); ++i) same = shapes[i] == inputs[i].shape();
+      if (!same) continue;
+      plans.splice(plans.begin(), plans, it);
+      return *plans.front().second;
     }
     std::vector<Shape> shapes;
     for (const Tensor& t : inputs) shapes.push_back(t.shape());
@@ -47,8 +54,7 @@ struct Session::Impl {
     try {
       plan = std::make_unique<Plan>(*shared.graph_for(shapes), KernelOptions{options.threads, &shared.weights, options.strict});
     } catch (const Error& e) {
-      if (e.has_kind()) throw Error(e.kind(), model->path() + ": " + e.what());
-      throw Error(model->path() + ": " + e.what());
+      throw e.has_kind() ? Error(e.kind(), model->path() + ": " + e.what()) : Error(model->path() + ": " + e.what());
     }
     plan_bytes += plan->arena_bytes();
     plans.emplace_front(shapes, std::move(plan));
@@ -87,6 +93,9 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options) : i
   impl_->model = std::move(model);
   impl_->options = options;
   if (impl_->options.threads < 1) impl_->options.threads = 1;
+  if (impl_->options.threads > kMaxThreads)
+    throw Error(ErrorKind::invalid_input, "SessionOptions::threads: " + std::to_string(impl_->options.threads) +
+                                              " is more than effvit runs (" + std::to_string(kMaxThreads) + ")");
   if (const char* strict = std::getenv("EFFVIT_STRICT"); strict && std::string(strict) == "1") impl_->options.strict = true;
 }
 
