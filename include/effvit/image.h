@@ -27,13 +27,20 @@ void write_png(const std::string& path, const Image& image);
 // resize the shorter side to 256 (bilinear, antialiased like PIL), center-crop 224x224, scale to
 // [0,1], subtract mean and divide by std per RGB channel.
 struct Preprocess {
+  // What the model takes: normalised float32 RGB NCHW, or (a quantized model with its
+  // normalisation inside, see `effvit quantize`) raw uint8 pixels.
+  enum class Input { normalized_f32, rgb_u8, bgr_u8, gray_u8 };
+
   int resize_shorter = 256;  // 0: resize both sides straight to crop x crop
   int crop = 224;
   float mean[3] = {0.485f, 0.456f, 0.406f};
   float std[3] = {0.229f, 0.224f, 0.225f};
+  Input input = Input::normalized_f32;
+  bool nhwc = false;  // uint8 inputs only: channels last
 
   // Reads the keys python/export_onnx.py writes into ONNX metadata_props
-  // (effvit.resize_shorter, effvit.crop, effvit.mean, effvit.std); missing keys keep defaults.
+  // (effvit.resize_shorter, effvit.crop, effvit.mean, effvit.std), and those `effvit quantize`
+  // adds (effvit.input_type_rt, effvit.input_layout); missing keys keep defaults.
   static Preprocess from_metadata(const std::map<std::string, std::string>& metadata);
 };
 
@@ -41,7 +48,9 @@ struct Preprocess {
 // shrinking (antialiasing). For upscaling it equals half-pixel bilinear (torch align_corners=False).
 Image resize_bilinear(const Image& image, int width, int height);
 
-// Image -> float32 tensor (1, 3, crop, crop), normalised, in RGB channel order.
+// Image -> the model's input at batch 1: float32 (1, 3, crop, crop), normalised, in RGB channel
+// order; or uint8 pixels (1, C, crop, crop) (channels last with pre.nhwc) in the order pre.input
+// names.
 Tensor preprocess(const Image& image, const Preprocess& pre);
 // Writes the same into `out` (3 * crop * crop floats), for batching without extra copies.
 void preprocess_into(const Image& image, const Preprocess& pre, float* out);

@@ -1,4 +1,5 @@
 // The classifier input transform: timm/torchvision's eval geometry, then per-channel normalisation.
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -89,6 +90,17 @@ Preprocess Preprocess::from_metadata(const std::map<std::string, std::string>& m
   if (auto it = find("effvit.crop"); it != metadata.end()) pre.crop = parse_size(it->first, it->second, 1);
   if (auto it = find("effvit.mean"); it != metadata.end()) parse_triple(it->first, it->second, false, pre.mean);
   if (auto it = find("effvit.std"); it != metadata.end()) parse_triple(it->first, it->second, true, pre.std);
+  if (auto it = find("effvit.input_type_rt"); it != metadata.end()) {
+    const std::string& v = it->second;
+    if (v == "rgb") pre.input = Input::rgb_u8;
+    else if (v == "bgr") pre.input = Input::bgr_u8;
+    else if (v == "gray") pre.input = Input::gray_u8;
+    else if (v != "featuremap") bad_key(it->first, v, "rgb, bgr, gray or featuremap");
+  }
+  if (auto it = find("effvit.input_layout"); it != metadata.end()) {
+    if (it->second != "NCHW" && it->second != "NHWC") bad_key(it->first, it->second, "NCHW or NHWC");
+    pre.nhwc = it->second == "NHWC";
+  }
   check_geometry(pre, "model metadata effvit.resize_shorter/effvit.crop");
   return pre;
 }
@@ -110,8 +122,27 @@ void preprocess_into(const Image& image, const Preprocess& pre, float* out) {
 
 Tensor preprocess(const Image& image, const Preprocess& pre) {
   check_geometry(pre, "preprocess");
-  Tensor t(DType::f32, {1, 3, pre.crop, pre.crop});
-  preprocess_into(image, pre, t.data<float>());
+  if (pre.input == Preprocess::Input::normalized_f32) {
+    Tensor t(DType::f32, {1, 3, pre.crop, pre.crop});
+    preprocess_into(image, pre, t.data<float>());
+    return t;
+  }
+  if (image.width <= 0 || image.height <= 0)
+    throw Error(ErrorKind::invalid_input, "preprocess: empty " + std::to_string(image.width) + "x" + std::to_string(image.height) + " image");
+  const Window w = crop_window(image, pre);
+  const std::vector<float> rgb = resample_window(image, w.resized_width, w.resized_height, w.left, w.top, pre.crop, pre.crop);
+  const int64_t channels = pre.input == Preprocess::Input::gray_u8 ? 1 : 3, plane = int64_t{pre.crop} * pre.crop;
+  Tensor t(DType::u8, pre.nhwc ? Shape{1, pre.crop, pre.crop, channels} : Shape{1, channels, pre.crop, pre.crop});
+  uint8_t* out = t.data<uint8_t>();
+  auto to_u8 = [](float v) { return static_cast<uint8_t>(std::clamp(v + 0.5f, 0.f, 255.f)); };
+  for (int64_t k = 0; k < plane; ++k) {
+    const float* px = &rgb[static_cast<size_t>(k) * 3];
+    for (int64_t c = 0; c < channels; ++c) {
+      float v = px[pre.input == Preprocess::Input::bgr_u8 ? 2 - c : c];
+      if (channels == 1) v = 0.299f * px[0] + 0.587f * px[1] + 0.114f * px[2];
+      out[pre.nhwc ? k * channels + c : c * plane + k] = to_u8(v);
+    }
+  }
   return t;
 }
 

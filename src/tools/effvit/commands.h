@@ -13,5 +13,6 @@ Handler add_run(CLI::App& app);
 Handler add_classify(CLI::App& app);
 Handler add_bench(CLI::App& app);
 Handler add_eval(CLI::App& app);
+Handler add_quantize(CLI::App& app);
 
 }  // namespace effvit::cli

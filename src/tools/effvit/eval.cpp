@@ -17,6 +17,7 @@
 #include "effvit/model.h"
 #include "tools/effvit/commands.h"
 #include "tools/effvit/labels.h"
+#include "tools/effvit/progress.h"
 
 namespace effvit::cli {
 namespace {
@@ -38,32 +39,6 @@ int64_t rank_of_truth(const Tensor& logits, int label, const std::string& image)
   for (int64_t c = 0; c < classes; ++c) rank += c != label && l[c] >= l[label];
   return rank;
 }
-
-// A bar redrawn in place on a terminal; on a pipe or log file, one line per 10%.
-class Progress {
- public:
-  explicit Progress(size_t total) : total_(total), tty_(isatty(STDERR_FILENO)), start_(Clock::now()) {}
-  void update(size_t done, size_t correct) {
-    const int tenth = static_cast<int>(10 * done / std::max<size_t>(total_, 1));
-    if (!tty_ && tenth == last_tenth_ && done != total_) return;
-    const auto now = Clock::now();
-    if (tty_ && done != total_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
-    last_draw_ = now;
-    last_tenth_ = tenth;
-    const double secs = std::chrono::duration<double>(now - start_).count();
-    const int width = 30, filled = static_cast<int>(width * done / std::max<size_t>(total_, 1));
-    std::fprintf(stderr, "%s[%s%s] %zu/%zu  top-1 %.2f%%  %.0f img/s%s", tty_ ? "\r" : "", std::string(static_cast<size_t>(filled), '#').c_str(),
-                 std::string(static_cast<size_t>(width - filled), '.').c_str(), done, total_, done ? 100.0 * static_cast<double>(correct) / static_cast<double>(done) : 0.0,
-                 secs > 0 ? static_cast<double>(done) / secs : 0.0, tty_ ? "" : "\n");
-    if (tty_ && done == total_) std::fprintf(stderr, "\n");
-  }
-
- private:
-  size_t total_;
-  bool tty_;
-  int last_tenth_ = -1;
-  Clock::time_point start_, last_draw_{};
-};
 
 }  // namespace
 
@@ -96,7 +71,7 @@ Handler add_eval(CLI::App& app) {
     std::atomic<bool> failed{false};
     std::string error;
     std::mutex mu;
-    Progress progress(count);
+    ProgressBar progress("eval", count);
     const auto t0 = Clock::now();
     auto work = [&] {
       try {
@@ -120,7 +95,9 @@ Handler add_eval(CLI::App& app) {
           top5 += rank < 5;
           const size_t d = ++done;
           std::lock_guard<std::mutex> lock(mu);
-          progress.update(d, top1.load());
+          char detail[32];
+          std::snprintf(detail, sizeof detail, "top-1 %.2f%%", 100.0 * static_cast<double>(top1.load()) / static_cast<double>(d));
+          progress.update(d, detail);
         }
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(mu);

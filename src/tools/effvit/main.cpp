@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   add(effvit::cli::add_classify);
   add(effvit::cli::add_bench);
   add(effvit::cli::add_eval);
+  add(effvit::cli::add_quantize);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

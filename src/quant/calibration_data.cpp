@@ -1,0 +1,112 @@
+#include "quant/calibration_data.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "data/dataset.h"
+#include "data/npy.h"
+#include "effvit/error.h"
+#include "effvit/image.h"
+
+namespace effvit::quant {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string extension(const std::string& path) {
+  std::string e = fs::path(path).extension().string();
+  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return e;
+}
+
+bool is_image(const std::string& e) { return e == ".jpg" || e == ".jpeg" || e == ".png"; }
+bool is_raw(const std::string& e) { return e == ".bin" || e == ".rgb" || e == ".raw"; }
+
+}  // namespace
+
+CalibrationSet::CalibrationSet(const QuantConfig& config, Shape input_shape, const std::map<std::string, std::string>& metadata)
+    : config_(config), shape_(std::move(input_shape)), metadata_(metadata) {
+  const std::string& dir = config.cal_data_dir;
+  std::error_code ec;
+  if (fs::is_regular_file(dir, ec)) {
+    idx_ = open_dataset(dir, {});
+    if (idx_->size() == 0) throw Error(ErrorKind::invalid_input, config.path + ": calibration_parameters.cal_data_dir: " + dir + " holds no image");
+    return;
+  }
+  if (!fs::is_directory(dir, ec))
+    throw Error(ErrorKind::invalid_input, config.path + ": calibration_parameters.cal_data_dir: " + dir + " does not exist");
+  for (const auto& entry : fs::recursive_directory_iterator(dir, ec)) {
+    if (!entry.is_regular_file()) continue;
+    const std::string e = extension(entry.path().string());
+    if (e == ".npy" || is_raw(e) || is_image(e)) files_.push_back(entry.path().string());
+  }
+  std::sort(files_.begin(), files_.end());
+  if (files_.empty())
+    throw Error(ErrorKind::invalid_input, config.path + ": calibration_parameters.cal_data_dir: " + dir +
+                                              " holds no .npy, .bin/.rgb/.raw or JPEG/PNG file");
+}
+
+CalibrationSet::~CalibrationSet() = default;
+
+size_t CalibrationSet::size() const { return idx_ ? idx_->size() : files_.size(); }
+
+std::string CalibrationSet::source(size_t i) const { return idx_ ? idx_->source(i) : files_.at(i); }
+
+Tensor CalibrationSet::sample(size_t i) const {
+  const std::string where = source(i);
+  Tensor out(DType::f32, shape_);
+  const int64_t n = out.numel();
+  float* dst = out.data<float>();
+  const std::string e = idx_ ? ".idx" : extension(where);
+  if (e == ".npy") {
+    const Tensor t = read_npy(where);
+    if (t.numel() != n)
+      throw Error(ErrorKind::invalid_input, where + ": calibration sample of shape " + shape_str(t.shape()) + ", the model takes " + shape_str(shape_));
+    if (t.dtype() == DType::f32) std::copy_n(t.data<float>(), n, dst);
+    else if (t.dtype() == DType::u8) std::copy_n(t.data<uint8_t>(), n, dst);
+    else throw Error(ErrorKind::invalid_input, where + ": calibration sample must be float32 or uint8, got " + dtype_name(t.dtype()));
+    return out;
+  }
+  if (is_raw(e)) {
+    const size_t elem = config_.cal_data_type == CalDataType::float32 ? 4 : 1;
+    std::ifstream in(where, std::ios::binary);
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (bytes.size() != static_cast<size_t>(n) * elem)
+      throw Error(ErrorKind::invalid_input, where + ": " + std::to_string(bytes.size()) + " bytes, expected " +
+                                                std::to_string(static_cast<size_t>(n) * elem) + " (" + shape_str(shape_) + " of " +
+                                                (elem == 4 ? "float32" : "uint8") + ", cal_data_type)");
+    if (elem == 4) std::copy_n(reinterpret_cast<const float*>(bytes.data()), n, dst);
+    else std::copy_n(reinterpret_cast<const uint8_t*>(bytes.data()), n, dst);
+    return out;
+  }
+  // An image: the model's own resize and crop, pixels kept at 0..255 in the training layout.
+  const Image image = idx_ ? idx_->image(i) : read_image(where);
+  const bool nhwc = config_.input_layout_train == "NHWC";
+  const int64_t channels = shape_[nhwc ? 3 : 1], height = shape_[nhwc ? 1 : 2], width = shape_[nhwc ? 2 : 3];
+  Preprocess pre = Preprocess::from_metadata(metadata_);
+  if (height != width || height != pre.crop)
+    throw Error(ErrorKind::unsupported, where + ": images can only calibrate a square input of the model's crop (" +
+                                            std::to_string(pre.crop) + "), not " + shape_str(shape_));
+  for (int c = 0; c < 3; ++c) {
+    pre.mean[c] = 0.f;
+    pre.std[c] = 1.f / 255.f;
+  }
+  if (channels != 1 && channels != 3)
+    throw Error(ErrorKind::unsupported, where + ": images can only calibrate a 1- or 3-channel input");
+  const Tensor rgb = preprocess(image, pre);  // [1, 3, crop, crop], 0..255
+  const float* p = rgb.data<float>();
+  const int64_t plane = height * width;
+  const bool bgr = config_.input_type_train == InputKind::bgr;
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t k = 0; k < plane; ++k) {
+      float v;
+      if (channels == 1) v = 0.299f * p[k] + 0.587f * p[plane + k] + 0.114f * p[2 * plane + k];
+      else v = p[(bgr ? 2 - c : c) * plane + k];
+      if (nhwc) dst[k * channels + c] = v;
+      else dst[c * plane + k] = v;
+    }
+  return out;
+}
+
+}  // namespace effvit::quant

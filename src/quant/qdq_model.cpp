@@ -1,0 +1,378 @@
+#include "quant/qdq_model.h"
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <set>
+
+#include "effvit/error.h"
+#include "import/tensor_proto.h"
+
+namespace effvit::quant {
+namespace {
+
+using onnx::ModelProto;
+using onnx::NodeProto;
+using onnx::TensorProto;
+
+std::string node_name(const NodeProto& n) { return n.name().empty() ? (n.output_size() ? n.output(0) : n.op_type()) : n.name(); }
+
+std::map<std::string, TensorProto*> initializers(ModelProto& model) {
+  std::map<std::string, TensorProto*> out;
+  for (auto& t : *model.mutable_graph()->mutable_initializer()) out[t.name()] = &t;
+  return out;
+}
+
+std::map<std::string, const TensorProto*> initializers(const ModelProto& model) {
+  std::map<std::string, const TensorProto*> out;
+  for (const auto& t : model.graph().initializer()) out[t.name()] = &t;
+  return out;
+}
+
+std::vector<float> floats_of(const TensorProto& t) {
+  const Tensor v = tensor_from_proto(t, "", "initializer '" + t.name() + "'");
+  if (v.dtype() != DType::f32) throw Error(ErrorKind::unsupported, "initializer '" + t.name() + "' is not float32");
+  return std::vector<float>(v.data<float>(), v.data<float>() + v.numel());
+}
+
+std::vector<int64_t> dims_of(const TensorProto& t) { return {t.dims().begin(), t.dims().end()}; }
+
+template <typename T>
+TensorProto make_initializer(const std::string& name, int32_t type, const std::vector<int64_t>& dims, const std::vector<T>& values) {
+  TensorProto t;
+  t.set_name(name);
+  t.set_data_type(type);
+  for (int64_t d : dims) t.add_dims(d);
+  t.set_raw_data(std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T)));
+  return t;
+}
+
+NodeProto make_node(const std::string& op, const std::string& name, const std::vector<std::string>& inputs,
+                    const std::string& output) {
+  NodeProto n;
+  n.set_op_type(op);
+  n.set_name(name);
+  for (const auto& i : inputs) n.add_input(i);
+  n.add_output(output);
+  return n;
+}
+
+void set_int_attr(NodeProto& n, const std::string& name, int64_t value) {
+  auto* a = n.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(value);
+}
+
+int64_t int_attr(const NodeProto& n, const std::string& name, int64_t fallback) {
+  for (const auto& a : n.attribute())
+    if (a.name() == name) return a.i();
+  return fallback;
+}
+
+float float_attr(const NodeProto& n, const std::string& name, float fallback) {
+  for (const auto& a : n.attribute())
+    if (a.name() == name) return a.f();
+  return fallback;
+}
+
+std::map<std::string, int> consumer_counts(const ModelProto& model) {
+  std::map<std::string, int> count;
+  for (const auto& n : model.graph().node())
+    for (const auto& i : n.input()) ++count[i];
+  for (const auto& o : model.graph().output()) ++count[o.name()];
+  return count;
+}
+
+void drop_unused_initializers(ModelProto& model) {
+  const auto used = consumer_counts(model);
+  auto* inits = model.mutable_graph()->mutable_initializer();
+  for (int i = inits->size(); i-- > 0;)
+    if (!used.count(inits->Get(i).name())) inits->DeleteSubrange(i, 1);
+}
+
+// Round half to even, saturated to [lo, hi].
+int64_t quantize_value(double x, int64_t lo, int64_t hi) {
+  const double r = std::nearbyint(x);
+  return static_cast<int64_t>(std::clamp(r, static_cast<double>(lo), static_cast<double>(hi)));
+}
+
+}  // namespace
+
+int default_opset(const ModelProto& model) {
+  for (const auto& imp : model.opset_import())
+    if (imp.domain().empty() || imp.domain() == "ai.onnx") return static_cast<int>(imp.version());
+  return 0;
+}
+
+int fold_batchnorm_into_conv(ModelProto& model) {
+  auto* graph = model.mutable_graph();
+  const auto counts = consumer_counts(model);
+  std::map<std::string, int> producer;
+  for (int i = 0; i < graph->node_size(); ++i)
+    for (const auto& o : graph->node(i).output()) producer[o] = i;
+  auto inits = initializers(model);
+  std::set<int> removed;
+  int folded = 0;
+  for (int i = 0; i < graph->node_size(); ++i) {
+    const NodeProto& bn = graph->node(i);
+    if (bn.op_type() != "BatchNormalization" || bn.input_size() != 5 || bn.output_size() < 1) continue;
+    auto p = producer.find(bn.input(0));
+    if (p == producer.end() || counts.at(bn.input(0)) != 1) continue;
+    NodeProto& conv = *graph->mutable_node(p->second);
+    if (conv.op_type() != "Conv" || conv.input_size() < 2 || !inits.count(conv.input(1))) continue;
+    bool constant = true;
+    for (int k = 1; k < 5; ++k) constant = constant && inits.count(bn.input(k));
+    if (!constant || (conv.input_size() > 2 && !conv.input(2).empty() && !inits.count(conv.input(2)))) continue;
+
+    const TensorProto& w_proto = *inits.at(conv.input(1));
+    std::vector<float> w = floats_of(w_proto);
+    const std::vector<int64_t> w_dims = dims_of(w_proto);
+    const int64_t out_c = w_dims.empty() ? 0 : w_dims[0];
+    const std::vector<float> gamma = floats_of(*inits.at(bn.input(1))), beta = floats_of(*inits.at(bn.input(2))),
+                             mean = floats_of(*inits.at(bn.input(3))), var = floats_of(*inits.at(bn.input(4)));
+    if (out_c <= 0 || static_cast<int64_t>(gamma.size()) != out_c || beta.size() != gamma.size() || mean.size() != gamma.size() ||
+        var.size() != gamma.size())
+      continue;
+    std::vector<float> b(static_cast<size_t>(out_c), 0.f);
+    if (conv.input_size() > 2 && !conv.input(2).empty()) b = floats_of(*inits.at(conv.input(2)));
+    const double eps = float_attr(bn, "epsilon", 1e-5f);
+    const size_t per_out = w.size() / static_cast<size_t>(out_c);
+    for (int64_t o = 0; o < out_c; ++o) {
+      const double s = gamma[o] / std::sqrt(static_cast<double>(var[o]) + eps);
+      for (size_t k = 0; k < per_out; ++k) w[o * per_out + k] = static_cast<float>(w[o * per_out + k] * s);
+      b[o] = static_cast<float>((b[o] - mean[o]) * s + beta[o]);
+    }
+    const std::string base = node_name(conv) + "/bn_folded";
+    *graph->add_initializer() = make_initializer(base + "/W", TensorProto::FLOAT, w_dims, w);
+    *graph->add_initializer() = make_initializer(base + "/B", TensorProto::FLOAT, {out_c}, b);
+    conv.set_input(1, base + "/W");
+    if (conv.input_size() > 2) conv.set_input(2, base + "/B");
+    else conv.add_input(base + "/B");
+    conv.set_output(0, bn.output(0));
+    removed.insert(i);
+    ++folded;
+    inits = initializers(model);  // the additions may have moved the repeated field
+  }
+  auto* nodes = graph->mutable_node();
+  for (auto it = removed.rbegin(); it != removed.rend(); ++it) nodes->DeleteSubrange(*it, 1);
+  if (folded) drop_unused_initializers(model);
+  return folded;
+}
+
+std::vector<QuantTarget> find_targets(const ModelProto& model, const QuantConfig& config) {
+  std::set<std::string> names;
+  for (const auto& n : model.graph().node()) names.insert(node_name(n));
+  for (const auto& [name, precision] : config.node_info)
+    if (!names.count(name))
+      throw Error(ErrorKind::invalid_input, config.path + ": model_parameters.node_info names node '" + name + "', which " +
+                                                config.onnx_model + " does not have");
+  const auto inits = initializers(model);
+  std::vector<QuantTarget> targets;
+  for (const auto& n : model.graph().node()) {
+    const std::string name = node_name(n);
+    auto info = config.node_info.find(name);
+    if (info != config.node_info.end() && !info->second.integer) continue;  // ON: CPU keeps float32
+    const bool conv = n.op_type() == "Conv", gemm = n.op_type() == "Gemm", matmul = n.op_type() == "MatMul";
+    if (!(conv || gemm || matmul) || n.input_size() < 2) continue;
+    auto w = inits.find(n.input(1));
+    if (w == inits.end() || w->second->data_type() != TensorProto::FLOAT) continue;
+    const size_t rank = static_cast<size_t>(w->second->dims_size());
+    if ((conv && rank < 3) || ((gemm || matmul) && rank != 2)) continue;
+    if (gemm && (float_attr(n, "alpha", 1.f) != 1.f || float_attr(n, "beta", 1.f) != 1.f || int_attr(n, "transA", 0))) continue;
+    QuantTarget t{name, n.op_type(), n.input(0), n.input(1), ""};
+    if ((conv || gemm) && n.input_size() > 2 && !n.input(2).empty()) {
+      auto b = inits.find(n.input(2));
+      if (b == inits.end() || b->second->dims_size() != 1) continue;  // a run-time or full-matrix bias: leave in float
+      t.bias = n.input(2);
+    }
+    targets.push_back(t);
+  }
+  return targets;
+}
+
+void add_outputs(ModelProto& model, const std::map<std::string, size_t>& tensors) {
+  std::set<std::string> present;
+  for (const auto& o : model.graph().output()) present.insert(o.name());
+  for (const auto& [name, rank] : tensors) {
+    if (!present.insert(name).second) continue;
+    auto* o = model.mutable_graph()->add_output();
+    o->set_name(name);
+    auto* type = o->mutable_type()->mutable_tensor_type();
+    type->set_elem_type(TensorProto::FLOAT);
+    // Every dimension symbolic: the rank is what a checker needs, the sizes follow the input.
+    for (size_t d = 0; d < rank; ++d) type->mutable_shape()->add_dim()->set_dim_param(name + "_d" + std::to_string(d));
+  }
+}
+
+void insert_qdq(ModelProto& model, const std::vector<QuantTarget>& targets, const std::map<std::string, ActivationQuant>& ranges) {
+  auto* graph = model.mutable_graph();
+  std::map<std::string, const QuantTarget*> by_node;
+  for (const auto& t : targets) by_node[t.node] = &t;
+  std::map<std::string, std::vector<float>> weight_scales;
+  std::vector<TensorProto> new_inits;
+  std::set<std::string> activation_done;
+  google::protobuf::RepeatedPtrField<NodeProto> nodes;
+  const auto inits = initializers(static_cast<const ModelProto&>(model));
+  // Per-axis QuantizeLinear/DequantizeLinear exist from opset 13; before, one scale per tensor.
+  const bool per_channel = default_opset(model) >= 13;
+
+  for (const NodeProto& original : graph->node()) {
+    auto it = by_node.find(node_name(original));
+    if (it == by_node.end()) {
+      *nodes.Add() = original;
+      continue;
+    }
+    const QuantTarget& t = *it->second;
+    NodeProto node = original;
+    const ActivationQuant& a = ranges.at(t.activation);
+    const std::string q_base = "effvit_q/" + t.activation;
+    if (activation_done.insert(t.activation).second) {
+      new_inits.push_back(make_initializer<float>(q_base + "/scale", TensorProto::FLOAT, {}, {a.scale}));
+      if (a.is_unsigned) new_inits.push_back(make_initializer<uint8_t>(q_base + "/zero_point", TensorProto::UINT8, {}, {0}));
+      else new_inits.push_back(make_initializer<int8_t>(q_base + "/zero_point", TensorProto::INT8, {}, {0}));
+      *nodes.Add() = make_node("QuantizeLinear", q_base + "/Quantize", {t.activation, q_base + "/scale", q_base + "/zero_point"},
+                               q_base + "/quantized");
+      *nodes.Add() = make_node("DequantizeLinear", q_base + "/Dequantize",
+                               {q_base + "/quantized", q_base + "/scale", q_base + "/zero_point"}, q_base + "/dequantized");
+    }
+    node.set_input(0, q_base + "/dequantized");
+
+    // Weights: int8, symmetric, one scale per output channel.
+    const TensorProto& w_proto = *inits.at(t.weight);
+    const std::vector<float> w = floats_of(w_proto);
+    const std::vector<int64_t> dims = dims_of(w_proto);
+    const bool rows_are_channels = t.op == "Conv" || (t.op == "Gemm" && int_attr(original, "transB", 0));
+    const int64_t axis = rows_are_channels ? 0 : 1;
+    const int64_t channels = dims[static_cast<size_t>(axis)];
+    const size_t inner = rows_are_channels ? w.size() / static_cast<size_t>(channels) : 1;
+    auto channel_of = [&](size_t i) { return rows_are_channels ? i / inner : i % static_cast<size_t>(channels); };
+    std::vector<float> w_scale(static_cast<size_t>(channels), 0.f);
+    for (size_t i = 0; i < w.size(); ++i) w_scale[channel_of(i)] = std::max(w_scale[channel_of(i)], std::fabs(w[i]));
+    if (!per_channel) std::fill(w_scale.begin(), w_scale.end(), *std::max_element(w_scale.begin(), w_scale.end()));
+    for (float& s : w_scale) s = s > 0 ? s / 127.f : 1.f;
+    const std::vector<int64_t> scale_dims = per_channel ? std::vector<int64_t>{channels} : std::vector<int64_t>{};
+    auto scale_values = [&](const std::vector<float>& v) { return per_channel ? v : std::vector<float>{v[0]}; };
+    std::vector<int8_t> wq(w.size());
+    for (size_t i = 0; i < w.size(); ++i) wq[i] = static_cast<int8_t>(quantize_value(w[i] / w_scale[channel_of(i)], -127, 127));
+    const std::string w_base = "effvit_q/" + t.node + "/weight";
+    new_inits.push_back(make_initializer(w_base + "/quantized", TensorProto::INT8, dims, wq));
+    new_inits.push_back(make_initializer(w_base + "/scale", TensorProto::FLOAT, scale_dims, scale_values(w_scale)));
+    new_inits.push_back(make_initializer(w_base + "/zero_point", TensorProto::INT8, scale_dims,
+                                         std::vector<int8_t>(per_channel ? w_scale.size() : 1, 0)));
+    NodeProto w_dq = make_node("DequantizeLinear", w_base + "/Dequantize",
+                               {w_base + "/quantized", w_base + "/scale", w_base + "/zero_point"}, w_base + "/dequantized");
+    if (per_channel) set_int_attr(w_dq, "axis", axis);
+    *nodes.Add() = w_dq;
+    node.set_input(1, w_base + "/dequantized");
+
+    // Bias: int32 at the accumulator's scale, so integer kernels add it exactly.
+    if (!t.bias.empty()) {
+      const std::vector<float> b = floats_of(*inits.at(t.bias));
+      if (static_cast<int64_t>(b.size()) == channels) {
+        std::vector<float> b_scale(b.size());
+        std::vector<int32_t> bq(b.size());
+        for (size_t c = 0; c < b.size(); ++c) {
+          b_scale[c] = a.scale * w_scale[c];
+          bq[c] = static_cast<int32_t>(quantize_value(b[c] / b_scale[c], INT32_MIN, INT32_MAX));
+        }
+        const std::string b_base = "effvit_q/" + t.node + "/bias";
+        new_inits.push_back(make_initializer(b_base + "/quantized", TensorProto::INT32, {channels}, bq));
+        new_inits.push_back(make_initializer(b_base + "/scale", TensorProto::FLOAT, scale_dims, scale_values(b_scale)));
+        NodeProto b_dq = make_node("DequantizeLinear", b_base + "/Dequantize", {b_base + "/quantized", b_base + "/scale"},
+                                   b_base + "/dequantized");
+        if (per_channel) set_int_attr(b_dq, "axis", 0);
+        *nodes.Add() = b_dq;
+        node.set_input(2, b_base + "/dequantized");
+      }
+    }
+    *nodes.Add() = node;
+  }
+  graph->mutable_node()->Swap(&nodes);
+  for (auto& t : new_inits) *graph->add_initializer() = std::move(t);
+  drop_unused_initializers(model);
+}
+
+void prepend_preprocessing(ModelProto& model, const QuantConfig& config) {
+  auto* graph = model.mutable_graph();
+  const auto inits = initializers(static_cast<const ModelProto&>(model));
+  onnx::ValueInfoProto* input = nullptr;
+  for (auto& in : *graph->mutable_input()) {
+    if (inits.count(in.name())) continue;
+    if (!config.input_name.empty() && in.name() != config.input_name) continue;
+    if (input) throw Error(ErrorKind::invalid_input, config.path + ": input_parameters.input_name: the model has several inputs; name one");
+    input = &in;
+  }
+  if (!input) throw Error(ErrorKind::invalid_input, config.path + ": input_parameters.input_name: no model input named '" + config.input_name + "'");
+  const InputKind rt = config.input_type_rt, train = config.input_type_train;
+  const bool color = [](InputKind k) { return k == InputKind::rgb || k == InputKind::bgr; }(rt);
+  if (rt == InputKind::nv12)
+    throw Error(ErrorKind::unsupported, config.path + ": input_parameters.input_type_rt: nv12 is not supported yet (use rgb, bgr, gray or featuremap)");
+  if (color != (train == InputKind::rgb || train == InputKind::bgr) || (!color && rt != train))
+    throw Error(ErrorKind::invalid_input, config.path + ": input_parameters.input_type_rt: " + input_kind_name(rt) +
+                                              " cannot feed a model trained on " + input_kind_name(train));
+  const auto& shape = input->type().tensor_type().shape();
+  const bool nhwc = config.input_layout_train == "NHWC";
+  const int rank = shape.dim_size();
+  if (rank != 4) throw Error(ErrorKind::unsupported, config.path + ": the model input must be 4-D (" + config.input_layout_train + ")");
+  const int channel_axis = nhwc ? 3 : 1;
+  const int64_t channels = shape.dim(channel_axis).has_dim_value() ? shape.dim(channel_axis).dim_value() : 0;
+  if (channels <= 0) throw Error(ErrorKind::unsupported, config.path + ": the model input's channel count must be fixed");
+  for (const auto* v : {&config.mean, &config.scale})
+    if (!v->empty() && v->size() != 1 && static_cast<int64_t>(v->size()) != channels)
+      throw Error(ErrorKind::invalid_input, config.path + ": input_parameters: mean_value/scale_value need 1 or " +
+                                                std::to_string(channels) + " values, got " + std::to_string(v->size()));
+
+  const std::string original = input->name();
+  std::string current = original + "/effvit_pixels";
+  std::vector<NodeProto> pre;
+  if (rt != InputKind::featuremap) {
+    NodeProto cast = make_node("Cast", "effvit_pre/Cast", {original}, current);
+    set_int_attr(cast, "to", TensorProto::FLOAT);
+    pre.push_back(cast);
+    input->mutable_type()->mutable_tensor_type()->set_elem_type(TensorProto::UINT8);
+  } else {
+    current = original;
+  }
+  std::vector<TensorProto> new_inits;
+  if (color && rt != train) {
+    new_inits.push_back(make_initializer<int64_t>("effvit_pre/reverse/starts", TensorProto::INT64, {1}, {channels - 1}));
+    new_inits.push_back(make_initializer<int64_t>("effvit_pre/reverse/ends", TensorProto::INT64, {1}, {-(channels + 1)}));
+    new_inits.push_back(make_initializer<int64_t>("effvit_pre/reverse/axes", TensorProto::INT64, {1}, {channel_axis}));
+    new_inits.push_back(make_initializer<int64_t>("effvit_pre/reverse/steps", TensorProto::INT64, {1}, {-1}));
+    pre.push_back(make_node("Slice", "effvit_pre/ReverseChannels",
+                            {current, "effvit_pre/reverse/starts", "effvit_pre/reverse/ends", "effvit_pre/reverse/axes",
+                             "effvit_pre/reverse/steps"},
+                            original + "/effvit_reordered"));
+    current = original + "/effvit_reordered";
+  }
+  std::vector<int64_t> param_dims(4, 1);
+  auto per_channel = [&](const std::vector<float>& v) {
+    param_dims[static_cast<size_t>(channel_axis)] = static_cast<int64_t>(v.size());
+    return v;
+  };
+  if (!config.mean.empty()) {
+    new_inits.push_back(make_initializer("effvit_pre/mean", TensorProto::FLOAT, (per_channel(config.mean), param_dims), config.mean));
+    pre.push_back(make_node("Sub", "effvit_pre/SubMean", {current, "effvit_pre/mean"}, original + "/effvit_centred"));
+    current = original + "/effvit_centred";
+  }
+  if (!config.scale.empty()) {
+    new_inits.push_back(make_initializer("effvit_pre/scale", TensorProto::FLOAT, (per_channel(config.scale), param_dims), config.scale));
+    pre.push_back(make_node("Mul", "effvit_pre/Scale", {current, "effvit_pre/scale"}, original + "/effvit_normalized"));
+    current = original + "/effvit_normalized";
+  }
+  if (pre.empty()) return;
+  for (auto& n : *graph->mutable_node())
+    for (int i = 0; i < n.input_size(); ++i)
+      if (n.input(i) == original) n.set_input(i, current);
+  for (auto& o : *graph->mutable_output())
+    if (o.name() == original)
+      throw Error(ErrorKind::unsupported, config.path + ": the model's input is also an output; nothing to quantize");
+  google::protobuf::RepeatedPtrField<NodeProto> nodes;
+  for (auto& n : pre) *nodes.Add() = std::move(n);
+  for (const auto& n : graph->node()) *nodes.Add() = n;
+  graph->mutable_node()->Swap(&nodes);
+  for (auto& t : new_inits) *graph->add_initializer() = std::move(t);
+}
+
+}  // namespace effvit::quant

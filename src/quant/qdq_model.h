@@ -1,0 +1,58 @@
+// The ONNX-level edits quantization makes, on onnx::ModelProto so the result is a standard QDQ file
+// any runtime loads: BatchNorm folded into the convs before weights are quantized, calibration
+// outputs, the deployed input's preprocessing, and QuantizeLinear/DequantizeLinear pairs.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "onnx/onnx_pb.h"
+#include "quant/config.h"
+
+namespace effvit::quant {
+
+// A Conv, Gemm or MatMul whose weights are a constant: quantized as integer arithmetic (int8
+// weights per output channel, int8/uint8 activations per tensor) unless node_info says ON: CPU.
+struct QuantTarget {
+  std::string node;        // node name (or its first output when unnamed)
+  std::string op;
+  std::string activation;  // the tensor it reads (input 0)
+  std::string weight;      // its constant weight initializer
+  std::string bias;        // Conv/Gemm bias initializer, or empty
+};
+
+// How an activation tensor is quantized: uint8 with zero point 0 when calibration saw no negative
+// value (ReLU outputs), else int8 symmetric.
+struct ActivationQuant {
+  float scale = 1;
+  bool is_unsigned = false;
+};
+
+// The model's default-domain opset.
+int default_opset(const onnx::ModelProto& model);
+
+// Conv -> BatchNormalization pairs (the conv's output read by that BN only, all parameters
+// constant) become one Conv writing the BN's output. Returns how many were folded.
+int fold_batchnorm_into_conv(onnx::ModelProto& model);
+
+// The nodes to quantize, in graph order; node_info names that match no node are an error naming
+// them (`config_path` for the message).
+std::vector<QuantTarget> find_targets(const onnx::ModelProto& model, const QuantConfig& config);
+
+// Adds tensors (name -> rank) as extra float32 graph outputs, so one run reports them all.
+void add_outputs(onnx::ModelProto& model, const std::map<std::string, size_t>& tensors);
+
+// Replaces each target's activation input with QuantizeLinear -> DequantizeLinear at `ranges`, its
+// weight with an int8 per-channel initializer behind a DequantizeLinear, and its bias with int32
+// at scale (activation scale x weight scale). Before opset 13 ONNX has no per-axis DequantizeLinear:
+// weights then get one scale per tensor (less accurate; re-export at opset 13+ to avoid it).
+void insert_qdq(onnx::ModelProto& model, const std::vector<QuantTarget>& targets,
+                const std::map<std::string, ActivationQuant>& ranges);
+
+// The deployed model takes raw pixels: the graph input becomes uint8 (rgb, bgr, gray: NCHW as in
+// training) and Cast, channel reversal (bgr <-> rgb) and (x - mean) * scale are prepended as
+// standard ops. featuremap inputs stay float32 and only get the normalisation.
+void prepend_preprocessing(onnx::ModelProto& model, const QuantConfig& config);
+
+}  // namespace effvit::quant

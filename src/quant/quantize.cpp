@@ -1,0 +1,207 @@
+#include "quant/quantize.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "effvit/error.h"
+#include "effvit/image.h"
+#include "effvit/model.h"
+#include "import/onnx_import.h"
+#include "passes/passes.h"
+#include "quant/calibration_data.h"
+#include "quant/qdq_model.h"
+#include "quant/range_observer.h"
+
+namespace effvit::quant {
+namespace {
+
+namespace fs = std::filesystem;
+
+onnx::ModelProto read_model(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorKind::invalid_input, path + ": cannot open the model named by model_parameters.onnx_model");
+  onnx::ModelProto model;
+  if (!model.ParseFromIstream(&in)) throw Error(ErrorKind::invalid_model, path + ": not an ONNX model (protobuf parse failed)");
+  return model;
+}
+
+// The float model's input at batch 1; a dynamic image size is the model's crop.
+Shape batch_one_shape(const Model& model) {
+  Shape s = model.summary().inputs.at(0).shape;
+  int64_t crop = 224;
+  try {
+    crop = Preprocess::from_metadata(model.metadata()).crop;
+  } catch (const Error&) {
+  }
+  for (size_t k = 0; k < s.size(); ++k)
+    if (s[k] < 0) s[k] = k == 0 ? 1 : crop;
+  return s;
+}
+
+// The rank of every tensor of `model` at its default input shapes, from effvit's own shape inference
+// (ONNX's leaves some tensors of these exports without a shape).
+std::map<std::string, size_t> tensor_ranks(const onnx::ModelProto& model, const std::string& name) {
+  const std::string bytes = model.SerializeAsString();
+  const ImportedModel imported = import_onnx_bytes(bytes.data(), bytes.size(), name);
+  const auto loaded = Model::load_from_memory(bytes.data(), bytes.size(), name);
+  const Graph g = specialize(imported.graph, {batch_one_shape(*loaded)});
+  std::map<std::string, size_t> ranks;
+  for (const Value& v : g.values)
+    if (v.shape_known) ranks[v.name] = v.shape.size();
+  return ranks;
+}
+
+std::shared_ptr<const Model> load_proto(const onnx::ModelProto& model, const std::string& name) {
+  const std::string bytes = model.SerializeAsString();
+  return Model::load_from_memory(bytes.data(), bytes.size(), name);
+}
+
+// (x - mean) * scale per channel, in place: what the deployed model's preprocessing computes.
+void normalize(Tensor& x, const QuantConfig& config) {
+  const bool nhwc = config.input_layout_train == "NHWC";
+  const Shape& s = x.shape();
+  const int64_t channels = s[nhwc ? 3 : 1];
+  const int64_t plane = s[nhwc ? 1 : 2] * s[nhwc ? 2 : 3];
+  float* p = x.data<float>();
+  auto param = [](const std::vector<float>& v, int64_t c, float fallback) {
+    return v.empty() ? fallback : v[v.size() == 1 ? 0 : static_cast<size_t>(c)];
+  };
+  for (int64_t n = 0; n < s[0]; ++n)
+    for (int64_t c = 0; c < channels; ++c) {
+      const float mean = param(config.mean, c, 0.f), scale = param(config.scale, c, 1.f);
+      for (int64_t k = 0; k < plane; ++k) {
+        float& v = p[nhwc ? (n * plane + k) * channels + c : (n * channels + c) * plane + k];
+        v = (v - mean) * scale;
+      }
+    }
+}
+
+void write_atomically(const std::string& path, const std::string& bytes) {
+  const fs::path target(path);
+  std::error_code ec;
+  if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
+  static std::atomic<unsigned> counter{0};
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    if (!out) {
+      fs::remove(tmp, ec);
+      throw Error(ErrorKind::invalid_input, path + ": cannot write the quantized model");
+    }
+  }
+  fs::rename(tmp, target, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw Error(ErrorKind::invalid_input, path + ": cannot write the quantized model: " + ec.message());
+  }
+}
+
+}  // namespace
+
+QuantizeReport quantize(const QuantConfig& config, std::string output_path, const Progress& progress) {
+  QuantizeReport report;
+  report.output_path = output_path.empty() ? config.output_path() : output_path;
+  report.notes = config.notes;
+
+  onnx::ModelProto model = read_model(config.onnx_model);
+  report.batchnorms_folded = fold_batchnorm_into_conv(model);
+  const std::vector<QuantTarget> targets = find_targets(model, config);
+  report.quantized_nodes = targets.size();
+  size_t weighted = 0;
+  for (const auto& n : model.graph().node()) weighted += n.op_type() == "Conv" || n.op_type() == "Gemm" || n.op_type() == "MatMul";
+  report.float_nodes = weighted - targets.size();
+  if (default_opset(model) < 13)
+    report.notes.push_back("opset " + std::to_string(default_opset(model)) +
+                           " has no per-channel QuantizeLinear: weights get one scale per tensor (export at opset 13+ for per-channel)");
+  for (const auto& [name, precision] : config.node_info)
+    if (precision.integer && (precision.input_bits == 16 || precision.output_bits == 16))
+      report.notes.push_back(name + ": int16 asked; kept in float32, which is at least as precise (ONNX before opset 21 has no 16-bit QuantizeLinear)");
+
+  // Calibration: the float model reporting every tensor a quantized node reads.
+  std::set<std::string> graph_inputs;
+  for (const auto& in : model.graph().input()) graph_inputs.insert(in.name());
+  std::vector<std::string> observed;
+  std::map<std::string, RangeObserver> observers;
+  for (const auto& t : targets)
+    if (!observers.count(t.activation)) {
+      observers[t.activation];
+      if (!graph_inputs.count(t.activation)) observed.push_back(t.activation);
+    }
+  onnx::ModelProto calibration = model;
+  const auto ranks = tensor_ranks(model, config.onnx_model);
+  std::map<std::string, size_t> extra;
+  for (const auto& name : observed) {
+    auto r = ranks.find(name);
+    if (r == ranks.end()) throw Error(ErrorKind::internal, config.onnx_model + ": no shape known for tensor '" + name + "'");
+    extra[name] = r->second;
+  }
+  add_outputs(calibration, extra);
+  const auto float_model = load_proto(calibration, config.onnx_model);
+  const Shape shape = batch_one_shape(*float_model);
+  const std::string input_name = float_model->summary().inputs.at(0).name;
+  // Where each observed tensor comes out, by name.
+  std::vector<std::pair<size_t, RangeObserver*>> taps;
+  const auto& outputs_info = float_model->summary().outputs;
+  for (const auto& name : observed)
+    for (size_t k = 0; k < outputs_info.size(); ++k)
+      if (outputs_info[k].name == name) taps.emplace_back(k, &observers.at(name));
+  if (taps.size() != observed.size()) throw Error(ErrorKind::internal, config.onnx_model + ": a calibration output went missing");
+  CalibrationSet samples(config, shape, float_model->metadata());
+  Session session(float_model);
+  for (size_t i = 0; i < samples.size(); ++i) {
+    Tensor x = samples.sample(i);
+    normalize(x, config);
+    const std::vector<Tensor> outputs = session.run(std::vector<Tensor>{x});
+    try {
+      if (observers.count(input_name)) observers[input_name].observe(x.data<float>(), static_cast<size_t>(x.numel()));
+      for (auto& [k, observer] : taps) observer->observe(outputs.at(k).data<float>(), static_cast<size_t>(outputs.at(k).numel()));
+    } catch (const Error& e) {
+      throw Error(ErrorKind::invalid_input, samples.source(i) + ": " + e.what());
+    }
+    if (progress) progress(i + 1, samples.size());
+  }
+  report.samples = samples.size();
+
+  std::map<std::string, ActivationQuant> ranges;
+  for (const auto& [name, obs] : observers) {
+    ActivationQuant q;
+    q.is_unsigned = obs.min() >= 0;
+    const float bound = obs.abs_bound(config.max_percentile);
+    q.scale = bound > 0 ? bound / (q.is_unsigned ? 255.f : 127.f) : 1.f;
+    ranges[name] = q;
+  }
+  report.activations = ranges.size();
+
+  onnx::ModelProto deployed = model;
+  insert_qdq(deployed, targets, ranges);
+  prepend_preprocessing(deployed, config);
+  auto set_meta = [&](const std::string& key, const std::string& value) {
+    for (auto& p : *deployed.mutable_metadata_props())
+      if (p.key() == key) {
+        p.set_value(value);
+        return;
+      }
+    auto* p = deployed.add_metadata_props();
+    p->set_key(key);
+    p->set_value(value);
+  };
+  set_meta("effvit.quantized", "int8 QDQ: weights per channel, activations per tensor (calibration max, percentile " +
+                                   std::to_string(config.max_percentile) + ", " + std::to_string(report.samples) + " samples)");
+  set_meta("effvit.input_type_rt", input_kind_name(config.input_type_rt));
+  set_meta("effvit.input_layout", config.input_layout_train);
+  const std::string bytes = deployed.SerializeAsString();
+  // Checked as any user's load would check it before anything is written.
+  Model::load_from_memory(bytes.data(), bytes.size(), report.output_path);
+  write_atomically(report.output_path, bytes);
+  return report;
+}
+
+}  // namespace effvit::quant

@@ -1,0 +1,31 @@
+// Post-training quantization end to end: the float model and the YAML in, a standard QDQ ONNX out
+// (int8 weights per channel, int8/uint8 activations per tensor calibrated by `max` at
+// max_percentile, int32 biases, the input's preprocessing inside the model).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "quant/config.h"
+
+namespace effvit::quant {
+
+struct QuantizeReport {
+  std::string output_path;
+  size_t samples = 0;
+  int batchnorms_folded = 0;
+  size_t quantized_nodes = 0;  // Conv / Gemm / MatMul with constant weights, now integer
+  size_t float_nodes = 0;      // of those kinds, left in float32 (node_info ON: CPU, run-time weights)
+  size_t activations = 0;      // tensors given a QuantizeLinear/DequantizeLinear pair
+  std::vector<std::string> notes;
+};
+
+// Calls progress(done, total) after each calibration sample.
+using Progress = std::function<void(size_t done, size_t total)>;
+
+// Writes the quantized model to `output_path` (config.output_path() when empty) atomically, after
+// checking that effvit loads it. Throws effvit::Error naming the file and the problem.
+QuantizeReport quantize(const QuantConfig& config, std::string output_path, const Progress& progress);
+
+}  // namespace effvit::quant

@@ -1,0 +1,35 @@
+// What calibration learns about one tensor: its sign, and how far from zero its values reach, as
+// the max_percentile-th quantile of |x| over every calibration sample (1.0: the plain maximum).
+// Memory stays bounded whatever the sample count: |x| goes into a fixed histogram whose range
+// doubles (merging bins pairwise) when a larger value arrives.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace effvit::quant {
+
+class RangeObserver {
+ public:
+  static constexpr size_t kBins = 4096;
+
+  void observe(const float* values, size_t count);
+
+  bool seen() const { return count_ > 0; }
+  float min() const { return min_; }
+  float max() const { return max_; }
+  // The smallest bound b with at least `percentile` of all |x| observed <= b (up to one bin,
+  // and never above the true maximum).
+  float abs_bound(double percentile) const;
+
+ private:
+  void grow_to(float bound);
+
+  std::vector<uint64_t> bins_ = std::vector<uint64_t>(kBins, 0);
+  float range_ = 0;  // the histogram covers [0, range_]
+  float min_ = 0, max_ = 0, abs_max_ = 0;
+  uint64_t count_ = 0;
+};
+
+}  // namespace effvit::quant

@@ -1,0 +1,61 @@
+// effvit quantize --config CFG.yaml [-o OUT.onnx]: post-training int8 quantization from the RDK
+// toolchain's YAML layout (src/quant/).
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "quant/config.h"
+#include "quant/quantize.h"
+#include "tools/effvit/commands.h"
+#include "tools/effvit/format.h"
+#include "tools/effvit/progress.h"
+
+namespace effvit::cli {
+
+Handler add_quantize(CLI::App& app) {
+  auto* cmd = app.add_subcommand("quantize", "Quantize a model to int8 QDQ ONNX from an RDK-style YAML config");
+  struct Args {
+    std::string config, output;
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("--config", a->config, "Quantization YAML (model_parameters, input_parameters, calibration_parameters)")
+      ->required();
+  cmd->add_option("-o,--output", a->output, "Where to write the QDQ model (default: WORKING_DIR/PREFIX.onnx from the YAML)");
+  cmd->add_flag("--json", a->json, "Print JSON");
+  return [=] {
+    const quant::QuantConfig config = quant::load_quant_config(a->config);
+    for (const auto& note : config.notes) std::fprintf(stderr, "effvit: note: %s: %s\n", a->config.c_str(), note.c_str());
+    std::unique_ptr<ProgressBar> bar;
+    const quant::QuantizeReport r = quant::quantize(config, a->output, [&](size_t done, size_t total) {
+      if (!bar) bar = std::make_unique<ProgressBar>("calibrate", total);
+      bar->update(done);
+    });
+    for (size_t i = config.notes.size(); i < r.notes.size(); ++i) std::fprintf(stderr, "effvit: note: %s\n", r.notes[i].c_str());
+    if (a->json) {
+      nlohmann::json j{{"config", a->config},
+                       {"model", config.onnx_model},
+                       {"output", r.output_path},
+                       {"samples", r.samples},
+                       {"batchnorms_folded", r.batchnorms_folded},
+                       {"quantized_nodes", r.quantized_nodes},
+                       {"float_nodes", r.float_nodes},
+                       {"quantized_activations", r.activations},
+                       {"input_type_rt", quant::input_kind_name(config.input_type_rt)},
+                       {"calibration_type", config.calibration_type},
+                       {"max_percentile", config.max_percentile}};
+      add_hardware_json(j);
+      std::printf("%s\n", j.dump(2).c_str());
+      return 0;
+    }
+    std::printf("model        %s\n", config.onnx_model.c_str());
+    std::printf("calibration  %s, %zu samples, max at percentile %g\n", config.cal_data_dir.c_str(), r.samples, config.max_percentile);
+    std::printf("folded       %d BatchNormalization into convs\n", r.batchnorms_folded);
+    std::printf("int8         %zu Conv/Gemm/MatMul nodes (weights per channel), %zu activations\n", r.quantized_nodes, r.activations);
+    std::printf("float32      %zu Conv/Gemm/MatMul nodes (run-time weights or node_info ON: CPU)\n", r.float_nodes);
+    std::printf("input        %s (preprocessing inside the model)\n", quant::input_kind_name(config.input_type_rt));
+    std::printf("wrote        %s\n", r.output_path.c_str());
+    return 0;
+  };
+}
+
+}  // namespace effvit::cli
