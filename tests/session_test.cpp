@@ -13,20 +13,13 @@
 
 #include "effvit/model.h"
 #include "onnx/onnx_pb.h"
+#include "onnx_builder.h"
 #include "test_util.h"
 
 namespace effvit {
 namespace {
 
 using namespace effvit::test;
-
-void add_initializer(onnx::GraphProto& g, const std::string& name, const Tensor& t) {
-  auto* init = g.add_initializer();
-  init->set_name(name);
-  init->set_data_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : t.shape()) init->add_dims(d);
-  init->set_raw_data(std::string(static_cast<const char*>(t.raw()), t.bytes()));
-}
 
 // x[N,16,8,8] -> Conv 3x3 (32) -> Relu -> Conv 1x1 (32) -> Add -> GlobalAveragePool -> Flatten -> Gemm (10)
 std::string write_model(const std::string& path) {
@@ -51,19 +44,8 @@ std::string write_model(const std::string& path) {
   add_initializer(g, "w2", random_f32({32, 32, 1, 1}, rng));
   add_initializer(g, "wh", random_f32({10, 32}, rng));
   add_initializer(g, "bh", random_f32({10}, rng));
-  auto node = [&](const std::string& op, std::vector<std::string> ins, const std::string& out) {
-    auto* n = g.add_node();
-    n->set_op_type(op);
-    n->set_name(out);
-    for (const auto& i : ins) n->add_input(i);
-    n->add_output(out);
-    return n;
-  };
-  auto* c1 = node("Conv", {"x", "w1"}, "c1");
-  auto* pads = c1->add_attribute();
-  pads->set_name("pads");
-  pads->set_type(onnx::AttributeProto::INTS);
-  for (int i = 0; i < 4; ++i) pads->add_ints(1);
+  auto node = [&](const std::string& op, std::vector<std::string> ins, const std::string& out) { return add_node(g, op, ins, out); };
+  add_ints_attribute(*node("Conv", {"x", "w1"}, "c1"), "pads", {1, 1, 1, 1});
   node("Relu", {"c1"}, "r1");
   node("Conv", {"r1", "w2"}, "c2");
   node("Add", {"c2", "r1"}, "s");

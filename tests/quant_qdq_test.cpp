@@ -1,0 +1,104 @@
+// Quantization building blocks: the calibration histogram's percentile against a sorted reference,
+// and BatchNorm folding on ONNX protos against running the unfolded model.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "effvit/model.h"
+#include "onnx/onnx_pb.h"
+#include "quant/qdq_model.h"
+#include "quant/range_observer.h"
+#include "onnx_builder.h"
+#include "test_util.h"
+
+namespace effvit::quant {
+namespace {
+
+using namespace effvit::test;
+
+TEST(RangeObserver, PercentileWithinOneBinOfTheSortedReference) {
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 5; ++trial) {
+    RangeObserver obs;
+    std::vector<float> all;
+    // Batches of growing spread, so the histogram has to widen (and merge bins) as it goes.
+    for (int batch = 0; batch < 6; ++batch) {
+      std::normal_distribution<float> dist(0.f, 0.5f * static_cast<float>(batch + 1));
+      std::vector<float> v(5000);
+      for (float& x : v) x = dist(rng);
+      if (batch == 4) v[17] = 60.f;  // one outlier the percentile must ignore and the max must not
+      obs.observe(v.data(), v.size());
+      all.insert(all.end(), v.begin(), v.end());
+    }
+    std::vector<float> mags(all.size());
+    std::transform(all.begin(), all.end(), mags.begin(), [](float x) { return std::fabs(x); });
+    std::sort(mags.begin(), mags.end());
+    EXPECT_EQ(obs.abs_bound(1.0), 60.f);
+    EXPECT_EQ(obs.max(), 60.f);
+    EXPECT_LT(obs.min(), 0.f);
+    for (double p : {0.5, 0.9, 0.999, 0.99999}) {
+      const float want = mags[static_cast<size_t>(std::ceil(p * static_cast<double>(mags.size()))) - 1];
+      const float bin = 120.f / RangeObserver::kBins;  // its range doubles from the first batch's max: under 2 x 60
+      EXPECT_GE(obs.abs_bound(p), want - 1e-6f) << p;
+      EXPECT_LE(obs.abs_bound(p), want + bin) << p;
+    }
+  }
+  RangeObserver zeros;
+  const std::vector<float> z(10, 0.f);
+  zeros.observe(z.data(), z.size());
+  EXPECT_EQ(zeros.abs_bound(0.99), 0.f);
+  EXPECT_GE(zeros.min(), 0.f);
+}
+
+// x -> Conv 3x3 (bias) -> BatchNormalization -> Relu -> Conv 1x1 (no bias) -> BatchNormalization.
+onnx::ModelProto conv_bn_model() {
+  std::mt19937 rng(6);
+  onnx::ModelProto m;
+  m.set_ir_version(7);
+  m.add_opset_import()->set_version(13);
+  auto& g = *m.mutable_graph();
+  g.set_name("conv_bn");
+  auto* in = g.add_input();
+  in->set_name("x");
+  auto* tt = in->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : {1, 4, 6, 6}) tt->mutable_shape()->add_dim()->set_dim_value(d);
+  g.add_output()->set_name("y");
+  g.mutable_output(0)->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : {1, 8, 6, 6}) g.mutable_output(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
+  add_initializer(g, "w1", random_f32({8, 4, 3, 3}, rng));
+  add_initializer(g, "b1", random_f32({8}, rng));
+  add_initializer(g, "w2", random_f32({8, 8, 1, 1}, rng));
+  for (const char* bn : {"bn1", "bn2"}) {
+    add_initializer(g, std::string(bn) + "_scale", random_f32({8}, rng, 0.5f, 2.f));
+    add_initializer(g, std::string(bn) + "_bias", random_f32({8}, rng));
+    add_initializer(g, std::string(bn) + "_mean", random_f32({8}, rng));
+    add_initializer(g, std::string(bn) + "_var", random_f32({8}, rng, 0.1f, 3.f));
+  }
+  auto node = [&](const std::string& op, std::vector<std::string> ins, const std::string& out) { return add_node(g, op, ins, out); };
+  add_ints_attribute(*node("Conv", {"x", "w1", "b1"}, "c1"), "pads", {1, 1, 1, 1});
+  node("BatchNormalization", {"c1", "bn1_scale", "bn1_bias", "bn1_mean", "bn1_var"}, "n1");
+  node("Relu", {"n1"}, "r1");
+  node("Conv", {"r1", "w2"}, "c2");
+  node("BatchNormalization", {"c2", "bn2_scale", "bn2_bias", "bn2_mean", "bn2_var"}, "y");
+  return m;
+}
+
+TEST(QdqModel, BatchNormFoldingKeepsTheResult) {
+  onnx::ModelProto original = conv_bn_model();
+  onnx::ModelProto folded = original;
+  EXPECT_EQ(fold_batchnorm_into_conv(folded), 2);
+  for (const auto& n : folded.graph().node()) EXPECT_NE(n.op_type(), "BatchNormalization");
+  EXPECT_EQ(folded.graph().node_size(), 3);
+  const std::string a = original.SerializeAsString(), b = folded.SerializeAsString();
+  std::mt19937 rng(7);
+  const Tensor x = random_f32({1, 4, 6, 6}, rng);
+  const Tensor want = Session(Model::load_from_memory(a.data(), a.size())).run(x);
+  const Tensor got = Session(Model::load_from_memory(b.data(), b.size())).run(x);
+  expect_close(got, want, 1e-5);
+}
+
+}  // namespace
+}  // namespace effvit::quant

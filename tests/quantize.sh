@@ -1,0 +1,125 @@
+#!/bin/sh
+# `effvit quantize` end to end: the bundled model from an RGB YAML to a standard QDQ file (checked
+# by ONNX's own checker and by its structure), its accuracy through `effvit eval`; the seed's own
+# YAML (paths changed) on an M5 export with the seed's node names; and bad configs.
+#
+#   quantize.sh EFFVIT_BINARY WORKDIR
+. "$(dirname "$0")/cli_lib.sh"
+models=$(cd "$testdir/../models" && pwd)
+rm -rf out cal_bad q_*.yaml
+mkdir -p out cal_bad
+
+cat >q_rgb.yaml <<YAML
+model_parameters:
+  onnx_model: '$models/efficientvit_m0_fashion_mnist.onnx'
+  march: "bayes-e"
+  working_dir: 'out'
+  output_model_file_prefix: 'm0_int8'
+input_parameters:
+  input_type_rt: 'rgb'
+  input_type_train: 'rgb'
+  input_layout_train: 'NCHW'
+  norm_type: 'data_mean_and_scale'
+  mean_value: 123.675 116.28 103.53
+  scale_value: 0.01712475 0.017507 0.01742919
+calibration_parameters:
+  cal_data_dir: '$models/calibration/fashion_mnist_train_200'
+  cal_data_type: 'float32'
+  calibration_type: 'max'
+  max_percentile: 0.99999
+YAML
+"$effvit" quantize --config q_rgb.yaml --json >quantize.json 2>quantize.err
+grep -q "model_parameters.march: ignored on a CPU" quantize.err
+
+"$python" - "$models/efficientvit_m0_fashion_mnist.onnx" <<'PY'
+import json, sys
+import numpy as np
+import onnx
+from onnx import numpy_helper
+r = json.load(open("quantize.json"))
+assert r["output"].endswith("out/m0_int8.onnx"), r
+assert r["samples"] == 200 and r["quantized_nodes"] > 100 and r["quantized_activations"] > 0, r
+q = onnx.load(r["output"])
+onnx.checker.check_model(q)
+assert q.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8, "the deployed model takes uint8 pixels"
+ops = [n.op_type for n in q.graph.node]
+assert ops.count("QuantizeLinear") == r["quantized_activations"], (ops.count("QuantizeLinear"), r)
+init = {t.name: numpy_helper.to_array(t) for t in q.graph.initializer}
+producer = {o: n for n in q.graph.node for o in n.output}
+f = onnx.load(sys.argv[1])
+f_init = {t.name: numpy_helper.to_array(t) for t in f.graph.initializer}
+f_conv = {n.name: n for n in f.graph.node if n.op_type == "Conv"}
+checked = 0
+for n in q.graph.node:
+    if n.op_type != "Conv":
+        continue
+    x, w = producer[n.input[0]], producer[n.input[1]]
+    assert x.op_type == "DequantizeLinear" and w.op_type == "DequantizeLinear", n.name
+    wq, scale = init[w.input[0]], init[w.input[1]]
+    assert wq.dtype == np.int8 and scale.shape == (wq.shape[0],), (n.name, wq.dtype, scale.shape)
+    # Dequantized weights within half a step of the float ones, per output channel.
+    original = f_init[f_conv[n.name].input[1]]
+    err = np.abs(wq.astype(np.float32) * scale[:, None, None, None] - original)
+    assert (err <= scale[:, None, None, None] / 2 + 1e-7).all(), n.name
+    checked += 1
+assert checked > 100, checked
+print("QDQ structure ok:", checked, "convs")
+PY
+
+# Accuracy on 500 real test images: int8 within one point of float32 (docs/ has the 10k numbers).
+"$effvit" eval "$models/efficientvit_m0_fashion_mnist.onnx" --data /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz \
+    --limit 500 --json >fp32.json
+"$effvit" eval out/m0_int8.onnx --data /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz --limit 500 --json >int8.json
+"$python" - <<'PY'
+import json
+a, b = json.load(open("fp32.json")), json.load(open("int8.json"))
+print("top-1 fp32 %.4f int8 %.4f" % (a["top1"], b["top1"]))
+assert a["count"] == b["count"] == 500
+assert b["top1"] >= a["top1"] - 0.01 and b["top1"] > 0.85, (a, b)
+PY
+
+# The seed's YAML with only its paths changed, on an M5 export carrying the seed's node names:
+# its 28 int16 Softmax entries are honoured (kept in float32, noted), everything else quantized.
+[ -f m5/model.onnx ] || "$python" "$pydir/make_fixture.py" --variant m5 --layout timm --opset 13 --seed 3 --outdir m5 >/dev/null
+mkdir -p m5cal
+"$python" -c "
+import numpy as np
+rng = np.random.default_rng(0)
+for i in range(3):
+    np.save('m5cal/sample%d.npy' % i, rng.uniform(0, 255, (1, 3, 224, 224)).astype(np.float32))
+"
+sed -e "s|'./efficientvit_m5.onnx'|'m5/model.onnx'|" -e "s|'./calibration_data_rgb_f32'|'m5cal'|" \
+    -e "s|input_type_rt: 'nv12'|input_type_rt: 'rgb'|" "$testdir/data/EfficientViT_MSRA_m5_config.yaml" >q_seed.yaml
+"$effvit" quantize --config q_seed.yaml --json >seed.json 2>seed.err
+[ "$(grep -c 'int16 asked' seed.err)" -eq 28 ] || { echo "FAIL: expected 28 int16 notes" >&2; cat seed.err >&2; exit 1; }
+"$python" - <<'PY'
+import json
+import onnx
+r = json.load(open("seed.json"))
+q = onnx.load(r["output"])
+onnx.checker.check_model(q)
+producer = {o: n for n in q.graph.node for o in n.output}
+softmax = [n for n in q.graph.node if n.op_type == "Softmax"]
+assert len(softmax) == 28 and all(producer[n.input[0]].op_type != "DequantizeLinear" for n in softmax)
+assert r["quantized_nodes"] > 100, r
+print("seed YAML ok:", r["quantized_nodes"], "int8 nodes")
+PY
+
+# Bad configs: one line naming the file and the key or node; nothing written. (Without the march
+# key, whose note would be a second line.)
+sed -i '/march/d' q_rgb.yaml
+sed "s|output_model_file_prefix: 'm0_int8'|output_model_file_prefix: 'bad'\n  node_info: {'/no/such/Conv': {'ON': 'CPU'}}|" q_rgb.yaml >q_node.yaml
+expect_error "q_node.yaml: model_parameters.node_info names node '/no/such/Conv'" "$effvit" quantize --config q_node.yaml
+sed "s|fashion_mnist_train_200'|missing_dir'|; s|'m0_int8'|'bad'|" q_rgb.yaml >q_nodir.yaml
+expect_error "calibration_parameters.cal_data_dir" "$effvit" quantize --config q_nodir.yaml
+head -c 100 /dev/zero >cal_bad/short.bin
+sed "s|'$models/calibration/fashion_mnist_train_200'|'cal_bad'|; s|'m0_int8'|'bad'|" q_rgb.yaml >q_short.yaml
+expect_error "cal_bad/short.bin: 100 bytes, expected" "$effvit" quantize --config q_short.yaml
+sed "s|calibration_type: 'max'|calibration_type: 'kl'|" q_rgb.yaml >q_kl.yaml
+expect_error "q_kl.yaml: calibration_parameters.calibration_type: 'kl' is not one of max" "$effvit" quantize --config q_kl.yaml
+expect_error "nothere.yaml: file not found" "$effvit" quantize --config nothere.yaml
+if [ -e out/bad.onnx ] || ls out | grep -q tmp; then
+    echo "FAIL: a failed quantize left a file behind" >&2
+    failures=$((failures + 1))
+fi
+finish
