@@ -10,7 +10,7 @@ libdnnl-dev ocl-icd-opencl-dev opencl-c-headers
 libspng-dev libturbojpeg0-dev zlib1g-dev
 libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
 libgtest-dev libgmock-dev libbenchmark-dev
-python3-torch python3-onnx python3-numpy
+python3-torch python3-onnx python3-numpy python3-opencv
 dataset-fashion-mnist
 "
 

@@ -73,7 +73,8 @@ expect_error "reshape_overflow.onnx" "$effvit" info reshape_overflow.onnx
 expect_error "Gemm node 'int_gemm': input 1 ('w') must be float32, got uint8" "$effvit" info gemm_uint8.onnx
 
 # Command line.
-expect_error "--input is required" "$effvit" run m0/model.onnx
+expect_error "--output is required" "$effvit" run m0/model.onnx
+expect_error "run: give one of --input or --image" "$effvit" run m0/model.onnx --output y.npy
 expect_error "--threads" "$effvit" run m0/model.onnx --input x.npy --output y.npy --threads 0
 
 # Inputs.

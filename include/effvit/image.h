@@ -29,7 +29,7 @@ void write_png(const std::string& path, const Image& image);
 struct Preprocess {
   // What the model takes: normalised float32 RGB NCHW, or (a quantized model with its
   // normalisation inside, see `effvit quantize`) raw uint8 pixels.
-  enum class Input { normalized_f32, rgb_u8, bgr_u8, gray_u8 };
+  enum class Input { normalized_f32, rgb_u8, bgr_u8, gray_u8, nv12_u8 };
 
   int resize_shorter = 256;  // 0: resize both sides straight to crop x crop
   int crop = 224;
@@ -44,13 +44,19 @@ struct Preprocess {
   static Preprocess from_metadata(const std::map<std::string, std::string>& metadata);
 };
 
+// Packed RGB (height x width x 3, both even) -> NV12 (Y plane, then interleaved U/V rows), bit-exact
+// with OpenCV's COLOR_BGR2YUV_I420 followed by interleaving.
+std::vector<uint8_t> rgb_to_nv12(const uint8_t* rgb, int width, int height);
+
 // PIL-style separable resampling with a triangle (bilinear) filter whose support widens when
 // shrinking (antialiasing). For upscaling it equals half-pixel bilinear (torch align_corners=False).
 Image resize_bilinear(const Image& image, int width, int height);
 
 // Image -> the model's input at batch 1: float32 (1, 3, crop, crop), normalised, in RGB channel
-// order; or uint8 pixels (1, C, crop, crop) (channels last with pre.nhwc) in the order pre.input
-// names.
+// order; uint8 pixels (1, C, crop, crop) (channels last with pre.nhwc) in the order pre.input
+// names; or NV12 (1, crop * 3 / 2, crop, 1) as a camera pipeline (and the RDK board's demo) makes
+// it: OpenCV's COLOR_BGR2YUV_I420 (BT.601 video range, chroma of each 2x2 block from its top-left
+// pixel), then the U and V planes interleaved.
 Tensor preprocess(const Image& image, const Preprocess& pre);
 // Writes the same into `out` (3 * crop * crop floats), for batching without extra copies.
 void preprocess_into(const Image& image, const Preprocess& pre, float* out);

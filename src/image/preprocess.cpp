@@ -95,7 +95,8 @@ Preprocess Preprocess::from_metadata(const std::map<std::string, std::string>& m
     if (v == "rgb") pre.input = Input::rgb_u8;
     else if (v == "bgr") pre.input = Input::bgr_u8;
     else if (v == "gray") pre.input = Input::gray_u8;
-    else if (v != "featuremap") bad_key(it->first, v, "rgb, bgr, gray or featuremap");
+    else if (v == "nv12") pre.input = Input::nv12_u8;
+    else if (v != "featuremap") bad_key(it->first, v, "nv12, rgb, bgr, gray or featuremap");
   }
   if (auto it = find("effvit.input_layout"); it != metadata.end()) {
     if (it->second != "NCHW" && it->second != "NHWC") bad_key(it->first, it->second, "NCHW or NHWC");
@@ -131,10 +132,19 @@ Tensor preprocess(const Image& image, const Preprocess& pre) {
     throw Error(ErrorKind::invalid_input, "preprocess: empty " + std::to_string(image.width) + "x" + std::to_string(image.height) + " image");
   const Window w = crop_window(image, pre);
   const std::vector<float> rgb = resample_window(image, w.resized_width, w.resized_height, w.left, w.top, pre.crop, pre.crop);
+  auto to_u8 = [](float v) { return static_cast<uint8_t>(std::clamp(v + 0.5f, 0.f, 255.f)); };
+  if (pre.input == Preprocess::Input::nv12_u8) {
+    if (pre.crop % 2) throw Error(ErrorKind::unsupported, "preprocess: NV12 needs an even image size, the model's crop is " + std::to_string(pre.crop));
+    std::vector<uint8_t> packed(rgb.size());
+    std::transform(rgb.begin(), rgb.end(), packed.begin(), to_u8);
+    const std::vector<uint8_t> nv12 = rgb_to_nv12(packed.data(), pre.crop, pre.crop);
+    Tensor t(DType::u8, {1, int64_t{pre.crop} * 3 / 2, pre.crop, 1});
+    std::copy(nv12.begin(), nv12.end(), t.data<uint8_t>());
+    return t;
+  }
   const int64_t channels = pre.input == Preprocess::Input::gray_u8 ? 1 : 3, plane = int64_t{pre.crop} * pre.crop;
   Tensor t(DType::u8, pre.nhwc ? Shape{1, pre.crop, pre.crop, channels} : Shape{1, channels, pre.crop, pre.crop});
   uint8_t* out = t.data<uint8_t>();
-  auto to_u8 = [](float v) { return static_cast<uint8_t>(std::clamp(v + 0.5f, 0.f, 255.f)); };
   for (int64_t k = 0; k < plane; ++k) {
     const float* px = &rgb[static_cast<size_t>(k) * 3];
     for (int64_t c = 0; c < channels; ++c) {
@@ -144,6 +154,33 @@ Tensor preprocess(const Image& image, const Preprocess& pre) {
     }
   }
   return t;
+}
+
+std::vector<uint8_t> rgb_to_nv12(const uint8_t* rgb, int width, int height) {
+  if (width <= 0 || height <= 0 || width % 2 || height % 2)
+    throw Error(ErrorKind::invalid_input, "NV12: the image must have an even size, got " + std::to_string(width) + "x" + std::to_string(height));
+  // OpenCV's BT.601 fixed-point coefficients (20 fractional bits).
+  constexpr int kShift = 20, kHalf = 1 << (kShift - 1), k16 = 16 << kShift, k128 = 128 << kShift;
+  constexpr int kRY = 269484, kGY = 528482, kBY = 102760;
+  constexpr int kRU = -155188, kGU = -305135, kBU = 460324;
+  constexpr int kRV = 460324, kGV = -385875, kBV = -74448;
+  auto clamp = [](int v) { return static_cast<uint8_t>(std::clamp(v, 0, 255)); };
+  const size_t w = static_cast<size_t>(width), h = static_cast<size_t>(height);
+  std::vector<uint8_t> out(w * h * 3 / 2);
+  uint8_t* y = out.data();
+  uint8_t* uv = out.data() + w * h;
+  for (size_t i = 0; i < h; ++i)
+    for (size_t j = 0; j < w; ++j) {
+      const uint8_t* p = rgb + (i * w + j) * 3;
+      const int r = p[0], g = p[1], b = p[2];
+      y[i * w + j] = clamp((kRY * r + kGY * g + kBY * b + kHalf + k16) >> kShift);
+      if (i % 2 == 0 && j % 2 == 0) {  // chroma from the top-left pixel of each 2x2 block
+        uint8_t* c = uv + (i / 2) * w + j;
+        c[0] = clamp((kRU * r + kGU * g + kBU * b + kHalf + k128) >> kShift);
+        c[1] = clamp((kRV * r + kGV * g + kBV * b + kHalf + k128) >> kShift);
+      }
+    }
+  return out;
 }
 
 }  // namespace effvit

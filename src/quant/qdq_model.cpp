@@ -293,6 +293,72 @@ void insert_qdq(ModelProto& model, const std::vector<QuantTarget>& targets, cons
   drop_unused_initializers(model);
 }
 
+namespace {
+
+// NV12 [N, H*3/2, W, 1] uint8 -> float32 [N, 3, H, W] in `rgb` (else BGR) order, as OpenCV's
+// COLOR_YUV2RGB_NV12 computes it: BT.601 video range in 20-bit fixed point, chroma repeated over
+// each 2x2 block, >> rounding down, saturated to 0..255. Written in int32 ONNX ops so any runtime
+// reproduces the board's conversion bit for bit.
+std::string nv12_to_float(const std::string& input, int64_t height, int64_t width, bool rgb, std::vector<NodeProto>& nodes,
+                          std::vector<TensorProto>& inits) {
+  const std::string p = "effvit_pre/nv12/";
+  auto ints = [&](const std::string& name, std::vector<int64_t> values) {
+    inits.push_back(make_initializer<int64_t>(p + name, TensorProto::INT64, {static_cast<int64_t>(values.size())}, values));
+    return p + name;
+  };
+  std::set<std::string> made;
+  auto scalar = [&](const std::string& name, int32_t value) {
+    if (made.insert(name).second) inits.push_back(make_initializer<int32_t>(p + name, TensorProto::INT32, {}, {value}));
+    return p + name;
+  };
+  auto node = [&](const std::string& op, const std::vector<std::string>& in, const std::string& out) {
+    nodes.push_back(make_node(op, p + out, in, p + out));
+    return p + out;
+  };
+  NodeProto cast = make_node("Cast", p + "as_int", {input}, p + "as_int");
+  set_int_attr(cast, "to", TensorProto::INT32);
+  nodes.push_back(cast);
+  const std::string axis1 = ints("axis1", {1}), axis3 = ints("axis3", {3});
+  const std::string plane = ints("plane", {-1, 1, height, width});
+  // Y rows [0, H), chroma rows [H, H*3/2) holding U,V pairs along each row.
+  const std::string y = node("Reshape", {node("Slice", {p + "as_int", ints("y_start", {0}), ints("y_end", {height}), axis1}, "y_rows"), plane}, "y");
+  const std::string uv = node("Reshape", {node("Slice", {p + "as_int", ints("uv_start", {height}), ints("uv_end", {height * 3 / 2}), axis1}, "uv_rows"),
+                                          ints("uv_shape", {-1, height / 2, width / 2, 2})},
+                              "uv");
+  auto upsampled = [&](const std::string& name, int64_t channel) {
+    const std::string c = node("Slice", {uv, ints(name + "_start", {channel}), ints(name + "_end", {channel + 1}), axis3}, name + "_half");
+    const std::string grid = node("Reshape", {c, ints(name + "_grid_shape", {-1, height / 2, 1, width / 2, 1})}, name + "_grid");
+    const std::string full = node("Expand", {grid, ints(name + "_blocks_shape", {1, height / 2, 2, width / 2, 2})}, name + "_blocks");
+    return node("Sub", {node("Reshape", {full, plane}, name + "_full"), scalar("c128", 128)}, name + "_centred");
+  };
+  const std::string u = upsampled("u", 0), v = upsampled("v", 1);
+  // y = max(Y - 16, 0) * CY; each channel: (y + (1 << 19) + CV * v + CU * u) >> 20, floored via a
+  // positive offset (int32 Div truncates), then saturated.
+  const std::string y_scaled = node("Mul", {node("Clip", {node("Sub", {y, scalar("c16", 16)}, "y16"), scalar("zero", 0)}, "y_pos"),
+                                            scalar("cy", 1220542)},
+                                    "y_scaled");
+  const int32_t offset = 1024 << 20;
+  const std::string bias = node("Add", {y_scaled, scalar("half_plus_offset", (1 << 19) + offset)}, "y_biased");
+  auto channel = [&](const std::string& name, int32_t cv, int32_t cu) {
+    std::string acc = bias;
+    if (cv) acc = node("Add", {acc, node("Mul", {v, scalar(name + "_cv", cv)}, name + "_v")}, name + "_with_v");
+    if (cu) acc = node("Add", {acc, node("Mul", {u, scalar(name + "_cu", cu)}, name + "_u")}, name + "_with_u");
+    const std::string shifted = node("Sub", {node("Div", {acc, scalar("two20", 1 << 20)}, name + "_div"), scalar("k1024", 1024)}, name + "_floor");
+    const std::string clipped = node("Clip", {shifted, p + "zero", scalar("c255", 255)}, name + "_clip");
+    NodeProto to_float = make_node("Cast", p + name, {clipped}, p + name);
+    set_int_attr(to_float, "to", TensorProto::FLOAT);
+    nodes.push_back(to_float);
+    return p + name;
+  };
+  const std::string r = channel("r", 1673527, 0), g = channel("g", -852492, -409993), b = channel("b", 0, 2116026);
+  NodeProto concat = make_node("Concat", p + "rgb", rgb ? std::vector<std::string>{r, g, b} : std::vector<std::string>{b, g, r}, p + "rgb");
+  set_int_attr(concat, "axis", 1);
+  nodes.push_back(concat);
+  return p + "rgb";
+}
+
+}  // namespace
+
 void prepend_preprocessing(ModelProto& model, const QuantConfig& config) {
   auto* graph = model.mutable_graph();
   const auto inits = initializers(static_cast<const ModelProto&>(model));
@@ -306,9 +372,8 @@ void prepend_preprocessing(ModelProto& model, const QuantConfig& config) {
   if (!input) throw Error(ErrorKind::invalid_input, config.path + ": input_parameters.input_name: no model input named '" + config.input_name + "'");
   const InputKind rt = config.input_type_rt, train = config.input_type_train;
   const bool color = [](InputKind k) { return k == InputKind::rgb || k == InputKind::bgr; }(rt);
-  if (rt == InputKind::nv12)
-    throw Error(ErrorKind::unsupported, config.path + ": input_parameters.input_type_rt: nv12 is not supported yet (use rgb, bgr, gray or featuremap)");
-  if (color != (train == InputKind::rgb || train == InputKind::bgr) || (!color && rt != train))
+  const bool train_color = train == InputKind::rgb || train == InputKind::bgr;
+  if (rt == InputKind::nv12 ? !train_color : (color != train_color || (!color && rt != train)))
     throw Error(ErrorKind::invalid_input, config.path + ": input_parameters.input_type_rt: " + input_kind_name(rt) +
                                               " cannot feed a model trained on " + input_kind_name(train));
   const auto& shape = input->type().tensor_type().shape();
@@ -326,7 +391,24 @@ void prepend_preprocessing(ModelProto& model, const QuantConfig& config) {
   const std::string original = input->name();
   std::string current = original + "/effvit_pixels";
   std::vector<NodeProto> pre;
-  if (rt != InputKind::featuremap) {
+  std::vector<TensorProto> new_inits;
+  if (rt == InputKind::nv12) {
+    if (nhwc) throw Error(ErrorKind::unsupported, config.path + ": input_parameters.input_layout_train: an nv12 model must be NCHW");
+    const int64_t height = shape.dim(2).has_dim_value() ? shape.dim(2).dim_value() : 0;
+    const int64_t width = shape.dim(3).has_dim_value() ? shape.dim(3).dim_value() : 0;
+    if (height <= 0 || width <= 0 || height % 2 || width % 2 || channels != 3)
+      throw Error(ErrorKind::unsupported, config.path + ": an nv12 model needs a fixed 3-channel input of even height and width");
+    current = nv12_to_float(original, height, width, train == InputKind::rgb, pre, new_inits);
+    auto* type = input->mutable_type()->mutable_tensor_type();
+    type->set_elem_type(TensorProto::UINT8);
+    auto* dims = type->mutable_shape();
+    const onnx::TensorShapeProto_Dimension batch = dims->dim(0);
+    dims->clear_dim();
+    *dims->add_dim() = batch;
+    dims->add_dim()->set_dim_value(height * 3 / 2);
+    dims->add_dim()->set_dim_value(width);
+    dims->add_dim()->set_dim_value(1);
+  } else if (rt != InputKind::featuremap) {
     NodeProto cast = make_node("Cast", "effvit_pre/Cast", {original}, current);
     set_int_attr(cast, "to", TensorProto::FLOAT);
     pre.push_back(cast);
@@ -334,7 +416,6 @@ void prepend_preprocessing(ModelProto& model, const QuantConfig& config) {
   } else {
     current = original;
   }
-  std::vector<TensorProto> new_inits;
   if (color && rt != train) {
     new_inits.push_back(make_initializer<int64_t>("effvit_pre/reverse/starts", TensorProto::INT64, {1}, {channels - 1}));
     new_inits.push_back(make_initializer<int64_t>("effvit_pre/reverse/ends", TensorProto::INT64, {1}, {-(channels + 1)}));
