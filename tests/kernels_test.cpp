@@ -3,6 +3,8 @@
 // unaligned starts.
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <limits>
 #include <random>
 
 #include "cpu/hardware.h"
@@ -67,6 +69,32 @@ TEST(KernelTables, ReluAndAddMatchReference) {
       for (int64_t i = 1; i <= n; ++i) {
         ASSERT_EQ(relu.data<float>()[i], std::max(a.data<float>()[i], 0.f)) << k.isa << " n " << n;
         ASSERT_EQ(sum.data<float>()[i], a.data<float>()[i] + b.data<float>()[i]) << k.isa << " n " << n;
+      }
+    }
+  }
+}
+
+// Bit-identical to the QuantizeLinear reference op: ties to even, saturation, NaN, both types.
+TEST(KernelTables, QuantizeMatchesReference) {
+  std::mt19937 rng(72);
+  for (IsaTier tier : tables_to_test()) {
+    const KernelTable& k = kernels_for(tier);
+    for (int64_t n : {1, 7, 16, 33, 1000}) {
+      Tensor x = random_f32({n + 1}, rng, -40.f, 40.f);
+      float* xs = x.data<float>();
+      // Exact ties and out-of-range values among the random ones.
+      for (int64_t i = 1; i <= n; i += 5) xs[i] = 0.25f * static_cast<float>(static_cast<int>(xs[i] * 2.f)) * 2.f + 0.125f * 2.f;
+      if (n > 3) xs[3] = std::numeric_limits<float>::quiet_NaN();
+      const Tensor scale = f32s({}, {0.25f});
+      for (bool to_signed : {false, true}) {
+        const Tensor xv = f32s({n}, std::vector<float>(xs + 1, xs + 1 + n));
+        const Tensor zp = to_signed ? Tensor::from_vector<int8_t>({}, {-3}) : Tensor::from_vector<uint8_t>({}, {7});
+        const Tensor want = run_op1("QuantizeLinear", {rt(xv), rt(scale), rt(zp)});
+        Tensor got(to_signed ? DType::i8 : DType::u8, {n + 1});
+        if (to_signed) k.quantize_f32_s8(xs + 1, got.data<int8_t>() + 1, static_cast<size_t>(n), 0.25f, -3.f);
+        else k.quantize_f32_u8(xs + 1, got.data<uint8_t>() + 1, static_cast<size_t>(n), 0.25f, 7.f);
+        ASSERT_EQ(std::memcmp(static_cast<const char*>(got.raw()) + 1, want.raw(), static_cast<size_t>(n)), 0)
+            << k.isa << " n " << n << (to_signed ? " int8" : " uint8");
       }
     }
   }

@@ -78,6 +78,27 @@ assert a["count"] == b["count"] == 500
 assert b["top1"] >= a["top1"] - 0.01 and b["top1"] > 0.85, (a, b)
 PY
 
+# The engine runs the convs on int8 kernels (oneDNN's, never its reference loop: EFFVIT_STRICT),
+# at every ISA tier this machine has, with the same accuracy.
+"$effvit" info out/m0_int8.onnx --kernels --json >kernels.json
+"$python" - <<'PY'
+import json
+k = json.load(open("kernels.json"))["kernels"]
+convs = [n for n in k if n["op"] == "Conv"]
+int8 = [n for n in convs if n["implementation"].startswith("int8 conv")]
+print("int8 convs: %d of %d" % (len(int8), len(convs)))
+assert len(int8) == len(convs) > 100, [n for n in convs if n not in int8][:3]
+PY
+for tier in $("$effvit" info out/m0_int8.onnx --json | "$python" -c "import json,sys; print(' '.join(json.load(sys.stdin)['isa_supported']))"); do
+    EFFVIT_MAX_ISA=$tier "$effvit" eval out/m0_int8.onnx --data /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz         --limit 200 --json >"tier_$tier.json"
+done
+"$python" - <<'PY'
+import glob, json
+r = {f: json.load(open(f))["top1"] for f in glob.glob("tier_*.json")}
+print("int8 top-1 per tier:", r)
+assert len(r) >= 2 and max(r.values()) - min(r.values()) <= 0.01, r
+PY
+
 # The seed's YAML with only its paths changed, on an M5 export carrying the seed's node names:
 # its 28 int16 Softmax entries are honoured (kept in float32, noted), everything else quantized.
 [ -f m5/model.onnx ] || "$python" "$pydir/make_fixture.py" --variant m5 --layout timm --opset 13 --seed 3 --outdir m5 >/dev/null

@@ -24,6 +24,9 @@ struct KernelTable {
   // y[r][0..len) = softmax(x[r][0..len) + bias[r][0..len)) for `rows` contiguous rows (bias may be
   // null; y may be x); ~1e-6 relative to std::exp.
   void (*softmax_rows_f32)(const float* x, const float* bias, float* y, int64_t rows, int64_t len);
+  // y = saturate(round_half_even(x / scale) + zero_point) over n floats (QuantizeLinear per tensor).
+  void (*quantize_f32_u8)(const float* x, uint8_t* y, size_t n, float scale, float zero_point);
+  void (*quantize_f32_s8)(const float* x, int8_t* y, size_t n, float scale, float zero_point);
 };
 
 extern const KernelTable kKernelsSse41, kKernelsAvx2, kKernelsAvx512;

@@ -64,13 +64,47 @@ ConvGeometry conv_geometry(const Node& n, const Shape& x, const Shape& w) {
 namespace {
 
 void infer_conv(InferContext& c) {
-  c.require_f32(0, 2);
+  if (is_quantized_conv(c.node)) {
+    // passes/fold_qdq_into_conv.cpp: uint8/int8 activation, int8 weights, int32 bias, f32 scales.
+    const DType x = c.input(0).dtype;
+    if ((x != DType::u8 && x != DType::i8) || c.input(1).dtype != DType::i8 || (c.has_input(2) && c.input(2).dtype != DType::i32) ||
+        c.input(3).dtype != DType::f32)
+      c.fail("an integer conv takes uint8/int8 activations, int8 weights, an int32 bias and float32 scales");
+  } else {
+    c.require_f32(0, 2);
+  }
   ConvGeometry g = conv_geometry(c.node, c.shape(0), c.shape(1));
   if (c.has_input(2) && c.shape(2) != Shape{g.out_c}) c.fail("bias shape " + shape_str(c.shape(2)) + " != [" + std::to_string(g.out_c) + "]");
+  if (is_quantized_conv(c.node) && c.shape(3) != Shape{g.out_c}) c.fail("weight scales must be one per output channel");
   c.set_output(0, DType::f32, {g.batch, g.out_c, g.out_h, g.out_w});
 }
 
+void compute_float_conv(const Node& n, const TensorIn& in, const TensorOut& out);
+
+// The reference of an integer conv is the float conv of its dequantized operands.
+void compute_quantized_conv(const Node& n, const TensorIn& in, const TensorOut& out) {
+  const float x_scale = n.attr_float("effvit.x_scale", 1.f);
+  const float* w_scale = in[3]->data<float>();
+  Tensor x(DType::f32, in[0]->shape()), w(DType::f32, in[1]->shape()), b;
+  for (int64_t i = 0; i < x.numel(); ++i)
+    x.data<float>()[i] = x_scale * static_cast<float>(in[0]->dtype() == DType::u8 ? in[0]->data<uint8_t>()[i] : in[0]->data<int8_t>()[i]);
+  const int64_t per_out = w.numel() / w.dim(0);
+  for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = w_scale[i / per_out] * static_cast<float>(in[1]->data<int8_t>()[i]);
+  TensorIn float_in{&x, &w};
+  if (in.size() > 2 && in[2]) {
+    b = Tensor(DType::f32, in[2]->shape());
+    for (int64_t c = 0; c < b.numel(); ++c) b.data<float>()[c] = x_scale * w_scale[c] * static_cast<float>(in[2]->data<int32_t>()[c]);
+    float_in.push_back(&b);
+  }
+  compute_float_conv(n, float_in, out);
+}
+
 void compute_conv(const Node& n, const TensorIn& in, const TensorOut& out) {
+  if (is_quantized_conv(n)) compute_quantized_conv(n, in, out);
+  else compute_float_conv(n, in, out);
+}
+
+void compute_float_conv(const Node& n, const TensorIn& in, const TensorOut& out) {
   const ConvGeometry g = conv_geometry(n, in[0]->shape(), in[1]->shape());
   const float* x = in[0]->data<float>();
   const float* w = in[1]->data<float>();

@@ -15,6 +15,18 @@ struct ConvGeometry {
 
 ConvGeometry conv_geometry(const Node& node, const Shape& input, const Shape& weight);
 
+inline double conv_macs(const ConvGeometry& g) {
+  return static_cast<double>(g.batch) * g.out_c * g.out_h * g.out_w * (g.in_c / g.groups) * g.kh * g.kw;
+}
+
+// A Conv that passes/fold_qdq_into_conv.cpp made integer: inputs (uint8/int8 x, int8 w, int32
+// bias or none, float32 per-channel weight scales), attribute effvit.x_scale.
+inline bool is_quantized_conv(const Node& node) { return node.has("effvit.x_scale"); }
+
 std::unique_ptr<Kernel> create_conv_dnnl(const Node& node, const Graph& graph, const KernelOptions& options);
+// An integer conv's kernel: oneDNN int8, or (no int8 kernel for the shape, or !allow_int8 in tests)
+// a float32 conv on its dequantized operands.
+std::unique_ptr<Kernel> create_quantized_conv_dnnl(const Node& node, const Graph& graph, const KernelOptions& options,
+                                                   bool allow_int8 = true);
 
 }  // namespace effvit

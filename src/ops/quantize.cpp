@@ -10,7 +10,10 @@
 #include <cstdint>
 #include <limits>
 
+#include "cpu/hardware.h"
+#include "kernels/kernels.h"
 #include "ops/op.h"
+#include "ops/parallel.h"
 #include "ops/registry_decls.h"
 
 namespace effvit {
@@ -74,9 +77,11 @@ void quantize_to(const Node& n, const Tensor& x, const Tensor& scale, const Tens
   const Q* zs = zero_point ? zero_point->data<Q>() : nullptr;
   Q* ys = y.data<Q>();
   for_each_with_channel(x.shape(), scale, axis_of(n, x, scale), [&](int64_t i, int64_t c) {
-    // nearbyint rounds half to even in the default rounding mode, as ONNX specifies.
-    const float q = std::nearbyint(xs[i] / ss[c]) + (zs ? static_cast<float>(zs[c]) : 0.f);
-    ys[i] = static_cast<Q>(std::isnan(q) ? 0.f : std::fmin(std::fmax(q, lo), hi));
+    // nearbyint rounds half to even in the default rounding mode, as ONNX specifies; NaN (which
+    // ONNX leaves open) is taken as 0, so it becomes the zero point.
+    const float v = xs[i] / ss[c];
+    const float q = std::nearbyint(std::isnan(v) ? 0.f : v) + (zs ? static_cast<float>(zs[c]) : 0.f);
+    ys[i] = static_cast<Q>(std::fmin(std::fmax(q, lo), hi));
   });
 }
 
@@ -107,9 +112,48 @@ void compute_dequantize(const Node& n, const TensorIn& in, const TensorOut& out)
   }
 }
 
+// Per-tensor QuantizeLinear with constant parameters over a plain tensor: the tier's vector kernel,
+// rows shared among the Session's threads.
+class QuantizeKernel final : public Kernel {
+ public:
+  QuantizeKernel(float scale, float zero_point, bool to_signed, int64_t count, int threads)
+      : scale_(scale), zero_point_(zero_point), signed_(to_signed), count_(count), threads_(threads), kernels_(*hardware().kernels) {}
+  void run(const TensorIn& in, const TensorOut& out) override {
+    const float* x = in[0]->data<float>();
+    void* y = out[0]->raw();
+    parallel_for(threads_, count_, 32768, [&](int64_t begin, int64_t end) {
+      const size_t n = static_cast<size_t>(end - begin);
+      if (signed_) kernels_.quantize_f32_s8(x + begin, static_cast<int8_t*>(y) + begin, n, scale_, zero_point_);
+      else kernels_.quantize_f32_u8(x + begin, static_cast<uint8_t*>(y) + begin, n, scale_, zero_point_);
+    });
+  }
+
+ private:
+  float scale_, zero_point_;
+  bool signed_;
+  int64_t count_;
+  int threads_;
+  const KernelTable& kernels_;
+};
+
+std::unique_ptr<Kernel> create_quantize(const Node& n, const Graph& g, const KernelOptions& options) {
+  const Value& x = g.value(n.inputs[0]);
+  if (x.layout != Layout::Plain || !g.is_constant(n.inputs[1]) || shape_numel(g.value(n.inputs[1]).shape) != 1) return nullptr;
+  const bool has_zero_point = n.inputs.size() > 2 && n.inputs[2] != kNoValue;
+  if (has_zero_point && (!g.is_constant(n.inputs[2]) || shape_numel(g.value(n.inputs[2]).shape) != 1)) return nullptr;
+  const float scale = g.value(n.inputs[1]).constant.data<float>()[0];
+  const bool to_signed = g.value(n.outputs[0]).dtype == DType::i8;
+  float zero_point = 0.f;
+  if (has_zero_point) {
+    const Tensor& z = g.value(n.inputs[2]).constant;
+    zero_point = to_signed ? static_cast<float>(z.data<int8_t>()[0]) : static_cast<float>(z.data<uint8_t>()[0]);
+  }
+  return std::make_unique<QuantizeKernel>(scale, zero_point, to_signed, shape_numel(x.shape), options.threads);
+}
+
 }  // namespace
 
-const OpDef kQuantizeLinearOp{"QuantizeLinear", infer_quantize, compute_quantize};
+const OpDef kQuantizeLinearOp{"QuantizeLinear", infer_quantize, compute_quantize, create_quantize};
 const OpDef kDequantizeLinearOp{"DequantizeLinear", infer_dequantize, compute_dequantize};
 
 }  // namespace effvit

@@ -16,6 +16,9 @@ Graph specialize(const Graph& graph, const std::vector<Shape>& input_shapes);
 // Conv -> BatchNormalization with constant parameters becomes one Conv with folded weights/bias.
 int fold_batchnorm_into_conv(Graph& graph);
 // Conv -> Relu becomes Conv with effvit.activation = "Relu".
+// Conv between DequantizeLinear nodes (QDQ) -> an integer Conv reading the quantized activation and
+// int8 weights (effvit.x_scale, per-channel weight scales as input 3). Returns how many.
+int fold_qdq_into_conv(Graph& graph);
 int fuse_conv_relu(Graph& graph);
 // Transpose(perm swapping the last two axes) -> MatMul becomes a MatMul reading the untransposed
 // operand with effvit.trans_a / effvit.trans_b (oneDNN reads it through strides).

@@ -33,6 +33,7 @@ void absorb_consumer(Node& producer, Node& consumer) {
 void optimize_structure(Graph& graph) {
   remove_identity(graph);
   fold_batchnorm_into_conv(graph);
+  fold_qdq_into_conv(graph);
   fuse_conv_relu(graph);
   fold_transpose_into_matmul(graph);
   graph.remove_dead_nodes();

@@ -10,9 +10,11 @@ namespace avx2_kernels {
 namespace {
 #include "kernels/eltwise_f32.inl"
 #include "kernels/softmax_f32.inl"
+#include "kernels/quantize_f32.inl"
 }  // namespace
 }  // namespace avx2_kernels
 
-const KernelTable kKernelsAvx2 = {"avx2", avx2_kernels::relu_f32, avx2_kernels::add_f32, avx2_kernels::softmax_rows_f32};
+const KernelTable kKernelsAvx2 = {"avx2", avx2_kernels::relu_f32, avx2_kernels::add_f32,
+    avx2_kernels::softmax_rows_f32, avx2_kernels::quantize_f32_u8, avx2_kernels::quantize_f32_s8};
 
 }  // namespace effvit

@@ -13,14 +13,13 @@ namespace {
 using dnnl::memory;
 using tag = memory::format_tag;
 
-class ConvDnnl final : public Kernel {
+class ConvDnnl final : public ReorderedPrimitiveKernel {
  public:
   ConvDnnl(const Node& n, const Graph& graph, const KernelOptions& options) {
     const Value& xv = graph.value(n.inputs[0]);
     const Value& wv = graph.value(n.inputs[1]);
     const ConvGeometry g = conv_geometry(n, xv.shape, wv.shape);
-    threads_ = dnnl_threads_for(static_cast<double>(g.batch) * g.out_c * g.out_h * g.out_w * (g.in_c / g.groups) * g.kh * g.kw,
-                                options.threads);
+    threads_ = dnnl_threads_for(conv_macs(g), options.threads);
     OmpThreadScope scope(threads_);
     auto& eng = dnnl_engine();
     const memory::dims src_dims{g.batch, g.in_c, g.in_h, g.in_w};
@@ -97,7 +96,7 @@ class ConvDnnl final : public Kernel {
     args.emplace_back(DNNL_ARG_SRC, src);
     args.emplace_back(DNNL_ARG_DST, dst);
     args.emplace_back(DNNL_ARG_SCRATCHPAD, scratchpad);
-    conv_ = BoundPrimitive(dnnl::convolution_forward(pd), std::move(args));
+    primitive_ = BoundPrimitive(dnnl::convolution_forward(pd), std::move(args));
   }
 
   void run(const TensorIn& in, const TensorOut& out) override {
@@ -106,32 +105,20 @@ class ConvDnnl final : public Kernel {
       weights_user_.set_data_handle(const_cast<void*>(in[1]->raw()));
       weights_reorder_.execute(stream_);
     }
-    src_plain_.set_data_handle(const_cast<void*>(in[0]->raw()));
-    dst_plain_.set_data_handle(out[0]->raw());
-    if (src_reorder_) src_reorder_.execute(stream_);
     if (bias_) bias_.set_data_handle(const_cast<void*>(in[2]->raw()));
-    conv_.execute(stream_);
-    if (dst_reorder_) dst_reorder_.execute(stream_);
-    stream_.wait();
+    run_reordered(in[0]->raw(), out[0]->raw());
   }
 
-  std::string implementation() const override { return impls_; }
-  size_t workspace_bytes() const override { return workspace_.bytes(); }
-  void bind_workspace(void* base) override { workspace_.bind(base); }
-
  private:
-  BoundPrimitive conv_, weights_reorder_, src_reorder_, dst_reorder_;
-  dnnl::stream stream_{dnnl_engine()};  // one per kernel: a Session runs on one thread
-  memory src_plain_, dst_plain_, bias_, weights_user_;  // the graph's tensors, pointed at per run
-  DnnlWorkspace workspace_;
+  BoundPrimitive weights_reorder_;
+  memory bias_, weights_user_;  // the graph's tensors, pointed at per run
   std::shared_ptr<void> packed_weights_;  // keeps a shared packed copy alive
-  int threads_ = 1;
-  std::string impls_;
 };
 
 }  // namespace
 
 std::unique_ptr<Kernel> create_conv_dnnl(const Node& node, const Graph& graph, const KernelOptions& options) {
+  if (is_quantized_conv(node)) return create_quantized_conv_dnnl(node, graph, options);
   try {
     return std::make_unique<ConvDnnl>(node, graph, options);
   } catch (const dnnl::error& e) {

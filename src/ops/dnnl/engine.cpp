@@ -28,6 +28,15 @@ std::unique_ptr<Kernel> decline_or_rethrow(const Node& node, const dnnl::error& 
   throw Error(node.describe() + ": oneDNN failed: " + e.what());
 }
 
+void ReorderedPrimitiveKernel::run_reordered(const void* src, void* dst) {
+  src_plain_.set_data_handle(const_cast<void*>(src));
+  dst_plain_.set_data_handle(dst);
+  if (src_reorder_) src_reorder_.execute(stream_);
+  primitive_.execute(stream_);
+  if (dst_reorder_) dst_reorder_.execute(stream_);
+  stream_.wait();
+}
+
 BoundPrimitive make_reorder(const dnnl::memory& from, const dnnl::memory& to, std::string& impls) {
   dnnl::reorder::primitive_desc pd(from, to);
   impls += std::string(impls.empty() ? "" : ", ") + "reorder " + pd.impl_info_str();

@@ -61,6 +61,27 @@ class DnnlWorkspace {
   std::vector<std::pair<dnnl::memory, size_t>> buffers_;  // with their offsets
 };
 
+// A oneDNN primitive between the graph's plain (or blocked) tensors and the layouts it runs in:
+// the input is reordered in and the output out when they differ, inside the plan's workspace.
+// Subclasses build primitive_, the reorders and the plain memories; run() points those at the
+// step's tensors (after setting anything else the primitive reads) and calls run_reordered().
+class ReorderedPrimitiveKernel : public Kernel {
+ public:
+  std::string implementation() const override { return impls_; }
+  size_t workspace_bytes() const override { return workspace_.bytes(); }
+  void bind_workspace(void* base) override { workspace_.bind(base); }
+
+ protected:
+  void run_reordered(const void* src, void* dst);
+
+  BoundPrimitive primitive_, src_reorder_, dst_reorder_;
+  dnnl::stream stream_{dnnl_engine()};  // one per kernel: a Session runs on one thread
+  dnnl::memory src_plain_, dst_plain_;   // the graph's tensors, pointed at per run
+  DnnlWorkspace workspace_;
+  int threads_ = 1;
+  std::string impls_;
+};
+
 // A reorder from `from` to `to`, bound to them; appends "reorder <oneDNN implementation>" to `impls`.
 BoundPrimitive make_reorder(const dnnl::memory& from, const dnnl::memory& to, std::string& impls);
 

@@ -32,9 +32,16 @@ Stats stats_of(std::vector<double> ms) {
   return s;
 }
 
+// N(0, 1) for a float model; uniform bytes for one taking uint8 pixels or NV12.
 Tensor random_input(const Model& model, int64_t batch) {
-  Tensor t(DType::f32, example_input_shapes(model, batch).at(0));
+  const DType dtype = model.summary().inputs.at(0).dtype;
+  Tensor t(dtype, example_input_shapes(model, batch).at(0));
   std::mt19937 rng(0);
+  if (dtype == DType::u8) {
+    std::uniform_int_distribution<int> bytes(0, 255);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<uint8_t>()[i] = static_cast<uint8_t>(bytes(rng));
+    return t;
+  }
   std::normal_distribution<float> dist;
   for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(rng);
   return t;

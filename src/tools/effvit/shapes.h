@@ -28,7 +28,7 @@ inline std::vector<Shape> example_input_shapes(const Model& model, int64_t batch
                                                 "; batch " + std::to_string(batch) + " needs a dynamic-batch export");
     for (size_t k = 0; k < s.size(); ++k) {
       if (s[k] >= 0) continue;
-      const bool image = s.size() == 4;
+      const bool image = s.size() == 4 && info.dtype == DType::f32;
       s[k] = k == 0 ? batch : image && k == 1 ? 3 : image ? crop : 1;
     }
     shapes.push_back(s);

@@ -1,0 +1,24 @@
+// QuantizeLinear per tensor: y = saturate(round_half_even(x / scale) + zero_point). Included by each
+// src/kernels/isa/<tier>.cpp (see eltwise_f32.inl for the rules). The division stays a division
+// (no reciprocal) and __builtin_rintf rounds half to even in the default rounding mode, so results
+// equal the reference op's bit for bit; a NaN becomes the zero point (real 0), as there.
+
+template <typename Q>
+static void quantize_f32(const float* x, Q* y, size_t n, float scale, float zero_point, float lo, float hi) {
+  for (size_t i = 0; i < n; ++i) {
+    float v = x[i] / scale;
+    v = v == v ? v : 0.f;
+    float q = __builtin_rintf(v) + zero_point;
+    q = q > lo ? q : lo;
+    q = q < hi ? q : hi;
+    y[i] = static_cast<Q>(static_cast<int>(q));
+  }
+}
+
+static void quantize_f32_u8(const float* x, uint8_t* y, size_t n, float scale, float zero_point) {
+  quantize_f32<uint8_t>(x, y, n, scale, zero_point, 0.f, 255.f);
+}
+
+static void quantize_f32_s8(const float* x, int8_t* y, size_t n, float scale, float zero_point) {
+  quantize_f32<int8_t>(x, y, n, scale, zero_point, -128.f, 127.f);
+}

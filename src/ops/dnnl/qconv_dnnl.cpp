@@ -1,0 +1,130 @@
+// The integer Conv (passes/fold_qdq_into_conv.cpp) through oneDNN: uint8/int8 activations, int8
+// weights packed once, int32 bias, float32 output scaled per output channel by x_scale * w_scale[c]
+// while still in registers, ReLU fused. Where oneDNN has no int8 kernel for a shape (it would run
+// its reference loop) the same node runs as a float32 conv on dequantized weights, its input
+// dequantized by a scaling reorder: correct everywhere, int8 where oneDNN is fast.
+#include "ops/conv.h"
+#include "ops/dnnl/engine.h"
+
+namespace effvit {
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+class QConvDnnl final : public ReorderedPrimitiveKernel {
+ public:
+  QConvDnnl(const Node& n, const Graph& graph, const KernelOptions& options, bool int8) {
+    const Value& xv = graph.value(n.inputs[0]);
+    const Value& wv = graph.value(n.inputs[1]);
+    const ConvGeometry g = conv_geometry(n, xv.shape, wv.shape);
+    threads_ = dnnl_threads_for(conv_macs(g), options.threads);
+    OmpThreadScope scope(threads_);
+    auto& eng = dnnl_engine();
+    const float x_scale = n.attr_float("effvit.x_scale", 1.f);
+    const float* w_scale = graph.value(n.inputs[3]).constant.data<float>();
+    const bool has_bias = n.inputs[2] != kNoValue;
+    const dt x_type = xv.dtype == DType::u8 ? dt::u8 : dt::s8;
+    const dt compute = int8 ? x_type : dt::f32;
+
+    const memory::dims src_dims{g.batch, g.in_c, g.in_h, g.in_w}, dst_dims{g.batch, g.out_c, g.out_h, g.out_w};
+    const memory::dims w_dims = g.groups > 1 ? memory::dims{g.groups, g.out_c / g.groups, g.in_c / g.groups, g.kh, g.kw}
+                                             : memory::dims{g.out_c, g.in_c, g.kh, g.kw};
+    const tag w_tag = g.groups > 1 ? tag::goihw : tag::oihw;
+    const Value& yv = graph.value(n.outputs[0]);
+    const memory::desc dst_md(dst_dims, dt::f32, yv.layout == Layout::Blocked ? blocked_tag(yv.channel_block) : tag::nchw);
+    dnnl::convolution_forward::desc desc(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, memory::desc(src_dims, compute, tag::any),
+        memory::desc(w_dims, int8 ? dt::s8 : dt::f32, tag::any),
+        has_bias ? memory::desc({g.out_c}, int8 ? dt::s32 : dt::f32, tag::x) : memory::desc(),
+        memory::desc(dst_dims, dt::f32, tag::any), {g.stride_h, g.stride_w}, {g.dil_h - 1, g.dil_w - 1}, {g.pad_t, g.pad_l},
+        {g.pad_b, g.pad_r});
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // see conv_dnnl.cpp
+    if (int8) {
+      std::vector<float> scales(static_cast<size_t>(g.out_c));
+      for (int64_t c = 0; c < g.out_c; ++c) scales[static_cast<size_t>(c)] = x_scale * w_scale[c];
+      attr.set_output_scales(1 << 1, scales);  // per output channel (dst dimension 1)
+    }
+    if (n.attr_string("effvit.activation", "") == "Relu") {
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+      attr.set_post_ops(ops);
+    }
+    dnnl::convolution_forward::primitive_desc pd(desc, attr, eng);
+    impls_ = std::string(int8 ? "int8 conv " : "dequantized conv ") + pd.impl_info_str();
+
+    std::vector<std::pair<int, memory>> args;
+    const Tensor& wq = wv.constant;
+    if (int8) {
+      args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(memory::desc(w_dims, dt::s8, w_tag), wq, pd.weights_desc(), options.weights, packed_));
+      if (has_bias) args.emplace_back(DNNL_ARG_BIAS, memory(pd.bias_desc(), eng, const_cast<void*>(graph.value(n.inputs[2]).constant.raw())));
+    } else {
+      // Float weights and bias of this node alone (the int8 ones stay the Model's shared constants).
+      const int64_t per_out = wq.numel() / g.out_c;
+      dequantized_w_ = Tensor(DType::f32, wq.shape());
+      for (int64_t i = 0; i < wq.numel(); ++i)
+        dequantized_w_.data<float>()[i] = w_scale[i / per_out] * static_cast<float>(wq.data<int8_t>()[i]);
+      args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(memory::desc(w_dims, dt::f32, w_tag), dequantized_w_, pd.weights_desc(), nullptr, packed_));
+      if (has_bias) {
+        const Tensor& bq = graph.value(n.inputs[2]).constant;
+        dequantized_b_ = Tensor(DType::f32, bq.shape());
+        for (int64_t c = 0; c < g.out_c; ++c)
+          dequantized_b_.data<float>()[c] = x_scale * w_scale[c] * static_cast<float>(bq.data<int32_t>()[c]);
+        args.emplace_back(DNNL_ARG_BIAS, memory(pd.bias_desc(), eng, dequantized_b_.raw()));
+      }
+    }
+    // The quantized activation arrives plain (NCHW); a reorder puts it in the kernel's layout, and in
+    // the float fallback also scales it back to real values.
+    src_plain_ = memory(memory::desc(src_dims, x_type, tag::nchw), eng, DNNL_MEMORY_NONE);
+    memory src = src_plain_;
+    if (pd.src_desc() != src_plain_.get_desc() || !int8) {
+      src = workspace_.add(pd.src_desc());
+      dnnl::primitive_attr scaling;
+      if (!int8) scaling.set_output_scales(0, {x_scale});
+      dnnl::reorder::primitive_desc rpd(eng, src_plain_.get_desc(), eng, pd.src_desc(), scaling);
+      impls_ += std::string(", reorder ") + rpd.impl_info_str();
+      src_reorder_ = BoundPrimitive(dnnl::reorder(rpd), {{DNNL_ARG_FROM, src_plain_}, {DNNL_ARG_TO, src}});
+    }
+    dst_plain_ = memory(dst_md, eng, DNNL_MEMORY_NONE);
+    memory dst = dst_plain_;
+    if (pd.dst_desc() != dst_md) {
+      dst = workspace_.add(pd.dst_desc());
+      dst_reorder_ = make_reorder(dst, dst_plain_, impls_);
+    }
+    args.emplace_back(DNNL_ARG_SRC, src);
+    args.emplace_back(DNNL_ARG_DST, dst);
+    args.emplace_back(DNNL_ARG_SCRATCHPAD, workspace_.add(pd.scratchpad_desc()));
+    primitive_ = BoundPrimitive(dnnl::convolution_forward(pd), std::move(args));
+  }
+
+  void run(const TensorIn& in, const TensorOut& out) override {
+    OmpThreadScope scope(threads_);
+    run_reordered(in[0]->raw(), out[0]->raw());
+  }
+
+ private:
+  Tensor dequantized_w_, dequantized_b_;  // the float fallback's own
+  std::shared_ptr<void> packed_;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_quantized_conv_dnnl(const Node& node, const Graph& graph, const KernelOptions& options, bool allow_int8) {
+  // The input must be plain: a blocked quantized activation has no producer yet.
+  if (graph.value(node.inputs[0]).layout != Layout::Plain) return nullptr;
+  try {
+    auto int8 = allow_int8 ? std::make_unique<QConvDnnl>(node, graph, options, true) : nullptr;
+    if (int8 && !is_reference_implementation(int8->implementation())) return int8;
+  } catch (const dnnl::error& e) {
+    if (e.status != dnnl_unimplemented && e.status != dnnl_invalid_arguments) return decline_or_rethrow(node, e);
+  }
+  try {
+    return std::make_unique<QConvDnnl>(node, graph, options, false);
+  } catch (const dnnl::error& e) {
+    return decline_or_rethrow(node, e);
+  }
+}
+
+}  // namespace effvit

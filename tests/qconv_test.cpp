@@ -1,0 +1,186 @@
+// The integer Conv: a QDQ graph (QuantizeLinear -> DequantizeLinear -> Conv with DequantizeLinear
+// weights and bias) loaded through the engine folds into one int8 oneDNN conv, and its result
+// matches the reference ops run one by one (quantize, dequantize, float conv) on random shapes:
+// uint8 and int8 activations, groups (depthwise), strides, padding, ReLU, no bias. The float
+// fallback (for shapes oneDNN has no int8 kernel for) is checked the same way.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "effvit/model.h"
+#include "ops/conv.h"
+#include "onnx_builder.h"
+#include "import/onnx_import.h"
+#include "passes/passes.h"
+#include "test_util.h"
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+struct QConvCase {
+  int64_t in_c, out_c, groups, k, stride, pad, hw;
+  bool is_signed, relu, bias;
+};
+
+struct Built {
+  std::string bytes;
+  Tensor w, b;  // the float weights and bias before quantization
+  float sx;
+  std::vector<float> sw;
+};
+
+template <typename T>
+void add_typed(onnx::GraphProto& g, const std::string& name, int32_t type, const Shape& shape, const std::vector<T>& v) {
+  auto* t = g.add_initializer();
+  t->set_name(name);
+  t->set_data_type(type);
+  for (int64_t d : shape) t->add_dims(d);
+  t->set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T)));
+}
+
+Built build(const QConvCase& c, std::mt19937& rng) {
+  Built out;
+  onnx::ModelProto m;
+  m.set_ir_version(7);
+  m.add_opset_import()->set_version(13);
+  auto& g = *m.mutable_graph();
+  g.set_name("qconv");
+  auto* in = g.add_input();
+  in->set_name("x");
+  auto* tt = in->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : {int64_t{1}, c.in_c, c.hw, c.hw}) tt->mutable_shape()->add_dim()->set_dim_value(d);
+  g.add_output()->set_name("y");
+  auto* yt = g.mutable_output(0)->mutable_type()->mutable_tensor_type();
+  yt->set_elem_type(onnx::TensorProto::FLOAT);
+  const int64_t out_hw = (c.hw + 2 * c.pad - c.k) / c.stride + 1;
+  for (int64_t d : {int64_t{1}, c.out_c, out_hw, out_hw}) yt->mutable_shape()->add_dim()->set_dim_value(d);
+  const int64_t cin_g = c.in_c / c.groups;
+  out.w = random_f32({c.out_c, cin_g, c.k, c.k}, rng);
+  out.b = random_f32({c.out_c}, rng);
+  out.sx = c.is_signed ? 2.f / 127.f : 1.f / 255.f;
+  // Per-channel int8 weights, as effvit quantize writes them.
+  const int64_t per = cin_g * c.k * c.k;
+  std::vector<int8_t> wq(static_cast<size_t>(out.w.numel()));
+  for (int64_t o = 0; o < c.out_c; ++o) {
+    float amax = 0;
+    for (int64_t i = 0; i < per; ++i) amax = std::max(amax, std::fabs(out.w.data<float>()[o * per + i]));
+    out.sw.push_back(amax / 127.f);
+    for (int64_t i = 0; i < per; ++i)
+      wq[static_cast<size_t>(o * per + i)] = static_cast<int8_t>(std::nearbyint(out.w.data<float>()[o * per + i] / out.sw.back()));
+  }
+  std::vector<int32_t> bq;
+  std::vector<float> sb;
+  for (int64_t o = 0; o < c.out_c; ++o) {
+    sb.push_back(out.sx * out.sw[static_cast<size_t>(o)]);
+    bq.push_back(static_cast<int32_t>(std::nearbyint(out.b.data<float>()[o] / sb.back())));
+  }
+  add_typed<float>(g, "sx", onnx::TensorProto::FLOAT, {}, {out.sx});
+  if (c.is_signed) add_typed<int8_t>(g, "zx", onnx::TensorProto::INT8, {}, {0});
+  else add_typed<uint8_t>(g, "zx", onnx::TensorProto::UINT8, {}, {0});
+  add_typed<int8_t>(g, "wq", onnx::TensorProto::INT8, {c.out_c, cin_g, c.k, c.k}, wq);
+  add_typed<float>(g, "sw", onnx::TensorProto::FLOAT, {c.out_c}, out.sw);
+  add_typed<int8_t>(g, "zw", onnx::TensorProto::INT8, {c.out_c}, std::vector<int8_t>(static_cast<size_t>(c.out_c), 0));
+  add_typed<int32_t>(g, "bq", onnx::TensorProto::INT32, {c.out_c}, bq);
+  add_typed<float>(g, "sb", onnx::TensorProto::FLOAT, {c.out_c}, sb);
+  add_node(g, "QuantizeLinear", {"x", "sx", "zx"}, "xq");
+  add_node(g, "DequantizeLinear", {"xq", "sx", "zx"}, "xd");
+  auto* dw = add_node(g, "DequantizeLinear", {"wq", "sw", "zw"}, "wd");
+  auto* axis = dw->add_attribute();
+  axis->set_name("axis");
+  axis->set_type(onnx::AttributeProto::INT);
+  axis->set_i(0);
+  auto* db = add_node(g, "DequantizeLinear", {"bq", "sb"}, "bd");
+  axis = db->add_attribute();
+  *axis = dw->attribute(0);
+  std::vector<std::string> conv_in{"xd", "wd"};
+  if (c.bias) conv_in.push_back("bd");
+  auto* conv = add_node(g, "Conv", conv_in, c.relu ? "c" : "y");
+  add_ints_attribute(*conv, "pads", {c.pad, c.pad, c.pad, c.pad});
+  add_ints_attribute(*conv, "strides", {c.stride, c.stride});
+  auto* group = conv->add_attribute();
+  group->set_name("group");
+  group->set_type(onnx::AttributeProto::INT);
+  group->set_i(c.groups);
+  if (c.relu) add_node(g, "Relu", {"c"}, "y");
+  out.bytes = m.SerializeAsString();
+  return out;
+}
+
+// What the QDQ graph means, one reference op at a time.
+Tensor reference(const QConvCase& c, const Built& b, const Tensor& x) {
+  const Tensor sx = f32s({}, {b.sx});
+  const Tensor zx = c.is_signed ? Tensor::from_vector<int8_t>({}, {0}) : Tensor::from_vector<uint8_t>({}, {0});
+  const Tensor xd = run_op1("DequantizeLinear", {rt(run_op1("QuantizeLinear", {rt(x), rt(sx), rt(zx)})), rt(sx), rt(zx)});
+  Tensor w(DType::f32, b.w.shape()), bias(DType::f32, {c.out_c});
+  const int64_t per = w.numel() / c.out_c;
+  for (int64_t i = 0; i < w.numel(); ++i)
+    w.data<float>()[i] = b.sw[static_cast<size_t>(i / per)] * std::nearbyint(b.w.data<float>()[i] / b.sw[static_cast<size_t>(i / per)]);
+  for (int64_t o = 0; o < c.out_c; ++o) {
+    const float s = b.sx * b.sw[static_cast<size_t>(o)];
+    bias.data<float>()[o] = s * std::nearbyint(b.b.data<float>()[o] / s);
+  }
+  Attrs attrs{{"pads", ints_attr({c.pad, c.pad, c.pad, c.pad})}, {"strides", ints_attr({c.stride, c.stride})}, {"group", int_attr(c.groups)}};
+  std::vector<Arg> args{rt(xd), cst(w)};
+  if (c.bias) args.push_back(cst(bias));
+  Tensor y = run_op1("Conv", args, attrs);
+  if (c.relu) y = run_op1("Relu", {rt(y)});
+  return y;
+}
+
+TEST(QuantizedConv, FoldsIntoAnInt8KernelAndMatchesTheReferenceOps) {
+  std::mt19937 rng(81);
+  const std::vector<QConvCase> cases{
+      {16, 32, 1, 1, 1, 0, 7, false, true, true},    // 1x1, uint8 after a ReLU
+      {32, 64, 1, 3, 2, 1, 14, false, false, true},  // patch-embedding 3x3 stride 2
+      {64, 64, 64, 3, 1, 1, 14, false, false, true}, // depthwise
+      {24, 48, 1, 3, 1, 1, 9, true, true, false},    // int8 activation, no bias
+      {16, 96, 1, 1, 1, 0, 7, true, false, true},    // an attention head's qkv
+  };
+  for (const QConvCase& c : cases) {
+    const Built b = build(c, rng);
+    const auto model = Model::load_from_memory(b.bytes.data(), b.bytes.size(), "qconv");
+    Session session(model);
+    const Session::PlanInfo info = session.plan_info({{1, c.in_c, c.hw, c.hw}});
+    bool int8 = false;
+    for (const auto& n : info.nodes) int8 = int8 || (n.op == "Conv" && n.implementation.rfind("int8 conv", 0) == 0);
+    EXPECT_TRUE(int8) << "the Conv did not become an int8 kernel (case in_c " << c.in_c << ")";
+    for (int trial = 0; trial < 2; ++trial) {
+      const Tensor x = random_f32({1, c.in_c, c.hw, c.hw}, rng, c.is_signed ? -2.f : 0.f, c.is_signed ? 2.f : 1.f);
+      expect_close(session.run(x), reference(c, b, x), 1e-5, "case in_c " + std::to_string(c.in_c));
+    }
+  }
+}
+
+// The float fallback (what runs where oneDNN has no int8 kernel), on the engine's own folded node.
+TEST(QuantizedConv, FloatFallbackMatchesTheReferenceOps) {
+  std::mt19937 rng(82);
+  for (const QConvCase& c : {QConvCase{16, 32, 1, 3, 1, 1, 8, false, true, true}, QConvCase{32, 32, 32, 3, 2, 1, 8, true, false, true}}) {
+    const Built b = build(c, rng);
+    Graph imported = import_onnx_bytes(b.bytes.data(), b.bytes.size(), "qconv").graph;
+    ASSERT_EQ(fold_qdq_into_conv(imported), 1);  // before specialize folds the constant DequantizeLinears away
+    fuse_conv_relu(imported);
+    Graph g = specialize(imported, {{1, c.in_c, c.hw, c.hw}});
+    const Node* conv = nullptr;
+    for (const Node& n : g.nodes)
+      if (n.op == "Conv") conv = &n;
+    ASSERT_TRUE(conv && is_quantized_conv(*conv));
+    auto kernel = create_quantized_conv_dnnl(*conv, g, KernelOptions{}, /*allow_int8=*/false);
+    ASSERT_NE(kernel, nullptr);
+    EXPECT_EQ(kernel->implementation().rfind("dequantized conv", 0), 0u) << kernel->implementation();
+    const auto workspace = bind_own_workspace(*kernel);
+    const Tensor x = random_f32({1, c.in_c, c.hw, c.hw}, rng, c.is_signed ? -2.f : 0.f, c.is_signed ? 2.f : 1.f);
+    const Tensor zx = c.is_signed ? Tensor::from_vector<int8_t>({}, {0}) : Tensor::from_vector<uint8_t>({}, {0});
+    const Tensor xq = run_op1("QuantizeLinear", {rt(x), rt(f32s({}, {b.sx})), rt(zx)});
+    Tensor got(DType::f32, g.value(conv->outputs[0]).shape);
+    TensorIn in;
+    for (ValueId id : conv->inputs) in.push_back(id == kNoValue ? nullptr : id == conv->inputs[0] ? &xq : &g.value(id).constant);
+    kernel->run(in, {&got});
+    expect_close(got, reference(c, b, x), 1e-5);
+  }
+}
+
+}  // namespace
+}  // namespace effvit
