@@ -8,7 +8,10 @@
 
 #include "effvit/model.h"
 #include "onnx/onnx_pb.h"
+#include "import/onnx_import.h"
+#include "passes/passes.h"
 #include "quant/qdq_model.h"
+#include "runtime/plan.h"
 #include "quant/range_observer.h"
 #include "onnx_builder.h"
 #include "test_util.h"
@@ -98,6 +101,51 @@ TEST(QdqModel, BatchNormFoldingKeepsTheResult) {
   const Tensor want = Session(Model::load_from_memory(a.data(), a.size())).run(x);
   const Tensor got = Session(Model::load_from_memory(b.data(), b.size())).run(x);
   expect_close(got, want, 1e-5);
+}
+
+}  // namespace
+}  // namespace effvit::quant
+
+namespace effvit::quant {
+namespace {
+
+using namespace effvit::test;
+
+// The NV12 conversion `effvit quantize` writes as int32 ONNX ops, run op by op (the graph as
+// imported), equals the one effvit.Nv12ToRgb node the engine fuses it into, on every byte value.
+TEST(QdqModel, Nv12FusionEqualsTheOnnxOps) {
+  for (const bool rgb : {true, false}) {
+    onnx::ModelProto m;
+    m.set_ir_version(7);
+    m.add_opset_import()->set_version(13);
+    auto& g = *m.mutable_graph();
+    g.set_name("identity");
+    for (auto* v : {g.add_input(), g.add_output()}) {
+      auto* t = v->mutable_type()->mutable_tensor_type();
+      t->set_elem_type(onnx::TensorProto::FLOAT);
+      for (int64_t d : {1, 3, 16, 18}) t->mutable_shape()->add_dim()->set_dim_value(d);
+    }
+    g.mutable_input(0)->set_name("x");
+    g.mutable_output(0)->set_name("y");
+    add_node(g, "Identity", {"x"}, "y");
+    QuantConfig config;
+    config.path = "test.yaml";
+    config.input_type_rt = InputKind::nv12;
+    config.input_type_train = rgb ? InputKind::rgb : InputKind::bgr;
+    prepend_preprocessing(m, config);
+    const std::string bytes = m.SerializeAsString();
+
+    Tensor nv12(DType::u8, {1, 24, 18, 1});
+    for (int64_t i = 0; i < nv12.numel(); ++i) nv12.data<uint8_t>()[i] = static_cast<uint8_t>((i * 37 + 11) % 256);
+    Plan op_by_op(specialize(import_onnx_bytes(bytes.data(), bytes.size(), "nv12").graph, {{1, 24, 18, 1}}), KernelOptions{});
+    const Tensor want = op_by_op.run({nv12}).at(0);
+    const auto model = Model::load_from_memory(bytes.data(), bytes.size(), "nv12");
+    Session session(model);
+    bool fused = false;
+    for (const auto& n : session.plan_info({{1, 24, 18, 1}}).nodes) fused = fused || n.op == "effvit.Nv12ToRgb";
+    EXPECT_TRUE(fused);
+    expect_identical(session.run(nv12), want, rgb ? "rgb" : "bgr");
+  }
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ const std::map<std::string, const OpDef*>& table() {
           &kIdentityOp, &kMatMulOp, &kModOp, &kMulOp, &kPadOp, &kRangeOp, &kReduceMeanOp, &kReluOp,
           &kReshapeOp, &kShapeOp, &kSigmoidOp, &kSliceOp, &kSoftmaxOp, &kSplitOp, &kSqueezeOp,
           &kSubOp, &kTransposeOp, &kUnsqueezeOp, &kWhereOp, &kToBlockedOp, &kToPlainOp, &kQuantizeLinearOp,
-          &kDequantizeLinearOp, &kClipOp})
+          &kDequantizeLinearOp, &kClipOp, &kNv12ToRgbOp})
       m[d->name] = d;
     return m;
   }();

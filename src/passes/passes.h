@@ -16,6 +16,9 @@ Graph specialize(const Graph& graph, const std::vector<Shape>& input_shapes);
 // Conv -> BatchNormalization with constant parameters becomes one Conv with folded weights/bias.
 int fold_batchnorm_into_conv(Graph& graph);
 // Conv -> Relu becomes Conv with effvit.activation = "Relu".
+// The NV12 -> RGB ops `effvit quantize` writes -> one effvit.Nv12ToRgb node (exactly that subgraph
+// only). Returns 1 when fused.
+int fuse_nv12_input(Graph& graph);
 // Conv between DequantizeLinear nodes (QDQ) -> an integer Conv reading the quantized activation and
 // int8 weights (effvit.x_scale, per-channel weight scales as input 3). Returns how many.
 int fold_qdq_into_conv(Graph& graph);

@@ -32,6 +32,7 @@ void absorb_consumer(Node& producer, Node& consumer) {
 
 void optimize_structure(Graph& graph) {
   remove_identity(graph);
+  fuse_nv12_input(graph);
   fold_batchnorm_into_conv(graph);
   fold_qdq_into_conv(graph);
   fuse_conv_relu(graph);
