@@ -5,9 +5,12 @@
 # effvit's ISA tier (EFFVIT_MAX_ISA caps it) and the CPU are printed with the ratio; ONNX Runtime
 # always runs its own best kernels for this CPU.
 #
-#   bench/compare_ort.sh EFFVIT_BINARY MODEL [ROUNDS] [ITERS]
+# With ORT_MODEL, ONNX Runtime runs that model instead (effvit's int8 file against ONNX Runtime's
+# float32 run of the export it came from).
+#
+#   bench/compare_ort.sh EFFVIT_BINARY MODEL [ROUNDS] [ITERS] [ORT_MODEL]
 set -eu
-effvit=$1 model=$2 rounds=${3:-3} iters=${4:-50}
+effvit=$1 model=$2 rounds=${3:-3} iters=${4:-50} ort_model=${5:-$2}
 cache=${EFFVIT_ORT_CACHE:-$HOME/.cache/effvit-ort}
 if [ ! -d "$cache/node_modules/onnxruntime-node" ]; then
     mkdir -p "$cache"
@@ -20,12 +23,12 @@ ours="" theirs=""
 i=0
 while [ "$i" -lt "$rounds" ]; do
     o=$(effvit_latency "$effvit" "$model" 1 "$iters")
-    t=$(NODE_PATH="$cache/node_modules" node "$here/ort_bench.js" "$model" "$iters" 5 1 | sed 's/.*"median_ms":\([0-9.]*\).*/\1/')
+    t=$(NODE_PATH="$cache/node_modules" node "$here/ort_bench.js" "$ort_model" "$iters" 5 1 | sed 's/.*"median_ms":\([0-9.]*\).*/\1/')
     ours="$ours $o" theirs="$theirs $t"
     i=$((i + 1))
 done
 o=$(printf '%s\n' $ours | median)
 t=$(printf '%s\n' $theirs | median)
 hw=$(effvit_hardware "$effvit" "$model")
-awk -v o="$o" -v t="$t" -v m="$model" -v hw="$hw" -v r="$rounds" \
-    'BEGIN { printf "%s: effvit %.3f ms, onnxruntime %.3f ms, ratio %.2fx (medians of %d rounds; effvit isa %s)\n", m, o, t, o / t, r, hw }'
+awk -v o="$o" -v t="$t" -v m="$model" -v om="$ort_model" -v hw="$hw" -v r="$rounds" \
+    'BEGIN { printf "effvit %s: %.3f ms, onnxruntime %s: %.3f ms, ratio %.2fx (medians of %d rounds; effvit isa %s)\n", m, o, om, t, o / t, r, hw }'

@@ -14,9 +14,11 @@ async function main() {
   const meta = session.inputMetadata ? session.inputMetadata[0] : null;
   const dims = meta && meta.shape ? meta.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1)) : [1, 3, 224, 224];
   const size = dims.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(size);
-  for (let i = 0; i < size; ++i) data[i] = Math.sin(i) * 2;
-  const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', data, dims) };
+  // A quantized model (effvit quantize) takes uint8 pixels or NV12; a float one normalised floats.
+  const type = meta && meta.type === 'uint8' ? 'uint8' : 'float32';
+  const data = type === 'uint8' ? new Uint8Array(size) : new Float32Array(size);
+  for (let i = 0; i < size; ++i) data[i] = type === 'uint8' ? (i * 37 + 11) % 256 : Math.sin(i) * 2;
+  const feeds = { [session.inputNames[0]]: new ort.Tensor(type, data, dims) };
   for (let i = 0; i < Number(warmup); ++i) await session.run(feeds);
   const ms = [];
   for (let i = 0; i < Number(iters); ++i) {

@@ -32,6 +32,7 @@ struct ModelSummary {
   int64_t params = 0;               // elements of all weight initializers the compute graph uses
   int64_t macs = 0;                 // multiply-accumulates of one batch-1 inference
   std::string variant;              // "m0".."m5", or "none"
+  std::string precision;            // "fp32", or "int8" for a quantized (QDQ) model
   std::map<std::string, int> ops;   // op histogram of the runtime graph (after load-time folding)
   int opset = 0;
 };

@@ -104,6 +104,9 @@ ModelSummary summarize(const Graph& imported, const Graph& specialized, const Gr
   s.macs = count_macs(specialized);
   s.variant = detect_variant(specialized);
   for (const Node& n : runtime.nodes) ++s.ops[n.op];
+  s.precision = "fp32";
+  for (const Node& n : imported.nodes)
+    if (n.op == "QuantizeLinear" || n.op == "DequantizeLinear") s.precision = "int8";
   s.opset = imported.opset;
   return s;
 }

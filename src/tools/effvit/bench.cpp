@@ -82,7 +82,7 @@ Handler add_bench(CLI::App& app) {
     const ModelSummary& s = model->summary();
     const Tensor input = random_input(*model, a->batch);
     const int64_t images = input.shape().empty() ? 1 : input.shape()[0];
-    const std::string precision = "fp32";  // the only precision effvit runs so far
+    const std::string precision = s.precision;
 
     Session single(model, {.threads = a->threads});
     const Stats one = stats_of(time_runs(single, input, a->warmup, a->iters));

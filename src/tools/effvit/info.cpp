@@ -35,6 +35,7 @@ Handler add_info(CLI::App& app) {
       j["params"] = s.params;
       j["macs"] = s.macs;
       j["variant"] = s.variant;
+      j["precision"] = s.precision;
       j["ops"] = s.ops;
       j["opset"] = s.opset;
       add_hardware_json(j);
@@ -49,6 +50,7 @@ Handler add_info(CLI::App& app) {
     std::printf("model    %s\n", model_path->c_str());
     std::printf("variant  %s\n", s.variant == "none" ? "none (not an EfficientViT-MSRA M0-M5 layout)" : s.variant.c_str());
     std::printf("opset    %d\n", s.opset);
+    std::printf("precision %s\n", s.precision.c_str());
     for (const auto& t : s.inputs) std::printf("input    %s %s %s\n", t.name.c_str(), dtype_name(t.dtype), shape_str(t.shape).c_str());
     for (const auto& t : s.outputs) std::printf("output   %s %s %s\n", t.name.c_str(), dtype_name(t.dtype), shape_str(t.shape).c_str());
     std::printf("params   %s (%lld)\n", human_count(s.params).c_str(), static_cast<long long>(s.params));
