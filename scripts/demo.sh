@@ -1,7 +1,8 @@
 #!/bin/sh
 # `make demo`: the seed's flow on the bundled Fashion-MNIST model, end to end on this machine —
-# classify real test images, evaluate on the full 10k test set, benchmark one and two streams,
-# and print the seed's table (also written to docs/results.md).
+# classify real test images, evaluate on the full 10k test set, quantize to int8 from the model's
+# YAML (NV12 input, as on the board), evaluate and classify with that, benchmark one and two
+# streams of both, and print the seed's table (also written to docs/results.md).
 set -eu
 build=${1:-build}
 effvit=$build/effvit
@@ -29,35 +30,50 @@ echo "== float32 accuracy on all 10000 Fashion-MNIST test images"
 "$effvit" eval "$model" --data "$data" --json >"$out/eval_fp32.json"
 float_top1=$(json_field "$out/eval_fp32.json" top1)
 
-# int8 comes with `effvit quantize` (a later issue); the column says so plainly until then.
-int8_top1="not yet"
-
 echo
-echo "== latency: one stream, one thread"
-"$effvit" bench "$model" --threads 1 --iters 100 --warmup 10 --json >"$out/bench_1.json"
-echo "== throughput: two streams on two cores"
-"$effvit" bench "$model" --threads 1 --streams 2 --iters 100 --warmup 10 --json >"$out/bench_2.json"
+echo "== int8: quantize from models/efficientvit_m0_fashion_mnist.yaml (200 training images, NV12 input)"
+"$effvit" quantize --config models/efficientvit_m0_fashion_mnist.yaml --json >"$out/quantize.json"
+int8_model=$(json_field "$out/quantize.json" output)
+echo "wrote $int8_model"
+echo "== int8: classify the same images, turned into NV12 frames as the board's demo does"
+"$effvit" classify "$int8_model" "$out"/samples/*/*.png --topk 1
+echo "== int8 accuracy on all 10000 test images"
+"$effvit" eval "$int8_model" --data "$data" --json >"$out/eval_int8.json"
+int8_top1=$(json_field "$out/eval_int8.json" top1)
+
+for precision in fp32 int8; do
+    m=$model
+    [ "$precision" = int8 ] && m=$int8_model
+    echo
+    echo "== $precision latency: one stream, one thread"
+    "$effvit" bench "$m" --threads 1 --iters 100 --warmup 10 --json >"$out/bench_${precision}_1.json"
+    echo "== $precision throughput: two streams on two cores"
+    "$effvit" bench "$m" --threads 1 --streams 2 --iters 100 --warmup 10 --json >"$out/bench_${precision}_2.json"
+done
 "$effvit" info "$model" --json >"$out/info.json"
 
 params=$(json_field "$out/info.json" params)
-lat1=$(json_field "$out/bench_1.json" median)
-lat2=$(json_field "$out/bench_2.json" median 2)
-fps=$(json_field "$out/bench_2.json" fps)
 cpu=$(awk -F'"' '$2 == "cpu" { print $4; exit }' "$out/info.json")
 isa=$(awk -F'"' '$2 == "isa" { print $4; exit }' "$out/info.json")
-
-table=$(awk -v p="$params" -v f="$float_top1" -v q="$int8_top1" -v l1="$lat1" -v l2="$lat2" -v fps="$fps" 'BEGIN {
-    printf "| model | input | classes | params | float top-1 | int8 top-1 | latency 1 thread | latency 2 streams | FPS |\n"
-    printf "|---|---|---|---|---|---|---|---|---|\n"
-    printf "| EfficientViT-M0 (Fashion-MNIST) | 224x224x3 | 10 | %.2f M | %.2f%% | %s | %.2f ms | %.2f ms | %.1f |\n",
-           p / 1e6, 100 * f, q, l1, l2, fps }')
+row() {  # row PRECISION INPUT TOP1
+    awk -v pr="$1" -v inp="$2" -v p="$params" -v t="$3" -v l1="$(json_field "$out/bench_$1_1.json" median)" \
+        -v l2="$(json_field "$out/bench_$1_2.json" median 2)" -v fps="$(json_field "$out/bench_$1_2.json" fps)" 'BEGIN {
+        printf "| EfficientViT-M0 (Fashion-MNIST) | %s | %s | 10 | %.2f M | %.2f%% | %.2f ms | %.2f ms | %.1f |\n",
+               pr, inp, p / 1e6, 100 * t, l1, l2, fps }'
+}
+table=$(printf '%s\n%s\n%s\n%s' \
+    "| model | precision | input | classes | params | top-1 | latency 1 thread | latency 2 streams | FPS |" \
+    "|---|---|---|---|---|---|---|---|---|" \
+    "$(row fp32 "224x224 RGB float" "$float_top1")" \
+    "$(row int8 "224x224 NV12 uint8" "$int8_top1")")
 
 {
     echo "# effvit results on this machine"
     echo
     echo "Written by \`make demo\` on $(date -u +%Y-%m-%d) — $cpu, ISA tier $isa, $(nproc) cores. Model: \`$model\`;"
-    echo "accuracy over the 10000 Fashion-MNIST test images; latency = median of 100 runs, batch 1;"
-    echo "FPS = two streams (one thread each) sharing one loaded model."
+    echo "int8: \`effvit quantize --config models/efficientvit_m0_fashion_mnist.yaml\` (calibrated on 200 training"
+    echo "images, NV12 input as on the RDK board). Top-1 over the 10000 Fashion-MNIST test images; latency ="
+    echo "median of 100 runs, batch 1; FPS = two streams (one thread each) sharing one loaded model."
     echo
     echo "$table"
     echo
