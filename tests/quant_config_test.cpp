@@ -124,6 +124,11 @@ TEST_F(QuantConfigTest, EveryBadConfigNamesTheKey) {
   expect_error("model_parameters: [1, 2\n", "not valid YAML");
   expect_error("model_parameters: [1, 2]\n", "model_parameters: must be a mapping");
   expect_error("just a string\n", "no mapping");
+  expect_error(replace(m, "  onnx_model: 'm.onnx'\n", "  onnx_model: 'm.onnx'\n  ? [a, b]\n  : 1\n"), "unexpected YAML structure");
+  expect_error(replace(m, "input_type_train: 'rgb'", "input_type_train: 'rgb'\n  norm_type: 'data_scale'\n  scale_value: inf 1 1"),
+               "must be positive finite");
+  expect_error(replace(m, "  onnx_model: 'm.onnx'\n", "  onnx_model: 'm.onnx'\n  output_model_file_prefix: '..'\n"),
+               "output_model_file_prefix: must be a file name prefix");
   expect_error(replace(m, "calibration_parameters:\n  cal_data_dir: './cal'\n  calibration_type: 'max'\n", ""),
                "calibration_parameters: missing required section");
 }

@@ -112,40 +112,66 @@ namespace {
 using namespace effvit::test;
 
 // The NV12 conversion `effvit quantize` writes as int32 ONNX ops, run op by op (the graph as
-// imported), equals the one effvit.Nv12ToRgb node the engine fuses it into, on every byte value.
-TEST(QdqModel, Nv12FusionEqualsTheOnnxOps) {
-  for (const bool rgb : {true, false}) {
-    onnx::ModelProto m;
-    m.set_ir_version(7);
-    m.add_opset_import()->set_version(13);
-    auto& g = *m.mutable_graph();
-    g.set_name("identity");
-    for (auto* v : {g.add_input(), g.add_output()}) {
-      auto* t = v->mutable_type()->mutable_tensor_type();
-      t->set_elem_type(onnx::TensorProto::FLOAT);
-      for (int64_t d : {1, 3, 16, 18}) t->mutable_shape()->add_dim()->set_dim_value(d);
-    }
-    g.mutable_input(0)->set_name("x");
-    g.mutable_output(0)->set_name("y");
-    add_node(g, "Identity", {"x"}, "y");
-    QuantConfig config;
-    config.path = "test.yaml";
-    config.input_type_rt = InputKind::nv12;
-    config.input_type_train = rgb ? InputKind::rgb : InputKind::bgr;
-    prepend_preprocessing(m, config);
-    const std::string bytes = m.SerializeAsString();
-
-    Tensor nv12(DType::u8, {1, 24, 18, 1});
-    for (int64_t i = 0; i < nv12.numel(); ++i) nv12.data<uint8_t>()[i] = static_cast<uint8_t>((i * 37 + 11) % 256);
-    Plan op_by_op(specialize(import_onnx_bytes(bytes.data(), bytes.size(), "nv12").graph, {{1, 24, 18, 1}}), KernelOptions{});
-    const Tensor want = op_by_op.run({nv12}).at(0);
-    const auto model = Model::load_from_memory(bytes.data(), bytes.size(), "nv12");
-    Session session(model);
-    bool fused = false;
-    for (const auto& n : session.plan_info({{1, 24, 18, 1}}).nodes) fused = fused || n.op == "effvit.Nv12ToRgb";
-    EXPECT_TRUE(fused);
-    expect_identical(session.run(nv12), want, rgb ? "rgb" : "bgr");
+// imported), equals the one effvit.Nv12ToRgb node the engine fuses it into. An edited copy (U and V
+// swapped: NV21; channels reordered) must not fuse, and still runs as written.
+onnx::ModelProto nv12_identity_model(bool rgb, int opset) {
+  onnx::ModelProto m;
+  m.set_ir_version(7);
+  m.add_opset_import()->set_version(opset);
+  auto& g = *m.mutable_graph();
+  g.set_name("identity");
+  for (auto* v : {g.add_input(), g.add_output()}) {
+    auto* t = v->mutable_type()->mutable_tensor_type();
+    t->set_elem_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : {1, 3, 16, 18}) t->mutable_shape()->add_dim()->set_dim_value(d);
   }
+  g.mutable_input(0)->set_name("x");
+  g.mutable_output(0)->set_name("y");
+  add_node(g, "Identity", {"x"}, "y");
+  QuantConfig config;
+  config.path = "test.yaml";
+  config.input_type_rt = InputKind::nv12;
+  config.input_type_train = rgb ? InputKind::rgb : InputKind::bgr;
+  prepend_preprocessing(m, config);
+  return m;
+}
+
+void set_int64_initializer(onnx::ModelProto& m, const std::string& name, int64_t value) {
+  for (auto& t : *m.mutable_graph()->mutable_initializer())
+    if (t.name() == name) t.set_raw_data(std::string(reinterpret_cast<const char*>(&value), sizeof value));
+}
+
+void expect_nv12_result(const onnx::ModelProto& m, bool want_fused, const std::string& what) {
+  const std::string bytes = m.SerializeAsString();
+  Tensor nv12(DType::u8, {1, 24, 18, 1});
+  for (int64_t i = 0; i < nv12.numel(); ++i) nv12.data<uint8_t>()[i] = static_cast<uint8_t>((i * 37 + 11) % 256);
+  Plan op_by_op(specialize(import_onnx_bytes(bytes.data(), bytes.size(), "nv12").graph, {{1, 24, 18, 1}}), KernelOptions{});
+  const Tensor want = op_by_op.run({nv12}).at(0);
+  const auto model = Model::load_from_memory(bytes.data(), bytes.size(), "nv12");
+  Session session(model);
+  bool fused = false;
+  for (const auto& n : session.plan_info({{1, 24, 18, 1}}).nodes) fused = fused || n.op == "effvit.Nv12ToRgb";
+  EXPECT_EQ(fused, want_fused) << what;
+  expect_identical(session.run(nv12), want, what);
+}
+
+TEST(QdqModel, Nv12FusionEqualsTheOnnxOpsAndRefusesEditedCopies) {
+  for (const int opset : {11, 13})
+    for (const bool rgb : {true, false}) expect_nv12_result(nv12_identity_model(rgb, opset), true, rgb ? "rgb" : "bgr");
+  onnx::ModelProto nv21 = nv12_identity_model(true, 13);
+  set_int64_initializer(nv21, "effvit_pre/nv12/u_start", 1);
+  set_int64_initializer(nv21, "effvit_pre/nv12/u_end", 2);
+  set_int64_initializer(nv21, "effvit_pre/nv12/v_start", 0);
+  set_int64_initializer(nv21, "effvit_pre/nv12/v_end", 1);
+  expect_nv12_result(nv21, false, "U and V swapped");
+  onnx::ModelProto rbg = nv12_identity_model(true, 13);
+  for (auto& n : *rbg.mutable_graph()->mutable_node())
+    if (n.op_type() == "Concat") {
+      const std::string g = n.input(1);
+      n.set_input(1, n.input(2));
+      n.set_input(2, g);
+    }
+  expect_nv12_result(rbg, false, "channels reordered");
 }
 
 }  // namespace

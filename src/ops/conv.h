@@ -4,6 +4,10 @@
 #include "ops/op.h"
 
 namespace effvit {
+enum class IsaTier : int;
+}
+
+namespace effvit {
 
 struct ConvGeometry {
   int64_t batch, in_c, in_h, in_w;
@@ -24,6 +28,10 @@ inline double conv_macs(const ConvGeometry& g) {
 inline bool is_quantized_conv(const Node& node) { return node.has("effvit.x_scale"); }
 
 std::unique_ptr<Kernel> create_conv_dnnl(const Node& node, const Graph& graph, const KernelOptions& options);
+// Whether oneDNN's int8 conv at `tier` computes the exact integer sums for these operands: always
+// with VNNI; without it only for uint8 activations and weights within [-64, 64].
+bool int8_conv_is_exact(IsaTier tier, DType activation, const Tensor& weights);
+
 // An integer conv's kernel: oneDNN int8, or (no int8 kernel for the shape, or !allow_int8 in tests)
 // a float32 conv on its dequantized operands.
 std::unique_ptr<Kernel> create_quantized_conv_dnnl(const Node& node, const Graph& graph, const KernelOptions& options,

@@ -8,8 +8,8 @@
 //   wq -> DequantizeLinear(sw, 0, axis 0) -> Conv -> y     ==>   Conv(xq, wq, bq, sw)  effvit.x_scale = sx
 //   bq -> DequantizeLinear(sx*sw) --/
 //
-// Folded only when it is exact to do so: zero points 0, weights int8, bias int32 at scale
-// sx * sw[c], activation scale a constant scalar.
+// Folded only when it is exact to do so: zero points 0 (the activation's present, uint8 or int8),
+// weights int8, bias int32 at scale sx * sw[c], activation scale a constant scalar.
 #include <cmath>
 
 #include "passes/passes.h"
@@ -50,9 +50,14 @@ int fold_qdq_into_conv(Graph& g) {
     const Node* dw = dequantize_producer(g, conv.inputs[1], producers);
     const Node* db = conv.inputs.size() > 2 ? dequantize_producer(g, conv.inputs[2], producers) : nullptr;
     if (!dx || !dw || (conv.inputs.size() > 2 && conv.inputs[2] != kNoValue && !db)) continue;
-    // Activation: a run-time tensor, one constant scale, zero point 0.
+    // Activation: a run-time uint8/int8 tensor (its zero point says which; without one the input
+    // could be int32), one constant scale, zero point 0.
     const Tensor* sx = dx->inputs.size() > 1 ? f32_constant(g, dx->inputs[1]) : nullptr;
-    if (!sx || sx->numel() != 1 || g.is_constant(dx->inputs[0]) || !zero_point_is_zero(g, *dx)) continue;
+    if (!sx || sx->numel() != 1 || g.is_constant(dx->inputs[0]) || dx->inputs.size() < 3 || !g.is_constant(dx->inputs[2]) ||
+        !zero_point_is_zero(g, *dx))
+      continue;
+    const DType x_type = g.value(dx->inputs[2]).dtype;
+    if (x_type != DType::u8 && x_type != DType::i8) continue;
     const float x_scale = sx->data<float>()[0];
     // Weights: int8 constant, scales per tensor or per output channel (axis 0), zero point 0.
     if (!g.is_constant(dw->inputs[0]) || g.value(dw->inputs[0]).dtype != DType::i8 || !zero_point_is_zero(g, *dw)) continue;

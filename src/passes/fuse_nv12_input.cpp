@@ -1,10 +1,15 @@
 // The NV12 -> RGB conversion `effvit quantize` writes in front of a model (src/quant/qdq_model.cpp:
 // ~40 int32 ONNX ops named effvit_pre/nv12/*, so any runtime reproduces OpenCV's
-// COLOR_YUV2RGB_NV12) becomes one effvit.Nv12ToRgb node. Fused only when the subgraph is exactly the
-// one written: the same ops, the BT.601 coefficients, the plane boundaries, one uint8 input, and no
-// reader outside it; anything else keeps running op by op.
+// COLOR_YUV2RGB_NV12) becomes one effvit.Nv12ToRgb node. Names prove nothing (a file may have been
+// edited: U and V swapped, channels reordered), so the subgraph is run on a probe frame of random
+// bytes and fused only when it computes exactly what the kernel computes; anything else keeps
+// running op by op.
+#include <cstring>
 #include <map>
 #include <set>
+
+#include "effvit/error.h"
+#include "ops/op.h"
 
 #include "passes/passes.h"
 
@@ -15,15 +20,35 @@ const std::string kPrefix = "effvit_pre/nv12/";
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
-// The integer constant a node of the subgraph reads under `name`, or nullopt.
-std::optional<int64_t> scalar_constant(const Graph& g, const std::string& name, const std::map<std::string, ValueId>& by_name) {
-  auto it = by_name.find(kPrefix + name);
-  if (it == by_name.end() || !g.is_constant(it->second)) return std::nullopt;
-  const Tensor& t = g.value(it->second).constant;
-  if (t.numel() != 1) return std::nullopt;
-  if (t.dtype() == DType::i32) return t.data<int32_t>()[0];
-  if (t.dtype() == DType::i64) return t.data<int64_t>()[0];
-  return std::nullopt;
+// The subgraph `members` evaluated on `probe` (by specialize, which folds nodes of constant inputs)
+// against effvit.Nv12ToRgb's own result in the given channel order.
+bool computes_nv12_to_rgb(const Graph& g, const std::set<size_t>& members, ValueId input, ValueId rgb, const Tensor& probe,
+                          bool rgb_order) {
+  Graph sub = g;
+  std::vector<Node> nodes;
+  for (size_t i : members) nodes.push_back(g.nodes[i]);
+  sub.nodes = std::move(nodes);
+  sub.inputs.clear();
+  sub.outputs = {rgb};
+  Value& in = sub.value(input);
+  in.is_constant = true;
+  in.constant = probe;
+  in.shape = probe.shape();
+  in.shape_known = true;
+  Graph evaluated;
+  try {
+    evaluated = specialize(sub, {});
+  } catch (const Error&) {
+    return false;
+  }
+  const Value& got = evaluated.value(evaluated.outputs[0]);
+  if (!got.is_constant || got.dtype != DType::f32) return false;
+  Node kernel;
+  kernel.op = "effvit.Nv12ToRgb";
+  kernel.set_int("rgb", rgb_order ? 1 : 0);
+  Tensor want(DType::f32, got.constant.shape());
+  find_op(kernel.op)->compute(kernel, {&probe}, {&want});
+  return got.constant.shape() == want.shape() && std::memcmp(got.constant.raw(), want.raw(), want.bytes()) == 0;
 }
 
 }  // namespace
@@ -36,15 +61,10 @@ int fuse_nv12_input(Graph& g) {
   const ValueId rgb = rgb_it->second;
 
   std::set<size_t> members;
-  std::map<std::string, int> ops;
   for (size_t i = 0; i < g.nodes.size(); ++i)
-    if (starts_with(g.nodes[i].name, kPrefix)) {
-      members.insert(i);
-      ++ops[g.nodes[i].op];
-    }
-  const std::map<std::string, int> expected_ops{{"Cast", 4}, {"Slice", 4}, {"Reshape", 6}, {"Expand", 2}, {"Sub", 6},
-                                                {"Clip", 4},  {"Mul", 5},   {"Add", 5},     {"Div", 3},    {"Concat", 1}};
-  if (ops != expected_ops) return 0;
+    if (starts_with(g.nodes[i].name, kPrefix)) members.insert(i);
+  const int producer = g.producers()[static_cast<size_t>(rgb)];
+  if (producer < 0 || !members.count(static_cast<size_t>(producer))) return 0;
 
   // One uint8 graph input feeds it; what it makes is read outside only through `rgb`.
   std::set<ValueId> produced;
@@ -67,32 +87,28 @@ int fuse_nv12_input(Graph& g) {
   }
   for (ValueId id : g.outputs)
     if (id != rgb && produced.count(id)) return 0;
-
-  // The coefficients and plane boundaries it was written with.
   const Shape& nv12 = g.value(input).shape;
-  if (nv12.size() != 4 || nv12[1] <= 0 || nv12[1] % 3) return 0;
-  const int64_t height = nv12[1] / 3 * 2;
-  const std::map<std::string, int64_t> expected{
-      {"c16", 16},          {"cy", 1220542},    {"r_cv", 1673527}, {"g_cv", -852492},
-      {"g_cu", -409993},    {"b_cu", 2116026},  {"c128", 128},     {"half_plus_offset", (1 << 19) + (int64_t{1024} << 20)},
-      {"two20", 1 << 20},   {"k1024", 1024},    {"c255", 255},     {"zero", 0},
-      {"y_start", 0},       {"y_end", height},  {"uv_start", height}, {"uv_end", height * 3 / 2}};
-  for (const auto& [name, value] : expected)
-    if (scalar_constant(g, name, by_name) != value) return 0;
+  if (nv12.size() != 4 || nv12[1] <= 0 || nv12[1] % 3 || (nv12[1] / 3) % 2 || nv12[2] <= 0 || nv12[2] % 2 || nv12[3] != 1) return 0;
 
-  // RGB or BGR: the order the Concat reads its channels in.
-  const int producer = g.producers()[static_cast<size_t>(rgb)];
-  if (producer < 0 || !members.count(static_cast<size_t>(producer))) return 0;
-  const Node& concat = g.nodes[static_cast<size_t>(producer)];
-  if (concat.op != "Concat" || concat.inputs.size() != 3) return 0;
-  const std::string first = g.value(concat.inputs[0]).name;
+  // A probe frame of random bytes (a fixed linear congruential sequence): U and V differ, every
+  // channel differs, values saturate both ways.
+  Tensor probe(DType::u8, {1, nv12[1], nv12[2], 1});
+  uint32_t state = 12345;
+  for (int64_t i = 0; i < probe.numel(); ++i) {
+    state = state * 1664525u + 1013904223u;
+    probe.data<uint8_t>()[i] = static_cast<uint8_t>(state >> 24);
+  }
+  int order = -1;
+  for (const bool rgb_order : {true, false})
+    if (order < 0 && computes_nv12_to_rgb(g, members, input, rgb, probe, rgb_order)) order = rgb_order ? 1 : 0;
+  if (order < 0) return 0;
+
   Node fused;
   fused.op = "effvit.Nv12ToRgb";
   fused.name = "effvit_pre/nv12";
   fused.inputs = {input};
   fused.outputs = {rgb};
-  fused.set_int("rgb", first == kPrefix + "r" ? 1 : 0);
-
+  fused.set_int("rgb", order);
   std::vector<Node> nodes;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     if (static_cast<int>(i) == producer) nodes.push_back(fused);

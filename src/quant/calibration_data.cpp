@@ -4,7 +4,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "data/dataset.h"
 #include "data/npy.h"
 #include "effvit/error.h"
 #include "effvit/image.h"
@@ -30,8 +29,11 @@ CalibrationSet::CalibrationSet(const QuantConfig& config, Shape input_shape, con
   const std::string& dir = config.cal_data_dir;
   std::error_code ec;
   if (fs::is_regular_file(dir, ec)) {
-    idx_ = open_dataset(dir, {});
-    if (idx_->size() == 0) throw Error(ErrorKind::invalid_input, config.path + ": calibration_parameters.cal_data_dir: " + dir + " holds no image");
+    // Images only: calibration needs no labels.
+    idx_ = std::make_unique<IdxArray>(read_idx(dir));
+    if (idx_->dims.size() != 3 || idx_->dims[0] == 0)
+      throw Error(ErrorKind::invalid_input, config.path + ": calibration_parameters.cal_data_dir: " + dir +
+                                                " is not an IDX file of images ([count, height, width])");
     return;
   }
   if (!fs::is_directory(dir, ec))
@@ -49,9 +51,9 @@ CalibrationSet::CalibrationSet(const QuantConfig& config, Shape input_shape, con
 
 CalibrationSet::~CalibrationSet() = default;
 
-size_t CalibrationSet::size() const { return idx_ ? idx_->size() : files_.size(); }
+size_t CalibrationSet::size() const { return idx_ ? static_cast<size_t>(idx_->dims[0]) : files_.size(); }
 
-std::string CalibrationSet::source(size_t i) const { return idx_ ? idx_->source(i) : files_.at(i); }
+std::string CalibrationSet::source(size_t i) const { return idx_ ? config_.cal_data_dir + "#" + std::to_string(i) : files_.at(i); }
 
 Tensor CalibrationSet::sample(size_t i) const {
   const std::string where = source(i);
@@ -61,7 +63,13 @@ Tensor CalibrationSet::sample(size_t i) const {
   const std::string e = idx_ ? ".idx" : extension(where);
   if (e == ".npy") {
     const Tensor t = read_npy(where);
-    if (t.numel() != n)
+    // The same shape, leading 1s aside: a (1, 224, 224, 3) array must not pass for (1, 3, 224, 224).
+    auto trimmed = [](const Shape& s) {
+      size_t k = 0;
+      while (k + 1 < s.size() && s[k] == 1) ++k;
+      return Shape(s.begin() + static_cast<int64_t>(k), s.end());
+    };
+    if (trimmed(t.shape()) != trimmed(shape_))
       throw Error(ErrorKind::invalid_input, where + ": calibration sample of shape " + shape_str(t.shape()) + ", the model takes " + shape_str(shape_));
     if (t.dtype() == DType::f32) std::copy_n(t.data<float>(), n, dst);
     else if (t.dtype() == DType::u8) std::copy_n(t.data<uint8_t>(), n, dst);
@@ -81,7 +89,16 @@ Tensor CalibrationSet::sample(size_t i) const {
     return out;
   }
   // An image: the model's own resize and crop, pixels kept at 0..255 in the training layout.
-  const Image image = idx_ ? idx_->image(i) : read_image(where);
+  Image image;
+  if (idx_) {
+    image.height = static_cast<int>(idx_->dims[1]);
+    image.width = static_cast<int>(idx_->dims[2]);
+    const size_t pixels = static_cast<size_t>(image.width) * image.height;
+    image.rgb.resize(pixels * 3);
+    for (size_t k = 0; k < pixels; ++k) std::fill_n(&image.rgb[k * 3], 3, idx_->data[i * pixels + k]);
+  } else {
+    image = read_image(where);
+  }
   const bool nhwc = config_.input_layout_train == "NHWC";
   const int64_t channels = shape_[nhwc ? 3 : 1], height = shape_[nhwc ? 1 : 2], width = shape_[nhwc ? 2 : 3];
   Preprocess pre = Preprocess::from_metadata(metadata_);

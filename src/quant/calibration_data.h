@@ -10,12 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "data/idx.h"
 #include "effvit/tensor.h"
 #include "quant/config.h"
-
-namespace effvit {
-class Dataset;
-}
 
 namespace effvit::quant {
 
@@ -37,7 +34,7 @@ class CalibrationSet {
   Shape shape_;
   std::map<std::string, std::string> metadata_;
   std::vector<std::string> files_;
-  std::unique_ptr<Dataset> idx_;
+  std::unique_ptr<IdxArray> idx_;  // an IDX images file: [count, height, width] gray bytes
 };
 
 }  // namespace effvit::quant

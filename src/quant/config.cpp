@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -104,11 +105,10 @@ class Reader {
 const std::map<std::string, std::set<std::string>> kUsed = {
     {"model_parameters", {"onnx_model", "working_dir", "output_model_file_prefix", "node_info"}},
     {"input_parameters",
-     {"input_name", "input_type_rt", "input_type_train", "input_layout_train", "input_shape", "norm_type", "mean_value",
-      "scale_value"}},
+     {"input_name", "input_type_rt", "input_type_train", "input_layout_train", "norm_type", "mean_value", "scale_value"}},
     {"calibration_parameters", {"cal_data_dir", "cal_data_type", "calibration_type", "max_percentile"}},
 };
-const std::set<std::string> kBoardOnly = {"march", "layer_out_dump", "log_level", "debug_mode", "output_nodes",
+const std::set<std::string> kBoardOnly = {"march", "layer_out_dump", "log_level", "debug_mode", "output_nodes", "input_shape",
                                           "remove_node_type", "remove_node_name", "input_batch", "separate_batch",
                                           "separate_name", "input_layout_rt", "std_value", "preprocess_on",
                                           "per_channel", "optimization", "run_on_cpu", "run_on_bpu"};
@@ -173,7 +173,19 @@ const char* input_kind_name(InputKind kind) {
 
 std::string QuantConfig::output_path() const { return (fs::path(working_dir) / (output_prefix + ".onnx")).string(); }
 
+QuantConfig read_config(const std::string& path);
+
 QuantConfig load_quant_config(const std::string& path) {
+  try {
+    return read_config(path);
+  } catch (const YAML::Exception& e) {
+    // A key or value of an unexpected YAML kind (a list used as a key, say) that a reader above did
+    // not anticipate.
+    throw Error(ErrorKind::invalid_input, path + ": unexpected YAML structure: " + e.what());
+  }
+}
+
+QuantConfig read_config(const std::string& path) {
   Reader r(path);
   YAML::Node root;
   std::error_code ec;
@@ -195,7 +207,7 @@ QuantConfig load_quant_config(const std::string& path) {
   c.working_dir = resolve(r.str(model, "model_parameters", "working_dir", false, "."));
   c.output_prefix = r.str(model, "model_parameters", "output_model_file_prefix", false,
                           fs::path(c.onnx_model).stem().string() + "_int8");
-  if (c.output_prefix.find('/') != std::string::npos)
+  if (c.output_prefix.find('/') != std::string::npos || c.output_prefix == "." || c.output_prefix == "..")
     r.fail("model_parameters.output_model_file_prefix", "must be a file name prefix, not a path");
   c.node_info = read_node_info(r, model);
 
@@ -220,7 +232,9 @@ QuantConfig load_quant_config(const std::string& path) {
   if (!needs_mean) c.mean.clear();
   if (!needs_scale) c.scale.clear();
   for (float s : c.scale)
-    if (!(s > 0)) r.fail("input_parameters.scale_value", "must be positive numbers");
+    if (!(s > 0) || !std::isfinite(s)) r.fail("input_parameters.scale_value", "must be positive finite numbers");
+  for (float m : c.mean)
+    if (!std::isfinite(m)) r.fail("input_parameters.mean_value", "must be finite numbers");
   if (c.input_type_rt == InputKind::nv12 && c.input_type_train != InputKind::rgb && c.input_type_train != InputKind::bgr)
     r.fail("input_parameters.input_type_train", "an nv12 model must have been trained on rgb or bgr");
 

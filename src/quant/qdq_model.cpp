@@ -299,7 +299,7 @@ namespace {
 // COLOR_YUV2RGB_NV12 computes it: BT.601 video range in 20-bit fixed point, chroma repeated over
 // each 2x2 block, >> rounding down, saturated to 0..255. Written in int32 ONNX ops so any runtime
 // reproduces the board's conversion bit for bit.
-std::string nv12_to_float(const std::string& input, int64_t height, int64_t width, bool rgb, std::vector<NodeProto>& nodes,
+std::string nv12_to_float(const std::string& input, int64_t height, int64_t width, bool rgb, int opset, std::vector<NodeProto>& nodes,
                           std::vector<TensorProto>& inits) {
   const std::string p = "effvit_pre/nv12/";
   auto ints = [&](const std::string& name, std::vector<int64_t> values) {
@@ -334,7 +334,26 @@ std::string nv12_to_float(const std::string& input, int64_t height, int64_t widt
   const std::string u = upsampled("u", 0), v = upsampled("v", 1);
   // y = max(Y - 16, 0) * CY; each channel: (y + (1 << 19) + CV * v + CU * u) >> 20, floored via a
   // positive offset (int32 Div truncates), then saturated.
-  const std::string y_scaled = node("Mul", {node("Clip", {node("Sub", {y, scalar("c16", 16)}, "y16"), scalar("zero", 0)}, "y_pos"),
+  // Clip takes integers from opset 12; before, the (small, exactly representable) values are
+  // clipped as floats.
+  // `lo` is always the int32 zero; `hi` (optional) 255.
+  auto clip = [&](const std::string& x, const std::string& lo, const std::string& hi, const std::string& out) {
+    if (opset >= 12) return node("Clip", hi.empty() ? std::vector<std::string>{x, lo} : std::vector<std::string>{x, lo, hi}, out);
+    auto cast = [&](const std::string& from, int32_t to, const std::string& name) {
+      NodeProto c = make_node("Cast", p + name, {from}, p + name);
+      set_int_attr(c, "to", to);
+      nodes.push_back(c);
+      return p + name;
+    };
+    auto float_scalar = [&](const std::string& name, float value) {
+      if (made.insert(name).second) inits.push_back(make_initializer<float>(p + name, TensorProto::FLOAT, {}, {value}));
+      return p + name;
+    };
+    std::vector<std::string> in{cast(x, TensorProto::FLOAT, out + "_as_float"), float_scalar("zero_f", 0.f)};
+    if (!hi.empty()) in.push_back(float_scalar("c255_f", 255.f));
+    return cast(node("Clip", in, out + "_float"), TensorProto::INT32, out);
+  };
+  const std::string y_scaled = node("Mul", {clip(node("Sub", {y, scalar("c16", 16)}, "y16"), scalar("zero", 0), "", "y_pos"),
                                             scalar("cy", 1220542)},
                                     "y_scaled");
   const int32_t offset = 1024 << 20;
@@ -344,7 +363,7 @@ std::string nv12_to_float(const std::string& input, int64_t height, int64_t widt
     if (cv) acc = node("Add", {acc, node("Mul", {v, scalar(name + "_cv", cv)}, name + "_v")}, name + "_with_v");
     if (cu) acc = node("Add", {acc, node("Mul", {u, scalar(name + "_cu", cu)}, name + "_u")}, name + "_with_u");
     const std::string shifted = node("Sub", {node("Div", {acc, scalar("two20", 1 << 20)}, name + "_div"), scalar("k1024", 1024)}, name + "_floor");
-    const std::string clipped = node("Clip", {shifted, p + "zero", scalar("c255", 255)}, name + "_clip");
+    const std::string clipped = clip(shifted, p + "zero", scalar("c255", 255), name + "_clip");
     NodeProto to_float = make_node("Cast", p + name, {clipped}, p + name);
     set_int_attr(to_float, "to", TensorProto::FLOAT);
     nodes.push_back(to_float);
@@ -398,7 +417,7 @@ void prepend_preprocessing(ModelProto& model, const QuantConfig& config) {
     const int64_t width = shape.dim(3).has_dim_value() ? shape.dim(3).dim_value() : 0;
     if (height <= 0 || width <= 0 || height % 2 || width % 2 || channels != 3)
       throw Error(ErrorKind::unsupported, config.path + ": an nv12 model needs a fixed 3-channel input of even height and width");
-    current = nv12_to_float(original, height, width, train == InputKind::rgb, pre, new_inits);
+    current = nv12_to_float(original, height, width, train == InputKind::rgb, default_opset(model), pre, new_inits);
     auto* type = input->mutable_type()->mutable_tensor_type();
     type->set_elem_type(TensorProto::UINT8);
     auto* dims = type->mutable_shape();

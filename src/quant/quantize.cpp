@@ -118,7 +118,8 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
   size_t weighted = 0;
   for (const auto& n : model.graph().node()) weighted += n.op_type() == "Conv" || n.op_type() == "Gemm" || n.op_type() == "MatMul";
   report.float_nodes = weighted - targets.size();
-  if (default_opset(model) < 13)
+  report.per_channel = default_opset(model) >= 13;
+  if (!report.per_channel)
     report.notes.push_back("opset " + std::to_string(default_opset(model)) +
                            " has no per-channel QuantizeLinear: weights get one scale per tensor (export at opset 13+ for per-channel)");
   for (const auto& [name, precision] : config.node_info)

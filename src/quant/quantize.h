@@ -18,6 +18,7 @@ struct QuantizeReport {
   size_t quantized_nodes = 0;  // Conv / Gemm / MatMul with constant weights, now integer
   size_t float_nodes = 0;      // of those kinds, left in float32 (node_info ON: CPU, run-time weights)
   size_t activations = 0;      // tensors given a QuantizeLinear/DequantizeLinear pair
+  bool per_channel = true;     // weight scales per output channel (opset 13+), else per tensor
   std::vector<std::string> notes;
 };
 

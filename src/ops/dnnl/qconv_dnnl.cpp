@@ -1,8 +1,10 @@
 // The integer Conv (passes/fold_qdq_into_conv.cpp) through oneDNN: uint8/int8 activations, int8
 // weights packed once, int32 bias, float32 output scaled per output channel by x_scale * w_scale[c]
 // while still in registers, ReLU fused. Where oneDNN has no int8 kernel for a shape (it would run
-// its reference loop) the same node runs as a float32 conv on dequantized weights, its input
-// dequantized by a scaling reorder: correct everywhere, int8 where oneDNN is fast.
+// its reference loop), or where it would not be exact (no VNNI: see int8_conv_is_exact), the same
+// node runs as a float32 conv on dequantized weights, its input dequantized by a scaling reorder:
+// correct everywhere, int8 where oneDNN is fast and exact.
+#include "cpu/hardware.h"
 #include "ops/conv.h"
 #include "ops/dnnl/engine.h"
 
@@ -111,9 +113,22 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
 
 }  // namespace
 
+bool int8_conv_is_exact(IsaTier tier, DType activation, const Tensor& weights) {
+  if (tier == IsaTier::avx2_vnni || tier >= IsaTier::avx512_vnni) return true;  // 4-way dot products into int32
+  // Without VNNI oneDNN sums pairs of u8 x s8 products in int16 (vpmaddubsw), which saturates
+  // unless 255 * (|w1| + |w2|) <= 32767, and it halves the weights of s8 activations.
+  if (activation != DType::u8) return false;
+  const int8_t* w = weights.data<int8_t>();
+  for (int64_t i = 0; i < weights.numel(); ++i)
+    if (w[i] > 64 || w[i] < -64) return false;
+  return true;
+}
+
 std::unique_ptr<Kernel> create_quantized_conv_dnnl(const Node& node, const Graph& graph, const KernelOptions& options, bool allow_int8) {
   // The input must be plain: a blocked quantized activation has no producer yet.
   if (graph.value(node.inputs[0]).layout != Layout::Plain) return nullptr;
+  allow_int8 = allow_int8 && int8_conv_is_exact(hardware().info.tier, graph.value(node.inputs[0]).dtype,
+                                                 graph.value(node.inputs[1]).constant);
   try {
     auto int8 = allow_int8 ? std::make_unique<QConvDnnl>(node, graph, options, true) : nullptr;
     if (int8 && !is_reference_implementation(int8->implementation())) return int8;

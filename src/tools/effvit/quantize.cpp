@@ -40,6 +40,7 @@ Handler add_quantize(CLI::App& app) {
                        {"quantized_nodes", r.quantized_nodes},
                        {"float_nodes", r.float_nodes},
                        {"quantized_activations", r.activations},
+                       {"per_channel_weights", r.per_channel},
                        {"input_type_rt", quant::input_kind_name(config.input_type_rt)},
                        {"calibration_type", config.calibration_type},
                        {"max_percentile", config.max_percentile}};
@@ -50,7 +51,8 @@ Handler add_quantize(CLI::App& app) {
     std::printf("model        %s\n", config.onnx_model.c_str());
     std::printf("calibration  %s, %zu samples, max at percentile %g\n", config.cal_data_dir.c_str(), r.samples, config.max_percentile);
     std::printf("folded       %d BatchNormalization into convs\n", r.batchnorms_folded);
-    std::printf("int8         %zu Conv/Gemm/MatMul nodes (weights per channel), %zu activations\n", r.quantized_nodes, r.activations);
+    std::printf("int8         %zu Conv/Gemm/MatMul nodes (weights per %s), %zu activations\n", r.quantized_nodes,
+                r.per_channel ? "channel" : "tensor: opset < 13", r.activations);
     std::printf("float32      %zu Conv/Gemm/MatMul nodes (run-time weights or node_info ON: CPU)\n", r.float_nodes);
     std::printf("input        %s (preprocessing inside the model)\n", quant::input_kind_name(config.input_type_rt));
     std::printf("wrote        %s\n", r.output_path.c_str());
