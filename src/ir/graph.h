@@ -32,7 +32,9 @@ struct Attribute {
 // innermost (the last block zero-padded), which its convolutions run fastest in; B is one vector
 // register of floats, so it comes from the hardware tier (16 with AVX-512, 8 below). Only values
 // the blocked_layout pass marks are blocked; everything the importer and other passes see is Plain.
-enum class Layout : uint8_t { Plain, Blocked };
+// Plain: NCHW. Blocked: nChw<B>c (float conv chains). Nhwc: channels last (int8 conv chains: oneDNN's
+// int8 kernels read and write it).
+enum class Layout : uint8_t { Plain, Blocked, Nhwc };
 
 struct Value {
   std::string name;

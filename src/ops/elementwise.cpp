@@ -103,6 +103,13 @@ void compute_cast(const Node&, const TensorIn& in, const TensorOut& out) {
     compute_identity(Node{}, in, out);
     return;
   }
+  // Pixels into a quantized model (uint8 -> float32, exact): one typed loop, not a double per element.
+  if (in[0]->dtype() == DType::u8 && out[0]->dtype() == DType::f32) {
+    const uint8_t* x = in[0]->data<uint8_t>();
+    float* y = out[0]->data<float>();
+    for (int64_t i = 0, e = in[0]->numel(); i < e; ++i) y[i] = static_cast<float>(x[i]);
+    return;
+  }
   for (int64_t i = 0, e = in[0]->numel(); i < e; ++i) store_double(*out[0], i, load_double(*in[0], i));
 }
 

@@ -138,7 +138,8 @@ class QuantizeKernel final : public Kernel {
 
 std::unique_ptr<Kernel> create_quantize(const Node& n, const Graph& g, const KernelOptions& options) {
   const Value& x = g.value(n.inputs[0]);
-  if (x.layout != Layout::Plain || !g.is_constant(n.inputs[1]) || shape_numel(g.value(n.inputs[1]).shape) != 1) return nullptr;
+  // Elementwise, so any layout works as long as input and output share it (NHWC in int8 chains).
+  if (x.layout != g.value(n.outputs[0]).layout || x.layout == Layout::Blocked || !g.is_constant(n.inputs[1]) || shape_numel(g.value(n.inputs[1]).shape) != 1) return nullptr;
   const bool has_zero_point = n.inputs.size() > 2 && n.inputs[2] != kNoValue;
   if (has_zero_point && (!g.is_constant(n.inputs[2]) || shape_numel(g.value(n.inputs[2]).shape) != 1)) return nullptr;
   const float scale = g.value(n.inputs[1]).constant.data<float>()[0];

@@ -14,7 +14,8 @@ const std::map<std::string, const OpDef*>& table() {
           &kIdentityOp, &kMatMulOp, &kModOp, &kMulOp, &kPadOp, &kRangeOp, &kReduceMeanOp, &kReluOp,
           &kReshapeOp, &kShapeOp, &kSigmoidOp, &kSliceOp, &kSoftmaxOp, &kSplitOp, &kSqueezeOp,
           &kSubOp, &kTransposeOp, &kUnsqueezeOp, &kWhereOp, &kToBlockedOp, &kToPlainOp, &kQuantizeLinearOp,
-          &kDequantizeLinearOp, &kClipOp, &kNv12ToRgbOp})
+          &kDequantizeLinearOp, &kClipOp, &kNv12ToRgbOp, &kToNhwcOp,
+          &kNhwcToPlainOp})
       m[d->name] = d;
     return m;
   }();

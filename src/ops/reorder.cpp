@@ -1,5 +1,5 @@
-// Layout conversions the blocked_layout pass inserts between plain NCHW and oneDNN's nChw<B>c (B in
-// the node's `block` attribute). They exist only inside effvit (the importer rejects their names in
+// Layout conversions the layout passes insert: between plain NCHW and oneDNN's nChw<B>c (B in the
+// node's `block` attribute), and between NCHW and NHWC (the int8 layout). They exist only inside effvit (the importer rejects their names in
 // a model).
 #include "ops/dnnl/engine.h"
 #include "ops/op.h"
@@ -37,6 +37,28 @@ void compute_to_blocked(const Node& node, const TensorIn& in, const TensorOut& o
       for (int64_t p = 0; p < pixels; ++p) y[blocked_offset(n, c, p, s[1], pixels, block)] = x[(n * s[1] + c) * pixels + p];
 }
 
+// NCHW <-> NHWC for 4-D float32 tensors (the int8 layout, passes/nhwc_layout.cpp).
+void infer_nhwc_reorder(InferContext& c) {
+  if (c.shape(0).size() != 4 || c.input(0).dtype != DType::f32) c.fail("expects a float32 4-D tensor");
+  c.set_output(0, DType::f32, c.shape(0));
+}
+
+void copy_nchw_nhwc(const TensorIn& in, const TensorOut& out, bool to_nhwc) {
+  const Shape& s = in[0]->shape();
+  const int64_t channels = s[1], pixels = s[2] * s[3];
+  const float* x = in[0]->data<float>();
+  float* y = out[0]->data<float>();
+  for (int64_t n = 0; n < s[0]; ++n)
+    for (int64_t c = 0; c < channels; ++c)
+      for (int64_t p = 0; p < pixels; ++p) {
+        const int64_t nchw = (n * channels + c) * pixels + p, nhwc = (n * pixels + p) * channels + c;
+        y[to_nhwc ? nhwc : nchw] = x[to_nhwc ? nchw : nhwc];
+      }
+}
+
+void compute_to_nhwc(const Node&, const TensorIn& in, const TensorOut& out) { copy_nchw_nhwc(in, out, true); }
+void compute_nhwc_to_plain(const Node&, const TensorIn& in, const TensorOut& out) { copy_nchw_nhwc(in, out, false); }
+
 void compute_to_plain(const Node& node, const TensorIn& in, const TensorOut& out) {
   const Shape& s = in[0]->shape();
   const int64_t block = block_of(node), pixels = s[2] * s[3];
@@ -47,17 +69,15 @@ void compute_to_plain(const Node& node, const TensorIn& in, const TensorOut& out
       for (int64_t p = 0; p < pixels; ++p) y[(n * s[1] + c) * pixels + p] = x[blocked_offset(n, c, p, s[1], pixels, block)];
 }
 
+using tag = dnnl::memory::format_tag;
+
 class ReorderDnnl final : public Kernel {
  public:
-  ReorderDnnl(const Shape& s, int64_t block, bool to_blocked, int threads)
-      : threads_(dnnl_threads_for(static_cast<double>(shape_numel(s)), threads)) {
+  ReorderDnnl(const Shape& s, tag from, tag to, int threads) : threads_(dnnl_threads_for(static_cast<double>(shape_numel(s)), threads)) {
     OmpThreadScope scope(threads_);
-    using tag = dnnl::memory::format_tag;
     const dnnl::memory::dims dims(s.begin(), s.end());
-    const dnnl::memory::desc plain(dims, dnnl::memory::data_type::f32, tag::nchw);
-    const dnnl::memory::desc blocked(dims, dnnl::memory::data_type::f32, blocked_tag(block));
-    src_ = dnnl::memory(to_blocked ? plain : blocked, dnnl_engine(), DNNL_MEMORY_NONE);
-    dst_ = dnnl::memory(to_blocked ? blocked : plain, dnnl_engine(), DNNL_MEMORY_NONE);
+    src_ = dnnl::memory(dnnl::memory::desc(dims, dnnl::memory::data_type::f32, from), dnnl_engine(), DNNL_MEMORY_NONE);
+    dst_ = dnnl::memory(dnnl::memory::desc(dims, dnnl::memory::data_type::f32, to), dnnl_engine(), DNNL_MEMORY_NONE);
     reorder_ = make_reorder(src_, dst_, impl_);
   }
   void run(const TensorIn& in, const TensorOut& out) override {
@@ -78,16 +98,26 @@ class ReorderDnnl final : public Kernel {
 };
 
 std::unique_ptr<Kernel> create_to_blocked(const Node& n, const Graph& g, const KernelOptions& options) {
-  return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]).shape, block_of(n), true, options.threads);
+  return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]).shape, tag::nchw, blocked_tag(block_of(n)), options.threads);
 }
 
 std::unique_ptr<Kernel> create_to_plain(const Node& n, const Graph& g, const KernelOptions& options) {
-  return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]).shape, block_of(n), false, options.threads);
+  return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]).shape, blocked_tag(block_of(n)), tag::nchw, options.threads);
+}
+
+std::unique_ptr<Kernel> create_to_nhwc(const Node& n, const Graph& g, const KernelOptions& options) {
+  return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]).shape, tag::nchw, tag::nhwc, options.threads);
+}
+
+std::unique_ptr<Kernel> create_nhwc_to_plain(const Node& n, const Graph& g, const KernelOptions& options) {
+  return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]).shape, tag::nhwc, tag::nchw, options.threads);
 }
 
 }  // namespace
 
 const OpDef kToBlockedOp{"effvit.ToBlocked", infer_reorder, compute_to_blocked, create_to_blocked};
 const OpDef kToPlainOp{"effvit.ToPlain", infer_reorder, compute_to_plain, create_to_plain};
+const OpDef kToNhwcOp{"effvit.ToNhwc", infer_nhwc_reorder, compute_to_nhwc, create_to_nhwc};
+const OpDef kNhwcToPlainOp{"effvit.NhwcToPlain", infer_nhwc_reorder, compute_nhwc_to_plain, create_nhwc_to_plain};
 
 }  // namespace effvit

@@ -4,8 +4,6 @@
 // the edges
 // where a reader needs the other layout. Between two convs of a block nothing is reordered; the
 // attention's reshapes and transposes read plain NCHW through one conversion.
-#include <map>
-
 #include "passes/passes.h"
 
 namespace effvit {
@@ -60,45 +58,14 @@ int assign_blocked_layout(Graph& g, int block) {
   }
   if (!blocked) return 0;
 
-  // Insert one conversion per (value, target layout), right before its first reader.
-  std::map<std::pair<ValueId, Layout>, ValueId> converted;
-  std::vector<Node> nodes;
-  nodes.reserve(g.nodes.size() * 2);
-  auto convert = [&](ValueId id, Layout to) {
-    auto key = std::make_pair(id, to);
-    auto it = converted.find(key);
-    if (it != converted.end()) return it->second;
-    Value v = g.value(id);
-    v.name += to == Layout::Plain ? ".plain" : ".blocked";
-    v.layout = to;
-    v.channel_block = to == Layout::Plain ? 0 : block;
-    v.onnx_shape.reset();
-    v.is_constant = false;
-    const ValueId out = g.add_value(v);
-    Node r;
-    r.op = to == Layout::Plain ? "effvit.ToPlain" : "effvit.ToBlocked";
-    r.name = v.name;
-    r.set_int("block", block);
-    r.inputs = {id};
-    r.outputs = {out};
-    nodes.push_back(std::move(r));
-    converted.emplace(key, out);
-    return out;
-  };
-  for (Node& n : g.nodes) {
-    for (size_t i = 0; i < n.inputs.size(); ++i) {
-      const ValueId id = n.inputs[i];
-      if (id == kNoValue) continue;
-      const bool blocked_in = g.value(id).layout == Layout::Blocked;
-      const bool wants_blocked = reads_blocked(n, i, g);
-      if (blocked_in && !wants_blocked) n.inputs[i] = convert(id, Layout::Plain);
-      else if (!blocked_in && wants_blocked && n.op != "Conv") n.inputs[i] = convert(id, Layout::Blocked);
-    }
-    nodes.push_back(std::move(n));
-  }
-  for (ValueId& id : g.outputs)
-    if (g.value(id).layout == Layout::Blocked) id = convert(id, Layout::Plain);
-  g.nodes = std::move(nodes);
+  // A Conv reads its input in either layout (oneDNN reorders inside); other readers as they say.
+  insert_layout_conversions(
+      g,
+      [&](const Node& n, size_t i) {
+        if (n.op == "Conv" && i == 0) return g.value(n.inputs[0]).layout;
+        return reads_blocked(n, i, g) ? Layout::Blocked : Layout::Plain;
+      },
+      block);
   return blocked;
 }
 

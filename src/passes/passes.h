@@ -2,6 +2,7 @@
 // not match. `specialize` runs first (it makes every shape concrete); the rest assume known shapes.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "ir/graph.h"
@@ -16,6 +17,14 @@ Graph specialize(const Graph& graph, const std::vector<Shape>& input_shapes);
 // Conv -> BatchNormalization with constant parameters becomes one Conv with folded weights/bias.
 int fold_batchnorm_into_conv(Graph& graph);
 // Conv -> Relu becomes Conv with effvit.activation = "Relu".
+// Inserts one conversion node per (value, layout) right before its first reader, wherever a reader
+// wants (`wants(node, input)`) another layout than the value has, and turns non-plain graph
+// outputs back to plain. Shared by the layout passes; `block` is the channel block of Blocked.
+void insert_layout_conversions(Graph& graph, const std::function<Layout(const Node&, size_t)>& wants, int block);
+// Whether the graph has integer Convs (fold_qdq_into_conv), and the NHWC layout for their chains
+// (nhwc_layout.cpp; used instead of assign_blocked_layout for such graphs). Returns values changed.
+bool has_integer_conv(const Graph& graph);
+int assign_nhwc_layout(Graph& graph);
 // The NV12 -> RGB ops `effvit quantize` writes -> one effvit.Nv12ToRgb node (exactly that subgraph
 // only). Returns 1 when fused.
 int fuse_nv12_input(Graph& graph);

@@ -1,3 +1,6 @@
+#include <functional>
+#include <map>
+
 #include "passes/passes.h"
 
 namespace effvit {
@@ -30,6 +33,48 @@ void absorb_consumer(Node& producer, Node& consumer) {
   consumer.inputs = {consumer.outputs[0]};
 }
 
+void insert_layout_conversions(Graph& g, const std::function<Layout(const Node&, size_t)>& wants, int block) {
+  std::map<std::pair<ValueId, Layout>, ValueId> converted;
+  std::vector<Node> nodes;
+  nodes.reserve(g.nodes.size() * 2);
+  auto convert = [&](ValueId id, Layout to) {
+    auto key = std::make_pair(id, to);
+    auto it = converted.find(key);
+    if (it != converted.end()) return it->second;
+    const Layout from = g.value(id).layout;
+    Value v = g.value(id);
+    v.name += to == Layout::Plain ? ".plain" : to == Layout::Blocked ? ".blocked" : ".nhwc";
+    v.layout = to;
+    v.channel_block = to == Layout::Blocked ? block : 0;
+    v.onnx_shape.reset();
+    v.is_constant = false;
+    const ValueId out = g.add_value(v);
+    Node r;
+    if (to == Layout::Nhwc) r.op = "effvit.ToNhwc";
+    else if (from == Layout::Nhwc) r.op = "effvit.NhwcToPlain";
+    else r.op = to == Layout::Plain ? "effvit.ToPlain" : "effvit.ToBlocked";
+    if (r.op == "effvit.ToPlain" || r.op == "effvit.ToBlocked") r.set_int("block", block);
+    r.name = v.name;
+    r.inputs = {id};
+    r.outputs = {out};
+    nodes.push_back(std::move(r));
+    converted.emplace(key, out);
+    return out;
+  };
+  for (Node& n : g.nodes) {
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      const ValueId id = n.inputs[i];
+      if (id == kNoValue) continue;
+      const Layout want = wants(n, i);
+      if (g.value(id).layout != want) n.inputs[i] = convert(id, want);
+    }
+    nodes.push_back(std::move(n));
+  }
+  for (ValueId& id : g.outputs)
+    if (g.value(id).layout != Layout::Plain) id = convert(id, Layout::Plain);
+  g.nodes = std::move(nodes);
+}
+
 void optimize_structure(Graph& graph) {
   remove_identity(graph);
   fuse_nv12_input(graph);
@@ -42,7 +87,8 @@ void optimize_structure(Graph& graph) {
 
 void optimize_for_shapes(Graph& graph, int block) {
   fuse_attention_scores(graph);
-  assign_blocked_layout(graph, block);
+  if (has_integer_conv(graph)) assign_nhwc_layout(graph);
+  else assign_blocked_layout(graph, block);
 }
 
 void optimize(Graph& graph, int block) {

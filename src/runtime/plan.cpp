@@ -44,7 +44,8 @@ bool is_view_op(const std::string& op) {
 size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 
 bool must_not_be_reference(const std::string& op) {
-  return op == "Conv" || op == "MatMul" || op == "Gemm" || op == "effvit.ToBlocked" || op == "effvit.ToPlain";
+  return op == "Conv" || op == "MatMul" || op == "Gemm" || op == "effvit.ToBlocked" || op == "effvit.ToPlain" ||
+         op == "effvit.ToNhwc" || op == "effvit.NhwcToPlain";
 }
 
 }  // namespace

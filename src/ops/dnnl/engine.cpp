@@ -20,6 +20,15 @@ dnnl::memory::format_tag blocked_tag(int64_t block) {
   throw Error("internal error: no oneDNN format for a channel block of " + std::to_string(block));
 }
 
+dnnl::memory::format_tag layout_tag(const Value& value) {
+  switch (value.layout) {
+    case Layout::Blocked: return blocked_tag(value.channel_block);
+    case Layout::Nhwc: return dnnl::memory::format_tag::nhwc;
+    case Layout::Plain: break;
+  }
+  return dnnl::memory::format_tag::nchw;
+}
+
 int dnnl_threads_for(double work, int threads) { return work < 2.5e5 ? 1 : threads; }
 
 std::unique_ptr<Kernel> decline_or_rethrow(const Node& node, const dnnl::error& e) {

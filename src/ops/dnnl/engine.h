@@ -17,6 +17,8 @@ dnnl::engine& dnnl_engine();
 
 // oneDNN's blocked activation format for a channel block of 8 or 16 (nChw8c / nChw16c).
 dnnl::memory::format_tag blocked_tag(int64_t block);
+// The format of a 4-D value in its layout: nchw, nChw<B>c or nhwc.
+dnnl::memory::format_tag layout_tag(const Value& value);
 
 // The OpenMP threads a oneDNN primitive of `work` multiply-adds (or elements moved) should use in
 // a Session of `threads`: below ~250k, splitting costs more in fork/join and in moving data between

@@ -35,7 +35,7 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
                                              : memory::dims{g.out_c, g.in_c, g.kh, g.kw};
     const tag w_tag = g.groups > 1 ? tag::goihw : tag::oihw;
     const Value& yv = graph.value(n.outputs[0]);
-    const memory::desc dst_md(dst_dims, dt::f32, yv.layout == Layout::Blocked ? blocked_tag(yv.channel_block) : tag::nchw);
+    const memory::desc dst_md(dst_dims, dt::f32, layout_tag(yv));
     dnnl::convolution_forward::desc desc(
         dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, memory::desc(src_dims, compute, tag::any),
         memory::desc(w_dims, int8 ? dt::s8 : dt::f32, tag::any),
@@ -77,9 +77,9 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
         args.emplace_back(DNNL_ARG_BIAS, memory(pd.bias_desc(), eng, dequantized_b_.raw()));
       }
     }
-    // The quantized activation arrives plain (NCHW); a reorder puts it in the kernel's layout, and in
-    // the float fallback also scales it back to real values.
-    src_plain_ = memory(memory::desc(src_dims, x_type, tag::nchw), eng, DNNL_MEMORY_NONE);
+    // The quantized activation arrives NCHW or NHWC; a reorder puts it in the kernel's layout when
+    // they differ, and in the float fallback also scales it back to real values.
+    src_plain_ = memory(memory::desc(src_dims, x_type, layout_tag(xv)), eng, DNNL_MEMORY_NONE);
     memory src = src_plain_;
     if (pd.src_desc() != src_plain_.get_desc() || !int8) {
       src = workspace_.add(pd.src_desc());
@@ -125,8 +125,8 @@ bool int8_conv_is_exact(IsaTier tier, DType activation, const Tensor& weights) {
 }
 
 std::unique_ptr<Kernel> create_quantized_conv_dnnl(const Node& node, const Graph& graph, const KernelOptions& options, bool allow_int8) {
-  // The input must be plain: a blocked quantized activation has no producer yet.
-  if (graph.value(node.inputs[0]).layout != Layout::Plain) return nullptr;
+  // The input is plain or NHWC (passes/nhwc_layout.cpp): no pass makes a blocked quantized one.
+  if (graph.value(node.inputs[0]).layout == Layout::Blocked) return nullptr;
   allow_int8 = allow_int8 && int8_conv_is_exact(hardware().info.tier, graph.value(node.inputs[0]).dtype,
                                                  graph.value(node.inputs[1]).constant);
   try {
