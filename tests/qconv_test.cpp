@@ -207,3 +207,93 @@ TEST(QuantizedConv, Int8OnlyWhereItIsExact) {
 
 }  // namespace
 }  // namespace effvit
+
+namespace effvit {
+namespace {
+
+// Two integer convs and a residual Add, the shape of an EfficientViT FFN: the NHWC layout pass
+// keeps the chain channels-last (no reorder around the second conv), and the result matches the
+// reference ops run one by one.
+TEST(QuantizedConv, NhwcChainMatchesTheReferenceOps) {
+  std::mt19937 rng(83);
+  const int64_t c = 32, hw = 7;
+  onnx::ModelProto m;
+  m.set_ir_version(7);
+  m.add_opset_import()->set_version(13);
+  auto& g = *m.mutable_graph();
+  g.set_name("ffn");
+  for (auto* v : {g.add_input(), g.add_output()}) {
+    auto* t = v->mutable_type()->mutable_tensor_type();
+    t->set_elem_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : {int64_t{1}, c, hw, hw}) t->mutable_shape()->add_dim()->set_dim_value(d);
+  }
+  g.mutable_input(0)->set_name("x");
+  g.mutable_output(0)->set_name("y");
+  // x -> Q/DQ (int8) -> conv1 (ReLU) -> Q/DQ (uint8) -> conv2 -> + x
+  std::vector<Tensor> weights;
+  std::vector<std::vector<float>> scales;
+  for (int k = 0; k < 2; ++k) {
+    const std::string i = std::to_string(k);
+    const Tensor w = random_f32({c, c, 1, 1}, rng);
+    std::vector<int8_t> wq(static_cast<size_t>(w.numel()));
+    std::vector<float> sw;
+    for (int64_t o = 0; o < c; ++o) {
+      float amax = 0;
+      for (int64_t j = 0; j < c; ++j) amax = std::max(amax, std::fabs(w.data<float>()[o * c + j]));
+      sw.push_back(amax / 127.f);
+      for (int64_t j = 0; j < c; ++j) wq[static_cast<size_t>(o * c + j)] = static_cast<int8_t>(std::nearbyint(w.data<float>()[o * c + j] / sw.back()));
+    }
+    Tensor wd(DType::f32, w.shape());
+    for (int64_t j = 0; j < w.numel(); ++j) wd.data<float>()[j] = sw[static_cast<size_t>(j / c)] * wq[static_cast<size_t>(j)];
+    weights.push_back(wd);
+    add_typed<int8_t>(g, "wq" + i, onnx::TensorProto::INT8, {c, c, 1, 1}, wq);
+    add_typed<float>(g, "sw" + i, onnx::TensorProto::FLOAT, {c}, sw);
+    add_typed<int8_t>(g, "zw" + i, onnx::TensorProto::INT8, {c}, std::vector<int8_t>(static_cast<size_t>(c), 0));
+    auto* dq = add_node(g, "DequantizeLinear", {"wq" + i, "sw" + i, "zw" + i}, "wd" + i);
+    auto* axis = dq->add_attribute();
+    axis->set_name("axis");
+    axis->set_type(onnx::AttributeProto::INT);
+    axis->set_i(0);
+  }
+  const float s0 = 3.f / 127.f, s1 = 4.f / 255.f;
+  add_typed<float>(g, "s0", onnx::TensorProto::FLOAT, {}, {s0});
+  add_typed<int8_t>(g, "z0", onnx::TensorProto::INT8, {}, {0});
+  add_typed<float>(g, "s1", onnx::TensorProto::FLOAT, {}, {s1});
+  add_typed<uint8_t>(g, "z1", onnx::TensorProto::UINT8, {}, {0});
+  add_node(g, "QuantizeLinear", {"x", "s0", "z0"}, "xq");
+  add_node(g, "DequantizeLinear", {"xq", "s0", "z0"}, "xd");
+  add_node(g, "Conv", {"xd", "wd0"}, "c1");
+  add_node(g, "Relu", {"c1"}, "r1");
+  add_node(g, "QuantizeLinear", {"r1", "s1", "z1"}, "rq");
+  add_node(g, "DequantizeLinear", {"rq", "s1", "z1"}, "rd");
+  add_node(g, "Conv", {"rd", "wd1"}, "c2");
+  add_node(g, "Add", {"c2", "x"}, "y");
+  const std::string bytes = m.SerializeAsString();
+  const auto model = Model::load_from_memory(bytes.data(), bytes.size(), "ffn");
+  Session session(model);
+  const Session::PlanInfo info = session.plan_info({{1, c, hw, hw}});
+  int int8 = 0, to_nhwc = 0;
+  for (const auto& n : info.nodes) {
+    int8 += n.op == "Conv" && n.implementation.rfind("int8 conv", 0) == 0;
+    to_nhwc += n.op == "effvit.ToNhwc" || n.op == "effvit.NhwcToPlain";
+    // The second conv reads the NHWC uint8 the QuantizeLinear wrote: no reorder of its input.
+    if (n.node == "c2" && int8_conv_is_exact(hardware_info().tier, DType::u8, Tensor(DType::i8, {1})))
+      EXPECT_EQ(n.implementation.find("reorder"), std::string::npos) << n.implementation;
+  }
+  EXPECT_EQ(int8, int8_conv_is_exact(hardware_info().tier, DType::i8, Tensor(DType::i8, {1})) ? 2 : 1);
+  EXPECT_GE(to_nhwc, 1);
+
+  for (int trial = 0; trial < 3; ++trial) {
+    const Tensor x = random_f32({1, c, hw, hw}, rng, -3.f, 3.f);
+    auto qdq = [](const Tensor& t, float s, bool u8) {
+      const Tensor z = u8 ? Tensor::from_vector<uint8_t>({}, {0}) : Tensor::from_vector<int8_t>({}, {0});
+      return run_op1("DequantizeLinear", {rt(run_op1("QuantizeLinear", {rt(t), rt(f32s({}, {s})), rt(z)})), rt(f32s({}, {s})), rt(z)});
+    };
+    const Tensor r1 = run_op1("Relu", {rt(run_op1("Conv", {rt(qdq(x, s0, false)), cst(weights[0])}))});
+    const Tensor want = run_op1("Add", {rt(run_op1("Conv", {rt(qdq(r1, s1, true)), cst(weights[1])})), rt(x)});
+    expect_close(session.run(x), want, 1e-5);
+  }
+}
+
+}  // namespace
+}  // namespace effvit
