@@ -23,6 +23,7 @@ using namespace effvit::test;
 struct QConvCase {
   int64_t in_c, out_c, groups, k, stride, pad, hw;
   bool is_signed, relu, bias;
+  int zero_point = 0;  // of the activation; ONNX Runtime's quantizer writes uint8 with 128 and such
 };
 
 struct Built {
@@ -79,8 +80,8 @@ Built build(const QConvCase& c, std::mt19937& rng) {
     bq.push_back(static_cast<int32_t>(std::nearbyint(out.b.data<float>()[o] / sb.back())));
   }
   add_typed<float>(g, "sx", onnx::TensorProto::FLOAT, {}, {out.sx});
-  if (c.is_signed) add_typed<int8_t>(g, "zx", onnx::TensorProto::INT8, {}, {0});
-  else add_typed<uint8_t>(g, "zx", onnx::TensorProto::UINT8, {}, {0});
+  if (c.is_signed) add_typed<int8_t>(g, "zx", onnx::TensorProto::INT8, {}, {static_cast<int8_t>(c.zero_point)});
+  else add_typed<uint8_t>(g, "zx", onnx::TensorProto::UINT8, {}, {static_cast<uint8_t>(c.zero_point)});
   add_typed<int8_t>(g, "wq", onnx::TensorProto::INT8, {c.out_c, cin_g, c.k, c.k}, wq);
   add_typed<float>(g, "sw", onnx::TensorProto::FLOAT, {c.out_c}, out.sw);
   add_typed<int8_t>(g, "zw", onnx::TensorProto::INT8, {c.out_c}, std::vector<int8_t>(static_cast<size_t>(c.out_c), 0));
@@ -113,7 +114,8 @@ Built build(const QConvCase& c, std::mt19937& rng) {
 // What the QDQ graph means, one reference op at a time.
 Tensor reference(const QConvCase& c, const Built& b, const Tensor& x) {
   const Tensor sx = f32s({}, {b.sx});
-  const Tensor zx = c.is_signed ? Tensor::from_vector<int8_t>({}, {0}) : Tensor::from_vector<uint8_t>({}, {0});
+  const Tensor zx = c.is_signed ? Tensor::from_vector<int8_t>({}, {static_cast<int8_t>(c.zero_point)})
+                                 : Tensor::from_vector<uint8_t>({}, {static_cast<uint8_t>(c.zero_point)});
   const Tensor xd = run_op1("DequantizeLinear", {rt(run_op1("QuantizeLinear", {rt(x), rt(sx), rt(zx)})), rt(sx), rt(zx)});
   Tensor w(DType::f32, b.w.shape()), bias(DType::f32, {c.out_c});
   const int64_t per = w.numel() / c.out_c;
@@ -153,6 +155,21 @@ TEST(QuantizedConv, FoldsIntoAnInt8KernelAndMatchesTheReferenceOps) {
       expect_close(session.run(x), reference(c, b, x), 1e-5, "case in_c " + std::to_string(c.in_c));
     }
   }
+}
+
+// ONNX Runtime's style: uint8 activations with a zero point (128). Not folded (oneDNN's int8 conv
+// here takes zero points 0), so it runs as the QDQ ops say, still equal to the reference.
+TEST(QuantizedConv, ActivationZeroPointsRunAsWritten) {
+  std::mt19937 rng(84);
+  QConvCase c{16, 32, 1, 3, 1, 1, 8, false, true, true};
+  c.zero_point = 128;
+  const Built b = build(c, rng);
+  const auto model = Model::load_from_memory(b.bytes.data(), b.bytes.size(), "qconv_zp");
+  Session session(model);
+  for (const auto& n : session.plan_info({{1, c.in_c, c.hw, c.hw}}).nodes)
+    if (n.op == "Conv") EXPECT_EQ(n.implementation.find("int8"), std::string::npos) << n.implementation;
+  const Tensor x = random_f32({1, c.in_c, c.hw, c.hw}, rng, -0.5f, 0.5f);
+  expect_close(session.run(x), reference(c, b, x), 1e-5);
 }
 
 // The float fallback (what runs where oneDNN has no int8 kernel), on the engine's own folded node.
