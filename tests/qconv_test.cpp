@@ -228,9 +228,10 @@ TEST(QuantizedConv, Int8OnlyWhereItIsExact) {
 namespace effvit {
 namespace {
 
-// Two integer convs and a residual Add, the shape of an EfficientViT FFN: the NHWC layout pass
-// keeps the chain channels-last (no reorder around the second conv), and the result matches the
-// reference ops run one by one.
+// Two integer convs and a residual Add, the shape of an EfficientViT FFN: the first conv writes the
+// quantized tensor the second reads (its QuantizeLinear folded in), the NHWC layout pass keeps the
+// chain channels-last (no reorder around the second conv), and the result matches the reference
+// ops run one by one.
 TEST(QuantizedConv, NhwcChainMatchesTheReferenceOps) {
   std::mt19937 rng(83);
   const int64_t c = 32, hw = 7;
@@ -289,9 +290,10 @@ TEST(QuantizedConv, NhwcChainMatchesTheReferenceOps) {
   const auto model = Model::load_from_memory(bytes.data(), bytes.size(), "ffn");
   Session session(model);
   const Session::PlanInfo info = session.plan_info({{1, c, hw, hw}});
-  int int8 = 0, to_nhwc = 0;
+  int int8 = 0, to_nhwc = 0, quantize = 0;
   for (const auto& n : info.nodes) {
     int8 += n.op == "Conv" && n.implementation.rfind("int8 conv", 0) == 0;
+    quantize += n.op == "QuantizeLinear";
     to_nhwc += n.op == "effvit.ToNhwc" || n.op == "effvit.NhwcToPlain";
     // The second conv reads the NHWC uint8 the QuantizeLinear wrote: no reorder of its input.
     if (n.node == "c2" && int8_conv_is_exact(hardware_info().tier, DType::u8, Tensor(DType::i8, {1})))
@@ -299,6 +301,8 @@ TEST(QuantizedConv, NhwcChainMatchesTheReferenceOps) {
   }
   EXPECT_EQ(int8, int8_conv_is_exact(hardware_info().tier, DType::i8, Tensor(DType::i8, {1})) ? 2 : 1);
   EXPECT_GE(to_nhwc, 1);
+  // The first conv writes uint8 itself (passes/fold_quantize_into_conv.cpp): only x is quantized.
+  EXPECT_EQ(quantize, 1);
 
   for (int trial = 0; trial < 3; ++trial) {
     const Tensor x = random_f32({1, c, hw, hw}, rng, -3.f, 3.f);

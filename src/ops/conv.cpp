@@ -76,7 +76,8 @@ void infer_conv(InferContext& c) {
   ConvGeometry g = conv_geometry(c.node, c.shape(0), c.shape(1));
   if (c.has_input(2) && c.shape(2) != Shape{g.out_c}) c.fail("bias shape " + shape_str(c.shape(2)) + " != [" + std::to_string(g.out_c) + "]");
   if (is_quantized_conv(c.node) && c.shape(3) != Shape{g.out_c}) c.fail("weight scales must be one per output channel");
-  c.set_output(0, DType::f32, {g.batch, g.out_c, g.out_h, g.out_w});
+  const DType out = !c.node.has("effvit.y_scale") ? DType::f32 : c.node.attr_int("effvit.y_signed", 0) ? DType::i8 : DType::u8;
+  c.set_output(0, out, {g.batch, g.out_c, g.out_h, g.out_w});
 }
 
 void compute_float_conv(const Node& n, const TensorIn& in, const TensorOut& out);
@@ -96,7 +97,18 @@ void compute_quantized_conv(const Node& n, const TensorIn& in, const TensorOut& 
     for (int64_t c = 0; c < b.numel(); ++c) b.data<float>()[c] = x_scale * w_scale[c] * static_cast<float>(in[2]->data<int32_t>()[c]);
     float_in.push_back(&b);
   }
-  compute_float_conv(n, float_in, out);
+  if (!n.has("effvit.y_scale")) {
+    compute_float_conv(n, float_in, out);
+    return;
+  }
+  // A folded QuantizeLinear (passes/fold_quantize_into_conv.cpp): its reference, after the conv's.
+  Tensor y(DType::f32, out[0]->shape());
+  compute_float_conv(n, float_in, {&y});
+  const Tensor scale = Tensor::from_vector<float>({}, {n.attr_float("effvit.y_scale", 1.f)});
+  const Tensor zero = out[0]->dtype() == DType::i8 ? Tensor::from_vector<int8_t>({}, {0}) : Tensor::from_vector<uint8_t>({}, {0});
+  Node q;
+  q.op = "QuantizeLinear";
+  find_op(q.op)->compute(q, {&y, &scale, &zero}, out);
 }
 
 void compute_conv(const Node& n, const TensorIn& in, const TensorOut& out) {

@@ -51,6 +51,8 @@ int assign_nhwc_layout(Graph& g) {
     bool nhwc = false;
     if (n.op == "Conv" && is_quantized_conv(n) && is_activation(out)) {
       for (const Node* r : readers[static_cast<size_t>(n.outputs[0])]) nhwc = nhwc || nhwc_reader(*r, n.outputs[0]);
+    } else if (n.op == "Conv" && is_quantized_conv(n) && out.shape.size() == 4) {
+      nhwc = only_integer_convs_read(n.outputs[0]);  // a quantized output (fold_quantize_into_conv)
     } else if (n.op == "Relu" && is_activation(out)) {
       nhwc = g.value(n.inputs[0]).layout == Layout::Nhwc;
     } else if (n.op == "Add" && is_activation(out)) {

@@ -21,6 +21,9 @@ int fold_batchnorm_into_conv(Graph& graph);
 // wants (`wants(node, input)`) another layout than the value has, and turns non-plain graph
 // outputs back to plain. Shared by the layout passes; `block` is the channel block of Blocked.
 void insert_layout_conversions(Graph& graph, const std::function<Layout(const Node&, size_t)>& wants, int block);
+// Integer Conv -> QuantizeLinear (same scale for every reader, zero point 0) -> the Conv writes the
+// quantized tensor (effvit.y_scale, effvit.y_signed). Returns how many.
+int fold_quantize_into_conv(Graph& graph);
 // Whether the graph has integer Convs (fold_qdq_into_conv), and the NHWC layout for their chains
 // (nhwc_layout.cpp; used instead of assign_blocked_layout for such graphs). Returns values changed.
 bool has_integer_conv(const Graph& graph);

@@ -81,6 +81,7 @@ void optimize_structure(Graph& graph) {
   fold_batchnorm_into_conv(graph);
   fold_qdq_into_conv(graph);
   fuse_conv_relu(graph);
+  fold_quantize_into_conv(graph);
   fold_transpose_into_matmul(graph);
   graph.remove_dead_nodes();
 }

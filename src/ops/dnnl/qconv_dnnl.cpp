@@ -28,25 +28,28 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
     const float* w_scale = graph.value(n.inputs[3]).constant.data<float>();
     const bool has_bias = n.inputs[2] != kNoValue;
     const dt x_type = xv.dtype == DType::u8 ? dt::u8 : dt::s8;
+    // A folded QuantizeLinear (passes/fold_quantize_into_conv.cpp) makes the output uint8/int8.
+    const Value& yv = graph.value(n.outputs[0]);
+    const dt y_type = yv.dtype == DType::u8 ? dt::u8 : yv.dtype == DType::i8 ? dt::s8 : dt::f32;
+    const float y_scale = n.attr_float("effvit.y_scale", 1.f);
     const dt compute = int8 ? x_type : dt::f32;
 
     const memory::dims src_dims{g.batch, g.in_c, g.in_h, g.in_w}, dst_dims{g.batch, g.out_c, g.out_h, g.out_w};
     const memory::dims w_dims = g.groups > 1 ? memory::dims{g.groups, g.out_c / g.groups, g.in_c / g.groups, g.kh, g.kw}
                                              : memory::dims{g.out_c, g.in_c, g.kh, g.kw};
     const tag w_tag = g.groups > 1 ? tag::goihw : tag::oihw;
-    const Value& yv = graph.value(n.outputs[0]);
-    const memory::desc dst_md(dst_dims, dt::f32, layout_tag(yv));
+    const memory::desc dst_md(dst_dims, y_type, layout_tag(yv));
     dnnl::convolution_forward::desc desc(
         dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, memory::desc(src_dims, compute, tag::any),
         memory::desc(w_dims, int8 ? dt::s8 : dt::f32, tag::any),
         has_bias ? memory::desc({g.out_c}, int8 ? dt::s32 : dt::f32, tag::x) : memory::desc(),
-        memory::desc(dst_dims, dt::f32, tag::any), {g.stride_h, g.stride_w}, {g.dil_h - 1, g.dil_w - 1}, {g.pad_t, g.pad_l},
+        memory::desc(dst_dims, int8 ? y_type : dt::f32, tag::any), {g.stride_h, g.stride_w}, {g.dil_h - 1, g.dil_w - 1}, {g.pad_t, g.pad_l},
         {g.pad_b, g.pad_r});
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // see conv_dnnl.cpp
     if (int8) {
       std::vector<float> scales(static_cast<size_t>(g.out_c));
-      for (int64_t c = 0; c < g.out_c; ++c) scales[static_cast<size_t>(c)] = x_scale * w_scale[c];
+      for (int64_t c = 0; c < g.out_c; ++c) scales[static_cast<size_t>(c)] = x_scale * w_scale[c] / y_scale;
       attr.set_output_scales(1 << 1, scales);  // per output channel (dst dimension 1)
     }
     if (n.attr_string("effvit.activation", "") == "Relu") {
@@ -93,7 +96,12 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
     memory dst = dst_plain_;
     if (pd.dst_desc() != dst_md) {
       dst = workspace_.add(pd.dst_desc());
-      dst_reorder_ = make_reorder(dst, dst_plain_, impls_);
+      // The float fallback quantizes its output here when the node writes uint8/int8.
+      dnnl::primitive_attr scaling;
+      if (!int8 && y_type != dt::f32) scaling.set_output_scales(0, {1.f / y_scale});
+      dnnl::reorder::primitive_desc rpd(eng, pd.dst_desc(), eng, dst_md, scaling);
+      impls_ += std::string(", reorder ") + rpd.impl_info_str();
+      dst_reorder_ = BoundPrimitive(dnnl::reorder(rpd), {{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, dst_plain_}});
     }
     args.emplace_back(DNNL_ARG_SRC, src);
     args.emplace_back(DNNL_ARG_DST, dst);
