@@ -52,6 +52,9 @@ class Model {
   const ModelSummary& summary() const { return summary_; }
   // ONNX metadata_props, e.g. preprocessing and class names written by python/export_onnx.py.
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // Concrete input shapes the model was checked at when it loaded: a dynamic batch is 1, a dynamic
+  // image size the model's crop (metadata; 224 by default), anything else dynamic 1.
+  const std::vector<Shape>& example_input_shapes() const { return example_input_shapes_; }
 
  private:
   friend class Session;
@@ -63,6 +66,7 @@ class Model {
   std::string path_;
   ModelSummary summary_;
   std::map<std::string, std::string> metadata_;
+  std::vector<Shape> example_input_shapes_;
   std::unique_ptr<Runtime> runtime_;
 };
 

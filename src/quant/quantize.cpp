@@ -10,10 +10,10 @@
 #include <set>
 
 #include "effvit/error.h"
-#include "effvit/image.h"
 #include "effvit/model.h"
 #include "import/onnx_import.h"
 #include "passes/passes.h"
+#include "runtime/model_runtime.h"
 #include "quant/calibration_data.h"
 #include "quant/qdq_model.h"
 #include "quant/range_observer.h"
@@ -31,26 +31,12 @@ onnx::ModelProto read_model(const std::string& path) {
   return model;
 }
 
-// The float model's input at batch 1; a dynamic image size is the model's crop.
-Shape batch_one_shape(const Model& model) {
-  Shape s = model.summary().inputs.at(0).shape;
-  int64_t crop = 224;
-  try {
-    crop = Preprocess::from_metadata(model.metadata()).crop;
-  } catch (const Error&) {
-  }
-  for (size_t k = 0; k < s.size(); ++k)
-    if (s[k] < 0) s[k] = k == 0 ? 1 : crop;
-  return s;
-}
-
 // The rank of every tensor of `model` at its default input shapes, from effvit's own shape inference
 // (ONNX's leaves some tensors of these exports without a shape).
 std::map<std::string, size_t> tensor_ranks(const onnx::ModelProto& model, const std::string& name) {
   const std::string bytes = model.SerializeAsString();
   const ImportedModel imported = import_onnx_bytes(bytes.data(), bytes.size(), name);
-  const auto loaded = Model::load_from_memory(bytes.data(), bytes.size(), name);
-  const Graph g = specialize(imported.graph, {batch_one_shape(*loaded)});
+  const Graph g = specialize(imported.graph, default_input_shapes(imported.graph, imported.metadata));
   std::map<std::string, size_t> ranks;
   for (const Value& v : g.values)
     if (v.shape_known) ranks[v.name] = v.shape.size();
@@ -146,7 +132,7 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
   }
   add_outputs(calibration, extra);
   const auto float_model = load_proto(calibration, config.onnx_model);
-  const Shape shape = batch_one_shape(*float_model);
+  const Shape shape = float_model->example_input_shapes().at(0);
   const std::string input_name = float_model->summary().inputs.at(0).name;
   // Where each observed tensor comes out, by name.
   std::vector<std::pair<size_t, RangeObserver*>> taps;

@@ -35,10 +35,8 @@ std::shared_ptr<const Graph> Model::Runtime::graph_for(const std::vector<Shape>&
   return graph;
 }
 
-namespace {
-// The shapes effvit inspects a model at when it loads (summary, load-time errors): a dynamic batch
-// is 1, and a dynamic image size is the model's own crop (metadata, 224 by default), because an
-// image model cannot take 1x1 pixels. Every real input shape is specialised again when it arrives.
+// A dynamic image size is the model's own crop because an image model cannot take 1x1 pixels. Every
+// real input shape is specialised again when it arrives.
 std::vector<Shape> default_input_shapes(const Graph& g, const std::map<std::string, std::string>& metadata) {
   int64_t crop = 224;
   try {
@@ -59,8 +57,6 @@ std::vector<Shape> default_input_shapes(const Graph& g, const std::map<std::stri
   return shapes;
 }
 
-}  // namespace
-
 // Everything after parsing: validate, specialise at the default shapes (so load reports shape
 // errors), summarise, and keep only what Sessions need (the imported graph goes).
 struct ModelLoader {
@@ -72,7 +68,8 @@ std::shared_ptr<const Model> ModelLoader::from_imported(ImportedModel imported, 
   model->path_ = path;
   model->metadata_ = std::move(imported.metadata);
   const Graph& graph = imported.graph;
-  const std::vector<Shape> shapes = default_input_shapes(graph, model->metadata_);
+  model->example_input_shapes_ = default_input_shapes(graph, model->metadata_);
+  const std::vector<Shape>& shapes = model->example_input_shapes_;
   Graph specialized;
   try {
     specialized = specialize(graph, shapes);

@@ -14,6 +14,10 @@
 
 namespace effvit {
 
+// The shapes a model is inspected at when it loads (Model::example_input_shapes): dynamic batch 1,
+// dynamic image size the metadata's crop. Also what `effvit quantize` calibrates at.
+std::vector<Shape> default_input_shapes(const Graph& graph, const std::map<std::string, std::string>& metadata);
+
 struct Model::Runtime {
   // The imported graph after the shape-independent rewrites (optimize_structure), run once.
   explicit Runtime(Graph structural) : structural_(std::move(structural)) {}

@@ -5,33 +5,22 @@
 #include <string>
 #include <vector>
 
-#include "effvit/image.h"
 #include "effvit/model.h"
 
 namespace effvit::cli {
 
-// Dynamic dimensions filled in: the batch with `batch`, an image's channels with 3 and its height
-// and width with the model's crop (metadata; 224 by default), anything else with 1. Throws
-// effvit::Error when the model fixes its batch at another size.
+// The model's example input shapes (Model::example_input_shapes) with the batch set to `batch`.
+// Throws effvit::Error when the model fixes its batch at another size.
 inline std::vector<Shape> example_input_shapes(const Model& model, int64_t batch) {
-  int64_t crop = 224;
-  try {
-    crop = Preprocess::from_metadata(model.metadata()).crop;
-  } catch (const Error&) {
-    // Bad preprocessing metadata is reported by classify and eval, which use it.
-  }
-  std::vector<Shape> shapes;
-  for (const TensorInfo& info : model.summary().inputs) {
-    Shape s = info.shape;
-    if (!s.empty() && s[0] >= 0 && s[0] != batch && batch != 1)
-      throw Error(ErrorKind::invalid_input, model.path() + ": the model's batch is fixed at " + std::to_string(s[0]) +
+  std::vector<Shape> shapes = model.example_input_shapes();
+  const auto& inputs = model.summary().inputs;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const Shape& declared = inputs.at(i).shape;
+    if (declared.empty()) continue;
+    if (declared[0] >= 0 && declared[0] != batch && batch != 1)
+      throw Error(ErrorKind::invalid_input, model.path() + ": the model's batch is fixed at " + std::to_string(declared[0]) +
                                                 "; batch " + std::to_string(batch) + " needs a dynamic-batch export");
-    for (size_t k = 0; k < s.size(); ++k) {
-      if (s[k] >= 0) continue;
-      const bool image = s.size() == 4 && info.dtype == DType::f32;
-      s[k] = k == 0 ? batch : image && k == 1 ? 3 : image ? crop : 1;
-    }
-    shapes.push_back(s);
+    if (declared[0] < 0) shapes[i][0] = batch;
   }
   return shapes;
 }
