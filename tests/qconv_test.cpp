@@ -166,8 +166,11 @@ TEST(QuantizedConv, ActivationZeroPointsRunAsWritten) {
   const Built b = build(c, rng);
   const auto model = Model::load_from_memory(b.bytes.data(), b.bytes.size(), "qconv_zp");
   Session session(model);
-  for (const auto& n : session.plan_info({{1, c.in_c, c.hw, c.hw}}).nodes)
-    if (n.op == "Conv") EXPECT_EQ(n.implementation.find("int8"), std::string::npos) << n.implementation;
+  for (const auto& n : session.plan_info({{1, c.in_c, c.hw, c.hw}}).nodes) {
+    if (n.op == "Conv") {
+      EXPECT_EQ(n.implementation.find("int8"), std::string::npos) << n.implementation;
+    }
+  }
   const Tensor x = random_f32({1, c.in_c, c.hw, c.hw}, rng, -0.5f, 0.5f);
   expect_close(session.run(x), reference(c, b, x), 1e-5);
 }
@@ -296,8 +299,9 @@ TEST(QuantizedConv, NhwcChainMatchesTheReferenceOps) {
     quantize += n.op == "QuantizeLinear";
     to_nhwc += n.op == "effvit.ToNhwc" || n.op == "effvit.NhwcToPlain";
     // The second conv reads the NHWC uint8 the QuantizeLinear wrote: no reorder of its input.
-    if (n.node == "c2" && int8_conv_is_exact(hardware_info().tier, DType::u8, Tensor(DType::i8, {1})))
+    if (n.node == "c2" && int8_conv_is_exact(hardware_info().tier, DType::u8, Tensor(DType::i8, {1}))) {
       EXPECT_EQ(n.implementation.find("reorder"), std::string::npos) << n.implementation;
+    }
   }
   EXPECT_EQ(int8, int8_conv_is_exact(hardware_info().tier, DType::i8, Tensor(DType::i8, {1})) ? 2 : 1);
   EXPECT_GE(to_nhwc, 1);

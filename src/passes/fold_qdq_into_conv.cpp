@@ -4,9 +4,9 @@
 // dequantized operands up to float rounding: the accumulation is exact in int32, then scaled by
 // x_scale * w_scale[c] per output channel.
 //
-//   xq -> DequantizeLinear(sx, 0) --\
-//   wq -> DequantizeLinear(sw, 0, axis 0) -> Conv -> y     ==>   Conv(xq, wq, bq, sw)  effvit.x_scale = sx
-//   bq -> DequantizeLinear(sx*sw) --/
+//   xq -> DequantizeLinear(sx, 0) ----------+
+//   wq -> DequantizeLinear(sw, 0, axis 0) -> Conv -> y   ==>   Conv(xq, wq, bq, sw)  effvit.x_scale = sx
+//   bq -> DequantizeLinear(sx*sw) ----------+
 //
 // Folded only when it is exact to do so: zero points 0 (the activation's present, uint8 or int8),
 // weights int8, bias int32 at scale sx * sw[c], activation scale a constant scalar.
