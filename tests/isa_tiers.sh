@@ -37,4 +37,12 @@ for tier in $tiers; do
     got=$(EFFVIT_MAX_ISA=$tier "$effvit" info m0/model.onnx --json | "$python" -c "import json, sys; print(json.load(sys.stdin)['isa'])")
     [ "$got" = "$tier" ] || { echo "FAIL: EFFVIT_MAX_ISA=$tier ran $got" >&2; failures=$((failures + 1)); }
 done
+# Every cascaded-attention head runs as one fused kernel (passes/fuse_attention_head.cpp): M0 has
+# 1 + 2 + 3 blocks of 4 heads, M5 1 x 3 + 3 x 3 + 4 x 4. A change to the exporters' pattern would
+# otherwise silently fall back to the nine-node form.
+for expect in "m0 24" "m5 28" "m0b8 24"; do
+    set -- $expect
+    heads=$("$effvit" info "$1/model.onnx" --kernels | grep -c "effvit.AttentionHead .*+attention" || true)
+    [ "$heads" = "$2" ] || { echo "FAIL: $1 has $heads fused attention heads, want $2" >&2; failures=$((failures + 1)); }
+done
 finish

@@ -9,6 +9,7 @@
 
 #include "cpu/hardware.h"
 #include "kernels/kernels.h"
+#include "ops/registry_decls.h"
 #include "test_util.h"
 
 namespace effvit {
@@ -112,6 +113,100 @@ TEST(Hardware, TierIsSupportedAndDerivesTheChannelBlock) {
   for (IsaTier t : hw.supported) EXPECT_EQ(parse_isa_tier(isa_tier_name(t)), t);
   EXPECT_FALSE(parse_isa_tier("avx512f").has_value());
   EXPECT_FALSE(parse_isa_tier("").has_value());
+}
+
+}  // namespace
+}  // namespace effvit
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+// The fused attention head of every table against the op's reference loops, on window shapes that
+// are and are not whole vectors, channel counts that are not, kernels with uneven padding, with
+// and without biases and q quantisation.
+TEST(KernelTables, AttentionHeadMatchesReference) {
+  std::mt19937 rng(73);
+  struct Case {
+    int64_t kd, vd, h, w, kh, kw, pad_top, pad_left;
+    bool biases;
+    float q_step;
+  };
+  const Case cases[] = {{16, 64, 7, 7, 5, 5, 2, 2, true, 0.f},   {16, 96, 4, 4, 5, 5, 2, 2, true, 0.f},
+                        {16, 16, 7, 7, 5, 5, 2, 2, false, 0.f},  {8, 24, 1, 1, 3, 3, 1, 1, true, 0.f},
+                        {5, 7, 3, 5, 3, 3, 1, 1, true, 0.f},     {4, 9, 14, 14, 4, 2, 1, 1, true, 0.f},
+                        {16, 33, 6, 3, 1, 1, 0, 0, false, 0.f},  {16, 32, 7, 7, 5, 5, 2, 2, true, 0.05f}};
+  for (IsaTier tier : tables_to_test()) {
+    const KernelTable& k = kernels_for(tier);
+    for (const Case& c : cases) {
+      const int64_t n = c.h * c.w;
+      Node node;
+      node.op = "effvit.AttentionHead";
+      node.set_int("key_dim", c.kd);
+      node.set_ints("pads", {c.pad_top, c.pad_left, c.kh - 1 - c.pad_top, c.kw - 1 - c.pad_left});
+      node.set_float("scale", 0.3f);
+      if (c.q_step > 0.f) {
+        node.set_float("q_step", c.q_step);
+        node.set_float("q_lo", -128.f);
+        node.set_float("q_hi", 127.f);
+      }
+      const Tensor qkv = random_f32({2, 2 * c.kd + c.vd, c.h, c.w}, rng, -3.f, 3.f);
+      const Tensor weight = random_f32({c.kd, 1, c.kh, c.kw}, rng);
+      const Tensor dw_bias = random_f32({c.kd}, rng), bias = random_f32({n, n}, rng, -2.f, 2.f);
+      Tensor want(DType::f32, {2, c.vd, n});
+      kAttentionHeadOp.compute(node, {&qkv, &weight, c.biases ? &dw_bias : nullptr, c.biases ? &bias : nullptr}, {&want});
+
+      AttentionHeadDims d{};
+      d.key_dim = c.kd;
+      d.value_dim = c.vd;
+      d.height = c.h;
+      d.width = c.w;
+      d.kernel_h = c.kh;
+      d.kernel_w = c.kw;
+      d.pad_top = c.pad_top;
+      d.pad_left = c.pad_left;
+      d.scale = 0.3f;
+      d.q_step = c.q_step;
+      d.q_lo = -128.f;
+      d.q_hi = 127.f;
+      std::vector<float> tap_major(static_cast<size_t>(c.kd * c.kh * c.kw));
+      for (int64_t ch = 0; ch < c.kd; ++ch)
+        for (int64_t t = 0; t < c.kh * c.kw; ++t)
+          tap_major[static_cast<size_t>(t * c.kd + ch)] = weight.data<float>()[ch * c.kh * c.kw + t];
+      // Stale scratch must not leak into the result: fill it with NaN first.
+      std::vector<float> scratch(attention_head_scratch_floats(d), std::numeric_limits<float>::quiet_NaN());
+      const AttentionHeadScratch s = carve_attention_head_scratch(d, scratch.data());
+      Tensor got(DType::f32, {2, c.vd, n});
+      for (int64_t b = 0; b < 2; ++b)
+        k.attention_head_f32(d, qkv.data<float>() + b * (2 * c.kd + c.vd) * n, tap_major.data(),
+                             c.biases ? dw_bias.data<float>() : nullptr, c.biases ? bias.data<float>() : nullptr,
+                             got.data<float>() + b * c.vd * n, s);
+      expect_close(got, want, 1e-5, std::string(k.isa) + " kd " + std::to_string(c.kd) + " vd " + std::to_string(c.vd) +
+                                         " " + std::to_string(c.h) + "x" + std::to_string(c.w));
+    }
+  }
+}
+
+// A NaN anywhere in a window's scores makes its outputs NaN, not a plausible probability mix.
+TEST(KernelTables, AttentionHeadPropagatesNaN) {
+  std::mt19937 rng(74);
+  for (IsaTier tier : tables_to_test()) {
+    AttentionHeadDims d{};
+    d.key_dim = 16;
+    d.value_dim = 16;
+    d.height = d.width = 7;
+    d.kernel_h = d.kernel_w = 1;
+    d.scale = 1.f;
+    Tensor qkv = random_f32({48, 49}, rng);
+    qkv.data<float>()[16 * 49 + 3] = std::numeric_limits<float>::quiet_NaN();  // one k entry
+    const Tensor weight = random_f32({16}, rng);
+    std::vector<float> scratch(attention_head_scratch_floats(d));
+    Tensor out(DType::f32, {16, 49});
+    kernels_for(tier).attention_head_f32(d, qkv.data<float>(), weight.data<float>(), nullptr, nullptr, out.data<float>(),
+                                         carve_attention_head_scratch(d, scratch.data()));
+    for (int64_t i = 0; i < out.numel(); ++i) ASSERT_TRUE(std::isnan(out.data<float>()[i])) << kernels_for(tier).isa << " " << i;
+  }
 }
 
 }  // namespace

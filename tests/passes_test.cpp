@@ -487,3 +487,91 @@ TEST(FuseAttentionScores, LeavesWhatItCannotFuse) {
 
 }  // namespace
 }  // namespace effvit
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+// One cascaded-attention head as the exporters write it: Split -> depthwise Conv on q -> Reshapes
+// -> (q^T k) * scale + bias -> Softmax -> v @ attn^T. `head` adds one to `b` and returns its output
+// ([batch, vd, N]); options break the pattern in one place each.
+struct HeadOptions {
+  int64_t kd = 4, vd = 6, h = 3, w = 5, kernel = 3;
+  int64_t dw_stride = 1;
+  int64_t softmax_axis = -1;
+  bool k_read_twice = false;
+};
+
+ValueId attention_head_graph(GraphBuilder& b, ValueId qkv, const HeadOptions& o, std::mt19937& rng, const std::string& tag) {
+  const int64_t n = o.h * o.w;
+  const auto parts = b.node_n("Split", {qkv, b.constant(tag + "split", i64s({o.kd, o.kd, o.vd}))}, 3, {{"axis", int_attr(1)}});
+  const int64_t pad = o.kernel / 2;
+  const ValueId q = b.node("Conv", {parts[0], b.constant(tag + "dw_w", random_f32({o.kd, 1, o.kernel, o.kernel}, rng)),
+                                    b.constant(tag + "dw_b", random_f32({o.kd}, rng))},
+                           {{"group", int_attr(o.kd)}, {"pads", ints_attr({pad, pad, pad, pad})},
+                            {"strides", ints_attr({o.dw_stride, o.dw_stride})}});
+  const int64_t qn = o.dw_stride == 1 ? n : ((o.h + o.dw_stride - 1) / o.dw_stride) * ((o.w + o.dw_stride - 1) / o.dw_stride);
+  auto flat = [&](ValueId v, int64_t c, int64_t pixels) {
+    return b.node("Reshape", {v, b.constant(tag + "shape" + std::to_string(v), i64s({-1, c, pixels}))});
+  };
+  const ValueId qf = flat(q, o.kd, qn), kf = flat(parts[1], o.kd, n), vf = flat(parts[2], o.vd, n);
+  const ValueId qt = b.node("Transpose", {qf}, {{"perm", ints_attr({0, 2, 1})}});
+  const ValueId scores = b.node("MatMul", {qt, kf});
+  const ValueId scaled = b.node("Mul", {scores, b.constant(tag + "scale", f32s({}, {0.5f}))});
+  const ValueId biased = b.node("Add", {scaled, b.constant(tag + "bias", random_f32({qn, n}, rng))});
+  const ValueId probs = b.node("Softmax", {biased}, {{"axis", int_attr(o.softmax_axis)}});
+  const ValueId pt = b.node("Transpose", {probs}, {{"perm", ints_attr({0, 2, 1})}});
+  if (o.k_read_twice) b.output(kf);
+  return b.node("MatMul", {vf, pt});
+}
+
+Graph optimized_for_heads(Graph g) {
+  fold_transpose_into_matmul(g);
+  fuse_attention_scores(g);
+  return g;
+}
+
+TEST(FuseAttentionHead, OneKernelPerHeadSameResults) {
+  std::mt19937 rng(93);
+  for (int64_t kernel : {3, 5}) {
+    HeadOptions o;
+    o.kernel = kernel;
+    GraphBuilder b;
+    const int64_t c = 2 * o.kd + o.vd;
+    const ValueId x = b.input("x", DType::f32, {2, c, o.h, o.w});
+    // Two cascaded heads: the second reads the first's output added to the input's next slice.
+    const ValueId first = attention_head_graph(b, x, o, rng, "h0");
+    const ValueId back = b.node("Reshape", {first, b.constant("back", i64s({-1, o.vd, o.h, o.w}))});
+    const ValueId next = b.node("Conv", {back, b.constant("qkv_w", random_f32({c, o.vd, 1, 1}, rng))});
+    b.output(attention_head_graph(b, next, o, rng, "h1"));
+    const Graph before = specialize(b.graph, {{2, c, o.h, o.w}});
+    Graph after = optimized_for_heads(before);
+    EXPECT_EQ(fuse_attention_head(after), 2);
+    EXPECT_EQ(count_ops(after, "effvit.AttentionHead"), 2);
+    for (const char* gone : {"Split", "Softmax", "MatMul", "Transpose"}) EXPECT_EQ(count_ops(after, gone), 0) << gone;
+    EXPECT_EQ(count_ops(after, "Conv"), 1);  // only the qkv conv between the heads
+    expect_same_results(before, after, {random_f32({2, c, o.h, o.w}, rng)}, 1e-5);
+  }
+}
+
+TEST(FuseAttentionHead, LeavesWhatItCannotFuse) {
+  std::mt19937 rng(94);
+  HeadOptions strided, other_axis, shared;
+  strided.dw_stride = 2;       // q no longer has k's pixels
+  other_axis.softmax_axis = 1; // not a row softmax
+  shared.k_read_twice = true;  // an intermediate someone else reads
+  for (const HeadOptions& o : {strided, other_axis, shared}) {
+    GraphBuilder b;
+    const int64_t c = 2 * o.kd + o.vd;
+    const ValueId x = b.input("x", DType::f32, {1, c, o.h, o.w});
+    b.output(attention_head_graph(b, x, o, rng, "h"));
+    Graph g = optimized_for_heads(specialize(b.graph, {{1, c, o.h, o.w}}));
+    const size_t nodes = g.nodes.size();
+    EXPECT_EQ(fuse_attention_head(g), 0);
+    EXPECT_EQ(g.nodes.size(), nodes);
+  }
+}
+
+}  // namespace
+}  // namespace effvit

@@ -40,6 +40,20 @@ void Node::set_int(const std::string& key, int64_t v) {
   attrs[key] = a;
 }
 
+void Node::set_float(const std::string& key, float v) {
+  Attribute a;
+  a.kind = Attribute::Kind::Float;
+  a.f = v;
+  attrs[key] = a;
+}
+
+void Node::set_ints(const std::string& key, std::vector<int64_t> v) {
+  Attribute a;
+  a.kind = Attribute::Kind::Ints;
+  a.ints = std::move(v);
+  attrs[key] = a;
+}
+
 void Node::set_string(const std::string& key, const std::string& v) {
   Attribute a;
   a.kind = Attribute::Kind::String;

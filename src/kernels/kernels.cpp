@@ -3,7 +3,29 @@
 #include "effvit/hardware.h"
 
 namespace effvit {
+namespace {
 
+int64_t lane_stride(int64_t n) { return (n + 15) / 16 * 16; }
+
+}  // namespace
+
+size_t attention_head_scratch_floats(const AttentionHeadDims& d) {
+  const int64_t n = d.height * d.width, stride = lane_stride(n);
+  const int64_t padded = (d.height + d.kernel_h - 1) * (d.width + d.kernel_w - 1);
+  return static_cast<size_t>(padded * d.key_dim + n * d.key_dim + d.key_dim * stride + n * stride + stride);
+}
+
+AttentionHeadScratch carve_attention_head_scratch(const AttentionHeadDims& d, float* base) {
+  const int64_t n = d.height * d.width, stride = lane_stride(n);
+  const int64_t padded = (d.height + d.kernel_h - 1) * (d.width + d.kernel_w - 1);
+  AttentionHeadScratch s;
+  s.q_padded = base;
+  s.q = s.q_padded + padded * d.key_dim;
+  s.k = s.q + n * d.key_dim;
+  s.probs_t = s.k + d.key_dim * stride;
+  s.row = s.probs_t + n * stride;
+  return s;
+}
 
 const KernelTable& kernels_for(IsaTier tier) {
   if (tier >= IsaTier::avx512) return kKernelsAvx512;

@@ -15,6 +15,32 @@ namespace effvit {
 // code (see eltwise_f32.inl).
 enum class IsaTier : int;
 
+// One head of EfficientViT-MSRA's cascaded group attention on one window of height x width = N
+// pixels, fused (src/ops/attention_head.cpp has the reference):
+//   q' = depthwise_conv(q) + dw_bias      (kernel_h x kernel_w, stride 1, output N pixels)
+//   P  = softmax_rows(scale * q'^T k + bias)
+//   out = v P^T
+// with q, k, v the first key_dim, next key_dim and last value_dim channel rows of the window.
+// q_step > 0: q first goes through QuantizeLinear(q_step, zero point 0, range [q_lo, q_hi]) and
+// back, as an int8 model's depthwise conv reads it. Trivial on purpose (no member initialisers):
+// an implicit constructor emitted by a per-tier file could be the copy every caller links to.
+struct AttentionHeadDims {
+  int64_t key_dim, value_dim, height, width, kernel_h, kernel_w, pad_top, pad_left;
+  float scale;
+  float q_step, q_lo, q_hi;
+};
+
+// The kernel's scratch, carved from one region of attention_head_scratch_floats(d) floats.
+struct AttentionHeadScratch {
+  float* q_padded;  // [(height + kernel_h - 1) * (width + kernel_w - 1)][key_dim]
+  float* q;         // [N][key_dim]
+  float* k;         // [key_dim][stride]    stride = N rounded up to 16
+  float* probs_t;   // [N][stride]          P transposed
+  float* row;       // [stride]
+};
+size_t attention_head_scratch_floats(const AttentionHeadDims& d);
+AttentionHeadScratch carve_attention_head_scratch(const AttentionHeadDims& d, float* base);
+
 struct KernelTable {
   const char* isa;  // the tier the table was compiled for
   // y = max(x, 0) over n contiguous floats.
@@ -27,6 +53,11 @@ struct KernelTable {
   // y = saturate(round_half_even(x / scale) + zero_point) over n floats (QuantizeLinear per tensor).
   void (*quantize_f32_u8)(const float* x, uint8_t* y, size_t n, float scale, float zero_point);
   void (*quantize_f32_s8)(const float* x, int8_t* y, size_t n, float scale, float zero_point);
+  // See AttentionHeadDims. qkv: [2 key_dim + value_dim][N] (one window, plain); dw_weight:
+  // [kernel_h * kernel_w][key_dim] (tap-major); dw_bias: [key_dim] or null; bias: [N][N] or null;
+  // out: [value_dim][N]. ~1e-6 relative to the reference.
+  void (*attention_head_f32)(const AttentionHeadDims& d, const float* qkv, const float* dw_weight,
+                             const float* dw_bias, const float* bias, float* out, const AttentionHeadScratch& scratch);
 };
 
 extern const KernelTable kKernelsSse41, kKernelsAvx2, kKernelsAvx512;

@@ -9,6 +9,7 @@ extern const OpDef kAddOp, kBatchNormOp, kDropoutOp, kCastOp, kConcatOp, kConsta
     kEqualOp, kExpandOp, kFlattenOp, kGatherOp, kGemmOp, kGlobalAveragePoolOp, kIdentityOp,
     kMatMulOp, kModOp, kMulOp, kPadOp, kRangeOp, kReduceMeanOp, kReluOp, kReshapeOp, kShapeOp,
     kSigmoidOp, kSliceOp, kSoftmaxOp, kSplitOp, kSqueezeOp, kSubOp, kTransposeOp, kUnsqueezeOp,
-    kWhereOp, kToBlockedOp, kToPlainOp, kQuantizeLinearOp, kDequantizeLinearOp, kClipOp, kNv12ToRgbOp, kToNhwcOp, kNhwcToPlainOp;
+    kWhereOp, kToBlockedOp, kToPlainOp, kQuantizeLinearOp, kDequantizeLinearOp, kClipOp, kNv12ToRgbOp, kToNhwcOp, kNhwcToPlainOp,
+    kAttentionHeadOp;
 
 }  // namespace effvit

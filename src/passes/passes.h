@@ -41,6 +41,10 @@ int fold_transpose_into_matmul(Graph& graph);
 // Softmax(MatMul * scalar + constant bias): the scale becomes the MatMul's effvit.scale, the bias a
 // second Softmax input. Needs specialised shapes.
 int fuse_attention_scores(Graph& graph);
+// One cascaded-attention head (Split -> depthwise Conv on q -> scores MatMul -> Softmax -> MatMul
+// with v, as fuse_attention_scores leaves it) becomes one effvit.AttentionHead. Needs specialised
+// shapes; run after fuse_attention_scores. Returns how many heads.
+int fuse_attention_head(Graph& graph);
 // Identity nodes, and Dropouts whose mask nobody reads, disappear (readers read the input).
 int remove_identity(Graph& graph);
 

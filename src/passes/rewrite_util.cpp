@@ -88,6 +88,7 @@ void optimize_structure(Graph& graph) {
 
 void optimize_for_shapes(Graph& graph, int block) {
   fuse_attention_scores(graph);
+  fuse_attention_head(graph);
   if (has_integer_conv(graph)) assign_nhwc_layout(graph);
   else assign_blocked_layout(graph, block);
 }

@@ -11,10 +11,14 @@ namespace {
 #include "kernels/eltwise_f32.inl"
 #include "kernels/softmax_f32.inl"
 #include "kernels/quantize_f32.inl"
+constexpr int kVectorFloats = 4;
+constexpr int kAttentionOutRows = 2;
+#include "kernels/attention_head_f32.inl"
 }  // namespace
 }  // namespace sse41_kernels
 
 const KernelTable kKernelsSse41 = {"sse41", sse41_kernels::relu_f32, sse41_kernels::add_f32,
-    sse41_kernels::softmax_rows_f32, sse41_kernels::quantize_f32_u8, sse41_kernels::quantize_f32_s8};
+    sse41_kernels::softmax_rows_f32, sse41_kernels::quantize_f32_u8, sse41_kernels::quantize_f32_s8,
+    sse41_kernels::attention_head_f32};
 
 }  // namespace effvit

@@ -1,0 +1,205 @@
+// One cascaded-attention head of EfficientViT-MSRA on one window, fused (see kernels.h for the
+// contract). Included by each src/kernels/isa/<tier>.cpp after softmax_f32.inl (it shares
+// exp_nonpositive); see eltwise_f32.inl for why everything is static. The including file defines
+// kVectorFloats (floats per vector register) and kAttentionOutRows (output rows per register
+// block of out = v P^T: as many as its registers hold beside the operands).
+//
+// Layouts, chosen so every inner loop runs over contiguous floats:
+// - q is transposed to pixel-major (channels innermost), zero-padded by the depthwise kernel's
+//   border, so one depthwise tap is one channel vector per pixel, and a query's channels are
+//   adjacent for the score broadcasts;
+// - k rows are copied to a lane-padded stride, so a score row is whole 16-float chunks;
+// - probabilities are stored transposed (P^T, lane-padded rows), so out = v P^T computes 16 output
+//   pixels per vector with v's entries broadcast.
+
+static constexpr int64_t kLanes = 16;  // floats per chunk (the scratch's lane padding)
+
+// One of this tier's vector registers (GCC's generic vectors, kVectorFloats from the including
+// file). Left to the auto-vectoriser, the register blocks below came out as shuffles and scalar
+// stores; a 16-float generic vector below AVX-512 went through the stack.
+typedef float Vec __attribute__((vector_size(kVectorFloats * sizeof(float))));
+static constexpr int kVecsPerChunk = kLanes / kVectorFloats;
+
+static inline Vec load_vec(const float* p) {
+  Vec v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+
+static inline void store_vec(float* p, Vec v) { __builtin_memcpy(p, &v, sizeof v); }
+
+// exp_nonpositive (softmax_f32.inl) on a vector: the same reduction and polynomial, with n the
+// nearest integer to x / ln2 from a truncating conversion (x <= 0, so truncating x / ln2 - 1/2
+// rounds; generic vectors have no floor, and the kernel flags' -fassociative-math would fold
+// the usual add-and-subtract-2^23 trick away). A NaN stays NaN (through r and p), so a broken
+// model's scores cannot turn into probabilities.
+typedef int32_t VecI __attribute__((vector_size(kVectorFloats * sizeof(float))));
+
+static inline Vec exp_nonpositive_vec(Vec x) {
+  x = x < -87.0f ? Vec{} - 87.0f : x;
+  const VecI ni = __builtin_convertvector(x * 1.44269504f - 0.5f, VecI);
+  const Vec n = __builtin_convertvector(ni, Vec);
+  const Vec r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  Vec p = Vec{} + 1.f / 720.f;
+  p = p * r + 1.f / 120.f;
+  p = p * r + 1.f / 24.f;
+  p = p * r + 1.f / 6.f;
+  p = p * r + 0.5f;
+  p = p * r + 1.f;
+  p = p * r + 1.f;
+  const VecI bits = (ni + 127) << 23;
+  Vec scale;
+  __builtin_memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+// Depthwise conv on `Pixels` adjacent pixels of row y, channels [c, c + kVectorFloats), into
+// q_out (pixel-major). q_padded is pixel-major with the kernel's border.
+template <int Pixels>
+static void depthwise_pixels(const AttentionHeadDims& d, const float* q_padded, int64_t padded_w, const float* weight,
+                             const float* bias, int64_t y, int64_t x, int64_t c, float* q_out) {
+  const int64_t kd = d.key_dim;
+  Vec acc[Pixels];
+  for (int u = 0; u < Pixels; ++u) acc[u] = bias ? load_vec(bias + c) : Vec{};
+  for (int64_t ky = 0; ky < d.kernel_h; ++ky)
+    for (int64_t kx = 0; kx < d.kernel_w; ++kx) {
+      const Vec wt = load_vec(weight + (ky * d.kernel_w + kx) * kd + c);
+      const float* src = q_padded + ((y + ky) * padded_w + x + kx) * kd + c;
+      for (int u = 0; u < Pixels; ++u) acc[u] += wt * load_vec(src + u * kd);
+    }
+  for (int u = 0; u < Pixels; ++u) store_vec(q_out + (y * d.width + x + u) * kd + c, acc[u]);
+}
+
+// scores[first .. first + Chunks*16) = q_row . k_padded over kd channels.
+template <int Chunks>
+static void score_chunks(const float* q_row, const float* k_padded, int64_t kd, int64_t stride, int64_t first,
+                         float* scores) {
+  constexpr int kVecs = Chunks * kVecsPerChunk;
+  Vec acc[kVecs] = {};
+  for (int64_t c = 0; c < kd; ++c) {
+    const Vec qc = Vec{} + q_row[c];
+    const float* kc = k_padded + c * stride + first;
+    for (int u = 0; u < kVecs; ++u) acc[u] += qc * load_vec(kc + u * kVectorFloats);
+  }
+  for (int u = 0; u < kVecs; ++u) store_vec(scores + first + u * kVectorFloats, acc[u]);
+}
+
+// out[r][first .. first+16) = sum_j v[r][j] * probs_t[j][first ..] for `Rows` rows; only the
+// pixels below n are stored.
+template <int Rows>
+static void output_block(const float* v, const float* probs_t, int64_t n, int64_t stride, int64_t first, float* out) {
+  Vec acc[Rows][kVecsPerChunk] = {};
+  for (int64_t j = 0; j < n; ++j) {
+    Vec p[kVecsPerChunk];
+    for (int u = 0; u < kVecsPerChunk; ++u) p[u] = load_vec(probs_t + j * stride + first + u * kVectorFloats);
+    for (int r = 0; r < Rows; ++r) {
+      const Vec vr = Vec{} + v[r * n + j];
+      for (int u = 0; u < kVecsPerChunk; ++u) acc[r][u] += vr * p[u];
+    }
+  }
+  if (n - first >= kLanes) {
+    for (int r = 0; r < Rows; ++r)
+      for (int u = 0; u < kVecsPerChunk; ++u) store_vec(out + r * n + first + u * kVectorFloats, acc[r][u]);
+    return;
+  }
+  for (int r = 0; r < Rows; ++r)
+    for (int64_t l = 0; l < n - first; ++l) out[r * n + first + l] = acc[r][l / kVectorFloats][l % kVectorFloats];
+}
+
+static void attention_head_f32(const AttentionHeadDims& d, const float* qkv, const float* dw_weight,
+                               const float* dw_bias, const float* bias, float* out, const AttentionHeadScratch& s) {
+  const int64_t kd = d.key_dim, vd = d.value_dim, h = d.height, w = d.width, n = h * w;
+  const int64_t stride = (n + kLanes - 1) / kLanes * kLanes;
+  const int64_t padded_w = w + d.kernel_w - 1, padded_pixels = (h + d.kernel_h - 1) * padded_w;
+  const float* q = qkv;
+  const float* k = qkv + kd * n;
+  const float* v = qkv + 2 * kd * n;
+
+  // q, pixel-major inside a zero border (quantised to the grid first when the model says so).
+  for (int64_t i = 0; i < padded_pixels * kd; ++i) s.q_padded[i] = 0.f;
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x) {
+      const float* src = q + y * w + x;
+      float* dst = s.q_padded + ((y + d.pad_top) * padded_w + x + d.pad_left) * kd;
+      if (d.q_step > 0.f) {
+        for (int64_t c = 0; c < kd; ++c) {
+          float t = src[c * n] / d.q_step;
+          t = t == t ? __builtin_rintf(t) : 0.f;
+          t = t > d.q_lo ? t : d.q_lo;
+          t = t < d.q_hi ? t : d.q_hi;
+          dst[c] = t * d.q_step;
+        }
+      } else {
+        for (int64_t c = 0; c < kd; ++c) dst[c] = src[c * n];
+      }
+    }
+  // Depthwise conv, channel vectors, four pixels of a row at a time: each tap's multiply-adds are
+  // independent chains (one pixel alone waits on its previous tap every time).
+  if (kd % kVectorFloats == 0) {
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t c = 0; c < kd; c += kVectorFloats) {
+        int64_t x = 0;
+        for (; x + 4 <= w; x += 4) depthwise_pixels<4>(d, s.q_padded, padded_w, dw_weight, dw_bias, y, x, c, s.q);
+        for (; x < w; ++x) depthwise_pixels<1>(d, s.q_padded, padded_w, dw_weight, dw_bias, y, x, c, s.q);
+      }
+  } else {
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < w; ++x) {
+        float* qd = s.q + (y * w + x) * kd;
+        for (int64_t c = 0; c < kd; ++c) qd[c] = dw_bias ? dw_bias[c] : 0.f;
+        for (int64_t ky = 0; ky < d.kernel_h; ++ky)
+          for (int64_t kx = 0; kx < d.kernel_w; ++kx) {
+            const float* src = s.q_padded + ((y + ky) * padded_w + x + kx) * kd;
+            const float* wt = dw_weight + (ky * d.kernel_w + kx) * kd;
+            for (int64_t c = 0; c < kd; ++c) qd[c] += wt[c] * src[c];
+          }
+      }
+  }
+  // k at the lane-padded stride; the padding lanes are zero so no chunk reads stale scratch.
+  for (int64_t c = 0; c < kd; ++c) {
+    for (int64_t j = 0; j < n; ++j) s.k[c * stride + j] = k[c * n + j];
+    for (int64_t j = n; j < stride; ++j) s.k[c * stride + j] = 0.f;
+  }
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t i = n; i < stride; ++i) s.probs_t[j * stride + i] = 0.f;
+
+  // One score row at a time: scores, bias, softmax, stored transposed.
+  for (int64_t i = 0; i < n; ++i) {
+    const float* q_row = s.q + i * kd;
+    int64_t first = 0;
+    for (; first + 4 * kLanes <= stride; first += 4 * kLanes) score_chunks<4>(q_row, s.k, kd, stride, first, s.row);
+    for (; first < stride; first += kLanes) score_chunks<1>(q_row, s.k, kd, stride, first, s.row);
+    // Logits; the padding lanes get a logit whose exponential is 0, so whole vectors work on.
+    const float* bias_row = bias ? bias + i * n : nullptr;
+    if (bias_row)
+      for (int64_t j = 0; j < n; ++j) s.row[j] = s.row[j] * d.scale + bias_row[j];
+    else
+      for (int64_t j = 0; j < n; ++j) s.row[j] *= d.scale;
+    for (int64_t j = n; j < stride; ++j) s.row[j] = -1e30f;
+    Vec mx = load_vec(s.row);
+    for (int64_t j = kVectorFloats; j < stride; j += kVectorFloats) {
+      const Vec x = load_vec(s.row + j);
+      mx = x > mx ? x : mx;
+    }
+    float row_max = mx[0];
+    for (int l = 1; l < kVectorFloats; ++l) row_max = mx[l] > row_max ? mx[l] : row_max;
+    Vec sum = {};
+    for (int64_t j = 0; j < stride; j += kVectorFloats) {
+      const Vec e = exp_nonpositive_vec(load_vec(s.row + j) - row_max);
+      store_vec(s.row + j, e);
+      sum += e;
+    }
+    float total = 0.f;
+    for (int l = 0; l < kVectorFloats; ++l) total += sum[l];
+    const float inv = 1.f / total;
+    for (int64_t j = 0; j < n; ++j) s.probs_t[j * stride + i] = s.row[j] * inv;
+  }
+
+  // out = v P^T, kAttentionOutRows rows x 16 pixels per register block.
+  int64_t r = 0;
+  for (; r + kAttentionOutRows <= vd; r += kAttentionOutRows)
+    for (int64_t first = 0; first < n; first += kLanes)
+      output_block<kAttentionOutRows>(v + r * n, s.probs_t, n, stride, first, out + r * n);
+  for (; r < vd; ++r)
+    for (int64_t first = 0; first < n; first += kLanes) output_block<1>(v + r * n, s.probs_t, n, stride, first, out + r * n);
+}
