@@ -11,6 +11,13 @@
 // intermediates (N x N scores, the depthwise conv's reordered input) stay in cache, and nine nodes
 // with their copies and oneDNN reorders become one kernel call per window. Needs specialised
 // shapes; every intermediate must have no other reader.
+//
+// In an int8 model the depthwise conv is integer (fold_qdq_into_conv) and reads
+// QuantizeLinear(q): the head then quantises q to that grid itself and runs the conv on the
+// dequantised weights, which is the integer conv up to float rounding.
+#include <tuple>
+#include <utility>
+
 #include "ops/conv.h"
 #include "passes/passes.h"
 
@@ -22,7 +29,33 @@ struct Match {
   Node* dw = nullptr;
   ValueId bias = kNoValue;
   float scale = 1.f;
+  // Integer depthwise conv: q's quantisation grid (its scale and its type's range).
+  bool quantized = false;
+  float q_step = 0.f, q_lo = 0.f, q_hi = 0.f;
 };
+
+// The QuantizeLinear an integer conv reads must quantise with the scale the conv dequantises with,
+// and zero point 0. Fills the grid into `m`.
+bool quantizes_for(const Graph& g, const Node& quantize, const Node& conv, Match& m) {
+  if (quantize.inputs.size() < 2 || !g.is_constant(quantize.inputs[1])) return false;
+  const Tensor& scale = g.value(quantize.inputs[1]).constant;
+  if (scale.dtype() != DType::f32 || scale.numel() != 1 || scale.data<float>()[0] != conv.attr_float("effvit.x_scale", 0.f) ||
+      !(scale.data<float>()[0] > 0.f))
+    return false;
+  DType type = DType::u8;
+  if (quantize.inputs.size() > 2 && quantize.inputs[2] != kNoValue) {
+    if (!g.is_constant(quantize.inputs[2])) return false;
+    const Tensor& zero = g.value(quantize.inputs[2]).constant;
+    type = zero.dtype();
+    if (zero.numel() != 1 || (type == DType::u8 ? zero.data<uint8_t>()[0] != 0 : type != DType::i8 || zero.data<int8_t>()[0] != 0))
+      return false;
+  }
+  m.quantized = true;
+  m.q_step = scale.data<float>()[0];
+  m.q_lo = type == DType::u8 ? 0.f : -128.f;
+  m.q_hi = type == DType::u8 ? 255.f : 127.f;
+  return true;
+}
 
 bool is_plain_f32(const Graph& g, ValueId id) {
   const Value& v = g.value(id);
@@ -52,7 +85,14 @@ std::optional<Match> match_head(Graph& g, Node& out_mm, const std::vector<int>& 
   Node* dw = only(q_flat->inputs[0], "Conv");
   Node* split = sole_any_producer(g, k_flat->inputs[0], uses, producers);
   if (!dw || !split || split->op != "Split" || split->outputs.size() != 3 || dw->inputs.size() < 2) return std::nullopt;
-  if (dw->inputs[0] != split->outputs[0] || k_flat->inputs[0] != split->outputs[1] || v_flat->inputs[0] != split->outputs[2] ||
+  Match m;
+  ValueId q = dw->inputs[0];
+  if (is_quantized_conv(*dw)) {
+    const Node* quantize = only(q, "QuantizeLinear");
+    if (!quantize || dw->has("effvit.y_scale") || !quantizes_for(g, *quantize, *dw, m)) return std::nullopt;
+    q = quantize->inputs[0];
+  }
+  if (q != split->outputs[0] || k_flat->inputs[0] != split->outputs[1] || v_flat->inputs[0] != split->outputs[2] ||
       uses[static_cast<size_t>(split->outputs[0])] != 1 || uses[static_cast<size_t>(split->outputs[2])] != 1)
     return std::nullopt;
 
@@ -71,13 +111,17 @@ std::optional<Match> match_head(Graph& g, Node& out_mm, const std::vector<int>& 
       g.value(split->outputs[2]).shape != Shape{batch, vd, h, w} || kd <= 0 || vd <= 0)
     return std::nullopt;
 
-  // The depthwise conv: one channel per group, stride and dilation 1, same size out, float weights.
+  // The depthwise conv: one channel per group, stride and dilation 1, same size out, constant
+  // weights (float, or int8 with per-channel scales and an int32 bias).
   const ValueId weight = dw->inputs[1];
-  if (is_quantized_conv(*dw) || dw->has("effvit.activation") || !g.is_constant(weight) ||
-      g.value(weight).dtype != DType::f32 || dw->attr_int("group", 1) != kd)
+  const DType weight_type = m.quantized ? DType::i8 : DType::f32, bias_type = m.quantized ? DType::i32 : DType::f32;
+  if (dw->has("effvit.activation") || !g.is_constant(weight) || g.value(weight).dtype != weight_type ||
+      dw->attr_int("group", 1) != kd)
     return std::nullopt;
   const ValueId dw_bias = dw->inputs.size() > 2 ? dw->inputs[2] : kNoValue;
-  if (dw_bias != kNoValue && (!g.is_constant(dw_bias) || g.value(dw_bias).dtype != DType::f32)) return std::nullopt;
+  if (dw_bias != kNoValue && (!g.is_constant(dw_bias) || g.value(dw_bias).dtype != bias_type)) return std::nullopt;
+  if (m.quantized && (dw->inputs.size() < 4 || !g.is_constant(dw->inputs[3]) || g.value(dw->inputs[3]).shape != Shape{kd}))
+    return std::nullopt;
   const ConvGeometry geo = conv_geometry(*dw, g.value(dw->inputs[0]).shape, g.value(weight).shape);
   if (geo.out_c != kd || geo.stride_h != 1 || geo.stride_w != 1 || geo.dil_h != 1 || geo.dil_w != 1 ||
       geo.out_h != h || geo.out_w != w)
@@ -88,7 +132,6 @@ std::optional<Match> match_head(Graph& g, Node& out_mm, const std::vector<int>& 
       g.value(out_mm.outputs[0]).shape != Shape{batch, vd, n})
     return std::nullopt;
   if (normalize_axis(softmax->attr_int("axis", -1), 3, *softmax) != 2 || softmax->inputs.size() > 2) return std::nullopt;
-  Match m;
   m.split = split;
   m.dw = dw;
   m.scale = scores->attr_float("effvit.scale", 1.f);
@@ -101,6 +144,26 @@ std::optional<Match> match_head(Graph& g, Node& out_mm, const std::vector<int>& 
     m.bias = bias;
   }
   return m;
+}
+
+// An integer depthwise conv's weights and bias as the float values it computes with:
+// w[c] * w_scale[c] and bias[c] * x_scale * w_scale[c] (the reference conv's dequantisation).
+std::pair<ValueId, ValueId> dequantized_depthwise(Graph& g, const Node& dw) {
+  // Copies (shared storage): add_constant below may move the graph's values.
+  const Tensor wq = g.value(dw.inputs[1]).constant;
+  const Tensor w_scale = g.value(dw.inputs[3]).constant;
+  const float x_scale = dw.attr_float("effvit.x_scale", 1.f);
+  const int64_t channels = wq.dim(0), per_channel = wq.numel() / channels;
+  Tensor w(DType::f32, wq.shape());
+  for (int64_t i = 0; i < wq.numel(); ++i)
+    w.data<float>()[i] = static_cast<float>(wq.data<int8_t>()[i]) * w_scale.data<float>()[i / per_channel];
+  const ValueId weight = g.add_constant(dw.name + "/effvit_dequantized_weight", std::move(w));
+  if (dw.inputs[2] == kNoValue) return {weight, kNoValue};
+  const Tensor bq = g.value(dw.inputs[2]).constant;
+  Tensor b(DType::f32, {channels});
+  for (int64_t c = 0; c < channels; ++c)
+    b.data<float>()[c] = x_scale * w_scale.data<float>()[c] * static_cast<float>(bq.data<int32_t>()[c]);
+  return {weight, g.add_constant(dw.name + "/effvit_dequantized_bias", std::move(b))};
 }
 
 }  // namespace
@@ -116,11 +179,18 @@ int fuse_attention_head(Graph& g) {
     Node head;
     head.op = "effvit.AttentionHead";
     head.name = m->dw->name + "+attention";
-    head.inputs = {m->split->inputs[0], m->dw->inputs[1], m->dw->inputs.size() > 2 ? m->dw->inputs[2] : kNoValue, m->bias};
+    ValueId weight = m->dw->inputs[1], dw_bias = m->dw->inputs.size() > 2 ? m->dw->inputs[2] : kNoValue;
+    if (m->quantized) std::tie(weight, dw_bias) = dequantized_depthwise(g, *m->dw);
+    head.inputs = {m->split->inputs[0], weight, dw_bias, m->bias};
     head.outputs = node.outputs;
     head.set_int("key_dim", g.value(m->split->outputs[0]).shape[1]);
     head.set_ints("pads", {geo.pad_t, geo.pad_l, geo.pad_b, geo.pad_r});
     head.set_float("scale", m->scale);
+    if (m->quantized) {
+      head.set_float("q_step", m->q_step);
+      head.set_float("q_lo", m->q_lo);
+      head.set_float("q_hi", m->q_hi);
+    }
     // The replaced nodes are now dead: the head writes the only value anything read.
     node = std::move(head);
     ++fused;
