@@ -501,14 +501,40 @@ struct HeadOptions {
   int64_t dw_stride = 1;
   int64_t softmax_axis = -1;
   bool k_read_twice = false;
+  bool quantized_dw = false;  // the depthwise conv in QDQ form (int8 q, weights and bias)
 };
 
 ValueId attention_head_graph(GraphBuilder& b, ValueId qkv, const HeadOptions& o, std::mt19937& rng, const std::string& tag) {
   const int64_t n = o.h * o.w;
   const auto parts = b.node_n("Split", {qkv, b.constant(tag + "split", i64s({o.kd, o.kd, o.vd}))}, 3, {{"axis", int_attr(1)}});
   const int64_t pad = o.kernel / 2;
-  const ValueId q = b.node("Conv", {parts[0], b.constant(tag + "dw_w", random_f32({o.kd, 1, o.kernel, o.kernel}, rng)),
-                                    b.constant(tag + "dw_b", random_f32({o.kd}, rng))},
+  ValueId q_in = parts[0], weight, bias;
+  if (o.quantized_dw) {
+    // int8 q at scale 0.02; int8 weights with one scale per channel; int32 bias at 0.02 * w_scale.
+    const Tensor zero = Tensor::from_vector<int8_t>({}, {0});
+    const ValueId sx = b.constant(tag + "sx", f32s({}, {0.02f}));
+    const ValueId xq = b.node("QuantizeLinear", {parts[0], sx, b.constant(tag + "zx", zero)});
+    q_in = b.node("DequantizeLinear", {xq, sx, b.constant(tag + "zx2", zero)});
+    std::vector<int8_t> wq(static_cast<size_t>(o.kd * o.kernel * o.kernel));
+    for (auto& v : wq) v = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+    std::vector<float> w_scale(static_cast<size_t>(o.kd)), b_scale(static_cast<size_t>(o.kd));
+    std::vector<int32_t> bq(static_cast<size_t>(o.kd));
+    for (size_t c = 0; c < w_scale.size(); ++c) {
+      w_scale[c] = 0.001f * static_cast<float>(1 + c);
+      b_scale[c] = 0.02f * w_scale[c];
+      bq[c] = static_cast<int32_t>(rng() % 2001) - 1000;
+    }
+    weight = b.node("DequantizeLinear", {b.constant(tag + "wq", Tensor::from_vector<int8_t>({o.kd, 1, o.kernel, o.kernel}, wq)),
+                                         b.constant(tag + "sw", f32s({o.kd}, w_scale))},
+                    {{"axis", int_attr(0)}});
+    bias = b.node("DequantizeLinear", {b.constant(tag + "bq", Tensor::from_vector<int32_t>({o.kd}, bq)),
+                                       b.constant(tag + "sb", f32s({o.kd}, b_scale))},
+                  {{"axis", int_attr(0)}});
+  } else {
+    weight = b.constant(tag + "dw_w", random_f32({o.kd, 1, o.kernel, o.kernel}, rng));
+    bias = b.constant(tag + "dw_b", random_f32({o.kd}, rng));
+  }
+  const ValueId q = b.node("Conv", {q_in, weight, bias},
                            {{"group", int_attr(o.kd)}, {"pads", ints_attr({pad, pad, pad, pad})},
                             {"strides", ints_attr({o.dw_stride, o.dw_stride})}});
   const int64_t qn = o.dw_stride == 1 ? n : ((o.h + o.dw_stride - 1) / o.dw_stride) * ((o.w + o.dw_stride - 1) / o.dw_stride);
@@ -526,7 +552,10 @@ ValueId attention_head_graph(GraphBuilder& b, ValueId qkv, const HeadOptions& o,
   return b.node("MatMul", {vf, pt});
 }
 
-Graph optimized_for_heads(Graph g) {
+// What the Model does before fuse_attention_head: the shape-free folds, then specialisation.
+Graph optimized_for_heads(Graph g, const std::vector<Shape>& shapes) {
+  fold_qdq_into_conv(g);
+  g = specialize(g, shapes);
   fold_transpose_into_matmul(g);
   fuse_attention_scores(g);
   return g;
@@ -546,13 +575,37 @@ TEST(FuseAttentionHead, OneKernelPerHeadSameResults) {
     const ValueId next = b.node("Conv", {back, b.constant("qkv_w", random_f32({c, o.vd, 1, 1}, rng))});
     b.output(attention_head_graph(b, next, o, rng, "h1"));
     const Graph before = specialize(b.graph, {{2, c, o.h, o.w}});
-    Graph after = optimized_for_heads(before);
+    Graph after = optimized_for_heads(b.graph, {{2, c, o.h, o.w}});
     EXPECT_EQ(fuse_attention_head(after), 2);
     EXPECT_EQ(count_ops(after, "effvit.AttentionHead"), 2);
     for (const char* gone : {"Split", "Softmax", "MatMul", "Transpose"}) EXPECT_EQ(count_ops(after, gone), 0) << gone;
     EXPECT_EQ(count_ops(after, "Conv"), 1);  // only the qkv conv between the heads
     expect_same_results(before, after, {random_f32({2, c, o.h, o.w}, rng)}, 1e-5);
   }
+}
+
+// The int8 form: the integer depthwise conv and the QuantizeLinear in front of it go into the head.
+TEST(FuseAttentionHead, QuantizedDepthwiseConv) {
+  std::mt19937 rng(95);
+  HeadOptions o;
+  o.kernel = 5;
+  o.h = o.w = 7;
+  o.quantized_dw = true;
+  GraphBuilder b;
+  const int64_t c = 2 * o.kd + o.vd;
+  const ValueId x = b.input("x", DType::f32, {4, c, o.h, o.w});
+  b.output(attention_head_graph(b, x, o, rng, "h"));
+  const Graph before = specialize(b.graph, {{4, c, o.h, o.w}});
+  Graph after = optimized_for_heads(b.graph, {{4, c, o.h, o.w}});
+  ASSERT_EQ(count_ops(after, "Conv"), 1);
+  EXPECT_EQ(fuse_attention_head(after), 1);
+  EXPECT_EQ(count_ops(after, "QuantizeLinear") + count_ops(after, "Conv") + count_ops(after, "DequantizeLinear"), 0);
+  const Node& head = after.nodes.back();
+  ASSERT_EQ(head.op, "effvit.AttentionHead");
+  EXPECT_FLOAT_EQ(head.attr_float("q_step", 0.f), 0.02f);
+  EXPECT_EQ(head.attr_float("q_lo", 0.f), -128.f);
+  EXPECT_EQ(head.attr_float("q_hi", 0.f), 127.f);
+  expect_same_results(before, after, {random_f32({4, c, o.h, o.w}, rng, -4.f, 4.f)}, 1e-5);
 }
 
 TEST(FuseAttentionHead, LeavesWhatItCannotFuse) {
@@ -566,7 +619,7 @@ TEST(FuseAttentionHead, LeavesWhatItCannotFuse) {
     const int64_t c = 2 * o.kd + o.vd;
     const ValueId x = b.input("x", DType::f32, {1, c, o.h, o.w});
     b.output(attention_head_graph(b, x, o, rng, "h"));
-    Graph g = optimized_for_heads(specialize(b.graph, {{1, c, o.h, o.w}}));
+    Graph g = optimized_for_heads(b.graph, {{1, c, o.h, o.w}});
     const size_t nodes = g.nodes.size();
     EXPECT_EQ(fuse_attention_head(g), 0);
     EXPECT_EQ(g.nodes.size(), nodes);
