@@ -211,3 +211,47 @@ TEST(KernelTables, AttentionHeadPropagatesNaN) {
 
 }  // namespace
 }  // namespace effvit
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+// NV12 rows, widening and normalisation of every table equal the reference ops bit for bit: the
+// fused image quantizer promises the unfused chain's exact bytes.
+TEST(KernelTables, ImageRowsMatchReference) {
+  std::mt19937 rng(75);
+  for (IsaTier tier : tables_to_test()) {
+    const KernelTable& k = kernels_for(tier);
+    for (int64_t width : {2, 18, 224}) {
+      Tensor frame(DType::u8, {1, 3, width, 1});  // a 2-row NV12 frame: 2 Y rows, 1 UV row
+      for (int64_t i = 0; i < frame.numel(); ++i) frame.data<uint8_t>()[i] = static_cast<uint8_t>(rng());
+      Node convert;
+      convert.op = "effvit.Nv12ToRgb";
+      Tensor want(DType::f32, {1, 3, 2, width});
+      kNv12ToRgbOp.compute(convert, {&frame}, {&want});
+      std::vector<float> r(static_cast<size_t>(width)), g(r.size()), b(r.size());
+      for (int64_t row = 0; row < 2; ++row) {
+        const uint8_t* bytes = frame.data<uint8_t>();
+        k.nv12_row_f32(bytes + row * width, bytes + 2 * width, width, r.data(), g.data(), b.data());
+        for (int64_t x = 0; x < width; ++x) {
+          ASSERT_EQ(r[x], want.data<float>()[(0 * 2 + row) * width + x]) << k.isa << " width " << width;
+          ASSERT_EQ(g[x], want.data<float>()[(1 * 2 + row) * width + x]) << k.isa << " width " << width;
+          ASSERT_EQ(b[x], want.data<float>()[(2 * 2 + row) * width + x]) << k.isa << " width " << width;
+        }
+      }
+      std::vector<float> widened(r.size()), normalized(r.size());
+      k.widen_u8_f32(frame.data<uint8_t>(), widened.data(), static_cast<size_t>(width));
+      k.normalize_f32(widened.data(), normalized.data(), static_cast<size_t>(width), 123.675f, 0.01712475f);
+      for (int64_t x = 0; x < width; ++x) {
+        const float byte = frame.data<uint8_t>()[x];
+        const float sub = byte - 123.675f;  // separate statements: the Sub and Mul ops' roundings
+        ASSERT_EQ(widened[x], byte);
+        ASSERT_EQ(normalized[x], sub * 0.01712475f) << k.isa;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace effvit

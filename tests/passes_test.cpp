@@ -628,3 +628,68 @@ TEST(FuseAttentionHead, LeavesWhatItCannotFuse) {
 
 }  // namespace
 }  // namespace effvit
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+// The quantized model's input chain: image bytes -> float -> Sub mean -> Mul scale -> QuantizeLinear.
+struct ImageChain {
+  bool nv12 = true;
+  bool is_signed = false;
+  bool mean_per_column = false;  // a mean that varies along the width is not per channel
+};
+
+Graph image_chain_graph(const ImageChain& o, const Shape& image_shape, std::mt19937& rng) {
+  GraphBuilder b;
+  const ValueId image = b.input("image", DType::u8, image_shape);
+  const ValueId as_float = o.nv12 ? b.node("effvit.Nv12ToRgb", {image}, {{"rgb", int_attr(0)}})
+                                  : b.node("Cast", {image}, {{"to", int_attr(1)}});
+  const int64_t channels = o.nv12 ? 3 : image_shape[1];
+  const int64_t width = image_shape[o.nv12 ? 2 : 3];
+  const Tensor mean = o.mean_per_column ? random_f32({1, 1, 1, width}, rng, 0.f, 255.f) : random_f32({1, channels, 1, 1}, rng, 0.f, 255.f);
+  const ValueId centred = b.node("Sub", {as_float, b.constant("mean", mean)});
+  const ValueId scaled = b.node("Mul", {b.constant("scale", random_f32({channels, 1, 1}, rng, 0.01f, 0.03f)), centred});
+  const Tensor zero = o.is_signed ? Tensor::from_vector<int8_t>({}, {3}) : Tensor::from_vector<uint8_t>({}, {128});
+  b.output(b.node("QuantizeLinear", {scaled, b.constant("y_scale", f32s({}, {0.0123f})), b.constant("y_zero", zero)}));
+  return b.graph;
+}
+
+void expect_same_bytes(const Graph& before, const Graph& after, const Tensor& image) {
+  const Tensor want = interpret(before, {image}).at(0);
+  expect_identical(interpret(after, {image}).at(0), want, "reference");
+  Plan plan(after, KernelOptions{});
+  expect_identical(plan.run({image}).at(0), want, "plan");
+}
+
+TEST(FuseImageQuantize, OneNodeSameBytes) {
+  std::mt19937 rng(96);
+  for (const bool nv12 : {true, false})
+    for (const bool is_signed : {false, true}) {
+      ImageChain o;
+      o.nv12 = nv12;
+      o.is_signed = is_signed;
+      const Shape shape = nv12 ? Shape{2, 12, 6, 1} : Shape{2, 3, 5, 7};
+      const Graph before = specialize(image_chain_graph(o, shape, rng), {shape});
+      Graph after = before;
+      EXPECT_EQ(fuse_image_quantize(after), 1);
+      ASSERT_EQ(after.nodes.size(), 1u);
+      EXPECT_EQ(after.nodes[0].op, "effvit.QuantizeImage");
+      Tensor image(DType::u8, shape);
+      for (int64_t i = 0; i < image.numel(); ++i) image.data<uint8_t>()[i] = static_cast<uint8_t>(rng());
+      expect_same_bytes(before, after, image);
+    }
+}
+
+TEST(FuseImageQuantize, LeavesWhatItCannotFuse) {
+  std::mt19937 rng(97);
+  ImageChain o;
+  o.mean_per_column = true;
+  Graph g = specialize(image_chain_graph(o, {1, 12, 6, 1}, rng), {{1, 12, 6, 1}});
+  EXPECT_EQ(fuse_image_quantize(g), 0);
+  EXPECT_EQ(g.nodes.size(), 4u);
+}
+
+}  // namespace
+}  // namespace effvit

@@ -88,8 +88,10 @@ import json
 info = json.load(open("kernels.json"))
 convs = [n for n in info["kernels"] if n["op"] == "Conv"]
 int8 = [n for n in convs if n["implementation"].startswith("int8 conv")]
-print("int8 convs: %d of %d at %s" % (len(int8), len(convs), info["isa"]))
-assert len(convs) > 100 and all(n["implementation"].startswith(("int8 conv", "dequantized conv")) for n in convs)
+heads = [n for n in info["kernels"] if n["op"] == "effvit.AttentionHead"]
+print("int8 convs: %d of %d at %s; %d attention heads fused (their depthwise convs inside)" % (len(int8), len(convs), info["isa"], len(heads)))
+assert len(heads) == 24, len(heads)
+assert len(convs) > 80 and all(n["implementation"].startswith(("int8 conv", "dequantized conv")) for n in convs)
 if info["isa"] in ("avx2_vnni", "avx512_vnni", "amx"):
     assert len(int8) == len(convs), [n for n in convs if n not in int8][:3]
 PY

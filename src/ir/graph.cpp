@@ -47,6 +47,13 @@ void Node::set_float(const std::string& key, float v) {
   attrs[key] = a;
 }
 
+void Node::set_floats(const std::string& key, std::vector<float> v) {
+  Attribute a;
+  a.kind = Attribute::Kind::Floats;
+  a.floats = std::move(v);
+  attrs[key] = a;
+}
+
 void Node::set_ints(const std::string& key, std::vector<int64_t> v) {
   Attribute a;
   a.kind = Attribute::Kind::Ints;

@@ -70,6 +70,7 @@ struct Node {
   void set_int(const std::string& key, int64_t v);
   void set_float(const std::string& key, float v);
   void set_ints(const std::string& key, std::vector<int64_t> v);
+  void set_floats(const std::string& key, std::vector<float> v);
   void set_string(const std::string& key, const std::string& v);
   // "Conv node '/stages/.../Conv'" — how errors refer to a node.
   std::string describe() const;

@@ -9,3 +9,13 @@ static void relu_f32(const float* x, float* y, size_t n) {
 static void add_f32(const float* a, const float* b, float* y, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
 }
+
+// (x - mean) * scale: a subtraction then a multiplication, never fused (no add follows the
+// multiply), so results equal the unfused Sub -> Mul bit for bit.
+static void normalize_f32(const float* x, float* y, size_t n, float mean, float scale) {
+  for (size_t i = 0; i < n; ++i) y[i] = (x[i] - mean) * scale;
+}
+
+static void widen_u8_f32(const uint8_t* x, float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] = static_cast<float>(x[i]);
+}

@@ -41,18 +41,32 @@ struct AttentionHeadScratch {
 size_t attention_head_scratch_floats(const AttentionHeadDims& d);
 AttentionHeadScratch carve_attention_head_scratch(const AttentionHeadDims& d, float* base);
 
+// OpenCV's BT.601 video-range NV12 -> RGB in fixed point (20 fractional bits), shared by the
+// reference op (src/ops/nv12.cpp) and the kernels.
+namespace bt601 {
+constexpr int kShift = 20, kHalf = 1 << (kShift - 1);
+constexpr int kY = 1220542, kVR = 1673527, kVG = -852492, kUG = -409993, kUB = 2116026;
+}  // namespace bt601
+
 struct KernelTable {
   const char* isa;  // the tier the table was compiled for
   // y = max(x, 0) over n contiguous floats.
   void (*relu_f32)(const float* x, float* y, size_t n);
   // y = a + b over n contiguous floats.
   void (*add_f32)(const float* a, const float* b, float* y, size_t n);
+  // y = (x - mean) * scale over n floats, exactly as Sub then Mul compute it.
+  void (*normalize_f32)(const float* x, float* y, size_t n, float mean, float scale);
+  // y = float(x) over n bytes.
+  void (*widen_u8_f32)(const uint8_t* x, float* y, size_t n);
   // y[r][0..len) = softmax(x[r][0..len) + bias[r][0..len)) for `rows` contiguous rows (bias may be
   // null; y may be x); ~1e-6 relative to std::exp.
   void (*softmax_rows_f32)(const float* x, const float* bias, float* y, int64_t rows, int64_t len);
   // y = saturate(round_half_even(x / scale) + zero_point) over n floats (QuantizeLinear per tensor).
   void (*quantize_f32_u8)(const float* x, uint8_t* y, size_t n, float scale, float zero_point);
   void (*quantize_f32_s8)(const float* x, int8_t* y, size_t n, float scale, float zero_point);
+  // One NV12 row to R, G, B float rows (integers 0..255, exactly the reference op's): luma is the
+  // row's `width` Y bytes, chroma its interleaved U V pairs; width is even.
+  void (*nv12_row_f32)(const uint8_t* luma, const uint8_t* chroma, int64_t width, float* r, float* g, float* b);
   // See AttentionHeadDims. qkv: [2 key_dim + value_dim][N] (one window, plain); dw_weight:
   // [kernel_h * kernel_w][key_dim] (tap-major); dw_bias: [key_dim] or null; bias: [N][N] or null;
   // out: [value_dim][N]. ~1e-6 relative to the reference.

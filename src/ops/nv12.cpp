@@ -4,6 +4,8 @@
 // ~40 reference loops over int32 planes).
 #include <algorithm>
 
+#include "cpu/hardware.h"
+#include "kernels/kernels.h"
 #include "ops/op.h"
 #include "ops/parallel.h"
 #include "ops/registry_decls.h"
@@ -19,9 +21,7 @@ void infer_nv12(InferContext& c) {
 }
 
 void compute_nv12(const Node& n, const TensorIn& in, const TensorOut& out) {
-  // OpenCV's BT.601 video-range coefficients, 20 fractional bits.
-  constexpr int kShift = 20, kHalf = 1 << (kShift - 1);
-  constexpr int kY = 1220542, kVR = 1673527, kVG = -852492, kUG = -409993, kUB = 2116026;
+  using namespace bt601;
   const Shape& s = in[0]->shape();
   const int64_t batch = s[0], height = s[1] / 3 * 2, width = s[2], plane = height * width;
   const bool rgb = n.attr_int("rgb", 1) != 0;
@@ -49,8 +49,38 @@ void compute_nv12(const Node& n, const TensorIn& in, const TensorOut& out) {
   });
 }
 
+// Row by row through the tier's kernel, straight into the output planes.
+class Nv12Kernel final : public Kernel {
+ public:
+  Nv12Kernel(bool rgb, int threads) : rgb_(rgb), threads_(threads), row_(hardware().kernels->nv12_row_f32) {}
+  void run(const TensorIn& in, const TensorOut& out) override {
+    const Shape& s = in[0]->shape();
+    const int64_t batch = s[0], height = s[1] / 3 * 2, width = s[2], plane = height * width;
+    const uint8_t* x = in[0]->data<uint8_t>();
+    float* y = out[0]->data<float>();
+    parallel_for(threads_, batch * height, 32, [&](int64_t first, int64_t last) {
+      for (int64_t row = first; row < last; ++row) {
+        const int64_t b = row / height, i = row % height;
+        const uint8_t* frame = x + b * plane * 3 / 2;
+        float* planes = y + b * 3 * plane + i * width;
+        row_(frame + i * width, frame + plane + (i / 2) * width, width, planes + (rgb_ ? 0 : 2) * plane, planes + plane,
+             planes + (rgb_ ? 2 : 0) * plane);
+      }
+    });
+  }
+
+ private:
+  bool rgb_;
+  int threads_;
+  void (*row_)(const uint8_t*, const uint8_t*, int64_t, float*, float*, float*);
+};
+
+std::unique_ptr<Kernel> create_nv12(const Node& n, const Graph&, const KernelOptions& options) {
+  return std::make_unique<Nv12Kernel>(n.attr_int("rgb", 1) != 0, std::max(1, options.threads));
+}
+
 }  // namespace
 
-const OpDef kNv12ToRgbOp{"effvit.Nv12ToRgb", infer_nv12, compute_nv12};
+const OpDef kNv12ToRgbOp{"effvit.Nv12ToRgb", infer_nv12, compute_nv12, create_nv12};
 
 }  // namespace effvit

@@ -31,6 +31,9 @@ int assign_nhwc_layout(Graph& graph);
 // The NV12 -> RGB ops `effvit quantize` writes -> one effvit.Nv12ToRgb node (exactly that subgraph
 // only). Returns 1 when fused.
 int fuse_nv12_input(Graph& graph);
+// [effvit.Nv12ToRgb | Cast uint8 to float] -> Sub(mean) -> Mul(scale) -> QuantizeLinear (the input
+// chain `effvit quantize` writes) -> one effvit.QuantizeImage. Returns how many.
+int fuse_image_quantize(Graph& graph);
 // Conv between DequantizeLinear nodes (QDQ) -> an integer Conv reading the quantized activation and
 // int8 weights (effvit.x_scale, per-channel weight scales as input 3). Returns how many.
 int fold_qdq_into_conv(Graph& graph);

@@ -78,6 +78,7 @@ void insert_layout_conversions(Graph& g, const std::function<Layout(const Node&,
 void optimize_structure(Graph& graph) {
   remove_identity(graph);
   fuse_nv12_input(graph);
+  fuse_image_quantize(graph);
   fold_batchnorm_into_conv(graph);
   fold_qdq_into_conv(graph);
   fuse_conv_relu(graph);

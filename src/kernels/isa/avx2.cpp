@@ -11,14 +11,15 @@ namespace {
 #include "kernels/eltwise_f32.inl"
 #include "kernels/softmax_f32.inl"
 #include "kernels/quantize_f32.inl"
+#include "kernels/nv12_f32.inl"
 constexpr int kVectorFloats = 8;
 constexpr int kAttentionOutRows = 4;
 #include "kernels/attention_head_f32.inl"
 }  // namespace
 }  // namespace avx2_kernels
 
-const KernelTable kKernelsAvx2 = {"avx2", avx2_kernels::relu_f32, avx2_kernels::add_f32,
-    avx2_kernels::softmax_rows_f32, avx2_kernels::quantize_f32_u8, avx2_kernels::quantize_f32_s8,
+const KernelTable kKernelsAvx2 = {"avx2", avx2_kernels::relu_f32, avx2_kernels::add_f32, avx2_kernels::normalize_f32, avx2_kernels::widen_u8_f32,
+    avx2_kernels::softmax_rows_f32, avx2_kernels::quantize_f32_u8, avx2_kernels::quantize_f32_s8, avx2_kernels::nv12_row_f32,
     avx2_kernels::attention_head_f32};
 
 }  // namespace effvit

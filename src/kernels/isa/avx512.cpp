@@ -11,14 +11,15 @@ namespace {
 #include "kernels/eltwise_f32.inl"
 #include "kernels/softmax_f32.inl"
 #include "kernels/quantize_f32.inl"
+#include "kernels/nv12_f32.inl"
 constexpr int kVectorFloats = 16;
 constexpr int kAttentionOutRows = 8;
 #include "kernels/attention_head_f32.inl"
 }  // namespace
 }  // namespace avx512_kernels
 
-const KernelTable kKernelsAvx512 = {"avx512", avx512_kernels::relu_f32, avx512_kernels::add_f32,
-    avx512_kernels::softmax_rows_f32, avx512_kernels::quantize_f32_u8, avx512_kernels::quantize_f32_s8,
+const KernelTable kKernelsAvx512 = {"avx512", avx512_kernels::relu_f32, avx512_kernels::add_f32, avx512_kernels::normalize_f32, avx512_kernels::widen_u8_f32,
+    avx512_kernels::softmax_rows_f32, avx512_kernels::quantize_f32_u8, avx512_kernels::quantize_f32_s8, avx512_kernels::nv12_row_f32,
     avx512_kernels::attention_head_f32};
 
 }  // namespace effvit

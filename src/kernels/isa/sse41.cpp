@@ -11,14 +11,15 @@ namespace {
 #include "kernels/eltwise_f32.inl"
 #include "kernels/softmax_f32.inl"
 #include "kernels/quantize_f32.inl"
+#include "kernels/nv12_f32.inl"
 constexpr int kVectorFloats = 4;
 constexpr int kAttentionOutRows = 2;
 #include "kernels/attention_head_f32.inl"
 }  // namespace
 }  // namespace sse41_kernels
 
-const KernelTable kKernelsSse41 = {"sse41", sse41_kernels::relu_f32, sse41_kernels::add_f32,
-    sse41_kernels::softmax_rows_f32, sse41_kernels::quantize_f32_u8, sse41_kernels::quantize_f32_s8,
+const KernelTable kKernelsSse41 = {"sse41", sse41_kernels::relu_f32, sse41_kernels::add_f32, sse41_kernels::normalize_f32, sse41_kernels::widen_u8_f32,
+    sse41_kernels::softmax_rows_f32, sse41_kernels::quantize_f32_u8, sse41_kernels::quantize_f32_s8, sse41_kernels::nv12_row_f32,
     sse41_kernels::attention_head_f32};
 
 }  // namespace effvit

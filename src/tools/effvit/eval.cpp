@@ -67,7 +67,8 @@ Handler add_eval(CLI::App& app) {
     const size_t count = a->limit ? std::min(a->limit, data->size()) : data->size();
     const int workers = a->workers ? a->workers : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 
-    std::atomic<size_t> next{0}, done{0}, top1{0}, top5{0};
+    std::atomic<size_t> next{0};
+    size_t done = 0, top1 = 0, top5 = 0;  // under mu: the progress line's ratio is of one moment
     std::atomic<bool> failed{false};
     std::string error;
     std::mutex mu;
@@ -91,13 +92,13 @@ Handler add_eval(CLI::App& app) {
             throw Error(data->source(i) + ": " + e.what());
           }
           const int64_t rank = rank_of_truth(logits, label, data->source(i));
+          std::lock_guard<std::mutex> lock(mu);
           top1 += rank == 0;
           top5 += rank < 5;
-          const size_t d = ++done;
-          std::lock_guard<std::mutex> lock(mu);
+          ++done;
           char detail[32];
-          std::snprintf(detail, sizeof detail, "top-1 %.2f%%", 100.0 * static_cast<double>(top1.load()) / static_cast<double>(d));
-          progress.update(d, detail);
+          std::snprintf(detail, sizeof detail, "top-1 %.2f%%", 100.0 * static_cast<double>(top1) / static_cast<double>(done));
+          progress.update(done, detail);
         }
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(mu);
