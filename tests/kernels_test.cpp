@@ -136,7 +136,8 @@ TEST(KernelTables, AttentionHeadMatchesReference) {
   const Case cases[] = {{16, 64, 7, 7, 5, 5, 2, 2, true, 0.f},   {16, 96, 4, 4, 5, 5, 2, 2, true, 0.f},
                         {16, 16, 7, 7, 5, 5, 2, 2, false, 0.f},  {8, 24, 1, 1, 3, 3, 1, 1, true, 0.f},
                         {5, 7, 3, 5, 3, 3, 1, 1, true, 0.f},     {4, 9, 14, 14, 4, 2, 1, 1, true, 0.f},
-                        {16, 33, 6, 3, 1, 1, 0, 0, false, 0.f},  {16, 32, 7, 7, 5, 5, 2, 2, true, 0.05f}};
+                        {16, 33, 6, 3, 1, 1, 0, 0, false, 0.f},  {16, 32, 7, 7, 5, 5, 2, 2, true, 0.05f},
+                        {16, 32, 7, 7, 5, 5, 2, 2, true, 0.02f}};
   for (IsaTier tier : tables_to_test()) {
     const KernelTable& k = kernels_for(tier);
     for (const Case& c : cases) {
@@ -146,10 +147,15 @@ TEST(KernelTables, AttentionHeadMatchesReference) {
       node.set_int("key_dim", c.kd);
       node.set_ints("pads", {c.pad_top, c.pad_left, c.kh - 1 - c.pad_top, c.kw - 1 - c.pad_left});
       node.set_float("scale", 0.3f);
+      // Two grids: int8 with zero point 0 (step 0.05), uint8 with zero point 100 (step 0.02, so
+      // both ends saturate on inputs in [-3, 3]).
+      const bool u8_grid = c.q_step == 0.02f;
+      const float q_zero = u8_grid ? 100.f : 0.f, q_lo = u8_grid ? 0.f : -128.f, q_hi = u8_grid ? 255.f : 127.f;
       if (c.q_step > 0.f) {
         node.set_float("q_step", c.q_step);
-        node.set_float("q_lo", -128.f);
-        node.set_float("q_hi", 127.f);
+        node.set_float("q_zero", q_zero);
+        node.set_float("q_lo", q_lo);
+        node.set_float("q_hi", q_hi);
       }
       const Tensor qkv = random_f32({2, 2 * c.kd + c.vd, c.h, c.w}, rng, -3.f, 3.f);
       const Tensor weight = random_f32({c.kd, 1, c.kh, c.kw}, rng);
@@ -168,8 +174,9 @@ TEST(KernelTables, AttentionHeadMatchesReference) {
       d.pad_left = c.pad_left;
       d.scale = 0.3f;
       d.q_step = c.q_step;
-      d.q_lo = -128.f;
-      d.q_hi = 127.f;
+      d.q_zero = q_zero;
+      d.q_lo = q_lo;
+      d.q_hi = q_hi;
       std::vector<float> tap_major(static_cast<size_t>(c.kd * c.kh * c.kw));
       for (int64_t ch = 0; ch < c.kd; ++ch)
         for (int64_t t = 0; t < c.kh * c.kw; ++t)

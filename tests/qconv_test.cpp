@@ -27,6 +27,7 @@ struct QConvCase {
   int64_t in_c, out_c, groups, k, stride, pad, hw;
   bool is_signed, relu, bias;
   int zero_point = 0;  // of the activation; ONNX Runtime's quantizer writes uint8 with 128 and such
+  float weight_levels = 127.f;  // each channel's largest magnitude maps here (64: 7-bit weights)
 };
 
 struct Built {
@@ -72,7 +73,7 @@ Built build(const QConvCase& c, std::mt19937& rng) {
   for (int64_t o = 0; o < c.out_c; ++o) {
     float amax = 0;
     for (int64_t i = 0; i < per; ++i) amax = std::max(amax, std::fabs(out.w.data<float>()[o * per + i]));
-    out.sw.push_back(amax / 127.f);
+    out.sw.push_back(amax / c.weight_levels);
     for (int64_t i = 0; i < per; ++i)
       wq[static_cast<size_t>(o * per + i)] = static_cast<int8_t>(std::nearbyint(out.w.data<float>()[o * per + i] / out.sw.back()));
   }
@@ -167,28 +168,35 @@ TEST(QuantizedConv, FoldsIntoAnInt8KernelAndMatchesTheReferenceOps) {
   }
 }
 
-// ONNX Runtime's style: uint8 activations with a zero point (128). Not folded (oneDNN's int8 conv
-// here takes zero points 0), so it runs as the QDQ ops say, still equal to the reference.
-TEST(QuantizedConv, ActivationZeroPointsRunAsWritten) {
+// ONNX Runtime's style: uint8 activations with a zero point (128). Folded into the integer conv
+// (oneDNN subtracts the zero point); with 7-bit weights the int8 kernel is exact on every tier.
+TEST(QuantizedConv, ActivationZeroPointsFoldIntoTheIntegerConv) {
   std::mt19937 rng(84);
-  QConvCase c{16, 32, 1, 3, 1, 1, 8, false, true, true};
-  c.zero_point = 128;
-  const Built b = build(c, rng);
-  const auto model = Model::load_from_memory(b.bytes.data(), b.bytes.size(), "qconv_zp");
-  Session session(model);
-  for (const auto& n : session.plan_info({{1, c.in_c, c.hw, c.hw}}).nodes) {
-    if (n.op == "Conv") {
-      EXPECT_EQ(n.implementation.find("int8"), std::string::npos) << n.implementation;
-    }
+  for (const float levels : {127.f, 64.f}) {
+    QConvCase c{16, 32, 1, 3, 1, 1, 8, false, true, true};
+    c.zero_point = 128;
+    c.weight_levels = levels;
+    const Built b = build(c, rng);
+    const auto model = Model::load_from_memory(b.bytes.data(), b.bytes.size(), "qconv_zp");
+    Session session(model);
+    const Tensor weights = Tensor::from_vector<int8_t>({1}, {static_cast<int8_t>(levels)});
+    const bool want_int8 = int8_conv_is_exact(hardware_info().tier, DType::u8, weights);
+    for (const auto& n : session.plan_info({{1, c.in_c, c.hw, c.hw}}).nodes)
+      if (n.op == "Conv") {
+        EXPECT_EQ(n.implementation.rfind("int8 conv", 0) == 0, want_int8) << n.implementation;
+      }
+    const Tensor x = random_f32({1, c.in_c, c.hw, c.hw}, rng, -0.5f, 0.5f);
+    expect_close(session.run(x), reference(c, b, x), 1e-5);
   }
-  const Tensor x = random_f32({1, c.in_c, c.hw, c.hw}, rng, -0.5f, 0.5f);
-  expect_close(session.run(x), reference(c, b, x), 1e-5);
 }
 
 // The float fallback (what runs where oneDNN has no int8 kernel), on the engine's own folded node.
 TEST(QuantizedConv, FloatFallbackMatchesTheReferenceOps) {
   std::mt19937 rng(82);
-  for (const QConvCase& c : {QConvCase{16, 32, 1, 3, 1, 1, 8, false, true, true}, QConvCase{32, 32, 32, 3, 2, 1, 8, true, false, true}}) {
+  QConvCase zero_point{16, 16, 1, 1, 1, 0, 5, false, false, true};
+  zero_point.zero_point = 100;
+  for (const QConvCase& c : {QConvCase{16, 32, 1, 3, 1, 1, 8, false, true, true}, QConvCase{32, 32, 32, 3, 2, 1, 8, true, false, true},
+                             zero_point}) {
     const Built b = build(c, rng);
     Graph imported = import_onnx_bytes(b.bytes.data(), b.bytes.size(), "qconv").graph;
     ASSERT_EQ(fold_qdq_into_conv(imported), 1);  // before specialize folds the constant DequantizeLinears away
@@ -203,7 +211,8 @@ TEST(QuantizedConv, FloatFallbackMatchesTheReferenceOps) {
     EXPECT_EQ(kernel->implementation().rfind("dequantized conv", 0), 0u) << kernel->implementation();
     const auto workspace = bind_own_workspace(*kernel);
     const Tensor x = random_f32({1, c.in_c, c.hw, c.hw}, rng, c.is_signed ? -2.f : 0.f, c.is_signed ? 2.f : 1.f);
-    const Tensor zx = c.is_signed ? Tensor::from_vector<int8_t>({}, {0}) : Tensor::from_vector<uint8_t>({}, {0});
+    const Tensor zx = c.is_signed ? Tensor::from_vector<int8_t>({}, {0})
+                                  : Tensor::from_vector<uint8_t>({}, {static_cast<uint8_t>(c.zero_point)});
     const Tensor xq = run_op1("QuantizeLinear", {rt(x), rt(f32s({}, {b.sx})), rt(zx)});
     Tensor got(DType::f32, g.value(conv->outputs[0]).shape);
     TensorIn in;
@@ -244,9 +253,9 @@ namespace {
 // Two integer convs and a residual Add, the shape of an EfficientViT FFN: the first conv writes the
 // quantized tensor the second reads (its QuantizeLinear folded in), the NHWC layout pass keeps the
 // chain channels-last (no reorder around the second conv), and the result matches the reference
-// ops run one by one.
-TEST(QuantizedConv, NhwcChainMatchesTheReferenceOps) {
-  std::mt19937 rng(83);
+// ops run one by one. The uint8 tensor between the convs has zero point 0, or 37 (the portable
+// scheme's asymmetric form: the first conv then writes with a zero point, the second subtracts it).
+void check_ffn_chain(uint8_t z1_value, std::mt19937& rng) {
   const int64_t c = 32, hw = 7;
   onnx::ModelProto m;
   m.set_ir_version(7);
@@ -290,7 +299,7 @@ TEST(QuantizedConv, NhwcChainMatchesTheReferenceOps) {
   add_typed<float>(g, "s0", onnx::TensorProto::FLOAT, {}, {s0});
   add_typed<int8_t>(g, "z0", onnx::TensorProto::INT8, {}, {0});
   add_typed<float>(g, "s1", onnx::TensorProto::FLOAT, {}, {s1});
-  add_typed<uint8_t>(g, "z1", onnx::TensorProto::UINT8, {}, {0});
+  add_typed<uint8_t>(g, "z1", onnx::TensorProto::UINT8, {}, {z1_value});
   add_node(g, "QuantizeLinear", {"x", "s0", "z0"}, "xq");
   add_node(g, "DequantizeLinear", {"xq", "s0", "z0"}, "xd");
   add_node(g, "Conv", {"xd", "wd0"}, "c1");
@@ -321,13 +330,21 @@ TEST(QuantizedConv, NhwcChainMatchesTheReferenceOps) {
 
   for (int trial = 0; trial < 3; ++trial) {
     const Tensor x = random_f32({1, c, hw, hw}, rng, -3.f, 3.f);
-    auto qdq = [](const Tensor& t, float s, bool u8) {
-      const Tensor z = u8 ? Tensor::from_vector<uint8_t>({}, {0}) : Tensor::from_vector<int8_t>({}, {0});
+    auto qdq = [&](const Tensor& t, float s, bool u8) {
+      const Tensor z = u8 ? Tensor::from_vector<uint8_t>({}, {z1_value}) : Tensor::from_vector<int8_t>({}, {0});
       return run_op1("DequantizeLinear", {rt(run_op1("QuantizeLinear", {rt(t), rt(f32s({}, {s})), rt(z)})), rt(f32s({}, {s})), rt(z)});
     };
     const Tensor r1 = run_op1("Relu", {rt(run_op1("Conv", {rt(qdq(x, s0, false)), cst(weights[0])}))});
     const Tensor want = run_op1("Add", {rt(run_op1("Conv", {rt(qdq(r1, s1, true)), cst(weights[1])})), rt(x)});
     expect_close(session.run(x), want, 1e-5);
+  }
+}
+
+TEST(QuantizedConv, NhwcChainMatchesTheReferenceOps) {
+  std::mt19937 rng(83);
+  for (const uint8_t z1 : {0, 37}) {
+    SCOPED_TRACE("zero point " + std::to_string(z1));
+    check_ffn_chain(z1, rng);
   }
 }
 

@@ -39,6 +39,7 @@ from onnx import numpy_helper
 r = json.load(open("quantize.json"))
 assert r["output"].endswith("out/m0_int8.onnx"), r
 assert r["samples"] == 200 and r["quantized_nodes"] > 100 and r["quantized_activations"] > 0, r
+assert r["scheme"] == "portable", r
 q = onnx.load(r["output"])
 onnx.checker.check_model(q)
 assert q.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8, "the deployed model takes uint8 pixels"
@@ -57,6 +58,11 @@ for n in q.graph.node:
     assert x.op_type == "DequantizeLinear" and w.op_type == "DequantizeLinear", n.name
     wq, scale = init[w.input[0]], init[w.input[1]]
     assert wq.dtype == np.int8 and scale.shape == (wq.shape[0],), (n.name, wq.dtype, scale.shape)
+    # The portable scheme: 7-bit weights (each channel reaching 64), uint8 activations whose zero
+    # point keeps 0 exact.
+    assert np.abs(wq).max() == 64, (n.name, np.abs(wq).max())
+    zx = init[x.input[2]]
+    assert zx.dtype == np.uint8, (n.name, zx.dtype)
     # Dequantized weights within half a step of the float ones, per output channel.
     original = f_init[f_conv[n.name].input[1]]
     err = np.abs(wq.astype(np.float32) * scale[:, None, None, None] - original)
@@ -79,9 +85,8 @@ assert b["top1"] >= a["top1"] - 0.01 and b["top1"] > 0.85, (a, b)
 PY
 
 # The engine runs the convs on int8 kernels (oneDNN's, never its reference loop: EFFVIT_STRICT)
-# where they are exact (VNNI; without it u8 x s8 pairs saturate in int16, so full-range weights run
-# as float32 on their dequantized values), at every ISA tier this machine has, with the same
-# accuracy.
+# at every ISA tier this machine has, with the same accuracy: the portable scheme's uint8 x 7-bit
+# products are exact even where oneDNN sums pairs in int16 (no VNNI).
 "$effvit" info out/m0_int8.onnx --kernels --json >kernels.json
 "$python" - <<'PY'
 import json
@@ -92,9 +97,22 @@ heads = [n for n in info["kernels"] if n["op"] == "effvit.AttentionHead"]
 print("int8 convs: %d of %d at %s; %d attention heads fused (their depthwise convs inside)" % (len(int8), len(convs), info["isa"], len(heads)))
 assert len(heads) == 24, len(heads)
 assert len(convs) > 80 and all(n["implementation"].startswith(("int8 conv", "dequantized conv")) for n in convs)
-if info["isa"] in ("avx2_vnni", "avx512_vnni", "amx"):
-    assert len(int8) == len(convs), [n for n in convs if n not in int8][:3]
+assert len(int8) == len(convs), [n for n in convs if n not in int8][:3]
 PY
+for tier in $("$effvit" info out/m0_int8.onnx --json | "$python" -c "import json,sys; print(' '.join(json.load(sys.stdin)['isa_supported']))"); do
+    EFFVIT_MAX_ISA=$tier "$effvit" info out/m0_int8.onnx --kernels --json >"kernels_$tier.json"
+    "$python" - "kernels_$tier.json" <<'PY'
+import json, sys
+info = json.load(open(sys.argv[1]))
+convs = [n for n in info["kernels"] if n["op"] == "Conv"]
+slow = [n["implementation"] for n in convs if not n["implementation"].startswith("int8 conv")]
+print("%s: %d of %d convs int8" % (info["isa"], len(convs) - len(slow), len(convs)))
+assert not slow, slow[:3]
+PY
+done
+# The full-range scheme (--full-range): int8 weights in [-127, 127]; integer speed needs VNNI.
+"$effvit" quantize --config q_rgb.yaml --full-range -o out/m0_full.onnx --json >full.json 2>/dev/null
+"$python" -c "import json; r = json.load(open('full.json')); assert r['scheme'] == 'full_range', r"
 for tier in $("$effvit" info out/m0_int8.onnx --json | "$python" -c "import json,sys; print(' '.join(json.load(sys.stdin)['isa_supported']))"); do
     EFFVIT_MAX_ISA=$tier "$effvit" eval out/m0_int8.onnx --data /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz         --limit 200 --json >"tier_$tier.json"
 done

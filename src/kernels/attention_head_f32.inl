@@ -124,10 +124,10 @@ static void attention_head_f32(const AttentionHeadDims& d, const float* qkv, con
       if (d.q_step > 0.f) {
         for (int64_t c = 0; c < kd; ++c) {
           float t = src[c * n] / d.q_step;
-          t = t == t ? __builtin_rintf(t) : 0.f;
+          t = (t == t ? __builtin_rintf(t) : 0.f) + d.q_zero;
           t = t > d.q_lo ? t : d.q_lo;
           t = t < d.q_hi ? t : d.q_hi;
-          dst[c] = t * d.q_step;
+          dst[c] = (t - d.q_zero) * d.q_step;
         }
       } else {
         for (int64_t c = 0; c < kd; ++c) dst[c] = src[c * n];

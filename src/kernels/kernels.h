@@ -21,13 +21,13 @@ enum class IsaTier : int;
 //   P  = softmax_rows(scale * q'^T k + bias)
 //   out = v P^T
 // with q, k, v the first key_dim, next key_dim and last value_dim channel rows of the window.
-// q_step > 0: q first goes through QuantizeLinear(q_step, zero point 0, range [q_lo, q_hi]) and
-// back, as an int8 model's depthwise conv reads it. Trivial on purpose (no member initialisers):
+// q_step > 0: q first goes through QuantizeLinear(q_step, zero point q_zero, range [q_lo, q_hi])
+// and back, as an int8 model's depthwise conv reads it. Trivial on purpose (no member initialisers):
 // an implicit constructor emitted by a per-tier file could be the copy every caller links to.
 struct AttentionHeadDims {
   int64_t key_dim, value_dim, height, width, kernel_h, kernel_w, pad_top, pad_left;
   float scale;
-  float q_step, q_lo, q_hi;
+  float q_step, q_zero, q_lo, q_hi;
 };
 
 // The kernel's scratch, carved from one region of attention_head_scratch_floats(d) floats.

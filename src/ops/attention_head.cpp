@@ -4,7 +4,7 @@
 //   inputs  qkv [B, 2 key_dim + value_dim, H, W], dw_weight [key_dim, 1, kh, kw] (constant),
 //           dw_bias [key_dim] (optional), bias with N x N elements, N = H*W (optional)
 //   attrs   key_dim, pads (the depthwise conv's, top left bottom right), scale, and optionally
-//           q_step / q_lo / q_hi (q is quantised to that grid before the depthwise conv)
+//           q_step / q_zero / q_lo / q_hi (q is quantised to that grid before the depthwise conv)
 //   output  [B, value_dim, N] = v softmax(scale * dw(q)^T k + bias)^T per window
 #include <cmath>
 #include <cstring>
@@ -33,6 +33,7 @@ AttentionHeadDims head_dims(const Node& n, const Shape& qkv, const Shape& dw_wei
   }
   d.scale = n.attr_float("scale", 1.f);
   d.q_step = n.attr_float("q_step", 0.f);
+  d.q_zero = n.attr_float("q_zero", 0.f);
   d.q_lo = n.attr_float("q_lo", 0.f);
   d.q_hi = n.attr_float("q_hi", 0.f);
   return d;
@@ -59,7 +60,7 @@ void infer_attention_head(InferContext& c) {
     if (b.size() < 2 || b[b.size() - 1] != n || b[b.size() - 2] != n || shape_numel(b) != n * n)
       c.fail("attention bias " + shape_str(b) + " is not [" + std::to_string(n) + ", " + std::to_string(n) + "]");
   }
-  if (d.q_step < 0.f || !(d.q_lo <= d.q_hi)) c.fail("q_step/q_lo/q_hi do not describe a quantisation grid");
+  if (d.q_step < 0.f || !(d.q_lo <= d.q_zero && d.q_zero <= d.q_hi)) c.fail("q_step/q_lo/q_hi do not describe a quantisation grid");
   c.set_output(0, DType::f32, {x[0], d.value_dim, n});
 }
 
@@ -80,8 +81,8 @@ void compute_attention_head(const Node& node, const TensorIn& in, const TensorOu
       if (y < 0 || y >= h || x < 0 || x >= w) return 0.f;
       float value = window[c * n + y * w + x];
       if (d.q_step > 0.f) {
-        const float t = std::isnan(value / d.q_step) ? 0.f : std::nearbyint(value / d.q_step);
-        value = std::clamp(t, d.q_lo, d.q_hi) * d.q_step;
+        const float t = (std::isnan(value / d.q_step) ? 0.f : std::nearbyint(value / d.q_step)) + d.q_zero;
+        value = (std::clamp(t, d.q_lo, d.q_hi) - d.q_zero) * d.q_step;
       }
       return value;
     };

@@ -70,6 +70,10 @@ void infer_conv(InferContext& c) {
     if ((x != DType::u8 && x != DType::i8) || c.input(1).dtype != DType::i8 || (c.has_input(2) && c.input(2).dtype != DType::i32) ||
         c.input(3).dtype != DType::f32)
       c.fail("an integer conv takes uint8/int8 activations, int8 weights, an int32 bias and float32 scales");
+    // Zero points other than 0 only for uint8 (effvit's passes never make others).
+    const int64_t zx = c.node.attr_int("effvit.x_zero_point", 0), zy = c.node.attr_int("effvit.y_zero_point", 0);
+    if ((zx && x != DType::u8) || zx < 0 || zx > 255 || (zy && c.node.attr_int("effvit.y_signed", 0)) || zy < 0 || zy > 255)
+      c.fail("integer conv zero points must be 0, or 0..255 for uint8");
   } else {
     c.require_f32(0, 2);
   }
@@ -85,10 +89,12 @@ void compute_float_conv(const Node& n, const TensorIn& in, const TensorOut& out)
 // The reference of an integer conv is the float conv of its dequantized operands.
 void compute_quantized_conv(const Node& n, const TensorIn& in, const TensorOut& out) {
   const float x_scale = n.attr_float("effvit.x_scale", 1.f);
+  const int x_zero = static_cast<int>(n.attr_int("effvit.x_zero_point", 0));
   const float* w_scale = in[3]->data<float>();
   Tensor x(DType::f32, in[0]->shape()), w(DType::f32, in[1]->shape()), b;
   for (int64_t i = 0; i < x.numel(); ++i)
-    x.data<float>()[i] = x_scale * static_cast<float>(in[0]->dtype() == DType::u8 ? in[0]->data<uint8_t>()[i] : in[0]->data<int8_t>()[i]);
+    x.data<float>()[i] =
+        x_scale * static_cast<float>((in[0]->dtype() == DType::u8 ? in[0]->data<uint8_t>()[i] : in[0]->data<int8_t>()[i]) - x_zero);
   const int64_t per_out = w.numel() / w.dim(0);
   for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = w_scale[i / per_out] * static_cast<float>(in[1]->data<int8_t>()[i]);
   TensorIn float_in{&x, &w};
@@ -105,7 +111,9 @@ void compute_quantized_conv(const Node& n, const TensorIn& in, const TensorOut& 
   Tensor y(DType::f32, out[0]->shape());
   compute_float_conv(n, float_in, {&y});
   const Tensor scale = Tensor::from_vector<float>({}, {n.attr_float("effvit.y_scale", 1.f)});
-  const Tensor zero = out[0]->dtype() == DType::i8 ? Tensor::from_vector<int8_t>({}, {0}) : Tensor::from_vector<uint8_t>({}, {0});
+  const Tensor zero = out[0]->dtype() == DType::i8
+                          ? Tensor::from_vector<int8_t>({}, {0})
+                          : Tensor::from_vector<uint8_t>({}, {static_cast<uint8_t>(n.attr_int("effvit.y_zero_point", 0))});
   Node q;
   q.op = "QuantizeLinear";
   find_op(q.op)->compute(q, {&y, &scale, &zero}, out);

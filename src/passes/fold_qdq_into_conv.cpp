@@ -4,12 +4,13 @@
 // dequantized operands up to float rounding: the accumulation is exact in int32, then scaled by
 // x_scale * w_scale[c] per output channel.
 //
-//   xq -> DequantizeLinear(sx, 0) ----------+
-//   wq -> DequantizeLinear(sw, 0, axis 0) -> Conv -> y   ==>   Conv(xq, wq, bq, sw)  effvit.x_scale = sx
+//   xq -> DequantizeLinear(sx, zx) ---------+
+//   wq -> DequantizeLinear(sw, 0, axis 0) -> Conv -> y   ==>   Conv(xq, wq, bq, sw)  effvit.x_scale = sx (x_zero_point = zx)
 //   bq -> DequantizeLinear(sx*sw) ----------+
 //
-// Folded only when it is exact to do so: zero points 0 (the activation's present, uint8 or int8),
-// weights int8, bias int32 at scale sx * sw[c], activation scale a constant scalar.
+// Folded only when it is exact to do so: the activation's zero point present (its type says uint8
+// or int8) and 0, or any constant for uint8 (effvit.x_zero_point: the conv then reads x - zx);
+// weights int8 with zero point 0, bias int32 at scale sx * sw[c], activation scale a constant scalar.
 #include <cmath>
 
 #include "passes/passes.h"
@@ -54,10 +55,11 @@ int fold_qdq_into_conv(Graph& g) {
     // could be int32), one constant scale, zero point 0.
     const Tensor* sx = dx->inputs.size() > 1 ? f32_constant(g, dx->inputs[1]) : nullptr;
     if (!sx || sx->numel() != 1 || g.is_constant(dx->inputs[0]) || dx->inputs.size() < 3 || !g.is_constant(dx->inputs[2]) ||
-        !zero_point_is_zero(g, *dx))
+        g.value(dx->inputs[2]).constant.numel() != 1)
       continue;
     const DType x_type = g.value(dx->inputs[2]).dtype;
-    if (x_type != DType::u8 && x_type != DType::i8) continue;
+    if (x_type == DType::i8 ? !zero_point_is_zero(g, *dx) : x_type != DType::u8) continue;
+    const int x_zero = x_type == DType::u8 ? g.value(dx->inputs[2]).constant.data<uint8_t>()[0] : 0;
     const float x_scale = sx->data<float>()[0];
     // Weights: int8 constant, scales per tensor or per output channel (axis 0), zero point 0.
     if (!g.is_constant(dw->inputs[0]) || g.value(dw->inputs[0]).dtype != DType::i8 || !zero_point_is_zero(g, *dw)) continue;
@@ -89,6 +91,7 @@ int fold_qdq_into_conv(Graph& g) {
     conv.inputs = {x, w, bias, scales};
     conv.attrs["effvit.x_scale"].kind = Attribute::Kind::Float;
     conv.attrs["effvit.x_scale"].f = x_scale;
+    if (x_zero) conv.set_int("effvit.x_zero_point", x_zero);
     ++folded;
   }
   if (folded) g.remove_dead_nodes();

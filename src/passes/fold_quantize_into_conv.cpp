@@ -4,7 +4,9 @@
 // of writing float32 for a separate pass to quantize. Up to float rounding of the combined scale
 // (a value exactly between two steps may land on the other one), as ONNX Runtime's QLinearConv.
 //
-//   integer Conv -> y -> QuantizeLinear(sy, 0) -> yq     ==>    integer Conv -> yq  (effvit.y_scale = sy)
+//   integer Conv -> y -> QuantizeLinear(sy, zy) -> yq    ==>    integer Conv -> yq  (effvit.y_scale = sy,
+//                                                                             effvit.y_zero_point = zy)
+// zy is 0 for int8, anything for uint8.
 #include "ops/conv.h"
 #include "passes/passes.h"
 
@@ -25,8 +27,9 @@ int fold_quantize_into_conv(Graph& g) {
     const ValueId y = conv.outputs[0];
     const auto& r = readers[static_cast<size_t>(y)];
     if (r.empty() || is_output[static_cast<size_t>(y)]) continue;
-    // Every reader a per-tensor QuantizeLinear with the same constant scale and a zero point of 0.
+    // Every reader a per-tensor QuantizeLinear with the same constant scale and zero point.
     float scale = 0;
+    int zero = 0;
     DType type = DType::u8;
     bool ok = true;
     for (size_t k = 0; k < r.size() && ok; ++k) {
@@ -36,14 +39,16 @@ int fold_quantize_into_conv(Graph& g) {
       if (!ok) break;
       const Tensor& s = g.value(q.inputs[1]).constant;
       const Tensor& z = g.value(q.inputs[2]).constant;
-      ok = s.dtype() == DType::f32 && s.data<float>()[0] > 0 && (z.dtype() == DType::u8 || z.dtype() == DType::i8) &&
-           static_cast<const uint8_t*>(z.raw())[0] == 0;
+      ok = s.dtype() == DType::f32 && s.data<float>()[0] > 0 &&
+           (z.dtype() == DType::u8 || (z.dtype() == DType::i8 && z.data<int8_t>()[0] == 0));
       if (!ok) break;
+      const int z_value = z.dtype() == DType::u8 ? z.data<uint8_t>()[0] : 0;
       if (k == 0) {
         scale = s.data<float>()[0];
         type = z.dtype();
+        zero = z_value;
       }
-      ok = s.data<float>()[0] == scale && z.dtype() == type;
+      ok = s.data<float>()[0] == scale && z.dtype() == type && z_value == zero;
     }
     if (!ok) continue;
     const ValueId yq = g.nodes[r[0]].outputs[0];
@@ -61,6 +66,7 @@ int fold_quantize_into_conv(Graph& g) {
     conv.attrs["effvit.y_scale"].kind = Attribute::Kind::Float;
     conv.attrs["effvit.y_scale"].f = scale;
     conv.set_int("effvit.y_signed", type == DType::i8 ? 1 : 0);
+    if (zero) conv.set_int("effvit.y_zero_point", zero);
     ++folded;
   }
   if (!folded) return 0;

@@ -31,11 +31,11 @@ struct Match {
   float scale = 1.f;
   // Integer depthwise conv: q's quantisation grid (its scale and its type's range).
   bool quantized = false;
-  float q_step = 0.f, q_lo = 0.f, q_hi = 0.f;
+  float q_step = 0.f, q_zero = 0.f, q_lo = 0.f, q_hi = 0.f;
 };
 
-// The QuantizeLinear an integer conv reads must quantise with the scale the conv dequantises with,
-// and zero point 0. Fills the grid into `m`.
+// The QuantizeLinear an integer conv reads must quantise with the scale and zero point the conv
+// dequantises with. Fills the grid into `m`.
 bool quantizes_for(const Graph& g, const Node& quantize, const Node& conv, Match& m) {
   if (quantize.inputs.size() < 2 || !g.is_constant(quantize.inputs[1])) return false;
   const Tensor& scale = g.value(quantize.inputs[1]).constant;
@@ -43,15 +43,18 @@ bool quantizes_for(const Graph& g, const Node& quantize, const Node& conv, Match
       !(scale.data<float>()[0] > 0.f))
     return false;
   DType type = DType::u8;
+  int64_t zero = 0;
   if (quantize.inputs.size() > 2 && quantize.inputs[2] != kNoValue) {
-    if (!g.is_constant(quantize.inputs[2])) return false;
-    const Tensor& zero = g.value(quantize.inputs[2]).constant;
-    type = zero.dtype();
-    if (zero.numel() != 1 || (type == DType::u8 ? zero.data<uint8_t>()[0] != 0 : type != DType::i8 || zero.data<int8_t>()[0] != 0))
-      return false;
+    if (!g.is_constant(quantize.inputs[2]) || g.value(quantize.inputs[2]).constant.numel() != 1) return false;
+    const Tensor& z = g.value(quantize.inputs[2]).constant;
+    type = z.dtype();
+    if (type != DType::u8 && type != DType::i8) return false;
+    zero = type == DType::u8 ? z.data<uint8_t>()[0] : z.data<int8_t>()[0];
   }
+  if (zero != conv.attr_int("effvit.x_zero_point", 0)) return false;
   m.quantized = true;
   m.q_step = scale.data<float>()[0];
+  m.q_zero = static_cast<float>(zero);
   m.q_lo = type == DType::u8 ? 0.f : -128.f;
   m.q_hi = type == DType::u8 ? 255.f : 127.f;
   return true;
@@ -188,6 +191,7 @@ int fuse_attention_head(Graph& g) {
     head.set_float("scale", m->scale);
     if (m->quantized) {
       head.set_float("q_step", m->q_step);
+      head.set_float("q_zero", m->q_zero);
       head.set_float("q_lo", m->q_lo);
       head.set_float("q_hi", m->q_hi);
     }

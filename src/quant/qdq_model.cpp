@@ -205,7 +205,8 @@ void add_outputs(ModelProto& model, const std::map<std::string, size_t>& tensors
   }
 }
 
-void insert_qdq(ModelProto& model, const std::vector<QuantTarget>& targets, const std::map<std::string, ActivationQuant>& ranges) {
+void insert_qdq(ModelProto& model, const std::vector<QuantTarget>& targets, const std::map<std::string, ActivationQuant>& ranges,
+                int weight_levels) {
   auto* graph = model.mutable_graph();
   std::map<std::string, const QuantTarget*> by_node;
   for (const auto& t : targets) by_node[t.node] = &t;
@@ -229,7 +230,8 @@ void insert_qdq(ModelProto& model, const std::vector<QuantTarget>& targets, cons
     const std::string q_base = "effvit_q/" + t.activation;
     if (activation_done.insert(t.activation).second) {
       new_inits.push_back(make_initializer<float>(q_base + "/scale", TensorProto::FLOAT, {}, {a.scale}));
-      if (a.is_unsigned) new_inits.push_back(make_initializer<uint8_t>(q_base + "/zero_point", TensorProto::UINT8, {}, {0}));
+      if (a.is_unsigned)
+        new_inits.push_back(make_initializer<uint8_t>(q_base + "/zero_point", TensorProto::UINT8, {}, {static_cast<uint8_t>(a.zero_point)}));
       else new_inits.push_back(make_initializer<int8_t>(q_base + "/zero_point", TensorProto::INT8, {}, {0}));
       *nodes.Add() = make_node("QuantizeLinear", q_base + "/Quantize", {t.activation, q_base + "/scale", q_base + "/zero_point"},
                                q_base + "/quantized");
@@ -238,7 +240,7 @@ void insert_qdq(ModelProto& model, const std::vector<QuantTarget>& targets, cons
     }
     node.set_input(0, q_base + "/dequantized");
 
-    // Weights: int8, symmetric, one scale per output channel.
+    // Weights: int8, symmetric, one scale per output channel, within [-weight_levels, weight_levels].
     const TensorProto& w_proto = *inits.at(t.weight);
     const std::vector<float> w = floats_of(w_proto);
     const std::vector<int64_t> dims = dims_of(w_proto);
@@ -250,11 +252,12 @@ void insert_qdq(ModelProto& model, const std::vector<QuantTarget>& targets, cons
     std::vector<float> w_scale(static_cast<size_t>(channels), 0.f);
     for (size_t i = 0; i < w.size(); ++i) w_scale[channel_of(i)] = std::max(w_scale[channel_of(i)], std::fabs(w[i]));
     if (!per_channel) std::fill(w_scale.begin(), w_scale.end(), *std::max_element(w_scale.begin(), w_scale.end()));
-    for (float& s : w_scale) s = s > 0 ? s / 127.f : 1.f;
+    const float levels = static_cast<float>(weight_levels);
+    for (float& s : w_scale) s = s > 0 ? s / levels : 1.f;
     const std::vector<int64_t> scale_dims = per_channel ? std::vector<int64_t>{channels} : std::vector<int64_t>{};
     auto scale_values = [&](const std::vector<float>& v) { return per_channel ? v : std::vector<float>{v[0]}; };
     std::vector<int8_t> wq(w.size());
-    for (size_t i = 0; i < w.size(); ++i) wq[i] = static_cast<int8_t>(quantize_value(w[i] / w_scale[channel_of(i)], -127, 127));
+    for (size_t i = 0; i < w.size(); ++i) wq[i] = static_cast<int8_t>(quantize_value(w[i] / w_scale[channel_of(i)], -weight_levels, weight_levels));
     const std::string w_base = "effvit_q/" + t.node + "/weight";
     new_inits.push_back(make_initializer(w_base + "/quantized", TensorProto::INT8, dims, wq));
     new_inits.push_back(make_initializer(w_base + "/scale", TensorProto::FLOAT, scale_dims, scale_values(w_scale)));

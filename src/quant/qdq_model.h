@@ -27,6 +27,7 @@ struct QuantTarget {
 struct ActivationQuant {
   float scale = 1;
   bool is_unsigned = false;
+  int zero_point = 0;  // uint8 only
 };
 
 // The model's default-domain opset.
@@ -47,8 +48,10 @@ void add_outputs(onnx::ModelProto& model, const std::map<std::string, size_t>& t
 // weight with an int8 per-channel initializer behind a DequantizeLinear, and its bias with int32
 // at scale (activation scale x weight scale). Before opset 13 ONNX has no per-axis DequantizeLinear:
 // weights then get one scale per tensor (less accurate; re-export at opset 13+ to avoid it).
+// weight_levels: each output channel's largest |w| maps to this (127: full int8; 64: 7-bit, exact in
+// oneDNN's int8 kernels without VNNI).
 void insert_qdq(onnx::ModelProto& model, const std::vector<QuantTarget>& targets,
-                const std::map<std::string, ActivationQuant>& ranges);
+                const std::map<std::string, ActivationQuant>& ranges, int weight_levels);
 
 // The deployed model takes raw pixels: the graph input becomes uint8 (rgb, bgr, gray: NCHW as in
 // training) and Cast, channel reversal (bgr <-> rgb) and (x - mean) * scale are prepended as

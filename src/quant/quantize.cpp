@@ -1,5 +1,6 @@
 #include "quant/quantize.h"
 
+#include <cmath>
 #include <unistd.h>
 
 #include <atomic>
@@ -92,7 +93,9 @@ void write_atomically(const std::string& path, const std::string& bytes) {
 
 }  // namespace
 
-QuantizeReport quantize(const QuantConfig& config, std::string output_path, const Progress& progress) {
+const char* scheme_name(QuantScheme scheme) { return scheme == QuantScheme::portable ? "portable" : "full_range"; }
+
+QuantizeReport quantize(const QuantConfig& config, std::string output_path, const Progress& progress, QuantScheme scheme) {
   QuantizeReport report;
   report.output_path = output_path.empty() ? config.output_path() : output_path;
   report.notes = config.notes;
@@ -160,15 +163,24 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
   std::map<std::string, ActivationQuant> ranges;
   for (const auto& [name, obs] : observers) {
     ActivationQuant q;
-    q.is_unsigned = obs.min() >= 0;
     const float bound = obs.abs_bound(config.max_percentile);
-    q.scale = bound > 0 ? bound / (q.is_unsigned ? 255.f : 127.f) : 1.f;
+    if (scheme == QuantScheme::full_range) {
+      q.is_unsigned = obs.min() >= 0;
+      q.scale = bound > 0 ? bound / (q.is_unsigned ? 255.f : 127.f) : 1.f;
+    } else {
+      // uint8 over [lo, hi]: the observed range clipped at the percentile bound, always holding 0
+      // (padding and ReLU produce exact zeros), with the zero point an integer so 0 stays exact.
+      q.is_unsigned = true;
+      const float lo = std::min(0.f, std::max(obs.min(), -bound)), hi = std::max(0.f, std::min(obs.max(), bound));
+      q.scale = hi > lo ? (hi - lo) / 255.f : 1.f;
+      q.zero_point = static_cast<int>(std::clamp(std::nearbyint(-lo / q.scale), 0.f, 255.f));
+    }
     ranges[name] = q;
   }
   report.activations = ranges.size();
 
   onnx::ModelProto deployed = model;
-  insert_qdq(deployed, targets, ranges);
+  insert_qdq(deployed, targets, ranges, scheme == QuantScheme::portable ? 64 : 127);
   prepend_preprocessing(deployed, config);
   auto set_meta = [&](const std::string& key, const std::string& value) {
     for (auto& p : *deployed.mutable_metadata_props())
@@ -180,7 +192,8 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
     p->set_key(key);
     p->set_value(value);
   };
-  set_meta("effvit.quantized", "int8 QDQ: weights per channel, activations per tensor (calibration max, percentile " +
+  set_meta("effvit.quantized", std::string("int8 QDQ, ") + scheme_name(scheme) +
+                                   ": weights per channel, activations per tensor (calibration max, percentile " +
                                    std::to_string(config.max_percentile) + ", " + std::to_string(report.samples) + " samples)");
   set_meta("effvit.input_type_rt", input_kind_name(config.input_type_rt));
   set_meta("effvit.input_layout", config.input_layout_train);

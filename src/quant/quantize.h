@@ -22,11 +22,24 @@ struct QuantizeReport {
   std::vector<std::string> notes;
 };
 
+// How the integers are laid out.
+//   portable (default): uint8 activations, with a zero point where a tensor's range is signed, and
+//     weights within [-64, 64]. Every x86 CPU's int8 kernels compute these exactly: without VNNI
+//     oneDNN sums pairs of u8 x s8 products in int16, which 255 * 64 * 2 does not overflow. The
+//     same file is int8 on an AVX2 laptop and on a VNNI server.
+//   full_range: int8 (signed) or uint8 activations without zero points and weights within
+//     [-127, 127]: one more bit for the weights, integer speed only with VNNI or AMX (elsewhere
+//     those convs run in float32 on the dequantized values).
+enum class QuantScheme { portable, full_range };
+
+const char* scheme_name(QuantScheme scheme);
+
 // Calls progress(done, total) after each calibration sample.
 using Progress = std::function<void(size_t done, size_t total)>;
 
 // Writes the quantized model to `output_path` (config.output_path() when empty) atomically, after
 // checking that effvit loads it. Throws effvit::Error naming the file and the problem.
-QuantizeReport quantize(const QuantConfig& config, std::string output_path, const Progress& progress);
+QuantizeReport quantize(const QuantConfig& config, std::string output_path, const Progress& progress,
+                        QuantScheme scheme = QuantScheme::portable);
 
 }  // namespace effvit::quant

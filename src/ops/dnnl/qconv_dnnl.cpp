@@ -32,7 +32,12 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
     const Value& yv = graph.value(n.outputs[0]);
     const dt y_type = yv.dtype == DType::u8 ? dt::u8 : yv.dtype == DType::i8 ? dt::s8 : dt::f32;
     const float y_scale = n.attr_float("effvit.y_scale", 1.f);
+    x_zero_ = static_cast<int32_t>(n.attr_int("effvit.x_zero_point", 0));
+    y_zero_ = static_cast<int32_t>(n.attr_int("effvit.y_zero_point", 0));
     const dt compute = int8 ? x_type : dt::f32;
+    // Zero points reach oneDNN as run-time values bound once (a one-int32 memory each).
+    const memory::desc zero_md({1}, dt::s32, tag::x);
+    const memory x_zero(zero_md, eng, &x_zero_), y_zero(zero_md, eng, &y_zero_);
 
     const memory::dims src_dims{g.batch, g.in_c, g.in_h, g.in_w}, dst_dims{g.batch, g.out_c, g.out_h, g.out_w};
     const memory::dims w_dims = g.groups > 1 ? memory::dims{g.groups, g.out_c / g.groups, g.in_c / g.groups, g.kh, g.kw}
@@ -51,6 +56,8 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
       std::vector<float> scales(static_cast<size_t>(g.out_c));
       for (int64_t c = 0; c < g.out_c; ++c) scales[static_cast<size_t>(c)] = x_scale * w_scale[c] / y_scale;
       attr.set_output_scales(1 << 1, scales);  // per output channel (dst dimension 1)
+      if (x_zero_) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+      if (y_zero_ && y_type != dt::f32) attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
     }
     if (n.attr_string("effvit.activation", "") == "Relu") {
       dnnl::post_ops ops;
@@ -65,6 +72,8 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
     if (int8) {
       args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(memory::desc(w_dims, dt::s8, w_tag), wq, pd.weights_desc(), options.weights, packed_));
       if (has_bias) args.emplace_back(DNNL_ARG_BIAS, memory(pd.bias_desc(), eng, const_cast<void*>(graph.value(n.inputs[2]).constant.raw())));
+      if (x_zero_) args.emplace_back(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, x_zero);
+      if (y_zero_ && y_type != dt::f32) args.emplace_back(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, y_zero);
     } else {
       // Float weights and bias of this node alone (the int8 ones stay the Model's shared constants).
       const int64_t per_out = wq.numel() / g.out_c;
@@ -87,10 +96,17 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
     if (pd.src_desc() != src_plain_.get_desc() || !int8) {
       src = workspace_.add(pd.src_desc());
       dnnl::primitive_attr scaling;
-      if (!int8) scaling.set_output_scales(0, {x_scale});
+      std::vector<std::pair<int, memory>> reorder_args{{DNNL_ARG_FROM, src_plain_}, {DNNL_ARG_TO, src}};
+      if (!int8) {
+        scaling.set_output_scales(0, {x_scale});  // x_scale * (x - x_zero)
+        if (x_zero_) {
+          scaling.set_zero_points(DNNL_ARG_FROM, 0, {DNNL_RUNTIME_S32_VAL});
+          reorder_args.emplace_back(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_FROM, x_zero);
+        }
+      }
       dnnl::reorder::primitive_desc rpd(eng, src_plain_.get_desc(), eng, pd.src_desc(), scaling);
       impls_ += std::string(", reorder ") + rpd.impl_info_str();
-      src_reorder_ = BoundPrimitive(dnnl::reorder(rpd), {{DNNL_ARG_FROM, src_plain_}, {DNNL_ARG_TO, src}});
+      src_reorder_ = BoundPrimitive(dnnl::reorder(rpd), std::move(reorder_args));
     }
     dst_plain_ = memory(dst_md, eng, DNNL_MEMORY_NONE);
     memory dst = dst_plain_;
@@ -98,10 +114,17 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
       dst = workspace_.add(pd.dst_desc());
       // The float fallback quantizes its output here when the node writes uint8/int8.
       dnnl::primitive_attr scaling;
-      if (!int8 && y_type != dt::f32) scaling.set_output_scales(0, {1.f / y_scale});
+      std::vector<std::pair<int, memory>> reorder_args{{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, dst_plain_}};
+      if (!int8 && y_type != dt::f32) {
+        scaling.set_output_scales(0, {1.f / y_scale});
+        if (y_zero_) {
+          scaling.set_zero_points(DNNL_ARG_TO, 0, {DNNL_RUNTIME_S32_VAL});
+          reorder_args.emplace_back(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_TO, y_zero);
+        }
+      }
       dnnl::reorder::primitive_desc rpd(eng, pd.dst_desc(), eng, dst_md, scaling);
       impls_ += std::string(", reorder ") + rpd.impl_info_str();
-      dst_reorder_ = BoundPrimitive(dnnl::reorder(rpd), {{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, dst_plain_}});
+      dst_reorder_ = BoundPrimitive(dnnl::reorder(rpd), std::move(reorder_args));
     }
     args.emplace_back(DNNL_ARG_SRC, src);
     args.emplace_back(DNNL_ARG_DST, dst);
@@ -117,6 +140,7 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
  private:
   Tensor dequantized_w_, dequantized_b_;  // the float fallback's own
   std::shared_ptr<void> packed_;
+  int32_t x_zero_ = 0, y_zero_ = 0;  // what the zero-point memories point at
 };
 
 }  // namespace

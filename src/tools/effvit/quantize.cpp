@@ -15,21 +15,25 @@ Handler add_quantize(CLI::App& app) {
   auto* cmd = app.add_subcommand("quantize", "Quantize a model to int8 QDQ ONNX from an RDK-style YAML config");
   struct Args {
     std::string config, output;
-    bool json = false;
+    bool json = false, full_range = false;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--config", a->config, "Quantization YAML (model_parameters, input_parameters, calibration_parameters)")
       ->required();
   cmd->add_option("-o,--output", a->output, "Where to write the QDQ model (default: WORKING_DIR/PREFIX.onnx from the YAML)");
+  cmd->add_flag("--full-range", a->full_range,
+                "int8 activations and weights in [-127, 127]: one more bit, but int8 speed only with VNNI/AMX (default: the "
+                "portable scheme, uint8 activations with zero points and weights in [-64, 64], exact and fast on every x86 CPU)");
   cmd->add_flag("--json", a->json, "Print JSON");
   return [=] {
+    const quant::QuantScheme scheme = a->full_range ? quant::QuantScheme::full_range : quant::QuantScheme::portable;
     const quant::QuantConfig config = quant::load_quant_config(a->config);
     for (const auto& note : config.notes) std::fprintf(stderr, "effvit: note: %s: %s\n", a->config.c_str(), note.c_str());
     std::unique_ptr<ProgressBar> bar;
     const quant::QuantizeReport r = quant::quantize(config, a->output, [&](size_t done, size_t total) {
       if (!bar) bar = std::make_unique<ProgressBar>("calibrate", total);
       bar->update(done);
-    });
+    }, scheme);
     for (size_t i = config.notes.size(); i < r.notes.size(); ++i) std::fprintf(stderr, "effvit: note: %s\n", r.notes[i].c_str());
     if (a->json) {
       nlohmann::json j{{"config", a->config},
@@ -41,6 +45,7 @@ Handler add_quantize(CLI::App& app) {
                        {"float_nodes", r.float_nodes},
                        {"quantized_activations", r.activations},
                        {"per_channel_weights", r.per_channel},
+                       {"scheme", quant::scheme_name(scheme)},
                        {"input_type_rt", quant::input_kind_name(config.input_type_rt)},
                        {"calibration_type", config.calibration_type},
                        {"max_percentile", config.max_percentile}};
@@ -51,8 +56,8 @@ Handler add_quantize(CLI::App& app) {
     std::printf("model        %s\n", config.onnx_model.c_str());
     std::printf("calibration  %s, %zu samples, max at percentile %g\n", config.cal_data_dir.c_str(), r.samples, config.max_percentile);
     std::printf("folded       %d BatchNormalization into convs\n", r.batchnorms_folded);
-    std::printf("int8         %zu Conv/Gemm/MatMul nodes (weights per %s), %zu activations\n", r.quantized_nodes,
-                r.per_channel ? "channel" : "tensor: opset < 13", r.activations);
+    std::printf("int8         %zu Conv/Gemm/MatMul nodes (weights per %s), %zu activations, %s scheme\n", r.quantized_nodes,
+                r.per_channel ? "channel" : "tensor: opset < 13", r.activations, quant::scheme_name(scheme));
     std::printf("float32      %zu Conv/Gemm/MatMul nodes (run-time weights or node_info ON: CPU)\n", r.float_nodes);
     std::printf("input        %s (preprocessing inside the model)\n", quant::input_kind_name(config.input_type_rt));
     std::printf("wrote        %s\n", r.output_path.c_str());
