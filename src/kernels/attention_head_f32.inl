@@ -133,15 +133,24 @@ static void attention_head_f32(const AttentionHeadDims& d, const float* qkv, con
         for (int64_t c = 0; c < kd; ++c) dst[c] = src[c * n];
       }
     }
-  // Depthwise conv, channel vectors, four pixels of a row at a time: each tap's multiply-adds are
-  // independent chains (one pixel alone waits on its previous tap every time).
+  // Depthwise conv, channel vectors, up to eight pixels of a row at a time: each pixel is an
+  // independent chain of multiply-adds over the taps (one pixel alone waits on its previous tap
+  // every time; a window row of 7 pixels is one block).
   if (kd % kVectorFloats == 0) {
     for (int64_t y = 0; y < h; ++y)
-      for (int64_t c = 0; c < kd; c += kVectorFloats) {
-        int64_t x = 0;
-        for (; x + 4 <= w; x += 4) depthwise_pixels<4>(d, s.q_padded, padded_w, dw_weight, dw_bias, y, x, c, s.q);
-        for (; x < w; ++x) depthwise_pixels<1>(d, s.q_padded, padded_w, dw_weight, dw_bias, y, x, c, s.q);
-      }
+      for (int64_t c = 0; c < kd; c += kVectorFloats)
+        for (int64_t x = 0; x < w; x += 8) {
+          switch (w - x < 8 ? w - x : 8) {
+            case 1: depthwise_pixels<1>(d, s.q_padded, padded_w, dw_weight, dw_bias, y, x, c, s.q); break;
+            case 2: depthwise_pixels<2>(d, s.q_padded, padded_w, dw_weight, dw_bias, y, x, c, s.q); break;
+            case 3: depthwise_pixels<3>(d, s.q_padded, padded_w, dw_weight, dw_bias, y, x, c, s.q); break;
+            case 4: depthwise_pixels<4>(d, s.q_padded, padded_w, dw_weight, dw_bias, y, x, c, s.q); break;
+            case 5: depthwise_pixels<5>(d, s.q_padded, padded_w, dw_weight, dw_bias, y, x, c, s.q); break;
+            case 6: depthwise_pixels<6>(d, s.q_padded, padded_w, dw_weight, dw_bias, y, x, c, s.q); break;
+            case 7: depthwise_pixels<7>(d, s.q_padded, padded_w, dw_weight, dw_bias, y, x, c, s.q); break;
+            default: depthwise_pixels<8>(d, s.q_padded, padded_w, dw_weight, dw_bias, y, x, c, s.q); break;
+          }
+        }
   } else {
     for (int64_t y = 0; y < h; ++y)
       for (int64_t x = 0; x < w; ++x) {
