@@ -40,6 +40,14 @@ r = json.load(open("quantize.json"))
 assert r["output"].endswith("out/m0_int8.onnx"), r
 assert r["samples"] == 200 and r["quantized_nodes"] > 100 and r["quantized_activations"] > 0, r
 assert r["scheme"] == "portable", r
+# The written model against the float one on calibration samples: every quantized node and the
+# logits. int8 must be close but not identical (a comparison of a model with itself scores 1.0).
+a = r["agreement"]
+assert a["samples"] == 100 and len(a["nodes"]) == r["quantized_nodes"], (a["samples"], len(a["nodes"]))
+assert a["top1_agreement"] >= 0.95 and 0.99 < a["logits_cosine"] < 1.0, (a["top1_agreement"], a["logits_cosine"])
+cosines = [n["cosine"] for n in a["nodes"]]
+assert all(0.9 < c <= 1.0 for c in cosines) and min(cosines) < 0.9999, (min(cosines), max(cosines))
+assert all(n["max_error"] > 0 and n["max_abs"] > 0 for n in a["nodes"])
 q = onnx.load(r["output"])
 onnx.checker.check_model(q)
 assert q.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8, "the deployed model takes uint8 pixels"

@@ -126,4 +126,23 @@ Tensor CalibrationSet::sample(size_t i) const {
   return out;
 }
 
+void normalize(Tensor& x, const QuantConfig& config) {
+  const bool nhwc = config.input_layout_train == "NHWC";
+  const Shape& s = x.shape();
+  const int64_t channels = s[nhwc ? 3 : 1];
+  const int64_t plane = s[nhwc ? 1 : 2] * s[nhwc ? 2 : 3];
+  float* p = x.data<float>();
+  auto param = [](const std::vector<float>& v, int64_t c, float fallback) {
+    return v.empty() ? fallback : v[v.size() == 1 ? 0 : static_cast<size_t>(c)];
+  };
+  for (int64_t n = 0; n < s[0]; ++n)
+    for (int64_t c = 0; c < channels; ++c) {
+      const float mean = param(config.mean, c, 0.f), scale = param(config.scale, c, 1.f);
+      for (int64_t k = 0; k < plane; ++k) {
+        float& v = p[nhwc ? (n * plane + k) * channels + c : (n * channels + c) * plane + k];
+        v = (v - mean) * scale;
+      }
+    }
+}
+
 }  // namespace effvit::quant

@@ -37,4 +37,7 @@ class CalibrationSet {
   std::unique_ptr<IdxArray> idx_;  // an IDX images file: [count, height, width] gray bytes
 };
 
+// (x - mean) * scale per channel, in place: what the deployed model's preprocessing computes.
+void normalize(Tensor& x, const QuantConfig& config);
+
 }  // namespace effvit::quant

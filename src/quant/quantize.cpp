@@ -15,6 +15,7 @@
 #include "import/onnx_import.h"
 #include "passes/passes.h"
 #include "runtime/model_runtime.h"
+#include "quant/agreement.h"
 #include "quant/calibration_data.h"
 #include "quant/qdq_model.h"
 #include "quant/range_observer.h"
@@ -47,26 +48,6 @@ std::map<std::string, size_t> tensor_ranks(const onnx::ModelProto& model, const 
 std::shared_ptr<const Model> load_proto(const onnx::ModelProto& model, const std::string& name) {
   const std::string bytes = model.SerializeAsString();
   return Model::load_from_memory(bytes.data(), bytes.size(), name);
-}
-
-// (x - mean) * scale per channel, in place: what the deployed model's preprocessing computes.
-void normalize(Tensor& x, const QuantConfig& config) {
-  const bool nhwc = config.input_layout_train == "NHWC";
-  const Shape& s = x.shape();
-  const int64_t channels = s[nhwc ? 3 : 1];
-  const int64_t plane = s[nhwc ? 1 : 2] * s[nhwc ? 2 : 3];
-  float* p = x.data<float>();
-  auto param = [](const std::vector<float>& v, int64_t c, float fallback) {
-    return v.empty() ? fallback : v[v.size() == 1 ? 0 : static_cast<size_t>(c)];
-  };
-  for (int64_t n = 0; n < s[0]; ++n)
-    for (int64_t c = 0; c < channels; ++c) {
-      const float mean = param(config.mean, c, 0.f), scale = param(config.scale, c, 1.f);
-      for (int64_t k = 0; k < plane; ++k) {
-        float& v = p[nhwc ? (n * plane + k) * channels + c : (n * channels + c) * plane + k];
-        v = (v - mean) * scale;
-      }
-    }
 }
 
 void write_atomically(const std::string& path, const std::string& bytes) {
@@ -156,7 +137,7 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
     } catch (const Error& e) {
       throw Error(ErrorKind::invalid_input, samples.source(i) + ": " + e.what());
     }
-    if (progress) progress(i + 1, samples.size());
+    if (progress) progress("calibrate", i + 1, samples.size());
   }
   report.samples = samples.size();
 
@@ -201,6 +182,16 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
   // Checked as any user's load would check it before anything is written.
   Model::load_from_memory(bytes.data(), bytes.size(), report.output_path);
   write_atomically(report.output_path, bytes);
+
+  std::vector<std::pair<std::string, std::string>> outputs;
+  std::map<std::string, std::string> output_of;
+  for (const auto& n : model.graph().node())
+    if (n.output_size() > 0) output_of[n.name().empty() ? n.output(0) : n.name()] = n.output(0);
+  for (const auto& t : targets) outputs.emplace_back(t.node, output_of.at(t.node));
+  report.agreement = measure_agreement(model, deployed, outputs, ranks, samples, config, kAgreementSamples,
+                                       [&](size_t done, size_t total) {
+                                         if (progress) progress("compare", done, total);
+                                       });
   return report;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "quant/agreement.h"
 #include "quant/config.h"
 
 namespace effvit::quant {
@@ -20,7 +21,11 @@ struct QuantizeReport {
   size_t activations = 0;      // tensors given a QuantizeLinear/DequantizeLinear pair
   bool per_channel = true;     // weight scales per output channel (opset 13+), else per tensor
   std::vector<std::string> notes;
+  Agreement agreement;         // the written model against the float one, on calibration samples
 };
+
+// Calibration samples the agreement check runs at most (each runs both models).
+constexpr size_t kAgreementSamples = 100;
 
 // How the integers are laid out.
 //   portable (default): uint8 activations, with a zero point where a tensor's range is signed, and
@@ -34,8 +39,8 @@ enum class QuantScheme { portable, full_range };
 
 const char* scheme_name(QuantScheme scheme);
 
-// Calls progress(done, total) after each calibration sample.
-using Progress = std::function<void(size_t done, size_t total)>;
+// Calls progress(phase, done, total) after each sample: phase "calibrate", then "compare".
+using Progress = std::function<void(const char* phase, size_t done, size_t total)>;
 
 // Writes the quantized model to `output_path` (config.output_path() when empty) atomically, after
 // checking that effvit loads it. Throws effvit::Error naming the file and the problem.

@@ -1,5 +1,6 @@
 // effvit quantize --config CFG.yaml [-o OUT.onnx]: post-training int8 quantization from the RDK
 // toolchain's YAML layout (src/quant/).
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -30,10 +31,21 @@ Handler add_quantize(CLI::App& app) {
     const quant::QuantConfig config = quant::load_quant_config(a->config);
     for (const auto& note : config.notes) std::fprintf(stderr, "effvit: note: %s: %s\n", a->config.c_str(), note.c_str());
     std::unique_ptr<ProgressBar> bar;
-    const quant::QuantizeReport r = quant::quantize(config, a->output, [&](size_t done, size_t total) {
-      if (!bar) bar = std::make_unique<ProgressBar>("calibrate", total);
+    std::string phase;
+    const quant::QuantizeReport r = quant::quantize(config, a->output, [&](const char* name, size_t done, size_t total) {
+      if (!bar || phase != name) {
+        bar.reset();  // finishes the previous phase's line
+        bar = std::make_unique<ProgressBar>(name, total);
+        phase = name;
+      }
       bar->update(done);
     }, scheme);
+    bar.reset();
+    const quant::Agreement& agree = r.agreement;
+    // Worst first: where a user looks when accuracy drops.
+    std::vector<const quant::TensorAgreement*> worst;
+    for (const auto& n : agree.nodes) worst.push_back(&n);
+    std::stable_sort(worst.begin(), worst.end(), [](const auto* x, const auto* y) { return !(x->cosine >= y->cosine); });
     for (size_t i = config.notes.size(); i < r.notes.size(); ++i) std::fprintf(stderr, "effvit: note: %s\n", r.notes[i].c_str());
     if (a->json) {
       nlohmann::json j{{"config", a->config},
@@ -49,6 +61,13 @@ Handler add_quantize(CLI::App& app) {
                        {"input_type_rt", quant::input_kind_name(config.input_type_rt)},
                        {"calibration_type", config.calibration_type},
                        {"max_percentile", config.max_percentile}};
+      nlohmann::json nodes = nlohmann::json::array();
+      for (const auto& n : agree.nodes)
+        nodes.push_back({{"node", n.node}, {"tensor", n.tensor}, {"cosine", n.cosine}, {"max_error", n.max_error}, {"max_abs", n.max_abs}});
+      j["agreement"] = {{"samples", agree.samples},
+                        {"logits_cosine", agree.logits_cosine},
+                        {"top1_agreement", agree.top1_agreement},
+                        {"nodes", nodes}};
       add_hardware_json(j);
       std::printf("%s\n", j.dump(2).c_str());
       return 0;
@@ -61,6 +80,14 @@ Handler add_quantize(CLI::App& app) {
     std::printf("float32      %zu Conv/Gemm/MatMul nodes (run-time weights or node_info ON: CPU)\n", r.float_nodes);
     std::printf("input        %s (preprocessing inside the model)\n", quant::input_kind_name(config.input_type_rt));
     std::printf("wrote        %s\n", r.output_path.c_str());
+    std::printf("agreement    int8 against float32 on %zu calibration samples: top-1 %.2f%%, logits cosine %.5f\n", agree.samples,
+                100 * agree.top1_agreement, agree.logits_cosine);
+    if (!worst.empty()) {
+      std::printf("\n| least similar nodes | cosine | max error | max |fp32| |\n|---|---|---|---|\n");
+      for (size_t k = 0; k < worst.size() && k < 8; ++k)
+        std::printf("| %s | %.5f | %.4g | %.4g |\n", worst[k]->node.c_str(), worst[k]->cosine, worst[k]->max_error, worst[k]->max_abs);
+      std::printf("(every node: --json)\n");
+    }
     return 0;
   };
 }
