@@ -195,6 +195,45 @@ TEST(KernelTables, AttentionHeadMatchesReference) {
   }
 }
 
+// Rows whose logits are all below any finite padding (masked with -FLT_MAX, or -inf) on a window
+// that is not whole vectors (7x7): the padding lanes must never win the row's max.
+TEST(KernelTables, AttentionHeadMaskedRows) {
+  std::mt19937 rng(76);
+  for (IsaTier tier : tables_to_test()) {
+    for (const float fill : {-3e38f, -std::numeric_limits<float>::infinity()}) {
+      AttentionHeadDims d{};
+      d.key_dim = 16;
+      d.value_dim = 8;
+      d.height = d.width = 7;
+      d.kernel_h = d.kernel_w = 1;
+      d.scale = 1.f;
+      const int64_t n = 49;
+      const Tensor qkv = random_f32({1, 40, 7, 7}, rng);
+      const Tensor weight = random_f32({16, 1, 1, 1}, rng);
+      Tensor bias = random_f32({n, n}, rng);
+      for (int64_t j = 0; j < n; ++j) bias.data<float>()[5 * n + j] = fill;
+      Node node;
+      node.op = "effvit.AttentionHead";
+      node.set_int("key_dim", 16);
+      node.set_ints("pads", {0, 0, 0, 0});
+      Tensor want(DType::f32, {1, 8, n});
+      kAttentionHeadOp.compute(node, {&qkv, &weight, nullptr, &bias}, {&want});
+      std::vector<float> scratch(attention_head_scratch_floats(d));
+      Tensor got(DType::f32, {1, 8, n});
+      kernels_for(tier).attention_head_f32(d, qkv.data<float>(), weight.data<float>(), nullptr, bias.data<float>(),
+                                           got.data<float>(), carve_attention_head_scratch(d, scratch.data()));
+      for (int64_t c = 0; c < 8; ++c) {
+        const float w = want.data<float>()[c * n + 5], g = got.data<float>()[c * n + 5];
+        if (std::isnan(w)) {
+          EXPECT_TRUE(std::isnan(g)) << kernels_for(tier).isa << " fill " << fill;
+        } else {
+          EXPECT_NEAR(g, w, 1e-5f * (1 + std::fabs(w))) << kernels_for(tier).isa << " fill " << fill << " channel " << c;
+        }
+      }
+    }
+  }
+}
+
 // A NaN anywhere in a window's scores makes its outputs NaN, not a plausible probability mix.
 TEST(KernelTables, AttentionHeadPropagatesNaN) {
   std::mt19937 rng(74);

@@ -1,6 +1,7 @@
 // Each reference op, driven through its OpDef (infer, then compute), against a naive computation
 // written here from the ONNX definition.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <climits>
@@ -994,6 +995,63 @@ TEST(Ops, ManyAxesStillWork) {
     for (int bit = 0; bit < 17; ++bit) j |= ((i >> bit) & 1) << (16 - bit);
     ASSERT_EQ(t.data<float>()[j], a.data<float>()[i]);
   }
+}
+
+}  // namespace
+}  // namespace effvit
+
+namespace effvit {
+namespace {
+
+using namespace effvit::test;
+
+// A host application may run one Session per thread of its own OpenMP region. A kernel sized for
+// one thread must then use its first scratch slot, whatever the host thread's number: each host
+// thread here runs its own kernel on its own workspace, followed by guard floats that must survive.
+template <typename MakeKernel, typename Run>
+void expect_scratch_stays_inside(MakeKernel make_kernel, Run run) {
+  const int host_threads = 3;
+  bool overflow[host_threads] = {};
+#pragma omp parallel num_threads(host_threads)
+  {
+    std::unique_ptr<Kernel> kernel = make_kernel();
+    const size_t floats = std::max<size_t>(kernel->workspace_bytes() / sizeof(float), 1);
+    std::vector<float> workspace(floats * 8, 12345.f);
+    kernel->bind_workspace(workspace.data());
+    run(*kernel);
+    for (size_t i = floats; i < workspace.size(); ++i)
+      if (workspace[i] != 12345.f) overflow[omp_get_thread_num()] = true;
+  }
+  for (int t = 0; t < host_threads; ++t) EXPECT_FALSE(overflow[t]) << "host OpenMP thread " << t << " wrote past its workspace";
+}
+
+TEST(KernelScratch, StaysInsideItsWorkspaceInAHostOpenMPRegion) {
+  std::mt19937 rng(77);
+  // The attention head: 4 windows of 7x7, key_dim 16, value_dim 16, a 3x3 depthwise kernel.
+  OneNode head = build_one_node("effvit.AttentionHead",
+                                {rt(random_f32({4, 48, 7, 7}, rng)), cst(random_f32({16, 1, 3, 3}, rng)), omitted(), omitted()},
+                                {{"key_dim", int_attr(16)}, {"pads", ints_attr({1, 1, 1, 1})}}, 1, "head");
+  const Tensor qkv = random_f32({4, 48, 7, 7}, rng);
+  const Tensor& weight = head.graph.value(head.node.inputs[1]).constant;
+  expect_scratch_stays_inside([&] { return head.def->create(head.node, head.graph, KernelOptions{}); },
+                              [&](Kernel& k) {
+                                Tensor y(DType::f32, {4, 16, 49});
+                                k.run({&qkv, &weight, nullptr, nullptr}, {&y});
+                              });
+  // The image quantizer: one NV12 frame.
+  Tensor frame(DType::u8, {1, 24, 16, 1});
+  for (int64_t i = 0; i < frame.numel(); ++i) frame.data<uint8_t>()[i] = static_cast<uint8_t>(rng());
+  Attribute mean, scale;
+  mean.kind = scale.kind = Attribute::Kind::Floats;
+  mean.floats = {120.f};
+  scale.floats = {0.02f};
+  OneNode image = build_one_node("effvit.QuantizeImage", {rt(frame)},
+                                 {{"nv12", int_attr(1)}, {"mean", mean}, {"scale", scale}, {"y_scale", float_attr(0.03f)}}, 1, "image");
+  expect_scratch_stays_inside([&] { return image.def->create(image.node, image.graph, KernelOptions{}); },
+                              [&](Kernel& k) {
+                                Tensor y(DType::u8, {1, 3, 16, 16});
+                                k.run({&frame}, {&y});
+                              });
 }
 
 }  // namespace

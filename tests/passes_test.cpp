@@ -499,7 +499,9 @@ using namespace effvit::test;
 struct HeadOptions {
   int64_t kd = 4, vd = 6, h = 3, w = 5, kernel = 3;
   int64_t dw_stride = 1;
+  bool same_size_stride = false;  // pad the strided depthwise conv until its output keeps q's size
   int64_t softmax_axis = -1;
+  bool plain_scores = false;      // Softmax straight on the scores MatMul: no scale, no bias
   bool k_read_twice = false;
   bool quantized_dw = false;  // the depthwise conv in QDQ form (int8 q, weights and bias)
 };
@@ -508,6 +510,9 @@ ValueId attention_head_graph(GraphBuilder& b, ValueId qkv, const HeadOptions& o,
   const int64_t n = o.h * o.w;
   const auto parts = b.node_n("Split", {qkv, b.constant(tag + "split", i64s({o.kd, o.kd, o.vd}))}, 3, {{"axis", int_attr(1)}});
   const int64_t pad = o.kernel / 2;
+  // A stride-2 conv padded so its output keeps the input's size: (in + 2p - k) / 2 + 1 = in.
+  const int64_t pad_h = o.same_size_stride ? (o.h - 1) * o.dw_stride + o.kernel - o.h : 2 * pad;
+  const int64_t pad_w = o.same_size_stride ? (o.w - 1) * o.dw_stride + o.kernel - o.w : 2 * pad;
   ValueId q_in = parts[0], weight, bias;
   if (o.quantized_dw) {
     // int8 q at scale 0.02; int8 weights with one scale per channel; int32 bias at 0.02 * w_scale.
@@ -535,18 +540,24 @@ ValueId attention_head_graph(GraphBuilder& b, ValueId qkv, const HeadOptions& o,
     bias = b.constant(tag + "dw_b", random_f32({o.kd}, rng));
   }
   const ValueId q = b.node("Conv", {q_in, weight, bias},
-                           {{"group", int_attr(o.kd)}, {"pads", ints_attr({pad, pad, pad, pad})},
+                           {{"group", int_attr(o.kd)},
+                            {"pads", ints_attr({pad_h / 2, pad_w / 2, pad_h - pad_h / 2, pad_w - pad_w / 2})},
                             {"strides", ints_attr({o.dw_stride, o.dw_stride})}});
-  const int64_t qn = o.dw_stride == 1 ? n : ((o.h + o.dw_stride - 1) / o.dw_stride) * ((o.w + o.dw_stride - 1) / o.dw_stride);
+  const int64_t qn = o.dw_stride == 1 || o.same_size_stride
+                         ? n
+                         : ((o.h + o.dw_stride - 1) / o.dw_stride) * ((o.w + o.dw_stride - 1) / o.dw_stride);
   auto flat = [&](ValueId v, int64_t c, int64_t pixels) {
     return b.node("Reshape", {v, b.constant(tag + "shape" + std::to_string(v), i64s({-1, c, pixels}))});
   };
   const ValueId qf = flat(q, o.kd, qn), kf = flat(parts[1], o.kd, n), vf = flat(parts[2], o.vd, n);
   const ValueId qt = b.node("Transpose", {qf}, {{"perm", ints_attr({0, 2, 1})}});
   const ValueId scores = b.node("MatMul", {qt, kf});
-  const ValueId scaled = b.node("Mul", {scores, b.constant(tag + "scale", f32s({}, {0.5f}))});
-  const ValueId biased = b.node("Add", {scaled, b.constant(tag + "bias", random_f32({qn, n}, rng))});
-  const ValueId probs = b.node("Softmax", {biased}, {{"axis", int_attr(o.softmax_axis)}});
+  ValueId logits = scores;
+  if (!o.plain_scores) {
+    const ValueId scaled = b.node("Mul", {scores, b.constant(tag + "scale", f32s({}, {0.5f}))});
+    logits = b.node("Add", {scaled, b.constant(tag + "bias", random_f32({qn, n}, rng))});
+  }
+  const ValueId probs = b.node("Softmax", {logits}, {{"axis", int_attr(o.softmax_axis)}});
   const ValueId pt = b.node("Transpose", {probs}, {{"perm", ints_attr({0, 2, 1})}});
   if (o.k_read_twice) b.output(kf);
   return b.node("MatMul", {vf, pt});
@@ -610,11 +621,15 @@ TEST(FuseAttentionHead, QuantizedDepthwiseConv) {
 
 TEST(FuseAttentionHead, LeavesWhatItCannotFuse) {
   std::mt19937 rng(94);
-  HeadOptions strided, other_axis, shared;
-  strided.dw_stride = 2;       // q no longer has k's pixels
-  other_axis.softmax_axis = 1; // not a row softmax
-  shared.k_read_twice = true;  // an intermediate someone else reads
-  for (const HeadOptions& o : {strided, other_axis, shared}) {
+  HeadOptions strided, same_size_stride, other_axis, column_softmax, shared;
+  strided.dw_stride = 2;                // q no longer has k's pixels
+  same_size_stride.dw_stride = 2;       // same size, other pixels: only the pass's stride check stops it
+  same_size_stride.same_size_stride = true;
+  other_axis.softmax_axis = 1;          // not a row softmax (and the scale/bias stay unfused)
+  column_softmax.softmax_axis = 1;      // a column softmax straight on the scores: only the pass's
+  column_softmax.plain_scores = true;   // axis check stops it
+  shared.k_read_twice = true;           // an intermediate someone else reads
+  for (const HeadOptions& o : {strided, same_size_stride, other_axis, column_softmax, shared}) {
     GraphBuilder b;
     const int64_t c = 2 * o.kd + o.vd;
     const ValueId x = b.input("x", DType::f32, {1, c, o.h, o.w});

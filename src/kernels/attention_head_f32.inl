@@ -178,13 +178,14 @@ static void attention_head_f32(const AttentionHeadDims& d, const float* qkv, con
     int64_t first = 0;
     for (; first + 4 * kLanes <= stride; first += 4 * kLanes) score_chunks<4>(q_row, s.k, kd, stride, first, s.row);
     for (; first < stride; first += kLanes) score_chunks<1>(q_row, s.k, kd, stride, first, s.row);
-    // Logits; the padding lanes get a logit whose exponential is 0, so whole vectors work on.
+    // Logits; the padding lanes get -inf, whose exponential is 0 and which never wins the max, so
+    // whole vectors work on (a finite fill would beat a row of logits below it, e.g. masked ones).
     const float* bias_row = bias ? bias + i * n : nullptr;
     if (bias_row)
       for (int64_t j = 0; j < n; ++j) s.row[j] = s.row[j] * d.scale + bias_row[j];
     else
       for (int64_t j = 0; j < n; ++j) s.row[j] *= d.scale;
-    for (int64_t j = n; j < stride; ++j) s.row[j] = -1e30f;
+    for (int64_t j = n; j < stride; ++j) s.row[j] = -__builtin_inff();
     Vec mx = load_vec(s.row);
     for (int64_t j = kVectorFloats; j < stride; j += kVectorFloats) {
       const Vec x = load_vec(s.row + j);

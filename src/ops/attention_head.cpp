@@ -143,9 +143,8 @@ class AttentionHeadKernel final : public Kernel {
     const float* dw_bias = in[2] ? in[2]->data<float>() : nullptr;
     const float* bias = in[3] ? in[3]->data<float>() : nullptr;
     float* y = out[0]->data<float>();
-    parallel_for(threads_, windows_, min_windows_per_thread_, [&](int64_t first, int64_t last) {
-      const int thread = omp_in_parallel() ? omp_get_thread_num() : 0;
-      const AttentionHeadScratch s = carve_attention_head_scratch(dims_, scratch_ + thread * scratch_floats_);
+    parallel_for_chunks(threads_, windows_, min_windows_per_thread_, [&](int chunk, int64_t first, int64_t last) {
+      const AttentionHeadScratch s = carve_attention_head_scratch(dims_, scratch_ + chunk * scratch_floats_);
       for (int64_t b = first; b < last; ++b)
         head_(dims_, x + b * window_in, weight_.data(), dw_bias, bias, y + b * dims_.value_dim * n, s);
     });

@@ -45,4 +45,23 @@ void parallel_for(int threads, int64_t n, int64_t min_per_thread, Fn&& fn) {
   }
 }
 
+// parallel_for whose fn(chunk, begin, end) also gets its chunk's index in [0, threads): the slot of
+// per-thread scratch it may use. Not omp_get_thread_num(): called from inside a host
+// application's own OpenMP region, the serial path would report the host's thread number, which
+// can exceed the slots a kernel sized for `threads`.
+template <typename Fn>
+void parallel_for_chunks(int threads, int64_t n, int64_t min_per_thread, Fn&& fn) {
+  const int64_t useful = std::max<int64_t>(1, n / std::max<int64_t>(1, min_per_thread));
+  const int t = static_cast<int>(std::min<int64_t>(threads, useful));
+  if (t <= 1) {
+    fn(0, int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel num_threads(t)
+  {
+    const int i = omp_get_thread_num(), count = omp_get_num_threads();
+    fn(i, n * i / count, n * (i + 1) / count);
+  }
+}
+
 }  // namespace effvit

@@ -120,8 +120,8 @@ class QuantizeImageKernel final : public Kernel {
     auto* y = static_cast<uint8_t*>(out[0]->raw());  // int8 and uint8 alike: one byte per value
     const int64_t plane = g_.height * g_.width, rows = g_.batch * g_.height;
     const size_t width = static_cast<size_t>(g_.width);
-    parallel_for(threads_, rows, 32, [&](int64_t first, int64_t last) {
-      float* values = scratch_ + (omp_in_parallel() ? omp_get_thread_num() : 0) * row_floats();
+    parallel_for_chunks(threads_, rows, 32, [&](int chunk, int64_t first, int64_t last) {
+      float* values = scratch_ + chunk * row_floats();
       for (int64_t row = first; row < last; ++row) {
         const int64_t b = row / g_.height, i = row % g_.height;
         if (g_.nv12) {
