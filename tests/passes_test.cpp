@@ -652,6 +652,7 @@ using namespace effvit::test;
 // The quantized model's input chain: image bytes -> float -> Sub mean -> Mul scale -> QuantizeLinear.
 struct ImageChain {
   bool nv12 = true;
+  bool reverse = false;  // a Slice reversing the channels after the conversion (bgr <-> rgb)
   bool is_signed = false;
   bool mean_per_column = false;  // a mean that varies along the width is not per channel
 };
@@ -659,8 +660,13 @@ struct ImageChain {
 Graph image_chain_graph(const ImageChain& o, const Shape& image_shape, std::mt19937& rng) {
   GraphBuilder b;
   const ValueId image = b.input("image", DType::u8, image_shape);
-  const ValueId as_float = o.nv12 ? b.node("effvit.Nv12ToRgb", {image}, {{"rgb", int_attr(0)}})
-                                  : b.node("Cast", {image}, {{"to", int_attr(1)}});
+  ValueId as_float = o.nv12 ? b.node("effvit.Nv12ToRgb", {image}, {{"rgb", int_attr(0)}})
+                            : b.node("Cast", {image}, {{"to", int_attr(1)}});
+  if (o.reverse) {
+    const int64_t c = o.nv12 ? 3 : image_shape[1];
+    as_float = b.node("Slice", {as_float, b.constant("starts", i64s({c - 1})), b.constant("ends", i64s({-(c + 1)})),
+                                b.constant("axes", i64s({1})), b.constant("steps", i64s({-1}))});
+  }
   const int64_t channels = o.nv12 ? 3 : image_shape[1];
   const int64_t width = image_shape[o.nv12 ? 2 : 3];
   const Tensor mean = o.mean_per_column ? random_f32({1, 1, 1, width}, rng, 0.f, 255.f) : random_f32({1, channels, 1, 1}, rng, 0.f, 255.f);
@@ -681,10 +687,12 @@ void expect_same_bytes(const Graph& before, const Graph& after, const Tensor& im
 TEST(FuseImageQuantize, OneNodeSameBytes) {
   std::mt19937 rng(96);
   for (const bool nv12 : {true, false})
-    for (const bool is_signed : {false, true}) {
+    for (const bool is_signed : {false, true})
+      for (const bool reverse : {false, true}) {
       ImageChain o;
       o.nv12 = nv12;
       o.is_signed = is_signed;
+      o.reverse = reverse;
       const Shape shape = nv12 ? Shape{2, 12, 6, 1} : Shape{2, 3, 5, 7};
       const Graph before = specialize(image_chain_graph(o, shape, rng), {shape});
       Graph after = before;

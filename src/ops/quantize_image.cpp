@@ -3,7 +3,7 @@
 // of a model ([NV12 -> RGB | Cast to float] -> Sub mean -> Mul scale -> QuantizeLinear), which ran as
 // four passes over float planes.
 //   input   uint8 NV12 [N, H*3/2, W, 1] (nv12 = 1; rgb = 1 or 0 orders the channels), or uint8
-//           planes [N, C, H, W] (nv12 = 0)
+//           planes [N, C, H, W] (nv12 = 0; reverse_channels = 1 reads them last to first)
 //   attrs   mean, scale (one value, or one per channel), y_scale, y_zero_point, y_signed
 //   output  [N, C, H, W] uint8 (int8 with y_signed) =
 //           saturate(round_half_even(((x - mean[c]) * scale[c]) / y_scale) + y_zero_point)
@@ -85,7 +85,13 @@ void quantize_image_reference(const Node& n, const ImageGeometry& g, const Tenso
     convert.set_int("rgb", n.attr_int("rgb", 1));
     kNv12ToRgbOp.compute(convert, {&image}, {&planes});
   } else {
-    for (int64_t i = 0; i < image.numel(); ++i) planes.data<float>()[i] = image.data<uint8_t>()[i];
+    const bool reverse = n.attr_int("reverse_channels", 0) != 0;
+    const int64_t plane = g.height * g.width;
+    for (int64_t b = 0; b < g.batch; ++b)
+      for (int64_t c = 0; c < g.channels; ++c)
+        for (int64_t k = 0; k < plane; ++k)
+          planes.data<float>()[(b * g.channels + c) * plane + k] =
+              image.data<uint8_t>()[(b * g.channels + (reverse ? g.channels - 1 - c : c)) * plane + k];
   }
   const std::vector<float> mean = float_list(n, "mean"), scale = float_list(n, "scale");
   const float y_scale = n.attr_float("y_scale", 1.f), zero = static_cast<float>(n.attr_int("y_zero_point", 0));
@@ -108,7 +114,8 @@ void compute_quantize_image(const Node& n, const TensorIn& in, const TensorOut& 
 class QuantizeImageKernel final : public Kernel {
  public:
   QuantizeImageKernel(const Node& n, const ImageGeometry& g, bool is_signed, int threads)
-      : g_(g), is_signed_(is_signed), rgb_(n.attr_int("rgb", 1) != 0), threads_(threads),
+      : g_(g), is_signed_(is_signed), rgb_(n.attr_int("rgb", 1) != 0), reverse_(n.attr_int("reverse_channels", 0) != 0),
+        threads_(threads),
         mean_(float_list(n, "mean")), scale_(float_list(n, "scale")), y_scale_(n.attr_float("y_scale", 1.f)),
         zero_(static_cast<float>(n.attr_int("y_zero_point", 0))), kernels_(*hardware().kernels) {}
 
@@ -131,8 +138,10 @@ class QuantizeImageKernel final : public Kernel {
           kernels_.nv12_row_f32(frame + i * g_.width, frame + plane + (i / 2) * g_.width, g_.width, red,
                                 values + g_.width, blue);
         } else {
-          for (int64_t c = 0; c < g_.channels; ++c)
-            kernels_.widen_u8_f32(image + (b * g_.channels + c) * plane + i * g_.width, values + c * g_.width, width);
+          for (int64_t c = 0; c < g_.channels; ++c) {
+            const int64_t from = reverse_ ? g_.channels - 1 - c : c;
+            kernels_.widen_u8_f32(image + (b * g_.channels + from) * plane + i * g_.width, values + c * g_.width, width);
+          }
         }
         for (int64_t c = 0; c < g_.channels; ++c) {
           float* v = values + c * g_.width;
@@ -149,7 +158,7 @@ class QuantizeImageKernel final : public Kernel {
   size_t row_floats() const { return static_cast<size_t>((g_.channels * g_.width + 15) / 16 * 16); }
 
   ImageGeometry g_;
-  bool is_signed_, rgb_;
+  bool is_signed_, rgb_, reverse_;
   int threads_;
   std::vector<float> mean_, scale_;
   float y_scale_, zero_;

@@ -1,11 +1,13 @@
 // The input chain `effvit quantize` writes in front of a quantized model (src/quant/qdq_model.cpp),
 //
-//   uint8 image -> [effvit.Nv12ToRgb | Cast to float] -> Sub(mean) -> Mul(scale) -> QuantizeLinear
+//   uint8 image -> [effvit.Nv12ToRgb | Cast to float] -> [Slice reversing the channels] -> Sub(mean)
+//               -> Mul(scale) -> QuantizeLinear
 //
 // becomes one effvit.QuantizeImage reading the bytes and writing the quantized input: four passes
 // over float planes (0.35 of the bundled int8 M0's 1.5 ms) become one over the image. The mean and
 // scale must be constants with one value or one per channel, the QuantizeLinear per tensor; each
 // intermediate must have no other reader. Runs after fuse_nv12_input.
+#include "ops/op.h"
 #include "passes/passes.h"
 
 namespace effvit {
@@ -22,6 +24,21 @@ bool per_channel_values(const Graph& g, ValueId id, int64_t channels, std::vecto
   if (!scalar && !per_channel) return false;
   values.assign(t.data<float>(), t.data<float>() + t.numel());
   return true;
+}
+
+// A Slice of a [N, C, H, W] tensor that takes every channel in reverse order (bgr <-> rgb, as
+// `effvit quantize` writes it: starts C-1, ends -(C+1), axes 1, steps -1) and nothing else.
+bool reverses_channels(const Graph& g, const Node& slice, int64_t channels) {
+  if (slice.op != "Slice" || slice.inputs.size() < 5) return false;
+  for (size_t i = 1; i < 5; ++i)
+    if (!g.is_constant(slice.inputs[i]) || g.value(slice.inputs[i]).constant.numel() != 1) return false;
+  auto value = [&](size_t i) { return tensor_ints(g.value(slice.inputs[i]).constant).at(0); };
+  int64_t start = value(1), end = value(2);
+  const int64_t axis = value(3), step = value(4);
+  if ((axis != 1 && axis != -3) || step != -1) return false;
+  if (start < 0) start += channels;
+  if (end < 0) end += channels;
+  return start >= channels - 1 && end < 0;  // from the last channel through the first
 }
 
 }  // namespace
@@ -47,8 +64,14 @@ int fuse_image_quantize(Graph& g) {
     for (size_t side = 0; side < 2; ++side) {
       Node* sub = sole_producer(g, mul->inputs[side], "Sub", uses, producers);
       if (!sub) continue;
-      const int p = producers[static_cast<size_t>(sub->inputs[0])];
+      int p = producers[static_cast<size_t>(sub->inputs[0])];
       if (p < 0 || uses[static_cast<size_t>(sub->inputs[0])] != 1) continue;
+      const Node* reverse = nullptr;
+      if (g.nodes[static_cast<size_t>(p)].op == "Slice") {
+        reverse = &g.nodes[static_cast<size_t>(p)];
+        p = producers[static_cast<size_t>(reverse->inputs[0])];
+        if (p < 0 || uses[static_cast<size_t>(reverse->inputs[0])] != 1) continue;
+      }
       const Node& source = g.nodes[static_cast<size_t>(p)];
       const ValueId image = source.inputs.empty() ? kNoValue : source.inputs[0];
       if (image == kNoValue || g.value(image).dtype != DType::u8 || g.value(image).shape.size() != 4) continue;
@@ -56,6 +79,7 @@ int fuse_image_quantize(Graph& g) {
       const bool widened = source.op == "Cast" && source.attr_int("to", 0) == 1;  // TensorProto FLOAT
       if (!nv12 && !widened) continue;
       const int64_t channels = nv12 ? 3 : g.value(image).shape[1];
+      if (channels <= 0 || (reverse && !reverses_channels(g, *reverse, channels))) continue;
       std::vector<float> mean, scale;
       if (!per_channel_values(g, sub->inputs[1], channels, mean) || !per_channel_values(g, mul->inputs[1 - side], channels, scale))
         continue;
@@ -65,7 +89,8 @@ int fuse_image_quantize(Graph& g) {
       fused_node.inputs = {image};
       fused_node.outputs = quantize.outputs;
       fused_node.set_int("nv12", nv12 ? 1 : 0);
-      if (nv12) fused_node.set_int("rgb", source.attr_int("rgb", 1));
+      if (nv12) fused_node.set_int("rgb", (source.attr_int("rgb", 1) != 0) != (reverse != nullptr));
+      if (!nv12 && reverse) fused_node.set_int("reverse_channels", 1);
       fused_node.set_floats("mean", mean);
       fused_node.set_floats("scale", scale);
       fused_node.set_float("y_scale", y_scale.data<float>()[0]);
