@@ -50,7 +50,9 @@ std::shared_ptr<const Model> load_proto(const onnx::ModelProto& model, const std
   return Model::load_from_memory(bytes.data(), bytes.size(), name);
 }
 
-void write_atomically(const std::string& path, const std::string& bytes) {
+}  // namespace
+
+void write_atomically(const std::string& path, const std::string& bytes, const std::string& what) {
   const fs::path target(path);
   std::error_code ec;
   if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
@@ -62,17 +64,15 @@ void write_atomically(const std::string& path, const std::string& bytes) {
     out.close();
     if (!out) {
       fs::remove(tmp, ec);
-      throw Error(ErrorKind::invalid_input, path + ": cannot write the quantized model");
+      throw Error(ErrorKind::invalid_input, path + ": cannot write the " + what);
     }
   }
   fs::rename(tmp, target, ec);
   if (ec) {
     fs::remove(tmp, ec);
-    throw Error(ErrorKind::invalid_input, path + ": cannot write the quantized model: " + ec.message());
+    throw Error(ErrorKind::invalid_input, path + ": cannot write the " + what + ": " + ec.message());
   }
 }
-
-}  // namespace
 
 const char* scheme_name(QuantScheme scheme) { return scheme == QuantScheme::portable ? "portable" : "full_range"; }
 
@@ -181,7 +181,7 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
   const std::string bytes = deployed.SerializeAsString();
   // Checked as any user's load would check it before anything is written.
   Model::load_from_memory(bytes.data(), bytes.size(), report.output_path);
-  write_atomically(report.output_path, bytes);
+  write_atomically(report.output_path, bytes, "quantized model");
 
   std::vector<std::pair<std::string, std::string>> outputs;
   std::map<std::string, std::string> output_of;

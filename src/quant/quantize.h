@@ -42,6 +42,10 @@ const char* scheme_name(QuantScheme scheme);
 // Calls progress(phase, done, total) after each sample: phase "calibrate", then "compare".
 using Progress = std::function<void(const char* phase, size_t done, size_t total)>;
 
+// Writes `bytes` to `path` through a temporary file renamed into place: readers never see half a
+// file, and a failure leaves nothing behind. Throws effvit::Error "<path>: cannot write the <what>".
+void write_atomically(const std::string& path, const std::string& bytes, const std::string& what);
+
 // Writes the quantized model to `output_path` (config.output_path() when empty) atomically, after
 // checking that effvit loads it. Throws effvit::Error naming the file and the problem.
 QuantizeReport quantize(const QuantConfig& config, std::string output_path, const Progress& progress,

@@ -2,9 +2,13 @@
 // toolchain's YAML layout (src/quant/).
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <optional>
 #include <nlohmann/json.hpp>
 
+#include "effvit/error.h"
 #include "quant/config.h"
+#include "quant/init_config.h"
 #include "quant/quantize.h"
 #include "tools/effvit/commands.h"
 #include "tools/effvit/format.h"
@@ -12,21 +16,50 @@
 
 namespace effvit::cli {
 
+namespace {
+
+// --init-config: the YAML names the model relative to its own folder when written to a file, and
+// by absolute path on stdout (where it will be saved is unknown).
+int write_starter_config(const std::string& model, const std::string& input_type, const std::string& output) {
+  namespace fs = std::filesystem;
+  std::optional<quant::InputKind> kind;
+  if (!input_type.empty()) kind = quant::parse_input_kind(input_type);
+  const std::string absolute = fs::absolute(model).lexically_normal().string();
+  const std::string named = output.empty() ? absolute : fs::relative(absolute, fs::absolute(output).parent_path()).string();
+  const std::string yaml = quant::starter_config(model, named, kind);
+  if (output.empty()) {
+    std::fputs(yaml.c_str(), stdout);
+  } else {
+    quant::write_atomically(output, yaml, "starter config");
+    std::fprintf(stderr, "effvit: wrote %s: fill in calibration_parameters.cal_data_dir, then effvit quantize --config %s\n",
+                 output.c_str(), output.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
 Handler add_quantize(CLI::App& app) {
   auto* cmd = app.add_subcommand("quantize", "Quantize a model to int8 QDQ ONNX from an RDK-style YAML config");
   struct Args {
-    std::string config, output;
+    std::string config, output, init_config, input_type;
     bool json = false, full_range = false;
   };
   auto a = std::make_shared<Args>();
-  cmd->add_option("--config", a->config, "Quantization YAML (model_parameters, input_parameters, calibration_parameters)")
-      ->required();
-  cmd->add_option("-o,--output", a->output, "Where to write the QDQ model (default: WORKING_DIR/PREFIX.onnx from the YAML)");
+  auto* config = cmd->add_option("--config", a->config, "Quantization YAML (model_parameters, input_parameters, calibration_parameters)");
+  auto* init = cmd->add_option("--init-config", a->init_config,
+                               "Instead: write a starter YAML for this ONNX model (to -o, else stdout); fill in cal_data_dir and run");
+  config->excludes(init);
+  cmd->add_option("--input-type", a->input_type, "With --init-config: nv12, rgb, bgr, gray or featuremap (default nv12; gray for 1 channel)");
+  cmd->add_option("-o,--output", a->output,
+                  "Where to write the QDQ model (default: WORKING_DIR/PREFIX.onnx from the YAML), or the starter YAML");
   cmd->add_flag("--full-range", a->full_range,
                 "int8 activations and weights in [-127, 127]: one more bit, but int8 speed only with VNNI/AMX (default: the "
                 "portable scheme, uint8 activations with zero points and weights in [-64, 64], exact and fast on every x86 CPU)");
   cmd->add_flag("--json", a->json, "Print JSON");
   return [=] {
+    if (!a->init_config.empty()) return write_starter_config(a->init_config, a->input_type, a->output);
+    if (a->config.empty()) throw Error(ErrorKind::invalid_input, "quantize: --config CFG.yaml (or --init-config MODEL.onnx) is required");
     const quant::QuantScheme scheme = a->full_range ? quant::QuantScheme::full_range : quant::QuantScheme::portable;
     const quant::QuantConfig config = quant::load_quant_config(a->config);
     for (const auto& note : config.notes) std::fprintf(stderr, "effvit: note: %s: %s\n", a->config.c_str(), note.c_str());

@@ -1,0 +1,52 @@
+#!/bin/sh
+# `effvit quantize --init-config MODEL.onnx`: for every variant (M0-M5) in both export layouts, the
+# starter YAML quantizes unchanged once cal_data_dir is filled in: its node_info names exactly the
+# model's Softmax nodes (quantize refuses a name the model lacks, and notes each int16 entry), and
+# the model it writes runs. Also the input-type choices and their errors.
+#   init_config.sh EFFVIT_BINARY WORKDIR
+. "$(dirname "$0")/cli_lib.sh"
+mkdir -p cal
+[ -f cal/s1.npy ] || "$python" -c "
+import numpy as np
+rng = np.random.default_rng(0)
+for i in range(2):
+    np.save('cal/s%d.npy' % i, rng.uniform(0, 255, (1, 3, 224, 224)).astype(np.float32))
+"
+for variant in m0 m1 m2 m3 m4 m5; do
+    for layout in timm cream; do
+        dir=${variant}_$layout
+        [ -f "$dir/model.onnx" ] || "$python" "$pydir/make_fixture.py" --variant "$variant" --layout "$layout" --opset 13 \
+            --seed 31 --outdir "$dir" >/dev/null
+        rm -rf "$dir/cfg" && mkdir -p "$dir/cfg"
+        "$effvit" quantize --init-config "$dir/model.onnx" -o "$dir/cfg/starter.yaml" 2>/dev/null
+        # The only edit a user makes: point cal_data_dir at the data (relative to the YAML).
+        sed -i "s|cal_data_dir: './calibration_data'|cal_data_dir: '../../cal'|" "$dir/cfg/starter.yaml"
+        if ! "$effvit" quantize --config "$dir/cfg/starter.yaml" --json >"$dir/q.json" 2>"$dir/q.err"; then
+            echo "FAIL: $dir: the starter config does not quantize:" >&2
+            cat "$dir/q.err" >&2
+            failures=$((failures + 1))
+            continue
+        fi
+        "$python" - "$dir" <<'PY'
+import json, sys
+import onnx
+d = sys.argv[1]
+softmax = [n.name for n in onnx.load(d + "/model.onnx").graph.node if n.op_type == "Softmax"]
+notes = [l for l in open(d + "/q.err") if "int16 asked" in l]
+r = json.load(open(d + "/q.json"))
+assert len(softmax) > 0 and len(notes) == len(softmax), (d, len(softmax), len(notes))
+assert r["output"].endswith("model_224x224_nv12.onnx") and r["scheme"] == "portable", r["output"]
+print("ok: %s: %d Softmax nodes pinned, %d convs quantized" % (d, len(softmax), r["quantized_nodes"]))
+PY
+    done
+done
+
+# On stdout the model is named by absolute path; other input types; wrong ones are one-line errors.
+"$effvit" quantize --init-config m0_timm/model.onnx --input-type rgb >stdout.yaml
+grep -q "onnx_model: '$(pwd)/m0_timm/model.onnx'" stdout.yaml || { echo "FAIL: stdout YAML path" >&2; failures=$((failures + 1)); }
+grep -q "input_type_rt: 'rgb'" stdout.yaml || { echo "FAIL: --input-type rgb" >&2; failures=$((failures + 1)); }
+expect_error "not one of nv12, rgb, bgr, gray, featuremap" "$effvit" quantize --init-config m0_timm/model.onnx --input-type yuv
+expect_error "cannot take gray input" "$effvit" quantize --init-config m0_timm/model.onnx --input-type gray
+expect_error "missing.onnx: cannot open the model" "$effvit" quantize --init-config missing.onnx
+expect_error "--config" "$effvit" quantize
+finish
