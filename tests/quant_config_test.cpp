@@ -107,7 +107,7 @@ TEST_F(QuantConfigTest, EveryBadConfigNamesTheKey) {
   const std::string m = kMinimal;
   expect_error(replace(m, "  onnx_model: 'm.onnx'\n", "  working_dir: '.'\n"), "model_parameters.onnx_model: missing required key");
   expect_error(replace(m, "  onnx_model: 'm.onnx'\n", ""), "model_parameters: missing required section");
-  expect_error(replace(m, "calibration_type: 'max'", "calibration_type: 'kl'"), "calibration_parameters.calibration_type: 'kl' is not one of max");
+  expect_error(replace(m, "calibration_type: 'max'", "calibration_type: 'entropy'"), "calibration_parameters.calibration_type: 'entropy' is not one of max, kl, mse, default");
   expect_error(replace(m, "input_type_rt: 'rgb'", "input_type_rt: 'yuv420sp'"), "input_parameters.input_type_rt");
   expect_error(replace(m, "calibration_type: 'max'", "calibration_type: 'max'\n  max_percentile: 1.5"), "max_percentile: must be in (0, 1]");
   expect_error(replace(m, "calibration_type: 'max'", "calibration_type: 'max'\n  max_percentile: lots"), "max_percentile: must be a number");

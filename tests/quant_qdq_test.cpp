@@ -55,6 +55,46 @@ TEST(RangeObserver, PercentileWithinOneBinOfTheSortedReference) {
   EXPECT_GE(zeros.min(), 0.f);
 }
 
+// KL and MSE trade clipping against resolution. On a Gaussian both keep (nearly) its whole range.
+// A lone far outlier (40) max must keep; MSE trims it part way (clipping it to 20-32 costs less than
+// everyone's coarser steps at 40), KL, which compares the histogram's shape, clips it to the bulk.
+// Twenty outliers cost MSE more clipped (20 x 36^2) than kept, so it keeps them; KL still clips. ReLU's zeros (half the values) must not drag KL's bound down:
+// exact zeros are exact at any scale.
+TEST(RangeObserver, KlAndMseTradeClippingAgainstResolution) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> dist(0.f, 1.f);
+  for (const bool relu : {false, true}) {
+    const int steps = relu ? 255 : 128;
+    std::vector<float> bulk(200000);
+    for (float& x : bulk) x = relu ? std::max(0.f, dist(rng)) : dist(rng);
+    auto observed = [&](int outliers) {
+      std::vector<float> v = bulk;
+      for (int i = 0; i < outliers; ++i) v[static_cast<size_t>(i) * 997] = relu || i % 2 ? 40.f : -40.f;
+      RangeObserver o;
+      o.observe(v.data(), v.size());
+      return o;
+    };
+    const RangeObserver gaussian = observed(0), one = observed(1), twenty = observed(20);
+    for (const float b : {gaussian.kl_bound(steps), gaussian.mse_bound(steps)}) {
+      EXPECT_GT(b, 3.f) << "relu " << relu;  // most of a unit Gaussian's ~4.5 sigma range
+      EXPECT_LE(b, gaussian.abs_bound(1.0));
+    }
+    EXPECT_EQ(one.abs_bound(1.0), 40.f);
+    for (const float b : {one.kl_bound(steps), twenty.kl_bound(steps)}) {
+      EXPECT_GT(b, 2.5f) << "relu " << relu;
+      EXPECT_LT(b, 20.f) << "relu " << relu;  // the outliers are clipped
+    }
+    EXPECT_LT(one.mse_bound(steps), 38.f) << "relu " << relu;
+    EXPECT_GT(one.mse_bound(steps), 10.f) << "relu " << relu;
+    EXPECT_GT(twenty.mse_bound(steps), 38.f) << "relu " << relu;
+  }
+  RangeObserver zeros;
+  const std::vector<float> z(10, 0.f);
+  zeros.observe(z.data(), z.size());
+  EXPECT_EQ(zeros.kl_bound(128), 0.f);
+  EXPECT_EQ(zeros.mse_bound(128), 0.f);
+}
+
 // x -> Conv 3x3 (bias) -> BatchNormalization -> Relu -> Conv 1x1 (no bias) -> BatchNormalization.
 onnx::ModelProto conv_bn_model() {
   std::mt19937 rng(6);

@@ -118,6 +118,23 @@ print("%s: %d of %d convs int8" % (info["isa"], len(convs) - len(slow), len(conv
 assert not slow, slow[:3]
 PY
 done
+# Calibration types: mse and kl choose their own bounds; default quantizes with max, max at
+# percentile 0.99995 and kl, and keeps the one whose logits are closest to float32 (and says so).
+for t in mse kl default; do
+    sed -e "s|calibration_type: 'max'|calibration_type: '$t'|" q_rgb.yaml >q_$t.yaml
+    "$effvit" quantize --config q_$t.yaml -o out/m0_$t.onnx --json >cal_$t.json 2>cal_$t.err
+done
+"$python" - <<'PY'
+import json
+r = {t: json.load(open("cal_%s.json" % t)) for t in ("mse", "kl", "default")}
+assert r["mse"]["calibration"] == "mse" and r["kl"]["calibration"] == "kl", (r["mse"]["calibration"], r["kl"]["calibration"])
+notes = [l for l in open("cal_default.err") if "calibration_type default:" in l]
+assert len(notes) == 4 and "kept" in notes[-1], notes
+cos = {t: r[t]["agreement"]["logits_cosine"] for t in r}
+# default keeps the best of its candidates: at least as close as kl, one of them.
+assert cos["default"] >= cos["kl"] - 1e-9, cos
+print("calibration types:", {t: (r[t]["calibration"], round(cos[t], 5)) for t in r})
+PY
 # The full-range scheme (--full-range): int8 weights in [-127, 127]; integer speed needs VNNI.
 "$effvit" quantize --config q_rgb.yaml --full-range -o out/m0_full.onnx --json >full.json 2>/dev/null
 "$python" -c "import json; r = json.load(open('full.json')); assert r['scheme'] == 'full_range', r"
@@ -168,8 +185,8 @@ expect_error "calibration_parameters.cal_data_dir" "$effvit" quantize --config q
 head -c 100 /dev/zero >cal_bad/short.bin
 sed "s|'$models/calibration/fashion_mnist_train_200'|'cal_bad'|; s|'m0_int8'|'bad'|" q_rgb.yaml >q_short.yaml
 expect_error "cal_bad/short.bin: 100 bytes, expected" "$effvit" quantize --config q_short.yaml
-sed "s|calibration_type: 'max'|calibration_type: 'kl'|" q_rgb.yaml >q_kl.yaml
-expect_error "q_kl.yaml: calibration_parameters.calibration_type: 'kl' is not one of max" "$effvit" quantize --config q_kl.yaml
+sed "s|calibration_type: 'max'|calibration_type: 'entropy'|" q_rgb.yaml >q_entropy.yaml
+expect_error "q_entropy.yaml: calibration_parameters.calibration_type: 'entropy' is not one of max, kl, mse, default" "$effvit" quantize --config q_entropy.yaml
 expect_error "nothere.yaml: file not found" "$effvit" quantize --config nothere.yaml
 "$python" -c "
 import numpy as np

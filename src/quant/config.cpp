@@ -243,7 +243,8 @@ QuantConfig read_config(const std::string& path) {
   c.cal_data_type = r.choice(r.str(cal, "calibration_parameters", "cal_data_type", false, "float32"), "calibration_parameters.cal_data_type",
                              std::vector<std::pair<std::string, CalDataType>>{{"float32", CalDataType::float32}, {"uint8", CalDataType::uint8}});
   c.calibration_type = r.choice<std::string>(r.str(cal, "calibration_parameters", "calibration_type", true),
-                                             "calibration_parameters.calibration_type", {{"max", "max"}});
+                                             "calibration_parameters.calibration_type",
+                                             {{"max", "max"}, {"kl", "kl"}, {"mse", "mse"}, {"default", "default"}});
   c.max_percentile = r.number(cal, "calibration_parameters", "max_percentile", 1.0);
   if (!(c.max_percentile > 0 && c.max_percentile <= 1))
     r.fail("calibration_parameters.max_percentile", "must be in (0, 1], got " + std::to_string(c.max_percentile));

@@ -141,28 +141,71 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
   }
   report.samples = samples.size();
 
-  std::map<std::string, ActivationQuant> ranges;
-  for (const auto& [name, obs] : observers) {
-    ActivationQuant q;
-    const float bound = obs.abs_bound(config.max_percentile);
-    if (scheme == QuantScheme::full_range) {
-      q.is_unsigned = obs.min() >= 0;
-      q.scale = bound > 0 ? bound / (q.is_unsigned ? 255.f : 127.f) : 1.f;
-    } else {
-      // uint8 over [lo, hi]: the observed range clipped at the percentile bound, always holding 0
-      // (padding and ReLU produce exact zeros), with the zero point an integer so 0 stays exact.
-      q.is_unsigned = true;
-      const float lo = std::min(0.f, std::max(obs.min(), -bound)), hi = std::max(0.f, std::min(obs.max(), bound));
-      q.scale = hi > lo ? (hi - lo) / 255.f : 1.f;
-      q.zero_point = static_cast<int>(std::clamp(std::nearbyint(-lo / q.scale), 0.f, 255.f));
-    }
-    ranges[name] = q;
-  }
-  report.activations = ranges.size();
+  // Every quantized node's output, compared against float32 after writing (and by `default`).
+  std::vector<std::pair<std::string, std::string>> outputs;
+  std::map<std::string, std::string> output_of;
+  for (const auto& n : model.graph().node())
+    if (n.output_size() > 0) output_of[n.name().empty() ? n.output(0) : n.name()] = n.output(0);
+  for (const auto& t : targets) outputs.emplace_back(t.node, output_of.at(t.node));
 
-  onnx::ModelProto deployed = model;
-  insert_qdq(deployed, targets, ranges, scheme == QuantScheme::portable ? 64 : 127);
-  prepend_preprocessing(deployed, config);
+  // The deployed model for one way of choosing each tensor's clipping bound.
+  const int levels = scheme == QuantScheme::portable ? 128 : 127;  // steps on each side of 0 for signed tensors
+  auto deploy = [&](const std::string& method, double percentile) {
+    std::map<std::string, ActivationQuant> ranges;
+    for (const auto& [name, obs] : observers) {
+      ActivationQuant q;
+      // Steps between 0 and the bound: 255 for a tensor that is never negative (uint8 [0, b]).
+      const int steps = obs.min() >= 0 ? 255 : levels;
+      const float bound = method == "kl" ? obs.kl_bound(steps) : method == "mse" ? obs.mse_bound(steps) : obs.abs_bound(percentile);
+      if (scheme == QuantScheme::full_range) {
+        q.is_unsigned = obs.min() >= 0;
+        q.scale = bound > 0 ? bound / (q.is_unsigned ? 255.f : 127.f) : 1.f;
+      } else {
+        // uint8 over [lo, hi]: the observed range clipped at the bound, always holding 0 (padding
+        // and ReLU produce exact zeros), with the zero point an integer so 0 stays exact.
+        q.is_unsigned = true;
+        const float lo = std::min(0.f, std::max(obs.min(), -bound)), hi = std::max(0.f, std::min(obs.max(), bound));
+        q.scale = hi > lo ? (hi - lo) / 255.f : 1.f;
+        q.zero_point = static_cast<int>(std::clamp(std::nearbyint(-lo / q.scale), 0.f, 255.f));
+      }
+      ranges[name] = q;
+    }
+    onnx::ModelProto deployed = model;
+    insert_qdq(deployed, targets, ranges, scheme == QuantScheme::portable ? 64 : 127);
+    prepend_preprocessing(deployed, config);
+    return deployed;
+  };
+  report.activations = observers.size();
+
+  // `default`: max, max at percentile 0.99995 and kl each quantize the model; the one whose logits
+  // are closest to float32's on the calibration samples (cosine) is kept.
+  std::string method = config.calibration_type;
+  double percentile = config.max_percentile;
+  onnx::ModelProto deployed;
+  if (method == "default") {
+    double best = -2;
+    for (const auto& [candidate, p] : std::vector<std::pair<std::string, double>>{{"max", 1.0}, {"max", 0.99995}, {"kl", 1.0}}) {
+      onnx::ModelProto trial = deploy(candidate, p);
+      const Agreement a = measure_agreement(model, trial, {}, ranks, samples, config, kAgreementSamples,
+                                            [&](size_t done, size_t total) {
+                                              if (progress) progress("choose", done, total);
+                                            });
+      const std::string label = candidate == "max" && p < 1.0 ? "max at percentile " + std::to_string(p) : candidate;
+      report.notes.push_back("calibration_type default: " + label + " gives logits cosine " + std::to_string(a.logits_cosine) +
+                             ", top-1 agreement " + std::to_string(a.top1_agreement));
+      if (a.logits_cosine > best) {
+        best = a.logits_cosine;
+        deployed = std::move(trial);
+        method = candidate;
+        percentile = p;
+      }
+    }
+    report.notes.push_back("calibration_type default: kept " +
+                           (method == "max" && percentile < 1.0 ? "max at percentile " + std::to_string(percentile) : method));
+  } else {
+    deployed = deploy(method, percentile);
+  }
+  report.calibration = method == "max" ? "max at percentile " + std::to_string(percentile) : method;
   auto set_meta = [&](const std::string& key, const std::string& value) {
     for (auto& p : *deployed.mutable_metadata_props())
       if (p.key() == key) {
@@ -174,8 +217,8 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
     p->set_value(value);
   };
   set_meta("effvit.quantized", std::string("int8 QDQ, ") + scheme_name(scheme) +
-                                   ": weights per channel, activations per tensor (calibration max, percentile " +
-                                   std::to_string(config.max_percentile) + ", " + std::to_string(report.samples) + " samples)");
+                                   ": weights per channel, activations per tensor (calibration " + report.calibration + ", " +
+                                   std::to_string(report.samples) + " samples)");
   set_meta("effvit.input_type_rt", input_kind_name(config.input_type_rt));
   set_meta("effvit.input_layout", config.input_layout_train);
   const std::string bytes = deployed.SerializeAsString();
@@ -183,11 +226,6 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
   Model::load_from_memory(bytes.data(), bytes.size(), report.output_path);
   write_atomically(report.output_path, bytes, "quantized model");
 
-  std::vector<std::pair<std::string, std::string>> outputs;
-  std::map<std::string, std::string> output_of;
-  for (const auto& n : model.graph().node())
-    if (n.output_size() > 0) output_of[n.name().empty() ? n.output(0) : n.name()] = n.output(0);
-  for (const auto& t : targets) outputs.emplace_back(t.node, output_of.at(t.node));
   report.agreement = measure_agreement(model, deployed, outputs, ranks, samples, config, kAgreementSamples,
                                        [&](size_t done, size_t total) {
                                          if (progress) progress("compare", done, total);

@@ -21,6 +21,7 @@ struct QuantizeReport {
   size_t activations = 0;      // tensors given a QuantizeLinear/DequantizeLinear pair
   bool per_channel = true;     // weight scales per output channel (opset 13+), else per tensor
   std::vector<std::string> notes;
+  std::string calibration;     // how the clipping bounds were chosen ("max at percentile ...", kl, mse)
   Agreement agreement;         // the written model against the float one, on calibration samples
 };
 
@@ -39,7 +40,8 @@ enum class QuantScheme { portable, full_range };
 
 const char* scheme_name(QuantScheme scheme);
 
-// Calls progress(phase, done, total) after each sample: phase "calibrate", then "compare".
+// Calls progress(phase, done, total) after each sample: phase "calibrate", "choose" (calibration_type
+// default, once per candidate), then "compare".
 using Progress = std::function<void(const char* phase, size_t done, size_t total)>;
 
 // Writes `bytes` to `path` through a temporary file renamed into place: readers never see half a

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "effvit/error.h"
 
@@ -39,9 +40,11 @@ void RangeObserver::observe(const float* values, size_t count) {
     for (size_t i = 0; i < count; ++i) {
       const size_t b = std::min(static_cast<size_t>(std::fabs(values[i]) * per_bin), kBins - 1);
       ++bins_[b];
+      zeros_ += values[i] == 0.f;
     }
   } else {
     bins_[0] += count;  // all zeros so far
+    zeros_ += count;
   }
   count_ += count;
 }
@@ -56,6 +59,97 @@ float RangeObserver::abs_bound(double percentile) const {
     if (static_cast<double>(below) >= want) return std::min(abs_max_, range_ * static_cast<float>(i + 1) / kBins);
   }
   return abs_max_;
+}
+
+namespace {
+
+// Candidate bounds are bin edges in steps of this many bins (4096 / 16 = 256 candidates): finer
+// steps change the chosen bound by less than the bins' own resolution.
+constexpr size_t kCandidateStride = 16;
+
+// Normalises `d` to sum 1, then moves eps to every empty bin from the non-empty ones.
+void smooth(std::vector<double>& d) {
+  constexpr double eps = 1e-4;
+  double total = 0;
+  size_t zeros = 0;
+  for (double v : d) {
+    total += v;
+    zeros += v <= 0;
+  }
+  if (total <= 0 || zeros == d.size()) return;
+  const size_t nonzero = d.size() - zeros;
+  const double take = eps * static_cast<double>(zeros) / static_cast<double>(nonzero);
+  for (double& v : d) v = v <= 0 ? eps : std::max(v / total - take, eps * 0.1);
+}
+
+}  // namespace
+
+float RangeObserver::kl_bound(int levels) const {
+  if (count_ == 0 || abs_max_ == 0) return 0;
+  const size_t q_bins = static_cast<size_t>(std::max(levels, 1));
+  double best = INFINITY;
+  size_t best_edge = kBins;
+  std::vector<double> p, q;
+  for (size_t edge = std::max(q_bins, kCandidateStride); edge <= kBins; edge += kCandidateStride) {
+    // P: the histogram of the non-zero values clipped at `edge` (what lies above lands in the last
+    // kept bin). Exact zeros are left out: a ReLU output is half zeros, and that spike would make
+    // every clipping look cheap.
+    p.assign(bins_.begin(), bins_.begin() + static_cast<std::ptrdiff_t>(edge));
+    p[0] -= static_cast<double>(zeros_);
+    double outliers = 0;
+    for (size_t i = edge; i < kBins; ++i) outliers += static_cast<double>(bins_[i]);
+    p[edge - 1] += outliers;
+    // Q: the histogram below `edge` (without the clipped mass, which is what clipping loses) merged
+    // into q_bins groups, each group's mass spread back over its non-empty bins.
+    q.assign(edge, 0.0);
+    for (size_t g = 0; g < q_bins; ++g) {
+      const size_t first = g * edge / q_bins, last = (g + 1) * edge / q_bins;
+      double mass = 0;
+      size_t nonzero = 0;
+      for (size_t i = first; i < last; ++i) {
+        const double c = static_cast<double>(bins_[i]) - (i == 0 ? static_cast<double>(zeros_) : 0.0);
+        mass += c;
+        nonzero += c > 0;
+      }
+      for (size_t i = first; i < last; ++i) {
+        const double c = static_cast<double>(bins_[i]) - (i == 0 ? static_cast<double>(zeros_) : 0.0);
+        if (c > 0) q[i] = mass / static_cast<double>(nonzero);
+      }
+    }
+    // Both normalised and smoothed as MXNet's and TensorRT's calibrators do: empty bins get a
+    // small share taken from the others, so a clip into an empty bin costs a finite amount.
+    smooth(p);
+    smooth(q);
+    double kl = 0;
+    for (size_t i = 0; i < edge; ++i)
+      if (p[i] > 0) kl += p[i] * std::log(p[i] / q[i]);
+    if (kl < best) {
+      best = kl;
+      best_edge = edge;
+    }
+  }
+  return std::min(abs_max_, range_ * static_cast<float>(best_edge) / kBins);
+}
+
+float RangeObserver::mse_bound(int levels) const {
+  if (count_ == 0 || abs_max_ == 0) return 0;
+  const double bin = range_ / kBins;
+  double best = INFINITY;
+  float best_bound = abs_max_;
+  for (size_t edge = kCandidateStride; edge <= kBins; edge += kCandidateStride) {
+    const double b = bin * static_cast<double>(edge), step = b / std::max(levels, 1);
+    double err = 0;
+    for (size_t i = 0; i < kBins; ++i) {
+      if (!bins_[i]) continue;
+      const double x = (static_cast<double>(i) + 0.5) * bin;
+      err += static_cast<double>(bins_[i]) * (x > b ? (x - b) * (x - b) : step * step / 12);
+    }
+    if (err < best) {
+      best = err;
+      best_bound = std::min(abs_max_, static_cast<float>(b));
+    }
+  }
+  return best_bound;
 }
 
 }  // namespace effvit::quant

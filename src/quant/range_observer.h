@@ -1,5 +1,6 @@
-// What calibration learns about one tensor: its sign, and how far from zero its values reach, as
-// the max_percentile-th quantile of |x| over every calibration sample (1.0: the plain maximum).
+// What calibration learns about one tensor: its sign, and how far from zero its values reach: the
+// max_percentile-th quantile of |x| over every calibration sample (1.0: the plain maximum), or the
+// bound a KL or MSE criterion picks on the same histogram.
 // Memory stays bounded whatever the sample count: |x| goes into a fixed histogram whose range
 // doubles (merging bins pairwise) when a larger value arrives.
 #pragma once
@@ -22,6 +23,12 @@ class RangeObserver {
   // The smallest bound b with at least `percentile` of all |x| observed <= b (up to one bin,
   // and never above the true maximum).
   float abs_bound(double percentile) const;
+  // The bound whose clipping to [0, b] and rounding to `levels` steps loses the least information
+  // (KL divergence between the |x| histogram and its quantized form, TensorRT's entropy method).
+  float kl_bound(int levels) const;
+  // The bound with the least expected squared error: values above b clip to b, values below round
+  // to steps of b / levels (error step^2 / 12 each).
+  float mse_bound(int levels) const;
 
  private:
   void grow_to(float bound);
@@ -30,6 +37,7 @@ class RangeObserver {
   float range_ = 0;  // the histogram covers [0, range_]
   float min_ = 0, max_ = 0, abs_max_ = 0;
   uint64_t count_ = 0;
+  uint64_t zeros_ = 0;  // exact zeros (ReLU outputs, padding): exact at any scale, so KL ignores them
 };
 
 }  // namespace effvit::quant

@@ -93,7 +93,8 @@ Handler add_quantize(CLI::App& app) {
                        {"scheme", quant::scheme_name(scheme)},
                        {"input_type_rt", quant::input_kind_name(config.input_type_rt)},
                        {"calibration_type", config.calibration_type},
-                       {"max_percentile", config.max_percentile}};
+                       {"max_percentile", config.max_percentile},
+                       {"calibration", r.calibration}};
       nlohmann::json nodes = nlohmann::json::array();
       for (const auto& n : agree.nodes)
         nodes.push_back({{"node", n.node}, {"tensor", n.tensor}, {"cosine", n.cosine}, {"max_error", n.max_error}, {"max_abs", n.max_abs}});
@@ -106,7 +107,7 @@ Handler add_quantize(CLI::App& app) {
       return 0;
     }
     std::printf("model        %s\n", config.onnx_model.c_str());
-    std::printf("calibration  %s, %zu samples, max at percentile %g\n", config.cal_data_dir.c_str(), r.samples, config.max_percentile);
+    std::printf("calibration  %s, %zu samples, %s\n", config.cal_data_dir.c_str(), r.samples, r.calibration.c_str());
     std::printf("folded       %d BatchNormalization into convs\n", r.batchnorms_folded);
     std::printf("int8         %zu Conv/Gemm/MatMul nodes (weights per %s), %zu activations, %s scheme\n", r.quantized_nodes,
                 r.per_channel ? "channel" : "tensor: opset < 13", r.activations, quant::scheme_name(scheme));
