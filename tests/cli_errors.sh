@@ -104,7 +104,7 @@ done
 
 # Images.
 echo "not an image" >fake.jpg
-expect_error "fake.jpg: not a JPEG or PNG image" "$effvit" classify m0/model.onnx fake.jpg
+expect_error "fake.jpg: not a JPEG, PNG, WebP or BMP image" "$effvit" classify m0/model.onnx fake.jpg
 expect_error "gone.png" "$effvit" classify m0/model.onnx gone.png
 printf '\211PNG\r\n\032\n\000\000' >cut.png
 expect_error "cut.png" "$effvit" classify m0/model.onnx cut.png

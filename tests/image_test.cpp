@@ -171,7 +171,7 @@ TEST_F(ImageTest, ReadErrorsNameTheFile) {
   expect_error([&] { read_image(dir_.string()); }, {dir_.string(), "cannot read file"});
 
   write_bytes("notes.jpg", std::string("hello\n"));
-  expect_error([&] { read_image(path("notes.jpg")); }, {path("notes.jpg"), "not a JPEG or PNG image"});
+  expect_error([&] { read_image(path("notes.jpg")); }, {path("notes.jpg"), "not a JPEG, PNG, WebP or BMP image"});
   write_bytes("empty.png", std::string());
   expect_error([&] { read_image(path("empty.png")); }, {path("empty.png"), "empty file"});
 

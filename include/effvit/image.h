@@ -17,10 +17,19 @@ struct Image {
   std::vector<uint8_t> rgb;
 };
 
-// Decodes a JPEG or PNG file (gray, gray+alpha, RGB, RGBA, palette; 8 or 16 bit) to RGB.
-// Throws effvit::Error naming the file when it is missing or cannot be decoded.
-Image read_image(const std::string& path);
-Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name_for_errors);
+struct DecodeOptions {
+  // Turn a JPEG by its EXIF orientation (as a phone's gallery shows it) instead of as stored.
+  bool exif_orientation = true;
+};
+
+// Decodes a JPEG (RGB, gray, CMYK and YCCK; CMYK read as Adobe's inverted values and made RGB as
+// PIL makes it), PNG (gray, gray+alpha, RGB, RGBA, palette; 8 or 16 bit), WebP or BMP file to RGB, by its
+// content, not its name. Throws effvit::Error naming the file when it is missing or cannot be
+// decoded.
+Image read_image(const std::string& path, const DecodeOptions& options = {});
+Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name_for_errors, const DecodeOptions& options = {});
+// The image as shown for EXIF orientation 1..8 (1, or anything else: unchanged).
+Image apply_orientation(const Image& image, int orientation);
 void write_png(const std::string& path, const Image& image);
 
 // How a classifier wants its pixels. Defaults are timm's eval transform for EfficientViT-MSRA:

@@ -1,8 +1,12 @@
-// PNG (libspng) and JPEG (libturbojpeg) decoding to RGB8, and atomic PNG writing.
+// PNG (libspng), JPEG (libturbojpeg; CMYK and YCCK too), WebP (libwebp) and BMP (stb_image)
+// decoding to RGB8, JPEG EXIF orientation applied as a phone's gallery shows it, and atomic PNG
+// writing.
 #include <fcntl.h>
 #include <spng.h>
+#include <stb_image.h>
 #include <turbojpeg.h>
 #include <unistd.h>
+#include <webp/decode.h>
 
 #include <algorithm>
 #include <atomic>
@@ -63,9 +67,70 @@ Image decode_png(const std::vector<uint8_t>& bytes, const std::string& name) {
   return image;
 }
 
+// What the segments before a JPEG's image data say that matters here: the EXIF orientation.
+struct JpegMarkers {
+  int orientation = 1;  // EXIF 1..8; 1 = as stored
+};
+
+uint32_t read_u16(const uint8_t* p, bool big_endian) { return big_endian ? (p[0] << 8) | p[1] : (p[1] << 8) | p[0]; }
+uint32_t read_u32(const uint8_t* p, bool big_endian) {
+  return big_endian ? (uint32_t{p[0]} << 24) | (p[1] << 16) | (p[2] << 8) | p[3]
+                    : (uint32_t{p[3]} << 24) | (p[2] << 16) | (p[1] << 8) | p[0];
+}
+
+// Tag 0x0112 of IFD0 in a TIFF block ("II"/"MM" header); 1 when absent or malformed.
+int exif_orientation(const uint8_t* tiff, size_t size) {
+  if (size < 8 || !((tiff[0] == 'I' && tiff[1] == 'I') || (tiff[0] == 'M' && tiff[1] == 'M'))) return 1;
+  const bool be = tiff[0] == 'M';
+  const uint32_t ifd = read_u32(tiff + 4, be);
+  if (ifd > size - 2) return 1;
+  const uint32_t entries = read_u16(tiff + ifd, be);
+  for (uint32_t i = 0; i < entries; ++i) {
+    const size_t at = ifd + 2 + size_t{i} * 12;
+    if (at + 12 > size) break;
+    if (read_u16(tiff + at, be) != 0x0112 || read_u16(tiff + at + 2, be) != 3) continue;  // SHORT
+    const uint32_t v = read_u16(tiff + at + 8, be);
+    return v >= 1 && v <= 8 ? static_cast<int>(v) : 1;
+  }
+  return 1;
+}
+
+JpegMarkers scan_jpeg_markers(const std::vector<uint8_t>& b) {
+  JpegMarkers m;
+  size_t at = 2;  // after SOI
+  while (at + 4 <= b.size() && b[at] == 0xff) {
+    const uint8_t marker = b[at + 1];
+    if (marker == 0xda || marker == 0xd9) break;  // start of scan / end of image
+    const size_t length = (size_t{b[at + 2]} << 8) | b[at + 3];
+    if (length < 2 || at + 2 + length > b.size()) break;
+    const uint8_t* payload = b.data() + at + 4;
+    const size_t n = length - 2;
+    if (marker == 0xe1 && n >= 6 && std::memcmp(payload, "Exif\0\0", 6) == 0) m.orientation = exif_orientation(payload + 6, n - 6);
+    at += 2 + length;
+  }
+  return m;
+}
+
+// CMYK -> RGB as PIL converts it: each of R, G, B is (255 - K) scaled by (255 - C/M/Y) / 255,
+// rounded the way PIL's MULDIV255 rounds. The stored values are taken as inverted, the Adobe
+// (Photoshop) convention nearly every CMYK JPEG follows; PIL and OpenCV assume it even without
+// the Adobe segment, and so do we.
+void cmyk_to_rgb(const uint8_t* cmyk, size_t pixels, uint8_t* rgb) {
+  auto muldiv255 = [](int a, int b) {
+    const int t = a * b + 128;
+    return ((t >> 8) + t) >> 8;
+  };
+  for (size_t i = 0; i < pixels; ++i) {
+    int v[4];
+    for (int c = 0; c < 4; ++c) v[c] = 255 - cmyk[i * 4 + c];
+    const int nk = 255 - v[3];
+    for (int c = 0; c < 3; ++c) rgb[i * 3 + c] = static_cast<uint8_t>(std::clamp(nk - muldiv255(v[c], nk), 0, 255));
+  }
+}
+
 using TjHandle = std::unique_ptr<void, decltype(&tjDestroy)>;
 
-Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& name) {
+Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& name, const DecodeOptions& options) {
   TjHandle tj(tjInitDecompress(), tjDestroy);
   if (!tj) fail(name, std::string("cannot start JPEG decoder: ") + tjGetErrorStr2(nullptr));
   int width = 0, height = 0, subsamp = 0, colorspace = 0;
@@ -75,21 +140,58 @@ Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& name) {
   // turbojpeg reports success without filling in the size when the data ends inside the header.
   if (width <= 0 || height <= 0) fail(name, "corrupt JPEG: missing or truncated header");
   check_dimensions(name, static_cast<uint64_t>(width), static_cast<uint64_t>(height));
-  // turbojpeg only decodes these to CMYK, and turning CMYK into RGB needs a colour profile.
-  if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) fail(name, "CMYK JPEGs are not supported");
+  const JpegMarkers markers = scan_jpeg_markers(bytes);
+  // turbojpeg decodes CMYK and YCCK files to CMYK only; those become RGB as PIL makes them.
+  const bool cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
 
   Image image;
   image.width = width;
   image.height = height;
-  image.rgb.resize(static_cast<size_t>(width) * height * 3);
-  if (tjDecompress2(tj.get(), bytes.data(), static_cast<unsigned long>(bytes.size()), image.rgb.data(),
-                    width, 0, height, TJPF_RGB, TJFLAG_ACCURATEDCT) != 0) {
+  std::vector<uint8_t> decoded(static_cast<size_t>(width) * height * (cmyk ? 4 : 3));
+  if (tjDecompress2(tj.get(), bytes.data(), static_cast<unsigned long>(bytes.size()), decoded.data(), width, 0, height,
+                    cmyk ? TJPF_CMYK : TJPF_RGB, TJFLAG_ACCURATEDCT) != 0) {
     std::string message = tjGetErrorStr2(tj.get());
     // Like PIL: tolerate libjpeg's warnings (e.g. stray bytes before a marker, common in camera
     // files) but not running out of data, which would leave the rest of the picture grey.
     bool truncated = message.find("remature end") != std::string::npos;
     if (tjGetErrorCode(tj.get()) == TJERR_FATAL || truncated) fail(name, "corrupt JPEG: " + message);
   }
+  if (cmyk) {
+    image.rgb.resize(static_cast<size_t>(width) * height * 3);
+    cmyk_to_rgb(decoded.data(), static_cast<size_t>(width) * height, image.rgb.data());
+  } else {
+    image.rgb = std::move(decoded);
+  }
+  return options.exif_orientation ? apply_orientation(image, markers.orientation) : image;
+}
+
+Image decode_webp(const std::vector<uint8_t>& bytes, const std::string& name) {
+  int width = 0, height = 0;
+  if (!WebPGetInfo(bytes.data(), bytes.size(), &width, &height) || width <= 0 || height <= 0) fail(name, "corrupt WebP header");
+  check_dimensions(name, static_cast<uint64_t>(width), static_cast<uint64_t>(height));
+  Image image;
+  image.width = width;
+  image.height = height;
+  image.rgb.resize(static_cast<size_t>(width) * height * 3);
+  if (!WebPDecodeRGBInto(bytes.data(), bytes.size(), image.rgb.data(), image.rgb.size(), width * 3))
+    fail(name, "corrupt WebP data");
+  return image;
+}
+
+Image decode_bmp(const std::vector<uint8_t>& bytes, const std::string& name) {
+  if (bytes.size() > static_cast<size_t>(INT32_MAX)) fail(name, "BMP file too large");
+  int width = 0, height = 0, channels = 0;
+  const int size = static_cast<int>(bytes.size());
+  if (!stbi_info_from_memory(bytes.data(), size, &width, &height, &channels) || width <= 0 || height <= 0)
+    fail(name, std::string("corrupt BMP: ") + (stbi_failure_reason() ? stbi_failure_reason() : "bad header"));
+  check_dimensions(name, static_cast<uint64_t>(width), static_cast<uint64_t>(height));
+  std::unique_ptr<stbi_uc, decltype(&stbi_image_free)> pixels(stbi_load_from_memory(bytes.data(), size, &width, &height, &channels, 3),
+                                                              stbi_image_free);
+  if (!pixels) fail(name, std::string("corrupt BMP: ") + (stbi_failure_reason() ? stbi_failure_reason() : "decode failed"));
+  Image image;
+  image.width = width;
+  image.height = height;
+  image.rgb.assign(pixels.get(), pixels.get() + static_cast<size_t>(width) * height * 3);
   return image;
 }
 
@@ -110,13 +212,41 @@ bool write_all(int fd, const void* data, size_t size) {
 
 }  // namespace
 
-Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name_for_errors) {
-  if (starts_with(bytes, {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'})) return decode_png(bytes, name_for_errors);
-  if (starts_with(bytes, {0xff, 0xd8, 0xff})) return decode_jpeg(bytes, name_for_errors);
-  fail(name_for_errors, bytes.empty() ? "empty file" : "not a JPEG or PNG image");
+Image apply_orientation(const Image& image, int orientation) {
+  if (orientation <= 1 || orientation > 8) return image;
+  const int w = image.width, h = image.height;
+  const bool swap = orientation >= 5;
+  Image out;
+  out.width = swap ? h : w;
+  out.height = swap ? w : h;
+  out.rgb.resize(image.rgb.size());
+  for (int y = 0; y < out.height; ++y)
+    for (int x = 0; x < out.width; ++x) {
+      int sx = x, sy = y;  // the stored pixel shown at (x, y)
+      switch (orientation) {
+        case 2: sx = w - 1 - x; break;                   // mirrored
+        case 3: sx = w - 1 - x; sy = h - 1 - y; break;   // upside down
+        case 4: sy = h - 1 - y; break;                   // mirrored upside down
+        case 5: sx = y; sy = x; break;                   // transposed
+        case 6: sx = y; sy = h - 1 - x; break;           // stored rotated 90 anticlockwise
+        case 7: sx = w - 1 - y; sy = h - 1 - x; break;   // transversed
+        case 8: sx = w - 1 - y; sy = x; break;           // stored rotated 90 clockwise
+      }
+      std::memcpy(&out.rgb[(static_cast<size_t>(y) * out.width + x) * 3], &image.rgb[(static_cast<size_t>(sy) * w + sx) * 3], 3);
+    }
+  return out;
 }
 
-Image read_image(const std::string& path) {
+Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name_for_errors, const DecodeOptions& options) {
+  if (starts_with(bytes, {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'})) return decode_png(bytes, name_for_errors);
+  if (starts_with(bytes, {0xff, 0xd8, 0xff})) return decode_jpeg(bytes, name_for_errors, options);
+  if (bytes.size() >= 12 && starts_with(bytes, {'R', 'I', 'F', 'F'}) && std::memcmp(bytes.data() + 8, "WEBP", 4) == 0)
+    return decode_webp(bytes, name_for_errors);
+  if (starts_with(bytes, {'B', 'M'})) return decode_bmp(bytes, name_for_errors);
+  fail(name_for_errors, bytes.empty() ? "empty file" : "not a JPEG, PNG, WebP or BMP image");
+}
+
+Image read_image(const std::string& path, const DecodeOptions& options) {
   std::unique_ptr<FILE, decltype(&std::fclose)> file(std::fopen(path.c_str(), "rb"), std::fclose);
   if (!file) fail(path, "cannot open file: " + errno_text());
   std::vector<uint8_t> bytes;
@@ -125,7 +255,7 @@ Image read_image(const std::string& path) {
   while ((n = std::fread(chunk, 1, sizeof chunk, file.get())) > 0) bytes.insert(bytes.end(), chunk, chunk + n);
   // A directory opens fine on Linux and only fails here, with EISDIR.
   if (std::ferror(file.get())) fail(path, "cannot read file: " + errno_text());
-  return decode_image(bytes, path);
+  return decode_image(bytes, path, options);
 }
 
 void write_png(const std::string& path, const Image& image) {

@@ -1,0 +1,73 @@
+#!/bin/sh
+# Images people actually send, decoded by effvit and by Debian's python3-pil on the same files:
+# CMYK JPEGs (Adobe-inverted as Photoshop writes them, with and without the Adobe segment), BMPs
+# (24-bit, 32-bit, 8-bit palette), lossless and lossy WebP, and a JPEG in each of the 8 EXIF orientations
+# (effvit turns it as PIL's ImageOps.exif_transpose does, or leaves it with --no-exif).
+#   image_formats.sh EFFVIT_DECODE_TOOL WORKDIR
+. "$(dirname "$0")/cli_lib.sh"
+decode=$effvit
+rm -rf img && mkdir -p img
+"$python" - <<'PY'
+import io, struct
+import numpy as np
+from PIL import Image
+rng = np.random.default_rng(3)
+# A picture with structure (gradients, edges) so an orientation or channel mistake shows.
+h, w = 37, 53
+yy, xx = np.mgrid[0:h, 0:w]
+rgb = np.stack([(xx * 255 // (w - 1)), (yy * 255 // (h - 1)), ((xx + yy) * 7) % 256], -1).astype(np.uint8)
+rgb[5:12, 8:30] = [250, 20, 30]
+img = Image.fromarray(rgb)
+img.save("img/lossless.webp", lossless=True)
+img.save("img/lossy.webp", quality=80)
+img.save("img/rgb24.bmp")
+img.convert("RGBA").save("img/rgba32.bmp")
+img.convert("P", palette=Image.ADAPTIVE, colors=64).save("img/pal8.bmp")
+img.convert("CMYK").save("img/cmyk.jpg", quality=95)  # PIL writes the Adobe marker: inverted CMYK
+# The same CMYK data without the Adobe segment: PIL and OpenCV still read it as Adobe's inverted
+# values, and so must effvit.
+data = open("img/cmyk.jpg", "rb").read()
+i = data.find(b"\xff\xee")
+if i > 0:
+    n = struct.unpack(">H", data[i + 2:i + 4])[0]
+    open("img/cmyk_plain.jpg", "wb").write(data[:i] + data[i + 2 + n:])
+for o in range(1, 9):
+    exif = Image.Exif()
+    exif[0x0112] = o
+    img.save("img/orient%d.jpg" % o, quality=95, exif=exif.tobytes())
+PY
+
+for f in img/*; do
+    name=$(basename "$f")
+    if ! "$decode" "$f" "img_$name.npy" 2>err.txt; then
+        echo "FAIL: $f: $(cat err.txt)" >&2
+        failures=$((failures + 1))
+    fi
+    case $name in orient*) "$decode" "$f" "img_$name.raw.npy" --no-exif ;; esac
+done
+"$python" - <<'PY' || failures=$((failures + 1))
+import glob, os
+import numpy as np
+from PIL import Image, ImageOps
+bad = 0
+for f in sorted(glob.glob("img/*")):
+    name = os.path.basename(f)
+    pil = Image.open(f)
+    want = np.asarray((ImageOps.exif_transpose(pil) if name.startswith("orient") else pil).convert("RGB"))
+    got = np.load("img_%s.npy" % name)
+    # JPEG: libjpeg-turbo's accurate DCT in both; PIL may upsample chroma differently (fancy
+    # upsampling is on in both), so allow a unit or two. Everything else is lossless: identical.
+    tol = 2 if name.endswith(".jpg") else 0
+    ok = got.shape == want.shape and np.abs(got.astype(int) - want.astype(int)).max() <= tol
+    print("%s %s: %s vs PIL %s%s" % ("ok" if ok else "FAIL", name, got.shape, want.shape,
+          "" if got.shape != want.shape else ", max diff %d" % np.abs(got.astype(int) - want.astype(int)).max()))
+    bad += not ok
+    if name.startswith("orient"):
+        raw = np.load("img_%s.raw.npy" % name)
+        stored = np.asarray(pil.convert("RGB"))
+        ok = raw.shape == stored.shape and np.abs(raw.astype(int) - stored.astype(int)).max() <= tol
+        print("%s %s --no-exif: as stored" % ("ok" if ok else "FAIL", name))
+        bad += not ok
+assert bad == 0, bad
+PY
+finish
