@@ -71,7 +71,7 @@ grep -q "small-images-idx3-ubyte.gz#[0-9]*: " err.txt || { echo "FAIL: the NaN e
 
 expect_error "nolabels-labels-idx1-ubyte.gz: labels file not found" "$effvit" eval m0/model.onnx --data idx/nolabels-images-idx3-ubyte.gz
 expect_error "has 23 labels for 24 images" "$effvit" eval m0/model.onnx --data idx/bad-images-idx3-ubyte.gz
-expect_error "empty: no .png/.jpg/.jpeg images" "$effvit" eval m0/model.onnx --data empty
+expect_error "empty: no .png/.jpg/.jpeg/.webp/.bmp images" "$effvit" eval m0/model.onnx --data empty
 echo "not a picture" >broken/Coat/0.png
 expect_error "broken/Coat/0.png: not a JPEG, PNG, WebP or BMP image" "$effvit" eval m0/model.onnx --data broken
 expect_error "nowhere: not found" "$effvit" eval m0/model.onnx --data nowhere

@@ -3,9 +3,11 @@
 # CMYK JPEGs (Adobe-inverted as Photoshop writes them, with and without the Adobe segment), BMPs
 # (24-bit, 32-bit, 8-bit palette), lossless and lossy WebP, and a JPEG in each of the 8 EXIF orientations
 # (effvit turns it as PIL's ImageOps.exif_transpose does, or leaves it with --no-exif).
-#   image_formats.sh EFFVIT_DECODE_TOOL WORKDIR
+# Then the bundled model on a photo stored sideways with an EXIF orientation: classified as shown.
+#   image_formats.sh EFFVIT_BINARY WORKDIR EFFVIT_DECODE_TOOL
+decode=$3
 . "$(dirname "$0")/cli_lib.sh"
-decode=$effvit
+models=$(cd "$testdir/../models" && pwd)
 rm -rf img && mkdir -p img
 "$python" - <<'PY'
 import io, struct
@@ -70,4 +72,25 @@ for f in sorted(glob.glob("img/*")):
         bad += not ok
 assert bad == 0, bad
 PY
+
+# A test image stored rotated (as a phone stores a portrait shot) with orientation 6: the model
+# must see it upright, as a gallery shows it, and classify it as it classifies the upright PNG.
+rm -rf samples && "$effvit" eval "$models/efficientvit_m0_fashion_mnist.onnx" --data /usr/share/datasets/fashion-mnist \
+    --limit 4 --save-images samples >/dev/null 2>&1
+"$python" - <<'PY'
+import glob
+from PIL import Image
+for i, f in enumerate(sorted(glob.glob("samples/*/*.png"))):
+    img = Image.open(f).convert("RGB").resize((112, 112))
+    img.save("upright%d.png" % i)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    img.transpose(Image.ROTATE_90).save("sideways%d.jpg" % i, quality=98, exif=exif.tobytes())
+PY
+for f in upright*.png; do
+    i=${f#upright}; i=${i%.png}
+    want=$("$effvit" classify "$models/efficientvit_m0_fashion_mnist.onnx" "$f" --topk 1 --json | "$python" -c "import json,sys; print(json.load(sys.stdin)[0]['top'][0]['label'])")
+    got=$("$effvit" classify "$models/efficientvit_m0_fashion_mnist.onnx" "sideways$i.jpg" --topk 1 --json | "$python" -c "import json,sys; print(json.load(sys.stdin)[0]['top'][0]['label'])")
+    if [ "$want" = "$got" ]; then echo "ok: sideways$i.jpg classified upright: $got"; else echo "FAIL: sideways$i.jpg: $got, upright $want" >&2; failures=$((failures + 1)); fi
+done
 finish

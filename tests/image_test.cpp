@@ -385,3 +385,44 @@ TEST(ContactSheet, RejectsBadLayouts) {
 
 }  // namespace
 }  // namespace effvit
+
+namespace effvit {
+namespace {
+
+// Letterbox: a 40x20 image in a 16x16 crop is scaled to 16x8, centered, gray 127 above and below;
+// nothing of it is cut off (a center crop would keep only its middle half).
+TEST(Preprocess, LetterboxKeepsTheWholeImageOnGray) {
+  Image image;
+  image.width = 40;
+  image.height = 20;
+  image.rgb.resize(40 * 20 * 3);
+  for (int y = 0; y < 20; ++y)
+    for (int x = 0; x < 40; ++x) {
+      uint8_t* p = &image.rgb[(y * 40 + x) * 3];
+      p[0] = x < 20 ? 200 : 10;  // left half bright, right half dark: both must survive
+      p[1] = 50;
+      p[2] = 90;
+    }
+  Preprocess pre;
+  pre.crop = 16;
+  pre.input = Preprocess::Input::rgb_u8;
+  pre.letterbox = true;
+  const Tensor t = preprocess(image, pre);
+  ASSERT_EQ(t.shape(), (Shape{1, 3, 16, 16}));
+  auto at = [&](int c, int y, int x) { return t.data<uint8_t>()[(c * 16 + y) * 16 + x]; };
+  for (int y = 0; y < 16; ++y)
+    for (int x = 0; x < 16; ++x) {
+      const bool inside = y >= 4 && y < 12;
+      if (!inside) {
+        EXPECT_EQ(at(0, y, x), 127) << y << "," << x;
+        EXPECT_EQ(at(2, y, x), 127) << y << "," << x;
+      } else {
+        EXPECT_EQ(at(1, y, x), 50) << y << "," << x;
+      }
+    }
+  EXPECT_EQ(at(0, 8, 0), 200);   // the left edge is still there
+  EXPECT_EQ(at(0, 8, 15), 10);   // and the right one
+}
+
+}  // namespace
+}  // namespace effvit

@@ -46,6 +46,9 @@ struct Preprocess {
   float std[3] = {0.229f, 0.224f, 0.225f};
   Input input = Input::normalized_f32;
   bool nhwc = false;  // uint8 inputs only: channels last
+  // Instead of resize-then-crop: the whole image scaled (aspect ratio kept) to fit crop x crop,
+  // centered on gray 127, as the RDK board's demo does. Nothing is cut off.
+  bool letterbox = false;
 
   // Reads the keys python/export_onnx.py writes into ONNX metadata_props
   // (effvit.resize_shorter, effvit.crop, effvit.mean, effvit.std), and those `effvit quantize`

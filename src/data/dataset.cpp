@@ -57,7 +57,8 @@ class IdxDataset final : public Dataset {
 
 class FolderDataset final : public Dataset {
  public:
-  FolderDataset(const std::string& root, const std::vector<std::string>& class_names) : root_(root) {
+  FolderDataset(const std::string& root, const std::vector<std::string>& class_names, const DecodeOptions& decode)
+      : root_(root), decode_(decode) {
     std::vector<std::string> classes;
     for (const auto& e : fs::directory_iterator(root))
       if (e.is_directory()) classes.push_back(e.path().filename().string());
@@ -86,15 +87,16 @@ class FolderDataset final : public Dataset {
       for (const auto& e : fs::directory_iterator(fs::path(root) / classes[k])) {
         std::string ext = e.path().extension().string();
         std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        if (e.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg")) files.push_back(e.path().string());
+        if (e.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".webp" || ext == ".bmp"))
+          files.push_back(e.path().string());
       }
       std::sort(files.begin(), files.end());
       for (auto& f : files) items_.push_back({std::move(f), index});
     }
-    if (items_.empty()) throw Error(root + ": no .png/.jpg/.jpeg images in its class subfolders");
+    if (items_.empty()) throw Error(root + ": no .png/.jpg/.jpeg/.webp/.bmp images in its class subfolders");
   }
   size_t size() const override { return items_.size(); }
-  Image image(size_t i) const override { return read_image(items_[i].path); }
+  Image image(size_t i) const override { return read_image(items_[i].path, decode_); }
   int label(size_t i) const override { return items_[i].label; }
   std::string source(size_t i) const override { return items_[i].path; }
   std::string description() const override { return root_ + " (" + std::to_string(items_.size()) + " images in class folders)"; }
@@ -105,6 +107,7 @@ class FolderDataset final : public Dataset {
     int label;
   };
   std::string root_;
+  DecodeOptions decode_;
   std::vector<Item> items_;
 };
 
@@ -129,7 +132,8 @@ std::string find_idx_images(const std::string& dir) {
 
 }  // namespace
 
-std::unique_ptr<Dataset> open_dataset(const std::string& path, const std::vector<std::string>& class_names) {
+std::unique_ptr<Dataset> open_dataset(const std::string& path, const std::vector<std::string>& class_names,
+                                      const DecodeOptions& decode) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(path + ": not found");
   if (fs::is_regular_file(path, ec)) {
@@ -143,7 +147,7 @@ std::unique_ptr<Dataset> open_dataset(const std::string& path, const std::vector
     if (!fs::exists(labels, ec)) throw Error(labels + ": labels file not found (needed for " + idx + ")");
     return std::make_unique<IdxDataset>(idx, labels, class_names.size());
   }
-  return std::make_unique<FolderDataset>(path, class_names);
+  return std::make_unique<FolderDataset>(path, class_names, decode);
 }
 
 }  // namespace effvit

@@ -31,6 +31,8 @@ class Dataset {
 // tree. Folder classes map to `class_names` by name ('/' and ' ' may appear as '_'), otherwise to
 // their sorted order. Throws effvit::Error on a missing labels file, mismatched counts, an empty
 // folder tree or a label outside [0, classes).
-std::unique_ptr<Dataset> open_dataset(const std::string& path, const std::vector<std::string>& class_names);
+// Images in a folder tree are JPEG, PNG, WebP or BMP files, decoded with `decode`.
+std::unique_ptr<Dataset> open_dataset(const std::string& path, const std::vector<std::string>& class_names,
+                                      const DecodeOptions& decode = {});
 
 }  // namespace effvit

@@ -42,6 +42,24 @@ Window crop_window(const Image& image, const Preprocess& pre) {
   return w;
 }
 
+// The crop x crop RGB pixels (0..255, interleaved) the model sees, before normalisation.
+std::vector<float> model_pixels(const Image& image, const Preprocess& pre) {
+  if (!pre.letterbox) {
+    const Window w = crop_window(image, pre);
+    return resample_window(image, w.resized_width, w.resized_height, w.left, w.top, pre.crop, pre.crop);
+  }
+  const double scale = static_cast<double>(pre.crop) / std::max(image.width, image.height);
+  const int width = std::clamp(static_cast<int>(std::lround(image.width * scale)), 1, pre.crop);
+  const int height = std::clamp(static_cast<int>(std::lround(image.height * scale)), 1, pre.crop);
+  const std::vector<float> fitted = resample_window(image, width, height, 0, 0, width, height);
+  std::vector<float> canvas(static_cast<size_t>(pre.crop) * pre.crop * 3, 127.f);
+  const int left = (pre.crop - width) / 2, top = (pre.crop - height) / 2;
+  for (int y = 0; y < height; ++y)
+    std::copy_n(&fitted[static_cast<size_t>(y) * width * 3], static_cast<size_t>(width) * 3,
+                &canvas[(static_cast<size_t>(top + y) * pre.crop + left) * 3]);
+  return canvas;
+}
+
 std::string_view trim(std::string_view s) {
   const char* space = " \t\r\n";
   size_t begin = s.find_first_not_of(space);
@@ -110,9 +128,7 @@ void preprocess_into(const Image& image, const Preprocess& pre, float* out) {
   check_geometry(pre, "preprocess");
   if (image.width <= 0 || image.height <= 0)
     throw Error(ErrorKind::invalid_input, "preprocess: empty " + std::to_string(image.width) + "x" + std::to_string(image.height) + " image");
-  const Window w = crop_window(image, pre);
-  const std::vector<float> pixels =
-      resample_window(image, w.resized_width, w.resized_height, w.left, w.top, pre.crop, pre.crop);
+  const std::vector<float> pixels = model_pixels(image, pre);
   const size_t plane = static_cast<size_t>(pre.crop) * pre.crop;
   for (int c = 0; c < 3; ++c) {
     const float mean = pre.mean[c], std = pre.std[c];
@@ -130,8 +146,7 @@ Tensor preprocess(const Image& image, const Preprocess& pre) {
   }
   if (image.width <= 0 || image.height <= 0)
     throw Error(ErrorKind::invalid_input, "preprocess: empty " + std::to_string(image.width) + "x" + std::to_string(image.height) + " image");
-  const Window w = crop_window(image, pre);
-  const std::vector<float> rgb = resample_window(image, w.resized_width, w.resized_height, w.left, w.top, pre.crop, pre.crop);
+  const std::vector<float> rgb = model_pixels(image, pre);
   auto to_u8 = [](float v) { return static_cast<uint8_t>(std::clamp(v + 0.5f, 0.f, 255.f)); };
   if (pre.input == Preprocess::Input::nv12_u8) {
     if (pre.crop % 2) throw Error(ErrorKind::unsupported, "preprocess: NV12 needs an even image size, the model's crop is " + std::to_string(pre.crop));

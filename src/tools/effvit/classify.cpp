@@ -12,6 +12,7 @@
 #include "effvit/model.h"
 #include "image/contact_sheet.h"
 #include "tools/effvit/commands.h"
+#include "tools/effvit/image_options.h"
 #include "tools/effvit/labels.h"
 
 namespace effvit::cli {
@@ -38,21 +39,22 @@ Handler add_classify(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("MODEL", a->model, "ONNX model")->required();
-  cmd->add_option("IMAGE", a->images, "JPEG or PNG files")->required();
+  cmd->add_option("IMAGE", a->images, "JPEG, PNG, WebP or BMP files")->required();
   cmd->add_option("--topk", a->topk, "Classes to print per image")->check(CLI::Range(1, 100000));
   cmd->add_option("--labels", a->labels, "Class names, one per line (default: model metadata, else ImageNet-1k)");
   cmd->add_option("--render", a->render, "Also write a contact sheet PNG with the predictions drawn on the images");
   cmd->add_option("--threads", a->threads, "Threads per inference")->check(CLI::Range(1, 256));
   cmd->add_flag("--json", a->json, "Print JSON");
+  const auto image_options = add_image_options(cmd);
   return [=] {
     auto model = Model::load(a->model);
     const auto names = class_names(*model, a->labels);
-    const Preprocess pre = Preprocess::from_metadata(model->metadata());
+    const Preprocess pre = image_options->preprocess(model->metadata());
     Session session(model, {.threads = a->threads});
     nlohmann::json results = nlohmann::json::array();
     std::vector<SheetItem> sheet;
     for (const std::string& path : a->images) {
-      const Image image = read_image(path);
+      const Image image = read_image(path, image_options->decode());
       const Tensor logits = session.run(preprocess(image, pre));
       const int64_t n = logits.numel();
       const auto prob = softmax(logits.data<float>(), n);

@@ -16,6 +16,7 @@
 #include "effvit/image.h"
 #include "effvit/model.h"
 #include "tools/effvit/commands.h"
+#include "tools/effvit/image_options.h"
 #include "tools/effvit/labels.h"
 #include "tools/effvit/progress.h"
 
@@ -59,11 +60,12 @@ Handler add_eval(CLI::App& app) {
   cmd->add_option("--threads", a->threads, "Threads per worker's inference")->check(CLI::Range(1, 256));
   cmd->add_option("--save-images", a->save_images, "Also write each evaluated image as DIR/<class>/<index>.png");
   cmd->add_flag("--json", a->json, "Print JSON");
+  const auto image_options = add_image_options(cmd);
   return [=] {
     auto model = Model::load(a->model);
     const auto names = class_names(*model, a->labels);
-    const Preprocess pre = Preprocess::from_metadata(model->metadata());
-    const auto data = open_dataset(a->data, names);
+    const Preprocess pre = image_options->preprocess(model->metadata());
+    const auto data = open_dataset(a->data, names, image_options->decode());
     const size_t count = a->limit ? std::min(a->limit, data->size()) : data->size();
     const int workers = a->workers ? a->workers : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 
