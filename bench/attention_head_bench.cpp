@@ -52,13 +52,14 @@ void BM_attention_head_kernel(benchmark::State& state) {
   }
   const KernelTable& k = kernels_for(tier);
   HeadCase h = head_case(state.range(0), state.range(1));
-  std::vector<float> scratch(attention_head_scratch_floats(h.dims) + 16);
+  std::vector<float> scratch(attention_head_scratch_floats(h.dims) + 16), bias_t(attention_bias_floats(h.dims));
+  pack_attention_bias(h.dims, h.bias.data<float>(), bias_t.data());
   const AttentionHeadScratch s = carve_attention_head_scratch(h.dims, scratch.data());
   Tensor out(DType::f32, {h.dims.value_dim, h.dims.height * h.dims.width});
   state.SetLabel(k.isa);
   for (auto _ : state)
-    k.attention_head_f32(h.dims, h.qkv.data<float>(), h.weight.data<float>(), h.dw_bias.data<float>(),
-                         h.bias.data<float>(), out.data<float>(), s);
+    k.attention_head_f32(h.dims, h.qkv.data<float>(), h.weight.data<float>(), h.dw_bias.data<float>(), bias_t.data(),
+                         out.data<float>(), s);
   state.SetItemsProcessed(state.iterations() * h.macs);
 }
 

@@ -184,10 +184,12 @@ TEST(KernelTables, AttentionHeadMatchesReference) {
       // Stale scratch must not leak into the result: fill it with NaN first.
       std::vector<float> scratch(attention_head_scratch_floats(d), std::numeric_limits<float>::quiet_NaN());
       const AttentionHeadScratch s = carve_attention_head_scratch(d, scratch.data());
+      std::vector<float> bias_t(attention_bias_floats(d));
+      pack_attention_bias(d, bias.data<float>(), bias_t.data());
       Tensor got(DType::f32, {2, c.vd, n});
       for (int64_t b = 0; b < 2; ++b)
         k.attention_head_f32(d, qkv.data<float>() + b * (2 * c.kd + c.vd) * n, tap_major.data(),
-                             c.biases ? dw_bias.data<float>() : nullptr, c.biases ? bias.data<float>() : nullptr,
+                             c.biases ? dw_bias.data<float>() : nullptr, c.biases ? bias_t.data() : nullptr,
                              got.data<float>() + b * c.vd * n, s);
       expect_close(got, want, 1e-5, std::string(k.isa) + " kd " + std::to_string(c.kd) + " vd " + std::to_string(c.vd) +
                                          " " + std::to_string(c.h) + "x" + std::to_string(c.w));
@@ -218,9 +220,10 @@ TEST(KernelTables, AttentionHeadMaskedRows) {
       node.set_ints("pads", {0, 0, 0, 0});
       Tensor want(DType::f32, {1, 8, n});
       kAttentionHeadOp.compute(node, {&qkv, &weight, nullptr, &bias}, {&want});
-      std::vector<float> scratch(attention_head_scratch_floats(d));
+      std::vector<float> scratch(attention_head_scratch_floats(d)), bias_t(attention_bias_floats(d));
+      pack_attention_bias(d, bias.data<float>(), bias_t.data());
       Tensor got(DType::f32, {1, 8, n});
-      kernels_for(tier).attention_head_f32(d, qkv.data<float>(), weight.data<float>(), nullptr, bias.data<float>(),
+      kernels_for(tier).attention_head_f32(d, qkv.data<float>(), weight.data<float>(), nullptr, bias_t.data(),
                                            got.data<float>(), carve_attention_head_scratch(d, scratch.data()));
       for (int64_t c = 0; c < 8; ++c) {
         const float w = want.data<float>()[c * n + 5], g = got.data<float>()[c * n + 5];

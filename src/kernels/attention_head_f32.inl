@@ -1,16 +1,17 @@
 // One cascaded-attention head of EfficientViT-MSRA on one window, fused (see kernels.h for the
 // contract). Included by each src/kernels/isa/<tier>.cpp after softmax_f32.inl (it shares
 // exp_nonpositive); see eltwise_f32.inl for why everything is static. The including file defines
-// kVectorFloats (floats per vector register) and kAttentionOutRows (output rows per register
-// block of out = v P^T: as many as its registers hold beside the operands).
+// kVectorFloats (floats per vector register), kAttentionOutRows (output rows per register block of
+// out = v P^T) and kScoreRows (score rows per block): as many as its registers hold beside the
+// operands.
 //
 // Layouts, chosen so every inner loop runs over contiguous floats:
 // - q is transposed to pixel-major (channels innermost), zero-padded by the depthwise kernel's
 //   border, so one depthwise tap is one channel vector per pixel, and a query's channels are
 //   adjacent for the score broadcasts;
-// - k rows are copied to a lane-padded stride, so a score row is whole 16-float chunks;
-// - probabilities are stored transposed (P^T, lane-padded rows), so out = v P^T computes 16 output
-//   pixels per vector with v's entries broadcast.
+// - the scores are built transposed (S^T: a row per key pixel, the query pixels across lanes
+//   padded to 16), so the softmax over keys runs down columns with whole vectors, and P^T is what
+//   out = v P^T reads, 16 output pixels per vector with v's entries broadcast.
 
 static constexpr int64_t kLanes = 16;  // floats per chunk (the scratch's lane padding)
 
@@ -70,18 +71,33 @@ static void depthwise_pixels(const AttentionHeadDims& d, const float* q_padded, 
   for (int u = 0; u < Pixels; ++u) store_vec(q_out + (y * d.width + x + u) * kd + c, acc[u]);
 }
 
-// scores[first .. first + Chunks*16) = q_row . k_padded over kd channels.
-template <int Chunks>
-static void score_chunks(const float* q_row, const float* k_padded, int64_t kd, int64_t stride, int64_t first,
-                         float* scores) {
+// Rows j .. j+Rows of the transposed scores, lanes [first, first + Chunks*16): for each row,
+// sum over kd channels of k[c][j + r] (broadcast) * q_t[c][...]. Several rows at once keep enough
+// independent multiply-add chains in flight (one row of 4 chunks waits on its own latency).
+template <int Chunks, int Rows>
+static void score_block(const float* k, int64_t n, const float* q_t, int64_t kd, int64_t stride, int64_t first,
+                        float* rows) {
   constexpr int kVecs = Chunks * kVecsPerChunk;
-  Vec acc[kVecs] = {};
+  Vec acc[Rows][kVecs] = {};
   for (int64_t c = 0; c < kd; ++c) {
-    const Vec qc = Vec{} + q_row[c];
-    const float* kc = k_padded + c * stride + first;
-    for (int u = 0; u < kVecs; ++u) acc[u] += qc * load_vec(kc + u * kVectorFloats);
+    const float* qc = q_t + c * stride + first;
+    Vec q[kVecs];
+    for (int u = 0; u < kVecs; ++u) q[u] = load_vec(qc + u * kVectorFloats);
+    for (int r = 0; r < Rows; ++r) {
+      const Vec kc = Vec{} + k[c * n + r];
+      for (int u = 0; u < kVecs; ++u) acc[r][u] += kc * q[u];
+    }
   }
-  for (int u = 0; u < kVecs; ++u) store_vec(scores + first + u * kVectorFloats, acc[u]);
+  for (int r = 0; r < Rows; ++r)
+    for (int u = 0; u < kVecs; ++u) store_vec(rows + r * stride + first + u * kVectorFloats, acc[r][u]);
+}
+
+// All lanes of `Rows` score rows starting at key pixel j.
+template <int Rows>
+static void score_rows(const float* k, int64_t n, const float* q_t, int64_t kd, int64_t stride, int64_t j, float* probs_t) {
+  int64_t first = 0;
+  for (; first + 4 * kLanes <= stride; first += 4 * kLanes) score_block<4, Rows>(k + j, n, q_t, kd, stride, first, probs_t + j * stride);
+  for (; first < stride; first += kLanes) score_block<1, Rows>(k + j, n, q_t, kd, stride, first, probs_t + j * stride);
 }
 
 // out[r][first .. first+16) = sum_j v[r][j] * probs_t[j][first ..] for `Rows` rows; only the
@@ -107,7 +123,7 @@ static void output_block(const float* v, const float* probs_t, int64_t n, int64_
 }
 
 static void attention_head_f32(const AttentionHeadDims& d, const float* qkv, const float* dw_weight,
-                               const float* dw_bias, const float* bias, float* out, const AttentionHeadScratch& s) {
+                               const float* dw_bias, const float* bias_t, float* out, const AttentionHeadScratch& s) {
   const int64_t kd = d.key_dim, vd = d.value_dim, h = d.height, w = d.width, n = h * w;
   const int64_t stride = (n + kLanes - 1) / kLanes * kLanes;
   const int64_t padded_w = w + d.kernel_w - 1, padded_pixels = (h + d.kernel_h - 1) * padded_w;
@@ -164,46 +180,49 @@ static void attention_head_f32(const AttentionHeadDims& d, const float* qkv, con
           }
       }
   }
-  // k at the lane-padded stride; the padding lanes are zero so no chunk reads stale scratch.
+  // q transposed to channel rows at the lane-padded stride (padding lanes zero).
   for (int64_t c = 0; c < kd; ++c) {
-    for (int64_t j = 0; j < n; ++j) s.k[c * stride + j] = k[c * n + j];
-    for (int64_t j = n; j < stride; ++j) s.k[c * stride + j] = 0.f;
+    for (int64_t i = 0; i < n; ++i) s.q_t[c * stride + i] = s.q[i * kd + c];
+    for (int64_t i = n; i < stride; ++i) s.q_t[c * stride + i] = 0.f;
   }
-  for (int64_t j = 0; j < n; ++j)
-    for (int64_t i = n; i < stride; ++i) s.probs_t[j * stride + i] = 0.f;
 
-  // One score row at a time: scores, bias, softmax, stored transposed.
-  for (int64_t i = 0; i < n; ++i) {
-    const float* q_row = s.q + i * kd;
-    int64_t first = 0;
-    for (; first + 4 * kLanes <= stride; first += 4 * kLanes) score_chunks<4>(q_row, s.k, kd, stride, first, s.row);
-    for (; first < stride; first += kLanes) score_chunks<1>(q_row, s.k, kd, stride, first, s.row);
-    // Logits; the padding lanes get -inf, whose exponential is 0 and which never wins the max, so
-    // whole vectors work on (a finite fill would beat a row of logits below it, e.g. masked ones).
-    const float* bias_row = bias ? bias + i * n : nullptr;
-    if (bias_row)
-      for (int64_t j = 0; j < n; ++j) s.row[j] = s.row[j] * d.scale + bias_row[j];
-    else
-      for (int64_t j = 0; j < n; ++j) s.row[j] *= d.scale;
-    for (int64_t j = n; j < stride; ++j) s.row[j] = -__builtin_inff();
-    Vec mx = load_vec(s.row);
-    for (int64_t j = kVectorFloats; j < stride; j += kVectorFloats) {
-      const Vec x = load_vec(s.row + j);
+  // The scores transposed, S^T[j][i] = scale * k_j . q_i + bias[i][j], one row per key pixel j with
+  // the query pixels i across the lanes: the softmax over j is then a column operation, vertical
+  // across rows (max, exponentials, sums all whole vectors), and the result is P^T, the layout
+  // out = v P^T reads. Padding lanes (i >= n) stay finite and are never stored.
+  int64_t j0 = 0;
+  for (; j0 + kScoreRows <= n; j0 += kScoreRows) score_rows<kScoreRows>(k, n, s.q_t, kd, stride, j0, s.probs_t);
+  for (; j0 < n; ++j0) score_rows<1>(k, n, s.q_t, kd, stride, j0, s.probs_t);
+  for (int64_t j = 0; j < n; ++j) {
+    float* row = s.probs_t + j * stride;
+    const Vec scale = Vec{} + d.scale;
+    for (int64_t i = 0; i < stride; i += kVectorFloats) {
+      Vec logit = load_vec(row + i) * scale;
+      if (bias_t) logit += load_vec(bias_t + j * stride + i);
+      store_vec(row + i, logit);
+    }
+  }
+  float* column_max = s.column;
+  float* column_sum = s.column + stride;
+  for (int64_t i = 0; i < stride; i += kVectorFloats) {
+    Vec mx = load_vec(s.probs_t + i);
+    for (int64_t j = 1; j < n; ++j) {
+      const Vec x = load_vec(s.probs_t + j * stride + i);
       mx = x > mx ? x : mx;
     }
-    float row_max = mx[0];
-    for (int l = 1; l < kVectorFloats; ++l) row_max = mx[l] > row_max ? mx[l] : row_max;
-    Vec sum = {};
-    for (int64_t j = 0; j < stride; j += kVectorFloats) {
-      const Vec e = exp_nonpositive_vec(load_vec(s.row + j) - row_max);
-      store_vec(s.row + j, e);
-      sum += e;
-    }
-    float total = 0.f;
-    for (int l = 0; l < kVectorFloats; ++l) total += sum[l];
-    const float inv = 1.f / total;
-    for (int64_t j = 0; j < n; ++j) s.probs_t[j * stride + i] = s.row[j] * inv;
+    store_vec(column_max + i, mx);
   }
+  for (int64_t i = 0; i < stride; i += kVectorFloats) store_vec(column_sum + i, Vec{});
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t i = 0; i < stride; i += kVectorFloats) {
+      const Vec e = exp_nonpositive_vec(load_vec(s.probs_t + j * stride + i) - load_vec(column_max + i));
+      store_vec(s.probs_t + j * stride + i, e);
+      store_vec(column_sum + i, load_vec(column_sum + i) + e);
+    }
+  for (int64_t i = 0; i < stride; i += kVectorFloats) store_vec(column_sum + i, (Vec{} + 1.f) / load_vec(column_sum + i));
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t i = 0; i < stride; i += kVectorFloats)
+      store_vec(s.probs_t + j * stride + i, load_vec(s.probs_t + j * stride + i) * load_vec(column_sum + i));
 
   // out = v P^T, kAttentionOutRows rows x 16 pixels per register block.
   int64_t r = 0;

@@ -12,7 +12,18 @@ int64_t lane_stride(int64_t n) { return (n + 15) / 16 * 16; }
 size_t attention_head_scratch_floats(const AttentionHeadDims& d) {
   const int64_t n = d.height * d.width, stride = lane_stride(n);
   const int64_t padded = (d.height + d.kernel_h - 1) * (d.width + d.kernel_w - 1);
-  return static_cast<size_t>(padded * d.key_dim + n * d.key_dim + d.key_dim * stride + n * stride + stride);
+  return static_cast<size_t>(padded * d.key_dim + n * d.key_dim + d.key_dim * stride + n * stride + 2 * stride);
+}
+
+size_t attention_bias_floats(const AttentionHeadDims& d) {
+  const int64_t n = d.height * d.width;
+  return static_cast<size_t>(n * lane_stride(n));
+}
+
+void pack_attention_bias(const AttentionHeadDims& d, const float* bias, float* bias_t) {
+  const int64_t n = d.height * d.width, stride = lane_stride(n);
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t i = 0; i < stride; ++i) bias_t[j * stride + i] = i < n ? bias[i * n + j] : 0.f;
 }
 
 AttentionHeadScratch carve_attention_head_scratch(const AttentionHeadDims& d, float* base) {
@@ -21,9 +32,9 @@ AttentionHeadScratch carve_attention_head_scratch(const AttentionHeadDims& d, fl
   AttentionHeadScratch s;
   s.q_padded = base;
   s.q = s.q_padded + padded * d.key_dim;
-  s.k = s.q + n * d.key_dim;
-  s.probs_t = s.k + d.key_dim * stride;
-  s.row = s.probs_t + n * stride;
+  s.q_t = s.q + n * d.key_dim;
+  s.probs_t = s.q_t + d.key_dim * stride;
+  s.column = s.probs_t + n * stride;
   return s;
 }
 

@@ -34,12 +34,16 @@ struct AttentionHeadDims {
 struct AttentionHeadScratch {
   float* q_padded;  // [(height + kernel_h - 1) * (width + kernel_w - 1)][key_dim]
   float* q;         // [N][key_dim]
-  float* k;         // [key_dim][stride]    stride = N rounded up to 16
+  float* q_t;       // [key_dim][stride]    stride = N rounded up to 16
   float* probs_t;   // [N][stride]          P transposed
-  float* row;       // [stride]
+  float* column;    // [2][stride]          per query pixel: max, then 1 / sum
 };
 size_t attention_head_scratch_floats(const AttentionHeadDims& d);
 AttentionHeadScratch carve_attention_head_scratch(const AttentionHeadDims& d, float* base);
+// Floats of the attention bias as the kernel takes it: transposed and lane-padded, [N][stride].
+size_t attention_bias_floats(const AttentionHeadDims& d);
+// bias [N][N] (row i: query pixel, column j: key pixel) -> bias_t[j][i], padding lanes 0.
+void pack_attention_bias(const AttentionHeadDims& d, const float* bias, float* bias_t);
 
 // OpenCV's BT.601 video-range NV12 -> RGB in fixed point (20 fractional bits), shared by the
 // reference op (src/ops/nv12.cpp) and the kernels.
@@ -68,10 +72,11 @@ struct KernelTable {
   // row's `width` Y bytes, chroma its interleaved U V pairs; width is even.
   void (*nv12_row_f32)(const uint8_t* luma, const uint8_t* chroma, int64_t width, float* r, float* g, float* b);
   // See AttentionHeadDims. qkv: [2 key_dim + value_dim][N] (one window, plain); dw_weight:
-  // [kernel_h * kernel_w][key_dim] (tap-major); dw_bias: [key_dim] or null; bias: [N][N] or null;
-  // out: [value_dim][N]. ~1e-6 relative to the reference.
+  // [kernel_h * kernel_w][key_dim] (tap-major); dw_bias: [key_dim] or null; bias_t: the attention
+  // bias packed by pack_attention_bias, or null; out: [value_dim][N]. ~1e-6 relative to the
+  // reference.
   void (*attention_head_f32)(const AttentionHeadDims& d, const float* qkv, const float* dw_weight,
-                             const float* dw_bias, const float* bias, float* out, const AttentionHeadScratch& scratch);
+                             const float* dw_bias, const float* bias_t, float* out, const AttentionHeadScratch& scratch);
 };
 
 extern const KernelTable kKernelsSse41, kKernelsAvx2, kKernelsAvx512;

@@ -120,7 +120,7 @@ void compute_attention_head(const Node& node, const TensorIn& in, const TensorOu
 
 class AttentionHeadKernel final : public Kernel {
  public:
-  AttentionHeadKernel(const AttentionHeadDims& dims, int64_t windows, const Tensor& dw_weight, int threads)
+  AttentionHeadKernel(const AttentionHeadDims& dims, int64_t windows, const Tensor& dw_weight, const Tensor* bias, int threads)
       : dims_(dims), windows_(windows), threads_(threads), head_(hardware().kernels->attention_head_f32) {
     // Tap-major, so the kernel's inner loop runs over channels.
     const int64_t taps = dims.kernel_h * dims.kernel_w;
@@ -128,6 +128,10 @@ class AttentionHeadKernel final : public Kernel {
     for (int64_t c = 0; c < dims.key_dim; ++c)
       for (int64_t t = 0; t < taps; ++t) weight_[static_cast<size_t>(t * dims.key_dim + c)] = dw_weight.data<float>()[c * taps + t];
     scratch_floats_ = (attention_head_scratch_floats(dims) + 15) / 16 * 16;  // 64-byte steps per thread
+    if (bias) {
+      bias_t_.resize(attention_bias_floats(dims));
+      pack_attention_bias(dims, bias->data<float>(), bias_t_.data());
+    }
     const int64_t n = dims.height * dims.width;
     const int64_t macs = (dims.key_dim * (taps + n) + dims.value_dim * n) * n;
     // A thread's share must be worth waking it (~tens of microseconds of work).
@@ -141,12 +145,12 @@ class AttentionHeadKernel final : public Kernel {
     const int64_t n = dims_.height * dims_.width, window_in = (2 * dims_.key_dim + dims_.value_dim) * n;
     const float* x = in[0]->data<float>();
     const float* dw_bias = in[2] ? in[2]->data<float>() : nullptr;
-    const float* bias = in[3] ? in[3]->data<float>() : nullptr;
+    const float* bias_t = bias_t_.empty() ? nullptr : bias_t_.data();
     float* y = out[0]->data<float>();
     parallel_for_chunks(threads_, windows_, min_windows_per_thread_, [&](int chunk, int64_t first, int64_t last) {
       const AttentionHeadScratch s = carve_attention_head_scratch(dims_, scratch_ + chunk * scratch_floats_);
       for (int64_t b = first; b < last; ++b)
-        head_(dims_, x + b * window_in, weight_.data(), dw_bias, bias, y + b * dims_.value_dim * n, s);
+        head_(dims_, x + b * window_in, weight_.data(), dw_bias, bias_t, y + b * dims_.value_dim * n, s);
     });
   }
 
@@ -157,6 +161,7 @@ class AttentionHeadKernel final : public Kernel {
   void (*head_)(const AttentionHeadDims&, const float*, const float*, const float*, const float*, float*,
                 const AttentionHeadScratch&);
   std::vector<float> weight_;
+  std::vector<float> bias_t_;  // the attention bias, transposed and lane-padded (pack_attention_bias)
   size_t scratch_floats_ = 0;
   int64_t min_windows_per_thread_ = 1;
   float* scratch_ = nullptr;
@@ -164,10 +169,12 @@ class AttentionHeadKernel final : public Kernel {
 
 std::unique_ptr<Kernel> create_attention_head(const Node& n, const Graph& g, const KernelOptions& options) {
   const Value& weight = g.value(n.inputs[1]);
-  if (!weight.is_constant) return nullptr;
+  const bool has_bias = n.inputs.size() > 3 && n.inputs[3] != kNoValue;
+  // Both are packed here: a run-time weight or bias is the reference's.
+  if (!weight.is_constant || (has_bias && !g.is_constant(n.inputs[3]))) return nullptr;
   const Shape& x = g.value(n.inputs[0]).shape;
   return std::make_unique<AttentionHeadKernel>(head_dims(n, x, weight.shape), x[0], weight.constant,
-                                               std::max(1, options.threads));
+                                               has_bias ? &g.value(n.inputs[3]).constant : nullptr, std::max(1, options.threads));
 }
 
 }  // namespace

@@ -14,6 +14,7 @@ namespace {
 #include "kernels/nv12_f32.inl"
 constexpr int kVectorFloats = 8;
 constexpr int kAttentionOutRows = 4;
+constexpr int kScoreRows = 1;
 #include "kernels/attention_head_f32.inl"
 }  // namespace
 }  // namespace avx2_kernels

@@ -14,6 +14,7 @@ namespace {
 #include "kernels/nv12_f32.inl"
 constexpr int kVectorFloats = 16;
 constexpr int kAttentionOutRows = 8;
+constexpr int kScoreRows = 2;
 #include "kernels/attention_head_f32.inl"
 }  // namespace
 }  // namespace avx512_kernels
