@@ -37,7 +37,46 @@ for o in range(1, 9):
     exif = Image.Exif()
     exif[0x0112] = o
     img.save("img/orient%d.jpg" % o, quality=95, exif=exif.tobytes())
+# A top-down BMP: negative height, rows stored first to last.
+bmp = bytearray(open("img/rgb24.bmp", "rb").read())
+off, width, height = struct.unpack("<I", bmp[10:14])[0], struct.unpack("<i", bmp[18:22])[0], struct.unpack("<i", bmp[22:26])[0]
+row = (width * 3 + 3) // 4 * 4
+rows = [bmp[off + r * row: off + (r + 1) * row] for r in range(height)]
+bmp[22:26] = struct.pack("<i", -height)
+bmp[off:] = b"".join(reversed(rows))
+open("img/topdown.bmp", "wb").write(bmp)
+# JPEG EXIF edge cases, built from orient6.jpg's Exif segment (PIL's reading is the reference):
+data = open("img/orient6.jpg", "rb").read()
+i = data.find(b"\xff\xe1")
+n = struct.unpack(">H", data[i + 2:i + 4])[0]
+app1 = data[i:i + 2 + n]
+exif3 = Image.Exif()
+exif3[0x0112] = 3
+j3 = io.BytesIO()
+img.save(j3, "JPEG", quality=95, exif=exif3.tobytes())
+d3 = j3.getvalue()
+k = d3.find(b"\xff\xe1")
+app1_3 = d3[k:k + 2 + struct.unpack(">H", d3[k + 2:k + 4])[0]]
+open("img/exif_twice.jpg", "wb").write(data[:i] + app1 + app1_3 + data[i + 2 + n:])  # the first (6) counts
+open("img/exif_fill.jpg", "wb").write(data[:i] + b"\xff\xff" + data[i:])          # fill bytes before APP1
 PY
+# Broken files are errors, not black pixels: a truncated BMP, and a 54-byte header claiming 16384x16384.
+"$python" - <<'PY'
+import struct
+b = open("img/rgb24.bmp", "rb").read()
+open("trunc.bmp", "wb").write(b[:len(b) // 2])
+h = bytearray(b[:54])
+h[18:26] = struct.pack("<ii", 16384, 16384)
+open("huge.bmp", "wb").write(h)
+PY
+for f in trunc.bmp huge.bmp; do
+    if "$decode" "$f" out.npy 2>err.txt || ! grep -q "corrupt BMP" err.txt; then
+        echo "FAIL: $f decoded or wrong error: $(cat err.txt)" >&2
+        failures=$((failures + 1))
+    else
+        echo "ok: $f: $(cat err.txt)"
+    fi
+done
 
 for f in img/*; do
     name=$(basename "$f")
@@ -55,7 +94,7 @@ bad = 0
 for f in sorted(glob.glob("img/*")):
     name = os.path.basename(f)
     pil = Image.open(f)
-    want = np.asarray((ImageOps.exif_transpose(pil) if name.startswith("orient") else pil).convert("RGB"))
+    want = np.asarray((ImageOps.exif_transpose(pil) if name.startswith(("orient", "exif")) else pil).convert("RGB"))
     got = np.load("img_%s.npy" % name)
     # JPEG: libjpeg-turbo's accurate DCT in both; PIL may upsample chroma differently (fancy
     # upsampling is on in both), so allow a unit or two. Everything else is lossless: identical.

@@ -41,6 +41,32 @@ PY
     done
 done
 
+# Softmax names YAML would misread (a quote, a backslash, a colon) and an unnamed one (quantize
+# names it by its output), and a featuremap input: the starter config still quantizes as is.
+"$python" - <<'PY'
+import onnx
+m = onnx.load("m0_timm/model.onnx")
+sm = [n for n in m.graph.node if n.op_type == "Softmax"]
+sm[0].name = 'attn"quoted\'single'
+sm[1].name = 'back\\slash\\b'
+sm[2].name = 'colon: #hash'
+sm[3].name = ''
+onnx.save(m, "hostile.onnx")
+PY
+for input in nv12 featuremap; do
+    rm -rf "hostile_$input" && mkdir -p "hostile_$input"
+    "$effvit" quantize --init-config hostile.onnx --input-type "$input" -o "hostile_$input/starter.yaml" 2>/dev/null
+    sed -i "s|cal_data_dir: './calibration_data'|cal_data_dir: '../cal'|" "hostile_$input/starter.yaml"
+    if "$effvit" quantize --config "hostile_$input/starter.yaml" >/dev/null 2>"hostile_$input/err.txt" &&
+        [ "$(grep -c 'int16 asked' "hostile_$input/err.txt")" = 24 ]; then
+        echo "ok: hostile names, $input input: quantized, 24 Softmax nodes pinned"
+    else
+        echo "FAIL: hostile names, $input input:" >&2
+        cat "hostile_$input/err.txt" >&2
+        failures=$((failures + 1))
+    fi
+done
+
 # On stdout the model is named by absolute path; other input types; wrong ones are one-line errors.
 "$effvit" quantize --init-config m0_timm/model.onnx --input-type rgb >stdout.yaml
 grep -q "onnx_model: '$(pwd)/m0_timm/model.onnx'" stdout.yaml || { echo "FAIL: stdout YAML path" >&2; failures=$((failures + 1)); }

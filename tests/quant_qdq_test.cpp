@@ -88,6 +88,17 @@ TEST(RangeObserver, KlAndMseTradeClippingAgainstResolution) {
     EXPECT_GT(one.mse_bound(steps), 10.f) << "relu " << relu;
     EXPECT_GT(twenty.mse_bound(steps), 38.f) << "relu " << relu;
   }
+  // Exact zeros (ReLU outputs) are exact at any scale: adding any number of them moves neither bound.
+  std::exponential_distribution<float> exp1(1.f);
+  std::vector<float> values(50000);
+  for (float& x : values) x = exp1(rng);
+  RangeObserver plain, with_zeros;
+  plain.observe(values.data(), values.size());
+  with_zeros.observe(values.data(), values.size());
+  const std::vector<float> many_zeros(500000, 0.f);
+  with_zeros.observe(many_zeros.data(), many_zeros.size());
+  EXPECT_EQ(with_zeros.mse_bound(255), plain.mse_bound(255));
+  EXPECT_EQ(with_zeros.kl_bound(255), plain.kl_bound(255));
   RangeObserver zeros;
   const std::vector<float> z(10, 0.f);
   zeros.observe(z.data(), z.size());

@@ -88,8 +88,9 @@ int exif_orientation(const uint8_t* tiff, size_t size) {
   for (uint32_t i = 0; i < entries; ++i) {
     const size_t at = ifd + 2 + size_t{i} * 12;
     if (at + 12 > size) break;
-    if (read_u16(tiff + at, be) != 0x0112 || read_u16(tiff + at + 2, be) != 3) continue;  // SHORT
-    const uint32_t v = read_u16(tiff + at + 8, be);
+    const uint32_t type = read_u16(tiff + at + 2, be);
+    if (read_u16(tiff + at, be) != 0x0112 || (type != 3 && type != 4)) continue;  // SHORT, or LONG as some writers store it
+    const uint32_t v = type == 3 ? read_u16(tiff + at + 8, be) : read_u32(tiff + at + 8, be);
     return v >= 1 && v <= 8 ? static_cast<int>(v) : 1;
   }
   return 1;
@@ -98,14 +99,23 @@ int exif_orientation(const uint8_t* tiff, size_t size) {
 JpegMarkers scan_jpeg_markers(const std::vector<uint8_t>& b) {
   JpegMarkers m;
   size_t at = 2;  // after SOI
+  bool exif_seen = false;
   while (at + 4 <= b.size() && b[at] == 0xff) {
+    if (b[at + 1] == 0xff) {  // fill byte before a marker
+      ++at;
+      continue;
+    }
     const uint8_t marker = b[at + 1];
     if (marker == 0xda || marker == 0xd9) break;  // start of scan / end of image
     const size_t length = (size_t{b[at + 2]} << 8) | b[at + 3];
     if (length < 2 || at + 2 + length > b.size()) break;
     const uint8_t* payload = b.data() + at + 4;
     const size_t n = length - 2;
-    if (marker == 0xe1 && n >= 6 && std::memcmp(payload, "Exif\0\0", 6) == 0) m.orientation = exif_orientation(payload + 6, n - 6);
+    // The first Exif segment counts, as in PIL and OpenCV.
+    if (marker == 0xe1 && !exif_seen && n >= 6 && std::memcmp(payload, "Exif\0\0", 6) == 0) {
+      m.orientation = exif_orientation(payload + 6, n - 6);
+      exif_seen = true;
+    }
     at += 2 + length;
   }
   return m;
@@ -178,20 +188,31 @@ Image decode_webp(const std::vector<uint8_t>& bytes, const std::string& name) {
   return image;
 }
 
+uint32_t le32(const uint8_t* p) { return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24); }
+
 Image decode_bmp(const std::vector<uint8_t>& bytes, const std::string& name) {
-  if (bytes.size() > static_cast<size_t>(INT32_MAX)) fail(name, "BMP file too large");
-  int width = 0, height = 0, channels = 0;
+  // The header checked here first: stb_image fills the rows a truncated file lacks with black, and
+  // a 54-byte file may claim any size (PIL and OpenCV refuse both).
+  if (bytes.size() < 54 || bytes.size() > static_cast<size_t>(INT32_MAX)) fail(name, "corrupt BMP: bad header");
+  const uint32_t offset = le32(&bytes[10]);
+  const int64_t width = static_cast<int32_t>(le32(&bytes[18])), height = static_cast<int32_t>(le32(&bytes[22]));
+  const uint32_t bpp = bytes[28] | (bytes[29] << 8), compression = le32(&bytes[30]);
+  if (width <= 0 || height == 0) fail(name, "corrupt BMP: bad size");
+  check_dimensions(name, static_cast<uint64_t>(width), static_cast<uint64_t>(std::llabs(height)));  // negative: top-down
+  if (compression == 0 || compression == 3) {  // uncompressed (BI_RGB, BI_BITFIELDS): rows of known size
+    const uint64_t row = (static_cast<uint64_t>(width) * bpp + 31) / 32 * 4;
+    if (offset + row * static_cast<uint64_t>(std::llabs(height)) > bytes.size()) fail(name, "corrupt BMP: truncated pixel data");
+  }
+  int w = 0, h = 0, channels = 0;
   const int size = static_cast<int>(bytes.size());
-  if (!stbi_info_from_memory(bytes.data(), size, &width, &height, &channels) || width <= 0 || height <= 0)
-    fail(name, std::string("corrupt BMP: ") + (stbi_failure_reason() ? stbi_failure_reason() : "bad header"));
-  check_dimensions(name, static_cast<uint64_t>(width), static_cast<uint64_t>(height));
-  std::unique_ptr<stbi_uc, decltype(&stbi_image_free)> pixels(stbi_load_from_memory(bytes.data(), size, &width, &height, &channels, 3),
+  std::unique_ptr<stbi_uc, decltype(&stbi_image_free)> pixels(stbi_load_from_memory(bytes.data(), size, &w, &h, &channels, 3),
                                                               stbi_image_free);
-  if (!pixels) fail(name, std::string("corrupt BMP: ") + (stbi_failure_reason() ? stbi_failure_reason() : "decode failed"));
+  if (!pixels || w <= 0 || h <= 0)
+    fail(name, std::string("corrupt or unsupported BMP: ") + (stbi_failure_reason() ? stbi_failure_reason() : "decode failed"));
   Image image;
-  image.width = width;
-  image.height = height;
-  image.rgb.assign(pixels.get(), pixels.get() + static_cast<size_t>(width) * height * 3);
+  image.width = w;
+  image.height = h;
+  image.rgb.assign(pixels.get(), pixels.get() + static_cast<size_t>(w) * h * 3);
   return image;
 }
 

@@ -103,12 +103,15 @@ Agreement measure_agreement(const onnx::ModelProto& float_model, const onnx::Mod
                             const std::function<void(size_t, size_t)>& progress) {
   std::vector<std::string> tensors;
   for (const auto& [node, tensor] : nodes) tensors.push_back(tensor);
-  std::map<std::string, size_t> float_index, quant_index;
+  std::map<std::string, size_t> float_index, quant_index, exact_index;
   const auto reference = with_taps(float_model, tensors, ranks, config.onnx_model, float_index);
+  // The per-node table needs each node's output as a graph output, which keeps the engine from
+  // fusing across it; the logits and top-1 come from the model exactly as written.
   const auto quantized = with_taps(deployed, tensors, ranks, config.onnx_model + " (quantized)", quant_index);
+  const auto exact = with_taps(deployed, {}, ranks, config.onnx_model + " (quantized)", exact_index);
   // The logits: the float model's first output, which the quantized model keeps under its name.
   const std::string logits = reference->summary().outputs.at(0).name;
-  Session float_session(reference), quant_session(quantized);
+  Session float_session(reference), quant_session(quantized), exact_session(exact);
 
   Agreement result;
   result.samples = std::min(samples.size(), max_samples);
@@ -116,22 +119,26 @@ Agreement measure_agreement(const onnx::ModelProto& float_model, const onnx::Mod
   Accumulator logit_acc;
   size_t agree = 0;
   for (size_t i = 0; i < result.samples; ++i) {
-    Tensor x = samples.sample(i);
+    // Spread over the whole set (files sort by class folder: the first hundred may be few classes).
+    const size_t index = i * samples.size() / result.samples;
+    Tensor x = samples.sample(index);
     Tensor normalized = x.clone();
     normalize(normalized, config);
-    std::vector<Tensor> want, got;
+    std::vector<Tensor> want, got, written;
     try {
       want = float_session.run(std::vector<Tensor>{normalized});
-      got = quant_session.run(std::vector<Tensor>{deployed_input(x, config)});
+      const Tensor input = deployed_input(x, config);
+      if (!nodes.empty()) got = quant_session.run(std::vector<Tensor>{input});
+      written = exact_session.run(std::vector<Tensor>{input});
     } catch (const Error& e) {
-      throw Error(ErrorKind::invalid_input, samples.source(i) + ": " + e.what());
+      throw Error(ErrorKind::invalid_input, samples.source(index) + ": " + e.what());
     }
     for (size_t k = 0; k < nodes.size(); ++k) {
       const std::string& t = nodes[k].second;
       per_node[k].add(got.at(quant_index.at(t)), want.at(float_index.at(t)));
     }
     const Tensor& l_want = want.at(float_index.at(logits));
-    const Tensor& l_got = got.at(quant_index.at(logits));
+    const Tensor& l_got = written.at(exact_index.at(logits));
     logit_acc.add(l_got, l_want);
     agree += argmax(l_got) == argmax(l_want);
     if (progress) progress(i + 1, result.samples);

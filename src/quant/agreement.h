@@ -34,7 +34,10 @@ struct Agreement {
 
 // `float_model`: the float model after BN folding (what was quantized); `deployed`: the QDQ model as
 // written (it takes the run-time input: uint8 pixels, NV12 or a featuremap). `nodes`: quantized node
-// name -> its output tensor; `ranks`: every tensor's rank. Runs at most `max_samples` samples.
+// name -> its output tensor; `ranks`: every tensor's rank. Runs at most `max_samples` samples,
+// spread evenly over the set. The logits and top-1 come from `deployed` as written; the per-node
+// table from a copy with each node's output added as a graph output (which keeps the engine from
+// fusing across those nodes).
 // Throws effvit::Error on a sample the models cannot take.
 Agreement measure_agreement(const onnx::ModelProto& float_model, const onnx::ModelProto& deployed,
                             const std::vector<std::pair<std::string, std::string>>& nodes,

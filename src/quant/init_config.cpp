@@ -20,8 +20,9 @@ std::string number(double v) {
   return buf;
 }
 
-// A YAML single-quoted scalar (a quote doubles).
-std::string quoted(const std::string& s) {
+// A YAML single-quoted scalar (a quote doubles). Not named quoted: std::quoted, found by ADL,
+// wins for a non-const std::string argument and writes a double-quoted C escape instead.
+std::string yaml_quoted(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
   return out + "'";
@@ -58,7 +59,10 @@ std::string starter_config(const std::string& model_file, const std::string& mod
   const bool nhwc = dim(1) != 1 && dim(1) != 3 && (dim(3) == 1 || dim(3) == 3);
   const int64_t channels = nhwc ? dim(3) : dim(1);
   const bool gray = channels == 1;
-  const InputKind rt = input_type_rt.value_or(gray ? InputKind::gray : InputKind::nv12);
+  // NV12 (camera frames, as the seed) where it can be: a 3-channel NCHW model.
+  const InputKind rt = input_type_rt.value_or(gray ? InputKind::gray : nhwc ? InputKind::rgb : InputKind::nv12);
+  if (rt == InputKind::nv12 && nhwc)
+    throw Error(ErrorKind::invalid_input, model_file + ": an NHWC model cannot take nv12 input (quantize writes NV12 conversion for NCHW)");
   if (gray && rt != InputKind::gray && rt != InputKind::featuremap)
     throw Error(ErrorKind::invalid_input, model_file + ": a 1-channel model takes gray or featuremap input, not " + input_kind_name(rt));
   if (!gray && rt == InputKind::gray)
@@ -68,8 +72,9 @@ std::string starter_config(const std::string& model_file, const std::string& mod
   for (const auto& p : model.metadata_props()) metadata[p.key()] = p.value();
   const Preprocess pre = Preprocess::from_metadata(metadata);  // ImageNet's mean/std when absent
   std::vector<std::string> softmax;
+  // Named as quantize names nodes: an unnamed one by its first output.
   for (const auto& n : model.graph().node())
-    if (n.op_type() == "Softmax") softmax.push_back(n.name());
+    if (n.op_type() == "Softmax") softmax.push_back(n.name().empty() && n.output_size() ? n.output(0) : n.name());
 
   const std::string stem = std::filesystem::path(model_file).stem().string();
   const std::string size = dim(nhwc ? 1 : 2) > 0 ? std::to_string(dim(nhwc ? 1 : 2)) + "x" + std::to_string(dim(nhwc ? 2 : 3)) + "_" : "";
@@ -80,9 +85,9 @@ std::string starter_config(const std::string& model_file, const std::string& mod
     << "# Paths are relative to this file's folder. Keys the RDK board's compiler reads (march,\n"
     << "# compiler_parameters, ...) may be added; effvit notes and ignores them.\n"
     << "model_parameters:\n"
-    << "  onnx_model: " << quoted(model_path_in_yaml) << "\n"
-    << "  working_dir: " << quoted(stem + "_int8") << "\n"
-    << "  output_model_file_prefix: " << quoted(stem + "_" + size + input_kind_name(rt)) << "\n";
+    << "  onnx_model: " << yaml_quoted(model_path_in_yaml) << "\n"
+    << "  working_dir: " << yaml_quoted(stem + "_int8") << "\n"
+    << "  output_model_file_prefix: " << yaml_quoted(stem + "_" + size + input_kind_name(rt)) << "\n";
   if (softmax.empty()) {
     y << "  # node_info: per node name, {'ON': 'BPU' (integer) or 'CPU' (float32), 'InputType'/'OutputType': 'int8' or 'int16'}\n";
   } else {
@@ -90,15 +95,15 @@ std::string starter_config(const std::string& model_file, const std::string& mod
       << "  # in float32, which is at least as precise). Per node: 'ON': 'BPU' (integer) or 'CPU' (float32).\n"
       << "  node_info: {\n";
     for (size_t i = 0; i < softmax.size(); ++i)
-      y << "    \"" << softmax[i] << "\": {'ON': 'BPU', 'InputType': 'int16', 'OutputType': 'int16'}"
+      y << "    " << yaml_quoted(softmax[i]) << ": {'ON': 'BPU', 'InputType': 'int16', 'OutputType': 'int16'}"
         << (i + 1 < softmax.size() ? "," : "") << "\n";
     y << "  }\n";
   }
   y << "\ninput_parameters:\n"
     << "  # What the deployed model takes: nv12 (camera frames), rgb, bgr, gray (uint8 pixels) or featuremap.\n"
-    << "  input_type_rt: " << quoted(input_kind_name(rt)) << "\n"
-    << "  input_type_train: " << quoted(gray ? "gray" : "rgb") << "\n"
-    << "  input_layout_train: " << quoted(nhwc ? "NHWC" : "NCHW") << "\n"
+    << "  input_type_rt: " << yaml_quoted(input_kind_name(rt)) << "\n"
+    << "  input_type_train: " << yaml_quoted(rt == InputKind::featuremap ? "featuremap" : gray ? "gray" : "rgb") << "\n"
+    << "  input_layout_train: " << yaml_quoted(nhwc ? "NHWC" : "NCHW") << "\n"
     << "  # (pixel - mean) * scale on 0..255 pixels, from the model's metadata"
     << (metadata.count("effvit.mean") ? "" : " (none: ImageNet's)") << ".\n"
     << "  norm_type: 'data_mean_and_scale'\n";

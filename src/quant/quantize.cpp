@@ -149,13 +149,18 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
   for (const auto& t : targets) outputs.emplace_back(t.node, output_of.at(t.node));
 
   // The deployed model for one way of choosing each tensor's clipping bound.
-  const int levels = scheme == QuantScheme::portable ? 128 : 127;  // steps on each side of 0 for signed tensors
   auto deploy = [&](const std::string& method, double percentile) {
     std::map<std::string, ActivationQuant> ranges;
     for (const auto& [name, obs] : observers) {
       ActivationQuant q;
-      // Steps between 0 and the bound: 255 for a tensor that is never negative (uint8 [0, b]).
-      const int steps = obs.min() >= 0 ? 255 : levels;
+      // Steps between 0 and the bound: 255 for a tensor that is never negative (uint8 [0, b]); for
+      // a signed one, full range has 127 a side, and portable's 255 steps over [min, max] give the
+      // larger side its share of them.
+      int steps = 255;
+      if (obs.min() < 0) {
+        const double up = std::max(obs.max(), 0.f), down = -obs.min();
+        steps = scheme == QuantScheme::full_range ? 127 : std::clamp(static_cast<int>(255.0 * std::max(up, down) / (up + down)), 128, 255);
+      }
       const float bound = method == "kl" ? obs.kl_bound(steps) : method == "mse" ? obs.mse_bound(steps) : obs.abs_bound(percentile);
       if (scheme == QuantScheme::full_range) {
         q.is_unsigned = obs.min() >= 0;

@@ -140,9 +140,11 @@ float RangeObserver::mse_bound(int levels) const {
     const double b = bin * static_cast<double>(edge), step = b / std::max(levels, 1);
     double err = 0;
     for (size_t i = 0; i < kBins; ++i) {
-      if (!bins_[i]) continue;
+      // Exact zeros are exact at any scale: they cost nothing.
+      const double count = static_cast<double>(bins_[i]) - (i == 0 ? static_cast<double>(zeros_) : 0.0);
+      if (count <= 0) continue;
       const double x = (static_cast<double>(i) + 0.5) * bin;
-      err += static_cast<double>(bins_[i]) * (x > b ? (x - b) * (x - b) : step * step / 12);
+      err += count * (x > b ? (x - b) * (x - b) : step * step / 12);
     }
     if (err < best) {
       best = err;

@@ -24,8 +24,10 @@ int write_starter_config(const std::string& model, const std::string& input_type
   namespace fs = std::filesystem;
   std::optional<quant::InputKind> kind;
   if (!input_type.empty()) kind = quant::parse_input_kind(input_type);
-  const std::string absolute = fs::absolute(model).lexically_normal().string();
-  const std::string named = output.empty() ? absolute : fs::relative(absolute, fs::absolute(output).parent_path()).string();
+  // Lexically, as quantize resolves it (no symlinks followed on either side).
+  const fs::path absolute = fs::absolute(model).lexically_normal();
+  const std::string named =
+      output.empty() ? absolute.string() : absolute.lexically_relative(fs::absolute(output).lexically_normal().parent_path()).string();
   const std::string yaml = quant::starter_config(model, named, kind);
   if (output.empty()) {
     std::fputs(yaml.c_str(), stdout);
