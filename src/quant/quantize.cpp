@@ -115,7 +115,7 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
     extra[name] = r->second;
   }
   add_outputs(calibration, extra);
-  const auto float_model = load_proto(calibration, config.onnx_model);
+  auto float_model = load_proto(calibration, config.onnx_model);
   const Shape shape = float_model->example_input_shapes().at(0);
   const std::string input_name = float_model->summary().inputs.at(0).name;
   // Where each observed tensor comes out, by name.
@@ -126,11 +126,11 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
       if (outputs_info[k].name == name) taps.emplace_back(k, &observers.at(name));
   if (taps.size() != observed.size()) throw Error(ErrorKind::internal, config.onnx_model + ": a calibration output went missing");
   CalibrationSet samples(config, shape, float_model->metadata());
-  Session session(float_model);
+  auto session = std::make_unique<Session>(float_model);
   for (size_t i = 0; i < samples.size(); ++i) {
     Tensor x = samples.sample(i);
     normalize(x, config);
-    const std::vector<Tensor> outputs = session.run(std::vector<Tensor>{x});
+    const std::vector<Tensor> outputs = session->run(std::vector<Tensor>{x});
     try {
       if (observers.count(input_name)) observers[input_name].observe(x.data<float>(), static_cast<size_t>(x.numel()));
       for (auto& [k, observer] : taps) observer->observe(outputs.at(k).data<float>(), static_cast<size_t>(outputs.at(k).numel()));
@@ -140,6 +140,10 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
     if (progress) progress("calibrate", i + 1, samples.size());
   }
   report.samples = samples.size();
+  // The calibration model (every observed tensor an output) is done: its weights and packings go
+  // before the agreement check loads the float and quantized models.
+  session.reset();
+  float_model.reset();
 
   // Every quantized node's output, compared against float32 after writing (and by `default`).
   std::vector<std::pair<std::string, std::string>> outputs;
