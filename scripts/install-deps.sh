@@ -8,7 +8,7 @@ build-essential cmake pkg-config
 libonnx-dev libprotobuf-dev protobuf-compiler
 libdnnl-dev ocl-icd-opencl-dev opencl-c-headers
 libspng-dev libturbojpeg0-dev zlib1g-dev libwebp-dev libstb-dev
-libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
+libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libcairo2-dev libpango1.0-dev
 libgtest-dev libgmock-dev libbenchmark-dev time
 python3-torch python3-onnx python3-numpy python3-opencv python3-pil
 dataset-fashion-mnist

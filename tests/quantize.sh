@@ -122,8 +122,25 @@ done
 # percentile 0.99995 and kl, and keeps the one whose logits are closest to float32 (and says so).
 for t in mse kl default; do
     sed -e "s|calibration_type: 'max'|calibration_type: '$t'|" q_rgb.yaml >q_$t.yaml
-    "$effvit" quantize --config q_$t.yaml -o out/m0_$t.onnx --json >cal_$t.json 2>cal_$t.err
+    "$effvit" quantize --config q_$t.yaml -o out/m0_$t.onnx --json --report report_$t >cal_$t.json 2>cal_$t.err
 done
+# --report: the JSON has every quantized activation (range, bound, grid, 128-bin histogram) and
+# the agreement; the plots are real PNG and SVG files.
+"$python" - <<'PY'
+import json
+from PIL import Image
+r = json.load(open("cal_default.json"))
+rep = json.load(open("report_default/report.json"))
+acts = rep["activations"]
+assert len(acts) == r["quantized_activations"] and rep["calibration"] == r["calibration"], (len(acts), rep["calibration"])
+assert all(len(a["histogram"]) == 128 and sum(a["histogram"]) > 0 and a["readers"] for a in acts)
+assert all(0 < a["bound"] <= max(-a["min"], a["max"]) + 1e-6 for a in acts if a["max"] > a["min"])
+assert rep["agreement"]["nodes"] == r["agreement"]["nodes"]
+for name, size in (("agreement", (960, 480)), ("histograms", (960, 520))):
+    assert Image.open("report_default/%s.png" % name).size == size, name
+    assert "<svg" in open("report_default/%s.svg" % name).read(400), name
+print("report ok: %d activations, plots written" % len(acts))
+PY
 "$python" - <<'PY'
 import json
 r = {t: json.load(open("cal_%s.json" % t)) for t in ("mse", "kl", "default")}

@@ -152,8 +152,9 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
     if (n.output_size() > 0) output_of[n.name().empty() ? n.output(0) : n.name()] = n.output(0);
   for (const auto& t : targets) outputs.emplace_back(t.node, output_of.at(t.node));
 
-  // The deployed model for one way of choosing each tensor's clipping bound.
-  auto deploy = [&](const std::string& method, double percentile) {
+  // The deployed model for one way of choosing each tensor's clipping bound; `chosen` gets what
+  // the report shows of each activation.
+  auto deploy = [&](const std::string& method, double percentile, std::vector<ActivationRange>* chosen = nullptr) {
     std::map<std::string, ActivationQuant> ranges;
     for (const auto& [name, obs] : observers) {
       ActivationQuant q;
@@ -178,6 +179,21 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
         q.zero_point = static_cast<int>(std::clamp(std::nearbyint(-lo / q.scale), 0.f, 255.f));
       }
       ranges[name] = q;
+      if (chosen) {
+        ActivationRange r;
+        r.tensor = name;
+        for (const auto& t : targets)
+          if (t.activation == name) r.readers.push_back(t.node);
+        r.min = obs.min();
+        r.max = obs.max();
+        r.bound = bound;
+        r.scale = q.scale;
+        r.zero_point = q.zero_point;
+        r.is_unsigned = q.is_unsigned;
+        r.histogram_range = obs.histogram_range();
+        r.histogram = obs.histogram(128);
+        chosen->push_back(std::move(r));
+      }
     }
     onnx::ModelProto deployed = model;
     insert_qdq(deployed, targets, ranges, scheme == QuantScheme::portable ? 64 : 127);
@@ -211,8 +227,9 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
     }
     report.notes.push_back("calibration_type default: kept " +
                            (method == "max" && percentile < 1.0 ? "max at percentile " + std::to_string(percentile) : method));
+    deploy(method, percentile, &report.ranges);  // the kept candidate's ranges, for the report
   } else {
-    deployed = deploy(method, percentile);
+    deployed = deploy(method, percentile, &report.ranges);
   }
   report.calibration = method == "max" ? "max at percentile " + std::to_string(percentile) : method;
   auto set_meta = [&](const std::string& key, const std::string& value) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "quant/agreement.h"
+#include "quant/report.h"
 #include "quant/config.h"
 
 namespace effvit::quant {
@@ -23,6 +24,7 @@ struct QuantizeReport {
   std::vector<std::string> notes;
   std::string calibration;     // how the clipping bounds were chosen ("max at percentile ...", kl, mse)
   Agreement agreement;         // the written model against the float one, on calibration samples
+  std::vector<ActivationRange> ranges;  // every quantized activation: range, bound, grid, histogram
 };
 
 // Calibration samples the agreement check runs at most (each runs both models).

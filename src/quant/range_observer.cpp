@@ -154,4 +154,10 @@ float RangeObserver::mse_bound(int levels) const {
   return best_bound;
 }
 
+std::vector<uint64_t> RangeObserver::histogram(size_t bins) const {
+  std::vector<uint64_t> merged(std::max<size_t>(bins, 1), 0);
+  for (size_t i = 0; i < kBins; ++i) merged[i * merged.size() / kBins] += bins_[i];
+  return merged;
+}
+
 }  // namespace effvit::quant

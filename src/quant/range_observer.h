@@ -26,6 +26,9 @@ class RangeObserver {
   // The bound whose clipping to [0, b] and rounding to `levels` steps loses the least information
   // (KL divergence between the |x| histogram and its quantized form, TensorRT's entropy method).
   float kl_bound(int levels) const;
+  // The |x| histogram merged down to `bins` bins over [0, histogram_range()] (for plots).
+  std::vector<uint64_t> histogram(size_t bins) const;
+  float histogram_range() const { return range_; }
   // The bound with the least expected squared error: values above b clip to b, values below round
   // to steps of b / levels (error step^2 / 12 each).
   float mse_bound(int levels) const;

@@ -44,7 +44,7 @@ int write_starter_config(const std::string& model, const std::string& input_type
 Handler add_quantize(CLI::App& app) {
   auto* cmd = app.add_subcommand("quantize", "Quantize a model to int8 QDQ ONNX from an RDK-style YAML config");
   struct Args {
-    std::string config, output, init_config, input_type;
+    std::string config, output, init_config, input_type, report;
     bool json = false, full_range = false;
   };
   auto a = std::make_shared<Args>();
@@ -58,6 +58,8 @@ Handler add_quantize(CLI::App& app) {
   cmd->add_flag("--full-range", a->full_range,
                 "int8 activations and weights in [-127, 127]: one more bit, but int8 speed only with VNNI/AMX (default: the "
                 "portable scheme, uint8 activations with zero points and weights in [-64, 64], exact and fast on every x86 CPU)");
+  cmd->add_option("--report", a->report,
+                  "Also write DIR/report.json and plots of where int8 departs from float32 (agreement.png/svg, histograms.png/svg)");
   cmd->add_flag("--json", a->json, "Print JSON");
   return [=] {
     if (!a->init_config.empty()) return write_starter_config(a->init_config, a->input_type, a->output);
@@ -76,6 +78,10 @@ Handler add_quantize(CLI::App& app) {
       bar->update(done);
     }, scheme);
     bar.reset();
+    if (!a->report.empty()) {
+      quant::write_report(a->report, r.agreement, r.ranges, config.onnx_model, r.calibration);
+      std::fprintf(stderr, "effvit: wrote %s/report.json, agreement.png, histograms.png (and .svg)\n", a->report.c_str());
+    }
     const quant::Agreement& agree = r.agreement;
     // Worst first: where a user looks when accuracy drops.
     std::vector<const quant::TensorAgreement*> worst;

@@ -1,0 +1,211 @@
+#include "quant/report.h"
+
+#include <cairo-svg.h>
+#include <cairo.h>
+#include <pango/pangocairo.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "effvit/error.h"
+#include "quant/quantize.h"
+
+namespace effvit::quant {
+namespace {
+
+namespace fs = std::filesystem;
+
+// One text run with Pango (a sans font at `size` points), anchored at (x, y) by (ax, ay) in [0, 1]
+// of its own extent, optionally rotated 90 degrees anticlockwise.
+void text(cairo_t* cr, const std::string& s, double x, double y, double size, double ax = 0, double ay = 0, bool vertical = false) {
+  PangoLayout* layout = pango_cairo_create_layout(cr);
+  PangoFontDescription* font = pango_font_description_from_string(("Sans " + std::to_string(size)).c_str());
+  pango_layout_set_font_description(layout, font);
+  pango_layout_set_text(layout, s.c_str(), -1);
+  int w = 0, h = 0;
+  pango_layout_get_pixel_size(layout, &w, &h);
+  cairo_save(cr);
+  cairo_translate(cr, x, y);
+  if (vertical) cairo_rotate(cr, -M_PI / 2);
+  cairo_move_to(cr, -ax * w, -ay * h);
+  pango_cairo_show_layout(cr, layout);
+  cairo_restore(cr);
+  pango_font_description_free(font);
+  g_object_unref(layout);
+}
+
+// Draws with `paint(cr, width, height)` into PATH.png and PATH.svg.
+void draw_both(const std::string& path, int width, int height, const std::function<void(cairo_t*)>& paint) {
+  {
+    cairo_surface_t* png = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, width, height);
+    cairo_t* cr = cairo_create(png);
+    paint(cr);
+    cairo_destroy(cr);
+    const cairo_status_t status = cairo_surface_write_to_png(png, (path + ".png").c_str());
+    cairo_surface_destroy(png);
+    if (status != CAIRO_STATUS_SUCCESS) throw Error(ErrorKind::invalid_input, path + ".png: cannot write the plot");
+  }
+  cairo_surface_t* svg = cairo_svg_surface_create((path + ".svg").c_str(), width, height);
+  cairo_t* cr = cairo_create(svg);
+  paint(cr);
+  cairo_destroy(cr);
+  cairo_surface_finish(svg);
+  const cairo_status_t status = cairo_surface_status(svg);
+  cairo_surface_destroy(svg);
+  if (status != CAIRO_STATUS_SUCCESS) throw Error(ErrorKind::invalid_input, path + ".svg: cannot write the plot");
+}
+
+void background(cairo_t* cr, int width, int height) {
+  cairo_set_source_rgb(cr, 1, 1, 1);
+  cairo_rectangle(cr, 0, 0, width, height);
+  cairo_fill(cr);
+}
+
+// The node index of the n least similar nodes, least first.
+std::vector<size_t> least_similar(const Agreement& a, size_t n) {
+  std::vector<size_t> order(a.nodes.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return !(a.nodes[x].cosine >= a.nodes[y].cosine); });
+  order.resize(std::min(n, order.size()));
+  return order;
+}
+
+void plot_agreement(const std::string& path, const Agreement& a, const std::string& title) {
+  const int width = 960, height = 480;
+  const double left = 80, right = 30, top = 60, bottom = 60;
+  double lo = 1;
+  for (const auto& n : a.nodes) lo = std::min(lo, std::isfinite(n.cosine) ? n.cosine : 0.0);
+  lo = std::floor(std::min(lo, a.logits_cosine) * 1000) / 1000 - 0.001;
+  const double plot_w = width - left - right, plot_h = height - top - bottom;
+  const size_t count = std::max<size_t>(a.nodes.size(), 1);
+  auto px = [&](size_t i) { return left + plot_w * (count == 1 ? 0.5 : static_cast<double>(i) / static_cast<double>(count - 1)); };
+  auto py = [&](double c) { return top + plot_h * (1.0 - (std::clamp(c, lo, 1.0) - lo) / (1.0 - lo)); };
+  const auto worst = least_similar(a, 5);
+  draw_both(path, width, height, [&](cairo_t* cr) {
+    background(cr, width, height);
+    cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+    text(cr, title, width / 2.0, 18, 12, 0.5, 0);
+    cairo_set_line_width(cr, 1);
+    cairo_set_source_rgb(cr, 0.85, 0.85, 0.85);
+    for (int k = 0; k <= 4; ++k) {  // gridlines
+      const double c = lo + (1.0 - lo) * k / 4.0;
+      cairo_move_to(cr, left, py(c));
+      cairo_line_to(cr, width - right, py(c));
+      cairo_stroke(cr);
+      cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
+      char label[32];
+      std::snprintf(label, sizeof label, "%.4f", c);
+      text(cr, label, left - 6, py(c), 9, 1, 0.5);
+      cairo_set_source_rgb(cr, 0.85, 0.85, 0.85);
+    }
+    cairo_set_source_rgb(cr, 0.2, 0.4, 0.8);
+    cairo_set_line_width(cr, 1.5);
+    for (size_t i = 0; i < a.nodes.size(); ++i) {
+      if (i == 0) cairo_move_to(cr, px(i), py(a.nodes[i].cosine));
+      else cairo_line_to(cr, px(i), py(a.nodes[i].cosine));
+    }
+    cairo_stroke(cr);
+    cairo_set_source_rgb(cr, 0.8, 0.1, 0.1);
+    for (size_t i : worst) {
+      cairo_arc(cr, px(i), py(a.nodes[i].cosine), 3.5, 0, 2 * M_PI);
+      cairo_fill(cr);
+      std::string name = a.nodes[i].node;
+      if (name.size() > 48) name = "..." + name.substr(name.size() - 45);
+      text(cr, name, px(i) + 5, py(a.nodes[i].cosine) + 2, 8, i > count / 2 ? 1.0 : 0.0, 0);
+    }
+    cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+    text(cr, "quantized nodes in graph order (input to output)", left + plot_w / 2, height - 22, 10, 0.5, 0.5);
+    text(cr, "cosine similarity to float32", 22, top + plot_h / 2, 10, 0.5, 0.5, true);
+    char logits[96];
+    std::snprintf(logits, sizeof logits, "logits: cosine %.5f, top-1 agreement %.1f%% (%zu samples)", a.logits_cosine,
+                  100 * a.top1_agreement, a.samples);
+    text(cr, logits, width - right, top - 14, 10, 1, 0.5);
+  });
+}
+
+void plot_histograms(const std::string& path, const std::vector<const ActivationRange*>& shown) {
+  const int cols = 2, rows = static_cast<int>((shown.size() + 1) / 2);
+  const int cell_w = 480, cell_h = 260, width = cols * cell_w, height = std::max(rows, 1) * cell_h;
+  draw_both(path, width, height, [&](cairo_t* cr) {
+    background(cr, width, height);
+    for (size_t k = 0; k < shown.size(); ++k) {
+      const ActivationRange& r = *shown[k];
+      const double x0 = static_cast<double>(k % cols) * cell_w + 50, y0 = static_cast<double>(k / cols) * cell_h + 40;
+      const double w = cell_w - 80, h = cell_h - 90;
+      double peak = 1;
+      for (uint64_t c : r.histogram) peak = std::max(peak, std::log10(1.0 + static_cast<double>(c)));
+      cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+      std::string name = r.tensor;
+      if (name.size() > 60) name = "..." + name.substr(name.size() - 57);
+      text(cr, name, x0, y0 - 22, 9);
+      cairo_set_source_rgb(cr, 0.35, 0.55, 0.85);
+      const double bar = w / static_cast<double>(r.histogram.size());
+      for (size_t i = 0; i < r.histogram.size(); ++i) {
+        const double v = std::log10(1.0 + static_cast<double>(r.histogram[i])) / peak * h;
+        cairo_rectangle(cr, x0 + bar * static_cast<double>(i), y0 + h - v, std::max(bar - 0.5, 0.5), v);
+      }
+      cairo_fill(cr);
+      cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
+      cairo_set_line_width(cr, 1);
+      cairo_rectangle(cr, x0, y0, w, h);
+      cairo_stroke(cr);
+      // The clipping bound on |x|: what lies right of it saturates.
+      const double bx = x0 + w * std::min(1.0, static_cast<double>(r.bound) / std::max(1e-30f, r.histogram_range));
+      cairo_set_source_rgb(cr, 0.85, 0.1, 0.1);
+      cairo_set_line_width(cr, 2);
+      cairo_move_to(cr, bx, y0);
+      cairo_line_to(cr, bx, y0 + h);
+      cairo_stroke(cr);
+      cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+      char line1[96], line2[96];
+      std::snprintf(line1, sizeof line1, "|x| from 0 to %.3g (log counts); clipped at %.3g (red)", r.histogram_range, r.bound);
+      std::snprintf(line2, sizeof line2, "observed [%.3g, %.3g]; %s, scale %.3g, zero point %d", r.min, r.max,
+                    r.is_unsigned ? "uint8" : "int8", r.scale, r.zero_point);
+      text(cr, line1, x0, y0 + h + 6, 8);
+      text(cr, line2, x0, y0 + h + 20, 8);
+    }
+  });
+}
+
+}  // namespace
+
+void write_report(const std::string& dir, const Agreement& agreement, const std::vector<ActivationRange>& activations,
+                  const std::string& model_name, const std::string& calibration) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw Error(ErrorKind::invalid_input, dir + ": cannot create the report folder: " + ec.message());
+  nlohmann::json nodes = nlohmann::json::array(), ranges = nlohmann::json::array();
+  for (const auto& n : agreement.nodes)
+    nodes.push_back({{"node", n.node}, {"tensor", n.tensor}, {"cosine", n.cosine}, {"max_error", n.max_error}, {"max_abs", n.max_abs}});
+  for (const auto& r : activations)
+    ranges.push_back({{"tensor", r.tensor}, {"readers", r.readers}, {"min", r.min}, {"max", r.max}, {"bound", r.bound},
+                      {"scale", r.scale}, {"zero_point", r.zero_point}, {"type", r.is_unsigned ? "uint8" : "int8"},
+                      {"histogram_range", r.histogram_range}, {"histogram", r.histogram}});
+  const nlohmann::json j{{"model", model_name},
+                         {"calibration", calibration},
+                         {"agreement", {{"samples", agreement.samples}, {"logits_cosine", agreement.logits_cosine},
+                                        {"top1_agreement", agreement.top1_agreement}, {"nodes", nodes}}},
+                         {"activations", ranges}};
+  write_atomically((fs::path(dir) / "report.json").string(), j.dump(2) + "\n", "report");
+  plot_agreement((fs::path(dir) / "agreement").string(), agreement,
+                 fs::path(model_name).filename().string() + ": int8 against float32, node by node (" + calibration + ")");
+  // The inputs of the least similar nodes: where clipping or resolution went wrong, if anywhere.
+  std::map<std::string, const ActivationRange*> by_reader;
+  for (const auto& r : activations)
+    for (const auto& node : r.readers) by_reader[node] = &r;
+  std::vector<const ActivationRange*> shown;
+  for (size_t i : least_similar(agreement, agreement.nodes.size())) {
+    auto it = by_reader.find(agreement.nodes[i].node);
+    if (it != by_reader.end() && std::find(shown.begin(), shown.end(), it->second) == shown.end()) shown.push_back(it->second);
+    if (shown.size() == 4) break;
+  }
+  plot_histograms((fs::path(dir) / "histograms").string(), shown);
+}
+
+}  // namespace effvit::quant
