@@ -118,6 +118,34 @@ print("%s: %d of %d convs int8" % (info["isa"], len(convs) - len(slow), len(conv
 assert not slow, slow[:3]
 PY
 done
+# Preprocessing parity: calibration data scaled to 0..1, already normalised, or with its colour
+# channels swapped gets one note each; the real data above got none.
+! grep -q "calibration data" quantize.err || { echo "FAIL: a parity note on good data" >&2; failures=$((failures + 1)); }
+"$python" - <<'PY'
+import os
+import numpy as np
+rng = np.random.default_rng(1)
+def natural():  # brighter red than blue, as photos are on average
+    x = rng.uniform(0, 255, (1, 3, 224, 224)).astype(np.float32)
+    x[:, 0] = np.clip(x[:, 0] * 0.6 + 90, 0, 255)
+    x[:, 2] = np.clip(x[:, 2] * 0.6 + 20, 0, 255)
+    return x
+mean = np.array([123.675, 116.28, 103.53], np.float32).reshape(1, 3, 1, 1)
+scale = np.array([0.01712475, 0.017507, 0.01742919], np.float32).reshape(1, 3, 1, 1)
+for name, make in (("unit", lambda: natural() / 255), ("normalised", lambda: (natural() - mean) * scale),
+                   ("swapped", lambda: natural()[:, ::-1].copy())):
+    os.makedirs("cal_" + name, exist_ok=True)
+    for i in range(3):
+        np.save("cal_%s/s%d.npy" % (name, i), make())
+PY
+for case in unit:0..1 normalised:normalised swapped:bgr; do
+    name=${case%%:*} want=${case#*:}
+    sed -e "s|'$models/calibration/fashion_mnist_train_200'|'cal_$name'|" -e "s|'m0_int8'|'parity_$name'|" q_rgb.yaml >q_parity_$name.yaml
+    "$effvit" quantize --config q_parity_$name.yaml >/dev/null 2>parity_$name.err || true
+    if grep "calibration data" parity_$name.err | grep -q "$want"; then echo "ok: $name: $(grep -o 'calibration data[^:]*' parity_$name.err | head -1)"
+    else echo "FAIL: no parity note for $name calibration data" >&2; cat parity_$name.err >&2; failures=$((failures + 1)); fi
+done
+
 # Calibration types: mse and kl choose their own bounds; default quantizes with max, max at
 # percentile 0.99995 and kl, and keeps the one whose logits are closest to float32 (and says so).
 for t in mse kl default; do

@@ -17,6 +17,7 @@
 #include "runtime/model_runtime.h"
 #include "quant/agreement.h"
 #include "quant/calibration_data.h"
+#include "quant/parity_check.h"
 #include "quant/qdq_model.h"
 #include "quant/range_observer.h"
 
@@ -127,8 +128,10 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
   if (taps.size() != observed.size()) throw Error(ErrorKind::internal, config.onnx_model + ": a calibration output went missing");
   CalibrationSet samples(config, shape, float_model->metadata());
   auto session = std::make_unique<Session>(float_model);
+  ParityCheck parity(config);
   for (size_t i = 0; i < samples.size(); ++i) {
     Tensor x = samples.sample(i);
+    parity.add(x);
     normalize(x, config);
     const std::vector<Tensor> outputs = session->run(std::vector<Tensor>{x});
     try {
@@ -140,6 +143,7 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
     if (progress) progress("calibrate", i + 1, samples.size());
   }
   report.samples = samples.size();
+  for (const auto& warning : parity.warnings()) report.notes.push_back(config.cal_data_dir + ": " + warning);
   // The calibration model (every observed tensor an output) is done: its weights and packings go
   // before the agreement check loads the float and quantized models.
   session.reset();
