@@ -183,6 +183,26 @@ kept = [l for l in notes if "gives logits cosine" in l and r["default"]["calibra
 assert kept and abs(float(kept[0].split("logits cosine ")[1].split(",")[0]) - cos["default"]) < 1e-5, (kept, cos["default"])
 print("calibration types:", {t: (r[t]["calibration"], round(cos[t], 5)) for t in r})
 PY
+# --auto-mixed: every node measured quantized alone (most sensitive first); the most sensitive kept
+# in float32 until the logits' cosine reaches the budget; a config with them written beside the
+# YAML, which quantizes to the same model.
+"$effvit" quantize --config q_rgb.yaml -o out/m0_mixed.onnx --auto-mixed "cosine>=0.9995" --json >mixed.json 2>mixed.err
+"$effvit" quantize --config q_rgb.auto_mixed.yaml -o out/m0_mixed_again.onnx --json >mixed_again.json 2>/dev/null
+"$python" - <<'PY'
+import json
+r = json.load(open("mixed.json"))
+again = json.load(open("mixed_again.json"))
+sens = r["sensitivity"]
+floats = r["auto_mixed"]["float_nodes"]
+assert len(sens) == r["quantized_nodes"] + len(floats), (len(sens), r["quantized_nodes"], len(floats))
+assert all(a["cosine"] <= b["cosine"] for a, b in zip(sens, sens[1:])), "not sorted, most sensitive first"
+assert 0 < len(floats) < 10 and floats == [s["node"] for s in sens[:len(floats)]], floats
+assert r["agreement"]["logits_cosine"] >= 0.999, r["agreement"]["logits_cosine"]
+assert again["quantized_nodes"] == r["quantized_nodes"] and again["float_nodes"] == r["float_nodes"], (again["quantized_nodes"], r["quantized_nodes"])
+print("auto-mixed: %d node(s) kept in float32 (%s), logits cosine %.5f" % (len(floats), ", ".join(floats), r["agreement"]["logits_cosine"]))
+PY
+expect_error "--auto-mixed: 'accuracy>=1' is not" "$effvit" quantize --config q_rgb.yaml --auto-mixed "accuracy>=1"
+
 # The full-range scheme (--full-range): int8 weights in [-127, 127]; integer speed needs VNNI.
 "$effvit" quantize --config q_rgb.yaml --full-range -o out/m0_full.onnx --json >full.json 2>/dev/null
 "$python" -c "import json; r = json.load(open('full.json')); assert r['scheme'] == 'full_range', r"

@@ -157,4 +157,30 @@ Agreement measure_agreement(const onnx::ModelProto& float_model, const onnx::Mod
   return result;
 }
 
+LogitsProbe::LogitsProbe(const onnx::ModelProto& float_model, const CalibrationSet& samples, const QuantConfig& config,
+                         size_t max_samples)
+    : config_(config) {
+  Session session(load(float_model, config.onnx_model));
+  const size_t count = std::min(samples.size(), max_samples);
+  for (size_t i = 0; i < count; ++i) {
+    const size_t index = i * samples.size() / count;  // spread over the set
+    Tensor x = samples.sample(index);
+    inputs_.push_back(deployed_input(x, config));
+    normalize(x, config);
+    logits_.push_back(session.run(std::vector<Tensor>{x}).at(0));
+  }
+}
+
+std::pair<double, double> LogitsProbe::measure(const onnx::ModelProto& deployed) const {
+  Session session(load(deployed, config_.onnx_model + " (quantized)"));
+  Accumulator acc;
+  size_t agree = 0;
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    const Tensor got = session.run(std::vector<Tensor>{inputs_[i]}).at(0);
+    acc.add(got, logits_[i]);
+    agree += argmax(got) == argmax(logits_[i]);
+  }
+  return {acc.cosine(), inputs_.empty() ? 1.0 : static_cast<double>(agree) / static_cast<double>(inputs_.size())};
+}
+
 }  // namespace effvit::quant

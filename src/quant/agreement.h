@@ -49,4 +49,20 @@ Agreement measure_agreement(const onnx::ModelProto& float_model, const onnx::Mod
 // uint8 pixels in the run-time channel order, NV12 as OpenCV makes it, or the float tensor itself.
 Tensor deployed_input(const Tensor& sample, const QuantConfig& config);
 
+// The logits of the float model on a fixed set of calibration samples, kept, so many candidate
+// quantized models can be compared against them cheaply (sensitivity, --auto-mixed): each
+// measure() loads one model and runs it on the same samples.
+class LogitsProbe {
+ public:
+  LogitsProbe(const onnx::ModelProto& float_model, const CalibrationSet& samples, const QuantConfig& config, size_t max_samples);
+  // Logits cosine and top-1 agreement of `deployed` (taking the run-time input) against float32.
+  std::pair<double, double> measure(const onnx::ModelProto& deployed) const;
+  size_t samples() const { return inputs_.size(); }
+
+ private:
+  const QuantConfig& config_;
+  std::vector<Tensor> inputs_;  // as the deployed model takes them
+  std::vector<Tensor> logits_;  // float32's
+};
+
 }  // namespace effvit::quant

@@ -1,5 +1,9 @@
 #include "quant/config.h"
 
+#include <filesystem>
+
+#include "quant/quantize.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
@@ -251,6 +255,20 @@ QuantConfig read_config(const std::string& path) {
 
   note_unused_keys(r, root, c.notes);
   return c;
+}
+
+std::string write_config_with_float_nodes(const QuantConfig& config, const std::vector<std::string>& float_nodes) {
+  YAML::Node root = YAML::LoadFile(config.path);
+  YAML::Node info = root["model_parameters"]["node_info"];
+  for (const auto& name : float_nodes) info[name]["ON"] = "CPU";
+  root["model_parameters"]["node_info"] = info;
+  YAML::Emitter out;
+  out << YAML::Comment("effvit quantize --auto-mixed: " + config.path + " with the nodes it kept in float32") << YAML::Newline
+      << root;
+  const std::filesystem::path source(config.path);
+  const std::string path = (source.parent_path() / (source.stem().string() + ".auto_mixed.yaml")).string();
+  write_atomically(path, std::string(out.c_str()) + "\n", "auto-mixed config");
+  return path;
 }
 
 }  // namespace effvit::quant

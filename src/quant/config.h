@@ -59,4 +59,9 @@ QuantConfig load_quant_config(const std::string& path);
 
 const char* input_kind_name(InputKind kind);
 
+// The config file at config.path with `float_nodes` added to model_parameters.node_info as
+// {'ON': 'CPU'} (float32), written beside it (so its relative paths still hold) as
+// <name>.auto_mixed.yaml. Returns that path. Comments of the original are not kept.
+std::string write_config_with_float_nodes(const QuantConfig& config, const std::vector<std::string>& float_nodes);
+
 }  // namespace effvit::quant

@@ -75,9 +75,27 @@ void write_atomically(const std::string& path, const std::string& bytes, const s
   }
 }
 
+Budget parse_budget(const std::string& text) {
+  Budget b;
+  b.text = text;
+  const size_t at = text.find(">=");
+  const std::string metric = at == std::string::npos ? "" : text.substr(0, at);
+  std::string number = at == std::string::npos ? "" : text.substr(at + 2);
+  const bool percent = !number.empty() && number.back() == '%';
+  if (percent) number.pop_back();
+  char* end = nullptr;
+  const double v = number.empty() ? 0 : std::strtod(number.c_str(), &end);
+  b.top1 = metric == "top1" || metric == "top1-agreement";
+  b.value = percent ? v / 100 : v;
+  if ((!b.top1 && metric != "cosine") || number.empty() || *end != '\0' || !(b.value > 0 && b.value <= 1))
+    throw Error(ErrorKind::invalid_input, "--auto-mixed: '" + text + "' is not cosine>=X or top1>=Y% (X, Y/100 in (0, 1])");
+  return b;
+}
+
 const char* scheme_name(QuantScheme scheme) { return scheme == QuantScheme::portable ? "portable" : "full_range"; }
 
-QuantizeReport quantize(const QuantConfig& config, std::string output_path, const Progress& progress, QuantScheme scheme) {
+QuantizeReport quantize(const QuantConfig& config, std::string output_path, const Progress& progress, const QuantizeOptions& options) {
+  const QuantScheme scheme = options.scheme;
   QuantizeReport report;
   report.output_path = output_path.empty() ? config.output_path() : output_path;
   report.notes = config.notes;
@@ -158,7 +176,8 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
 
   // The deployed model for one way of choosing each tensor's clipping bound; `chosen` gets what
   // the report shows of each activation.
-  auto deploy = [&](const std::string& method, double percentile, std::vector<ActivationRange>* chosen = nullptr) {
+  auto deploy = [&](const std::string& method, double percentile, std::vector<ActivationRange>* chosen = nullptr,
+                    const std::set<std::string>& float_nodes = {}) {
     std::map<std::string, ActivationQuant> ranges;
     for (const auto& [name, obs] : observers) {
       ActivationQuant q;
@@ -199,8 +218,11 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
         chosen->push_back(std::move(r));
       }
     }
+    std::vector<QuantTarget> active;
+    for (const auto& t : targets)
+      if (!float_nodes.count(t.node)) active.push_back(t);
     onnx::ModelProto deployed = model;
-    insert_qdq(deployed, targets, ranges, scheme == QuantScheme::portable ? 64 : 127);
+    insert_qdq(deployed, active, ranges, scheme == QuantScheme::portable ? 64 : 127);
     prepend_preprocessing(deployed, config);
     return deployed;
   };
@@ -236,6 +258,43 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
     deployed = deploy(method, percentile, &report.ranges);
   }
   report.calibration = method == "max" ? "max at percentile " + std::to_string(percentile) : method;
+
+  // Sensitivity: each node quantized alone, against float32's logits on the same samples, most
+  // sensitive (lowest cosine) first. --auto-mixed then keeps the fewest, most sensitive nodes in
+  // float32 until the budget holds.
+  if (options.sensitivity || options.auto_mixed) {
+    const LogitsProbe probe(model, samples, config, kSensitivitySamples);
+    for (size_t i = 0; i < targets.size(); ++i) {
+      std::set<std::string> others;
+      for (const auto& t : targets)
+        if (t.node != targets[i].node) others.insert(t.node);
+      const auto [cosine, top1] = probe.measure(deploy(method, percentile, nullptr, others));
+      report.sensitivity.push_back({targets[i].node, cosine, top1});
+      if (progress) progress("sensitivity", i + 1, targets.size());
+    }
+    std::stable_sort(report.sensitivity.begin(), report.sensitivity.end(),
+                     [](const NodeSensitivity& a, const NodeSensitivity& b) { return !(a.cosine >= b.cosine); });
+    if (options.auto_mixed) {
+      const Budget& budget = *options.auto_mixed;
+      auto met = [&](std::pair<double, double> m) { return (budget.top1 ? m.second : m.first) >= budget.value; };
+      std::set<std::string> kept_float;
+      auto measured = probe.measure(deployed);
+      for (size_t k = 0; !met(measured) && k < report.sensitivity.size(); ++k) {
+        kept_float.insert(report.sensitivity[k].node);
+        report.auto_mixed_float.push_back(report.sensitivity[k].node);
+        deployed = deploy(method, percentile, nullptr, kept_float);
+        measured = probe.measure(deployed);
+        if (progress) progress("auto-mixed", k + 1, report.sensitivity.size());
+      }
+      report.notes.push_back("--auto-mixed " + budget.text + ": " + std::to_string(kept_float.size()) +
+                             " node(s) kept in float32, logits cosine " + std::to_string(measured.first) + ", top-1 agreement " +
+                             std::to_string(measured.second) + " on " + std::to_string(probe.samples()) + " samples");
+      report.quantized_nodes = targets.size() - kept_float.size();
+      report.float_nodes += kept_float.size();
+      report.ranges.clear();
+      deploy(method, percentile, &report.ranges, kept_float);
+    }
+  }
   auto set_meta = [&](const std::string& key, const std::string& value) {
     for (auto& p : *deployed.mutable_metadata_props())
       if (p.key() == key) {

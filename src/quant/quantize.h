@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,10 +26,14 @@ struct QuantizeReport {
   std::string calibration;     // how the clipping bounds were chosen ("max at percentile ...", kl, mse)
   Agreement agreement;         // the written model against the float one, on calibration samples
   std::vector<ActivationRange> ranges;  // every quantized activation: range, bound, grid, histogram
+  std::vector<NodeSensitivity> sensitivity;  // with --sensitivity / --auto-mixed: most sensitive first
+  std::vector<std::string> auto_mixed_float;  // --auto-mixed: the nodes it kept in float32, in that order
 };
 
 // Calibration samples the agreement check runs at most (each runs both models).
 constexpr size_t kAgreementSamples = 100;
+// Calibration samples each sensitivity / auto-mixed measurement runs (one model per node).
+constexpr size_t kSensitivitySamples = 32;
 
 // How the integers are laid out.
 //   portable (default): uint8 activations, with a zero point where a tensor's range is signed, and
@@ -42,6 +47,21 @@ enum class QuantScheme { portable, full_range };
 
 const char* scheme_name(QuantScheme scheme);
 
+// --auto-mixed: the logits cosine, or the top-1 agreement, that must hold on calibration samples.
+struct Budget {
+  std::string text;  // as given, for messages
+  bool top1 = false;
+  double value = 1;
+};
+// "cosine>=0.999", "top1>=99.5%" (or "top1-agreement>=0.995"); throws effvit::Error otherwise.
+Budget parse_budget(const std::string& text);
+
+struct QuantizeOptions {
+  QuantScheme scheme = QuantScheme::portable;
+  bool sensitivity = false;            // measure each node quantized alone
+  std::optional<Budget> auto_mixed;    // keep the most sensitive nodes in float32 until it holds
+};
+
 // Calls progress(phase, done, total) after each sample: phase "calibrate", "choose" (calibration_type
 // default, once per candidate), then "compare".
 using Progress = std::function<void(const char* phase, size_t done, size_t total)>;
@@ -53,6 +73,6 @@ void write_atomically(const std::string& path, const std::string& bytes, const s
 // Writes the quantized model to `output_path` (config.output_path() when empty) atomically, after
 // checking that effvit loads it. Throws effvit::Error naming the file and the problem.
 QuantizeReport quantize(const QuantConfig& config, std::string output_path, const Progress& progress,
-                        QuantScheme scheme = QuantScheme::portable);
+                        const QuantizeOptions& options = {});
 
 }  // namespace effvit::quant

@@ -15,6 +15,12 @@
 
 namespace effvit::quant {
 
+struct NodeSensitivity {
+  std::string node;
+  double cosine = 1;  // the logits' cosine to float32 with only this node quantized
+  double top1 = 1;    // and their top-1 agreement
+};
+
 struct ActivationRange {
   std::string tensor;
   std::vector<std::string> readers;  // the quantized nodes that read it

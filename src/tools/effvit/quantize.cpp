@@ -44,8 +44,8 @@ int write_starter_config(const std::string& model, const std::string& input_type
 Handler add_quantize(CLI::App& app) {
   auto* cmd = app.add_subcommand("quantize", "Quantize a model to int8 QDQ ONNX from an RDK-style YAML config");
   struct Args {
-    std::string config, output, init_config, input_type, report;
-    bool json = false, full_range = false;
+    std::string config, output, init_config, input_type, report, auto_mixed;
+    bool json = false, full_range = false, sensitivity = false;
   };
   auto a = std::make_shared<Args>();
   auto* config = cmd->add_option("--config", a->config, "Quantization YAML (model_parameters, input_parameters, calibration_parameters)");
@@ -60,11 +60,20 @@ Handler add_quantize(CLI::App& app) {
                 "portable scheme, uint8 activations with zero points and weights in [-64, 64], exact and fast on every x86 CPU)");
   cmd->add_option("--report", a->report,
                   "Also write DIR/report.json and plots of where int8 departs from float32 (agreement.png/svg, histograms.png/svg)");
+  cmd->add_flag("--sensitivity", a->sensitivity,
+                "Also measure each node quantized alone against float32's logits (one model per node), most sensitive first");
+  cmd->add_option("--auto-mixed", a->auto_mixed,
+                  "Keep the fewest, most sensitive nodes in float32 until BUDGET holds on calibration samples: cosine>=0.999 or "
+                  "top1>=99.5%; writes CFG.auto_mixed.yaml beside the config with them as node_info");
   cmd->add_flag("--json", a->json, "Print JSON");
   return [=] {
     if (!a->init_config.empty()) return write_starter_config(a->init_config, a->input_type, a->output);
     if (a->config.empty()) throw Error(ErrorKind::invalid_input, "quantize: --config CFG.yaml (or --init-config MODEL.onnx) is required");
     const quant::QuantScheme scheme = a->full_range ? quant::QuantScheme::full_range : quant::QuantScheme::portable;
+    quant::QuantizeOptions options;
+    options.scheme = scheme;
+    options.sensitivity = a->sensitivity;
+    if (!a->auto_mixed.empty()) options.auto_mixed = quant::parse_budget(a->auto_mixed);
     const quant::QuantConfig config = quant::load_quant_config(a->config);
     for (const auto& note : config.notes) std::fprintf(stderr, "effvit: note: %s: %s\n", a->config.c_str(), note.c_str());
     std::unique_ptr<ProgressBar> bar;
@@ -76,12 +85,14 @@ Handler add_quantize(CLI::App& app) {
         phase = name;
       }
       bar->update(done);
-    }, scheme);
+    }, options);
     bar.reset();
     if (!a->report.empty()) {
       quant::write_report(a->report, r.agreement, r.ranges, config.onnx_model, r.calibration);
       std::fprintf(stderr, "effvit: wrote %s/report.json, agreement.png, histograms.png (and .svg)\n", a->report.c_str());
     }
+    std::string mixed_yaml;
+    if (options.auto_mixed) mixed_yaml = quant::write_config_with_float_nodes(config, r.auto_mixed_float);
     const quant::Agreement& agree = r.agreement;
     // Worst first: where a user looks when accuracy drops.
     std::vector<const quant::TensorAgreement*> worst;
@@ -110,6 +121,12 @@ Handler add_quantize(CLI::App& app) {
                         {"logits_cosine", agree.logits_cosine},
                         {"top1_agreement", agree.top1_agreement},
                         {"nodes", nodes}};
+      if (!r.sensitivity.empty()) {
+        nlohmann::json sens = nlohmann::json::array();
+        for (const auto& n : r.sensitivity) sens.push_back({{"node", n.node}, {"cosine", n.cosine}, {"top1_agreement", n.top1}});
+        j["sensitivity"] = sens;
+      }
+      if (options.auto_mixed) j["auto_mixed"] = {{"budget", a->auto_mixed}, {"float_nodes", r.auto_mixed_float}, {"config", mixed_yaml}};
       add_hardware_json(j);
       std::printf("%s\n", j.dump(2).c_str());
       return 0;
@@ -130,6 +147,14 @@ Handler add_quantize(CLI::App& app) {
         std::printf("| %s | %.5f | %.4g | %.4g |\n", worst[k]->node.c_str(), worst[k]->cosine, worst[k]->max_error, worst[k]->max_abs);
       std::printf("(every node: --json)\n");
     }
+    if (!r.sensitivity.empty()) {
+      std::printf("\n| most sensitive nodes (quantized alone) | logits cosine | top-1 agreement |\n|---|---|---|\n");
+      for (size_t k = 0; k < r.sensitivity.size() && k < 8; ++k)
+        std::printf("| %s | %.5f | %.1f%% |\n", r.sensitivity[k].node.c_str(), r.sensitivity[k].cosine, 100 * r.sensitivity[k].top1);
+    }
+    if (options.auto_mixed)
+      std::printf("\nauto-mixed   %zu node(s) kept in float32 for %s; config with them: %s\n", r.auto_mixed_float.size(),
+                  a->auto_mixed.c_str(), mixed_yaml.c_str());
     return 0;
   };
 }
