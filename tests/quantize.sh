@@ -164,6 +164,8 @@ assert len(acts) == r["quantized_activations"] and rep["calibration"] == r["cali
 assert all(len(a["histogram"]) == 128 and sum(a["histogram"]) > 0 and a["readers"] for a in acts)
 assert all(0 < a["bound"] <= max(-a["min"], a["max"]) + 1e-6 for a in acts if a["max"] > a["min"])
 assert rep["agreement"]["nodes"] == r["agreement"]["nodes"]
+page = open("report_default/report.html").read()
+assert page.startswith("<!DOCTYPE html>") and 'src="agreement.svg"' in page and 'src="histograms.svg"' in page, page[:200]
 for name, size in (("agreement", (960, 480)), ("histograms", (960, 520))):
     assert Image.open("report_default/%s.png" % name).size == size, name
     assert "<svg" in open("report_default/%s.svg" % name).read(400), name

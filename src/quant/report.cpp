@@ -173,10 +173,63 @@ void plot_histograms(const std::string& path, const std::vector<const Activation
   });
 }
 
+std::string escape_html(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else if (c == '&') out += "&amp;";
+    else if (c == '"') out += "&quot;";
+    else out += c;
+  }
+  return out;
+}
+
+std::string html_page(const Agreement& a, const std::vector<NodeSensitivity>& sensitivity,
+                      const std::vector<const ActivationRange*>& shown, const std::string& model_name, const std::string& calibration) {
+  char buf[512];
+  std::string h = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>effvit quantization report</title>\n"
+                  "<style>body{font-family:sans-serif;margin:2em;max-width:1000px} table{border-collapse:collapse}"
+                  "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right} td:first-child{text-align:left}</style>"
+                  "</head><body>\n";
+  h += "<h1>" + escape_html(fs::path(model_name).filename().string()) + ": int8 against float32</h1>\n";
+  std::snprintf(buf, sizeof buf, "<p>Calibration: %s. Logits on %zu calibration samples: cosine %.5f, top-1 agreement %.1f%%.</p>\n",
+                escape_html(calibration).c_str(), a.samples, a.logits_cosine, 100 * a.top1_agreement);
+  h += buf;
+  h += "<h2>Node by node, the whole model quantized</h2>\n<img src=\"agreement.svg\" width=\"960\">\n";
+  h += "<table><tr><th>least similar nodes</th><th>cosine</th><th>max error</th><th>max |fp32|</th></tr>\n";
+  for (size_t i : least_similar(a, 20)) {
+    std::snprintf(buf, sizeof buf, "<tr><td>%s</td><td>%.5f</td><td>%.4g</td><td>%.4g</td></tr>\n",
+                  escape_html(a.nodes[i].node).c_str(), a.nodes[i].cosine, a.nodes[i].max_error, a.nodes[i].max_abs);
+    h += buf;
+  }
+  h += "</table>\n";
+  if (!sensitivity.empty()) {
+    h += "<h2>Each node quantized alone (sensitivity)</h2>\n<table><tr><th>most sensitive nodes</th><th>logits cosine</th>"
+         "<th>top-1 agreement</th></tr>\n";
+    for (size_t k = 0; k < sensitivity.size() && k < 20; ++k) {
+      std::snprintf(buf, sizeof buf, "<tr><td>%s</td><td>%.5f</td><td>%.1f%%</td></tr>\n", escape_html(sensitivity[k].node).c_str(),
+                    sensitivity[k].cosine, 100 * sensitivity[k].top1);
+      h += buf;
+    }
+    h += "</table>\n";
+  }
+  h += "<h2>The inputs of the least similar nodes</h2>\n<p>|x| histograms, log counts; red: the clipping bound.</p>\n"
+       "<img src=\"histograms.svg\" width=\"960\">\n<table><tr><th>tensor</th><th>min</th><th>max</th><th>clip</th>"
+       "<th>scale</th><th>zero point</th></tr>\n";
+  for (const ActivationRange* r : shown) {
+    std::snprintf(buf, sizeof buf, "<tr><td>%s</td><td>%.4g</td><td>%.4g</td><td>%.4g</td><td>%.4g</td><td>%d</td></tr>\n",
+                  escape_html(r->tensor).c_str(), r->min, r->max, r->bound, r->scale, r->zero_point);
+    h += buf;
+  }
+  h += "</table>\n<p>Everything, every node and tensor: <a href=\"report.json\">report.json</a>.</p>\n</body></html>\n";
+  return h;
+}
+
 }  // namespace
 
 void write_report(const std::string& dir, const Agreement& agreement, const std::vector<ActivationRange>& activations,
-                  const std::string& model_name, const std::string& calibration) {
+                  const std::vector<NodeSensitivity>& sensitivity, const std::string& model_name, const std::string& calibration) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error(ErrorKind::invalid_input, dir + ": cannot create the report folder: " + ec.message());
@@ -187,8 +240,11 @@ void write_report(const std::string& dir, const Agreement& agreement, const std:
     ranges.push_back({{"tensor", r.tensor}, {"readers", r.readers}, {"min", r.min}, {"max", r.max}, {"bound", r.bound},
                       {"scale", r.scale}, {"zero_point", r.zero_point}, {"type", r.is_unsigned ? "uint8" : "int8"},
                       {"histogram_range", r.histogram_range}, {"histogram", r.histogram}});
+  nlohmann::json sens = nlohmann::json::array();
+  for (const auto& n : sensitivity) sens.push_back({{"node", n.node}, {"cosine", n.cosine}, {"top1_agreement", n.top1}});
   const nlohmann::json j{{"model", model_name},
                          {"calibration", calibration},
+                         {"sensitivity", sens},
                          {"agreement", {{"samples", agreement.samples}, {"logits_cosine", agreement.logits_cosine},
                                         {"top1_agreement", agreement.top1_agreement}, {"nodes", nodes}}},
                          {"activations", ranges}};
@@ -206,6 +262,8 @@ void write_report(const std::string& dir, const Agreement& agreement, const std:
     if (shown.size() == 4) break;
   }
   plot_histograms((fs::path(dir) / "histograms").string(), shown);
+  write_atomically((fs::path(dir) / "report.html").string(), html_page(agreement, sensitivity, shown, model_name, calibration),
+                   "report page");
 }
 
 }  // namespace effvit::quant

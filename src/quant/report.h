@@ -6,6 +6,8 @@
 //                    error accumulated through the network's depth, least similar nodes named
 //   histograms.png/svg the |x| histograms (log counts) of the inputs of the least similar nodes,
 //                    with the clipping bound drawn on them
+//   report.html      all of it on one page: the plots, the least similar and (with --sensitivity)
+//                    the most sensitive nodes
 #pragma once
 
 #include <string>
@@ -35,6 +37,6 @@ struct ActivationRange {
 
 // Writes the files into `dir` (created if needed). Throws effvit::Error naming a file it cannot write.
 void write_report(const std::string& dir, const Agreement& agreement, const std::vector<ActivationRange>& activations,
-                  const std::string& model_name, const std::string& calibration);
+                  const std::vector<NodeSensitivity>& sensitivity, const std::string& model_name, const std::string& calibration);
 
 }  // namespace effvit::quant

@@ -88,8 +88,9 @@ Handler add_quantize(CLI::App& app) {
     }, options);
     bar.reset();
     if (!a->report.empty()) {
-      quant::write_report(a->report, r.agreement, r.ranges, config.onnx_model, r.calibration);
-      std::fprintf(stderr, "effvit: wrote %s/report.json, agreement.png, histograms.png (and .svg)\n", a->report.c_str());
+      quant::write_report(a->report, r.agreement, r.ranges, r.sensitivity, config.onnx_model, r.calibration);
+      std::fprintf(stderr, "effvit: wrote %s/report.html (and report.json, agreement.png/svg, histograms.png/svg)\n",
+                   a->report.c_str());
     }
     std::string mixed_yaml;
     if (options.auto_mixed) mixed_yaml = quant::write_config_with_float_nodes(config, r.auto_mixed_float);
