@@ -195,8 +195,12 @@ Image decode_bmp(const std::vector<uint8_t>& bytes, const std::string& name) {
   // a 54-byte file may claim any size (PIL and OpenCV refuse both).
   if (bytes.size() < 54 || bytes.size() > static_cast<size_t>(INT32_MAX)) fail(name, "corrupt BMP: bad header");
   const uint32_t offset = le32(&bytes[10]);
-  const int64_t width = static_cast<int32_t>(le32(&bytes[18])), height = static_cast<int32_t>(le32(&bytes[22]));
-  const uint32_t bpp = bytes[28] | (bytes[29] << 8), compression = le32(&bytes[30]);
+  // An OS/2 (BITMAPCOREHEADER, 12 bytes) header has 16-bit sizes and no compression field.
+  const bool core = le32(&bytes[14]) == 12;
+  const int64_t width = core ? bytes[18] | (bytes[19] << 8) : static_cast<int32_t>(le32(&bytes[18]));
+  const int64_t height = core ? bytes[20] | (bytes[21] << 8) : static_cast<int32_t>(le32(&bytes[22]));
+  const uint32_t bpp = core ? bytes[24] | (bytes[25] << 8) : bytes[28] | (bytes[29] << 8);
+  const uint32_t compression = core ? 0 : le32(&bytes[30]);
   if (width <= 0 || height == 0) fail(name, "corrupt BMP: bad size");
   check_dimensions(name, static_cast<uint64_t>(width), static_cast<uint64_t>(std::llabs(height)));  // negative: top-down
   if (compression == 0 || compression == 3) {  // uncompressed (BI_RGB, BI_BITFIELDS): rows of known size

@@ -260,6 +260,7 @@ QuantConfig read_config(const std::string& path) {
 std::string write_config_with_float_nodes(const QuantConfig& config, const std::vector<std::string>& float_nodes) {
   YAML::Node root = YAML::LoadFile(config.path);
   YAML::Node info = root["model_parameters"]["node_info"];
+  if (!info.IsMap()) info = YAML::Node(YAML::NodeType::Map);  // absent (or null): none yet
   for (const auto& name : float_nodes) info[name]["ON"] = "CPU";
   root["model_parameters"]["node_info"] = info;
   YAML::Emitter out;
