@@ -51,6 +51,11 @@ std::shared_ptr<const Model> load_proto(const onnx::ModelProto& model, const std
   return Model::load_from_memory(bytes.data(), bytes.size(), name);
 }
 
+// How a bound was chosen, the same words in notes, metadata and the report.
+std::string calibration_label(const std::string& method, double percentile) {
+  return method == "max" ? "max at percentile " + std::to_string(percentile) : method;
+}
+
 }  // namespace
 
 void write_atomically(const std::string& path, const std::string& bytes, const std::string& what) {
@@ -241,7 +246,7 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
                                             [&](size_t done, size_t total) {
                                               if (progress) progress("choose", done, total);
                                             });
-      const std::string label = candidate == "max" && p < 1.0 ? "max at percentile " + std::to_string(p) : candidate;
+      const std::string label = calibration_label(candidate, p);
       report.notes.push_back("calibration_type default: " + label + " gives logits cosine " + std::to_string(a.logits_cosine) +
                              ", top-1 agreement " + std::to_string(a.top1_agreement));
       if (a.logits_cosine > best) {
@@ -251,13 +256,12 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
         percentile = p;
       }
     }
-    report.notes.push_back("calibration_type default: kept " +
-                           (method == "max" && percentile < 1.0 ? "max at percentile " + std::to_string(percentile) : method));
+    report.notes.push_back("calibration_type default: kept " + calibration_label(method, percentile));
     deploy(method, percentile, &report.ranges);  // the kept candidate's ranges, for the report
   } else {
     deployed = deploy(method, percentile, &report.ranges);
   }
-  report.calibration = method == "max" ? "max at percentile " + std::to_string(percentile) : method;
+  report.calibration = calibration_label(method, percentile);
 
   // Sensitivity: each node quantized alone, against float32's logits on the same samples, most
   // sensitive (lowest cosine) first. --auto-mixed then keeps the fewest, most sensitive nodes in
