@@ -9,6 +9,7 @@
 
 #include "cpu/hardware.h"
 #include "kernels/kernels.h"
+#include "ops/attention_head.h"
 #include "ops/registry_decls.h"
 #include "test_util.h"
 
@@ -163,24 +164,9 @@ TEST(KernelTables, AttentionHeadMatchesReference) {
       Tensor want(DType::f32, {2, c.vd, n});
       kAttentionHeadOp.compute(node, {&qkv, &weight, c.biases ? &dw_bias : nullptr, c.biases ? &bias : nullptr}, {&want});
 
-      AttentionHeadDims d{};
-      d.key_dim = c.kd;
-      d.value_dim = c.vd;
-      d.height = c.h;
-      d.width = c.w;
-      d.kernel_h = c.kh;
-      d.kernel_w = c.kw;
-      d.pad_top = c.pad_top;
-      d.pad_left = c.pad_left;
-      d.scale = 0.3f;
-      d.q_step = c.q_step;
-      d.q_zero = q_zero;
-      d.q_lo = q_lo;
-      d.q_hi = q_hi;
+      const AttentionHeadDims d = attention_head_dims(node, qkv.shape(), weight.shape());
       std::vector<float> tap_major(static_cast<size_t>(c.kd * c.kh * c.kw));
-      for (int64_t ch = 0; ch < c.kd; ++ch)
-        for (int64_t t = 0; t < c.kh * c.kw; ++t)
-          tap_major[static_cast<size_t>(t * c.kd + ch)] = weight.data<float>()[ch * c.kh * c.kw + t];
+      pack_attention_dw_weight(d, weight.data<float>(), tap_major.data());
       // Stale scratch must not leak into the result: fill it with NaN first.
       std::vector<float> scratch(attention_head_scratch_floats(d), std::numeric_limits<float>::quiet_NaN());
       const AttentionHeadScratch s = carve_attention_head_scratch(d, scratch.data());
@@ -203,12 +189,6 @@ TEST(KernelTables, AttentionHeadMaskedRows) {
   std::mt19937 rng(76);
   for (IsaTier tier : tables_to_test()) {
     for (const float fill : {-3e38f, -std::numeric_limits<float>::infinity()}) {
-      AttentionHeadDims d{};
-      d.key_dim = 16;
-      d.value_dim = 8;
-      d.height = d.width = 7;
-      d.kernel_h = d.kernel_w = 1;
-      d.scale = 1.f;
       const int64_t n = 49;
       const Tensor qkv = random_f32({1, 40, 7, 7}, rng);
       const Tensor weight = random_f32({16, 1, 1, 1}, rng);
@@ -220,6 +200,7 @@ TEST(KernelTables, AttentionHeadMaskedRows) {
       node.set_ints("pads", {0, 0, 0, 0});
       Tensor want(DType::f32, {1, 8, n});
       kAttentionHeadOp.compute(node, {&qkv, &weight, nullptr, &bias}, {&want});
+      const AttentionHeadDims d = attention_head_dims(node, qkv.shape(), weight.shape());
       std::vector<float> scratch(attention_head_scratch_floats(d)), bias_t(attention_bias_floats(d));
       pack_attention_bias(d, bias.data<float>(), bias_t.data());
       Tensor got(DType::f32, {1, 8, n});

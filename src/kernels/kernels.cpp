@@ -15,6 +15,12 @@ size_t attention_head_scratch_floats(const AttentionHeadDims& d) {
   return static_cast<size_t>(padded * d.key_dim + n * d.key_dim + d.key_dim * stride + n * stride + 2 * stride);
 }
 
+void pack_attention_dw_weight(const AttentionHeadDims& d, const float* dw_weight, float* tap_major) {
+  const int64_t taps = d.kernel_h * d.kernel_w;
+  for (int64_t c = 0; c < d.key_dim; ++c)
+    for (int64_t t = 0; t < taps; ++t) tap_major[t * d.key_dim + c] = dw_weight[c * taps + t];
+}
+
 size_t attention_bias_floats(const AttentionHeadDims& d) {
   const int64_t n = d.height * d.width;
   return static_cast<size_t>(n * lane_stride(n));

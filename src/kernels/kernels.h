@@ -40,6 +40,9 @@ struct AttentionHeadScratch {
 };
 size_t attention_head_scratch_floats(const AttentionHeadDims& d);
 AttentionHeadScratch carve_attention_head_scratch(const AttentionHeadDims& d, float* base);
+// dw_weight [key_dim][kernel_h * kernel_w] (ONNX order) -> tap-major [kernel_h * kernel_w][key_dim],
+// as the kernel takes it (its inner loop runs over channels).
+void pack_attention_dw_weight(const AttentionHeadDims& d, const float* dw_weight, float* tap_major);
 // Floats of the attention bias as the kernel takes it: transposed and lane-padded, [N][stride].
 size_t attention_bias_floats(const AttentionHeadDims& d);
 // bias [N][N] (row i: query pixel, column j: key pixel) -> bias_t[j][i], padding lanes 0.

@@ -11,14 +11,14 @@
 
 #include "cpu/hardware.h"
 #include "kernels/kernels.h"
+#include "ops/attention_head.h"
 #include "ops/op.h"
 #include "ops/parallel.h"
 #include "ops/registry_decls.h"
 
 namespace effvit {
-namespace {
 
-AttentionHeadDims head_dims(const Node& n, const Shape& qkv, const Shape& dw_weight) {
+AttentionHeadDims attention_head_dims(const Node& n, const Shape& qkv, const Shape& dw_weight) {
   AttentionHeadDims d{};
   d.key_dim = n.attr_int("key_dim", 0);
   d.value_dim = qkv.size() == 4 ? qkv[1] - 2 * d.key_dim : 0;
@@ -39,12 +39,14 @@ AttentionHeadDims head_dims(const Node& n, const Shape& qkv, const Shape& dw_wei
   return d;
 }
 
+namespace {
+
 void infer_attention_head(InferContext& c) {
   c.require_f32(0, 3);
   const Shape& x = c.shape(0);
   if (x.size() != 4) c.fail("qkv must be [B, C, H, W], got " + shape_str(x));
   const Shape& w = c.shape(1);
-  const AttentionHeadDims d = head_dims(c.node, x, w);
+  const AttentionHeadDims d = attention_head_dims(c.node, x, w);
   if (d.key_dim <= 0 || d.value_dim <= 0)
     c.fail("key_dim " + std::to_string(d.key_dim) + " does not split " + std::to_string(x[1]) + " qkv channels");
   if (w != Shape{d.key_dim, 1, d.kernel_h, d.kernel_w} || d.kernel_h <= 0 || d.kernel_w <= 0)
@@ -66,7 +68,7 @@ void infer_attention_head(InferContext& c) {
 
 // The reference: each step as the unfused graph computes it, in plain loops.
 void compute_attention_head(const Node& node, const TensorIn& in, const TensorOut& out) {
-  const AttentionHeadDims d = head_dims(node, in[0]->shape(), in[1]->shape());
+  const AttentionHeadDims d = attention_head_dims(node, in[0]->shape(), in[1]->shape());
   const int64_t kd = d.key_dim, vd = d.value_dim, h = d.height, w = d.width, n = h * w;
   const int64_t batch = in[0]->shape()[0];
   const float* weight = in[1]->data<float>();
@@ -122,11 +124,9 @@ class AttentionHeadKernel final : public Kernel {
  public:
   AttentionHeadKernel(const AttentionHeadDims& dims, int64_t windows, const Tensor& dw_weight, const Tensor* bias, int threads)
       : dims_(dims), windows_(windows), threads_(threads), head_(hardware().kernels->attention_head_f32) {
-    // Tap-major, so the kernel's inner loop runs over channels.
     const int64_t taps = dims.kernel_h * dims.kernel_w;
     weight_.resize(static_cast<size_t>(taps * dims.key_dim));
-    for (int64_t c = 0; c < dims.key_dim; ++c)
-      for (int64_t t = 0; t < taps; ++t) weight_[static_cast<size_t>(t * dims.key_dim + c)] = dw_weight.data<float>()[c * taps + t];
+    pack_attention_dw_weight(dims, dw_weight.data<float>(), weight_.data());
     scratch_floats_ = (attention_head_scratch_floats(dims) + 15) / 16 * 16;  // 64-byte steps per thread
     if (bias) {
       bias_t_.resize(attention_bias_floats(dims));
@@ -173,7 +173,7 @@ std::unique_ptr<Kernel> create_attention_head(const Node& n, const Graph& g, con
   // Both are packed here: a run-time weight or bias is the reference's.
   if (!weight.is_constant || (has_bias && !g.is_constant(n.inputs[3]))) return nullptr;
   const Shape& x = g.value(n.inputs[0]).shape;
-  return std::make_unique<AttentionHeadKernel>(head_dims(n, x, weight.shape), x[0], weight.constant,
+  return std::make_unique<AttentionHeadKernel>(attention_head_dims(n, x, weight.shape), x[0], weight.constant,
                                                has_bias ? &g.value(n.inputs[3]).constant : nullptr, std::max(1, options.threads));
 }
 

@@ -65,13 +65,6 @@ bool is_plain_f32(const Graph& g, ValueId id) {
   return v.dtype == DType::f32 && v.layout == Layout::Plain && v.shape_known;
 }
 
-// The node producing `value` (any op), or null when `value` has another reader or no producer.
-Node* sole_any_producer(Graph& g, ValueId value, const std::vector<int>& uses, const std::vector<int>& producers) {
-  const int p = producers[static_cast<size_t>(value)];
-  if (p < 0 || uses[static_cast<size_t>(value)] != 1) return nullptr;
-  return &g.nodes[static_cast<size_t>(p)];
-}
-
 std::optional<Match> match_head(Graph& g, Node& out_mm, const std::vector<int>& uses, const std::vector<int>& producers) {
   auto only = [&](ValueId v, const char* op) { return sole_producer(g, v, op, uses, producers); };
   if (out_mm.op != "MatMul" || out_mm.inputs.size() != 2 || !out_mm.attr_int("effvit.trans_b", 0) ||
@@ -86,8 +79,8 @@ std::optional<Match> match_head(Graph& g, Node& out_mm, const std::vector<int>& 
   Node* k_flat = only(scores->inputs[1], "Reshape");
   if (!q_flat || !k_flat) return std::nullopt;
   Node* dw = only(q_flat->inputs[0], "Conv");
-  Node* split = sole_any_producer(g, k_flat->inputs[0], uses, producers);
-  if (!dw || !split || split->op != "Split" || split->outputs.size() != 3 || dw->inputs.size() < 2) return std::nullopt;
+  Node* split = only(k_flat->inputs[0], "Split");
+  if (!dw || !split || split->outputs.size() != 3 || dw->inputs.size() < 2) return std::nullopt;
   Match m;
   ValueId q = dw->inputs[0];
   if (is_quantized_conv(*dw)) {

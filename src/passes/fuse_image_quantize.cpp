@@ -64,15 +64,10 @@ int fuse_image_quantize(Graph& g) {
     for (size_t side = 0; side < 2; ++side) {
       Node* sub = sole_producer(g, mul->inputs[side], "Sub", uses, producers);
       if (!sub) continue;
-      int p = producers[static_cast<size_t>(sub->inputs[0])];
-      if (p < 0 || uses[static_cast<size_t>(sub->inputs[0])] != 1) continue;
-      const Node* reverse = nullptr;
-      if (g.nodes[static_cast<size_t>(p)].op == "Slice") {
-        reverse = &g.nodes[static_cast<size_t>(p)];
-        p = producers[static_cast<size_t>(reverse->inputs[0])];
-        if (p < 0 || uses[static_cast<size_t>(reverse->inputs[0])] != 1) continue;
-      }
-      const Node& source = g.nodes[static_cast<size_t>(p)];
+      const Node* reverse = sole_producer(g, sub->inputs[0], "Slice", uses, producers);
+      const Node* found = sole_producer(g, reverse ? reverse->inputs[0] : sub->inputs[0], nullptr, uses, producers);
+      if (!found) continue;
+      const Node& source = *found;
       const ValueId image = source.inputs.empty() ? kNoValue : source.inputs[0];
       if (image == kNoValue || g.value(image).dtype != DType::u8 || g.value(image).shape.size() != 4) continue;
       const bool nv12 = source.op == "effvit.Nv12ToRgb";

@@ -68,7 +68,8 @@ void optimize(Graph& graph, int block);
 // Replaces every read of `from` (node inputs and graph outputs) by `to`.
 void replace_uses(Graph& graph, ValueId from, ValueId to);
 
-// The `op` node that produces `value` when nothing else reads `value`; otherwise null.
+// The `op` node (any op when `op` is null) that produces `value` when nothing else reads `value`;
+// otherwise null.
 Node* sole_producer(Graph& graph, ValueId value, const char* op, const std::vector<int>& uses,
                     const std::vector<int>& producers);
 // The Conv that produces `value` when `value` has no other reader and the Conv has no fused

@@ -18,7 +18,7 @@ Node* sole_producer(Graph& graph, ValueId value, const char* op, const std::vect
   const int p = producers[static_cast<size_t>(value)];
   if (p < 0 || uses[static_cast<size_t>(value)] != 1) return nullptr;
   Node& n = graph.nodes[static_cast<size_t>(p)];
-  return n.op == op ? &n : nullptr;
+  return !op || n.op == op ? &n : nullptr;
 }
 
 Node* sole_conv_producer(Graph& graph, ValueId value, const std::vector<int>& uses, const std::vector<int>& producers) {

@@ -13,11 +13,6 @@
 namespace effvit::quant {
 namespace {
 
-std::shared_ptr<const Model> load(const onnx::ModelProto& model, const std::string& name) {
-  const std::string bytes = model.SerializeAsString();
-  return Model::load_from_memory(bytes.data(), bytes.size(), name);
-}
-
 // The model with each of `tensors` added as an output; returns where every one comes out.
 std::shared_ptr<const Model> with_taps(onnx::ModelProto model, const std::vector<std::string>& tensors,
                                        const std::map<std::string, size_t>& ranks, const std::string& name,
@@ -29,7 +24,7 @@ std::shared_ptr<const Model> with_taps(onnx::ModelProto model, const std::vector
     taps[t] = r->second;
   }
   add_outputs(model, taps);
-  auto loaded = load(model, name);
+  auto loaded = load_proto(model, name);
   const auto& outputs = loaded->summary().outputs;
   for (size_t k = 0; k < outputs.size(); ++k) index[outputs[k].name] = k;
   return loaded;
@@ -160,7 +155,7 @@ Agreement measure_agreement(const onnx::ModelProto& float_model, const onnx::Mod
 LogitsProbe::LogitsProbe(const onnx::ModelProto& float_model, const CalibrationSet& samples, const QuantConfig& config,
                          size_t max_samples)
     : config_(config) {
-  Session session(load(float_model, config.onnx_model));
+  Session session(load_proto(float_model, config.onnx_model));
   const size_t count = std::min(samples.size(), max_samples);
   for (size_t i = 0; i < count; ++i) {
     const size_t index = i * samples.size() / count;  // spread over the set
@@ -172,7 +167,7 @@ LogitsProbe::LogitsProbe(const onnx::ModelProto& float_model, const CalibrationS
 }
 
 std::pair<double, double> LogitsProbe::measure(const onnx::ModelProto& deployed) const {
-  Session session(load(deployed, config_.onnx_model + " (quantized)"));
+  Session session(load_proto(deployed, config_.onnx_model + " (quantized)"));
   Accumulator acc;
   size_t agree = 0;
   for (size_t i = 0; i < inputs_.size(); ++i) {

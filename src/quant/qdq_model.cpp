@@ -9,13 +9,20 @@
 #include "import/tensor_proto.h"
 
 namespace effvit::quant {
+
+std::string node_name(const onnx::NodeProto& n) { return n.name().empty() ? (n.output_size() ? n.output(0) : n.op_type()) : n.name(); }
+
+std::shared_ptr<const Model> load_proto(const onnx::ModelProto& model, const std::string& name) {
+  const std::string bytes = model.SerializeAsString();
+  return Model::load_from_memory(bytes.data(), bytes.size(), name);
+}
+
 namespace {
 
 using onnx::ModelProto;
 using onnx::NodeProto;
 using onnx::TensorProto;
 
-std::string node_name(const NodeProto& n) { return n.name().empty() ? (n.output_size() ? n.output(0) : n.op_type()) : n.name(); }
 
 std::map<std::string, TensorProto*> initializers(ModelProto& model) {
   std::map<std::string, TensorProto*> out;

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "effvit/model.h"
 #include "onnx/onnx_pb.h"
 #include "quant/config.h"
 
@@ -40,6 +42,12 @@ int fold_batchnorm_into_conv(onnx::ModelProto& model);
 // The nodes to quantize, in graph order; node_info names that match no node are an error naming
 // them (`config_path` for the message).
 std::vector<QuantTarget> find_targets(const onnx::ModelProto& model, const QuantConfig& config);
+
+// A node's name, or its first output's when it has none (how quantize and node_info name nodes).
+std::string node_name(const onnx::NodeProto& node);
+
+// `model` loaded by effvit (checked as any load checks it), `name` standing for it in messages.
+std::shared_ptr<const Model> load_proto(const onnx::ModelProto& model, const std::string& name);
 
 // Adds tensors (name -> rank) as extra float32 graph outputs, so one run reports them all.
 void add_outputs(onnx::ModelProto& model, const std::map<std::string, size_t>& tensors);

@@ -46,10 +46,6 @@ std::map<std::string, size_t> tensor_ranks(const onnx::ModelProto& model, const 
   return ranks;
 }
 
-std::shared_ptr<const Model> load_proto(const onnx::ModelProto& model, const std::string& name) {
-  const std::string bytes = model.SerializeAsString();
-  return Model::load_from_memory(bytes.data(), bytes.size(), name);
-}
 
 // How a bound was chosen, the same words in notes, metadata and the report.
 std::string calibration_label(const std::string& method, double percentile) {
@@ -176,14 +172,17 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
   std::vector<std::pair<std::string, std::string>> outputs;
   std::map<std::string, std::string> output_of;
   for (const auto& n : model.graph().node())
-    if (n.output_size() > 0) output_of[n.name().empty() ? n.output(0) : n.name()] = n.output(0);
+    if (n.output_size() > 0) output_of[node_name(n)] = n.output(0);
   for (const auto& t : targets) outputs.emplace_back(t.node, output_of.at(t.node));
 
-  // The deployed model for one way of choosing each tensor's clipping bound; `chosen` gets what
-  // the report shows of each activation.
-  auto deploy = [&](const std::string& method, double percentile, std::vector<ActivationRange>* chosen = nullptr,
-                    const std::set<std::string>& float_nodes = {}) {
-    std::map<std::string, ActivationQuant> ranges;
+  // Each activation's grid for one way of choosing its clipping bound (computed once per way: kl
+  // and mse search the histogram), with what the report shows of it.
+  struct Grids {
+    std::map<std::string, ActivationQuant> quant;
+    std::vector<ActivationRange> described;
+  };
+  auto grids_for = [&](const std::string& method, double percentile) {
+    Grids g;
     for (const auto& [name, obs] : observers) {
       ActivationQuant q;
       // Steps between 0 and the bound: 255 for a tensor that is never negative (uint8 [0, b]); for
@@ -206,28 +205,30 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
         q.scale = hi > lo ? (hi - lo) / 255.f : 1.f;
         q.zero_point = static_cast<int>(std::clamp(std::nearbyint(-lo / q.scale), 0.f, 255.f));
       }
-      ranges[name] = q;
-      if (chosen) {
-        ActivationRange r;
-        r.tensor = name;
-        for (const auto& t : targets)
-          if (t.activation == name) r.readers.push_back(t.node);
-        r.min = obs.min();
-        r.max = obs.max();
-        r.bound = bound;
-        r.scale = q.scale;
-        r.zero_point = q.zero_point;
-        r.is_unsigned = q.is_unsigned;
-        r.histogram_range = obs.histogram_range();
-        r.histogram = obs.histogram(128);
-        chosen->push_back(std::move(r));
-      }
+      g.quant[name] = q;
+      ActivationRange r;
+      r.tensor = name;
+      for (const auto& t : targets)
+        if (t.activation == name) r.readers.push_back(t.node);
+      r.min = obs.min();
+      r.max = obs.max();
+      r.bound = bound;
+      r.scale = q.scale;
+      r.zero_point = q.zero_point;
+      r.is_unsigned = q.is_unsigned;
+      r.histogram_range = obs.histogram_range();
+      r.histogram = obs.histogram(128);
+      g.described.push_back(std::move(r));
     }
+    return g;
+  };
+  // The deployed model on those grids, with `float_nodes` left in float32.
+  auto deploy = [&](const Grids& grids, const std::set<std::string>& float_nodes = {}) {
     std::vector<QuantTarget> active;
     for (const auto& t : targets)
       if (!float_nodes.count(t.node)) active.push_back(t);
     onnx::ModelProto deployed = model;
-    insert_qdq(deployed, active, ranges, scheme == QuantScheme::portable ? 64 : 127);
+    insert_qdq(deployed, active, grids.quant, scheme == QuantScheme::portable ? 64 : 127);
     prepend_preprocessing(deployed, config);
     return deployed;
   };
@@ -238,30 +239,35 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
   std::string method = config.calibration_type;
   double percentile = config.max_percentile;
   onnx::ModelProto deployed;
+  Grids grids;
   if (method == "default") {
+    // The same samples the agreement check runs, so the kept candidate's numbers are the report's.
+    const LogitsProbe probe(model, samples, config, kAgreementSamples);
     double best = -2;
-    for (const auto& [candidate, p] : std::vector<std::pair<std::string, double>>{{"max", 1.0}, {"max", 0.99995}, {"kl", 1.0}}) {
-      onnx::ModelProto trial = deploy(candidate, p);
-      const Agreement a = measure_agreement(model, trial, {}, ranks, samples, config, kAgreementSamples,
-                                            [&](size_t done, size_t total) {
-                                              if (progress) progress("choose", done, total);
-                                            });
-      const std::string label = calibration_label(candidate, p);
-      report.notes.push_back("calibration_type default: " + label + " gives logits cosine " + std::to_string(a.logits_cosine) +
-                             ", top-1 agreement " + std::to_string(a.top1_agreement));
-      if (a.logits_cosine > best) {
-        best = a.logits_cosine;
+    const std::vector<std::pair<std::string, double>> candidates{{"max", 1.0}, {"max", 0.99995}, {"kl", 1.0}};
+    for (size_t c = 0; c < candidates.size(); ++c) {
+      const auto& [candidate, p] = candidates[c];
+      Grids trial_grids = grids_for(candidate, p);
+      onnx::ModelProto trial = deploy(trial_grids);
+      const auto [cosine, top1] = probe.measure(trial);
+      report.notes.push_back("calibration_type default: " + calibration_label(candidate, p) + " gives logits cosine " +
+                             std::to_string(cosine) + ", top-1 agreement " + std::to_string(top1));
+      if (cosine > best) {
+        best = cosine;
         deployed = std::move(trial);
+        grids = std::move(trial_grids);
         method = candidate;
         percentile = p;
       }
+      if (progress) progress("choose", c + 1, candidates.size());
     }
     report.notes.push_back("calibration_type default: kept " + calibration_label(method, percentile));
-    deploy(method, percentile, &report.ranges);  // the kept candidate's ranges, for the report
   } else {
-    deployed = deploy(method, percentile, &report.ranges);
+    grids = grids_for(method, percentile);
+    deployed = deploy(grids);
   }
   report.calibration = calibration_label(method, percentile);
+  report.ranges = grids.described;
 
   // Sensitivity: each node quantized alone, against float32's logits on the same samples, most
   // sensitive (lowest cosine) first. --auto-mixed then keeps the fewest, most sensitive nodes in
@@ -272,7 +278,7 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
       std::set<std::string> others;
       for (const auto& t : targets)
         if (t.node != targets[i].node) others.insert(t.node);
-      const auto [cosine, top1] = probe.measure(deploy(method, percentile, nullptr, others));
+      const auto [cosine, top1] = probe.measure(deploy(grids, others));
       report.sensitivity.push_back({targets[i].node, cosine, top1});
       if (progress) progress("sensitivity", i + 1, targets.size());
     }
@@ -286,7 +292,7 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
       for (size_t k = 0; !met(measured) && k < report.sensitivity.size(); ++k) {
         kept_float.insert(report.sensitivity[k].node);
         report.auto_mixed_float.push_back(report.sensitivity[k].node);
-        deployed = deploy(method, percentile, nullptr, kept_float);
+        deployed = deploy(grids, kept_float);
         measured = probe.measure(deployed);
         if (progress) progress("auto-mixed", k + 1, report.sensitivity.size());
       }
@@ -295,8 +301,6 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
                              std::to_string(measured.second) + " on " + std::to_string(probe.samples()) + " samples");
       report.quantized_nodes = targets.size() - kept_float.size();
       report.float_nodes += kept_float.size();
-      report.ranges.clear();
-      deploy(method, percentile, &report.ranges, kept_float);
     }
   }
   auto set_meta = [&](const std::string& key, const std::string& value) {
