@@ -41,3 +41,5 @@ mkdir -p "$dir"
 rm -f "$dir/out.npy"
 "$effvit" run "$dir/model.onnx" --input "$dir/input.npy" --output "$dir/out.npy" --threads "${THREADS:-1}"
 "$python" "$pydir/compare_npy.py" "$dir/out.npy" "$dir/expected.npy" --rtol "${RTOL:-1e-4}"
+# MEMORY_CHECK=PROGRAM: also hold the model's resident memory to its bar (tests/model_memory.cpp).
+if [ -n "${MEMORY_CHECK:-}" ]; then "$MEMORY_CHECK" "$dir/model.onnx"; fi

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <array>
+#include <cstring>
 #include <random>
 
 #include "effvit/error.h"
@@ -306,6 +307,78 @@ TEST(Plan, SharedWeightCacheTellsHowAWeightIsRead) {
   const auto got = plan.run(inputs);
   ASSERT_EQ(got.size(), 2u);
   for (size_t i = 0; i < want.size(); ++i) expect_close(got[i], want[i], 1e-5, "output " + std::to_string(i));
+}
+
+
+// A Conv weight the Model holds only packed (weight_id, plain bytes released): later plans find the
+// packed copy, other readers get the exact bytes back, and the plan itself keeps no plain copy.
+TEST(Plan, WeightsHeldOnlyPackedComeBackExactly) {
+  std::mt19937 rng(85);
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {1, 16, 8, 8});
+  const ValueId w = b.constant("w", random_f32({32, 16, 3, 3}, rng));
+  b.output(b.node("Conv", {x, w}, {{"pads", ints_attr({1, 1, 1, 1})}}));
+  Graph g = specialize(b.graph, {{1, 16, 8, 8}});
+  g.value(w).weight_id = 7;
+  const Tensor original = g.value(w).constant.clone();
+  const std::vector<Tensor> inputs{random_f32({1, 16, 8, 8}, rng)};
+  WeightCache cache;
+  KernelOptions shared;
+  shared.weights = &cache;
+  Plan first(g, shared);
+  const auto want = first.run(inputs);
+  EXPECT_FALSE(first.graph().value(w).constant.defined()) << "the plan kept a weight its kernel packed";
+  ASSERT_TRUE(cache.recoverable(7));
+
+  Graph light = g;
+  light.value(w).constant = Tensor();
+  Plan second(light, shared);
+  expect_identical(second.run(inputs)[0], want[0], "a plan over the released weight");
+  expect_identical(cache.recover(light.value(w)), original, "the recovered weight");
+
+  // A reader other than the Conv gets the bytes back before its kernel is made.
+  GraphBuilder b2;
+  const ValueId x2 = b2.input("x", DType::f32, {32, 16, 3, 3});
+  const ValueId w2 = b2.constant("w", original);
+  b2.output(b2.node("Add", {x2, w2}));
+  Graph add = specialize(b2.graph, {{32, 16, 3, 3}});
+  add.value(w2).weight_id = 7;
+  add.value(w2).constant = Tensor();
+  Plan third(add, shared);
+  const std::vector<Tensor> zeros{Tensor(DType::f32, {32, 16, 3, 3})};
+  expect_identical(third.run(zeros)[0], original, "the released weight read by an Add");
+}
+
+// Only a packing that gives the source back bit for bit may stand in for it.
+TEST(WeightCache, HoldsOnlyPackingsThatUndoExactly) {
+  std::mt19937 rng(86);
+  Value v;
+  v.name = "w";
+  v.shape = {64, 64};
+  v.constant = random_f32({64, 64}, rng);
+  v.is_constant = true;
+  v.weight_id = 3;
+  WeightCache cache;
+  auto copy = [&](const void* src) {
+    auto out = std::shared_ptr<float>(new float[64 * 64], std::default_delete<float[]>());
+    std::memcpy(out.get(), src, 64 * 64 * sizeof(float));
+    return std::static_pointer_cast<void>(out);
+  };
+  auto lossy = [](const std::shared_ptr<void>& packed, void* plain) {
+    std::memcpy(plain, packed.get(), 64 * 64 * sizeof(float));
+    static_cast<float*>(plain)[5] += 1.f;
+  };
+  cache.get(v, "lossy", copy, lossy);
+  EXPECT_FALSE(cache.recoverable(3));
+  EXPECT_THROW(cache.recover(v), Error);
+  auto exact = [](const std::shared_ptr<void>& packed, void* plain) { std::memcpy(plain, packed.get(), 64 * 64 * sizeof(float)); };
+  auto held = cache.get(v, "exact", copy, exact);
+  EXPECT_TRUE(cache.recoverable(3));
+  expect_identical(cache.recover(v), v.constant, "recovered");
+  // Keyed by id: a later request without the plain bytes gets the same copy.
+  Value released = v;
+  released.constant = Tensor();
+  EXPECT_EQ(cache.get(released, "exact", copy, exact), held);
 }
 
 }  // namespace

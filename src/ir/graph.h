@@ -43,6 +43,11 @@ struct Value {
   bool shape_known = false;
   Tensor constant;          // defined() && is_constant: weights or folded values
   bool is_constant = false;
+  // Nonzero on a large float weight the Model may keep only in packed form (a Conv's weights, once
+  // a kernel has packed them): its `constant` is then released (undefined) in the Model's graphs
+  // and the WeightCache recovers the bytes on demand. A pass that derives a new value from a
+  // constant must not copy this id onto it.
+  uint64_t weight_id = 0;
   Layout layout = Layout::Plain;
   int channel_block = 0;    // B of nChw<B>c when layout == Blocked
   // Shape recorded by ONNX shape inference (-1 for unknown dims), used to cross-check ours.

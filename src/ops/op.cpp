@@ -1,6 +1,7 @@
 #include "ops/op.h"
 
 #include <algorithm>
+#include <cstring>
 #include <new>
 
 namespace effvit {
@@ -52,23 +53,58 @@ void InferContext::require_f32(size_t first, size_t last) const {
 
 void InferContext::fail(const std::string& problem) const { fail_node(node, problem); }
 
-std::shared_ptr<void> WeightCache::get(const Tensor& source, const std::string& layout,
-                                       const std::function<std::shared_ptr<void>()>& pack) {
+std::shared_ptr<void> WeightCache::get(const Value& source, const std::string& layout, const PackFn& pack,
+                                       const UnpackFn& unpack) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Entry& slot = entries_[{source.raw(), layout}];
-  if (auto packed = slot.packed.lock()) return packed;
-  auto packed = pack();
-  slot.packed = packed;
-  slot.source = source;
-  // Forget packings no kernel holds any more (their plans were evicted).
-  for (auto it = entries_.begin(); it != entries_.end();)
-    it = it->second.packed.expired() ? entries_.erase(it) : std::next(it);
+  if (source.weight_id == 0) {
+    Entry& slot = entries_[{source.constant.raw(), layout}];
+    if (auto packed = slot.packed.lock()) return packed;
+    auto packed = pack(source.constant.raw());
+    slot.packed = packed;
+    slot.source = source.constant;
+    // Forget packings no kernel holds any more (their plans were evicted).
+    for (auto it = entries_.begin(); it != entries_.end();)
+      it = it->second.packed.expired() ? entries_.erase(it) : std::next(it);
+    return packed;
+  }
+  for (auto it = by_id_.begin(); it != by_id_.end();)
+    it = it->second.expired() ? by_id_.erase(it) : std::next(it);
+  std::weak_ptr<void>& slot = by_id_[{source.weight_id, layout}];
+  if (auto packed = slot.lock()) return packed;
+  const Tensor plain = source.constant.defined() ? source.constant : recover_locked(source);
+  auto packed = pack(plain.raw());
+  slot = packed;
+  if (unpack && !held_.count(source.weight_id)) {
+    // Held (and the plain bytes droppable) only if unpacking gives back exactly what was packed.
+    Tensor back(plain.dtype(), plain.shape());
+    unpack(packed, back.raw());
+    if (std::memcmp(back.raw(), plain.raw(), plain.bytes()) == 0) held_[source.weight_id] = Held{packed, unpack};
+  }
   return packed;
+}
+
+bool WeightCache::recoverable(uint64_t weight_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return held_.count(weight_id) != 0;
+}
+
+Tensor WeightCache::recover(const Value& released) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return recover_locked(released);
+}
+
+Tensor WeightCache::recover_locked(const Value& released) {
+  auto it = held_.find(released.weight_id);
+  if (it == held_.end())
+    throw Error(ErrorKind::internal, "internal error: the weights '" + released.name + "' were released but no packed copy holds them");
+  Tensor plain(released.dtype, released.shape);
+  it->second.unpack(it->second.packed, plain.raw());
+  return plain;
 }
 
 size_t WeightCache::entries() {
   std::lock_guard<std::mutex> lock(mutex_);
-  return entries_.size();
+  return entries_.size() + by_id_.size();
 }
 
 void fail_node(const Node& node, const std::string& problem) {

@@ -59,6 +59,9 @@ class Kernel {
   // after another, so none may expect its scratch to survive to its next run.
   virtual size_t workspace_bytes() const { return 0; }
   virtual void bind_workspace(void* base) {}
+  // Whether constant input i was copied (packed) when the kernel was made and is never read from
+  // the graph again, so the plan need not keep it.
+  virtual bool packed_input(size_t i) const { return false; }
 };
 
 // Gives a kernel run outside a plan (tests, micro-benchmarks) a workspace of its own; the kernel
@@ -70,16 +73,30 @@ std::shared_ptr<void> bind_own_workspace(Kernel& kernel);
 bool is_reference_implementation(const std::string& implementation);
 
 // Packed (reordered) constant weights shared by every Session of one Model: kernels ask for the
-// packed form of a constant tensor and get the one copy, created on first use. `layout` must say
+// packed form of a constant and get the one copy, created on first use. `layout` must say
 // everything about how the source is read and what it becomes (e.g. both oneDNN descriptors: one
-// weight may be read transposed by one node and plain by another). Each entry holds the source's
-// storage, so its address cannot be reused by another tensor while the entry lives. Packed copies
-// live as long as some kernel holds them: a batch size whose plans are all evicted frees its
-// packings (oneDNN may pack differently per batch size).
+// weight may be read transposed by one node and plain by another).
+//
+// A constant with a weight id (Value::weight_id) is keyed by that id. The first packing of it whose
+// `unpack` gives the source back bit for bit is held for the Model's life and becomes the weight's
+// storage: the Model may then drop the plain bytes (recoverable), and recover() rebuilds them
+// when a new input shape is specialised or a kernel wants another packing.
+//
+// Other constants are keyed by their storage's address; each entry holds that storage, so the
+// address cannot be reused by another tensor while the entry lives. Packed copies other than the
+// held ones live as long as some kernel holds them: a batch size whose plans are all evicted frees
+// its packings (oneDNN may pack differently per batch size).
 class WeightCache {
  public:
-  std::shared_ptr<void> get(const Tensor& source, const std::string& layout,
-                            const std::function<std::shared_ptr<void>()>& pack);
+  using PackFn = std::function<std::shared_ptr<void>(const void* source)>;
+  // Writes the bytes a packed copy was made from into `plain` (null: the packing cannot be undone).
+  using UnpackFn = std::function<void(const std::shared_ptr<void>& packed, void* plain)>;
+
+  std::shared_ptr<void> get(const Value& source, const std::string& layout, const PackFn& pack,
+                            const UnpackFn& unpack = nullptr);
+  bool recoverable(uint64_t weight_id);
+  // The bytes of `released` (a constant with a weight id), rebuilt from its held packed copy.
+  Tensor recover(const Value& released);
   size_t entries();
 
  private:
@@ -87,8 +104,16 @@ class WeightCache {
     Tensor source;
     std::weak_ptr<void> packed;
   };
+  struct Held {
+    std::shared_ptr<void> packed;
+    UnpackFn unpack;
+  };
+  Tensor recover_locked(const Value& released);
+
   std::mutex mutex_;
   std::map<std::pair<const void*, std::string>, Entry> entries_;
+  std::map<std::pair<uint64_t, std::string>, std::weak_ptr<void>> by_id_;
+  std::map<uint64_t, Held> held_;
 };
 
 struct KernelOptions {

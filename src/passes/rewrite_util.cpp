@@ -48,6 +48,8 @@ void insert_layout_conversions(Graph& g, const std::function<Layout(const Node&,
     v.channel_block = to == Layout::Blocked ? block : 0;
     v.onnx_shape.reset();
     v.is_constant = false;
+    v.constant = Tensor();
+    v.weight_id = 0;
     const ValueId out = g.add_value(v);
     Node r;
     if (to == Layout::Nhwc) r.op = "effvit.ToNhwc";

@@ -1,5 +1,9 @@
 #include "effvit/model.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "cpu/hardware.h"
 #include "effvit/image.h"
 #include "import/onnx_import.h"
@@ -13,6 +17,46 @@ namespace effvit {
 Model::Model() = default;
 Model::~Model() = default;
 
+namespace {
+
+// Weights worth holding only packed: float constants of at least this many bytes that only Convs
+// read, as their weights. Smaller ones (and everything else) stay plain in the graph.
+constexpr size_t kPackedOnlyBytes = 16 * 1024;
+
+void assign_weight_ids(Graph& g) {
+  std::vector<char> conv_weight_only(g.values.size(), 1);
+  for (const Node& n : g.nodes)
+    for (size_t k = 0; k < n.inputs.size(); ++k)
+      if (n.inputs[k] != kNoValue && !(n.op == "Conv" && k == 1)) conv_weight_only[static_cast<size_t>(n.inputs[k])] = 0;
+  for (ValueId id : g.outputs) conv_weight_only[static_cast<size_t>(id)] = 0;
+  uint64_t next = 0;
+  for (size_t id = 0; id < g.values.size(); ++id) {
+    Value& v = g.values[id];
+    if (v.is_constant && v.dtype == DType::f32 && v.constant.bytes() >= kPackedOnlyBytes && conv_weight_only[id]) v.weight_id = ++next;
+  }
+}
+
+// Whether any weight of `g` still has plain bytes that `weights` could rebuild.
+bool holds_releasable(const Graph& g, WeightCache& weights) {
+  for (const Value& v : g.values)
+    if (v.weight_id && v.constant.defined() && weights.recoverable(v.weight_id)) return true;
+  return false;
+}
+
+size_t release_recoverable(Graph& g, WeightCache& weights) {
+  size_t released = 0;
+  for (Value& v : g.values)
+    if (v.weight_id && v.constant.defined() && weights.recoverable(v.weight_id)) {
+      v.constant = Tensor();
+      ++released;
+    }
+  return released;
+}
+
+}  // namespace
+
+Model::Runtime::Runtime(Graph structural) : structural_(std::move(structural)) { assign_weight_ids(structural_); }
+
 std::shared_ptr<const Graph> Model::Runtime::graph_for(const std::vector<Shape>& shapes) {
   std::lock_guard<std::mutex> lock(mutex_);
   ++clock_;
@@ -21,7 +65,12 @@ std::shared_ptr<const Graph> Model::Runtime::graph_for(const std::vector<Shape>&
     it->second.last_use = clock_;
     return it->second.graph;
   }
-  Graph g = specialize(structural_, shapes);
+  // Passes read constants, so a new specialisation starts from plain bytes; they are dropped again
+  // once this shape's plan has packed them (release_packed_weights).
+  Graph source = structural_;
+  for (Value& v : source.values)
+    if (v.weight_id && v.is_constant && !v.constant.defined()) v.constant = weights.recover(v);
+  Graph g = specialize(source, shapes);
   optimize_for_shapes(g, hardware().info.channel_block);
   auto graph = std::make_shared<const Graph>(std::move(g));
   // Plans copy what they need, so dropping the least recently used graph only costs a rebuild.
@@ -33,6 +82,25 @@ std::shared_ptr<const Graph> Model::Runtime::graph_for(const std::vector<Shape>&
   }
   graphs_.emplace(shapes, Cached{graph, clock_});
   return graph;
+}
+
+void Model::Runtime::release_packed_weights() {
+  size_t released = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    released += release_recoverable(structural_, weights);
+    // Sessions may be reading a per-shape graph right now: it is replaced, not changed.
+    for (auto& [shapes, cached] : graphs_) {
+      if (!holds_releasable(*cached.graph, weights)) continue;
+      Graph light = *cached.graph;
+      released += release_recoverable(light, weights);
+      cached.graph = std::make_shared<const Graph>(std::move(light));
+    }
+  }
+#ifdef __GLIBC__
+  // The released weights were many separate heap blocks; without a trim glibc keeps their pages.
+  if (released) malloc_trim(0);
+#endif
 }
 
 // A dynamic image size is the model's own crop because an image model cannot take 1x1 pixels. Every

@@ -19,11 +19,18 @@ namespace effvit {
 std::vector<Shape> default_input_shapes(const Graph& graph, const std::map<std::string, std::string>& metadata);
 
 struct Model::Runtime {
-  // The imported graph after the shape-independent rewrites (optimize_structure), run once.
-  explicit Runtime(Graph structural) : structural_(std::move(structural)) {}
+  // The imported graph after the shape-independent rewrites (optimize_structure), run once. Its
+  // large Conv weights get weight ids (Value::weight_id).
+  explicit Runtime(Graph structural);
 
-  // Specialised to `shapes` and laid out for the kernels; built on first use, then shared.
+  // Specialised to `shapes` and laid out for the kernels; built on first use, then shared. Weights
+  // the Model holds only packed may be released in it (Plan recovers what its kernels read).
   std::shared_ptr<const Graph> graph_for(const std::vector<Shape>& shapes);
+
+  // Drops the plain bytes of every weight `weights` now holds packed, from the shape-independent
+  // graph and each per-shape one, so the Model keeps its weights once. Called after each plan is
+  // built; a later specialisation recovers them from the packed copies.
+  void release_packed_weights();
 
   WeightCache weights;
 
@@ -35,7 +42,7 @@ struct Model::Runtime {
     std::shared_ptr<const Graph> graph;
     uint64_t last_use;
   };
-  const Graph structural_;
+  Graph structural_;  // guarded by mutex_, like graphs_
   std::mutex mutex_;
   uint64_t clock_ = 0;
   std::map<std::vector<Shape>, Cached> graphs_;

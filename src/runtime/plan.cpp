@@ -64,8 +64,26 @@ void check_hot_path_kernel(const Node& n, const Kernel& kernel, bool strict) {
   if (warned.insert(problem).second) std::fprintf(stderr, "effvit: warning: %s; expect it to be slow\n", problem.c_str());
 }
 
+namespace {
+
+bool released(const Value& v) { return v.is_constant && v.weight_id != 0 && !v.constant.defined(); }
+
+void recover(Value& v, const KernelOptions& options) {
+  if (!options.weights)
+    throw Error(ErrorKind::internal, "internal error: the weights '" + v.name + "' were released and nothing can recover them");
+  v.constant = options.weights->recover(v);
+}
+
+}  // namespace
+
 Plan::Plan(Graph graph, const KernelOptions& options) : graph_(std::move(graph)) {
   steps_.reserve(graph_.nodes.size());
+  // Weights the Model holds only packed (Value::weight_id) come back as plain bytes for every
+  // reader but a Conv's weights, which its kernel normally finds packed in the cache.
+  for (const Node& n : graph_.nodes)
+    for (size_t k = 0; k < n.inputs.size(); ++k)
+      if (n.inputs[k] != kNoValue && released(graph_.value(n.inputs[k])) && !(n.op == "Conv" && k == 1))
+        recover(graph_.value(n.inputs[k]), options);
   const std::vector<int> producers = graph_.producers();
   alias_of_.assign(graph_.values.size(), kNoValue);
   for (const Node& n : graph_.nodes) {
@@ -96,6 +114,7 @@ Plan::Plan(Graph graph, const KernelOptions& options) : graph_(std::move(graph))
     s.outputs = n.outputs;
     steps_.push_back(std::move(s));
   }
+  keep_only_read_weights(options);
   assign_memory();
   if (const char* p = std::getenv("EFFVIT_PROFILE")) profile_ = std::atoi(p) >= 2 ? 2 : 1;
   node_ms_.assign(steps_.size(), 0.0);
@@ -132,6 +151,23 @@ void Plan::run_profiled() {
     node_ms_[i] += ms;
   }
   ++runs_;
+}
+
+// A weight every kernel packed is not kept by the plan (the kernels and the Model's cache hold the
+// packed copies); one some kernel reads at run time (a reference loop, say) is recovered if the
+// Model released it.
+void Plan::keep_only_read_weights(const KernelOptions& options) {
+  std::vector<char> read(graph_.values.size(), 0);
+  for (const Step& s : steps_)
+    for (size_t k = 0; k < s.inputs.size(); ++k)
+      if (s.inputs[k] != kNoValue && !s.kernel->packed_input(k)) read[static_cast<size_t>(s.inputs[k])] = 1;
+  for (ValueId id : graph_.outputs) read[static_cast<size_t>(id)] = 1;
+  for (size_t id = 0; id < graph_.values.size(); ++id) {
+    Value& v = graph_.values[id];
+    if (!v.is_constant || v.weight_id == 0) continue;
+    if (!read[id]) v.constant = Tensor();
+    else if (released(v)) recover(v, options);
+  }
 }
 
 void Plan::assign_memory() {

@@ -42,6 +42,7 @@ class Plan {
     TensorIn in;
     TensorOut out;
   };
+  void keep_only_read_weights(const KernelOptions& options);
   void assign_memory();
   void run_profiled();
 

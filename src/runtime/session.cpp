@@ -49,10 +49,12 @@ struct Session::Impl {
       return *plans.front().second;
     }
     Model::Runtime& shared = *model->runtime_;
-    // The plan copies the shared graph's structure; its constants' storage stays shared.
+    // The plan copies the shared graph's structure; its constants' storage stays shared, and weights
+    // its kernels packed are then kept by the Model in packed form only.
     std::unique_ptr<Plan> plan;
     try {
       plan = std::make_unique<Plan>(*shared.graph_for(shapes), KernelOptions{options.threads, &shared.weights, options.strict});
+      shared.release_packed_weights();
     } catch (const Error& e) {
       throw e.has_kind() ? Error(e.kind(), model->path() + ": " + e.what()) : Error(model->path() + ": " + e.what());
     }

@@ -68,7 +68,7 @@ class ConvDnnl final : public ReorderedPrimitiveKernel {
     memory::desc w_user(w_dims, memory::data_type::f32, g.groups > 1 ? tag::goihw : tag::oihw);
     std::vector<std::pair<int, memory>> args;
     if (wv.is_constant) {
-      args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(w_user, wv.constant, pd.weights_desc(), options.weights, packed_weights_));
+      args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(w_user, wv, pd.weights_desc(), options.weights, packed_weights_));
     } else {
       memory weights = workspace_.add(pd.weights_desc());
       weights_user_ = memory(w_user, eng, DNNL_MEMORY_NONE);
@@ -98,6 +98,8 @@ class ConvDnnl final : public ReorderedPrimitiveKernel {
     args.emplace_back(DNNL_ARG_SCRATCHPAD, scratchpad);
     primitive_ = BoundPrimitive(dnnl::convolution_forward(pd), std::move(args));
   }
+
+  bool packed_input(size_t i) const override { return i == 1 && packed_weights_ != nullptr; }
 
   void run(const TensorIn& in, const TensorOut& out) override {
     OmpThreadScope scope(threads_);

@@ -76,23 +76,49 @@ void DnnlWorkspace::bind(void* base) {
   for (auto& [memory, offset] : buffers_) memory.set_data_handle(static_cast<char*>(base) + offset);
 }
 
-dnnl::memory pack_weights(const dnnl::memory::desc& user, const Tensor& source, const dnnl::memory::desc& packed,
-                          WeightCache* cache, std::shared_ptr<void>& keep_alive) {
-  const void* data = source.raw();
+namespace {
+
+std::shared_ptr<void> reorder_into(const dnnl::memory::desc& from, const void* data, const dnnl::memory::desc& to) {
   auto& eng = dnnl_engine();
-  auto pack = [&]() -> std::shared_ptr<void> {
-    auto out = std::make_shared<dnnl::memory>(packed, eng);
-    dnnl::memory src(user, eng, const_cast<void*>(data));
-    dnnl::stream s(eng);
-    dnnl::reorder(src, *out).execute(s, src, *out);
-    s.wait();
-    return out;
-  };
+  auto out = std::make_shared<dnnl::memory>(to, eng);
+  dnnl::memory src(from, eng, const_cast<void*>(data));
+  dnnl::stream s(eng);
+  dnnl::reorder(src, *out).execute(s, src, *out);
+  s.wait();
+  return out;
+}
+
+}  // namespace
+
+dnnl::memory pack_weights(const dnnl::memory::desc& user, const Value& source, const dnnl::memory::desc& packed,
+                          WeightCache* cache, std::shared_ptr<void>& keep_alive) {
+  if (!cache) return pack_weights(user, source.constant, packed, keep_alive);
+  auto pack = [&](const void* data) { return reorder_into(user, data, packed); };
+  // Float packings are pure permutations (with zero padding), so reordering back gives the source;
+  // int8 ones may carry compensation terms oneDNN does not reorder back.
+  WeightCache::UnpackFn unpack;
+  if (user.data_type() == dnnl::memory::data_type::f32 && packed.data.extra.flags == 0) {
+    unpack = [user](const std::shared_ptr<void>& from, void* plain) {
+      auto& eng = dnnl_engine();
+      auto& src = *static_cast<dnnl::memory*>(from.get());
+      dnnl::memory dst(user, eng, plain);
+      dnnl::stream s(eng);
+      dnnl::reorder(src, dst).execute(s, src, dst);
+      s.wait();
+    };
+  }
   // How the source is read (a transposed view, say) and what it becomes are both in the key: the
   // same weights may be read and packed several ways.
   std::string layout(reinterpret_cast<const char*>(&user.data), sizeof user.data);
   layout.append(reinterpret_cast<const char*>(&packed.data), sizeof packed.data);
-  keep_alive = cache ? cache->get(source, layout, pack) : pack();
+  keep_alive = cache->get(source, layout, pack, unpack);
+  return *static_cast<dnnl::memory*>(keep_alive.get());
+}
+
+dnnl::memory pack_weights(const dnnl::memory::desc& user, const Tensor& source, const dnnl::memory::desc& packed,
+                          std::shared_ptr<void>& keep_alive) {
+  if (!source.defined()) throw Error(ErrorKind::internal, "internal error: packing weights that were released");
+  keep_alive = reorder_into(user, source.raw(), packed);
   return *static_cast<dnnl::memory*>(keep_alive.get());
 }
 

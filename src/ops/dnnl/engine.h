@@ -88,8 +88,12 @@ class ReorderedPrimitiveKernel : public Kernel {
 BoundPrimitive make_reorder(const dnnl::memory& from, const dnnl::memory& to, std::string& impls);
 
 // Constant weights `source` (read as `user` describes) reordered into `packed`, once per Model
-// when `cache` is given (every Session then shares the copy). `keep_alive` holds the packed buffer.
-dnnl::memory pack_weights(const dnnl::memory::desc& user, const Tensor& source, const dnnl::memory::desc& packed,
+// when `cache` is given (every Session then shares the copy; see WeightCache for weights the Model
+// holds only packed). `keep_alive` holds the packed buffer.
+dnnl::memory pack_weights(const dnnl::memory::desc& user, const Value& source, const dnnl::memory::desc& packed,
                           WeightCache* cache, std::shared_ptr<void>& keep_alive);
+// The same for weights of this kernel alone.
+dnnl::memory pack_weights(const dnnl::memory::desc& user, const Tensor& source, const dnnl::memory::desc& packed,
+                          std::shared_ptr<void>& keep_alive);
 
 }  // namespace effvit

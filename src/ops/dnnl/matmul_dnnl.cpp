@@ -22,7 +22,7 @@ class MatMulDnnl final : public Kernel {
   // (`b_constant`, e.g. a classifier head) is packed once into the layout oneDNN prefers and shared
   // through the Model's weight cache, instead of being repacked on every run.
   MatMulDnnl(const memory::desc& a, const memory::desc& b, const memory::desc& bias, const memory::desc& dst,
-             const Tensor* b_constant, const KernelOptions& options, float scale = 1.f)
+             const Value* b_constant, const KernelOptions& options, float scale = 1.f)
       : threads_(dnnl_threads_for(static_cast<double>(dnnl::memory::desc(dst).get_size()) / sizeof(float) * a.dims().back(),
                                   options.threads)) {
     OmpThreadScope scope(threads_);
@@ -61,6 +61,7 @@ class MatMulDnnl final : public Kernel {
   }
 
   std::string implementation() const override { return impl_; }
+  bool packed_input(size_t i) const override { return i == 1 && packed_b_ != nullptr; }
   size_t workspace_bytes() const override { return workspace_.bytes(); }
   void bind_workspace(void* base) override { workspace_.bind(base); }
 
@@ -89,7 +90,7 @@ memory::desc operand(const Shape& stored, bool trans) {
   return memory::desc(dims, memory::data_type::f32, strides);
 }
 
-const Tensor* constant_or_null(const Graph& g, ValueId id) { return g.is_constant(id) ? &g.value(id).constant : nullptr; }
+const Value* constant_or_null(const Graph& g, ValueId id) { return g.is_constant(id) ? &g.value(id) : nullptr; }
 
 }  // namespace
 

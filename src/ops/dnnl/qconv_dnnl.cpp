@@ -70,7 +70,7 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
     std::vector<std::pair<int, memory>> args;
     const Tensor& wq = wv.constant;
     if (int8) {
-      args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(memory::desc(w_dims, dt::s8, w_tag), wq, pd.weights_desc(), options.weights, packed_));
+      args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(memory::desc(w_dims, dt::s8, w_tag), wv, pd.weights_desc(), options.weights, packed_));
       if (has_bias) args.emplace_back(DNNL_ARG_BIAS, memory(pd.bias_desc(), eng, const_cast<void*>(graph.value(n.inputs[2]).constant.raw())));
       if (x_zero_) args.emplace_back(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, x_zero);
       if (y_zero_ && y_type != dt::f32) args.emplace_back(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, y_zero);
@@ -80,7 +80,7 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
       dequantized_w_ = Tensor(DType::f32, wq.shape());
       for (int64_t i = 0; i < wq.numel(); ++i)
         dequantized_w_.data<float>()[i] = w_scale[i / per_out] * static_cast<float>(wq.data<int8_t>()[i]);
-      args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(memory::desc(w_dims, dt::f32, w_tag), dequantized_w_, pd.weights_desc(), nullptr, packed_));
+      args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(memory::desc(w_dims, dt::f32, w_tag), dequantized_w_, pd.weights_desc(), packed_));
       if (has_bias) {
         const Tensor& bq = graph.value(n.inputs[2]).constant;
         dequantized_b_ = Tensor(DType::f32, bq.shape());
