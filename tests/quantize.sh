@@ -185,6 +185,66 @@ kept = [l for l in notes if "gives logits cosine" in l and r["default"]["calibra
 assert kept and abs(float(kept[0].split("logits cosine ")[1].split(",")[0]) - cos["default"]) < 1e-5, (kept, cos["default"])
 print("calibration types:", {t: (r[t]["calibration"], round(cos[t], 5)) for t in r})
 PY
+# load: the grids of an existing QDQ file, effvit's own or one written as ONNX Runtime writes int8
+# activations (int8 zero points, 128 lower: the same values): both give back the max model's graph.
+# mix: each activation bounded the way that, quantized alone, keeps the logits closest to float32.
+# per_channel: False writes one scale per weight; both ways are measured and reported.
+"$python" - out/m0_int8.onnx out/m0_ort_style.onnx <<'PY'
+import sys
+import numpy as np
+import onnx
+from onnx import numpy_helper
+m = onnx.load(sys.argv[1])
+inits = {i.name: i for i in m.graph.initializer}
+weights = {i.name for i in m.graph.initializer}
+for n in m.graph.node:
+    if n.op_type == "QuantizeLinear" and n.input[0] not in weights and n.input[2] in inits:
+        z = numpy_helper.to_array(inits[n.input[2]])
+        if z.dtype == np.uint8:
+            inits[n.input[2]].CopyFrom(numpy_helper.from_array((z.astype(np.int16) - 128).astype(np.int8), n.input[2]))
+onnx.save(m, sys.argv[2])
+PY
+for t in load load_ort mix per_tensor; do
+    case $t in
+        load) sed -e "s|calibration_type: 'max'|calibration_type: 'load'\n  qdq_model: 'out/m0_int8.onnx'|" q_rgb.yaml >q_$t.yaml ;;
+        load_ort) sed -e "s|calibration_type: 'max'|calibration_type: 'load'\n  qdq_model: 'out/m0_ort_style.onnx'|" q_rgb.yaml >q_$t.yaml ;;
+        mix) sed -e "s|calibration_type: 'max'|calibration_type: 'mix'|" q_rgb.yaml >q_$t.yaml ;;
+        per_tensor) sed -e "s|calibration_type: 'max'|calibration_type: 'max'\n  per_channel: False|" q_rgb.yaml >q_$t.yaml ;;
+    esac
+    "$effvit" quantize --config q_$t.yaml -o out/m0_$t.onnx --json >cal_$t.json 2>cal_$t.err
+done
+"$python" - <<'PY'
+import json
+import onnx
+from onnx import numpy_helper
+def graph(path):
+    m = onnx.load(path)
+    return m.graph.SerializeToString()
+assert graph("out/m0_load.onnx") == graph("out/m0_int8.onnx"), "load of our own file changed the graph"
+assert graph("out/m0_load_ort.onnx") == graph("out/m0_int8.onnx"), "load of int8 zero points changed the graph"
+r = {t: json.load(open("cal_%s.json" % t)) for t in ("load", "mix", "per_tensor")}
+assert r["load"]["calibration"] == "load" and r["mix"]["calibration"] == "mix", r["mix"]["calibration"]
+notes = open("cal_mix.err").read()
+assert "calibration_type mix: activations per way (" in notes, notes
+counts = [int(x.split(":")[1]) for x in notes.split("per way (")[1].split(")")[0].split(", ")]
+assert sum(counts) == r["mix"]["quantized_activations"], (counts, r["mix"]["quantized_activations"])
+assert r["mix"]["agreement"]["logits_cosine"] > 0.99, r["mix"]["agreement"]
+pt = r["per_tensor"]
+assert pt["per_channel_weights"] is False and pt["weights_cosine"] and pt["weights_other_way_cosine"], pt
+assert "weights per-tensor: logits cosine" in open("cal_per_tensor.err").read()
+m = onnx.load("out/m0_per_tensor.onnx")
+scales = [numpy_helper.to_array(i) for i in m.graph.initializer if i.name.endswith("/weight/scale")]
+assert scales and all(s.size == 1 for s in scales), [s.shape for s in scales][:3]
+base = json.load(open("quantize.json"))
+assert base["per_channel_weights"] is True and "weights per-channel: logits cosine" in open("quantize.err").read()
+print("load: same graphs; mix: %s; per-tensor cosine %.5f vs per-channel %.5f" % (counts, pt["weights_cosine"], pt["weights_other_way_cosine"]))
+PY
+sed -e "s|calibration_type: 'max'|calibration_type: 'load'|" q_rgb.yaml >q_load_bad.yaml
+expect_error "q_load_bad.yaml: calibration_parameters.qdq_model: calibration_type load takes its scales from this QDQ model; name one" \
+    "$effvit" quantize --config q_load_bad.yaml
+sed -e "s|calibration_type: 'max'|calibration_type: 'load'\n  qdq_model: 'out/nothing.onnx'|" q_rgb.yaml >q_load_missing.yaml
+expect_error "q_load_missing.yaml: calibration_parameters.qdq_model: out/nothing.onnx does not exist" "$effvit" quantize --config q_load_missing.yaml
+
 # --auto-mixed: every node measured quantized alone (most sensitive first); the most sensitive kept
 # in float32 until the logits' cosine reaches the budget; a config with them written beside the
 # YAML, which quantizes to the same model.
@@ -256,7 +316,7 @@ head -c 100 /dev/zero >cal_bad/short.bin
 sed "s|'$models/calibration/fashion_mnist_train_200'|'cal_bad'|; s|'m0_int8'|'bad'|" q_rgb.yaml >q_short.yaml
 expect_error "cal_bad/short.bin: 100 bytes, expected" "$effvit" quantize --config q_short.yaml
 sed "s|calibration_type: 'max'|calibration_type: 'entropy'|" q_rgb.yaml >q_entropy.yaml
-expect_error "q_entropy.yaml: calibration_parameters.calibration_type: 'entropy' is not one of max, kl, mse, default" "$effvit" quantize --config q_entropy.yaml
+expect_error "q_entropy.yaml: calibration_parameters.calibration_type: 'entropy' is not one of max, kl, mse, default, mix, load" "$effvit" quantize --config q_entropy.yaml
 expect_error "nothere.yaml: file not found" "$effvit" quantize --config nothere.yaml
 "$python" -c "
 import numpy as np

@@ -110,12 +110,12 @@ const std::map<std::string, std::set<std::string>> kUsed = {
     {"model_parameters", {"onnx_model", "working_dir", "output_model_file_prefix", "node_info"}},
     {"input_parameters",
      {"input_name", "input_type_rt", "input_type_train", "input_layout_train", "norm_type", "mean_value", "scale_value"}},
-    {"calibration_parameters", {"cal_data_dir", "cal_data_type", "calibration_type", "max_percentile"}},
+    {"calibration_parameters", {"cal_data_dir", "cal_data_type", "calibration_type", "max_percentile", "per_channel", "qdq_model"}},
 };
 const std::set<std::string> kBoardOnly = {"march", "layer_out_dump", "log_level", "debug_mode", "output_nodes", "input_shape",
                                           "remove_node_type", "remove_node_name", "input_batch", "separate_batch",
                                           "separate_name", "input_layout_rt", "std_value", "preprocess_on",
-                                          "per_channel", "optimization", "run_on_cpu", "run_on_bpu"};
+                                          "optimization", "run_on_cpu", "run_on_bpu"};
 
 const std::vector<std::pair<std::string, InputKind>> kInputKinds = {{"nv12", InputKind::nv12},
                                                                     {"rgb", InputKind::rgb},
@@ -248,8 +248,19 @@ QuantConfig read_config(const std::string& path) {
                              std::vector<std::pair<std::string, CalDataType>>{{"float32", CalDataType::float32}, {"uint8", CalDataType::uint8}});
   c.calibration_type = r.choice<std::string>(r.str(cal, "calibration_parameters", "calibration_type", true),
                                              "calibration_parameters.calibration_type",
-                                             {{"max", "max"}, {"kl", "kl"}, {"mse", "mse"}, {"default", "default"}});
+                                             {{"max", "max"}, {"kl", "kl"}, {"mse", "mse"}, {"default", "default"}, {"mix", "mix"}, {"load", "load"}});
   c.max_percentile = r.number(cal, "calibration_parameters", "max_percentile", 1.0);
+  c.per_channel = r.choice(r.str(cal, "calibration_parameters", "per_channel", false, "True"), "calibration_parameters.per_channel",
+                           std::vector<std::pair<std::string, bool>>{{"True", true}, {"true", true}, {"False", false}, {"false", false}});
+  const std::string qdq_model = r.str(cal, "calibration_parameters", "qdq_model", false);
+  if (c.calibration_type == "load") {
+    if (qdq_model.empty()) r.fail("calibration_parameters.qdq_model", "calibration_type load takes its scales from this QDQ model; name one");
+    c.qdq_model = resolve(qdq_model);
+    std::error_code ec;
+    if (!fs::is_regular_file(c.qdq_model, ec)) r.fail("calibration_parameters.qdq_model", c.qdq_model + " does not exist");
+  } else if (!qdq_model.empty()) {
+    c.notes.push_back("calibration_parameters.qdq_model: only calibration_type load reads it, ignored");
+  }
   if (!(c.max_percentile > 0 && c.max_percentile <= 1))
     r.fail("calibration_parameters.max_percentile", "must be in (0, 1], got " + std::to_string(c.max_percentile));
 

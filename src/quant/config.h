@@ -44,6 +44,8 @@ struct QuantConfig {
   CalDataType cal_data_type = CalDataType::float32;
   std::string calibration_type = "max";
   double max_percentile = 1.0;
+  bool per_channel = true;   // weights: one scale per output channel (false: one per tensor)
+  std::string qdq_model;     // resolved path; calibration_type load takes activation scales from it
 
   // Keys accepted but meaningless on a CPU, one line each ("march: ignored on a CPU").
   std::vector<std::string> notes;

@@ -213,7 +213,7 @@ void add_outputs(ModelProto& model, const std::map<std::string, size_t>& tensors
 }
 
 void insert_qdq(ModelProto& model, const std::vector<QuantTarget>& targets, const std::map<std::string, ActivationQuant>& ranges,
-                int weight_levels) {
+                int weight_levels, bool per_channel_weights) {
   auto* graph = model.mutable_graph();
   std::map<std::string, const QuantTarget*> by_node;
   for (const auto& t : targets) by_node[t.node] = &t;
@@ -223,7 +223,7 @@ void insert_qdq(ModelProto& model, const std::vector<QuantTarget>& targets, cons
   google::protobuf::RepeatedPtrField<NodeProto> nodes;
   const auto inits = initializers(static_cast<const ModelProto&>(model));
   // Per-axis QuantizeLinear/DequantizeLinear exist from opset 13; before, one scale per tensor.
-  const bool per_channel = default_opset(model) >= 13;
+  const bool per_channel = per_channel_weights && default_opset(model) >= 13;
 
   for (const NodeProto& original : graph->node()) {
     auto it = by_node.find(node_name(original));
@@ -483,6 +483,45 @@ void prepend_preprocessing(ModelProto& model, const QuantConfig& config) {
   for (const auto& n : graph->node()) *nodes.Add() = n;
   graph->mutable_node()->Swap(&nodes);
   for (auto& t : new_inits) *graph->add_initializer() = std::move(t);
+}
+
+std::map<std::string, ActivationQuant> read_activation_grids(const ModelProto& qdq, const std::string& path) {
+  const auto inits = initializers(qdq);
+  std::map<std::string, ActivationQuant> grids;
+  for (const NodeProto& n : qdq.graph().node()) {
+    if (n.op_type() != "QuantizeLinear" || n.input_size() < 2 || inits.count(n.input(0))) continue;  // weights: ours are recomputed
+    // effvit's own files quantize the normalised image under the input's name plus this suffix.
+    std::string tensor = n.input(0);
+    const std::string normalized = "/effvit_normalized";
+    if (tensor.size() > normalized.size() && tensor.compare(tensor.size() - normalized.size(), normalized.size(), normalized) == 0)
+      tensor.resize(tensor.size() - normalized.size());
+    auto constant = [&](int i) -> Tensor {
+      if (n.input_size() <= i || n.input(i).empty()) return Tensor();
+      auto it = inits.find(n.input(i));
+      if (it == inits.end())
+        throw Error(ErrorKind::invalid_model, path + ": QuantizeLinear '" + n.name() + "': '" + n.input(i) + "' is not an initializer");
+      return tensor_from_proto(*it->second, "", path + ": '" + n.input(i) + "'");
+    };
+    const Tensor scale = constant(1), zero = constant(2);
+    if (scale.numel() != 1 || scale.dtype() != DType::f32 || (zero.defined() && zero.numel() > 1))
+      throw Error(ErrorKind::invalid_model, path + ": QuantizeLinear '" + n.name() + "' of '" + tensor +
+                                                "': per-axis activation scales are not a per-tensor grid");
+    ActivationQuant q;
+    q.scale = scale.data<float>()[0];
+    if (!(q.scale > 0) || !std::isfinite(q.scale))
+      throw Error(ErrorKind::invalid_model, path + ": QuantizeLinear '" + n.name() + "': scale " + std::to_string(q.scale) + " is not positive");
+    // No zero point: uint8 at 0, as ONNX says.
+    const DType type = zero.numel() == 1 ? zero.dtype() : DType::u8;
+    const int z = zero.numel() != 1 ? 0 : type == DType::u8 ? zero.data<uint8_t>()[0] : zero.data<int8_t>()[0];
+    if (type != DType::u8 && type != DType::i8)
+      throw Error(ErrorKind::invalid_model, path + ": QuantizeLinear '" + n.name() + "': " + dtype_name(type) + " zero point (8-bit grids only)");
+    q.is_unsigned = type == DType::u8 || z != 0;
+    q.zero_point = type == DType::u8 ? z : z != 0 ? z + 128 : 0;
+    auto [at, inserted] = grids.emplace(tensor, q);
+    if (!inserted && (at->second.scale != q.scale || at->second.zero_point != q.zero_point))
+      throw Error(ErrorKind::invalid_model, path + ": '" + tensor + "' is quantized twice, on different grids");
+  }
+  return grids;
 }
 
 }  // namespace effvit::quant

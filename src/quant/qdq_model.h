@@ -58,8 +58,15 @@ void add_outputs(onnx::ModelProto& model, const std::map<std::string, size_t>& t
 // weights then get one scale per tensor (less accurate; re-export at opset 13+ to avoid it).
 // weight_levels: each output channel's largest |w| maps to this (127: full int8; 64: 7-bit, exact in
 // oneDNN's int8 kernels without VNNI).
+// per_channel false gives every weight one scale (also what happens before opset 13).
 void insert_qdq(onnx::ModelProto& model, const std::vector<QuantTarget>& targets,
-                const std::map<std::string, ActivationQuant>& ranges, int weight_levels);
+                const std::map<std::string, ActivationQuant>& ranges, int weight_levels, bool per_channel = true);
+
+// The activation grids of an existing QDQ model (effvit's or ONNX Runtime's): for each tensor a
+// QuantizeLinear with a constant scalar scale and zero point reads, by that tensor's name. An int8
+// grid with a zero point becomes the uint8 grid with the zero point 128 higher (the same values).
+// `path` names the model in errors.
+std::map<std::string, ActivationQuant> read_activation_grids(const onnx::ModelProto& qdq, const std::string& path);
 
 // The deployed model takes raw pixels: the graph input becomes uint8 (rgb, bgr, gray: NCHW as in
 // training) and Cast, channel reversal (bgr <-> rgb) and (x - mean) * scale are prepended as

@@ -26,9 +26,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-onnx::ModelProto read_model(const std::string& path) {
+onnx::ModelProto read_model(const std::string& path, const std::string& key = "model_parameters.onnx_model") {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::invalid_input, path + ": cannot open the model named by model_parameters.onnx_model");
+  if (!in) throw Error(ErrorKind::invalid_input, path + ": cannot open the model named by " + key);
   onnx::ModelProto model;
   if (!model.ParseFromIstream(&in)) throw Error(ErrorKind::invalid_model, path + ": not an ONNX model (protobuf parse failed)");
   return model;
@@ -108,13 +108,18 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
   size_t weighted = 0;
   for (const auto& n : model.graph().node()) weighted += n.op_type() == "Conv" || n.op_type() == "Gemm" || n.op_type() == "MatMul";
   report.float_nodes = weighted - targets.size();
-  report.per_channel = default_opset(model) >= 13;
-  if (!report.per_channel)
+  if (default_opset(model) < 13)
     report.notes.push_back("opset " + std::to_string(default_opset(model)) +
                            " has no per-channel QuantizeLinear: weights get one scale per tensor (export at opset 13+ for per-channel)");
   for (const auto& [name, precision] : config.node_info)
     if (precision.integer && (precision.input_bits == 16 || precision.output_bits == 16))
       report.notes.push_back(name + ": int16 asked; kept in float32, which is at least as precise (ONNX before opset 21 has no 16-bit QuantizeLinear)");
+
+  // `load`: the grids of an existing QDQ model, by tensor name (read before calibrating, so a bad
+  // file fails fast).
+  std::map<std::string, ActivationQuant> loaded;
+  if (config.calibration_type == "load")
+    loaded = read_activation_grids(read_model(config.qdq_model, "calibration_parameters.qdq_model"), config.qdq_model);
 
   // Calibration: the float model reporting every tensor a quantized node reads.
   std::set<std::string> graph_inputs;
@@ -181,29 +186,49 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
     std::map<std::string, ActivationQuant> quant;
     std::vector<ActivationRange> described;
   };
+  if (config.calibration_type == "load") {
+    size_t missing = 0;
+    for (const auto& [name, obs] : observers) missing += !loaded.count(name);
+    if (missing)
+      report.notes.push_back("calibration_type load: " + std::to_string(missing) + " of " + std::to_string(observers.size()) +
+                             " activations have no QuantizeLinear in " + config.qdq_model + "; they take max");
+  }
   auto grids_for = [&](const std::string& method, double percentile) {
     Grids g;
     for (const auto& [name, obs] : observers) {
       ActivationQuant q;
-      // Steps between 0 and the bound: 255 for a tensor that is never negative (uint8 [0, b]); for
-      // a signed one, full range has 127 a side, and portable's 255 steps over [min, max] give the
-      // larger side its share of them.
-      int steps = 255;
-      if (obs.min() < 0) {
-        const double up = std::max(obs.max(), 0.f), down = -obs.min();
-        steps = scheme == QuantScheme::full_range ? 127 : std::clamp(static_cast<int>(255.0 * std::max(up, down) / (up + down)), 128, 255);
-      }
-      const float bound = method == "kl" ? obs.kl_bound(steps) : method == "mse" ? obs.mse_bound(steps) : obs.abs_bound(percentile);
-      if (scheme == QuantScheme::full_range) {
-        q.is_unsigned = obs.min() >= 0;
-        q.scale = bound > 0 ? bound / (q.is_unsigned ? 255.f : 127.f) : 1.f;
+      float bound = 0;
+      auto from_loaded = loaded.find(name);
+      if (method == "load" && from_loaded != loaded.end()) {
+        q = from_loaded->second;
+        if (scheme == QuantScheme::portable && !q.is_unsigned) {
+          q.is_unsigned = true;  // int8 at zero point 0 is uint8 at 128: the same values
+          q.zero_point = 128;
+        }
+        const float lo = q.is_unsigned ? -q.zero_point * q.scale : -128 * q.scale;
+        const float hi = q.is_unsigned ? (255 - q.zero_point) * q.scale : 127 * q.scale;
+        bound = std::max(-lo, hi);
       } else {
-        // uint8 over [lo, hi]: the observed range clipped at the bound, always holding 0 (padding
-        // and ReLU produce exact zeros), with the zero point an integer so 0 stays exact.
-        q.is_unsigned = true;
-        const float lo = std::min(0.f, std::max(obs.min(), -bound)), hi = std::max(0.f, std::min(obs.max(), bound));
-        q.scale = hi > lo ? (hi - lo) / 255.f : 1.f;
-        q.zero_point = static_cast<int>(std::clamp(std::nearbyint(-lo / q.scale), 0.f, 255.f));
+        // Steps between 0 and the bound: 255 for a tensor that is never negative (uint8 [0, b]); for
+        // a signed one, full range has 127 a side, and portable's 255 steps over [min, max] give the
+        // larger side its share of them.
+        int steps = 255;
+        if (obs.min() < 0) {
+          const double up = std::max(obs.max(), 0.f), down = -obs.min();
+          steps = scheme == QuantScheme::full_range ? 127 : std::clamp(static_cast<int>(255.0 * std::max(up, down) / (up + down)), 128, 255);
+        }
+        bound = method == "kl" ? obs.kl_bound(steps) : method == "mse" ? obs.mse_bound(steps) : obs.abs_bound(method == "load" ? 1.0 : percentile);
+        if (scheme == QuantScheme::full_range) {
+          q.is_unsigned = obs.min() >= 0;
+          q.scale = bound > 0 ? bound / (q.is_unsigned ? 255.f : 127.f) : 1.f;
+        } else {
+          // uint8 over [lo, hi]: the observed range clipped at the bound, always holding 0 (padding
+          // and ReLU produce exact zeros), with the zero point an integer so 0 stays exact.
+          q.is_unsigned = true;
+          const float lo = std::min(0.f, std::max(obs.min(), -bound)), hi = std::max(0.f, std::min(obs.max(), bound));
+          q.scale = hi > lo ? (hi - lo) / 255.f : 1.f;
+          q.zero_point = static_cast<int>(std::clamp(std::nearbyint(-lo / q.scale), 0.f, 255.f));
+        }
       }
       g.quant[name] = q;
       ActivationRange r;
@@ -223,12 +248,13 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
     return g;
   };
   // The deployed model on those grids, with `float_nodes` left in float32.
+  bool per_channel = config.per_channel;
   auto deploy = [&](const Grids& grids, const std::set<std::string>& float_nodes = {}) {
     std::vector<QuantTarget> active;
     for (const auto& t : targets)
       if (!float_nodes.count(t.node)) active.push_back(t);
     onnx::ModelProto deployed = model;
-    insert_qdq(deployed, active, grids.quant, scheme == QuantScheme::portable ? 64 : 127);
+    insert_qdq(deployed, active, grids.quant, scheme == QuantScheme::portable ? 64 : 127, per_channel);
     prepend_preprocessing(deployed, config);
     return deployed;
   };
@@ -262,12 +288,71 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
       if (progress) progress("choose", c + 1, candidates.size());
     }
     report.notes.push_back("calibration_type default: kept " + calibration_label(method, percentile));
+  } else if (method == "mix") {
+    // Each activation takes the way of bounding it that, with that activation alone quantized,
+    // leaves the logits closest to float32's (cosine on the calibration samples).
+    const double p = config.max_percentile < 1 ? config.max_percentile : 0.99999;
+    const std::vector<std::pair<std::string, double>> ways{{"max", 1.0}, {"max", p}, {"kl", 1.0}, {"mse", 1.0}};
+    std::vector<Grids> candidates;
+    for (const auto& [way, wp] : ways) candidates.push_back(grids_for(way, wp));
+    const LogitsProbe probe(model, samples, config, kSensitivitySamples);
+    grids = candidates[0];
+    std::map<std::string, size_t> wins;
+    size_t done = 0;
+    for (size_t a = 0; a < grids.described.size(); ++a) {
+      const std::string& name = grids.described[a].tensor;
+      std::set<std::string> others;
+      for (const auto& t : targets)
+        if (t.activation != name) others.insert(t.node);
+      size_t best = 0;
+      double best_cosine = -2;
+      for (size_t c = 0; c < candidates.size(); ++c) {
+        // Ways that give this tensor the same grid need no second look.
+        bool seen = false;
+        for (size_t e = 0; e < c && !seen; ++e)
+          seen = candidates[e].quant.at(name).scale == candidates[c].quant.at(name).scale &&
+                 candidates[e].quant.at(name).zero_point == candidates[c].quant.at(name).zero_point;
+        if (seen) continue;
+        const double cosine = probe.measure(deploy(candidates[c], others)).first;
+        if (cosine > best_cosine) {
+          best_cosine = cosine;
+          best = c;
+        }
+      }
+      grids.quant[name] = candidates[best].quant.at(name);
+      grids.described[a] = candidates[best].described[a];
+      ++wins[calibration_label(ways[best].first, ways[best].second)];
+      if (progress) progress("mix", ++done, grids.described.size());
+    }
+    std::string tally;
+    for (const auto& [way, n] : wins) tally += (tally.empty() ? "" : ", ") + way + ": " + std::to_string(n);
+    report.notes.push_back("calibration_type mix: activations per way (" + tally + ")");
+    deployed = deploy(grids);
   } else {
     grids = grids_for(method, percentile);
     deployed = deploy(grids);
   }
   report.calibration = calibration_label(method, percentile);
   report.ranges = grids.described;
+
+  // Per-channel weight scales are the default; per-tensor is measured against them on the same
+  // samples and reported when it comes closer to float32.
+  report.per_channel = per_channel && default_opset(model) >= 13;
+  if (default_opset(model) >= 13) {
+    const LogitsProbe probe(model, samples, config, kSensitivitySamples);
+    const double kept = probe.measure(deployed).first;
+    per_channel = !per_channel;
+    const double other = probe.measure(deploy(grids)).first;
+    per_channel = !per_channel;
+    report.weights_other_way_cosine = other;
+    report.weights_kept_way_cosine = kept;
+    const char* kept_name = per_channel ? "per-channel" : "per-tensor";
+    const char* other_name = per_channel ? "per-tensor" : "per-channel";
+    report.notes.push_back(std::string("weights ") + kept_name + ": logits cosine " + std::to_string(kept) + "; " + other_name + " would give " +
+                           std::to_string(other) + (other > kept ? std::string(" (closer: set calibration_parameters.per_channel: ") +
+                                                                       (per_channel ? "False" : "True") + ")"
+                                                                 : std::string("")));
+  }
 
   // Sensitivity: each node quantized alone, against float32's logits on the same samples, most
   // sensitive (lowest cosine) first. --auto-mixed then keeps the fewest, most sensitive nodes in

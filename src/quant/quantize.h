@@ -3,6 +3,7 @@
 // max_percentile, int32 biases, the input's preprocessing inside the model).
 #pragma once
 
+#include <cmath>
 #include <functional>
 #include <optional>
 #include <string>
@@ -22,6 +23,9 @@ struct QuantizeReport {
   size_t float_nodes = 0;      // of those kinds, left in float32 (node_info ON: CPU, run-time weights)
   size_t activations = 0;      // tensors given a QuantizeLinear/DequantizeLinear pair
   bool per_channel = true;     // weight scales per output channel (opset 13+), else per tensor
+  // Logits cosine against float32 with the weights' scales as written and the other way (per tensor
+  // vs per channel), on the sensitivity samples; NaN before opset 13 (no per-channel there).
+  double weights_kept_way_cosine = NAN, weights_other_way_cosine = NAN;
   std::vector<std::string> notes;
   std::string calibration;     // how the clipping bounds were chosen ("max at percentile ...", kl, mse)
   Agreement agreement;         // the written model against the float one, on calibration samples

@@ -1,6 +1,7 @@
 // effvit quantize --config CFG.yaml [-o OUT.onnx]: post-training int8 quantization from the RDK
 // toolchain's YAML layout (src/quant/).
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -110,6 +111,9 @@ Handler add_quantize(CLI::App& app) {
                        {"float_nodes", r.float_nodes},
                        {"quantized_activations", r.activations},
                        {"per_channel_weights", r.per_channel},
+                       {"weights_cosine", std::isnan(r.weights_kept_way_cosine) ? nlohmann::json(nullptr) : nlohmann::json(r.weights_kept_way_cosine)},
+                       {"weights_other_way_cosine",
+                        std::isnan(r.weights_other_way_cosine) ? nlohmann::json(nullptr) : nlohmann::json(r.weights_other_way_cosine)},
                        {"scheme", quant::scheme_name(scheme)},
                        {"input_type_rt", quant::input_kind_name(config.input_type_rt)},
                        {"calibration_type", config.calibration_type},
@@ -136,7 +140,7 @@ Handler add_quantize(CLI::App& app) {
     std::printf("calibration  %s, %zu samples, %s\n", config.cal_data_dir.c_str(), r.samples, r.calibration.c_str());
     std::printf("folded       %d BatchNormalization into convs\n", r.batchnorms_folded);
     std::printf("int8         %zu Conv/Gemm/MatMul nodes (weights per %s), %zu activations, %s scheme\n", r.quantized_nodes,
-                r.per_channel ? "channel" : "tensor: opset < 13", r.activations, quant::scheme_name(scheme));
+                r.per_channel ? "channel" : config.per_channel ? "tensor: opset < 13" : "tensor", r.activations, quant::scheme_name(scheme));
     std::printf("float32      %zu Conv/Gemm/MatMul nodes (run-time weights or node_info ON: CPU)\n", r.float_nodes);
     std::printf("input        %s (preprocessing inside the model)\n", quant::input_kind_name(config.input_type_rt));
     std::printf("wrote        %s\n", r.output_path.c_str());
