@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 PYTHON := /usr/bin/python3
 
-.PHONY: deps build test demo sanitize tsan clean
+.PHONY: deps build test demo install sanitize tsan clean
 
 deps:
 	./scripts/install-deps.sh
@@ -16,6 +16,10 @@ build: deps
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Library, headers, CLI, CMake package and the Python module (for /usr/bin/python3) under /usr/local.
+install: build
+	cmake --install $(BUILD)
 
 demo: build
 	./scripts/demo.sh $(BUILD)

@@ -1,0 +1,324 @@
+// effvit's Python module (`effvit._effvit`, re-exported by the `effvit` package): NumPy in and out
+// over the public C++ API. Arrays cross without copies where their layout allows, and the GIL is
+// released while a model runs, so Python threads run inferences in parallel.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "effvit/effvit.h"
+
+namespace py = pybind11;
+using namespace effvit;
+
+namespace {
+
+py::dtype numpy_dtype(DType t) {
+  switch (t) {
+    case DType::f32: return py::dtype::of<float>();
+    case DType::i64: return py::dtype::of<int64_t>();
+    case DType::i32: return py::dtype::of<int32_t>();
+    case DType::u8: return py::dtype::of<uint8_t>();
+    case DType::i8: return py::dtype::of<int8_t>();
+    case DType::bool8: return py::dtype::of<bool>();
+  }
+  return py::dtype::of<float>();
+}
+
+// ONNX Runtime's names for element types, as NodeArg.type shows them.
+const char* onnx_type_name(DType t) {
+  switch (t) {
+    case DType::f32: return "tensor(float)";
+    case DType::i64: return "tensor(int64)";
+    case DType::i32: return "tensor(int32)";
+    case DType::u8: return "tensor(uint8)";
+    case DType::i8: return "tensor(int8)";
+    case DType::bool8: return "tensor(bool)";
+  }
+  return "tensor(float)";
+}
+
+const char* numpy_name(const py::dtype& d) {
+  if (d.is(py::dtype::of<float>())) return "float32";
+  if (d.is(py::dtype::of<double>())) return "float64";
+  if (d.is(py::dtype::of<uint8_t>())) return "uint8";
+  if (d.is(py::dtype::of<int8_t>())) return "int8";
+  if (d.is(py::dtype::of<int32_t>())) return "int32";
+  if (d.is(py::dtype::of<int64_t>())) return "int64";
+  if (d.is(py::dtype::of<bool>())) return "bool";
+  return "another dtype";
+}
+
+// A view of `array` when it is C-contiguous (no copy; `keep` holds the array for the run), else a
+// contiguous copy. The dtype must be the input's own, as ONNX Runtime requires: no silent casts.
+Tensor as_tensor(py::array array, const TensorInfo& want, const std::string& model, std::vector<py::array>& keep) {
+  if (!array.dtype().is(numpy_dtype(want.dtype)))
+    throw Error(ErrorKind::invalid_input, model + ": input '" + want.name + "' is " + numpy_name(array.dtype()) + ", the model takes " +
+                                              dtype_name(want.dtype));
+  if (!(array.flags() & py::array::c_style)) array = py::array::ensure(array, py::array::c_style);
+  keep.push_back(array);
+  return Tensor::view(want.dtype, Shape(array.shape(), array.shape() + array.ndim()), array.mutable_data());
+}
+
+// The array owns a copy of the tensor handle, so the tensor's storage lives as long as the array.
+py::array as_array(const Tensor& t) {
+  auto* owner = new Tensor(t);
+  py::capsule release(owner, [](void* p) { delete static_cast<Tensor*>(p); });
+  std::vector<py::ssize_t> shape(t.shape().begin(), t.shape().end());
+  return py::array(numpy_dtype(t.dtype()), shape, owner->raw(), release);
+}
+
+py::object dims(const Shape& shape) {
+  py::list out;
+  for (int64_t d : shape) out.append(d < 0 ? py::object(py::none()) : py::object(py::int_(d)));
+  return out;
+}
+
+struct NodeArg {
+  std::string name;
+  py::object shape;
+  std::string type;
+};
+
+struct ModelMetadata {
+  std::map<std::string, std::string> custom_metadata_map;
+  std::string producer_name = "effvit", graph_name, domain, description;
+  int64_t version = 0;
+};
+
+struct SessionOptionsPy {
+  int intra_op_num_threads = 0;  // 0: one thread, effvit's latency setting
+  int inter_op_num_threads = 0;  // accepted; effvit runs nodes in order
+  int graph_optimization_level = 99;
+  bool strict = false;
+};
+
+// ONNX Runtime's InferenceSession over a loaded Model. run() may be called from several Python
+// threads at once: each call borrows an idle effvit Session (they share the Model's weights), and
+// a new one is made when all are busy.
+class InferenceSession {
+ public:
+  InferenceSession(const std::string& path, const SessionOptionsPy& options) : options_(options) {
+    py::gil_scoped_release unlocked;
+    model_ = Model::load(path);
+  }
+
+  py::list run(const py::object& output_names, const py::dict& feed) {
+    const ModelSummary& s = model_->summary();
+    std::vector<py::array> keep;
+    std::vector<Tensor> inputs(s.inputs.size());
+    std::vector<bool> given(s.inputs.size(), false);
+    for (const auto& [key, value] : feed) {
+      const std::string name = py::str(key);
+      size_t i = 0;
+      while (i < s.inputs.size() && s.inputs[i].name != name) ++i;
+      if (i == s.inputs.size()) throw Error(ErrorKind::invalid_input, model_->path() + ": the model has no input named '" + name + "'");
+      py::array array = py::array::ensure(value);
+      if (!array) throw Error(ErrorKind::invalid_input, model_->path() + ": input '" + name + "' is not an array");
+      inputs[i] = as_tensor(array, s.inputs[i], model_->path(), keep);
+      given[i] = true;
+    }
+    for (size_t i = 0; i < given.size(); ++i)
+      if (!given[i]) throw Error(ErrorKind::invalid_input, model_->path() + ": input '" + s.inputs[i].name + "' is missing");
+    std::vector<size_t> wanted;
+    if (output_names.is_none()) {
+      for (size_t i = 0; i < s.outputs.size(); ++i) wanted.push_back(i);
+    } else {
+      for (const auto& item : output_names) {
+        const std::string name = py::str(item);
+        size_t i = 0;
+        while (i < s.outputs.size() && s.outputs[i].name != name) ++i;
+        if (i == s.outputs.size()) throw Error(ErrorKind::invalid_input, model_->path() + ": the model has no output named '" + name + "'");
+        wanted.push_back(i);
+      }
+    }
+    std::vector<Tensor> outputs;
+    {
+      py::gil_scoped_release unlocked;
+      std::unique_ptr<Session> session = borrow();
+      try {
+        outputs = session->run(inputs);
+      } catch (...) {
+        give_back(std::move(session));
+        throw;
+      }
+      give_back(std::move(session));
+    }
+    py::list result;
+    for (size_t i : wanted) result.append(as_array(outputs[i]));
+    return result;
+  }
+
+  std::vector<NodeArg> inputs() const { return args(model_->summary().inputs); }
+  std::vector<NodeArg> outputs() const { return args(model_->summary().outputs); }
+  ModelMetadata meta() const {
+    ModelMetadata m;
+    m.custom_metadata_map = model_->metadata();
+    return m;
+  }
+  const std::shared_ptr<const Model>& model() const { return model_; }
+
+ private:
+  static std::vector<NodeArg> args(const std::vector<TensorInfo>& infos) {
+    std::vector<NodeArg> out;
+    for (const auto& t : infos) out.push_back({t.name, dims(t.shape), onnx_type_name(t.dtype)});
+    return out;
+  }
+
+  std::unique_ptr<Session> borrow() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!idle_.empty()) {
+        auto s = std::move(idle_.back());
+        idle_.pop_back();
+        return s;
+      }
+    }
+    SessionOptions o;
+    o.threads = options_.intra_op_num_threads > 0 ? options_.intra_op_num_threads : 1;
+    o.strict = options_.strict;
+    return std::make_unique<Session>(model_, o);
+  }
+  void give_back(std::unique_ptr<Session> s) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    idle_.push_back(std::move(s));
+  }
+
+  SessionOptionsPy options_;
+  std::shared_ptr<const Model> model_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Session>> idle_;
+};
+
+// effvit's own model object: what `effvit info` shows, and the model's own preprocessing.
+class ModelPy {
+ public:
+  explicit ModelPy(const std::string& path) {
+    py::gil_scoped_release unlocked;
+    model_ = Model::load(path);
+  }
+
+  py::dict summary() const {
+    const ModelSummary& s = model_->summary();
+    py::dict d;
+    d["params"] = s.params;
+    d["macs"] = s.macs;
+    d["variant"] = s.variant;
+    d["precision"] = s.precision;
+    d["opset"] = s.opset;
+    d["isa"] = isa_tier_name(hardware_info().tier);
+    d["cpu"] = hardware_info().cpu_model;
+    return d;
+  }
+  const std::map<std::string, std::string>& metadata() const { return model_->metadata(); }
+  const std::string& path() const { return model_->path(); }
+
+  // An image file, or an RGB uint8 array (height x width x 3), made into the tensor the model takes
+  // (normalised float32 NCHW, or uint8 pixels / NV12 for a quantized model), batch 1.
+  py::array preprocess(const py::object& image, bool letterbox, bool exif_rotate) const {
+    Preprocess pre = Preprocess::from_metadata(model_->metadata());
+    pre.letterbox = letterbox;
+    Image img;
+    if (py::isinstance<py::str>(image) || py::hasattr(image, "__fspath__")) {
+      const std::string file = py::str(py::module_::import("os").attr("fspath")(image));
+      DecodeOptions options;
+      options.exif_orientation = exif_rotate;
+      py::gil_scoped_release unlocked;
+      img = read_image(file, options);
+    } else {
+      auto rgb = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(image);
+      if (!rgb || rgb.ndim() != 3 || rgb.shape(2) != 3)
+        throw Error(ErrorKind::invalid_input, "preprocess: expected an image path or an RGB uint8 array of shape (height, width, 3)");
+      img.height = static_cast<int>(rgb.shape(0));
+      img.width = static_cast<int>(rgb.shape(1));
+      img.rgb.assign(rgb.data(), rgb.data() + rgb.size());
+    }
+    Tensor t;
+    {
+      py::gil_scoped_release unlocked;
+      t = effvit::preprocess(img, pre);
+    }
+    return as_array(t);
+  }
+
+  const std::shared_ptr<const Model>& model() const { return model_; }
+
+ private:
+  std::shared_ptr<const Model> model_;
+};
+
+}  // namespace
+
+PYBIND11_MODULE(_effvit, m) {
+  m.doc() = "effvit: EfficientViT-MSRA inference on CPUs (fp32 and int8), with ONNX Runtime's session API.";
+  py::register_exception<Error>(m, "Error", PyExc_RuntimeError);
+
+  py::class_<SessionOptionsPy>(m, "SessionOptions", "ONNX Runtime-style session options; effvit reads intra_op_num_threads.")
+      .def(py::init<>())
+      .def_readwrite("intra_op_num_threads", &SessionOptionsPy::intra_op_num_threads,
+                     "Threads inside one run (0 or 1: one thread, the latency setting)")
+      .def_readwrite("inter_op_num_threads", &SessionOptionsPy::inter_op_num_threads, "Accepted; effvit runs nodes in order")
+      .def_readwrite("graph_optimization_level", &SessionOptionsPy::graph_optimization_level, "Accepted; effvit always optimises")
+      .def_readwrite("strict", &SessionOptionsPy::strict, "Fail instead of warning when a hot op would run a reference loop");
+
+  py::class_<NodeArg>(m, "NodeArg", "An input or output: name, shape (None for a dynamic dimension) and type, as ONNX Runtime shows them")
+      .def_readonly("name", &NodeArg::name)
+      .def_readonly("shape", &NodeArg::shape)
+      .def_readonly("type", &NodeArg::type)
+      .def("__repr__", [](const NodeArg& a) {
+        return "NodeArg(name='" + a.name + "', type='" + a.type + "', shape=" + std::string(py::repr(a.shape)) + ")";
+      });
+
+  py::class_<ModelMetadata>(m, "ModelMetadata", "The model's metadata_props (custom_metadata_map), as ONNX Runtime shows them")
+      .def_readonly("custom_metadata_map", &ModelMetadata::custom_metadata_map)
+      .def_readonly("producer_name", &ModelMetadata::producer_name)
+      .def_readonly("graph_name", &ModelMetadata::graph_name)
+      .def_readonly("domain", &ModelMetadata::domain)
+      .def_readonly("description", &ModelMetadata::description)
+      .def_readonly("version", &ModelMetadata::version);
+
+  py::class_<InferenceSession>(m, "InferenceSession", R"doc(
+A loaded model, run like onnxruntime.InferenceSession:
+
+    sess = effvit.InferenceSession("model.onnx")
+    name = sess.get_inputs()[0].name
+    logits, = sess.run(None, {name: x})
+
+Inputs are NumPy arrays of the model's dtype (float32, or uint8 for int8 models that take pixels);
+C-contiguous ones are read in place. run() releases the GIL and may be called from several threads
+at once. Errors raise effvit.Error with the same one-line message the CLI prints.)doc")
+      .def(py::init([](const std::string& path, py::object sess_options, py::object providers, py::kwargs) {
+             SessionOptionsPy o;
+             if (!sess_options.is_none()) o = sess_options.cast<SessionOptionsPy>();
+             if (!providers.is_none())
+               for (const auto& p : providers) {
+                 const std::string name = py::isinstance<py::tuple>(p) ? std::string(py::str(p.cast<py::tuple>()[0])) : std::string(py::str(p));
+                 if (name != "CPUExecutionProvider")
+                   PyErr_WarnEx(PyExc_UserWarning, ("effvit runs on the CPU; provider '" + name + "' is ignored").c_str(), 1);
+               }
+             return std::make_unique<InferenceSession>(path, o);
+           }),
+           py::arg("path_or_bytes"), py::arg("sess_options") = py::none(), py::arg("providers") = py::none())
+      .def(
+          "run", [](InferenceSession& s, const py::object& names, const py::dict& feed, const py::object&) { return s.run(names, feed); },
+          py::arg("output_names"), py::arg("input_feed"), py::arg("run_options") = py::none(),
+          "Runs the model on {input name: array}; returns the outputs named in output_names (None: all), as arrays")
+      .def("get_inputs", &InferenceSession::inputs, "The model's inputs as NodeArg objects")
+      .def("get_outputs", &InferenceSession::outputs, "The model's outputs as NodeArg objects")
+      .def("get_modelmeta", &InferenceSession::meta, "The model's metadata_props")
+      .def(
+          "get_providers", [](const InferenceSession&) { return std::vector<std::string>{"CPUExecutionProvider"}; },
+          "Always ['CPUExecutionProvider']");
+
+  py::class_<ModelPy>(m, "Model", "An ONNX model loaded by effvit: its summary, metadata and own preprocessing.")
+      .def(py::init<const std::string&>(), py::arg("path"))
+      .def_property_readonly("summary", &ModelPy::summary, "params, MACs, variant, precision, opset and the ISA tier in use")
+      .def_property_readonly("metadata", &ModelPy::metadata, "The model's metadata_props")
+      .def_property_readonly("path", &ModelPy::path)
+      .def("preprocess", &ModelPy::preprocess, py::arg("image"), py::arg("letterbox") = false, py::arg("exif_rotate") = true,
+           "An image path or RGB uint8 array (H, W, 3) made into the model's input tensor, batch 1");
+}

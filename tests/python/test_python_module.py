@@ -1,0 +1,202 @@
+"""The Python module against the CLI and ONNX Runtime's API contract: identical results to
+`effvit run` (fp32 and int8 NV12), the errors, concurrency on one session, and the two example
+scripts (the board's pyeasy_dnn flow and an ONNX Runtime-style script).
+
+Run by `make test` as: PYTHONPATH=build/python /usr/bin/python3 -m pytest tests/python
+with EFFVIT_CLI (the effvit binary) and EFFVIT_WORKDIR (a scratch folder) set.
+"""
+import gzip
+import os
+import subprocess
+import sys
+import threading
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+
+import effvit
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CLI = os.environ.get("EFFVIT_CLI", os.path.join(ROOT, "build", "effvit"))
+WORK = os.environ.get("EFFVIT_WORKDIR", "/tmp/effvit_python_tests")
+FP32 = os.path.join(ROOT, "models", "efficientvit_m0_fashion_mnist.onnx")
+EXAMPLES = os.path.join(ROOT, "examples")
+sys.path.insert(0, EXAMPLES)
+import pyeasy_dnn_classify  # noqa: E402  (the example's own bgr2nv12)
+
+
+@pytest.fixture(scope="session")
+def work():
+    os.makedirs(WORK, exist_ok=True)
+    return WORK
+
+
+@pytest.fixture(scope="session")
+def nv12_model(work):
+    """The bundled model quantized from its own YAML (NV12 input), as `make demo` does."""
+    out = os.path.join(work, "m0_nv12.onnx")
+    subprocess.run([CLI, "quantize", "--config", os.path.join(ROOT, "models", "efficientvit_m0_fashion_mnist.yaml"), "-o", out],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return out
+
+
+@pytest.fixture(scope="session")
+def shoe_jpeg(work):
+    """A real test image (Fashion-MNIST test image 0, an ankle boot), as a BGR JPEG file."""
+    with gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz") as f:
+        pixels = np.frombuffer(f.read(16 + 28 * 28), np.uint8)[16:].reshape(28, 28)
+    path = os.path.join(work, "boot.jpg")
+    cv2.imwrite(path, cv2.cvtColor(cv2.resize(pixels, (224, 224), interpolation=cv2.INTER_CUBIC), cv2.COLOR_GRAY2BGR))
+    return path
+
+
+def cli_run(model, x, work, name):
+    src, dst = os.path.join(work, name + "_in.npy"), os.path.join(work, name + "_out.npy")
+    np.save(src, x)
+    if os.path.exists(dst):
+        os.remove(dst)
+    subprocess.run([CLI, "run", model, "--input", src, "--output", dst], check=True, stdout=subprocess.DEVNULL)
+    return np.load(dst)
+
+
+def test_help_shows_the_api():
+    text = effvit.InferenceSession.__doc__ + effvit.InferenceSession.run.__doc__
+    assert "onnxruntime.InferenceSession" in text and "output_names" in text
+    assert effvit.get_available_providers() == ["CPUExecutionProvider"]
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_fp32_run_is_the_cli_run_bit_for_bit(work, batch):
+    sess = effvit.InferenceSession(FP32)
+    x = np.random.default_rng(batch).standard_normal((batch, 3, 224, 224)).astype(np.float32)
+    (got,) = sess.run(None, {"input": x})
+    want = cli_run(FP32, x, work, "fp32_b%d" % batch)
+    assert got.dtype == np.float32 and got.shape == (batch, 10)
+    assert np.array_equal(got, want)
+
+
+def test_int8_nv12_run_is_the_cli_run_bit_for_bit(work, nv12_model):
+    sess = effvit.InferenceSession(nv12_model)
+    (arg,) = sess.get_inputs()
+    assert arg.type == "tensor(uint8)" and arg.shape[1:] == [336, 224, 1], arg
+    frame = np.random.default_rng(5).integers(0, 256, (1, 336, 224, 1)).astype(np.uint8)
+    (got,) = sess.run([sess.get_outputs()[0].name], {arg.name: frame})
+    assert np.array_equal(got, cli_run(nv12_model, frame, work, "nv12"))
+
+
+def test_inputs_outputs_and_metadata():
+    sess = effvit.InferenceSession(FP32)
+    (i,), (o,) = sess.get_inputs(), sess.get_outputs()
+    assert (i.name, i.type, i.shape) == ("input", "tensor(float)", [None, 3, 224, 224])
+    assert (o.name, o.type, o.shape) == ("logits", "tensor(float)", [None, 10])
+    meta = sess.get_modelmeta().custom_metadata_map
+    assert "effvit.classes" in meta and "Ankle boot" in meta["effvit.classes"]
+    model = effvit.Model(FP32)
+    assert model.summary["variant"] == "m0" and model.summary["precision"] == "fp32" and model.summary["params"] > 2_000_000
+    assert model.metadata == meta
+
+
+def test_errors_are_one_line_effvit_errors(work):
+    sess = effvit.InferenceSession(FP32)
+    x = np.zeros((1, 3, 224, 224), np.float32)
+    cases = [
+        (lambda: sess.run(None, {"input": x.astype(np.float64)}), "input 'input' is float64, the model takes float32"),
+        (lambda: sess.run(None, {}), "input 'input' is missing"),
+        (lambda: sess.run(None, {"input": x, "other": x}), "no input named 'other'"),
+        (lambda: sess.run(["nope"], {"input": x}), "no output named 'nope'"),
+        (lambda: sess.run(None, {"input": x[:, :2]}), "input"),
+        (lambda: effvit.InferenceSession(os.path.join(work, "missing.onnx")), "missing.onnx: file not found"),
+    ]
+    for call, needle in cases:
+        with pytest.raises(effvit.Error) as info:
+            call()
+        assert needle in str(info.value) and "\n" not in str(info.value), str(info.value)
+        assert isinstance(info.value, RuntimeError)
+
+
+def test_other_providers_warn_once_and_run_on_the_cpu():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sess = effvit.InferenceSession(FP32, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert [str(w.message) for w in caught] == ["effvit runs on the CPU; provider 'CUDAExecutionProvider' is ignored"]
+    assert sess.get_providers() == ["CPUExecutionProvider"]
+
+
+def test_two_threads_on_one_session_agree_with_one(work):
+    sess = effvit.InferenceSession(FP32)
+    xs = [np.random.default_rng(10 + k).standard_normal((1, 3, 224, 224)).astype(np.float32) for k in range(8)]
+    want = [sess.run(None, {"input": x})[0] for x in xs]
+    got = [None] * len(xs)
+
+    def worker(first):
+        for k in range(first, len(xs), 2):
+            got[k] = sess.run(None, {"input": xs[k]})[0]
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(np.array_equal(a, b) for a, b in zip(got, want))
+
+
+def test_strided_inputs_and_outputs_outliving_the_session():
+    sess = effvit.InferenceSession(FP32)
+    base = np.random.default_rng(3).standard_normal((1, 3, 224, 448)).astype(np.float32)
+    strided = base[:, :, :, ::2]
+    assert not strided.flags["C_CONTIGUOUS"]
+    (a,) = sess.run(None, {"input": strided})
+    (b,) = sess.run(None, {"input": np.ascontiguousarray(strided)})
+    del sess
+    assert np.array_equal(a, b)
+
+
+def test_model_preprocess_is_the_cli_image_path(work, shoe_jpeg, nv12_model):
+    for model in (FP32, nv12_model):
+        x = effvit.Model(model).preprocess(shoe_jpeg)
+        (got,) = effvit.InferenceSession(model).run(None, {effvit.InferenceSession(model).get_inputs()[0].name: x})
+        dst = os.path.join(work, "image_out.npy")
+        subprocess.run([CLI, "run", model, "--image", shoe_jpeg, "--output", dst], check=True, stdout=subprocess.DEVNULL)
+        assert np.array_equal(got, np.load(dst)), model
+        assert int(np.argmax(got)) == 9  # Fashion-MNIST's "Ankle boot"
+
+
+def test_pyeasy_dnn_describes_nv12_as_the_board_does(nv12_model):
+    from effvit.compat import pyeasy_dnn as dnn
+    (model,) = dnn.load(nv12_model)
+    props = model.inputs[0].properties
+    assert (props.shape, props.layout, props.tensor_type, props.dtype) == ((1, 3, 224, 224), "NCHW", "NV12", "uint8")
+    frame = np.random.default_rng(7).integers(0, 256, 224 * 224 * 3 // 2).astype(np.uint8)
+    out = model.forward(frame)
+    sess = effvit.InferenceSession(nv12_model)
+    (want,) = sess.run(None, {sess.get_inputs()[0].name: frame.reshape(1, 336, 224, 1)})
+    assert np.array_equal(out[0].buffer, want)
+    with pytest.raises(effvit.Error):
+        model.forward([frame, frame])
+
+
+def test_pyeasy_dnn_example_script(nv12_model, shoe_jpeg):
+    labels = os.path.join(WORK, "labels.txt")
+    meta = effvit.InferenceSession(nv12_model).get_modelmeta().custom_metadata_map
+    import json
+    with open(labels, "w") as f:
+        f.write("\n".join(json.loads(meta["effvit.classes"])))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, "pyeasy_dnn_classify.py"), nv12_model, shoe_jpeg, labels],
+                         check=True, capture_output=True, text=True, env=env).stdout
+    # The same frame through the session API gives the same top-1.
+    bgr = cv2.resize(cv2.imread(shoe_jpeg), (224, 224), interpolation=cv2.INTER_AREA)
+    sess = effvit.InferenceSession(nv12_model)
+    (logits,) = sess.run(None, {sess.get_inputs()[0].name: pyeasy_dnn_classify.bgr2nv12(bgr).reshape(1, 336, 224, 1)})
+    top = int(np.argmax(logits))
+    assert out.startswith("top-1: %d Ankle boot " % top) and top == 9, out
+
+
+def test_ort_style_script(nv12_model):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    for model in (FP32, nv12_model):
+        out = subprocess.run([sys.executable, os.path.join(EXAMPLES, "ort_style.py"), model, "--threads", "2"],
+                             check=True, capture_output=True, text=True, env=env).stdout
+        assert out.startswith("logits tensor(float) [1, 10] argmax "), out
