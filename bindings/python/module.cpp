@@ -11,6 +11,10 @@
 #include <vector>
 
 #include "effvit/effvit.h"
+#include "quant/config.h"
+#include "quant/quantize.h"
+#include "tools/shared/benchmark.h"
+#include "tools/shared/labels.h"
 
 namespace py = pybind11;
 using namespace effvit;
@@ -203,16 +207,10 @@ class ModelPy {
   }
 
   py::dict summary() const {
+    using namespace py::literals;
     const ModelSummary& s = model_->summary();
-    py::dict d;
-    d["params"] = s.params;
-    d["macs"] = s.macs;
-    d["variant"] = s.variant;
-    d["precision"] = s.precision;
-    d["opset"] = s.opset;
-    d["isa"] = isa_tier_name(hardware_info().tier);
-    d["cpu"] = hardware_info().cpu_model;
-    return d;
+    return py::dict("params"_a = s.params, "macs"_a = s.macs, "variant"_a = s.variant, "precision"_a = s.precision, "opset"_a = s.opset,
+                    "isa"_a = isa_tier_name(hardware_info().tier), "cpu"_a = hardware_info().cpu_model);
   }
   const std::map<std::string, std::string>& metadata() const { return model_->metadata(); }
   const std::string& path() const { return model_->path(); }
@@ -245,11 +243,76 @@ class ModelPy {
     return as_array(t);
   }
 
-  const std::shared_ptr<const Model>& model() const { return model_; }
+  std::vector<std::string> labels() const { return cli::class_names(*model_, ""); }
+
+  // Each image (path or RGB array) through the model's own preprocessing and one run; per image,
+  // the topk classes as (index, label, probability), most probable first. One image in, one list
+  // out; a list of images in, a list of such lists out.
+  py::object classify(const py::object& images, int topk, bool letterbox) {
+    const bool many = py::isinstance<py::list>(images) || py::isinstance<py::tuple>(images);
+    const std::vector<std::string> names = labels();
+    py::list all;
+    for (const py::handle item : many ? py::iterable(images) : py::iterable(py::make_tuple(images))) {
+      py::array x = preprocess(py::reinterpret_borrow<py::object>(item), letterbox, true);
+      std::vector<py::array> keep;
+      const Tensor input = as_tensor(x, model_->summary().inputs.at(0), model_->path(), keep);
+      std::vector<cli::RankedClass> ranked;
+      {
+        py::gil_scoped_release unlocked;
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!session_) session_ = std::make_unique<Session>(model_);
+        const Tensor logits = session_->run(input);
+        if (logits.dtype() != DType::f32) throw Error(ErrorKind::invalid_model, model_->path() + ": the first output is not float32 logits");
+        ranked = cli::top_classes(logits.data<float>(), logits.numel(), topk);
+      }
+      py::list top;
+      for (const auto& r : ranked) top.append(py::make_tuple(r.index, names.at(static_cast<size_t>(r.index)), r.prob));
+      all.append(top);
+    }
+    return many ? py::object(all) : py::object(all[0]);
+  }
+
+  // The report `effvit bench --json` prints, as a dict.
+  py::object bench(int threads, int streams, int iters, int warmup, int batch) const {
+    cli::BenchOptions o;
+    o.threads = threads;
+    o.streams = streams;
+    o.iters = iters;
+    o.warmup = warmup;
+    o.batch = batch;
+    std::string report;
+    {
+      py::gil_scoped_release unlocked;
+      report = cli::run_benchmark(model_, model_->path(), o).dump();
+    }
+    return py::module_::import("json").attr("loads")(report);
+  }
 
  private:
   std::shared_ptr<const Model> model_;
+  std::mutex mutex_;
+  std::unique_ptr<Session> session_;  // classify's, made on first use
 };
+
+// `effvit quantize --config CFG.yaml [-o OUT]`: writes the QDQ model; returns what it did.
+py::dict quantize_config(const std::string& config_path, const std::string& output, const py::object& progress) {
+  quant::QuantizeReport r;
+  {
+    py::gil_scoped_release unlocked;
+    const quant::QuantConfig config = quant::load_quant_config(config_path);
+    quant::Progress report_progress;
+    if (!progress.is_none())
+      report_progress = [&progress](const char* phase, size_t done, size_t total) {
+        py::gil_scoped_acquire locked;
+        progress(phase, done, total);
+      };
+    r = quant::quantize(config, output, report_progress);
+  }
+  using namespace py::literals;
+  return py::dict("output"_a = r.output_path, "calibration"_a = r.calibration, "samples"_a = r.samples,
+                  "quantized_nodes"_a = r.quantized_nodes, "float_nodes"_a = r.float_nodes, "per_channel_weights"_a = r.per_channel,
+                  "notes"_a = r.notes, "logits_cosine"_a = r.agreement.logits_cosine, "top1_agreement"_a = r.agreement.top1_agreement);
+}
 
 }  // namespace
 
@@ -320,5 +383,14 @@ at once. Errors raise effvit.Error with the same one-line message the CLI prints
       .def_property_readonly("metadata", &ModelPy::metadata, "The model's metadata_props")
       .def_property_readonly("path", &ModelPy::path)
       .def("preprocess", &ModelPy::preprocess, py::arg("image"), py::arg("letterbox") = false, py::arg("exif_rotate") = true,
-           "An image path or RGB uint8 array (H, W, 3) made into the model's input tensor, batch 1");
+           "An image path or RGB uint8 array (H, W, 3) made into the model's input tensor, batch 1")
+      .def_property_readonly("labels", &ModelPy::labels, "Class names: the model's metadata, else ImageNet-1k for 1000 classes")
+      .def("classify", &ModelPy::classify, py::arg("images"), py::arg("topk") = 5, py::arg("letterbox") = false,
+           "An image (path or RGB array) or a list of them; per image the topk (index, label, probability)")
+      .def("bench", &ModelPy::bench, py::arg("threads") = 1, py::arg("streams") = 1, py::arg("iters") = 100, py::arg("warmup") = 5,
+           py::arg("batch") = 1, "Latency and throughput: the dict `effvit bench --json` prints");
+
+  m.def("quantize", &quantize_config, py::arg("config_yaml"), py::arg("output") = "", py::arg("progress") = py::none(),
+        "Post-training int8 quantization from an RDK-style YAML (as `effvit quantize --config`); writes the QDQ model "
+        "and returns a summary. progress(phase, done, total) is called as it goes.");
 }

@@ -200,3 +200,37 @@ def test_ort_style_script(nv12_model):
         out = subprocess.run([sys.executable, os.path.join(EXAMPLES, "ort_style.py"), model, "--threads", "2"],
                              check=True, capture_output=True, text=True, env=env).stdout
         assert out.startswith("logits tensor(float) [1, 10] argmax "), out
+
+
+def test_model_labels_classify_and_bench(shoe_jpeg):
+    model = effvit.Model(FP32)
+    assert len(model.labels) == 10 and model.labels[9] == "Ankle boot"
+    top = model.classify(shoe_jpeg, topk=3)
+    assert [t[:2] for t in top][0] == (9, "Ankle boot") and len(top) == 3
+    assert top[0][2] >= top[1][2] >= top[2][2] and 0 < sum(t[2] for t in top) <= 1 + 1e-9
+    rgb = cv2.cvtColor(cv2.imread(shoe_jpeg), cv2.COLOR_BGR2RGB)
+    both = model.classify([shoe_jpeg, rgb], topk=1)
+    assert len(both) == 2 and both[0][0][0] == 9 and both[1][0][0] == 9
+    # The CLI's classify ranks the same way.
+    out = subprocess.run([CLI, "classify", FP32, shoe_jpeg, "--topk", "3", "--json"], check=True, capture_output=True, text=True).stdout
+    import json
+    cli = json.loads(out)[0]["top"]
+    assert [(c["index"], c["label"]) for c in cli] == [t[:2] for t in top]
+    assert all(abs(c["prob"] - t[2]) < 1e-12 for c, t in zip(cli, top))
+    report = model.bench(iters=5, warmup=1, streams=2)
+    want = json.loads(subprocess.run([CLI, "bench", FP32, "--iters", "5", "--warmup", "1", "--streams", "2", "--json"],
+                                     check=True, capture_output=True, text=True).stdout)
+    assert set(report) == set(want) and report["streams"] == 2 and report["latency_ms"]["median"] > 0
+
+
+def test_quantize_writes_what_the_cli_writes(work, nv12_model):
+    calls = []
+    out = os.path.join(work, "m0_nv12_from_python.onnx")
+    r = effvit.quantize(os.path.join(ROOT, "models", "efficientvit_m0_fashion_mnist.yaml"), out,
+                        progress=lambda phase, done, total: calls.append((phase, done, total)))
+    assert r["output"] == out and r["quantized_nodes"] > 0 and r["logits_cosine"] > 0.99
+    assert ("calibrate", 200, 200) in calls
+    assert open(out, "rb").read() == open(nv12_model, "rb").read()
+    with pytest.raises(effvit.Error) as info:
+        effvit.quantize(os.path.join(work, "none.yaml"))
+    assert "none.yaml: file not found" in str(info.value)

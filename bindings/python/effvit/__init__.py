@@ -9,9 +9,9 @@ ONNX Runtime's session API, so existing scripts change one import::
 ``effvit.Model`` gives effvit's own view of a model (summary, metadata, its preprocessing), and
 ``effvit.compat.pyeasy_dnn`` stands in for the RDK board's ``hobot_dnn.pyeasy_dnn``.
 """
-from ._effvit import Error, InferenceSession, Model, ModelMetadata, NodeArg, SessionOptions
+from ._effvit import Error, InferenceSession, Model, ModelMetadata, NodeArg, SessionOptions, quantize
 
-__all__ = ["Error", "InferenceSession", "Model", "ModelMetadata", "NodeArg", "SessionOptions", "get_available_providers"]
+__all__ = ["Error", "InferenceSession", "Model", "ModelMetadata", "NodeArg", "SessionOptions", "get_available_providers", "quantize"]
 
 
 def get_available_providers():

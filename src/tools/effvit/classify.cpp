@@ -13,22 +13,9 @@
 #include "image/contact_sheet.h"
 #include "tools/effvit/commands.h"
 #include "tools/effvit/image_options.h"
-#include "tools/effvit/labels.h"
+#include "tools/shared/labels.h"
 
 namespace effvit::cli {
-namespace {
-
-std::vector<double> softmax(const float* logits, int64_t n) {
-  const float mx = *std::max_element(logits, logits + n);
-  std::vector<double> p(static_cast<size_t>(n));
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += p[static_cast<size_t>(i)] = std::exp(static_cast<double>(logits[i] - mx));
-  for (double& v : p) v /= sum;
-  return p;
-}
-
-}  // namespace
-
 Handler add_classify(CLI::App& app) {
   auto* cmd = app.add_subcommand("classify", "Classify JPEG/PNG images");
   struct Args {
@@ -56,24 +43,16 @@ Handler add_classify(CLI::App& app) {
     for (const std::string& path : a->images) {
       const Image image = read_image(path, image_options->decode());
       const Tensor logits = session.run(preprocess(image, pre));
-      const int64_t n = logits.numel();
-      const auto prob = softmax(logits.data<float>(), n);
-      std::vector<int64_t> order(static_cast<size_t>(n));
-      std::iota(order.begin(), order.end(), 0);
-      const int64_t k = std::min<int64_t>(a->topk, n);
-      std::partial_sort(order.begin(), order.begin() + k, order.end(),
-                        [&](int64_t x, int64_t y) { return prob[static_cast<size_t>(x)] > prob[static_cast<size_t>(y)]; });
+      const auto ranked = top_classes(logits.data<float>(), logits.numel(), a->topk);
       nlohmann::json top = nlohmann::json::array();
-      for (int64_t i = 0; i < k; ++i) {
-        const auto c = static_cast<size_t>(order[static_cast<size_t>(i)]);
-        top.push_back({{"index", c}, {"label", names[c]}, {"prob", prob[c]}});
-      }
+      for (const RankedClass& r : ranked)
+        top.push_back({{"index", r.index}, {"label", names[static_cast<size_t>(r.index)]}, {"prob", r.prob}});
       results.push_back({{"image", path}, {"top", top}});
       // An image inside a folder named after a class (as `eval --save-images` writes) has a known truth.
       const std::string folder = std::filesystem::path(path).parent_path().filename().string();
       const auto truth = std::find_if(names.begin(), names.end(), [&](const std::string& s) { return class_folder_name(s) == folder; });
       const bool known = truth != names.end();
-      const auto best = static_cast<size_t>(order[0]);
+      const auto best = static_cast<size_t>(ranked[0].index);
       const bool correct = known && static_cast<size_t>(truth - names.begin()) == best;
       if (known) results.back()["true_label"] = *truth;
       if (!a->json) {
@@ -83,7 +62,7 @@ Handler add_classify(CLI::App& app) {
       }
       if (!a->render.empty()) {
         char line[256];
-        std::snprintf(line, sizeof line, "%s %.0f%%", names[best].c_str(), 100.0 * prob[best]);
+        std::snprintf(line, sizeof line, "%s %.0f%%", names[best].c_str(), 100.0 * ranked[0].prob);
         SheetItem item{image, {}};
         item.lines.push_back({line, !known ? 0x202020u : correct ? kSheetCorrect : kSheetWrong});
         if (known) item.lines.push_back({"true: " + *truth, 0x606060u});

@@ -17,7 +17,7 @@
 #include "effvit/model.h"
 #include "tools/effvit/commands.h"
 #include "tools/effvit/image_options.h"
-#include "tools/effvit/labels.h"
+#include "tools/shared/labels.h"
 #include "tools/effvit/progress.h"
 
 namespace effvit::cli {

@@ -3,8 +3,8 @@
 
 #include "effvit/model.h"
 #include "tools/effvit/commands.h"
-#include "tools/effvit/format.h"
-#include "tools/effvit/shapes.h"
+#include "tools/shared/format.h"
+#include "tools/shared/shapes.h"
 
 namespace effvit::cli {
 

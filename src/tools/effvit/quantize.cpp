@@ -12,7 +12,7 @@
 #include "quant/init_config.h"
 #include "quant/quantize.h"
 #include "tools/effvit/commands.h"
-#include "tools/effvit/format.h"
+#include "tools/shared/format.h"
 #include "tools/effvit/progress.h"
 
 namespace effvit::cli {

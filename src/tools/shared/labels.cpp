@@ -1,6 +1,9 @@
-#include "tools/effvit/labels.h"
+#include "tools/shared/labels.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <numeric>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -60,6 +63,21 @@ std::vector<std::string> class_names(const Model& model, const std::string& labe
   if (classes == 1000 && std::filesystem::exists(imagenet_labels_path())) return read_lines(imagenet_labels_path());
   for (int64_t i = 0; i < classes; ++i) names.push_back("class " + std::to_string(i));
   return names;
+}
+
+std::vector<RankedClass> top_classes(const float* logits, int64_t n, int64_t k) {
+  const float top = *std::max_element(logits, logits + n);
+  std::vector<double> prob(static_cast<size_t>(n));
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += prob[static_cast<size_t>(i)] = std::exp(static_cast<double>(logits[i] - top));
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  k = std::clamp<int64_t>(k, 0, n);
+  std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                    [&](int64_t x, int64_t y) { return prob[static_cast<size_t>(x)] > prob[static_cast<size_t>(y)]; });
+  std::vector<RankedClass> ranked;
+  for (int64_t i = 0; i < k; ++i) ranked.push_back({order[static_cast<size_t>(i)], prob[static_cast<size_t>(order[static_cast<size_t>(i)])] / sum});
+  return ranked;
 }
 
 }  // namespace effvit::cli

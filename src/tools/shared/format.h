@@ -1,4 +1,4 @@
-// Small text-formatting helpers shared by the verbs.
+// Small text-formatting helpers shared by the verbs and the Python module.
 #pragma once
 
 #include <cstdint>

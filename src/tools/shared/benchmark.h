@@ -1,0 +1,22 @@
+// Latency of one stream, then throughput of S streams sharing one loaded model (each stream its own
+// Session and thread): what `effvit bench` prints and the Python module's Model.bench returns.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "effvit/model.h"
+
+namespace effvit::cli {
+
+struct BenchOptions {
+  int threads = 1, streams = 1, iters = 50, warmup = 5, batch = 1;
+};
+
+// The report `bench --json` prints: model, precision, threads, streams, batch, latency_ms
+// {median, p90, min} of one stream, latency_per_image_ms, fps (images per second over all
+// streams), iters, the hardware keys, and stream_latency_ms with several streams.
+nlohmann::json run_benchmark(const std::shared_ptr<const Model>& model, const std::string& name, const BenchOptions& options);
+
+}  // namespace effvit::cli
