@@ -24,9 +24,10 @@ install: build
 demo: build
 	./scripts/demo.sh $(BUILD)
 
-# The whole suite under AddressSanitizer + UBSan (separate tree; slower build).
+# The whole suite under AddressSanitizer + UBSan (separate tree; slower build). Without the Python
+# module: an instrumented extension needs the sanitizer runtime preloaded into the interpreter.
 sanitize: deps
-	cmake -S . -B $(BUILD)-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEFFVIT_BENCH=OFF \
+	cmake -S . -B $(BUILD)-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEFFVIT_BENCH=OFF -DEFFVIT_PYTHON=OFF \
 	  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer"
 	cmake --build $(BUILD)-sanitize -j $(JOBS)
 	cd $(BUILD)-sanitize && ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS)
@@ -39,7 +40,7 @@ sanitize: deps
 # std::promise it hands the second one over is synchronised inside uninstrumented libraries (TSan
 # then reports oneDNN comparing cache keys another thread wrote).
 tsan: deps
-	cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEFFVIT_BENCH=OFF -DCMAKE_CXX_FLAGS="-fsanitize=thread"
+	cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEFFVIT_BENCH=OFF -DEFFVIT_PYTHON=OFF -DCMAKE_CXX_FLAGS="-fsanitize=thread"
 	cmake --build $(BUILD)-tsan -j $(JOBS) --target effvit_unit_tests effvit-cli
 	OMP_NUM_THREADS=1 ONEDNN_PRIMITIVE_CACHE_CAPACITY=0 TSAN_OPTIONS="halt_on_error=1" $(BUILD)-tsan/tests/effvit_unit_tests \
 	  --gtest_filter='Session.*:Plan.*:KernelTables.*:-Plan.TwoThreadsGiveTheSameResults'
