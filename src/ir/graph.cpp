@@ -77,6 +77,9 @@ std::string Node::describe() const {
 }
 
 ValueId Graph::add_value(Value v) {
+  // A value added by a pass is new data, even when copied from a weight: only the Model assigns
+  // weight ids (model.cpp), to values already in the graph.
+  v.weight_id = 0;
   values.push_back(std::move(v));
   return static_cast<ValueId>(values.size() - 1);
 }

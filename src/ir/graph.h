@@ -45,8 +45,9 @@ struct Value {
   bool is_constant = false;
   // Nonzero on a large float weight the Model may keep only in packed form (a Conv's weights, once
   // a kernel has packed them): its `constant` is then released (undefined) in the Model's graphs
-  // and the WeightCache recovers the bytes on demand. A pass that derives a new value from a
-  // constant must not copy this id onto it.
+  // and the WeightCache recovers the bytes on demand. Graph::add_value clears it, so a value a
+  // pass derives from a weight never carries the weight's id. Passes must not read a released
+  // constant's data (none needs a Conv's weights; their shape and dtype stay known).
   uint64_t weight_id = 0;
   Layout layout = Layout::Plain;
   int channel_block = 0;    // B of nChw<B>c when layout == Blocked

@@ -1,12 +1,14 @@
 #include "effvit/tensor.h"
 
-#include "effvit/error.h"
+#include <sys/mman.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <sstream>
 #include <stdexcept>
+
+#include "effvit/error.h"
 
 namespace effvit {
 
@@ -51,8 +53,20 @@ std::string shape_str(const Shape& shape) {
 }
 
 namespace {
+
+// Tensors this large (weights, mostly) come straight from the kernel: their pages go back to the
+// system when they are freed. From malloc they would not: glibc raises its mmap threshold after each
+// large free, so later ones land in the heap and stay resident after a Model drops them (weights it
+// now holds packed only, copies recovered for a new shape).
+constexpr size_t kMappedBytes = 256 * 1024;
+
 // 64-byte alignment lets vector kernels use aligned loads on any tensor start.
 std::shared_ptr<void> allocate(size_t bytes) {
+  if (bytes >= kMappedBytes) {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);  // zero-filled
+    if (p == MAP_FAILED) throw Error(ErrorKind::out_of_memory, "out of memory for a tensor of " + std::to_string(bytes) + " bytes");
+    return std::shared_ptr<void>(p, [bytes](void* q) { munmap(q, bytes); });
+  }
   size_t rounded = (bytes + 63) / 64 * 64;
   void* p = std::aligned_alloc(64, rounded ? rounded : 64);
   if (!p) throw Error(ErrorKind::out_of_memory, "out of memory for a tensor of " + std::to_string(bytes) + " bytes");

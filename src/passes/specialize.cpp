@@ -36,7 +36,8 @@ void specialize_node(Graph& g, Node& n, std::vector<Node>& kept) {
   if (!foldable) {
     foldable = true;
     for (ValueId id : n.inputs)
-      if (id != kNoValue && !g.value(id).is_constant) foldable = false;
+      // A weight the Model holds only packed (released, see Value::weight_id) is not folded over.
+      if (id != kNoValue && (!g.value(id).is_constant || !g.value(id).constant.defined())) foldable = false;
   }
   if (!foldable) {
     kept.push_back(std::move(n));

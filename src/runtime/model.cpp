@@ -1,9 +1,5 @@
 #include "effvit/model.h"
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
-
 #include "cpu/hardware.h"
 #include "effvit/image.h"
 #include "import/onnx_import.h"
@@ -43,14 +39,9 @@ bool holds_releasable(const Graph& g, WeightCache& weights) {
   return false;
 }
 
-size_t release_recoverable(Graph& g, WeightCache& weights) {
-  size_t released = 0;
+void release_recoverable(Graph& g, WeightCache& weights) {
   for (Value& v : g.values)
-    if (v.weight_id && v.constant.defined() && weights.recoverable(v.weight_id)) {
-      v.constant = Tensor();
-      ++released;
-    }
-  return released;
+    if (v.weight_id && v.constant.defined() && weights.recoverable(v.weight_id)) v.constant = Tensor();
 }
 
 }  // namespace
@@ -65,12 +56,9 @@ std::shared_ptr<const Graph> Model::Runtime::graph_for(const std::vector<Shape>&
     it->second.last_use = clock_;
     return it->second.graph;
   }
-  // Passes read constants, so a new specialisation starts from plain bytes; they are dropped again
-  // once this shape's plan has packed them (release_packed_weights).
-  Graph source = structural_;
-  for (Value& v : source.values)
-    if (v.weight_id && v.is_constant && !v.constant.defined()) v.constant = weights.recover(v);
-  Graph g = specialize(source, shapes);
+  // Released weights stay released: passes only need their shapes, Plan recovers the ones a kernel
+  // reads, and a Conv's kernel finds its packing in the cache (or packs from a recovered copy).
+  Graph g = specialize(structural_, shapes);
   optimize_for_shapes(g, hardware().info.channel_block);
   auto graph = std::make_shared<const Graph>(std::move(g));
   // Plans copy what they need, so dropping the least recently used graph only costs a rebuild.
@@ -85,22 +73,15 @@ std::shared_ptr<const Graph> Model::Runtime::graph_for(const std::vector<Shape>&
 }
 
 void Model::Runtime::release_packed_weights() {
-  size_t released = 0;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    released += release_recoverable(structural_, weights);
-    // Sessions may be reading a per-shape graph right now: it is replaced, not changed.
-    for (auto& [shapes, cached] : graphs_) {
-      if (!holds_releasable(*cached.graph, weights)) continue;
-      Graph light = *cached.graph;
-      released += release_recoverable(light, weights);
-      cached.graph = std::make_shared<const Graph>(std::move(light));
-    }
+  std::lock_guard<std::mutex> lock(mutex_);
+  release_recoverable(structural_, weights);
+  // Sessions may be reading a per-shape graph right now: it is replaced, not changed.
+  for (auto& [shapes, cached] : graphs_) {
+    if (!holds_releasable(*cached.graph, weights)) continue;
+    Graph light = *cached.graph;
+    release_recoverable(light, weights);
+    cached.graph = std::make_shared<const Graph>(std::move(light));
   }
-#ifdef __GLIBC__
-  // The released weights were many separate heap blocks; without a trim glibc keeps their pages.
-  if (released) malloc_trim(0);
-#endif
 }
 
 // A dynamic image size is the model's own crop because an image model cannot take 1x1 pixels. Every
