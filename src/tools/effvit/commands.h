@@ -14,5 +14,6 @@ Handler add_classify(CLI::App& app);
 Handler add_bench(CLI::App& app);
 Handler add_eval(CLI::App& app);
 Handler add_quantize(CLI::App& app);
+Handler add_serve(CLI::App& app);
 
 }  // namespace effvit::cli

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   add(effvit::cli::add_bench);
   add(effvit::cli::add_eval);
   add(effvit::cli::add_quantize);
+  add(effvit::cli::add_serve);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,171 @@
+#include "serve/scheduler.h"
+
+#include <cstring>
+
+#include "serve/status_error.h"
+
+namespace effvit::serve {
+namespace {
+
+bool dynamic_batch(const std::vector<TensorInfo>& infos) {
+  for (const auto& t : infos)
+    if (t.shape.empty() || t.shape[0] >= 0) return false;
+  return true;
+}
+
+// Same shapes but for the batch dimension.
+bool same_rows(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].rank() != b[i].rank() || a[i].rank() == 0 || a[i].dtype() != b[i].dtype()) return false;
+    if (!std::equal(a[i].shape().begin() + 1, a[i].shape().end(), b[i].shape().begin() + 1)) return false;
+  }
+  return true;
+}
+
+double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+
+}  // namespace
+
+ModelScheduler::ModelScheduler(std::shared_ptr<const Model> model, const SchedulerOptions& options)
+    : model_(std::move(model)), options_(options) {
+  batchable_ = options_.max_batch_size > 1 && dynamic_batch(model_->summary().inputs) && dynamic_batch(model_->summary().outputs);
+  for (int i = 0; i < options_.instances; ++i) instances_.emplace_back([this, i] { instance_loop(i); });
+}
+
+ModelScheduler::~ModelScheduler() { stop(); }
+
+std::shared_ptr<ModelScheduler::Job> ModelScheduler::submit(std::vector<Tensor> inputs, Clock::time_point deadline) {
+  auto job = std::make_shared<Job>();
+  job->rows = inputs.empty() || inputs[0].rank() == 0 ? 1 : inputs[0].dim(0);
+  job->inputs = std::move(inputs);
+  job->enqueued = Clock::now();
+  job->deadline = deadline;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) throw StatusError(503, "the server is shutting down");
+    if (queue_.size() >= options_.max_queue_size)
+      throw StatusError(503, "the queue is full (" + std::to_string(options_.max_queue_size) + " requests waiting)");
+    queue_.push_back(job);
+    ++stats_.pending;
+  }
+  wake_.notify_one();
+  return job;
+}
+
+void ModelScheduler::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_ && instances_.empty()) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : instances_)
+    if (t.joinable()) t.join();
+  instances_.clear();
+}
+
+// The oldest job, and for a batchable model the jobs right behind it with the same shapes, up to
+// max_batch_size rows, waiting up to max_queue_delay_us after the oldest arrived for more.
+std::vector<std::shared_ptr<ModelScheduler::Job>> ModelScheduler::take_batch(std::unique_lock<std::mutex>& lock) {
+  std::vector<std::shared_ptr<Job>> batch;
+  wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+  if (queue_.empty()) return batch;
+  batch.push_back(queue_.front());
+  queue_.pop_front();
+  int64_t rows = batch[0]->rows;
+  if (!batchable_) return batch;
+  const auto until = batch[0]->enqueued + std::chrono::microseconds(options_.max_queue_delay_us);
+  while (rows < options_.max_batch_size) {
+    if (queue_.empty()) {
+      if (stopping_ || !wake_.wait_until(lock, until, [&] { return stopping_ || !queue_.empty(); })) break;
+      if (queue_.empty()) break;
+    }
+    const auto& next = queue_.front();
+    if (rows + next->rows > options_.max_batch_size || !same_rows(batch[0]->inputs, next->inputs)) break;
+    rows += next->rows;
+    batch.push_back(next);
+    queue_.pop_front();
+  }
+  return batch;
+}
+
+void ModelScheduler::run_batch(Session& session, std::vector<std::shared_ptr<Job>>& batch) {
+  const auto start = Clock::now();
+  // Requests whose client gave up, or whose deadline passed while they waited, are not run.
+  std::vector<std::shared_ptr<Job>> live;
+  for (auto& job : batch) {
+    stats_.pending--;
+    job->queue_us = micros(start - job->enqueued);
+    if (job->abandoned || start > job->deadline) {
+      job->done.set_exception(std::make_exception_ptr(StatusError(503, "the request timed out in the queue")));
+      continue;
+    }
+    live.push_back(job);
+  }
+  if (live.empty()) return;
+  try {
+    std::vector<Tensor> inputs;
+    if (live.size() == 1) {
+      inputs = live[0]->inputs;
+    } else {
+      int64_t rows = 0;
+      for (const auto& job : live) rows += job->rows;
+      for (size_t i = 0; i < live[0]->inputs.size(); ++i) {
+        Shape shape = live[0]->inputs[i].shape();
+        shape[0] = rows;
+        Tensor joined(live[0]->inputs[i].dtype(), shape);
+        size_t at = 0;
+        for (const auto& job : live) {
+          std::memcpy(static_cast<char*>(joined.raw()) + at, job->inputs[i].raw(), job->inputs[i].bytes());
+          at += job->inputs[i].bytes();
+        }
+        inputs.push_back(std::move(joined));
+      }
+    }
+    const auto t0 = Clock::now();
+    std::vector<Tensor> outputs = session.run(inputs);
+    const double compute = micros(Clock::now() - t0);
+    ++stats_.exec_count;
+    if (live.size() == 1) {
+      live[0]->compute_us = compute;
+      live[0]->done.set_value(std::move(outputs));
+      return;
+    }
+    int64_t row = 0;
+    for (auto& job : live) {
+      std::vector<Tensor> mine;
+      for (const Tensor& out : outputs) {
+        Shape shape = out.shape();
+        const size_t row_bytes = out.bytes() / static_cast<size_t>(out.dim(0));
+        shape[0] = job->rows;
+        Tensor part(out.dtype(), shape);
+        std::memcpy(part.raw(), static_cast<const char*>(out.raw()) + static_cast<size_t>(row) * row_bytes, part.bytes());
+        mine.push_back(std::move(part));
+      }
+      row += job->rows;
+      job->compute_us = compute;
+      job->done.set_value(std::move(mine));
+    }
+  } catch (const Error& e) {
+    // The engine refused these inputs (a shape it cannot run, say): the clients' error, not ours.
+    for (auto& job : live) job->done.set_exception(std::make_exception_ptr(StatusError(e.has_kind() && e.kind() == ErrorKind::invalid_input ? 400 : 500, e.what())));
+  } catch (const std::exception& e) {
+    for (auto& job : live) job->done.set_exception(std::make_exception_ptr(StatusError(500, e.what())));
+  }
+}
+
+void ModelScheduler::instance_loop(int) {
+  Session session(model_, SessionOptions{.threads = options_.threads});
+  for (;;) {
+    std::vector<std::shared_ptr<Job>> batch;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      batch = take_batch(lock);
+      if (batch.empty()) return;  // stopping, and nothing left
+    }
+    run_batch(session, batch);
+  }
+}
+
+}  // namespace effvit::serve

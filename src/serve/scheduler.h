@@ -1,0 +1,79 @@
+// One model's request queue and its instances: requests wait in a bounded queue; each instance (a
+// Session of the shared Model, on its own thread) takes the oldest and, for a dynamic-batch
+// model, more of the same shape until --max-batch-size or --max-queue-delay-us, runs them as one
+// batch and hands each request its rows of the outputs.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "effvit/model.h"
+
+namespace effvit::serve {
+
+using Clock = std::chrono::steady_clock;
+
+struct SchedulerOptions {
+  int instances = 1;
+  int threads = 1;             // per instance
+  int max_batch_size = 1;      // rows per execution (1: no batching)
+  int64_t max_queue_delay_us = 0;
+  size_t max_queue_size = 64;  // requests waiting; more are refused at once (503)
+};
+
+// Triton's per-model counters (cumulative microseconds for the durations).
+struct ModelStats {
+  std::atomic<uint64_t> success{0}, failure_rejected{0}, failure_timeout{0}, failure_backend{0}, failure_input{0};
+  std::atomic<uint64_t> inference_count{0}, exec_count{0};
+  std::atomic<uint64_t> request_us{0}, queue_us{0}, compute_us{0};
+  std::atomic<int64_t> pending{0};
+};
+
+class ModelScheduler {
+ public:
+  struct Job {
+    std::vector<Tensor> inputs;  // in the model's input order
+    int64_t rows = 1;            // batch rows (dimension 0), for batching
+    Clock::time_point enqueued, deadline;
+    std::promise<std::vector<Tensor>> done;
+    std::atomic<bool> abandoned{false};  // the client stopped waiting (timeout)
+    double queue_us = 0, compute_us = 0;
+  };
+
+  ModelScheduler(std::shared_ptr<const Model> model, const SchedulerOptions& options);
+  ~ModelScheduler();
+  ModelScheduler(const ModelScheduler&) = delete;
+  ModelScheduler& operator=(const ModelScheduler&) = delete;
+
+  // Queues a request; throws StatusError(503) when the queue is full or the scheduler is stopping.
+  std::shared_ptr<Job> submit(std::vector<Tensor> inputs, Clock::time_point deadline);
+  // Runs what is queued, then stops the instances.
+  void stop();
+  ModelStats& stats() { return stats_; }
+
+ private:
+  void instance_loop(int index);
+  std::vector<std::shared_ptr<Job>> take_batch(std::unique_lock<std::mutex>& lock);
+  void run_batch(Session& session, std::vector<std::shared_ptr<Job>>& batch);
+
+  std::shared_ptr<const Model> model_;
+  SchedulerOptions options_;
+  bool batchable_ = false;  // dynamic batch dimension on every input and output
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::shared_ptr<Job>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> instances_;
+  ModelStats stats_;
+};
+
+}  // namespace effvit::serve

@@ -1,0 +1,285 @@
+#include "serve/server.h"
+
+#include <httplib.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "effvit/image.h"
+#include "serve/status_error.h"
+#include "serve/v2_protocol.h"
+#include "tools/shared/labels.h"
+
+namespace effvit::serve {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct Served {
+  std::string name, version, path;
+  std::shared_ptr<const Model> model;
+  std::vector<std::string> labels;
+  std::unique_ptr<ModelScheduler> scheduler;
+};
+
+// Triton's repository layout: DIR/NAME/VERSION/model.onnx; the highest numeric version is served.
+std::vector<std::pair<std::string, std::pair<std::string, std::string>>> scan_repository(const std::string& dir) {
+  std::vector<std::pair<std::string, std::pair<std::string, std::string>>> found;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw Error(ErrorKind::invalid_input, dir + ": --model-repository is not a folder");
+  for (const auto& m : fs::directory_iterator(dir)) {
+    if (!m.is_directory()) continue;
+    long best = -1;
+    for (const auto& v : fs::directory_iterator(m.path())) {
+      const std::string name = v.path().filename().string();
+      if (!v.is_directory() || name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+      if (fs::exists(v.path() / "model.onnx")) best = std::max(best, std::stol(name));
+    }
+    if (best >= 0)
+      found.push_back({m.path().filename().string(), {std::to_string(best), (m.path() / std::to_string(best) / "model.onnx").string()}});
+  }
+  if (found.empty()) throw Error(ErrorKind::invalid_input, dir + ": no NAME/VERSION/model.onnx in the model repository");
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+Tensor decode_images(const Model& model, const std::vector<std::string>& encoded) {
+  const Preprocess pre = Preprocess::from_metadata(model.metadata());
+  std::vector<Tensor> each;
+  for (size_t i = 0; i < encoded.size(); ++i) {
+    const std::vector<uint8_t> bytes(encoded[i].begin(), encoded[i].end());
+    try {
+      each.push_back(preprocess(decode_image(bytes, "image " + std::to_string(i)), pre));
+    } catch (const Error& e) {
+      throw StatusError(400, e.what());
+    }
+  }
+  if (each.empty()) throw StatusError(400, "a BYTES input of no images");
+  if (each.size() == 1) return each[0];
+  Shape shape = each[0].shape();
+  shape[0] = static_cast<int64_t>(each.size());
+  Tensor joined(each[0].dtype(), shape);
+  for (size_t i = 0; i < each.size(); ++i)
+    std::memcpy(static_cast<char*>(joined.raw()) + i * each[0].bytes(), each[i].raw(), each[i].bytes());
+  return joined;
+}
+
+void reply_error(httplib::Response& res, int status, const std::string& message) {
+  res.status = status;
+  res.set_content(json{{"error", message}}.dump(), "application/json");
+}
+
+std::string prometheus(const std::vector<std::unique_ptr<Served>>& models) {
+  std::ostringstream out;
+  auto family = [&](const char* name, const char* type, const char* help, auto value) {
+    out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+    for (const auto& m : models) value(*m);
+  };
+  auto line = [&](const char* name, const Served& m, auto v, const std::string& extra = "") {
+    out << name << "{model=\"" << m.name << "\",version=\"" << m.version << "\"" << extra << "} " << v << "\n";
+  };
+  family("nv_inference_request_success", "counter", "Number of successful inference requests", [&](const Served& m) {
+    line("nv_inference_request_success", m, m.scheduler->stats().success.load());
+  });
+  family("nv_inference_request_failure", "counter", "Number of failed inference requests", [&](const Served& m) {
+    const ModelStats& s = m.scheduler->stats();
+    line("nv_inference_request_failure", m, s.failure_rejected.load(), ",reason=\"REJECTED\"");
+    line("nv_inference_request_failure", m, s.failure_timeout.load(), ",reason=\"CANCELED\"");
+    line("nv_inference_request_failure", m, s.failure_backend.load(), ",reason=\"BACKEND\"");
+    line("nv_inference_request_failure", m, s.failure_input.load(), ",reason=\"OTHER\"");
+  });
+  family("nv_inference_count", "counter", "Number of inferences performed (batch rows)", [&](const Served& m) {
+    line("nv_inference_count", m, m.scheduler->stats().inference_count.load());
+  });
+  family("nv_inference_exec_count", "counter", "Number of model executions (batches)", [&](const Served& m) {
+    line("nv_inference_exec_count", m, m.scheduler->stats().exec_count.load());
+  });
+  family("nv_inference_pending_request_count", "gauge", "Requests waiting in the queue", [&](const Served& m) {
+    line("nv_inference_pending_request_count", m, m.scheduler->stats().pending.load());
+  });
+  family("nv_inference_request_duration_us", "counter", "Cumulative request duration in microseconds", [&](const Served& m) {
+    line("nv_inference_request_duration_us", m, m.scheduler->stats().request_us.load());
+  });
+  family("nv_inference_queue_duration_us", "counter", "Cumulative time requests waited in the queue, in microseconds", [&](const Served& m) {
+    line("nv_inference_queue_duration_us", m, m.scheduler->stats().queue_us.load());
+  });
+  family("nv_inference_compute_infer_duration_us", "counter", "Cumulative model execution time, in microseconds", [&](const Served& m) {
+    line("nv_inference_compute_infer_duration_us", m, m.scheduler->stats().compute_us.load());
+  });
+  return out.str();
+}
+
+int bind(httplib::Server& server, const std::string& host, int port, const char* what) {
+  const int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
+  if (bound < 0) throw Error(ErrorKind::invalid_input, host + ":" + std::to_string(port) + ": cannot listen for " + what);
+  return bound;
+}
+
+}  // namespace
+
+void serve(const ServeOptions& options) {
+  // Signals are taken by sigwait below, not by whichever thread they land on.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::vector<std::pair<std::string, std::pair<std::string, std::string>>> wanted;
+  for (const auto& [name, path] : options.models) wanted.push_back({name, {"1", path}});
+  if (!options.model_repository.empty())
+    for (auto& entry : scan_repository(options.model_repository)) wanted.push_back(entry);
+  if (wanted.empty()) throw Error(ErrorKind::invalid_input, "serve: name a model (--model NAME=PATH or --model-repository DIR)");
+  std::vector<std::unique_ptr<Served>> models;
+  for (const auto& [name, version_path] : wanted) {
+    for (const auto& m : models)
+      if (m->name == name) throw Error(ErrorKind::invalid_input, "serve: two models named '" + name + "'");
+    auto s = std::make_unique<Served>();
+    s->name = name;
+    s->version = version_path.first;
+    s->path = version_path.second;
+    s->model = Model::load(s->path);
+    try {
+      s->labels = cli::class_names(*s->model, "");
+    } catch (const Error&) {
+      // Not a classifier: the classification extension answers with indices only.
+    }
+    s->scheduler = std::make_unique<ModelScheduler>(s->model, options.scheduler);
+    models.push_back(std::move(s));
+  }
+  auto find = [&](const std::string& name, const std::string& version) -> Served& {
+    for (auto& m : models)
+      if (m->name == name) {
+        if (!version.empty() && version != m->version)
+          throw StatusError(404, "model '" + name + "' has no version '" + version + "' (serving " + m->version + ")");
+        return *m;
+      }
+    throw StatusError(404, "no model named '" + name + "'");
+  };
+
+  std::atomic<bool> ready{true};
+  std::atomic<int> in_flight{0};
+  httplib::Server http;
+  // Enough HTTP threads that a request is always there to be refused: the library's own task queue
+  // is unbounded, so the limit is kept by the schedulers' queues.
+  const size_t workers = options.scheduler.max_queue_size * models.size() +
+                         static_cast<size_t>(options.scheduler.instances * options.scheduler.max_batch_size) * models.size() + 8;
+  http.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
+  http.set_payload_max_length(options.http_max_input_size);
+  http.set_keep_alive_timeout(2);
+
+  auto guarded = [&](auto body) {
+    return [&, body](const httplib::Request& req, httplib::Response& res) {
+      try {
+        body(req, res);
+      } catch (const StatusError& e) {
+        reply_error(res, e.status(), e.what());
+      } catch (const Error& e) {
+        reply_error(res, e.has_kind() && e.kind() == ErrorKind::invalid_input ? 400 : 500, e.what());
+      } catch (const std::exception& e) {
+        reply_error(res, 500, e.what());
+      }
+    };
+  };
+  http.Get("/v2/health/live", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
+  http.Get("/v2/health/ready", [&](const httplib::Request&, httplib::Response& res) { res.status = ready ? 200 : 503; });
+  http.Get("/v2", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(json{{"name", "effvit"}, {"version", "0.1.0"}, {"extensions", {"binary_tensor_data", "classification"}}}.dump(),
+                    "application/json");
+  });
+  const std::string model_path = R"(/v2/models/([^/]+)(?:/versions/([^/]+))?)";
+  http.Get(model_path, guarded([&](const httplib::Request& req, httplib::Response& res) {
+             Served& m = find(req.matches[1], req.matches[2]);
+             res.set_content(model_metadata_json(*m.model, m.name, m.version), "application/json");
+           }));
+  http.Get(model_path + "/ready", guarded([&](const httplib::Request& req, httplib::Response& res) {
+             find(req.matches[1], req.matches[2]);
+             res.status = ready ? 200 : 503;
+           }));
+  http.Post(model_path + "/infer", guarded([&](const httplib::Request& req, httplib::Response& res) {
+              const auto start = Clock::now();
+              ++in_flight;
+              struct Leave {
+                std::atomic<int>& n;
+                ~Leave() { --n; }
+              } leave{in_flight};
+              Served& m = find(req.matches[1], req.matches[2]);
+              ModelStats& stats = m.scheduler->stats();
+              try {
+                if (!ready) throw StatusError(503, "the server is shutting down");
+                std::optional<size_t> json_length;
+                if (req.has_header("Inference-Header-Content-Length")) {
+                  const std::string v = req.get_header_value("Inference-Header-Content-Length");
+                  if (v.empty() || !std::all_of(v.begin(), v.end(), ::isdigit) || v.size() > 18)
+                    throw StatusError(400, "Inference-Header-Content-Length '" + v + "' is not a byte count");
+                  json_length = std::stoull(v);
+                }
+                InferRequest request = parse_infer_request(*m.model, req.body, json_length, decode_images);
+                std::vector<Tensor> inputs;
+                for (const auto& info : m.model->summary().inputs) inputs.push_back(request.inputs.at(info.name));
+                const auto deadline = request.timeout_us > 0 ? start + std::chrono::microseconds(static_cast<int64_t>(request.timeout_us))
+                                                             : Clock::time_point::max();
+                auto job = m.scheduler->submit(std::move(inputs), deadline);
+                auto done = job->done.get_future();
+                if (deadline != Clock::time_point::max() && done.wait_until(deadline) == std::future_status::timeout) {
+                  job->abandoned = true;
+                  throw StatusError(503, "the request timed out after " + std::to_string(static_cast<int64_t>(request.timeout_us)) + " us");
+                }
+                const std::vector<Tensor> outputs = done.get();
+                const InferResponse response = render_infer_response(*m.model, m.name, m.version, request, outputs, m.labels);
+                if (response.json_length) {
+                  res.set_header("Inference-Header-Content-Length", std::to_string(*response.json_length));
+                  res.set_content(response.body, "application/octet-stream");
+                } else {
+                  res.set_content(response.body, "application/json");
+                }
+                ++stats.success;
+                stats.inference_count += static_cast<uint64_t>(job->rows);
+                stats.queue_us += static_cast<uint64_t>(job->queue_us);
+                stats.compute_us += static_cast<uint64_t>(job->compute_us);
+                stats.request_us += static_cast<uint64_t>(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+              } catch (const StatusError& e) {
+                const bool timeout = std::string(e.what()).find("timed out") != std::string::npos;
+                (e.status() == 400 ? stats.failure_input : e.status() == 503 ? (timeout ? stats.failure_timeout : stats.failure_rejected)
+                                                                              : stats.failure_backend)++;
+                throw;
+              } catch (const Error&) {
+                ++stats.failure_backend;
+                throw;
+              }
+            }));
+
+  httplib::Server metrics;
+  metrics.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(prometheus(models), "text/plain; version=0.0.4");
+  });
+
+  const int http_port = bind(http, options.host, options.http_port, "HTTP");
+  const int metrics_port = bind(metrics, options.host, options.metrics_port, "metrics");
+  std::thread http_thread([&] { http.listen_after_bind(); });
+  std::thread metrics_thread([&] { metrics.listen_after_bind(); });
+  for (const auto& m : models) std::printf("effvit serve: model '%s' version %s from %s\n", m->name.c_str(), m->version.c_str(), m->path.c_str());
+  std::printf("effvit serve: HTTP on %s:%d, metrics on %s:%d/metrics\n", options.host.c_str(), http_port, options.host.c_str(), metrics_port);
+  std::fflush(stdout);
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  std::printf("effvit serve: %s: not ready; finishing requests in flight\n", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  std::fflush(stdout);
+  ready = false;
+  const auto give_up = Clock::now() + std::chrono::seconds(options.exit_timeout_s);
+  while (in_flight > 0 && Clock::now() < give_up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  http.stop();
+  metrics.stop();
+  http_thread.join();
+  metrics_thread.join();
+  for (auto& m : models) m->scheduler->stop();
+  std::printf("effvit serve: stopped (%d request(s) still in flight)\n", in_flight.load());
+}
+
+}  // namespace effvit::serve

@@ -1,0 +1,30 @@
+// `effvit serve`: the KServe v2 REST protocol over HTTP for one or more models, each with its own
+// scheduler (instances sharing one loaded Model, dynamic batching, a bounded queue), Prometheus
+// metrics on a second port, and a clean shutdown on SIGTERM/SIGINT.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "serve/scheduler.h"
+
+namespace effvit::serve {
+
+struct ServeOptions {
+  std::vector<std::pair<std::string, std::string>> models;  // NAME=PATH
+  std::string model_repository;                             // DIR/NAME/VERSION/model.onnx
+  std::string host = "0.0.0.0";
+  int http_port = 8080;      // 0: any free port (printed)
+  int metrics_port = 8002;   // 0: any free port (printed)
+  SchedulerOptions scheduler;
+  size_t http_max_input_size = size_t{64} << 20;
+  int exit_timeout_s = 30;
+};
+
+// Loads the models, serves until SIGTERM or SIGINT, then reports not-ready, refuses new requests,
+// finishes those in flight (at most exit_timeout_s) and returns. Throws effvit::Error when a model
+// cannot be loaded or a port cannot be bound.
+void serve(const ServeOptions& options);
+
+}  // namespace effvit::serve

@@ -1,0 +1,367 @@
+#include "serve/v2_protocol.h"
+
+#include <algorithm>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "serve/status_error.h"
+
+namespace effvit::serve {
+namespace {
+
+using nlohmann::json;
+
+// Deeper than any tensor's nesting needs; a hostile body must not recurse the parser away.
+constexpr int kMaxJsonDepth = 32;
+
+[[noreturn]] void bad(const std::string& message) { throw StatusError(400, message); }
+
+json parse_json(const char* begin, const char* end) {
+  json::parser_callback_t limit = [](int depth, json::parse_event_t, json&) {
+    if (depth > kMaxJsonDepth) bad("the request JSON nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    return true;
+  };
+  try {
+    return json::parse(begin, end, limit);
+  } catch (const json::exception& e) {
+    bad(std::string("the request is not valid JSON: ") + e.what());
+  }
+}
+
+std::optional<DType> dtype_of(const std::string& v2) {
+  static const std::map<std::string, DType> types{{"FP32", DType::f32}, {"UINT8", DType::u8}, {"INT8", DType::i8},
+                                                  {"INT32", DType::i32}, {"INT64", DType::i64}, {"BOOL", DType::bool8}};
+  auto it = types.find(v2);
+  if (it == types.end()) return std::nullopt;
+  return it->second;
+}
+
+void flatten(const json& data, std::vector<const json*>& out) {
+  if (data.is_array())
+    for (const json& item : data) flatten(item, out);
+  else out.push_back(&data);
+}
+
+template <typename T>
+void fill(Tensor& t, const std::vector<const json*>& values, const std::string& name) {
+  T* p = reinterpret_cast<T*>(t.raw());
+  for (size_t i = 0; i < values.size(); ++i) {
+    const json& v = *values[i];
+    if constexpr (std::is_same_v<T, float>) {
+      if (!v.is_number()) bad("input '" + name + "': element " + std::to_string(i) + " is not a number");
+      p[i] = v.get<float>();
+    } else {
+      if (!v.is_number_integer() && !v.is_boolean()) bad("input '" + name + "': element " + std::to_string(i) + " is not an integer");
+      const int64_t x = v.is_boolean() ? v.get<bool>() : v.get<int64_t>();
+      if (x < static_cast<int64_t>(std::numeric_limits<T>::lowest()) || x > static_cast<int64_t>(std::numeric_limits<T>::max()))
+        bad("input '" + name + "': element " + std::to_string(i) + " (" + std::to_string(x) + ") is out of range for its datatype");
+      p[i] = static_cast<T>(x);
+    }
+  }
+}
+
+std::string base64_decode(const std::string& in, const std::string& name) {
+  static const std::string chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  int bits = 0, value = 0;
+  for (char c : in) {
+    if (c == '=') break;
+    const size_t k = chars.find(c);
+    if (k == std::string::npos) bad("input '" + name + "': a BYTES element in JSON must be base64");
+    value = (value << 6) | static_cast<int>(k);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((value >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+const TensorInfo* find_info(const std::vector<TensorInfo>& infos, const std::string& name) {
+  for (const auto& t : infos)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+Shape parse_shape(const json& j, const std::string& name) {
+  if (!j.is_array()) bad("input '" + name + "': 'shape' must be an array of dimensions");
+  Shape shape;
+  for (const json& d : j) {
+    if (!d.is_number_integer()) bad("input '" + name + "': 'shape' must hold integers");
+    if (d.get<int64_t>() < 0) bad("input '" + name + "': negative dimension " + std::to_string(d.get<int64_t>()) + " in 'shape'");
+    shape.push_back(d.get<int64_t>());
+  }
+  try {
+    shape_numel(shape);
+  } catch (const Error& e) {
+    bad("input '" + name + "': " + e.what());
+  }
+  return shape;
+}
+
+// The model's own shape rules: every fixed dimension as declared.
+void check_shape(const TensorInfo& info, const Shape& shape) {
+  bool ok = shape.size() == info.shape.size();
+  for (size_t d = 0; ok && d < shape.size(); ++d) ok = info.shape[d] < 0 || info.shape[d] == shape[d];
+  if (!ok) bad("input '" + info.name + "': shape " + shape_str(shape) + " does not fit the model's " + shape_str(info.shape));
+}
+
+}  // namespace
+
+const char* v2_datatype(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return "FP32";
+    case DType::u8: return "UINT8";
+    case DType::i8: return "INT8";
+    case DType::i32: return "INT32";
+    case DType::i64: return "INT64";
+    case DType::bool8: return "BOOL";
+  }
+  return "FP32";
+}
+
+InferRequest parse_infer_request(const Model& model, const std::string& body, std::optional<size_t> json_length, ImageDecoder decode) {
+  const auto& infos = model.summary().inputs;
+  InferRequest r;
+  if (json_length && *json_length == 0) {
+    // A raw binary body: the model's only input, at batch 1.
+    if (infos.size() != 1) bad("a raw binary body needs a model of one input; this one has " + std::to_string(infos.size()));
+    Shape shape = infos[0].shape;
+    for (size_t d = 0; d < shape.size(); ++d) {
+      if (shape[d] >= 0) continue;
+      if (d != 0) bad("a raw binary body needs the input's shape fixed but for the batch; it is " + shape_str(infos[0].shape));
+      shape[d] = 1;
+    }
+    Tensor t(infos[0].dtype, shape);
+    if (body.size() != t.bytes())
+      bad("the raw binary body is " + std::to_string(body.size()) + " bytes; input '" + infos[0].name + "' " + shape_str(shape) + " of " +
+          dtype_name(infos[0].dtype) + " is " + std::to_string(t.bytes()));
+    std::memcpy(t.raw(), body.data(), body.size());
+    r.inputs.emplace(infos[0].name, std::move(t));
+    return r;
+  }
+  const size_t json_end = json_length ? *json_length : body.size();
+  if (json_end > body.size())
+    bad("Inference-Header-Content-Length is " + std::to_string(json_end) + " but the body has " + std::to_string(body.size()) + " bytes");
+  const json j = parse_json(body.data(), body.data() + json_end);
+  if (!j.is_object()) bad("the request must be a JSON object");
+  if (j.contains("id")) {
+    if (!j["id"].is_string()) bad("'id' must be a string");
+    r.id = j["id"].get<std::string>();
+  }
+  if (j.contains("parameters")) {
+    const json& p = j["parameters"];
+    if (!p.is_object()) bad("'parameters' must be an object");
+    if (p.contains("binary_data_output")) r.binary_outputs = p["binary_data_output"].is_boolean() && p["binary_data_output"].get<bool>();
+    if (p.contains("timeout")) {
+      if (!p["timeout"].is_number() || p["timeout"].get<double>() < 0) bad("parameter 'timeout' must be a non-negative number of microseconds");
+      r.timeout_us = p["timeout"].get<double>();
+    }
+  }
+  if (!j.contains("inputs") || !j["inputs"].is_array()) bad("the request has no 'inputs' array");
+  size_t binary_at = json_end;
+  for (const json& in : j["inputs"]) {
+    if (!in.is_object() || !in.contains("name") || !in["name"].is_string()) bad("each input needs a 'name'");
+    const std::string name = in["name"].get<std::string>();
+    const TensorInfo* info = find_info(infos, name);
+    if (!info) bad("the model has no input named '" + name + "'");
+    if (r.inputs.count(name)) bad("input '" + name + "' is given twice");
+    if (!in.contains("datatype") || !in["datatype"].is_string()) bad("input '" + name + "' needs a 'datatype'");
+    const std::string datatype = in["datatype"].get<std::string>();
+    const Shape shape = parse_shape(in.value("shape", json()), name);
+    const int64_t count = shape_numel(shape);
+    std::optional<size_t> binary_size;
+    if (in.contains("parameters") && in["parameters"].contains("binary_data_size")) {
+      const json& b = in["parameters"]["binary_data_size"];
+      if (!b.is_number_unsigned()) bad("input '" + name + "': 'binary_data_size' must be a byte count");
+      binary_size = b.get<size_t>();
+      if (binary_size > body.size() - binary_at)
+        bad("input '" + name + "': binary_data_size " + std::to_string(*binary_size) + " runs past the end of the body");
+    } else if (!in.contains("data")) {
+      bad("input '" + name + "' has neither 'data' nor parameters.binary_data_size");
+    }
+    if (datatype == "BYTES") {
+      // Encoded images, one per batch entry.
+      std::vector<std::string> items;
+      if (binary_size) {
+        size_t at = binary_at;
+        const size_t end = binary_at + *binary_size;
+        while (at < end) {
+          if (end - at < 4) bad("input '" + name + "': a BYTES element's 4-byte length is cut off");
+          uint32_t n = 0;
+          std::memcpy(&n, body.data() + at, 4);
+          at += 4;
+          if (n > end - at) bad("input '" + name + "': a BYTES element runs past its binary_data_size");
+          items.emplace_back(body.data() + at, n);
+          at += n;
+        }
+        binary_at = end;
+      } else {
+        std::vector<const json*> values;
+        flatten(in["data"], values);
+        for (const json* v : values) {
+          if (!v->is_string()) bad("input '" + name + "': BYTES data must be strings (base64)");
+          items.push_back(base64_decode(v->get<std::string>(), name));
+        }
+      }
+      if (static_cast<int64_t>(items.size()) != count)
+        bad("input '" + name + "': " + std::to_string(items.size()) + " BYTES elements for shape " + shape_str(shape));
+      if (!decode) bad("input '" + name + "': BYTES inputs are not accepted here");
+      Tensor t = decode(model, items);
+      check_shape(*info, t.shape());
+      r.inputs.emplace(name, std::move(t));
+      continue;
+    }
+    const auto dtype = dtype_of(datatype);
+    if (!dtype) bad("input '" + name + "': unknown datatype '" + datatype + "'");
+    if (*dtype != info->dtype) bad("input '" + name + "' is " + datatype + "; the model takes " + v2_datatype(info->dtype));
+    check_shape(*info, shape);
+    Tensor t(*dtype, shape);
+    if (binary_size) {
+      if (*binary_size != t.bytes())
+        bad("input '" + name + "': binary_data_size " + std::to_string(*binary_size) + " for shape " + shape_str(shape) + " of " +
+            datatype + " (" + std::to_string(t.bytes()) + " bytes)");
+      std::memcpy(t.raw(), body.data() + binary_at, t.bytes());
+      binary_at += t.bytes();
+    } else {
+      std::vector<const json*> values;
+      flatten(in["data"], values);
+      if (static_cast<int64_t>(values.size()) != count)
+        bad("input '" + name + "': " + std::to_string(values.size()) + " values for shape " + shape_str(shape) + " (" + std::to_string(count) + ")");
+      switch (*dtype) {
+        case DType::f32: fill<float>(t, values, name); break;
+        case DType::u8: fill<uint8_t>(t, values, name); break;
+        case DType::i8: fill<int8_t>(t, values, name); break;
+        case DType::i32: fill<int32_t>(t, values, name); break;
+        case DType::i64: fill<int64_t>(t, values, name); break;
+        case DType::bool8: fill<uint8_t>(t, values, name); break;
+      }
+    }
+    r.inputs.emplace(name, std::move(t));
+  }
+  if (binary_at != body.size()) bad(std::to_string(body.size() - binary_at) + " bytes of binary data after the last input");
+  for (const auto& info : infos)
+    if (!r.inputs.count(info.name)) bad("input '" + info.name + "' is missing");
+  if (j.contains("outputs")) {
+    if (!j["outputs"].is_array()) bad("'outputs' must be an array");
+    std::set<std::string> seen;
+    for (const json& o : j["outputs"]) {
+      if (!o.is_object() || !o.contains("name") || !o["name"].is_string()) bad("each requested output needs a 'name'");
+      RequestedOutput out;
+      out.name = o["name"].get<std::string>();
+      if (!find_info(model.summary().outputs, out.name)) bad("the model has no output named '" + out.name + "'");
+      if (!seen.insert(out.name).second) bad("output '" + out.name + "' is requested twice");
+      out.binary = r.binary_outputs;
+      if (o.contains("parameters")) {
+        const json& p = o["parameters"];
+        if (p.contains("binary_data")) out.binary = p["binary_data"].is_boolean() && p["binary_data"].get<bool>();
+        if (p.contains("classification")) {
+          if (!p["classification"].is_number_unsigned() || p["classification"].get<int64_t>() < 1)
+            bad("output '" + out.name + "': 'classification' must be a positive count");
+          out.classification = p["classification"].get<int>();
+        }
+      }
+      r.outputs.push_back(out);
+    }
+  }
+  return r;
+}
+
+InferResponse render_infer_response(const Model& model, const std::string& model_name, const std::string& version,
+                                    const InferRequest& request, const std::vector<Tensor>& outputs,
+                                    const std::vector<std::string>& labels) {
+  const auto& infos = model.summary().outputs;
+  std::vector<RequestedOutput> wanted = request.outputs;
+  if (wanted.empty())
+    for (const auto& info : infos) wanted.push_back({info.name, request.binary_outputs, 0});
+  json j{{"model_name", model_name}, {"model_version", version}, {"outputs", json::array()}};
+  if (!request.id.empty()) j["id"] = request.id;
+  std::string binary;
+  for (const auto& w : wanted) {
+    size_t k = 0;
+    while (infos[k].name != w.name) ++k;
+    const Tensor& t = outputs.at(k);
+    json o{{"name", w.name}};
+    if (w.classification) {
+      // "value:index:label" for the top classes of each batch entry, as Triton's extension.
+      if (t.dtype() != DType::f32 || t.rank() < 1) throw StatusError(400, "output '" + w.name + "' is not float scores to classify");
+      const int64_t batch = t.rank() > 1 ? t.dim(0) : 1;
+      const int64_t classes = t.numel() / std::max<int64_t>(batch, 1);
+      const int64_t top = std::min<int64_t>(w.classification, classes);
+      json data = json::array();
+      for (int64_t b = 0; b < batch; ++b) {
+        const float* row = t.data<float>() + b * classes;
+        std::vector<int64_t> order(static_cast<size_t>(classes));
+        for (int64_t c = 0; c < classes; ++c) order[static_cast<size_t>(c)] = c;
+        std::partial_sort(order.begin(), order.begin() + top, order.end(), [&](int64_t x, int64_t y) { return row[x] > row[y]; });
+        for (int64_t i = 0; i < top; ++i) {
+          const int64_t c = order[static_cast<size_t>(i)];
+          const std::string label = c < static_cast<int64_t>(labels.size()) ? labels[static_cast<size_t>(c)] : "";
+          data.push_back(std::to_string(row[c]) + ":" + std::to_string(c) + (label.empty() ? "" : ":" + label));
+        }
+      }
+      o["datatype"] = "BYTES";
+      o["shape"] = t.rank() > 1 ? json{batch, top} : json{top};
+      if (w.binary) {
+        size_t bytes = 0;
+        for (const auto& s : data) {
+          const std::string v = s.get<std::string>();
+          const uint32_t n = static_cast<uint32_t>(v.size());
+          binary.append(reinterpret_cast<const char*>(&n), 4);
+          binary += v;
+          bytes += 4 + v.size();
+        }
+        o["parameters"] = {{"binary_data_size", bytes}};
+      } else {
+        o["data"] = data;
+      }
+      j["outputs"].push_back(o);
+      continue;
+    }
+    o["datatype"] = v2_datatype(t.dtype());
+    o["shape"] = t.shape();
+    if (w.binary) {
+      binary.append(static_cast<const char*>(t.raw()), t.bytes());
+      o["parameters"] = {{"binary_data_size", t.bytes()}};
+    } else {
+      json data = json::array();
+      switch (t.dtype()) {
+        case DType::f32: data = std::vector<float>(t.data<float>(), t.data<float>() + t.numel()); break;
+        case DType::u8: data = std::vector<uint8_t>(t.data<uint8_t>(), t.data<uint8_t>() + t.numel()); break;
+        case DType::i8: data = std::vector<int8_t>(t.data<int8_t>(), t.data<int8_t>() + t.numel()); break;
+        case DType::i32: data = std::vector<int32_t>(t.data<int32_t>(), t.data<int32_t>() + t.numel()); break;
+        case DType::i64: data = std::vector<int64_t>(t.data<int64_t>(), t.data<int64_t>() + t.numel()); break;
+        case DType::bool8: {
+          const auto* p = static_cast<const uint8_t*>(t.raw());
+          for (int64_t i = 0; i < t.numel(); ++i) data.push_back(p[i] != 0);
+          break;
+        }
+      }
+      o["data"] = std::move(data);
+    }
+    j["outputs"].push_back(o);
+  }
+  InferResponse response;
+  response.body = j.dump();
+  if (!binary.empty()) {
+    response.json_length = response.body.size();
+    response.body += binary;
+  }
+  return response;
+}
+
+std::string model_metadata_json(const Model& model, const std::string& name, const std::string& version) {
+  auto tensors = [](const std::vector<TensorInfo>& infos) {
+    json a = json::array();
+    for (const auto& t : infos) a.push_back({{"name", t.name}, {"datatype", v2_datatype(t.dtype)}, {"shape", t.shape}});
+    return a;
+  };
+  const ModelSummary& s = model.summary();
+  return json{{"name", name}, {"versions", {version}}, {"platform", "onnx_effvit"},
+              {"inputs", tensors(s.inputs)}, {"outputs", tensors(s.outputs)}}
+      .dump();
+}
+
+}  // namespace effvit::serve

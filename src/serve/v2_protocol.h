@@ -1,0 +1,56 @@
+// The KServe v2 / Open Inference Protocol's infer request and response, in JSON and with the
+// binary tensor data extension, over effvit's public tensors. Knows nothing about HTTP.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "effvit/model.h"
+#include "effvit/tensor.h"
+
+namespace effvit::serve {
+
+// One requested output: its name, whether its data goes in the binary part, and for the
+// classification extension the number of classes to return.
+struct RequestedOutput {
+  std::string name;
+  bool binary = false;
+  int classification = 0;
+};
+
+struct InferRequest {
+  std::string id;
+  std::map<std::string, Tensor> inputs;  // by model input name
+  std::vector<RequestedOutput> outputs;  // empty: every output, as JSON data
+  bool binary_outputs = false;           // request-level binary_data_output
+  double timeout_us = 0;                 // 0: none
+};
+
+// An input given as encoded images (a BYTES tensor): decoded and preprocessed by the model's own
+// rules into its input tensor, one image per batch entry.
+using ImageDecoder = Tensor (*)(const Model& model, const std::vector<std::string>& encoded);
+
+// Parses a request body. `json_length`: the Inference-Header-Content-Length header (the JSON part;
+// the rest of the body is binary tensor data), or nullopt when the header is absent (the whole body
+// is JSON). A zero length means a raw binary body holding the model's single input. Throws
+// StatusError(400) naming the problem.
+InferRequest parse_infer_request(const Model& model, const std::string& body, std::optional<size_t> json_length, ImageDecoder decode);
+
+struct InferResponse {
+  std::string body;
+  std::optional<size_t> json_length;  // set when a binary part follows the JSON
+};
+
+InferResponse render_infer_response(const Model& model, const std::string& model_name, const std::string& version,
+                                    const InferRequest& request, const std::vector<Tensor>& outputs,
+                                    const std::vector<std::string>& labels);
+
+// GET /v2/models/{m}: name, versions, platform, inputs and outputs (datatype, shape with -1).
+std::string model_metadata_json(const Model& model, const std::string& name, const std::string& version);
+
+// "FP32", "UINT8", ... as the protocol names element types.
+const char* v2_datatype(DType dtype);
+
+}  // namespace effvit::serve

@@ -1,0 +1,42 @@
+// `effvit serve`: the KServe v2 REST protocol (src/serve/) for models named on the command line or
+// found in a Triton-style model repository.
+#include <cstdio>
+
+#include "serve/server.h"
+#include "tools/effvit/commands.h"
+
+namespace effvit::cli {
+
+Handler add_serve(CLI::App& app) {
+  auto* cmd = app.add_subcommand("serve", "Serve models over HTTP with the KServe v2 inference protocol");
+  auto o = std::make_shared<serve::ServeOptions>();
+  auto models = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("--model", *models, "NAME=PATH of a model to serve (repeatable)");
+  cmd->add_option("--model-repository", o->model_repository, "Triton-style folder: DIR/NAME/VERSION/model.onnx");
+  cmd->add_option("--host", o->host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--http-port", o->http_port, "HTTP port (0: any free port, printed)")->capture_default_str()->check(CLI::Range(0, 65535));
+  cmd->add_option("--metrics-port", o->metrics_port, "Prometheus /metrics port (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
+  cmd->add_option("--instances", o->scheduler.instances, "Sessions per model, each on its own thread")->capture_default_str()->check(CLI::Range(1, 256));
+  cmd->add_option("--threads", o->scheduler.threads, "Threads inside each run")->capture_default_str()->check(CLI::Range(1, 256));
+  cmd->add_option("--max-batch-size", o->scheduler.max_batch_size, "Rows one execution may batch across requests (dynamic-batch models)")
+      ->capture_default_str()->check(CLI::Range(1, 4096));
+  cmd->add_option("--max-queue-delay-us", o->scheduler.max_queue_delay_us, "How long the oldest request waits for others to batch with")
+      ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{10'000'000}));
+  cmd->add_option("--max-queue-size", o->scheduler.max_queue_size, "Requests waiting per model; more are refused with 503")
+      ->capture_default_str()->check(CLI::Range(1, 100000));
+  cmd->add_option("--http-max-input-size", o->http_max_input_size, "Largest request body in bytes")->capture_default_str();
+  cmd->add_option("--exit-timeout-s", o->exit_timeout_s, "On SIGTERM, how long to wait for requests in flight")
+      ->capture_default_str()->check(CLI::Range(0, 3600));
+  return [=] {
+    for (const std::string& m : *models) {
+      const size_t eq = m.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == m.size())
+        throw Error(ErrorKind::invalid_input, "--model '" + m + "': expected NAME=PATH");
+      o->models.emplace_back(m.substr(0, eq), m.substr(eq + 1));
+    }
+    serve::serve(*o);
+    return 0;
+  };
+}
+
+}  // namespace effvit::cli

@@ -1,0 +1,260 @@
+"""`effvit serve` against the KServe v2 protocol, with the cases Triton's own HTTP tests check:
+JSON (nested and flat) and binary tensors, raw binary bodies, the classification extension, encoded
+images as BYTES, shape overflow, negative dimensions, duplicate outputs, JSON depth, unknown models,
+a full queue (503 at once), request timeouts, dynamic batching and SIGTERM under load.
+
+Run by `make test` as /usr/bin/python3 -m pytest tests/serve, with EFFVIT_CLI and EFFVIT_WORKDIR.
+"""
+import gzip
+import json
+import os
+import re
+import signal
+import struct
+import subprocess
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+import requests
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CLI = os.environ.get("EFFVIT_CLI", os.path.join(ROOT, "build", "effvit"))
+WORK = os.environ.get("EFFVIT_WORKDIR", "/tmp/effvit_serve_tests")
+M0 = os.path.join(ROOT, "models", "efficientvit_m0_fashion_mnist.onnx")
+
+
+class Server:
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([CLI, "serve", "--http-port", "0", "--metrics-port", "0", "--host", "127.0.0.1"] + list(args),
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(200):
+            line = self.proc.stdout.readline()
+            m = re.search(r"HTTP on [^:]+:(\d+), metrics on [^:]+:(\d+)", line)
+            if m:
+                self.url = "http://127.0.0.1:%s" % m.group(1)
+                self.metrics = "http://127.0.0.1:%s/metrics" % m.group(2)
+                return
+            if not line and self.proc.poll() is not None:
+                break
+        raise RuntimeError("effvit serve did not start")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        return self.proc.returncode, self.proc.stdout.read()
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server("--model", "m0=" + M0, "--max-batch-size", "4", "--max-queue-delay-us", "2000", "--instances", "2")
+    yield s
+    code, _ = s.stop()
+    assert code == 0
+
+
+def cli_run(x, name):
+    os.makedirs(WORK, exist_ok=True)
+    src, dst = os.path.join(WORK, name + "_in.npy"), os.path.join(WORK, name + "_out.npy")
+    np.save(src, x)
+    subprocess.run([CLI, "run", M0, "--input", src, "--output", dst], check=True, stdout=subprocess.DEVNULL)
+    return np.load(dst)
+
+
+def image(k=0):
+    with gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz") as f:
+        data = f.read(16 + 28 * 28 * (k + 1))
+    pixels = np.frombuffer(data, np.uint8)[16 + 28 * 28 * k:].reshape(28, 28)
+    return cv2.imencode(".png", cv2.resize(pixels, (224, 224), interpolation=cv2.INTER_CUBIC))[1].tobytes()
+
+
+def binary_request(url, x, outputs_binary=True, extra=None):
+    header = {"inputs": [{"name": "input", "shape": list(x.shape), "datatype": "FP32", "parameters": {"binary_data_size": x.nbytes}}],
+              "outputs": [{"name": "logits", "parameters": {"binary_data": outputs_binary}}]}
+    if extra:
+        header.update(extra)
+    head = json.dumps(header).encode()
+    return requests.post(url, data=head + x.tobytes(), headers={"Inference-Header-Content-Length": str(len(head)),
+                                                                "Content-Type": "application/octet-stream"})
+
+
+def logits_of(response):
+    length = response.headers.get("Inference-Header-Content-Length")
+    if length is None:
+        out = response.json()["outputs"][0]
+        return np.array(out["data"], np.float32).reshape(out["shape"])
+    head = json.loads(response.content[:int(length)])
+    out = head["outputs"][0]
+    return np.frombuffer(response.content[int(length):], np.float32).reshape(out["shape"])
+
+
+def test_health_metadata_and_unknown_models(server):
+    assert requests.get(server.url + "/v2/health/live").status_code == 200
+    assert requests.get(server.url + "/v2/health/ready").status_code == 200
+    assert {"binary_tensor_data", "classification"} <= set(requests.get(server.url + "/v2").json()["extensions"])
+    meta = requests.get(server.url + "/v2/models/m0").json()
+    assert meta["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 3, 224, 224]}]
+    assert meta["outputs"] == [{"name": "logits", "datatype": "FP32", "shape": [-1, 10]}]
+    assert requests.get(server.url + "/v2/models/m0/versions/1").status_code == 200
+    assert requests.get(server.url + "/v2/models/m0/versions/1/ready").status_code == 200
+    for path in ("/v2/models/nope", "/v2/models/m0/versions/7", "/v2/models/nope/ready"):
+        r = requests.get(server.url + path)
+        assert r.status_code == 404 and "error" in r.json(), path
+    r = requests.post(server.url + "/v2/models/nope/infer", json={"inputs": []})
+    assert r.status_code == 404 and "no model named 'nope'" in r.json()["error"]
+
+
+def test_json_nested_flat_binary_and_raw_are_the_cli_run(server):
+    x = np.random.default_rng(1).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    want = cli_run(x, "serve_b2")
+    url = server.url + "/v2/models/m0/infer"
+    flat = requests.post(url, json={"id": "a1", "inputs": [{"name": "input", "shape": [2, 3, 224, 224], "datatype": "FP32",
+                                                          "data": x.ravel().tolist()}]})
+    nested = requests.post(url, json={"inputs": [{"name": "input", "shape": [2, 3, 224, 224], "datatype": "FP32", "data": x.tolist()}]})
+    assert flat.status_code == 200 and flat.json()["id"] == "a1" and flat.json()["model_name"] == "m0"
+    binary = binary_request(url, x)
+    assert binary.status_code == 200 and binary.headers["Content-Type"] == "application/octet-stream"
+    for r in (flat, nested, binary):
+        assert np.array_equal(logits_of(r), want)
+    one = x[:1].copy()
+    raw = requests.post(url, data=one.tobytes(), headers={"Inference-Header-Content-Length": "0"})
+    assert raw.status_code == 200 and np.array_equal(logits_of(raw), want[:1])
+
+
+def test_classification_and_images_as_bytes(server):
+    png = image(0)  # an ankle boot
+    body = {"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 4 + len(png)}}],
+            "outputs": [{"name": "logits", "parameters": {"classification": 3}}]}
+    head = json.dumps(body).encode()
+    r = requests.post(server.url + "/v2/models/m0/infer", data=head + struct.pack("<I", len(png)) + png,
+                      headers={"Inference-Header-Content-Length": str(len(head))})
+    assert r.status_code == 200, r.text
+    out = r.json()["outputs"][0]
+    assert out["datatype"] == "BYTES" and out["shape"] == [1, 3]
+    assert out["data"][0].split(":")[1:] == ["9", "Ankle boot"], out["data"]
+    scores = [float(s.split(":")[0]) for s in out["data"]]
+    assert scores == sorted(scores, reverse=True)
+    # The same file through the CLI's image path gives the same logits.
+    path = os.path.join(WORK, "boot.png")
+    open(path, "wb").write(png)
+    dst = os.path.join(WORK, "boot_out.npy")
+    subprocess.run([CLI, "run", M0, "--image", path, "--output", dst], check=True, stdout=subprocess.DEVNULL)
+    assert abs(scores[0] - float(np.load(dst)[0][9])) < 1e-5
+    import base64
+    j = requests.post(server.url + "/v2/models/m0/infer", json={
+        "inputs": [{"name": "input", "shape": [2], "datatype": "BYTES", "data": [base64.b64encode(png).decode(), base64.b64encode(image(1)).decode()]}],
+        "outputs": [{"name": "logits", "parameters": {"classification": 1}}]})
+    assert j.status_code == 200 and j.json()["outputs"][0]["shape"] == [2, 1], j.text
+
+
+@pytest.mark.parametrize("body,needle", [
+    ({"inputs": [{"name": "input", "shape": [1 << 40, 1 << 40, 3, 224], "datatype": "FP32", "data": [1]}]}, "too many elements"),
+    ({"inputs": [{"name": "input", "shape": [-1, 3, 224, 224], "datatype": "FP32", "data": [1]}]}, "negative dimension"),
+    ({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32", "data": [1, 2]}]}, "2 values for shape"),
+    ({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "UINT8", "data": [1]}]}, "the model takes FP32"),
+    ({"inputs": [{"name": "input", "shape": [1, 3, 100, 224], "datatype": "FP32", "data": [1]}]}, "does not fit the model's"),
+    ({"inputs": [{"name": "other", "shape": [1], "datatype": "FP32", "data": [1]}]}, "no input named 'other'"),
+    ({"inputs": []}, "input 'input' is missing"),
+    ({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32", "data": [0.0] * (3 * 224 * 224)}],
+      "outputs": [{"name": "logits"}, {"name": "logits"}]}, "requested twice"),
+    ({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32", "data": [0.0] * (3 * 224 * 224)}],
+      "outputs": [{"name": "nope"}]}, "no output named 'nope'"),
+])
+def test_bad_requests_are_400(server, body, needle):
+    r = requests.post(server.url + "/v2/models/m0/infer", json=body)
+    assert r.status_code == 400 and needle in r.json()["error"], (r.status_code, r.text)
+
+
+def test_json_depth_and_binary_sizes_are_400(server):
+    deep = "[" * 100 + "]" * 100
+    r = requests.post(server.url + "/v2/models/m0/infer", data='{"inputs": [{"name": "input", "data": %s}]}' % deep)
+    assert r.status_code == 400 and "deeper than" in r.json()["error"]
+    x = np.zeros((1, 3, 224, 224), np.float32)
+    head = json.dumps({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32",
+                                   "parameters": {"binary_data_size": x.nbytes}}]}).encode()
+    for data, length in ((head + x.tobytes()[:-4], len(head)), (head + x.tobytes() + b"xx", len(head)), (head, len(head) + 10)):
+        r = requests.post(server.url + "/v2/models/m0/infer", data=data, headers={"Inference-Header-Content-Length": str(length)})
+        assert r.status_code == 400, r.text
+    r = requests.post(server.url + "/v2/models/m0/infer", data=b"\0" * 12, headers={"Inference-Header-Content-Length": "0"})
+    assert r.status_code == 400 and "raw binary body is 12 bytes" in r.json()["error"]
+
+
+def test_dynamic_batching_keeps_each_request_its_own_rows(server):
+    xs = [np.random.default_rng(20 + k).standard_normal((1, 3, 224, 224)).astype(np.float32) for k in range(8)]
+    want = [cli_run(np.concatenate(xs), "serve_batch")[k:k + 1] for k in range(8)]
+    got = [None] * 8
+
+    def send(k):
+        got[k] = logits_of(binary_request(server.url + "/v2/models/m0/infer", xs[k]))
+
+    threads = [threading.Thread(target=send, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Batched rows come out as a batch-8 run computes them; each request gets its own.
+    for k in range(8):
+        assert np.allclose(got[k], want[k], rtol=1e-4, atol=1e-5), k
+    metrics = requests.get(server.metrics).text
+    for name in ("nv_inference_request_success", "nv_inference_count", "nv_inference_exec_count", "nv_inference_pending_request_count",
+                 "nv_inference_request_duration_us", "nv_inference_queue_duration_us", "nv_inference_compute_infer_duration_us"):
+        assert re.search(r'^%s\{model="m0",version="1"\} \d+' % name, metrics, re.M), name
+    count = int(re.search(r'^nv_inference_count\{model="m0",version="1"\} (\d+)', metrics, re.M).group(1))
+    execs = int(re.search(r'^nv_inference_exec_count\{model="m0",version="1"\} (\d+)', metrics, re.M).group(1))
+    assert execs < count, (execs, count)
+
+
+def test_full_queue_and_timeouts_are_503_at_once():
+    s = Server("--model", "m0=" + M0, "--max-queue-size", "1", "--instances", "1")
+    try:
+        x = np.random.default_rng(3).standard_normal((8, 3, 224, 224)).astype(np.float32)
+        statuses, worst = [], [0.0]
+
+        def send():
+            t0 = time.perf_counter()
+            statuses.append(binary_request(s.url + "/v2/models/m0/infer", x).status_code)
+            worst[0] = max(worst[0], time.perf_counter() - t0)
+
+        threads = [threading.Thread(target=send) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert set(statuses) <= {200, 503} and 503 in statuses and 200 in statuses, statuses
+        r = binary_request(s.url + "/v2/models/m0/infer", x, extra={"parameters": {"timeout": 1}})
+        assert r.status_code == 503 and "timed out" in r.json()["error"], r.text
+        metrics = requests.get(s.metrics).text
+        assert re.search(r'nv_inference_request_failure\{model="m0",version="1",reason="REJECTED"\} [1-9]', metrics)
+    finally:
+        code, _ = s.stop()
+    assert code == 0
+
+
+def test_sigterm_under_load_loses_no_accepted_request():
+    s = Server("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "64")
+    x = np.random.default_rng(4).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    want = cli_run(x, "serve_sigterm")
+    results = []
+
+    def client():
+        for _ in range(20):
+            try:
+                r = binary_request(s.url + "/v2/models/m0/infer", x)
+            except requests.ConnectionError:
+                results.append("refused")  # after the server stopped listening: never accepted
+                continue
+            results.append(r.status_code if r.status_code != 200 else ("ok" if np.array_equal(logits_of(r), want) else "wrong"))
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    s.proc.send_signal(signal.SIGTERM)
+    for t in threads:
+        t.join()
+    code, log = s.stop()
+    assert code == 0 and "stopped (0 request(s) still in flight)" in log, log
+    assert "wrong" not in results and set(results) <= {"ok", 503, "refused"} and "ok" in results, results
