@@ -1,0 +1,63 @@
+#!/bin/sh
+# `effvit serve` under load on loopback, against `effvit bench` on the same model (issue #11):
+#   serve_bench.sh EFFVIT MODEL [REQUESTS]
+# Starts the server (2 instances, dynamic batching up to 8), sends binary v2 requests with `hey` at
+# concurrency 8 and 1, and prints the server's FPS against `bench --streams 2`, and its p50 at
+# concurrency 1 against the bench median. The load tool shares the machine's cores with the server.
+set -eu
+effvit=$1 model=$2 requests=${3:-400}
+work=$(mktemp -d)
+trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
+
+/usr/bin/python3 - "$effvit" "$model" "$work" <<'PY'
+import json, subprocess, sys
+import numpy as np
+effvit, model, work = sys.argv[1:4]
+info = json.loads(subprocess.run([effvit, "info", model, "--json"], check=True, capture_output=True, text=True).stdout)
+inp = info["inputs"][0]
+shape = [d if d > 0 else 1 for d in inp["shape"]]
+dtype = np.uint8 if inp["dtype"] == "uint8" else np.float32
+x = (np.random.default_rng(0).integers(0, 256, shape) if dtype == np.uint8 else np.random.default_rng(0).standard_normal(shape)).astype(dtype)
+head = json.dumps({"inputs": [{"name": inp["name"], "shape": shape, "datatype": "UINT8" if dtype == np.uint8 else "FP32",
+                               "parameters": {"binary_data_size": x.nbytes}}],
+                   "outputs": [{"name": info["outputs"][0]["name"], "parameters": {"binary_data": True}}]}).encode()
+open(work + "/body.bin", "wb").write(head + x.tobytes())
+open(work + "/header_length", "w").write(str(len(head)))
+PY
+
+"$effvit" serve --model "m=$model" --host 127.0.0.1 --http-port 0 --metrics-port 0 --instances 2 --max-batch-size 8 \
+    --max-queue-delay-us 1000 >"$work/serve.log" 2>&1 &
+server=$!
+for _ in $(seq 100); do grep -q "HTTP on" "$work/serve.log" && break; sleep 0.1; done
+port=$(sed -n 's/.*HTTP on [^:]*:\([0-9]*\),.*/\1/p' "$work/serve.log")
+url="http://127.0.0.1:$port/v2/models/m/infer"
+load() {
+    hey -n "$1" -c "$2" -m POST -H "Inference-Header-Content-Length: $(cat "$work/header_length")" -T application/octet-stream \
+        -D "$work/body.bin" "$url"
+}
+load 50 2 >/dev/null
+load "$requests" 8 >"$work/c8.txt"
+load "$((requests / 2))" 1 >"$work/c1.txt"
+kill -TERM $server
+wait $server || true
+"$effvit" bench "$model" --streams 2 --iters 100 --json >"$work/streams.json"
+"$effvit" bench "$model" --iters 100 --json >"$work/one.json"
+/usr/bin/python3 - "$work" <<'PY'
+import json, re, sys
+work = sys.argv[1]
+def hey(path):
+    text = open(path).read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    p50 = float(re.search(r"50%+ in ([\d.]+) secs", text).group(1)) * 1e3
+    codes = dict((int(c), int(n)) for c, n in re.findall(r"\[(\d+)\]\s+(\d+) responses", text))
+    return rps, p50, codes
+streams = json.load(open(work + "/streams.json"))
+one = json.load(open(work + "/one.json"))
+rps8, _, codes8 = hey(work + "/c8.txt")
+_, p50, codes1 = hey(work + "/c1.txt")
+print("cpu %s, tier %s" % (one["cpu"], one["isa"]))
+print("concurrency 8: %.1f req/s against bench --streams 2 at %.1f img/s: %.2fx (target >= 0.8x); status codes %s" %
+      (rps8, streams["fps"], rps8 / streams["fps"], codes8))
+print("concurrency 1: p50 %.2f ms against the bench median %.2f ms: +%.2f ms (target <= +1 ms); status codes %s" %
+      (p50, one["latency_ms"]["median"], p50 - one["latency_ms"]["median"], codes1))
+PY

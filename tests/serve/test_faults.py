@@ -1,0 +1,119 @@
+"""`effvit serve` under faults, bounded in count and time on loopback: clients killed mid-request,
+a slow client, and overload at several times capacity. The server must keep answering (200 or
+503, never a hang), and its threads and memory must come back to where they were."""
+import json
+import os
+import re
+import socket
+import threading
+import time
+
+import numpy as np
+import requests
+
+from test_serve import M0, Server, binary_request, logits_of
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+
+def threads(pid):
+    return len(os.listdir("/proc/%d/task" % pid))
+
+
+def request_bytes(port, x, cut=None):
+    head = json.dumps({"inputs": [{"name": "input", "shape": list(x.shape), "datatype": "FP32",
+                                   "parameters": {"binary_data_size": x.nbytes}}]}).encode()
+    body = head + x.tobytes()
+    http = ("POST /v2/models/m0/infer HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/octet-stream\r\n"
+            "Inference-Header-Content-Length: %d\r\nContent-Length: %d\r\n\r\n" % (port, len(head), len(body))).encode()
+    return http + body
+
+
+def test_killed_clients_leave_no_threads_or_memory_behind():
+    s = Server("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "16")
+    try:
+        port = int(s.url.rsplit(":", 1)[1])
+        x = np.random.default_rng(5).standard_normal((1, 3, 224, 224)).astype(np.float32)
+        want = logits_of(binary_request(s.url + "/v2/models/m0/infer", x))
+        base_threads, base_rss = threads(s.proc.pid), rss_kb(s.proc.pid)
+        data = request_bytes(port, x)
+        for k in range(150):
+            c = socket.create_connection(("127.0.0.1", port))
+            if k % 3 == 0:
+                c.sendall(data[: len(data) // 2])  # killed while sending the body
+            elif k % 3 == 1:
+                c.sendall(data)  # killed before reading the answer
+            else:
+                c.sendall(data)
+                c.recv(10)  # killed while reading it
+            c.close()
+        time.sleep(0.5)
+        r = binary_request(s.url + "/v2/models/m0/infer", x)
+        assert r.status_code == 200 and np.array_equal(logits_of(r), want)
+        for _ in range(50):
+            if threads(s.proc.pid) <= base_threads:
+                break
+            time.sleep(0.1)
+        assert threads(s.proc.pid) <= base_threads, (threads(s.proc.pid), base_threads)
+        assert rss_kb(s.proc.pid) < base_rss + 30 * 1024, (rss_kb(s.proc.pid), base_rss)
+        metrics = requests.get(s.metrics).text
+        assert re.search(r'reason="BACKEND"\} 0', metrics), metrics
+    finally:
+        code, _ = s.stop()
+    assert code == 0
+
+
+def test_a_slow_client_does_not_hold_up_the_others():
+    s = Server("--model", "m0=" + M0, "--instances", "1")
+    try:
+        port = int(s.url.rsplit(":", 1)[1])
+        x = np.zeros((1, 3, 224, 224), np.float32)
+        data = request_bytes(port, x)
+        slow = socket.create_connection(("127.0.0.1", port))
+        slow.sendall(data[:1000])
+        t0 = time.perf_counter()
+        for _ in range(5):
+            assert binary_request(s.url + "/v2/models/m0/infer", x).status_code == 200
+        assert time.perf_counter() - t0 < 3, "others waited for the slow client"
+        slow.sendall(data[1000:])
+        answer = slow.recv(64)
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        slow.close()
+    finally:
+        code, _ = s.stop()
+    assert code == 0
+
+
+def test_overload_is_answered_in_time_and_memory_stays_flat():
+    s = Server("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "4")
+    try:
+        x = np.random.default_rng(6).standard_normal((4, 3, 224, 224)).astype(np.float32)
+        timeout_us = 300_000
+        rss = []
+        for round_ in range(3):
+            codes, late = [], []
+
+            def client():
+                for _ in range(6):
+                    t0 = time.perf_counter()
+                    r = binary_request(s.url + "/v2/models/m0/infer", x, extra={"parameters": {"timeout": timeout_us}})
+                    codes.append(r.status_code)
+                    if time.perf_counter() - t0 > timeout_us / 1e6 + 0.5:
+                        late.append(time.perf_counter() - t0)
+
+            pool = [threading.Thread(target=client) for _ in range(16)]
+            for t in pool:
+                t.start()
+            for t in pool:
+                t.join()
+            assert set(codes) <= {200, 503} and 503 in codes and 200 in codes, codes
+            assert not late, late
+            rss.append(rss_kb(s.proc.pid))
+        assert rss[2] < rss[0] + 20 * 1024, rss
+    finally:
+        code, _ = s.stop()
+    assert code == 0
