@@ -175,6 +175,16 @@ void serve(const ServeOptions& options) {
   // Headers and body go out in separate writes: with Nagle on, the client's delayed ACK adds ~40 ms.
   http.set_tcp_nodelay(true);
 
+  // What the library answers itself (an unknown path, a body over --http-max-input-size) gets the
+  // protocol's error body too.
+  http.set_error_handler([&options](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    const std::string why = res.status == 413 ? "the request body is larger than --http-max-input-size (" +
+                                                    std::to_string(options.http_max_input_size) + " bytes)"
+                            : res.status == 404 ? "no such endpoint: " + req.method + " " + req.path
+                                                : "HTTP " + std::to_string(res.status);
+    res.set_content(json{{"error", why}}.dump(), "application/json");
+  });
   auto guarded = [&](auto body) {
     return [&, body](const httplib::Request& req, httplib::Response& res) {
       try {

@@ -258,3 +258,16 @@ def test_sigterm_under_load_loses_no_accepted_request():
     code, log = s.stop()
     assert code == 0 and "stopped (0 request(s) still in flight)" in log, log
     assert "wrong" not in results and set(results) <= {"ok", 503, "refused"} and "ok" in results, results
+
+
+def test_bodies_over_the_limit_and_unknown_paths_get_error_bodies():
+    s = Server("--model", "m0=" + M0, "--http-max-input-size", "100000")
+    try:
+        x = np.zeros((1, 3, 224, 224), np.float32)
+        r = binary_request(s.url + "/v2/models/m0/infer", x)
+        assert r.status_code == 413 and "--http-max-input-size (100000 bytes)" in r.json()["error"], r.text
+        r = requests.get(s.url + "/v2/nothing/here")
+        assert r.status_code == 404 and "no such endpoint" in r.json()["error"]
+    finally:
+        code, _ = s.stop()
+    assert code == 0
