@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "effvit/effvit.h"
@@ -46,26 +47,25 @@ const char* onnx_type_name(DType t) {
   return "tensor(float)";
 }
 
-const char* numpy_name(const py::dtype& d) {
-  if (d.is(py::dtype::of<float>())) return "float32";
-  if (d.is(py::dtype::of<double>())) return "float64";
-  if (d.is(py::dtype::of<uint8_t>())) return "uint8";
-  if (d.is(py::dtype::of<int8_t>())) return "int8";
-  if (d.is(py::dtype::of<int32_t>())) return "int32";
-  if (d.is(py::dtype::of<int64_t>())) return "int64";
-  if (d.is(py::dtype::of<bool>())) return "bool";
-  return "another dtype";
-}
+// The element type by kind and size, not by dtype object identity: a float32 dtype that came
+// through pickle, or in another byte order, is still float32.
+bool same_element(const py::dtype& a, const py::dtype& b) { return a.kind() == b.kind() && a.itemsize() == b.itemsize(); }
 
-// A view of `array` when it is C-contiguous (no copy; `keep` holds the array for the run), else a
-// contiguous copy. The dtype must be the input's own, as ONNX Runtime requires: no silent casts.
+std::string numpy_name(const py::dtype& d) { return py::str(static_cast<const py::object&>(d)).cast<std::string>(); }
+
+// A view of `array` when it is C-contiguous and in native byte order (no copy, read in place, also
+// when read-only; `keep` holds the array for the run), else a contiguous native copy. The element
+// type must be the input's own, as ONNX Runtime requires: no silent casts.
 Tensor as_tensor(py::array array, const TensorInfo& want, const std::string& model, std::vector<py::array>& keep) {
-  if (!array.dtype().is(numpy_dtype(want.dtype)))
+  const py::dtype target = numpy_dtype(want.dtype);
+  if (!same_element(array.dtype(), target))
     throw Error(ErrorKind::invalid_input, model + ": input '" + want.name + "' is " + numpy_name(array.dtype()) + ", the model takes " +
                                               dtype_name(want.dtype));
-  if (!(array.flags() & py::array::c_style)) array = py::array::ensure(array, py::array::c_style);
+  if (array.dtype().byteorder() == '>' || !(array.flags() & py::array::c_style))
+    array = py::array::ensure(array.attr("astype")(target), py::array::c_style);
   keep.push_back(array);
-  return Tensor::view(want.dtype, Shape(array.shape(), array.shape() + array.ndim()), array.mutable_data());
+  // The engine only reads its inputs.
+  return Tensor::view(want.dtype, Shape(array.shape(), array.shape() + array.ndim()), const_cast<void*>(array.data()));
 }
 
 // The array owns a copy of the tensor handle, so the tensor's storage lives as long as the array.
@@ -99,6 +99,8 @@ struct SessionOptionsPy {
   int inter_op_num_threads = 0;  // accepted; effvit runs nodes in order
   int graph_optimization_level = 99;
   bool strict = false;
+  int execution_mode = 0, log_severity_level = 2, log_verbosity_level = 0;
+  bool enable_cpu_mem_arena = true, enable_mem_pattern = true, enable_profiling = false;
 };
 
 // ONNX Runtime's InferenceSession over a loaded Model. run() may be called from several Python
@@ -106,7 +108,14 @@ struct SessionOptionsPy {
 // a new one is made when all are busy.
 class InferenceSession {
  public:
-  InferenceSession(const std::string& path, const SessionOptionsPy& options) : options_(options) {
+  InferenceSession(const py::object& path_or_bytes, const SessionOptionsPy& options) : options_(options) {
+    if (py::isinstance<py::bytes>(path_or_bytes)) {
+      const std::string bytes = path_or_bytes.cast<std::string>();
+      py::gil_scoped_release unlocked;
+      model_ = Model::load_from_memory(bytes.data(), bytes.size());
+      return;
+    }
+    const std::string path = py::str(py::module_::import("os").attr("fspath")(path_or_bytes));
     py::gil_scoped_release unlocked;
     model_ = Model::load(path);
   }
@@ -121,15 +130,17 @@ class InferenceSession {
       size_t i = 0;
       while (i < s.inputs.size() && s.inputs[i].name != name) ++i;
       if (i == s.inputs.size()) throw Error(ErrorKind::invalid_input, model_->path() + ": the model has no input named '" + name + "'");
-      py::array array = py::array::ensure(value);
-      if (!array) throw Error(ErrorKind::invalid_input, model_->path() + ": input '" + name + "' is not an array");
+      // Lists and scalars become arrays of the input's type, as ONNX Runtime converts them.
+      py::array array = py::isinstance<py::array>(value) ? py::reinterpret_borrow<py::array>(value)
+                                                         : py::array(py::module_::import("numpy").attr("asarray")(value, numpy_dtype(s.inputs[i].dtype)));
       inputs[i] = as_tensor(array, s.inputs[i], model_->path(), keep);
       given[i] = true;
     }
     for (size_t i = 0; i < given.size(); ++i)
       if (!given[i]) throw Error(ErrorKind::invalid_input, model_->path() + ": input '" + s.inputs[i].name + "' is missing");
     std::vector<size_t> wanted;
-    if (output_names.is_none()) {
+    if (py::isinstance<py::str>(output_names)) throw py::type_error("output_names must be a list of names or None, not a string");
+    if (output_names.is_none() || py::len(output_names) == 0) {
       for (size_t i = 0; i < s.outputs.size(); ++i) wanted.push_back(i);
     } else {
       for (const auto& item : output_names) {
@@ -187,9 +198,11 @@ class InferenceSession {
     o.strict = options_.strict;
     return std::make_unique<Session>(model_, o);
   }
+  // At most one idle Session per core is kept (each holds its own plans); the rest, made for a
+  // burst of threads, are dropped with their memory.
   void give_back(std::unique_ptr<Session> s) {
     std::lock_guard<std::mutex> lock(mutex_);
-    idle_.push_back(std::move(s));
+    if (idle_.size() < std::max(1u, std::thread::hardware_concurrency())) idle_.push_back(std::move(s));
   }
 
   SessionOptionsPy options_;
@@ -201,7 +214,8 @@ class InferenceSession {
 // effvit's own model object: what `effvit info` shows, and the model's own preprocessing.
 class ModelPy {
  public:
-  explicit ModelPy(const std::string& path) {
+  explicit ModelPy(const py::object& path_like) {
+    const std::string path = py::str(py::module_::import("os").attr("fspath")(path_like));
     py::gil_scoped_release unlocked;
     model_ = Model::load(path);
   }
@@ -228,9 +242,11 @@ class ModelPy {
       py::gil_scoped_release unlocked;
       img = read_image(file, options);
     } else {
-      auto rgb = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(image);
-      if (!rgb || rgb.ndim() != 3 || rgb.shape(2) != 3)
-        throw Error(ErrorKind::invalid_input, "preprocess: expected an image path or an RGB uint8 array of shape (height, width, 3)");
+      py::array any = py::array::ensure(image);
+      if (!any || !same_element(any.dtype(), py::dtype::of<uint8_t>()) || any.ndim() != 3 || any.shape(2) != 3)
+        throw Error(ErrorKind::invalid_input, "preprocess: expected an image path or an RGB uint8 array of shape (height, width, 3), got " +
+                                                  (any ? numpy_name(any.dtype()) + " " + std::string(py::str(py::tuple(any.attr("shape")))) : "no array"));
+      auto rgb = py::array_t<uint8_t, py::array::c_style>::ensure(any);
       img.height = static_cast<int>(rgb.shape(0));
       img.width = static_cast<int>(rgb.shape(1));
       img.rgb.assign(rgb.data(), rgb.data() + rgb.size());
@@ -295,7 +311,9 @@ class ModelPy {
 };
 
 // `effvit quantize --config CFG.yaml [-o OUT]`: writes the QDQ model; returns what it did.
-py::dict quantize_config(const std::string& config_path, const std::string& output, const py::object& progress) {
+py::dict quantize_config(const py::object& config_like, const py::object& output_like, const py::object& progress) {
+  const std::string config_path = py::str(py::module_::import("os").attr("fspath")(config_like));
+  const std::string output = output_like.is_none() ? "" : std::string(py::str(py::module_::import("os").attr("fspath")(output_like)));
   quant::QuantizeReport r;
   {
     py::gil_scoped_release unlocked;
@@ -326,7 +344,13 @@ PYBIND11_MODULE(_effvit, m) {
                      "Threads inside one run (0 or 1: one thread, the latency setting)")
       .def_readwrite("inter_op_num_threads", &SessionOptionsPy::inter_op_num_threads, "Accepted; effvit runs nodes in order")
       .def_readwrite("graph_optimization_level", &SessionOptionsPy::graph_optimization_level, "Accepted; effvit always optimises")
-      .def_readwrite("strict", &SessionOptionsPy::strict, "Fail instead of warning when a hot op would run a reference loop");
+      .def_readwrite("strict", &SessionOptionsPy::strict, "Fail instead of warning when a hot op would run a reference loop")
+      .def_readwrite("execution_mode", &SessionOptionsPy::execution_mode, "Accepted; effvit runs nodes in order")
+      .def_readwrite("log_severity_level", &SessionOptionsPy::log_severity_level, "Accepted; effvit logs only warnings")
+      .def_readwrite("log_verbosity_level", &SessionOptionsPy::log_verbosity_level, "Accepted")
+      .def_readwrite("enable_cpu_mem_arena", &SessionOptionsPy::enable_cpu_mem_arena, "Accepted; effvit plans one arena per input shape")
+      .def_readwrite("enable_mem_pattern", &SessionOptionsPy::enable_mem_pattern, "Accepted")
+      .def_readwrite("enable_profiling", &SessionOptionsPy::enable_profiling, "Accepted; see EFFVIT_PROFILE");
 
   py::class_<NodeArg>(m, "NodeArg", "An input or output: name, shape (None for a dynamic dimension) and type, as ONNX Runtime shows them")
       .def_readonly("name", &NodeArg::name)
@@ -354,9 +378,12 @@ A loaded model, run like onnxruntime.InferenceSession:
 Inputs are NumPy arrays of the model's dtype (float32, or uint8 for int8 models that take pixels);
 C-contiguous ones are read in place. run() releases the GIL and may be called from several threads
 at once. Errors raise effvit.Error with the same one-line message the CLI prints.)doc")
-      .def(py::init([](const std::string& path, py::object sess_options, py::object providers, py::kwargs) {
+      .def(py::init([](const py::object& path, py::object sess_options, py::object providers, py::kwargs) {
              SessionOptionsPy o;
-             if (!sess_options.is_none()) o = sess_options.cast<SessionOptionsPy>();
+             if (!sess_options.is_none()) {
+               if (!py::isinstance<SessionOptionsPy>(sess_options)) throw py::type_error("sess_options must be an effvit.SessionOptions");
+               o = sess_options.cast<SessionOptionsPy>();
+             }
              if (!providers.is_none())
                for (const auto& p : providers) {
                  const std::string name = py::isinstance<py::tuple>(p) ? std::string(py::str(p.cast<py::tuple>()[0])) : std::string(py::str(p));
@@ -378,7 +405,7 @@ at once. Errors raise effvit.Error with the same one-line message the CLI prints
           "Always ['CPUExecutionProvider']");
 
   py::class_<ModelPy>(m, "Model", "An ONNX model loaded by effvit: its summary, metadata and own preprocessing.")
-      .def(py::init<const std::string&>(), py::arg("path"))
+      .def(py::init<const py::object&>(), py::arg("path"))
       .def_property_readonly("summary", &ModelPy::summary, "params, MACs, variant, precision, opset and the ISA tier in use")
       .def_property_readonly("metadata", &ModelPy::metadata, "The model's metadata_props")
       .def_property_readonly("path", &ModelPy::path)
@@ -390,7 +417,7 @@ at once. Errors raise effvit.Error with the same one-line message the CLI prints
       .def("bench", &ModelPy::bench, py::arg("threads") = 1, py::arg("streams") = 1, py::arg("iters") = 100, py::arg("warmup") = 5,
            py::arg("batch") = 1, "Latency and throughput: the dict `effvit bench --json` prints");
 
-  m.def("quantize", &quantize_config, py::arg("config_yaml"), py::arg("output") = "", py::arg("progress") = py::none(),
+  m.def("quantize", &quantize_config, py::arg("config_yaml"), py::arg("output") = py::none(), py::arg("progress") = py::none(),
         "Post-training int8 quantization from an RDK-style YAML (as `effvit quantize --config`); writes the QDQ model "
         "and returns a summary. progress(phase, done, total) is called as it goes.");
 }

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import warnings
 
 import cv2
@@ -234,3 +235,83 @@ def test_quantize_writes_what_the_cli_writes(work, nv12_model):
     with pytest.raises(effvit.Error) as info:
         effvit.quantize(os.path.join(work, "none.yaml"))
     assert "none.yaml: file not found" in str(info.value)
+
+
+def test_the_gil_is_released_while_a_model_runs():
+    """Another Python thread keeps running through run(): over a long run it counts at most of its
+    solo rate (with the GIL held it would get only the switch intervals at the edges, ~10 ms)."""
+    sess = effvit.InferenceSession(FP32)
+    x = np.zeros((48, 3, 224, 224), np.float32)
+    sess.run(None, {"input": x})
+    count, stop = [0], [False]
+
+    def spin():
+        while not stop[0]:
+            count[0] += 1
+
+    t = threading.Thread(target=spin)
+    t.start()
+    t0, c0 = time.perf_counter(), count[0]
+    time.sleep(0.2)  # the spinner alone (the main thread sleeps without the GIL)
+    rate = (count[0] - c0) / (time.perf_counter() - t0)
+    shares = []
+    for _ in range(3):
+        t0, c0 = time.perf_counter(), count[0]
+        sess.run(None, {"input": x})
+        shares.append((count[0] - c0) / (rate * (time.perf_counter() - t0)))
+    stop[0] = True
+    t.join()
+    assert max(shares) > 0.4, shares
+
+
+def test_contiguous_inputs_are_read_in_place_and_read_only_ones_too():
+    import tracemalloc
+    sess = effvit.InferenceSession(FP32)
+    x = np.random.default_rng(9).standard_normal((4, 3, 224, 224)).astype(np.float32)
+    want = sess.run(None, {"input": x})[0]
+    tracemalloc.start()
+    got = sess.run(None, {"input": x})[0]
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < x.nbytes // 4, "run() copied its input (%d bytes traced for a %d-byte input)" % (peak, x.nbytes)
+    assert np.array_equal(got, want)
+    readonly = x.copy()
+    readonly.flags.writeable = False
+    assert np.array_equal(sess.run(None, {"input": readonly})[0], want)
+    assert np.array_equal(sess.run(None, {"input": np.frombuffer(x.tobytes(), np.float32).reshape(x.shape)})[0], want)
+    # A float32 that crossed a process boundary (pickled dtype), and one in the other byte order.
+    import pickle
+    assert np.array_equal(sess.run(None, {"input": pickle.loads(pickle.dumps(x))})[0], want)
+    assert np.array_equal(sess.run(None, {"input": x.astype(">f4")})[0], want)
+
+
+def test_onnx_runtime_conveniences():
+    import pathlib
+    with open(FP32, "rb") as f:
+        from_bytes = effvit.InferenceSession(f.read())
+    from_path = effvit.InferenceSession(pathlib.Path(FP32))
+    x = np.random.default_rng(11).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    want = from_path.run(None, {"input": x})[0]
+    assert np.array_equal(from_bytes.run(None, {"input": x})[0], want)
+    assert np.array_equal(from_path.run([], {"input": x.tolist()})[0], want)  # [] means every output; lists are converted
+    with pytest.raises(TypeError):
+        from_path.run("logits", {"input": x})
+    with pytest.raises(TypeError):
+        effvit.InferenceSession(FP32, sess_options="fast")
+    options = effvit.SessionOptions()
+    options.graph_optimization_level = effvit.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = effvit.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    options.enable_cpu_mem_arena = False
+    assert np.array_equal(effvit.InferenceSession(FP32, options).run(None, {"input": x}, effvit.RunOptions())[0], want)
+
+
+def test_bad_arguments_are_errors_not_crashes(shoe_jpeg):
+    model = effvit.Model(FP32)
+    for kwargs in ({"iters": 0}, {"iters": -5}, {"streams": 0}, {"threads": 0}, {"batch": 0}):
+        with pytest.raises(effvit.Error) as info:
+            model.bench(**kwargs)
+        assert "bench: " in str(info.value), kwargs
+    with pytest.raises(effvit.Error) as info:
+        model.classify(np.random.random((224, 224, 3)))
+    assert "uint8" in str(info.value) and "float64" in str(info.value)

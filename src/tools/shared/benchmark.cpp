@@ -58,6 +58,14 @@ std::vector<double> time_runs(Session& session, const Tensor& input, int warmup,
 }  // namespace
 
 nlohmann::json run_benchmark(const std::shared_ptr<const Model>& model, const std::string& name, const BenchOptions& o) {
+  auto at_least = [](int value, int low, const char* what) {
+    if (value < low) throw Error(ErrorKind::invalid_input, std::string("bench: ") + what + " must be at least " + std::to_string(low) + ", got " + std::to_string(value));
+  };
+  at_least(o.threads, 1, "threads");
+  at_least(o.streams, 1, "streams");
+  at_least(o.iters, 1, "iters");
+  at_least(o.warmup, 0, "warmup");
+  at_least(o.batch, 1, "batch");
   const Tensor input = random_input(*model, o.batch);
   const int64_t images = input.shape().empty() ? 1 : input.shape()[0];
 

@@ -70,6 +70,8 @@ class Model:
 
     def forward(self, args):
         """Runs on one array (or a list, one per input); returns the outputs, each with .buffer."""
+        if isinstance(args, (bytes, bytearray, memoryview)):
+            args = np.frombuffer(args, np.uint8)  # a camera frame's bytes, as board scripts pass them
         arrays = list(args) if isinstance(args, (list, tuple)) else [args]
         if len(arrays) != len(self.inputs):
             raise Error("%s: forward() got %d input(s), the model takes %d" % (self.name, len(arrays), len(self.inputs)))
