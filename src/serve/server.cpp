@@ -179,7 +179,12 @@ void serve(const ServeOptions& options) {
   // protocol's error body too.
   http.set_error_handler([&options](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
-    const std::string why = res.status == 413 ? "the request body is larger than --http-max-input-size (" +
+    // The library also caps form-encoded bodies (which is what curl --data-binary sends unless told
+    // otherwise) at 8 KB: that is a content type to fix, not a size limit to raise.
+    const bool form = req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0;
+    const std::string why = res.status == 413 && form ? "a form-encoded body is limited to 8 KB: send tensors as "
+                                                        "application/octet-stream or application/json"
+                            : res.status == 413 ? "the request body is larger than --http-max-input-size (" +
                                                     std::to_string(options.http_max_input_size) + " bytes)"
                             : res.status == 404 ? "no such endpoint: " + req.method + " " + req.path
                                                 : "HTTP " + std::to_string(res.status);

@@ -266,6 +266,8 @@ def test_bodies_over_the_limit_and_unknown_paths_get_error_bodies():
         x = np.zeros((1, 3, 224, 224), np.float32)
         r = binary_request(s.url + "/v2/models/m0/infer", x)
         assert r.status_code == 413 and "--http-max-input-size (100000 bytes)" in r.json()["error"], r.text
+        r = requests.post(s.url + "/v2/models/m0/infer", data=b"x" * 20000, headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 413 and "application/octet-stream" in r.json()["error"], r.text
         r = requests.get(s.url + "/v2/nothing/here")
         assert r.status_code == 404 and "no such endpoint" in r.json()["error"]
     finally:
