@@ -1,5 +1,6 @@
 #include "serve/scheduler.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "serve/status_error.h"
@@ -30,7 +31,24 @@ double micros(Clock::duration d) { return std::chrono::duration<double, std::mic
 ModelScheduler::ModelScheduler(std::shared_ptr<const Model> model, const SchedulerOptions& options)
     : model_(std::move(model)), options_(options) {
   batchable_ = options_.max_batch_size > 1 && dynamic_batch(model_->summary().inputs) && dynamic_batch(model_->summary().outputs);
-  for (int i = 0; i < options_.instances; ++i) instances_.emplace_back([this, i] { instance_loop(i); });
+  // Each instance plans every batch size it may run before the server says it is ready: a plan
+  // built under load would hold up the requests batched into it.
+  std::vector<std::unique_ptr<Session>> sessions;
+  for (int i = 0; i < options_.instances; ++i) {
+    sessions.push_back(std::make_unique<Session>(model_, SessionOptions{.threads = options_.threads}));
+    for (int rows = 1; rows <= (batchable_ ? options_.max_batch_size : 1); ++rows) {
+      std::vector<Tensor> inputs;
+      for (const auto& info : model_->summary().inputs) {
+        Shape shape = info.shape;
+        if (!shape.empty() && shape[0] < 0) shape[0] = rows;
+        if (std::any_of(shape.begin(), shape.end(), [](int64_t d) { return d < 0; })) break;  // sizes come with the requests
+        inputs.emplace_back(info.dtype, shape);
+      }
+      if (inputs.size() == model_->summary().inputs.size()) sessions.back()->run(inputs);
+    }
+  }
+  for (int i = 0; i < options_.instances; ++i)
+    instances_.emplace_back([this, session = std::shared_ptr<Session>(std::move(sessions[static_cast<size_t>(i)]))] { instance_loop(*session); });
 }
 
 ModelScheduler::~ModelScheduler() { stop(); }
@@ -155,8 +173,7 @@ void ModelScheduler::run_batch(Session& session, std::vector<std::shared_ptr<Job
   }
 }
 
-void ModelScheduler::instance_loop(int) {
-  Session session(model_, SessionOptions{.threads = options_.threads});
+void ModelScheduler::instance_loop(Session& session) {
   for (;;) {
     std::vector<std::shared_ptr<Job>> batch;
     {

@@ -1,7 +1,7 @@
 // One model's request queue and its instances: requests wait in a bounded queue; each instance (a
-// Session of the shared Model, on its own thread) takes the oldest and, for a dynamic-batch
-// model, more of the same shape until --max-batch-size or --max-queue-delay-us, runs them as one
-// batch and hands each request its rows of the outputs.
+// Session of the shared Model, on its own thread, warmed up on every batch size it may run) takes
+// the oldest and, for a dynamic-batch model, more of the same shape until --max-batch-size or
+// --max-queue-delay-us, runs them as one batch and hands each request its rows of the outputs.
 #pragma once
 
 #include <atomic>
@@ -61,7 +61,7 @@ class ModelScheduler {
   ModelStats& stats() { return stats_; }
 
  private:
-  void instance_loop(int index);
+  void instance_loop(Session& session);
   std::vector<std::shared_ptr<Job>> take_batch(std::unique_lock<std::mutex>& lock);
   void run_batch(Session& session, std::vector<std::shared_ptr<Job>>& batch);
 

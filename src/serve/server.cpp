@@ -1,7 +1,11 @@
 #include "serve/server.h"
 
 #include <httplib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -115,14 +119,28 @@ std::string prometheus(const std::vector<std::unique_ptr<Served>>& models) {
 }
 
 int bind(httplib::Server& server, const std::string& host, int port, const char* what) {
+  // The packaged library listens with a backlog of 5: a burst of clients connecting at once then
+  // loses SYNs and waits a second for TCP to retry. Listening again on the same socket raises it.
+  int listening = -1;
+  server.set_socket_options([&listening](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listening = sock;
+  });
   const int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
   if (bound < 0) throw Error(ErrorKind::invalid_input, host + ":" + std::to_string(port) + ": cannot listen for " + what);
+  if (listening >= 0) ::listen(listening, SOMAXCONN);
   return bound;
 }
 
 }  // namespace
 
 void serve(const ServeOptions& options) {
+#ifdef __GLIBC__
+  // Request bodies and tensors of a few hundred KB come and go on many threads. With glibc's
+  // adaptive mmap threshold they end up cached in per-thread heaps and the server's RSS grows by a
+  // body per thread; a fixed threshold maps them and gives them back on free.
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
   // Signals are taken by sigwait below, not by whichever thread they land on.
   sigset_t signals;
   sigemptyset(&signals);
@@ -166,9 +184,11 @@ void serve(const ServeOptions& options) {
   std::atomic<int> in_flight{0};
   httplib::Server http;
   // Enough HTTP threads that a request is always there to be refused: the library's own task queue
-  // is unbounded, so the limit is kept by the schedulers' queues.
-  const size_t workers = options.scheduler.max_queue_size * models.size() +
-                         static_cast<size_t>(options.scheduler.instances * options.scheduler.max_batch_size) * models.size() + 8;
+  // is unbounded, so the limit is kept by the schedulers' queues. A keep-alive connection holds its
+  // thread between requests, so there are many more threads than requests that can be queued
+  // (an idle thread costs its stack's address space, not memory).
+  const size_t workers = std::max<size_t>(128, options.scheduler.max_queue_size * models.size() +
+                                                   static_cast<size_t>(options.scheduler.instances * options.scheduler.max_batch_size) * models.size() + 16);
   http.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
   http.set_payload_max_length(options.http_max_input_size);
   http.set_keep_alive_timeout(2);
