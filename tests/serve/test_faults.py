@@ -117,3 +117,25 @@ def test_overload_is_answered_in_time_and_memory_stays_flat():
     finally:
         code, _ = s.stop()
     assert code == 0
+
+
+def test_a_short_load_run_with_hey(tmp_path):
+    """A short load run with `hey` (Debian's), as the server's users would drive it: every answer 200."""
+    import subprocess
+    s = Server("--model", "m0=" + M0, "--instances", "2", "--max-batch-size", "4", "--max-queue-delay-us", "1000")
+    try:
+        x = np.random.default_rng(8).standard_normal((1, 3, 224, 224)).astype(np.float32)
+        head = json.dumps({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32",
+                                       "parameters": {"binary_data_size": x.nbytes}}]}).encode()
+        body = tmp_path / "body.bin"
+        body.write_bytes(head + x.tobytes())
+        out = subprocess.run(["hey", "-n", "300", "-c", "8", "-m", "POST", "-H", "Inference-Header-Content-Length: %d" % len(head),
+                              "-T", "application/octet-stream", "-D", str(body), s.url + "/v2/models/m0/infer"],
+                             check=True, capture_output=True, text=True, timeout=120).stdout
+        codes = dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", out))
+        assert codes == {"200": "300"}, out
+        metrics = requests.get(s.metrics).text
+        assert re.search(r'^nv_inference_request_success\{model="m0",version="1"\} 300$', metrics, re.M), metrics
+    finally:
+        code, _ = s.stop()
+    assert code == 0
