@@ -20,6 +20,9 @@ struct Image {
 struct DecodeOptions {
   // Turn a JPEG by its EXIF orientation (as a phone's gallery shows it) instead of as stored.
   bool exif_orientation = true;
+  // Refuse images of more pixels than this (0: effvit's own limit, 2^28), before decoding them: a
+  // server taking images from anyone sets it so a small file cannot expand to gigabytes.
+  int64_t max_pixels = 0;
 };
 
 // Decodes a JPEG (RGB, gray, CMYK and YCCK; CMYK read as Adobe's inverted values and made RGB as

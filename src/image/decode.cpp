@@ -33,9 +33,10 @@ constexpr uint64_t kMaxPixels = uint64_t{1} << 28;
   throw Error(ErrorKind::invalid_input, name + ": " + problem);
 }
 
-void check_dimensions(const std::string& name, uint64_t width, uint64_t height) {
-  if (width > kMaxSide || height > kMaxSide || width * height > kMaxPixels)
-    fail(name, "image too large (" + std::to_string(width) + "x" + std::to_string(height) + ")");
+void check_dimensions(const std::string& name, uint64_t width, uint64_t height, const DecodeOptions& options) {
+  const uint64_t max_pixels = options.max_pixels > 0 ? std::min<uint64_t>(kMaxPixels, static_cast<uint64_t>(options.max_pixels)) : kMaxPixels;
+  if (width > kMaxSide || height > kMaxSide || width * height > max_pixels)
+    fail(name, "image too large (" + std::to_string(width) + "x" + std::to_string(height) + ", at most " + std::to_string(max_pixels) + " pixels)");
 }
 
 bool starts_with(const std::vector<uint8_t>& bytes, std::initializer_list<uint8_t> magic) {
@@ -44,7 +45,7 @@ bool starts_with(const std::vector<uint8_t>& bytes, std::initializer_list<uint8_
 
 using SpngCtx = std::unique_ptr<spng_ctx, decltype(&spng_ctx_free)>;
 
-Image decode_png(const std::vector<uint8_t>& bytes, const std::string& name) {
+Image decode_png(const std::vector<uint8_t>& bytes, const std::string& name, const DecodeOptions& options) {
   SpngCtx ctx(spng_ctx_new(0), spng_ctx_free);
   if (!ctx) fail(name, "out of memory");
   auto check = [&](int rc) {
@@ -53,7 +54,7 @@ Image decode_png(const std::vector<uint8_t>& bytes, const std::string& name) {
   check(spng_set_png_buffer(ctx.get(), bytes.data(), bytes.size()));
   spng_ihdr ihdr;
   check(spng_get_ihdr(ctx.get(), &ihdr));
-  check_dimensions(name, ihdr.width, ihdr.height);
+  check_dimensions(name, ihdr.width, ihdr.height, options);
 
   // SPNG_FMT_RGB8 covers every PNG colour type and depth: gray is replicated, palettes expanded,
   // 16-bit samples reduced and alpha dropped (no SPNG_DECODE_TRNS, so tRNS is ignored too).
@@ -149,7 +150,7 @@ Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& name, co
     fail(name, std::string("corrupt JPEG: ") + tjGetErrorStr2(tj.get()));
   // turbojpeg reports success without filling in the size when the data ends inside the header.
   if (width <= 0 || height <= 0) fail(name, "corrupt JPEG: missing or truncated header");
-  check_dimensions(name, static_cast<uint64_t>(width), static_cast<uint64_t>(height));
+  check_dimensions(name, static_cast<uint64_t>(width), static_cast<uint64_t>(height), options);
   const JpegMarkers markers = scan_jpeg_markers(bytes);
   // turbojpeg decodes CMYK and YCCK files to CMYK only; those become RGB as PIL makes them.
   const bool cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
@@ -175,10 +176,10 @@ Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& name, co
   return options.exif_orientation ? apply_orientation(image, markers.orientation) : image;
 }
 
-Image decode_webp(const std::vector<uint8_t>& bytes, const std::string& name) {
+Image decode_webp(const std::vector<uint8_t>& bytes, const std::string& name, const DecodeOptions& options) {
   int width = 0, height = 0;
   if (!WebPGetInfo(bytes.data(), bytes.size(), &width, &height) || width <= 0 || height <= 0) fail(name, "corrupt WebP header");
-  check_dimensions(name, static_cast<uint64_t>(width), static_cast<uint64_t>(height));
+  check_dimensions(name, static_cast<uint64_t>(width), static_cast<uint64_t>(height), options);
   Image image;
   image.width = width;
   image.height = height;
@@ -190,7 +191,7 @@ Image decode_webp(const std::vector<uint8_t>& bytes, const std::string& name) {
 
 uint32_t le32(const uint8_t* p) { return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24); }
 
-Image decode_bmp(const std::vector<uint8_t>& bytes, const std::string& name) {
+Image decode_bmp(const std::vector<uint8_t>& bytes, const std::string& name, const DecodeOptions& options) {
   // The header checked here first: stb_image fills the rows a truncated file lacks with black, and
   // a 54-byte file may claim any size (PIL and OpenCV refuse both).
   if (bytes.size() < 54 || bytes.size() > static_cast<size_t>(INT32_MAX)) fail(name, "corrupt BMP: bad header");
@@ -202,7 +203,7 @@ Image decode_bmp(const std::vector<uint8_t>& bytes, const std::string& name) {
   const uint32_t bpp = core ? bytes[24] | (bytes[25] << 8) : bytes[28] | (bytes[29] << 8);
   const uint32_t compression = core ? 0 : le32(&bytes[30]);
   if (width <= 0 || height == 0) fail(name, "corrupt BMP: bad size");
-  check_dimensions(name, static_cast<uint64_t>(width), static_cast<uint64_t>(std::llabs(height)));  // negative: top-down
+  check_dimensions(name, static_cast<uint64_t>(width), static_cast<uint64_t>(std::llabs(height)), options);  // negative: top-down
   if (compression == 0 || compression == 3) {  // uncompressed (BI_RGB, BI_BITFIELDS): rows of known size
     const uint64_t row = (static_cast<uint64_t>(width) * bpp + 31) / 32 * 4;
     if (offset + row * static_cast<uint64_t>(std::llabs(height)) > bytes.size()) fail(name, "corrupt BMP: truncated pixel data");
@@ -263,11 +264,11 @@ Image apply_orientation(const Image& image, int orientation) {
 }
 
 Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name_for_errors, const DecodeOptions& options) {
-  if (starts_with(bytes, {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'})) return decode_png(bytes, name_for_errors);
+  if (starts_with(bytes, {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'})) return decode_png(bytes, name_for_errors, options);
   if (starts_with(bytes, {0xff, 0xd8, 0xff})) return decode_jpeg(bytes, name_for_errors, options);
   if (bytes.size() >= 12 && starts_with(bytes, {'R', 'I', 'F', 'F'}) && std::memcmp(bytes.data() + 8, "WEBP", 4) == 0)
-    return decode_webp(bytes, name_for_errors);
-  if (starts_with(bytes, {'B', 'M'})) return decode_bmp(bytes, name_for_errors);
+    return decode_webp(bytes, name_for_errors, options);
+  if (starts_with(bytes, {'B', 'M'})) return decode_bmp(bytes, name_for_errors, options);
   fail(name_for_errors, bytes.empty() ? "empty file" : "not a JPEG, PNG, WebP or BMP image");
 }
 

@@ -116,7 +116,7 @@ void ModelScheduler::run_batch(Session& session, std::vector<std::shared_ptr<Job
     stats_.pending--;
     job->queue_us = micros(start - job->enqueued);
     if (job->abandoned || start > job->deadline) {
-      job->done.set_exception(std::make_exception_ptr(StatusError(503, "the request timed out in the queue")));
+      job->done.set_exception(std::make_exception_ptr(StatusError(503, "the request timed out in the queue", true)));
       continue;
     }
     live.push_back(job);
@@ -180,6 +180,8 @@ void ModelScheduler::instance_loop(Session& session) {
       std::unique_lock<std::mutex> lock(mutex_);
       batch = take_batch(lock);
       if (batch.empty()) return;  // stopping, and nothing left
+      // A request left behind (it would not fit this batch) is another instance's to take now.
+      if (!queue_.empty()) wake_.notify_one();
     }
     run_batch(session, batch);
   }

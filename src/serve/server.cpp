@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <semaphore>
+#include <thread>
 #include <sstream>
 
 #include "effvit/image.h"
@@ -52,13 +54,27 @@ std::vector<std::pair<std::string, std::pair<std::string, std::string>>> scan_re
   return found;
 }
 
+// Images a request may send: far larger than a classifier's input needs, and small enough that a
+// compressed file cannot expand to gigabytes.
+constexpr int64_t kMaxImagePixels = int64_t{4096} * 4096;
+
+// Decoding runs on the HTTP threads, before a request reaches the queue that bounds the rest: at
+// most one decode per core at a time keeps its memory bounded too.
+std::counting_semaphore<> decode_slots(std::max(1u, std::thread::hardware_concurrency()));
+
 Tensor decode_images(const Model& model, const std::vector<std::string>& encoded) {
   const Preprocess pre = Preprocess::from_metadata(model.metadata());
+  DecodeOptions options;
+  options.max_pixels = kMaxImagePixels;
   std::vector<Tensor> each;
+  decode_slots.acquire();
+  struct Release {
+    ~Release() { decode_slots.release(); }
+  } release;
   for (size_t i = 0; i < encoded.size(); ++i) {
     const std::vector<uint8_t> bytes(encoded[i].begin(), encoded[i].end());
     try {
-      each.push_back(preprocess(decode_image(bytes, "image " + std::to_string(i)), pre));
+      each.push_back(preprocess(decode_image(bytes, "image " + std::to_string(i), options), pre));
     } catch (const Error& e) {
       throw StatusError(400, e.what());
     }
@@ -84,8 +100,13 @@ std::string prometheus(const std::vector<std::unique_ptr<Served>>& models) {
     out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
     for (const auto& m : models) value(*m);
   };
+  auto escape = [](const std::string& v) {
+    std::string e;
+    for (char c : v) e += c == '\\' ? "\\\\" : c == '"' ? "\\\"" : c == '\n' ? "\\n" : std::string(1, c);
+    return e;
+  };
   auto line = [&](const char* name, const Served& m, auto v, const std::string& extra = "") {
-    out << name << "{model=\"" << m.name << "\",version=\"" << m.version << "\"" << extra << "} " << v << "\n";
+    out << name << "{model=\"" << escape(m.name) << "\",version=\"" << escape(m.version) << "\"" << extra << "} " << v << "\n";
   };
   family("nv_inference_request_success", "counter", "Number of successful inference requests", [&](const Served& m) {
     line("nv_inference_request_success", m, m.scheduler->stats().success.load());
@@ -117,6 +138,25 @@ std::string prometheus(const std::vector<std::unique_ptr<Served>>& models) {
   });
   return out.str();
 }
+
+// The library's thread pool, counting the connections it holds (queued or being served): the
+// shutdown waits for them, not only for requests that reached a handler.
+class CountingPool : public httplib::TaskQueue {
+ public:
+  CountingPool(size_t threads, std::atomic<int>& open) : pool_(threads), open_(open) {}
+  void enqueue(std::function<void()> fn) override {
+    ++open_;
+    pool_.enqueue([this, fn = std::move(fn)] {
+      fn();
+      --open_;
+    });
+  }
+  void shutdown() override { pool_.shutdown(); }
+
+ private:
+  httplib::ThreadPool pool_;
+  std::atomic<int>& open_;
+};
 
 int bind(httplib::Server& server, const std::string& host, int port, const char* what) {
   // The packaged library listens with a backlog of 5: a burst of clients connecting at once then
@@ -182,15 +222,16 @@ void serve(const ServeOptions& options) {
   };
 
   std::atomic<bool> ready{true};
-  std::atomic<int> in_flight{0};
+  std::atomic<int> in_flight{0}, connections{0};
   httplib::Server http;
   // Enough HTTP threads that a request is always there to be refused: the library's own task queue
   // is unbounded, so the limit is kept by the schedulers' queues. A keep-alive connection holds its
   // thread between requests, so there are many more threads than requests that can be queued
-  // (an idle thread costs its stack's address space, not memory).
-  const size_t workers = std::max<size_t>(128, options.scheduler.max_queue_size * models.size() +
+  // (an idle thread costs its stack's address space, not memory). A client trickling its body
+  // still holds one for as long as it trickles: put a proxy in front for the open internet.
+  const size_t workers = std::max<size_t>(256, options.scheduler.max_queue_size * models.size() +
                                                    static_cast<size_t>(options.scheduler.instances * options.scheduler.max_batch_size) * models.size() + 16);
-  http.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
+  http.new_task_queue = [workers, &connections] { return new CountingPool(workers, connections); };
   http.set_payload_max_length(options.http_max_input_size);
   http.set_keep_alive_timeout(2);
   // Headers and body go out in separate writes: with Nagle on, the client's delayed ACK adds ~40 ms.
@@ -213,6 +254,8 @@ void serve(const ServeOptions& options) {
   });
   auto guarded = [&](auto body) {
     return [&, body](const httplib::Request& req, httplib::Response& res) {
+      // While draining, every answer ends its connection, so keep-alive clients let go.
+      if (!ready) res.set_header("Connection", "close");
       try {
         body(req, res);
       } catch (const StatusError& e) {
@@ -225,7 +268,10 @@ void serve(const ServeOptions& options) {
     };
   };
   http.Get("/v2/health/live", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
-  http.Get("/v2/health/ready", [&](const httplib::Request&, httplib::Response& res) { res.status = ready ? 200 : 503; });
+  http.Get("/v2/health/ready", [&](const httplib::Request&, httplib::Response& res) {
+    res.status = ready ? 200 : 503;
+    if (!ready) res.set_header("Connection", "close");
+  });
   http.Get("/v2", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(json{{"name", "effvit"}, {"version", "0.1.0"}, {"extensions", {"binary_tensor_data", "classification"}}}.dump(),
                     "application/json");
@@ -266,7 +312,7 @@ void serve(const ServeOptions& options) {
                 auto done = job->done.get_future();
                 if (deadline != Clock::time_point::max() && done.wait_until(deadline) == std::future_status::timeout) {
                   job->abandoned = true;
-                  throw StatusError(503, "the request timed out after " + std::to_string(static_cast<int64_t>(request.timeout_us)) + " us");
+                  throw StatusError(503, "the request timed out after " + std::to_string(static_cast<int64_t>(request.timeout_us)) + " us", true);
                 }
                 const std::vector<Tensor> outputs = done.get();
                 const InferResponse response = render_infer_response(*m.model, m.name, m.version, request, outputs, m.labels);
@@ -282,11 +328,14 @@ void serve(const ServeOptions& options) {
                 stats.compute_us += static_cast<uint64_t>(job->compute_us);
                 stats.request_us += static_cast<uint64_t>(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
               } catch (const StatusError& e) {
-                const bool timeout = std::string(e.what()).find("timed out") != std::string::npos;
-                (e.status() == 400 ? stats.failure_input : e.status() == 503 ? (timeout ? stats.failure_timeout : stats.failure_rejected)
-                                                                              : stats.failure_backend)++;
+                (e.status() == 400 ? stats.failure_input : e.timed_out() ? stats.failure_timeout
+                                                         : e.status() == 503 ? stats.failure_rejected
+                                                                             : stats.failure_backend)++;
                 throw;
-              } catch (const Error&) {
+              } catch (const Error& e) {
+                (e.has_kind() && e.kind() == ErrorKind::invalid_input ? stats.failure_input : stats.failure_backend)++;
+                throw;
+              } catch (...) {
                 ++stats.failure_backend;
                 throw;
               }
@@ -310,14 +359,22 @@ void serve(const ServeOptions& options) {
   std::printf("effvit serve: %s: not ready; finishing requests in flight\n", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
   std::fflush(stdout);
   ready = false;
+  // Every connection already accepted is answered (503 now, with Connection: close) and every
+  // request already queued is run, until the exit timeout.
   const auto give_up = Clock::now() + std::chrono::seconds(options.exit_timeout_s);
-  while (in_flight > 0 && Clock::now() < give_up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  while ((in_flight > 0 || connections > 0) && Clock::now() < give_up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (in_flight > 0 || connections > 0) {
+    // Out of time: requests still running would hold the exit up indefinitely.
+    std::printf("effvit serve: exit timeout: %d request(s) and %d connection(s) dropped\n", in_flight.load(), connections.load());
+    std::fflush(stdout);
+    std::_Exit(0);
+  }
   http.stop();
   metrics.stop();
   http_thread.join();
   metrics_thread.join();
   for (auto& m : models) m->scheduler->stop();
-  std::printf("effvit serve: stopped (%d request(s) still in flight)\n", in_flight.load());
+  std::printf("effvit serve: stopped (0 request(s) still in flight)\n");
 }
 
 }  // namespace effvit::serve

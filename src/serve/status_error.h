@@ -9,11 +9,16 @@ namespace effvit::serve {
 
 class StatusError : public std::runtime_error {
  public:
-  StatusError(int status, const std::string& message) : std::runtime_error(message), status_(status) {}
+  // `timed_out`: a 503 because the request's own timeout expired (counted as CANCELED, not as a
+  // rejection by a full queue).
+  StatusError(int status, const std::string& message, bool timed_out = false)
+      : std::runtime_error(message), status_(status), timed_out_(timed_out) {}
   int status() const { return status_; }
+  bool timed_out() const { return timed_out_; }
 
  private:
   int status_;
+  bool timed_out_;
 };
 
 }  // namespace effvit::serve

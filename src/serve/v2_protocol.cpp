@@ -1,6 +1,8 @@
 #include "serve/v2_protocol.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -14,6 +16,12 @@ using nlohmann::json;
 
 // Deeper than any tensor's nesting needs; a hostile body must not recurse the parser away.
 constexpr int kMaxJsonDepth = 32;
+// A JSON document costs ~20x its size once parsed; tensors larger than this travel as binary data.
+constexpr size_t kMaxJsonBytes = size_t{16} << 20;
+// Encoded images per request (each is decoded on the server).
+constexpr int64_t kMaxImages = 256;
+// A request's timeout beyond an hour is a mistake, not a deadline.
+constexpr double kMaxTimeoutUs = 3600e6;
 
 [[noreturn]] void bad(const std::string& message) { throw StatusError(400, message); }
 
@@ -50,9 +58,13 @@ void fill(Tensor& t, const std::vector<const json*>& values, const std::string& 
     const json& v = *values[i];
     if constexpr (std::is_same_v<T, float>) {
       if (!v.is_number()) bad("input '" + name + "': element " + std::to_string(i) + " is not a number");
-      p[i] = v.get<float>();
+      const double d = v.get<double>();
+      if (!std::isfinite(static_cast<float>(d))) bad("input '" + name + "': element " + std::to_string(i) + " does not fit in float32");
+      p[i] = static_cast<float>(d);
     } else {
       if (!v.is_number_integer() && !v.is_boolean()) bad("input '" + name + "': element " + std::to_string(i) + " is not an integer");
+      if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+        bad("input '" + name + "': element " + std::to_string(i) + " is out of range for its datatype");
       const int64_t x = v.is_boolean() ? v.get<bool>() : v.get<int64_t>();
       if (x < static_cast<int64_t>(std::numeric_limits<T>::lowest()) || x > static_cast<int64_t>(std::numeric_limits<T>::max()))
         bad("input '" + name + "': element " + std::to_string(i) + " (" + std::to_string(x) + ") is out of range for its datatype");
@@ -145,6 +157,9 @@ InferRequest parse_infer_request(const Model& model, const std::string& body, st
   const size_t json_end = json_length ? *json_length : body.size();
   if (json_end > body.size())
     bad("Inference-Header-Content-Length is " + std::to_string(json_end) + " but the body has " + std::to_string(body.size()) + " bytes");
+  if (json_end > kMaxJsonBytes)
+    bad("the JSON part is " + std::to_string(json_end) + " bytes (at most " + std::to_string(kMaxJsonBytes) +
+        "): send large tensors with the binary tensor extension");
   const json j = parse_json(body.data(), body.data() + json_end);
   if (!j.is_object()) bad("the request must be a JSON object");
   if (j.contains("id")) {
@@ -154,9 +169,13 @@ InferRequest parse_infer_request(const Model& model, const std::string& body, st
   if (j.contains("parameters")) {
     const json& p = j["parameters"];
     if (!p.is_object()) bad("'parameters' must be an object");
-    if (p.contains("binary_data_output")) r.binary_outputs = p["binary_data_output"].is_boolean() && p["binary_data_output"].get<bool>();
+    if (p.contains("binary_data_output")) {
+      if (!p["binary_data_output"].is_boolean()) bad("parameter 'binary_data_output' must be true or false");
+      r.binary_outputs = p["binary_data_output"].get<bool>();
+    }
     if (p.contains("timeout")) {
-      if (!p["timeout"].is_number() || p["timeout"].get<double>() < 0) bad("parameter 'timeout' must be a non-negative number of microseconds");
+      if (!p["timeout"].is_number() || !(p["timeout"].get<double>() >= 0) || p["timeout"].get<double>() > kMaxTimeoutUs)
+        bad("parameter 'timeout' must be a number of microseconds from 0 to " + std::to_string(static_cast<int64_t>(kMaxTimeoutUs)));
       r.timeout_us = p["timeout"].get<double>();
     }
   }
@@ -184,6 +203,7 @@ InferRequest parse_infer_request(const Model& model, const std::string& body, st
     }
     if (datatype == "BYTES") {
       // Encoded images, one per batch entry.
+      if (count > kMaxImages) bad("input '" + name + "': " + std::to_string(count) + " images in one request (at most " + std::to_string(kMaxImages) + ")");
       std::vector<std::string> items;
       if (binary_size) {
         size_t at = binary_at;
@@ -218,18 +238,23 @@ InferRequest parse_infer_request(const Model& model, const std::string& body, st
     if (!dtype) bad("input '" + name + "': unknown datatype '" + datatype + "'");
     if (*dtype != info->dtype) bad("input '" + name + "' is " + datatype + "; the model takes " + v2_datatype(info->dtype));
     check_shape(*info, shape);
-    Tensor t(*dtype, shape);
+    // Sizes are checked against the data actually sent before anything is allocated: a short
+    // request must not make the server reserve what its shape claims.
+    const size_t bytes = static_cast<size_t>(count) * dtype_size(*dtype);
     if (binary_size) {
-      if (*binary_size != t.bytes())
+      if (*binary_size != bytes)
         bad("input '" + name + "': binary_data_size " + std::to_string(*binary_size) + " for shape " + shape_str(shape) + " of " +
-            datatype + " (" + std::to_string(t.bytes()) + " bytes)");
-      std::memcpy(t.raw(), body.data() + binary_at, t.bytes());
-      binary_at += t.bytes();
+            datatype + " (" + std::to_string(bytes) + " bytes)");
+      Tensor t(*dtype, shape);
+      std::memcpy(t.raw(), body.data() + binary_at, bytes);
+      binary_at += bytes;
+      r.inputs.emplace(name, std::move(t));
     } else {
       std::vector<const json*> values;
       flatten(in["data"], values);
       if (static_cast<int64_t>(values.size()) != count)
         bad("input '" + name + "': " + std::to_string(values.size()) + " values for shape " + shape_str(shape) + " (" + std::to_string(count) + ")");
+      Tensor t(*dtype, shape);
       switch (*dtype) {
         case DType::f32: fill<float>(t, values, name); break;
         case DType::u8: fill<uint8_t>(t, values, name); break;
@@ -238,8 +263,8 @@ InferRequest parse_infer_request(const Model& model, const std::string& body, st
         case DType::i64: fill<int64_t>(t, values, name); break;
         case DType::bool8: fill<uint8_t>(t, values, name); break;
       }
+      r.inputs.emplace(name, std::move(t));
     }
-    r.inputs.emplace(name, std::move(t));
   }
   if (binary_at != body.size()) bad(std::to_string(body.size() - binary_at) + " bytes of binary data after the last input");
   for (const auto& info : infos)
@@ -256,11 +281,15 @@ InferRequest parse_infer_request(const Model& model, const std::string& body, st
       out.binary = r.binary_outputs;
       if (o.contains("parameters")) {
         const json& p = o["parameters"];
-        if (p.contains("binary_data")) out.binary = p["binary_data"].is_boolean() && p["binary_data"].get<bool>();
+        if (p.contains("binary_data")) {
+          if (!p["binary_data"].is_boolean()) bad("output '" + out.name + "': 'binary_data' must be true or false");
+          out.binary = p["binary_data"].get<bool>();
+        }
         if (p.contains("classification")) {
-          if (!p["classification"].is_number_unsigned() || p["classification"].get<int64_t>() < 1)
-            bad("output '" + out.name + "': 'classification' must be a positive count");
-          out.classification = p["classification"].get<int>();
+          const json& k = p["classification"];
+          if (!k.is_number_unsigned() || k.get<uint64_t>() < 1 || k.get<uint64_t>() > 1000000)
+            bad("output '" + out.name + "': 'classification' must be a count of classes from 1 to 1000000");
+          out.classification = static_cast<int>(k.get<uint64_t>());
         }
       }
       r.outputs.push_back(out);

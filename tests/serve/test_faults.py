@@ -4,6 +4,7 @@ a slow client, and overload at several times capacity. The server must keep answ
 import json
 import os
 import re
+import signal
 import socket
 import threading
 import time
@@ -139,3 +140,49 @@ def test_a_short_load_run_with_hey(tmp_path):
     finally:
         code, _ = s.stop()
     assert code == 0
+
+
+def test_sigterm_answers_every_accepted_connection_and_honours_the_exit_timeout():
+    s = Server("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "256", "--exit-timeout-s", "20")
+    port = int(s.url.rsplit(":", 1)[1])
+    x = np.zeros((1, 3, 224, 224), np.float32)
+    data = request_bytes(port, x)
+    conns = []
+    for _ in range(150):
+        c = socket.create_connection(("127.0.0.1", port))
+        c.sendall(data)
+        conns.append(c)
+    s.proc.send_signal(signal.SIGTERM)
+    answers = []
+    for c in conns:
+        c.settimeout(30)
+        try:
+            answers.append(c.recv(12)[:12])
+        except OSError:
+            answers.append(b"error")
+        c.close()
+    code, log = s.stop()
+    assert code == 0 and "stopped (0 request(s) still in flight)" in log, log
+    assert set(answers) <= {b"HTTP/1.1 200", b"HTTP/1.1 503"}, sorted(set(answers))
+
+    # Requests that take longer than --exit-timeout-s to finish: the server leaves on time.
+    s = Server("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "64", "--exit-timeout-s", "1")
+    big = np.zeros((32, 3, 224, 224), np.float32)
+    def send():
+        try:
+            binary_request(s.url + "/v2/models/m0/infer", big)
+        except requests.ConnectionError:
+            pass  # dropped at the exit timeout, as asked
+
+    pool = [threading.Thread(target=send) for _ in range(40)]
+    for t in pool:
+        t.start()
+    time.sleep(0.5)
+    t0 = time.perf_counter()
+    s.proc.send_signal(signal.SIGTERM)
+    code = s.proc.wait(timeout=30)
+    took = time.perf_counter() - t0
+    for t in pool:
+        t.join()
+    assert code == 0 and took < 3, took
+    assert "exit timeout" in s.proc.stdout.read()

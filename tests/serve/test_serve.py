@@ -158,6 +158,14 @@ def test_classification_and_images_as_bytes(server):
     ({"inputs": [{"name": "input", "shape": [1, 3, 100, 224], "datatype": "FP32", "data": [1]}]}, "does not fit the model's"),
     ({"inputs": [{"name": "other", "shape": [1], "datatype": "FP32", "data": [1]}]}, "no input named 'other'"),
     ({"inputs": []}, "input 'input' is missing"),
+    ({"inputs": [{"name": "input", "shape": [400000, 3, 224, 224], "datatype": "FP32", "data": []}]}, "0 values for shape"),
+    ({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32", "data": [1e39] * (3 * 224 * 224)}]}, "does not fit in float32"),
+    ({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32", "data": [0.0] * (3 * 224 * 224)}],
+      "parameters": {"timeout": 1e30}}, "parameter 'timeout' must be"),
+    ({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32", "data": [0.0] * (3 * 224 * 224)}],
+      "outputs": [{"name": "logits", "parameters": {"classification": 2147483648}}]}, "'classification' must be a count"),
+    ({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32", "data": [0.0] * (3 * 224 * 224)}],
+      "outputs": [{"name": "logits", "parameters": {"binary_data": "yes"}}]}, "'binary_data' must be true or false"),
     ({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32", "data": [0.0] * (3 * 224 * 224)}],
       "outputs": [{"name": "logits"}, {"name": "logits"}]}, "requested twice"),
     ({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32", "data": [0.0] * (3 * 224 * 224)}],
@@ -166,6 +174,21 @@ def test_classification_and_images_as_bytes(server):
 def test_bad_requests_are_400(server, body, needle):
     r = requests.post(server.url + "/v2/models/m0/infer", json=body)
     assert r.status_code == 400 and needle in r.json()["error"], (r.status_code, r.text)
+
+
+def test_hostile_sizes_cost_the_server_nothing(server):
+    metrics = requests.get(server.metrics).text
+    backend = re.search(r'reason="BACKEND"\} (\d+)', metrics).group(1)
+    big = b'{"inputs": [{"name": "input", "shape": [1], "datatype": "FP32", "data": [' + b"0," * (9 << 20) + b'0]}]}'
+    r = requests.post(server.url + "/v2/models/m0/infer", data=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "binary tensor extension" in r.json()["error"], r.text[:200]
+    bomb = cv2.imencode(".png", np.zeros((5000, 5000), np.uint8))[1].tobytes()
+    head = json.dumps({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 4 + len(bomb)}}]}).encode()
+    r = requests.post(server.url + "/v2/models/m0/infer", data=head + struct.pack("<I", len(bomb)) + bomb,
+                      headers={"Inference-Header-Content-Length": str(len(head))})
+    assert r.status_code == 400 and "image too large (5000x5000" in r.json()["error"], r.text
+    # None of the hostile requests counted as the engine failing.
+    assert re.search(r'reason="BACKEND"\} (\d+)', requests.get(server.metrics).text).group(1) == backend
 
 
 def test_json_depth_and_binary_sizes_are_400(server):
