@@ -178,9 +178,12 @@ void serve(const ServeOptions& options) {
 #ifdef __GLIBC__
   // Request bodies of a few hundred KB come and go on many HTTP threads. glibc gives threads heaps
   // of their own (up to 8 per core) and each keeps the last bodies it freed: the server's RSS grew
-  // by a body per thread (+40 MB after 3000 requests). A few shared heaps bound that; mapping every
-  // body instead (a fixed mmap threshold) did too, but its page faults cost ~1 ms a request.
+  // by a body per thread (+40 MB after 3000 requests). A few shared heaps bound that. Bodies over
+  // 1 MB (batches) are mapped and given back at once: in the heap, batches of varying sizes kept
+  // it growing (+20 MB a round of overload); below that, mapping every body costs its page faults
+  // (~1 ms for M5's 600 KB input).
   mallopt(M_ARENA_MAX, 2);
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
 #endif
   // Signals are taken by sigwait below, not by whichever thread they land on.
   sigset_t signals;
