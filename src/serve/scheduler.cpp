@@ -53,8 +53,10 @@ ModelScheduler::ModelScheduler(std::shared_ptr<const Model> model, const Schedul
 
 ModelScheduler::~ModelScheduler() { stop(); }
 
-std::shared_ptr<ModelScheduler::Job> ModelScheduler::submit(std::vector<Tensor> inputs, Clock::time_point deadline) {
+std::shared_ptr<ModelScheduler::Job> ModelScheduler::submit(std::vector<Tensor> inputs, std::shared_ptr<void> storage,
+                                                            Clock::time_point deadline) {
   auto job = std::make_shared<Job>();
+  job->storage = std::move(storage);
   job->rows = inputs.empty() || inputs[0].rank() == 0 ? 1 : inputs[0].dim(0);
   job->inputs = std::move(inputs);
   job->enqueued = Clock::now();

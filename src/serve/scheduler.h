@@ -42,6 +42,7 @@ class ModelScheduler {
  public:
   struct Job {
     std::vector<Tensor> inputs;  // in the model's input order
+    std::shared_ptr<void> storage;  // what the inputs view, kept until the job is done
     int64_t rows = 1;            // batch rows (dimension 0), for batching
     Clock::time_point enqueued, deadline;
     std::promise<std::vector<Tensor>> done;
@@ -55,7 +56,7 @@ class ModelScheduler {
   ModelScheduler& operator=(const ModelScheduler&) = delete;
 
   // Queues a request; throws StatusError(503) when the queue is full or the scheduler is stopping.
-  std::shared_ptr<Job> submit(std::vector<Tensor> inputs, Clock::time_point deadline);
+  std::shared_ptr<Job> submit(std::vector<Tensor> inputs, std::shared_ptr<void> storage, Clock::time_point deadline);
   // Runs what is queued, then stops the instances.
   void stop();
   ModelStats& stats() { return stats_; }

@@ -178,12 +178,15 @@ void serve(const ServeOptions& options) {
 #ifdef __GLIBC__
   // Request bodies of a few hundred KB come and go on many HTTP threads. glibc gives threads heaps
   // of their own (up to 8 per core) and each keeps the last bodies it freed: the server's RSS grew
-  // by a body per thread (+40 MB after 3000 requests). A few shared heaps bound that. Bodies over
-  // 1 MB (batches) are mapped and given back at once: in the heap, batches of varying sizes kept
-  // it growing (+20 MB a round of overload); below that, mapping every body costs its page faults
-  // (~1 ms for M5's 600 KB input).
+  // by a body per thread (+40 MB after 3000 requests). A few shared heaps bound that. Blocks over
+  // 2 MB (batches) are mapped and given back at once: in the heap, batches of varying sizes kept
+  // it growing (+20 MB a round of overload); below that, mapping every body (the library grows it
+  // by doubling, so M5's 600 KB input ends in a 1 MB block) costs its page faults, ~1 ms a request.
   mallopt(M_ARENA_MAX, 2);
-  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  mallopt(M_MMAP_THRESHOLD, 2 << 20);
+  // And the heaps keep up to 4 MB of freed top instead of returning (and re-faulting) each
+  // request's body pages.
+  mallopt(M_TRIM_THRESHOLD, 4 << 20);
 #endif
   // Signals are taken by sigwait below, not by whichever thread they land on.
   sigset_t signals;
@@ -311,7 +314,7 @@ void serve(const ServeOptions& options) {
                 for (const auto& info : m.model->summary().inputs) inputs.push_back(request.inputs.at(info.name));
                 const auto deadline = request.timeout_us > 0 ? start + std::chrono::microseconds(static_cast<int64_t>(request.timeout_us))
                                                              : Clock::time_point::max();
-                auto job = m.scheduler->submit(std::move(inputs), deadline);
+                auto job = m.scheduler->submit(std::move(inputs), request.storage, deadline);
                 auto done = job->done.get_future();
                 if (deadline != Clock::time_point::max() && done.wait_until(deadline) == std::future_status::timeout) {
                   job->abandoned = true;

@@ -245,10 +245,11 @@ InferRequest parse_infer_request(const Model& model, const std::string& body, st
       if (*binary_size != bytes)
         bad("input '" + name + "': binary_data_size " + std::to_string(*binary_size) + " for shape " + shape_str(shape) + " of " +
             datatype + " (" + std::to_string(bytes) + " bytes)");
-      Tensor t(*dtype, shape);
-      std::memcpy(t.raw(), body.data() + binary_at, bytes);
+      // Binary inputs are views of one heap copy of the body's binary part: a fresh tensor of a
+      // few hundred KB would be mapped from the kernel and page-faulted in on every request.
+      if (!r.storage) r.storage = std::make_shared<std::string>(body.data() + json_end, body.size() - json_end);
+      r.inputs.emplace(name, Tensor::view(*dtype, shape, r.storage->data() + (binary_at - json_end)));
       binary_at += bytes;
-      r.inputs.emplace(name, std::move(t));
     } else {
       std::vector<const json*> values;
       flatten(in["data"], values);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,7 +23,8 @@ struct RequestedOutput {
 
 struct InferRequest {
   std::string id;
-  std::map<std::string, Tensor> inputs;  // by model input name
+  std::map<std::string, Tensor> inputs;  // by model input name; binary ones view `storage`
+  std::shared_ptr<std::string> storage;  // binary tensor data, copied once from the body
   std::vector<RequestedOutput> outputs;  // empty: every output, as JSON data
   bool binary_outputs = false;           // request-level binary_data_output
   double timeout_us = 0;                 // 0: none
