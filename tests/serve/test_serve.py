@@ -296,3 +296,16 @@ def test_bodies_over_the_limit_and_unknown_paths_get_error_bodies():
     finally:
         code, _ = s.stop()
     assert code == 0
+
+
+def test_the_example_client_classifies_image_files(server):
+    paths = []
+    for k in (0, 1):
+        path = os.path.join(WORK, "client_%d.png" % k)
+        open(path, "wb").write(image(k))
+        paths.append(path)
+    out = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "examples", "serve_client.py"), server.url, "m0"] + paths + ["--top", "2"],
+                         check=True, capture_output=True, text=True).stdout.splitlines()
+    # Fashion-MNIST test images 0 and 1: an ankle boot and a pullover.
+    assert out[0].endswith("client_0.png") and out[1].startswith("  Ankle boot (9)"), out
+    assert out[3].endswith("client_1.png") and out[4].startswith("  Pullover (2)"), out
