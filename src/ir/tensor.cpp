@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -9,6 +10,7 @@
 #include <stdexcept>
 
 #include "effvit/error.h"
+#include "ir/mapped_memory.h"
 
 namespace effvit {
 
@@ -52,20 +54,27 @@ std::string shape_str(const Shape& shape) {
   return os.str();
 }
 
+std::shared_ptr<void> map_zeroed(size_t bytes) {
+  bytes = std::max<size_t>(bytes, 1);
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  return std::shared_ptr<void>(p, [bytes](void* q) { munmap(q, bytes); });
+}
+
 namespace {
 
-// Tensors this large (weights, mostly) come straight from the kernel: their pages go back to the
-// system when they are freed. From malloc they would not: glibc raises its mmap threshold after each
-// large free, so later ones land in the heap and stay resident after a Model drops them (weights it
-// now holds packed only, copies recovered for a new shape).
+// Tensors this large (weights, mostly) are mapped (see ir/mapped_memory.h), so a weight a Model
+// stops holding leaves the process at once.
 constexpr size_t kMappedBytes = 256 * 1024;
 
 // 64-byte alignment lets vector kernels use aligned loads on any tensor start.
 std::shared_ptr<void> allocate(size_t bytes) {
   if (bytes >= kMappedBytes) {
-    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);  // zero-filled
-    if (p == MAP_FAILED) throw Error(ErrorKind::out_of_memory, "out of memory for a tensor of " + std::to_string(bytes) + " bytes");
-    return std::shared_ptr<void>(p, [bytes](void* q) { munmap(q, bytes); });
+    try {
+      return map_zeroed(bytes);
+    } catch (const std::bad_alloc&) {
+      throw Error(ErrorKind::out_of_memory, "out of memory for a tensor of " + std::to_string(bytes) + " bytes");
+    }
   }
   size_t rounded = (bytes + 63) / 64 * 64;
   void* p = std::aligned_alloc(64, rounded ? rounded : 64);

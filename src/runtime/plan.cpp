@@ -1,7 +1,5 @@
 #include "runtime/plan.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -12,6 +10,7 @@
 #include <set>
 
 #include "cpu/hardware.h"
+#include "ir/mapped_memory.h"
 #include "effvit/error.h"
 
 namespace effvit {
@@ -220,13 +219,10 @@ void Plan::assign_memory() {
   for (const Step& s : steps_) workspace = std::max(workspace, s.kernel->workspace_bytes());
   high = workspace_at + workspace;
   arena_bytes_ = high;
-  // Straight from the kernel, not malloc: glibc raises its mmap threshold after each large free,
-  // so arenas of evicted plans (up to 32 MB) would stay in the heap, fragmented, and never go back
-  // to the system (M0 cycling batch 1..64: 1.3 GB resident against 0.8 GB).
-  const size_t bytes = std::max<size_t>(high, 64);
-  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mem == MAP_FAILED) throw std::bad_alloc();
-  arena_ = std::shared_ptr<void>(mem, [bytes](void* p) { munmap(p, bytes); });
+  // Mapped, not malloc'ed: arenas of evicted plans (up to 32 MB) would otherwise stay in the heap,
+  // fragmented (M0 cycling batch 1..64: 1.3 GB resident against 0.8 GB).
+  arena_ = map_zeroed(high);
+  void* mem = arena_.get();
   for (size_t id = 0; id < nv; ++id) {
     const Value& v = graph_.values[id];
     if (v.is_constant) slots_[id] = v.constant;

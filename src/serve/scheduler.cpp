@@ -28,6 +28,20 @@ double micros(Clock::duration d) { return std::chrono::duration<double, std::mic
 
 }  // namespace
 
+Tensor stack_rows(const std::vector<Tensor>& parts) {
+  if (parts.size() == 1) return parts[0];
+  Shape shape = parts.at(0).shape();
+  shape[0] = 0;
+  for (const Tensor& t : parts) shape[0] += t.dim(0);
+  Tensor joined(parts[0].dtype(), shape);
+  size_t at = 0;
+  for (const Tensor& t : parts) {
+    std::memcpy(static_cast<char*>(joined.raw()) + at, t.raw(), t.bytes());
+    at += t.bytes();
+  }
+  return joined;
+}
+
 ModelScheduler::ModelScheduler(std::shared_ptr<const Model> model, const SchedulerOptions& options)
     : model_(std::move(model)), options_(options) {
   batchable_ = options_.max_batch_size > 1 && dynamic_batch(model_->summary().inputs) && dynamic_batch(model_->summary().outputs);
@@ -126,22 +140,10 @@ void ModelScheduler::run_batch(Session& session, std::vector<std::shared_ptr<Job
   if (live.empty()) return;
   try {
     std::vector<Tensor> inputs;
-    if (live.size() == 1) {
-      inputs = live[0]->inputs;
-    } else {
-      int64_t rows = 0;
-      for (const auto& job : live) rows += job->rows;
-      for (size_t i = 0; i < live[0]->inputs.size(); ++i) {
-        Shape shape = live[0]->inputs[i].shape();
-        shape[0] = rows;
-        Tensor joined(live[0]->inputs[i].dtype(), shape);
-        size_t at = 0;
-        for (const auto& job : live) {
-          std::memcpy(static_cast<char*>(joined.raw()) + at, job->inputs[i].raw(), job->inputs[i].bytes());
-          at += job->inputs[i].bytes();
-        }
-        inputs.push_back(std::move(joined));
-      }
+    for (size_t i = 0; i < live[0]->inputs.size(); ++i) {
+      std::vector<Tensor> rows;
+      for (const auto& job : live) rows.push_back(job->inputs[i]);
+      inputs.push_back(stack_rows(rows));
     }
     const auto t0 = Clock::now();
     std::vector<Tensor> outputs = session.run(inputs);

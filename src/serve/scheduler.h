@@ -22,6 +22,10 @@ namespace effvit::serve {
 
 using Clock = std::chrono::steady_clock;
 
+// The tensors one after another along dimension 0 (same dtype and other dimensions): requests
+// joined into a batch, images into one input.
+Tensor stack_rows(const std::vector<Tensor>& parts);
+
 struct SchedulerOptions {
   int instances = 1;
   int threads = 1;             // per instance

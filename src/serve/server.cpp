@@ -80,13 +80,7 @@ Tensor decode_images(const Model& model, const std::vector<std::string>& encoded
     }
   }
   if (each.empty()) throw StatusError(400, "a BYTES input of no images");
-  if (each.size() == 1) return each[0];
-  Shape shape = each[0].shape();
-  shape[0] = static_cast<int64_t>(each.size());
-  Tensor joined(each[0].dtype(), shape);
-  for (size_t i = 0; i < each.size(); ++i)
-    std::memcpy(static_cast<char*>(joined.raw()) + i * each[0].bytes(), each[i].raw(), each[i].bytes());
-  return joined;
+  return stack_rows(each);
 }
 
 void reply_error(httplib::Response& res, int status, const std::string& message) {

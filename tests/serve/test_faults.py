@@ -12,7 +12,7 @@ import time
 import numpy as np
 import requests
 
-from test_serve import M0, Server, binary_request, logits_of
+from test_serve import M0, Server, binary_request, logits_of, run_threads
 
 
 def rss_kb(pid):
@@ -106,11 +106,7 @@ def test_overload_is_answered_in_time_and_memory_stays_flat():
                     if time.perf_counter() - t0 > timeout_us / 1e6 + 0.5:
                         late.append(time.perf_counter() - t0)
 
-            pool = [threading.Thread(target=client) for _ in range(16)]
-            for t in pool:
-                t.start()
-            for t in pool:
-                t.join()
+            run_threads(client, 16)
             assert set(codes) <= {200, 503} and 503 in codes and 200 in codes, codes
             assert not late, late
             rss.append(rss_kb(s.proc.pid))

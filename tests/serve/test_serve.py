@@ -56,6 +56,15 @@ def server():
     assert code == 0
 
 
+def run_threads(target, count, with_index=False):
+    """`count` threads running `target` (given its index when asked), all joined."""
+    pool = [threading.Thread(target=target, args=(k,) if with_index else ()) for k in range(count)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+
+
 def cli_run(x, name):
     os.makedirs(WORK, exist_ok=True)
     src, dst = os.path.join(WORK, name + "_in.npy"), os.path.join(WORK, name + "_out.npy")
@@ -213,11 +222,7 @@ def test_dynamic_batching_keeps_each_request_its_own_rows(server):
     def send(k):
         got[k] = logits_of(binary_request(server.url + "/v2/models/m0/infer", xs[k]))
 
-    threads = [threading.Thread(target=send, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads(send, 8, with_index=True)
     # Batched rows come out as a batch-8 run computes them; each request gets its own.
     for k in range(8):
         assert np.allclose(got[k], want[k], rtol=1e-4, atol=1e-5), k
@@ -234,18 +239,8 @@ def test_full_queue_and_timeouts_are_503_at_once():
     s = Server("--model", "m0=" + M0, "--max-queue-size", "1", "--instances", "1")
     try:
         x = np.random.default_rng(3).standard_normal((8, 3, 224, 224)).astype(np.float32)
-        statuses, worst = [], [0.0]
-
-        def send():
-            t0 = time.perf_counter()
-            statuses.append(binary_request(s.url + "/v2/models/m0/infer", x).status_code)
-            worst[0] = max(worst[0], time.perf_counter() - t0)
-
-        threads = [threading.Thread(target=send) for _ in range(12)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        statuses = []
+        run_threads(lambda: statuses.append(binary_request(s.url + "/v2/models/m0/infer", x).status_code), 12)
         assert set(statuses) <= {200, 503} and 503 in statuses and 200 in statuses, statuses
         r = binary_request(s.url + "/v2/models/m0/infer", x, extra={"parameters": {"timeout": 1}})
         assert r.status_code == 503 and "timed out" in r.json()["error"], r.text
@@ -271,12 +266,12 @@ def test_sigterm_under_load_loses_no_accepted_request():
                 continue
             results.append(r.status_code if r.status_code != 200 else ("ok" if np.array_equal(logits_of(r), want) else "wrong"))
 
-    threads = [threading.Thread(target=client) for _ in range(4)]
-    for t in threads:
+    pool = [threading.Thread(target=client) for _ in range(4)]
+    for t in pool:
         t.start()
     time.sleep(0.3)
     s.proc.send_signal(signal.SIGTERM)
-    for t in threads:
+    for t in pool:
         t.join()
     code, log = s.stop()
     assert code == 0 and "stopped (0 request(s) still in flight)" in log, log
