@@ -11,7 +11,7 @@ libspng-dev libturbojpeg0-dev zlib1g-dev libwebp-dev libstb-dev
 libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libcairo2-dev libpango1.0-dev
 libgtest-dev libgmock-dev libbenchmark-dev time
 python3-torch python3-onnx python3-numpy python3-opencv python3-pil
-pybind11-dev python3-dev python3-pytest python3-requests python3-yaml libcpp-httplib-dev hey
+pybind11-dev python3-dev python3-pytest python3-requests python3-yaml libcpp-httplib-dev hey wrk
 dataset-fashion-mnist
 "
 

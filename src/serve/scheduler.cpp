@@ -100,10 +100,16 @@ void ModelScheduler::stop() {
 }
 
 // The oldest job, and for a batchable model the jobs right behind it with the same shapes, up to
-// max_batch_size rows, waiting up to max_queue_delay_us after the oldest arrived for more.
+// max_batch_size rows, waiting up to max_queue_delay_us after the oldest arrived for more, but only
+// while every other instance is busy: an idle one would run the next request at once, so waiting
+// for it would add the delay to every request of a lightly loaded server and batch nothing.
 std::vector<std::shared_ptr<ModelScheduler::Job>> ModelScheduler::take_batch(std::unique_lock<std::mutex>& lock) {
   std::vector<std::shared_ptr<Job>> batch;
+  ++idle_instances_;
+  // An instance waiting for batch-mates stops waiting now: this one will take the next request.
+  wake_.notify_all();
   wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+  --idle_instances_;
   if (queue_.empty()) return batch;
   batch.push_back(queue_.front());
   queue_.pop_front();
@@ -112,8 +118,10 @@ std::vector<std::shared_ptr<ModelScheduler::Job>> ModelScheduler::take_batch(std
   const auto until = batch[0]->enqueued + std::chrono::microseconds(options_.max_queue_delay_us);
   while (rows < options_.max_batch_size) {
     if (queue_.empty()) {
-      if (stopping_ || !wake_.wait_until(lock, until, [&] { return stopping_ || !queue_.empty(); })) break;
-      if (queue_.empty()) break;
+      if (stopping_ || idle_instances_ > 0 ||
+          !wake_.wait_until(lock, until, [&] { return stopping_ || !queue_.empty() || idle_instances_ > 0; }))
+        break;
+      if (queue_.empty()) continue;
     }
     const auto& next = queue_.front();
     if (rows + next->rows > options_.max_batch_size || !same_rows(batch[0]->inputs, next->inputs)) break;

@@ -1,7 +1,8 @@
 // One model's request queue and its instances: requests wait in a bounded queue; each instance (a
 // Session of the shared Model, on its own thread, warmed up on every batch size it may run) takes
 // the oldest and, for a dynamic-batch model, more of the same shape until --max-batch-size or
-// --max-queue-delay-us, runs them as one batch and hands each request its rows of the outputs.
+// --max-queue-delay-us (waiting only while no other instance is idle), runs them as one batch and
+// hands each request its rows of the outputs.
 #pragma once
 
 #include <atomic>
@@ -77,6 +78,7 @@ class ModelScheduler {
   std::condition_variable wake_;
   std::deque<std::shared_ptr<Job>> queue_;
   bool stopping_ = false;
+  int idle_instances_ = 0;  // waiting for a request (under mutex_)
   std::vector<std::thread> instances_;
   ModelStats stats_;
 };

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "effvit/image.h"
+#include "serve/buffered_http_server.h"
 #include "serve/status_error.h"
 #include "serve/v2_protocol.h"
 #include "tools/shared/labels.h"
@@ -152,12 +153,15 @@ class CountingPool : public httplib::TaskQueue {
   std::atomic<int>& open_;
 };
 
-int bind(httplib::Server& server, const std::string& host, int port, const char* what) {
+int listen_on(httplib::Server& server, const std::string& host, int port, const char* what) {
   // The packaged library listens with a backlog of 5: a burst of clients connecting at once then
   // loses SYNs and waits a second for TCP to retry. Listening again on the same socket raises it.
   int listening = -1;
   server.set_socket_options([&listening](socket_t sock) {
-    httplib::default_socket_options(sock);
+    // Not the library's default options: with SO_REUSEPORT a second server on the same port
+    // starts without an error and the kernel splits the clients between the two.
+    const int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
     listening = sock;
   });
   const int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
@@ -223,7 +227,7 @@ void serve(const ServeOptions& options) {
 
   std::atomic<bool> ready{true};
   std::atomic<int> in_flight{0}, connections{0};
-  httplib::Server http;
+  BufferedHttpServer http;
   // Enough HTTP threads that a request is always there to be refused: the library's own task queue
   // is unbounded, so the limit is kept by the schedulers' queues. A keep-alive connection holds its
   // thread between requests, so there are many more threads than requests that can be queued
@@ -234,6 +238,9 @@ void serve(const ServeOptions& options) {
   http.new_task_queue = [workers, &connections] { return new CountingPool(workers, connections); };
   http.set_payload_max_length(options.http_max_input_size);
   http.set_keep_alive_timeout(2);
+  // The library's default ends a connection after 5 requests: a client then pays a new TCP
+  // handshake (and a thread hand-off) every fifth request.
+  http.set_keep_alive_max_count(100000);
   // Headers and body go out in separate writes: with Nagle on, the client's delayed ACK adds ~40 ms.
   http.set_tcp_nodelay(true);
 
@@ -346,8 +353,8 @@ void serve(const ServeOptions& options) {
     res.set_content(prometheus(models), "text/plain; version=0.0.4");
   });
 
-  const int http_port = bind(http, options.host, options.http_port, "HTTP");
-  const int metrics_port = bind(metrics, options.host, options.metrics_port, "metrics");
+  const int http_port = listen_on(http, options.host, options.http_port, "HTTP");
+  const int metrics_port = listen_on(metrics, options.host, options.metrics_port, "metrics");
   std::thread http_thread([&] { http.listen_after_bind(); });
   std::thread metrics_thread([&] { metrics.listen_after_bind(); });
   for (const auto& m : models) std::printf("effvit serve: model '%s' version %s from %s\n", m->name.c_str(), m->version.c_str(), m->path.c_str());

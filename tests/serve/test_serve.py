@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import socket
 import struct
 import subprocess
 import threading
@@ -214,25 +215,46 @@ def test_json_depth_and_binary_sizes_are_400(server):
     assert r.status_code == 400 and "raw binary body is 12 bytes" in r.json()["error"]
 
 
-def test_dynamic_batching_keeps_each_request_its_own_rows(server):
-    xs = [np.random.default_rng(20 + k).standard_normal((1, 3, 224, 224)).astype(np.float32) for k in range(8)]
-    want = [cli_run(np.concatenate(xs), "serve_batch")[k:k + 1] for k in range(8)]
-    got = [None] * 8
+def test_dynamic_batching_keeps_each_request_its_own_rows():
+    # One instance, and a delay long enough that the eight requests surely meet in the queue.
+    s = Server("--model", "m0=" + M0, "--max-batch-size", "4", "--max-queue-delay-us", "300000", "--instances", "1")
+    try:
+        xs = [np.random.default_rng(20 + k).standard_normal((1, 3, 224, 224)).astype(np.float32) for k in range(8)]
+        want = [cli_run(np.concatenate(xs), "serve_batch")[k:k + 1] for k in range(8)]
+        got = [None] * 8
 
-    def send(k):
-        got[k] = logits_of(binary_request(server.url + "/v2/models/m0/infer", xs[k]))
+        def send(k):
+            got[k] = logits_of(binary_request(s.url + "/v2/models/m0/infer", xs[k]))
 
-    run_threads(send, 8, with_index=True)
-    # Batched rows come out as a batch-8 run computes them; each request gets its own.
-    for k in range(8):
-        assert np.allclose(got[k], want[k], rtol=1e-4, atol=1e-5), k
-    metrics = requests.get(server.metrics).text
-    for name in ("nv_inference_request_success", "nv_inference_count", "nv_inference_exec_count", "nv_inference_pending_request_count",
-                 "nv_inference_request_duration_us", "nv_inference_queue_duration_us", "nv_inference_compute_infer_duration_us"):
-        assert re.search(r'^%s\{model="m0",version="1"\} \d+' % name, metrics, re.M), name
-    count = int(re.search(r'^nv_inference_count\{model="m0",version="1"\} (\d+)', metrics, re.M).group(1))
-    execs = int(re.search(r'^nv_inference_exec_count\{model="m0",version="1"\} (\d+)', metrics, re.M).group(1))
-    assert execs < count, (execs, count)
+        run_threads(send, 8, with_index=True)
+        # Batched rows come out as a batch-8 run computes them; each request gets its own.
+        for k in range(8):
+            assert np.allclose(got[k], want[k], rtol=1e-4, atol=1e-5), k
+        metrics = requests.get(s.metrics).text
+        for name in ("nv_inference_request_success", "nv_inference_count", "nv_inference_exec_count", "nv_inference_pending_request_count",
+                     "nv_inference_request_duration_us", "nv_inference_queue_duration_us", "nv_inference_compute_infer_duration_us"):
+            assert re.search(r'^%s\{model="m0",version="1"\} \d+' % name, metrics, re.M), name
+        count = int(re.search(r'^nv_inference_count\{model="m0",version="1"\} (\d+)', metrics, re.M).group(1))
+        execs = int(re.search(r'^nv_inference_exec_count\{model="m0",version="1"\} (\d+)', metrics, re.M).group(1))
+        assert execs < count, (execs, count)
+    finally:
+        code, _ = s.stop()
+    assert code == 0
+
+
+def test_an_idle_instance_means_no_batching_delay():
+    # Two instances and a 2 s batching delay: one client's requests each find an instance idle, so
+    # none waits for batch-mates (waiting would batch nothing and add the delay to each).
+    s = Server("--model", "m0=" + M0, "--max-batch-size", "4", "--max-queue-delay-us", "2000000", "--instances", "2")
+    try:
+        x = np.random.default_rng(21).standard_normal((1, 3, 224, 224)).astype(np.float32)
+        for _ in range(3):
+            start = time.monotonic()
+            assert binary_request(s.url + "/v2/models/m0/infer", x).status_code == 200
+            assert time.monotonic() - start < 1.0
+    finally:
+        code, _ = s.stop()
+    assert code == 0
 
 
 def test_full_queue_and_timeouts_are_503_at_once():
@@ -304,3 +326,58 @@ def test_the_example_client_classifies_image_files(server):
     # Fashion-MNIST test images 0 and 1: an ankle boot and a pullover.
     assert out[0].endswith("client_0.png") and out[1].startswith("  Ankle boot (9)"), out
     assert out[3].endswith("client_1.png") and out[4].startswith("  Pullover (2)"), out
+
+
+def read_response(sock, pending=b""):
+    """One HTTP/1.1 response read off a raw socket: (status line, headers, body, bytes after it)."""
+    while b"\r\n\r\n" not in pending:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection"
+        pending += chunk
+    head, rest = pending.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    length = int(headers["Content-Length"])
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection"
+        rest += chunk
+    return lines[0], headers, rest[:length], rest[length:]
+
+
+def test_one_connection_carries_many_and_pipelined_requests(server):
+    # The server reads a connection through its own buffer: requests sent back to back in one write
+    # must each get their answer, and keep-alive must not end the connection every few requests
+    # (the library's default closes it after 5).
+    x = np.random.default_rng(22).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    head = json.dumps({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32",
+                                   "parameters": {"binary_data_size": x.nbytes}}]}).encode()
+    port = int(server.url.rsplit(":", 1)[1])
+
+    def request(body, header_length):
+        return (b"POST /v2/models/m0/infer HTTP/1.1\r\nHost: test\r\nContent-Type: application/octet-stream\r\n"
+                b"Inference-Header-Content-Length: %d\r\nContent-Length: %d\r\n\r\n" % (header_length, len(body))) + body
+
+    good, bad = request(head + x.tobytes(), len(head)), request(b"{}", 999)
+    want = cli_run(x, "serve_pipelined")
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(good + bad + good)
+        pending = b""
+        for expected in (200, 400, 200):
+            status, headers, body, pending = read_response(sock, pending)
+            assert status.split()[1] == str(expected), (status, body)
+            assert headers.get("Connection") != "close", headers
+            if expected == 200:
+                out = json.loads(body)["outputs"][0]
+                assert np.allclose(np.array(out["data"], np.float32).reshape(out["shape"]), want, rtol=1e-4, atol=1e-5)
+        for _ in range(12):
+            sock.sendall(bad)
+            status, headers, _, pending = read_response(sock, pending)
+            assert status.split()[1] == "400" and headers.get("Connection") != "close", (status, headers)
+
+
+def test_a_second_server_on_a_busy_port_fails(server):
+    port = server.url.rsplit(":", 1)[1]
+    out = subprocess.run([CLI, "serve", "--model", "m0=" + M0, "--host", "127.0.0.1", "--http-port", port, "--metrics-port", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "cannot listen for HTTP" in out.stderr, out

@@ -1,0 +1,122 @@
+#include "serve/buffered_http_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <memory>
+
+namespace effvit::serve {
+namespace {
+
+// Waits until the socket can be read (or written); false on timeout or error.
+bool wait_for(int sock, short events, int timeout_ms) {
+  pollfd p{sock, events, 0};
+  for (;;) {
+    const int n = ::poll(&p, 1, timeout_ms);
+    if (n < 0 && errno == EINTR) continue;
+    return n > 0 && (p.revents & (events | POLLHUP | POLLERR)) != 0;
+  }
+}
+
+int milliseconds(time_t sec, time_t usec) { return static_cast<int>(sec * 1000 + usec / 1000); }
+
+bool address_of(int sock, bool peer, std::string& ip, int& port) {
+  sockaddr_storage addr{};
+  socklen_t length = sizeof(addr);
+  if ((peer ? ::getpeername(sock, reinterpret_cast<sockaddr*>(&addr), &length)
+            : ::getsockname(sock, reinterpret_cast<sockaddr*>(&addr), &length)) != 0)
+    return false;
+  char text[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&addr);
+    ::inet_ntop(AF_INET, &a->sin_addr, text, sizeof(text));
+    port = ntohs(a->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&addr);
+    ::inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof(text));
+    port = ntohs(a->sin6_port);
+  } else {
+    return false;
+  }
+  ip = text;
+  return true;
+}
+
+class BufferedSocketStream final : public httplib::Stream {
+ public:
+  BufferedSocketStream(int sock, int read_timeout_ms, int write_timeout_ms)
+      : sock_(sock), read_timeout_ms_(read_timeout_ms), write_timeout_ms_(write_timeout_ms) {}
+
+  bool buffered() const { return begin_ < end_; }
+  bool is_readable() const override { return buffered() || wait_for(sock_, POLLIN, read_timeout_ms_); }
+  bool is_writable() const override { return wait_for(sock_, POLLOUT, write_timeout_ms_); }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (!buffered()) {
+      if (!wait_for(sock_, POLLIN, read_timeout_ms_)) return -1;
+      ssize_t n;
+      do n = ::recv(sock_, buffer_.get(), kBufferBytes, 0);
+      while (n < 0 && errno == EINTR);
+      if (n <= 0) return n;
+      begin_ = 0;
+      end_ = static_cast<size_t>(n);
+    }
+    const size_t n = std::min(size, end_ - begin_);
+    std::memcpy(ptr, buffer_.get() + begin_, n);
+    begin_ += n;
+    return static_cast<ssize_t>(n);
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    if (!is_writable()) return -1;
+    ssize_t n;
+    do n = ::send(sock_, ptr, size, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n;
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override { address_of(sock_, true, ip, port); }
+  void get_local_ip_and_port(std::string& ip, int& port) const override { address_of(sock_, false, ip, port); }
+  socket_t socket() const override { return sock_; }
+
+ private:
+  static constexpr size_t kBufferBytes = size_t{64} << 10;
+  int sock_;
+  int read_timeout_ms_, write_timeout_ms_;
+  std::unique_ptr<char[]> buffer_{new char[kBufferBytes]};
+  size_t begin_ = 0, end_ = 0;
+};
+
+}  // namespace
+
+bool BufferedHttpServer::process_and_close_socket(socket_t sock) {
+  BufferedSocketStream stream(sock, milliseconds(read_timeout_sec_, read_timeout_usec_), milliseconds(write_timeout_sec_, write_timeout_usec_));
+  // The next request of a keep-alive connection: waited for in short slices, so a stopped server
+  // lets go of its idle connections at once instead of after the keep-alive timeout.
+  auto next_request = [&] {
+    if (stream.buffered()) return true;
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
+    while (svr_sock_ != INVALID_SOCKET) {
+      if (wait_for(sock, POLLIN, 50)) return true;
+      if (std::chrono::steady_clock::now() >= give_up) return false;
+    }
+    return false;
+  };
+  bool ok = true;
+  for (size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET && next_request(); --left) {
+    bool connection_closed = false;
+    ok = process_request(stream, left == 1, connection_closed, nullptr);
+    if (!ok || connection_closed) break;
+  }
+  ::shutdown(sock, SHUT_RDWR);
+  ::close(sock);
+  return ok;
+}
+
+}  // namespace effvit::serve
