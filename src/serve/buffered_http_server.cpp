@@ -9,10 +9,13 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <algorithm>
 #include <memory>
 
 namespace effvit::serve {
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 // Waits until the socket can be read (or written); false on timeout or error.
 bool wait_for(int sock, short events, int timeout_ms) {
@@ -54,12 +57,14 @@ class BufferedSocketStream final : public httplib::Stream {
       : sock_(sock), read_timeout_ms_(read_timeout_ms), write_timeout_ms_(write_timeout_ms) {}
 
   bool buffered() const { return begin_ < end_; }
-  bool is_readable() const override { return buffered() || wait_for(sock_, POLLIN, read_timeout_ms_); }
+  // Reads after the deadline fail: the library then answers 400 and closes the connection.
+  void set_deadline(Clock::time_point deadline) { deadline_ = deadline; }
+  bool is_readable() const override { return buffered() || wait_for(sock_, POLLIN, read_wait_ms()); }
   bool is_writable() const override { return wait_for(sock_, POLLOUT, write_timeout_ms_); }
 
   ssize_t read(char* ptr, size_t size) override {
     if (!buffered()) {
-      if (!wait_for(sock_, POLLIN, read_timeout_ms_)) return -1;
+      if (!wait_for(sock_, POLLIN, read_wait_ms())) return -1;
       ssize_t n;
       do n = ::recv(sock_, buffer_.get(), kBufferBytes, 0);
       while (n < 0 && errno == EINTR);
@@ -86,11 +91,18 @@ class BufferedSocketStream final : public httplib::Stream {
   socket_t socket() const override { return sock_; }
 
  private:
+  int read_wait_ms() const {
+    if (deadline_ == Clock::time_point::max()) return read_timeout_ms_;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
+    return static_cast<int>(std::clamp<int64_t>(left, 0, read_timeout_ms_));
+  }
+
   static constexpr size_t kBufferBytes = size_t{64} << 10;
   int sock_;
   int read_timeout_ms_, write_timeout_ms_;
   std::unique_ptr<char[]> buffer_{new char[kBufferBytes]};
   size_t begin_ = 0, end_ = 0;
+  Clock::time_point deadline_ = Clock::time_point::max();
 };
 
 }  // namespace
@@ -100,13 +112,11 @@ bool BufferedHttpServer::process_and_close_socket(socket_t sock) {
   // The next request of a keep-alive connection: waited for in short slices, so a stopped server
   // lets go of its idle connections at once instead of after the keep-alive timeout.
   auto next_request = [&] {
-    if (stream.buffered()) return true;
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
-    while (svr_sock_ != INVALID_SOCKET) {
-      if (wait_for(sock, POLLIN, 50)) return true;
-      if (std::chrono::steady_clock::now() >= give_up) return false;
-    }
-    return false;
+    bool arrived = stream.buffered();
+    const auto give_up = Clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
+    while (!arrived && svr_sock_ != INVALID_SOCKET && Clock::now() < give_up) arrived = wait_for(sock, POLLIN, 50);
+    if (arrived && request_timeout_.count() > 0) stream.set_deadline(Clock::now() + request_timeout_);
+    return arrived;
   };
   bool ok = true;
   for (size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET && next_request(); --left) {

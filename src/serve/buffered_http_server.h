@@ -3,14 +3,26 @@
 // (600 KB), about half a millisecond of every request (bench/serve_bench.sh, docs/serving.md).
 // Here a connection's bytes come in up to 64 KB per recv and the library's small reads are
 // served from memory; routing, parsing and responses are still the library's.
+//
+// Each request must also arrive whole within a deadline from its first byte. The library only
+// bounds the wait for each read, so a client sending a byte every few seconds held a thread
+// for as long as it liked.
 #pragma once
 
 #include <httplib.h>
 
+#include <chrono>
+
 namespace effvit::serve {
 
 class BufferedHttpServer : public httplib::Server {
+ public:
+  // How long a request's head and body may take to arrive (0: no limit but the per-read timeout).
+  void set_request_timeout(std::chrono::milliseconds timeout) { request_timeout_ = timeout; }
+
  private:
+  std::chrono::milliseconds request_timeout_{0};
+
   // The library's keep-alive loop (at most keep_alive_max_count requests, each waited for up to
   // keep_alive_timeout seconds), over the buffered stream.
   bool process_and_close_socket(socket_t sock) override;

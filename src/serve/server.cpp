@@ -237,6 +237,7 @@ void serve(const ServeOptions& options) {
                                                    static_cast<size_t>(options.scheduler.instances * options.scheduler.max_batch_size) * models.size() + 16);
   http.new_task_queue = [workers, &connections] { return new CountingPool(workers, connections); };
   http.set_payload_max_length(options.http_max_input_size);
+  http.set_request_timeout(std::chrono::seconds(options.http_request_timeout_s));
   http.set_keep_alive_timeout(2);
   // The library's default ends a connection after 5 requests: a client then pays a new TCP
   // handshake (and a thread hand-off) every fifth request.

@@ -19,6 +19,7 @@ struct ServeOptions {
   int metrics_port = 8002;   // 0: any free port (printed)
   SchedulerOptions scheduler;
   size_t http_max_input_size = size_t{64} << 20;
+  int http_request_timeout_s = 30;  // a request's head and body must arrive within this (0: no limit)
   int exit_timeout_s = 30;
 };
 

@@ -89,6 +89,36 @@ def test_a_slow_client_does_not_hold_up_the_others():
     assert code == 0
 
 
+def test_a_trickling_client_is_dropped_at_the_request_timeout():
+    # Slowloris: a byte every 0.3 s never trips the per-read timeout; the request deadline drops it.
+    s = Server("--model", "m0=" + M0, "--instances", "1", "--http-request-timeout-s", "2")
+    try:
+        port = int(s.url.rsplit(":", 1)[1])
+        data = request_bytes(port, np.zeros((1, 3, 224, 224), np.float32))
+        slow = socket.create_connection(("127.0.0.1", port))
+        slow.settimeout(0.05)
+        t0, answer = time.perf_counter(), b""
+        for k in range(60):
+            try:
+                slow.sendall(data[k:k + 1])
+                answer += slow.recv(4096)
+            except socket.timeout:
+                pass
+            except OSError:
+                break
+            if answer:
+                break
+            time.sleep(0.25)
+        elapsed = time.perf_counter() - t0
+        assert 1.5 < elapsed < 6, elapsed
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 400"), answer
+        slow.close()
+        assert binary_request(s.url + "/v2/models/m0/infer", np.zeros((1, 3, 224, 224), np.float32)).status_code == 200
+    finally:
+        code, _ = s.stop()
+    assert code == 0
+
+
 def test_overload_is_answered_in_time_and_memory_stays_flat():
     s = Server("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "4")
     try:
