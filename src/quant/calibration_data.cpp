@@ -1,5 +1,7 @@
 #include "quant/calibration_data.h"
 
+#include <cmath>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -143,6 +145,20 @@ void normalize(Tensor& x, const QuantConfig& config) {
         v = (v - mean) * scale;
       }
     }
+}
+
+std::pair<float, float> normalized_pixel_range(const QuantConfig& config) {
+  const size_t channels = std::max<size_t>({config.mean.size(), config.scale.size(), 1});
+  float lo = INFINITY, hi = -INFINITY;
+  for (size_t c = 0; c < channels; ++c) {
+    const float mean = config.mean.empty() ? 0.f : config.mean[config.mean.size() == 1 ? 0 : c];
+    const float scale = config.scale.empty() ? 1.f : config.scale[config.scale.size() == 1 ? 0 : c];
+    for (const float pixel : {0.f, 255.f}) {
+      lo = std::min(lo, (pixel - mean) * scale);
+      hi = std::max(hi, (pixel - mean) * scale);
+    }
+  }
+  return {lo, hi};
 }
 
 }  // namespace effvit::quant

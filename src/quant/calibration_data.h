@@ -5,6 +5,8 @@
 // images file (Fashion-MNIST's train-images-idx3-ubyte.gz, say) may stand for the folder.
 #pragma once
 
+#include <utility>
+
 #include <map>
 #include <memory>
 #include <string>
@@ -39,5 +41,9 @@ class CalibrationSet {
 
 // (x - mean) * scale per channel, in place: what the deployed model's preprocessing computes.
 void normalize(Tensor& x, const QuantConfig& config);
+
+// The values a pixel input can take once normalised: [min, max] over the channels of
+// (0 - mean) * scale and (255 - mean) * scale.
+std::pair<float, float> normalized_pixel_range(const QuantConfig& config);
 
 }  // namespace effvit::quant

@@ -218,14 +218,19 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
           steps = scheme == QuantScheme::full_range ? 127 : std::clamp(static_cast<int>(255.0 * std::max(up, down) / (up + down)), 128, 255);
         }
         bound = method == "kl" ? obs.kl_bound(steps) : method == "mse" ? obs.mse_bound(steps) : obs.abs_bound(method == "load" ? 1.0 : percentile);
+        // A pixel input's values are known in advance: its grid spans every pixel value, so no
+        // calibration way clips the image (kl cut the input to a fraction of its range).
+        const bool pixels = name == input_name && config.input_type_rt != InputKind::featuremap;
+        const auto [seen_lo, seen_hi] = pixels ? normalized_pixel_range(config) : std::pair<float, float>{obs.min(), obs.max()};
+        if (pixels) bound = std::max(-seen_lo, seen_hi);
         if (scheme == QuantScheme::full_range) {
-          q.is_unsigned = obs.min() >= 0;
+          q.is_unsigned = seen_lo >= 0;
           q.scale = bound > 0 ? bound / (q.is_unsigned ? 255.f : 127.f) : 1.f;
         } else {
           // uint8 over [lo, hi]: the observed range clipped at the bound, always holding 0 (padding
           // and ReLU produce exact zeros), with the zero point an integer so 0 stays exact.
           q.is_unsigned = true;
-          const float lo = std::min(0.f, std::max(obs.min(), -bound)), hi = std::max(0.f, std::min(obs.max(), bound));
+          const float lo = std::min(0.f, std::max(seen_lo, -bound)), hi = std::max(0.f, std::min(seen_hi, bound));
           q.scale = hi > lo ? (hi - lo) / 255.f : 1.f;
           q.zero_point = static_cast<int>(std::clamp(std::nearbyint(-lo / q.scale), 0.f, 255.f));
         }
