@@ -95,6 +95,8 @@ TEST_F(QuantConfigTest, DefaultsOfAMinimalConfig) {
   EXPECT_EQ(c.output_path(), (dir_ / "m_int8.onnx").string());
   EXPECT_EQ(c.norm_type, NormType::no_preprocess);
   EXPECT_DOUBLE_EQ(c.max_percentile, 1.0);
+  EXPECT_EQ(c.num_bin, 2048u);
+  EXPECT_EQ(c.num_quantized_bins, 0);
   EXPECT_TRUE(c.notes.empty());
 }
 
@@ -129,6 +131,9 @@ TEST_F(QuantConfigTest, EveryBadConfigNamesTheKey) {
                "must be positive finite");
   expect_error(replace(m, "  onnx_model: 'm.onnx'\n", "  onnx_model: 'm.onnx'\n  output_model_file_prefix: '..'\n"),
                "output_model_file_prefix: must be a file name prefix");
+  expect_error(replace(m, "calibration_type: 'max'", "calibration_type: 'kl'\n  num_bin: 1000"), "num_bin: must be 512, 1024, 2048 or 4096");
+  expect_error(replace(m, "calibration_type: 'max'", "calibration_type: 'kl'\n  num_quantized_bins: 256"), "num_quantized_bins: must be a whole number");
+  expect_error(replace(m, "calibration_type: 'max'", "calibration_type: 'kl'\n  num_quantized_bins: 127.5"), "num_quantized_bins: must be a whole number");
   expect_error(replace(m, "calibration_parameters:\n  cal_data_dir: './cal'\n  calibration_type: 'max'\n", ""),
                "calibration_parameters: missing required section");
 }

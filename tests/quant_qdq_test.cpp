@@ -106,6 +106,27 @@ TEST(RangeObserver, KlAndMseTradeClippingAgainstResolution) {
   EXPECT_EQ(zeros.mse_bound(128), 0.f);
 }
 
+// num_bin: KL searched on a coarser histogram gives a bound on that histogram's bin edges, still
+// clipping the outlier and keeping the bulk; the full resolution is the default.
+TEST(RangeObserver, KlOnACoarserHistogram) {
+  std::mt19937 rng(8);
+  std::normal_distribution<float> dist(0.f, 1.f);
+  std::vector<float> v(200000);
+  for (float& x : v) x = dist(rng);
+  v[0] = 40.f;
+  RangeObserver o;
+  o.observe(v.data(), v.size());
+  EXPECT_EQ(o.kl_bound(128), o.kl_bound(128, RangeObserver::kBins));
+  for (const size_t bins : {512u, 1024u, 2048u}) {
+    const float b = o.kl_bound(128, bins);
+    EXPECT_GT(b, 2.5f) << bins;
+    EXPECT_LT(b, 20.f) << bins;
+    const float edge = o.histogram_range() / static_cast<float>(bins);
+    EXPECT_NEAR(b / edge, std::round(b / edge), 1e-3) << bins;
+  }
+  EXPECT_THROW(o.kl_bound(128, 100), Error);
+}
+
 // x -> Conv 3x3 (bias) -> BatchNormalization -> Relu -> Conv 1x1 (no bias) -> BatchNormalization.
 onnx::ModelProto conv_bn_model() {
   std::mt19937 rng(6);

@@ -110,7 +110,8 @@ const std::map<std::string, std::set<std::string>> kUsed = {
     {"model_parameters", {"onnx_model", "working_dir", "output_model_file_prefix", "node_info"}},
     {"input_parameters",
      {"input_name", "input_type_rt", "input_type_train", "input_layout_train", "norm_type", "mean_value", "scale_value"}},
-    {"calibration_parameters", {"cal_data_dir", "cal_data_type", "calibration_type", "max_percentile", "per_channel", "qdq_model"}},
+    {"calibration_parameters",
+     {"cal_data_dir", "cal_data_type", "calibration_type", "max_percentile", "per_channel", "qdq_model", "num_bin", "num_quantized_bins"}},
 };
 const std::set<std::string> kBoardOnly = {"march", "layer_out_dump", "log_level", "debug_mode", "output_nodes", "input_shape",
                                           "remove_node_type", "remove_node_name", "input_batch", "separate_batch",
@@ -263,6 +264,14 @@ QuantConfig read_config(const std::string& path) {
   }
   if (!(c.max_percentile > 0 && c.max_percentile <= 1))
     r.fail("calibration_parameters.max_percentile", "must be in (0, 1], got " + std::to_string(c.max_percentile));
+  const double num_bin = r.number(cal, "calibration_parameters", "num_bin", 2048);
+  if (num_bin != 512 && num_bin != 1024 && num_bin != 2048 && num_bin != 4096)
+    r.fail("calibration_parameters.num_bin", "must be 512, 1024, 2048 or 4096, got " + std::to_string(num_bin));
+  c.num_bin = static_cast<size_t>(num_bin);
+  const double levels = r.number(cal, "calibration_parameters", "num_quantized_bins", 0);
+  if (levels != 0 && !(levels >= 16 && levels <= 255 && levels == std::floor(levels)))
+    r.fail("calibration_parameters.num_quantized_bins", "must be a whole number from 16 to 255 (or 0: each tensor's own steps), got " + std::to_string(levels));
+  c.num_quantized_bins = static_cast<int>(levels);
 
   note_unused_keys(r, root, c.notes);
   return c;

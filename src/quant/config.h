@@ -46,6 +46,8 @@ struct QuantConfig {
   double max_percentile = 1.0;
   bool per_channel = true;   // weights: one scale per output channel (false: one per tensor)
   std::string qdq_model;     // resolved path; calibration_type load takes activation scales from it
+  size_t num_bin = 2048;     // kl: histogram bins it searches (512 to 4096; 2048 as TensorRT)
+  int num_quantized_bins = 0;  // kl: levels of the quantized histogram (0: each tensor's integer steps)
 
   // Keys accepted but meaningless on a CPU, one line each ("march: ignored on a CPU").
   std::vector<std::string> notes;

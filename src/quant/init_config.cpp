@@ -117,8 +117,12 @@ std::string starter_config(const std::string& model_file, const std::string& mod
     << "  # files of that size, JPEG/PNG images (resized by the model's own rules), or an IDX images file.\n"
     << "  cal_data_dir: './calibration_data'\n"
     << "  cal_data_type: 'float32'\n"
+    << "  # max, kl, mse, default (the best of max, max at 0.99995 and kl), mix (per tensor) or load.\n"
     << "  calibration_type: 'max'\n"
-    << "  max_percentile: 0.99999\n";
+    << "  max_percentile: 0.99999\n"
+    << "  # kl only: histogram bins searched (512-4096) and quantized levels (0: each tensor's own).\n"
+    << "  # num_bin: 2048\n"
+    << "  # num_quantized_bins: 0\n";
   return y.str();
 }
 

@@ -217,7 +217,7 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
           const double up = std::max(obs.max(), 0.f), down = -obs.min();
           steps = scheme == QuantScheme::full_range ? 127 : std::clamp(static_cast<int>(255.0 * std::max(up, down) / (up + down)), 128, 255);
         }
-        bound = method == "kl" ? obs.kl_bound(steps) : method == "mse" ? obs.mse_bound(steps) : obs.abs_bound(method == "load" ? 1.0 : percentile);
+        bound = method == "kl" ? obs.kl_bound(config.num_quantized_bins > 0 ? config.num_quantized_bins : steps, config.num_bin) : method == "mse" ? obs.mse_bound(steps) : obs.abs_bound(method == "load" ? 1.0 : percentile);
         // A pixel input's values are known in advance: its grid spans every pixel value, so no
         // calibration way clips the image (kl cut the input to a fraction of its range).
         const bool pixels = name == input_name && config.input_type_rt != InputKind::featuremap;

@@ -84,20 +84,26 @@ void smooth(std::vector<double>& d) {
 
 }  // namespace
 
-float RangeObserver::kl_bound(int levels) const {
+float RangeObserver::kl_bound(int levels, size_t bins) const {
   if (count_ == 0 || abs_max_ == 0) return 0;
+  if (bins < 128 || bins > kBins || (bins & (bins - 1)) != 0) throw Error(ErrorKind::internal, "kl: the histogram bins must be a power of two from 128 to 4096");
+  // The histogram at the asked resolution, exact zeros taken out of its first bin.
+  const size_t merge = kBins / bins;
+  std::vector<double> hist(bins, 0.0);
+  for (size_t i = 0; i < kBins; ++i) hist[i / merge] += static_cast<double>(bins_[i]);
+  hist[0] -= static_cast<double>(zeros_);
   const size_t q_bins = static_cast<size_t>(std::max(levels, 1));
+  const size_t stride = std::max<size_t>(1, bins / (kBins / kCandidateStride));
   double best = INFINITY;
-  size_t best_edge = kBins;
+  size_t best_edge = bins;
   std::vector<double> p, q;
-  for (size_t edge = std::max(q_bins, kCandidateStride); edge <= kBins; edge += kCandidateStride) {
+  for (size_t edge = std::max(q_bins, stride); edge <= bins; edge += stride) {
     // P: the histogram of the non-zero values clipped at `edge` (what lies above lands in the last
     // kept bin). Exact zeros are left out: a ReLU output is half zeros, and that spike would make
     // every clipping look cheap.
-    p.assign(bins_.begin(), bins_.begin() + static_cast<std::ptrdiff_t>(edge));
-    p[0] -= static_cast<double>(zeros_);
+    p.assign(hist.begin(), hist.begin() + static_cast<std::ptrdiff_t>(edge));
     double outliers = 0;
-    for (size_t i = edge; i < kBins; ++i) outliers += static_cast<double>(bins_[i]);
+    for (size_t i = edge; i < bins; ++i) outliers += hist[i];
     p[edge - 1] += outliers;
     // Q: the histogram below `edge` (without the clipped mass, which is what clipping loses) merged
     // into q_bins groups, each group's mass spread back over its non-empty bins.
@@ -107,14 +113,11 @@ float RangeObserver::kl_bound(int levels) const {
       double mass = 0;
       size_t nonzero = 0;
       for (size_t i = first; i < last; ++i) {
-        const double c = static_cast<double>(bins_[i]) - (i == 0 ? static_cast<double>(zeros_) : 0.0);
-        mass += c;
-        nonzero += c > 0;
+        mass += hist[i];
+        nonzero += hist[i] > 0;
       }
-      for (size_t i = first; i < last; ++i) {
-        const double c = static_cast<double>(bins_[i]) - (i == 0 ? static_cast<double>(zeros_) : 0.0);
-        if (c > 0) q[i] = mass / static_cast<double>(nonzero);
-      }
+      for (size_t i = first; i < last; ++i)
+        if (hist[i] > 0) q[i] = mass / static_cast<double>(nonzero);
     }
     // Both normalised and smoothed as MXNet's and TensorRT's calibrators do: empty bins get a
     // small share taken from the others, so a clip into an empty bin costs a finite amount.
@@ -128,7 +131,7 @@ float RangeObserver::kl_bound(int levels) const {
       best_edge = edge;
     }
   }
-  return std::min(abs_max_, range_ * static_cast<float>(best_edge) / kBins);
+  return std::min(abs_max_, range_ * static_cast<float>(best_edge) / static_cast<float>(bins));
 }
 
 float RangeObserver::mse_bound(int levels) const {

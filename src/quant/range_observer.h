@@ -24,8 +24,9 @@ class RangeObserver {
   // and never above the true maximum).
   float abs_bound(double percentile) const;
   // The bound whose clipping to [0, b] and rounding to `levels` steps loses the least information
-  // (KL divergence between the |x| histogram and its quantized form, TensorRT's entropy method).
-  float kl_bound(int levels) const;
+  // (KL divergence between the |x| histogram and its quantized form, TensorRT's entropy method),
+  // searched on the histogram merged down to `bins` bins (a power of two, 128 to kBins).
+  float kl_bound(int levels, size_t bins = kBins) const;
   // The |x| histogram merged down to `bins` bins over [0, histogram_range()] (for plots).
   std::vector<uint64_t> histogram(size_t bins) const;
   float histogram_range() const { return range_; }
