@@ -57,18 +57,35 @@ class BufferedSocketStream final : public httplib::Stream {
       : sock_(sock), read_timeout_ms_(read_timeout_ms), write_timeout_ms_(write_timeout_ms) {}
 
   bool buffered() const { return begin_ < end_; }
-  // Reads after the deadline fail: the library then answers 400 and closes the connection.
-  void set_deadline(Clock::time_point deadline) { deadline_ = deadline; }
+  // Reads after the deadline fail (and say so in current_request_timed_out): the library then
+  // answers 400.
+  void start_request(Clock::time_point deadline) {
+    deadline_ = deadline;
+    timed_out_ = broken_ = false;
+    current_request_timed_out = false;
+  }
+  // A read of this request failed (deadline, read timeout, the client gone): where the request ends
+  // in the byte stream is unknown, so the connection cannot carry another one.
+  bool broken() const { return broken_; }
   bool is_readable() const override { return buffered() || wait_for(sock_, POLLIN, read_wait_ms()); }
   bool is_writable() const override { return wait_for(sock_, POLLOUT, write_timeout_ms_); }
 
   ssize_t read(char* ptr, size_t size) override {
     if (!buffered()) {
-      if (!wait_for(sock_, POLLIN, read_wait_ms())) return -1;
+      // Bytes that keep trickling in after the deadline do not extend it.
+      if (Clock::now() >= deadline_ || !wait_for(sock_, POLLIN, read_wait_ms())) {
+        timed_out_ = Clock::now() >= deadline_;
+        current_request_timed_out = timed_out_;
+        broken_ = true;
+        return -1;
+      }
       ssize_t n;
       do n = ::recv(sock_, buffer_.get(), kBufferBytes, 0);
       while (n < 0 && errno == EINTR);
-      if (n <= 0) return n;
+      if (n <= 0) {
+        broken_ = true;
+        return n;
+      }
       begin_ = 0;
       end_ = static_cast<size_t>(n);
     }
@@ -91,9 +108,11 @@ class BufferedSocketStream final : public httplib::Stream {
   socket_t socket() const override { return sock_; }
 
  private:
+  // The per-read timeout, or less when the deadline comes first (rounded up, so a wait that ends
+  // for the deadline ends at or after it).
   int read_wait_ms() const {
     if (deadline_ == Clock::time_point::max()) return read_timeout_ms_;
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
     return static_cast<int>(std::clamp<int64_t>(left, 0, read_timeout_ms_));
   }
 
@@ -103,25 +122,54 @@ class BufferedSocketStream final : public httplib::Stream {
   std::unique_ptr<char[]> buffer_{new char[kBufferBytes]};
   size_t begin_ = 0, end_ = 0;
   Clock::time_point deadline_ = Clock::time_point::max();
+  bool timed_out_ = false, broken_ = false;
+
+ public:
+  static thread_local bool current_request_timed_out;
 };
+
+thread_local bool BufferedSocketStream::current_request_timed_out = false;
+
+// Closes a connection whose client may still be sending (a request cut short): shutting down only
+// our side and reading what is left for a moment lets the answer reach the client. Closing with
+// unread bytes would reset the connection and could destroy the answer on its way.
+void lingering_close(int sock) {
+  ::shutdown(sock, SHUT_WR);
+  char sink[4096];
+  const auto until = Clock::now() + std::chrono::milliseconds(200);
+  while (Clock::now() < until && wait_for(sock, POLLIN, 50))
+    if (::recv(sock, sink, sizeof(sink), 0) <= 0) break;
+  ::close(sock);
+}
 
 }  // namespace
 
+bool BufferedHttpServer::request_timed_out() { return BufferedSocketStream::current_request_timed_out; }
+
 bool BufferedHttpServer::process_and_close_socket(socket_t sock) {
   BufferedSocketStream stream(sock, milliseconds(read_timeout_sec_, read_timeout_usec_), milliseconds(write_timeout_sec_, write_timeout_usec_));
-  // The next request of a keep-alive connection: waited for in short slices, so a stopped server
-  // lets go of its idle connections at once instead of after the keep-alive timeout.
+  auto last_request = [&] { return draining_ || (saturated_ && saturated_()); };
+  // The next request of a keep-alive connection, waited for in short slices: a stopping or
+  // draining server, or one whose threads are all taken, lets go of idle connections at once. A
+  // connection's first request is always waited for: its client connected to be answered.
+  bool first = true;
   auto next_request = [&] {
-    bool arrived = stream.buffered();
+    bool arrived = stream.buffered() || wait_for(sock, POLLIN, 0);
     const auto give_up = Clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
-    while (!arrived && svr_sock_ != INVALID_SOCKET && Clock::now() < give_up) arrived = wait_for(sock, POLLIN, 50);
-    if (arrived && request_timeout_.count() > 0) stream.set_deadline(Clock::now() + request_timeout_);
+    while (!arrived && svr_sock_ != INVALID_SOCKET && (first || !last_request()) && Clock::now() < give_up)
+      arrived = wait_for(sock, POLLIN, 50);
+    first = false;
+    if (arrived) stream.start_request(request_timeout_.count() > 0 ? Clock::now() + request_timeout_ : Clock::time_point::max());
     return arrived;
   };
   bool ok = true;
   for (size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET && next_request(); --left) {
     bool connection_closed = false;
-    ok = process_request(stream, left == 1, connection_closed, nullptr);
+    ok = process_request(stream, left == 1 || last_request(), connection_closed, nullptr);
+    if (stream.broken()) {
+      lingering_close(sock);
+      return false;
+    }
     if (!ok || connection_closed) break;
   }
   ::shutdown(sock, SHUT_RDWR);

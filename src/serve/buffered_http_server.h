@@ -11,17 +11,31 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 
 namespace effvit::serve {
 
 class BufferedHttpServer : public httplib::Server {
  public:
   // How long a request's head and body may take to arrive (0: no limit but the per-read timeout).
+  // A request cut by it is answered 400 and its connection closed: the rest of its bytes must
+  // never be read as another request.
   void set_request_timeout(std::chrono::milliseconds timeout) { request_timeout_ = timeout; }
+  // True while every HTTP thread is taken (connections wait in the queue): keep-alive then ends
+  // each connection after its current request, so the waiting ones get a thread.
+  void set_saturated(std::function<bool()> saturated) { saturated_ = std::move(saturated); }
+  // From now on each connection ends after the request it is reading (answered with
+  // `Connection: close`), and idle ones end at once: the shutdown waits only for real work.
+  void drain() { draining_ = true; }
+  // Whether the request this thread is serving was cut by the request timeout (for its answer).
+  static bool request_timed_out();
 
  private:
   std::chrono::milliseconds request_timeout_{0};
+  std::function<bool()> saturated_;
+  std::atomic<bool> draining_{false};
 
   // The library's keep-alive loop (at most keep_alive_max_count requests, each waited for up to
   // keep_alive_timeout seconds), over the buffered stream.

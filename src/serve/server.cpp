@@ -5,6 +5,8 @@
 #include <malloc.h>
 #endif
 #include <signal.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -153,10 +155,20 @@ class CountingPool : public httplib::TaskQueue {
   std::atomic<int>& open_;
 };
 
-int listen_on(httplib::Server& server, const std::string& host, int port, const char* what) {
+// Connections the kernel has accepted that the server has not taken yet (a listening socket's
+// TCP_INFO reports its accept queue in tcpi_unacked).
+int pending_accepts(int listening) {
+  tcp_info info{};
+  socklen_t length = sizeof(info);
+  if (listening < 0 || ::getsockopt(listening, IPPROTO_TCP, TCP_INFO, &info, &length) != 0) return 0;
+  return static_cast<int>(info.tcpi_unacked);
+}
+
+// Binds and listens; returns the port, and the listening socket in `listening`.
+int listen_on(httplib::Server& server, const std::string& host, int port, const char* what, int& listening) {
   // The packaged library listens with a backlog of 5: a burst of clients connecting at once then
   // loses SYNs and waits a second for TCP to retry. Listening again on the same socket raises it.
-  int listening = -1;
+  listening = -1;
   server.set_socket_options([&listening](socket_t sock) {
     // Not the library's default options: with SO_REUSEPORT a second server on the same port
     // starts without an error and the kernel splits the clients between the two.
@@ -244,10 +256,18 @@ void serve(const ServeOptions& options) {
   http.set_keep_alive_max_count(100000);
   // Headers and body go out in separate writes: with Nagle on, the client's delayed ACK adds ~40 ms.
   http.set_tcp_nodelay(true);
+  http.set_saturated([&connections, workers] { return connections.load() > static_cast<int>(workers); });
 
   // What the library answers itself (an unknown path, a body over --http-max-input-size) gets the
   // protocol's error body too.
   http.set_error_handler([&options](const httplib::Request& req, httplib::Response& res) {
+    if (BufferedHttpServer::request_timed_out()) {
+      res.set_header("Connection", "close");
+      res.set_content(json{{"error", "the request did not arrive within --http-request-timeout-s (" +
+                                         std::to_string(options.http_request_timeout_s) + " s)"}}.dump(),
+                      "application/json");
+      return;
+    }
     if (!res.body.empty()) return;
     // The library also caps form-encoded bodies (which is what curl --data-binary sends unless told
     // otherwise) at 8 KB: that is a content type to fix, not a size limit to raise.
@@ -354,8 +374,9 @@ void serve(const ServeOptions& options) {
     res.set_content(prometheus(models), "text/plain; version=0.0.4");
   });
 
-  const int http_port = listen_on(http, options.host, options.http_port, "HTTP");
-  const int metrics_port = listen_on(metrics, options.host, options.metrics_port, "metrics");
+  int http_listening = -1, metrics_listening = -1;
+  const int http_port = listen_on(http, options.host, options.http_port, "HTTP", http_listening);
+  const int metrics_port = listen_on(metrics, options.host, options.metrics_port, "metrics", metrics_listening);
   std::thread http_thread([&] { http.listen_after_bind(); });
   std::thread metrics_thread([&] { metrics.listen_after_bind(); });
   for (const auto& m : models) std::printf("effvit serve: model '%s' version %s from %s\n", m->name.c_str(), m->version.c_str(), m->path.c_str());
@@ -367,10 +388,17 @@ void serve(const ServeOptions& options) {
   std::printf("effvit serve: %s: not ready; finishing requests in flight\n", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
   std::fflush(stdout);
   ready = false;
-  // Every connection already accepted is answered (503 now, with Connection: close) and every
-  // request already queued is run, until the exit timeout.
+  http.drain();
+  // Every connection already accepted, or waiting in the kernel's accept queue when the signal
+  // came, is answered (503 now, with Connection: close) and every request already queued is run,
+  // until the exit timeout. Once that queue has been seen empty, later arrivals are not waited for.
   const auto give_up = Clock::now() + std::chrono::seconds(options.exit_timeout_s);
-  while ((in_flight > 0 || connections > 0) && Clock::now() < give_up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  bool backlog_taken = false;
+  while (Clock::now() < give_up) {
+    backlog_taken = backlog_taken || pending_accepts(http_listening) == 0;
+    if (backlog_taken && in_flight == 0 && connections == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   if (in_flight > 0 || connections > 0) {
     // Out of time: requests still running would hold the exit up indefinitely.
     std::printf("effvit serve: exit timeout: %d request(s) and %d connection(s) dropped\n", in_flight.load(), connections.load());

@@ -89,31 +89,103 @@ def test_a_slow_client_does_not_hold_up_the_others():
     assert code == 0
 
 
+def answer_then_eof(sock, seconds):
+    """Everything the server sends until it closes the connection (or `seconds` pass)."""
+    sock.settimeout(seconds)
+    got = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return got, True
+            got += chunk
+    except socket.timeout:
+        return got, False
+    except ConnectionResetError:
+        return got, True
+
+
 def test_a_trickling_client_is_dropped_at_the_request_timeout():
-    # Slowloris: a byte every 0.3 s never trips the per-read timeout; the request deadline drops it.
-    s = Server("--model", "m0=" + M0, "--instances", "1", "--http-request-timeout-s", "2")
+    # Slowloris: a byte every 0.25 s never trips the per-read timeout; the request deadline answers
+    # 400 and closes the connection. Nothing the client sends afterwards is read as a request: a
+    # body cut at the deadline that hides a request (smuggling) must not get it answered.
+    s = Server("--model", "m0=" + M0, "--instances", "1", "--http-request-timeout-s", "1")
     try:
         port = int(s.url.rsplit(":", 1)[1])
         data = request_bytes(port, np.zeros((1, 3, 224, 224), np.float32))
         slow = socket.create_connection(("127.0.0.1", port))
-        slow.settimeout(0.05)
-        t0, answer = time.perf_counter(), b""
-        for k in range(60):
+        t0 = time.perf_counter()
+        slow.sendall(data[:200])
+        for k in range(200, 212):
+            time.sleep(0.25)
             try:
                 slow.sendall(data[k:k + 1])
-                answer += slow.recv(4096)
-            except socket.timeout:
-                pass
             except OSError:
                 break
-            if answer:
-                break
-            time.sleep(0.25)
-        elapsed = time.perf_counter() - t0
-        assert 1.5 < elapsed < 6, elapsed
-        assert answer == b"" or answer.startswith(b"HTTP/1.1 400"), answer
+        answer, closed = answer_then_eof(slow, 5)
+        assert answer.startswith(b"HTTP/1.1 400") and b"--http-request-timeout-s" in answer and closed, answer
+        assert time.perf_counter() - t0 < 6
         slow.close()
+
+        hidden = b"GET /v2/models/m0 HTTP/1.1\r\nHost: t\r\n\r\n"
+        body = b"{" + b" " * 9 + hidden
+        sneaky = socket.create_connection(("127.0.0.1", port))
+        sneaky.sendall(b"POST /v2/models/m0/infer HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                       b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
+        time.sleep(1.5)
+        try:
+            sneaky.sendall(body[10:])
+        except OSError:
+            pass
+        answer, closed = answer_then_eof(sneaky, 5)
+        assert answer.count(b"HTTP/1.1") == 1 and answer.startswith(b"HTTP/1.1 400") and closed, answer
+        sneaky.close()
         assert binary_request(s.url + "/v2/models/m0/infer", np.zeros((1, 3, 224, 224), np.float32)).status_code == 200
+    finally:
+        code, _ = s.stop()
+    assert code == 0
+
+
+def test_more_keep_alive_clients_than_threads_all_get_answers():
+    # 300 clients polling on keep-alive connections, more than the 256 HTTP threads: while every
+    # thread is taken, each connection ends after its request, so the waiting ones get a turn.
+    s = Server("--model", "m0=" + M0)
+    try:
+        port = int(s.url.rsplit(":", 1)[1])
+        request = b"GET /v2/health/ready HTTP/1.1\r\nHost: t\r\n\r\n"
+        first = [None] * 300
+        stop = time.monotonic() + 6
+
+        def client(k):
+            start, sock, pending = time.monotonic(), None, b""
+            while time.monotonic() < stop:
+                try:
+                    if sock is None:
+                        sock, pending = socket.create_connection(("127.0.0.1", port)), b""
+                        sock.settimeout(7)
+                    sock.sendall(request)
+                    while b"\r\n\r\n" not in pending:
+                        chunk = sock.recv(4096)
+                        if not chunk:
+                            raise ConnectionResetError
+                        pending += chunk
+                    head, pending = pending.split(b"\r\n\r\n", 1)
+                    if first[k] is None:
+                        first[k] = time.monotonic() - start
+                    if b"Connection: close" in head:
+                        sock.close()
+                        sock = None
+                except OSError:
+                    if sock is not None:
+                        sock.close()
+                    sock = None
+                time.sleep(0.5)
+            if sock is not None:
+                sock.close()
+
+        run_threads(client, 300, with_index=True)
+        waited = sorted(t if t is not None else 99 for t in first)
+        assert waited[-1] < 4, waited[-10:]
     finally:
         code, _ = s.stop()
     assert code == 0

@@ -381,3 +381,61 @@ def test_a_second_server_on_a_busy_port_fails(server):
     out = subprocess.run([CLI, "serve", "--model", "m0=" + M0, "--host", "127.0.0.1", "--http-port", port, "--metrics-port", "0"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "cannot listen for HTTP" in out.stderr, out
+
+
+def test_an_instance_stops_waiting_for_batch_mates_when_another_goes_idle():
+    # Instance A runs a 32-row request; a 1-row request reaches B, which (A busy) waits up to 3 s for
+    # batch-mates. When A finishes it is idle: B must stop waiting and run at once.
+    s = Server("--model", "m0=" + M0, "--instances", "2", "--max-batch-size", "4", "--max-queue-delay-us", "3000000")
+    try:
+        took = {}
+
+        def send(name, rows, delay):
+            time.sleep(delay)
+            start = time.monotonic()
+            x = np.zeros((rows, 3, 224, 224), np.float32)
+            assert binary_request(s.url + "/v2/models/m0/infer", x).status_code == 200
+            took[name] = time.monotonic() - start
+
+        pool = [threading.Thread(target=send, args=("big", 32, 0)), threading.Thread(target=send, args=("small", 1, 0.2))]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        assert took["small"] < 2.0, took
+    finally:
+        code, _ = s.stop()
+    assert code == 0
+
+
+def test_sigterm_closes_keep_alive_connections_instead_of_waiting_them_out():
+    s = Server("--model", "m0=" + M0, "--exit-timeout-s", "20")
+    port = int(s.url.rsplit(":", 1)[1])
+    request = b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n"
+    idle = socket.create_connection(("127.0.0.1", port))
+    busy = socket.create_connection(("127.0.0.1", port))
+    for sock in (idle, busy):
+        sock.sendall(request)
+        assert read_response(sock)[0].split()[1] == "200"
+    start = time.monotonic()
+    s.proc.send_signal(signal.SIGTERM)
+    while "not ready" not in s.proc.stdout.readline():
+        pass
+    # A client that keeps sending on its connection gets answers with Connection: close, and then
+    # the connection ends; the idle one ends at once too. Neither holds the exit up.
+    statuses = []
+    busy.settimeout(5)
+    for _ in range(10):
+        try:
+            busy.sendall(request)
+            status, headers, _, _ = read_response(busy)
+            statuses.append((status.split()[1], headers.get("Connection")))
+        except (AssertionError, OSError):
+            break
+        time.sleep(0.2)
+    code = s.proc.wait(timeout=30)
+    took = time.monotonic() - start
+    idle.close()
+    busy.close()
+    assert code == 0 and took < 2.0, (code, took)
+    assert len(statuses) <= 1 and all(c == "close" for _, c in statuses), statuses
