@@ -100,6 +100,20 @@ TEST_F(QuantConfigTest, DefaultsOfAMinimalConfig) {
   EXPECT_TRUE(c.notes.empty());
 }
 
+TEST_F(QuantConfigTest, KlSettingsAreNotedWhereNothingReadsThem) {
+  std::string yaml = kMinimal;
+  yaml.replace(yaml.find("calibration_type: 'max'"), 23, "calibration_type: 'max'\n  num_bin: 512");
+  const QuantConfig c = load_quant_config(write(yaml));
+  ASSERT_EQ(c.notes.size(), 1u);
+  EXPECT_NE(c.notes[0].find("num_bin: only kl"), std::string::npos) << c.notes[0];
+  std::string kl = kMinimal;
+  kl.replace(kl.find("calibration_type: 'max'"), 23, "calibration_type: 'kl'\n  num_bin: 512\n  num_quantized_bins: 128");
+  const QuantConfig k = load_quant_config(write(kl));
+  EXPECT_TRUE(k.notes.empty());
+  EXPECT_EQ(k.num_bin, 512u);
+  EXPECT_EQ(k.num_quantized_bins, 128);
+}
+
 TEST_F(QuantConfigTest, EveryBadConfigNamesTheKey) {
   auto replace = [](std::string s, const std::string& from, const std::string& to) {
     const size_t at = s.find(from);
@@ -131,7 +145,7 @@ TEST_F(QuantConfigTest, EveryBadConfigNamesTheKey) {
                "must be positive finite");
   expect_error(replace(m, "  onnx_model: 'm.onnx'\n", "  onnx_model: 'm.onnx'\n  output_model_file_prefix: '..'\n"),
                "output_model_file_prefix: must be a file name prefix");
-  expect_error(replace(m, "calibration_type: 'max'", "calibration_type: 'kl'\n  num_bin: 1000"), "num_bin: must be 512, 1024, 2048 or 4096");
+  expect_error(replace(m, "calibration_type: 'max'", "calibration_type: 'kl'\n  num_bin: 1000"), "num_bin: must be 512, 1024, 2048 or 4096, got 1000");
   expect_error(replace(m, "calibration_type: 'max'", "calibration_type: 'kl'\n  num_quantized_bins: 256"), "num_quantized_bins: must be a whole number");
   expect_error(replace(m, "calibration_type: 'max'", "calibration_type: 'kl'\n  num_quantized_bins: 127.5"), "num_quantized_bins: must be a whole number");
   expect_error(replace(m, "calibration_parameters:\n  cal_data_dir: './cal'\n  calibration_type: 'max'\n", ""),

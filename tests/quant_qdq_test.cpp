@@ -125,6 +125,14 @@ TEST(RangeObserver, KlOnACoarserHistogram) {
     EXPECT_NEAR(b / edge, std::round(b / edge), 1e-3) << bins;
   }
   EXPECT_THROW(o.kl_bound(128, 100), Error);
+  // Uniform values lose nothing by keeping their whole range: the edge at the maximum is always a
+  // candidate, whatever the stride from `levels` lands on.
+  std::uniform_real_distribution<float> uniform(0.f, 1.f);
+  for (float& x : v) x = uniform(rng);
+  v[1] = 1.f;
+  RangeObserver flat;
+  flat.observe(v.data(), v.size());
+  for (const size_t bins : {512u, 2048u, 4096u}) EXPECT_EQ(flat.kl_bound(255, bins), 1.f) << bins;
 }
 
 // x -> Conv 3x3 (bias) -> BatchNormalization -> Relu -> Conv 1x1 (no bias) -> BatchNormalization.

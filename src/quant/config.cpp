@@ -264,14 +264,24 @@ QuantConfig read_config(const std::string& path) {
   }
   if (!(c.max_percentile > 0 && c.max_percentile <= 1))
     r.fail("calibration_parameters.max_percentile", "must be in (0, 1], got " + std::to_string(c.max_percentile));
+  auto shown = [](double v) {
+    std::ostringstream out;
+    out << v;
+    return out.str();
+  };
   const double num_bin = r.number(cal, "calibration_parameters", "num_bin", 2048);
   if (num_bin != 512 && num_bin != 1024 && num_bin != 2048 && num_bin != 4096)
-    r.fail("calibration_parameters.num_bin", "must be 512, 1024, 2048 or 4096, got " + std::to_string(num_bin));
+    r.fail("calibration_parameters.num_bin", "must be 512, 1024, 2048 or 4096, got " + shown(num_bin));
   c.num_bin = static_cast<size_t>(num_bin);
   const double levels = r.number(cal, "calibration_parameters", "num_quantized_bins", 0);
   if (levels != 0 && !(levels >= 16 && levels <= 255 && levels == std::floor(levels)))
-    r.fail("calibration_parameters.num_quantized_bins", "must be a whole number from 16 to 255 (or 0: each tensor's own steps), got " + std::to_string(levels));
+    r.fail("calibration_parameters.num_quantized_bins", "must be a whole number from 16 to 255 (or 0: each tensor's own steps), got " + shown(levels));
   c.num_quantized_bins = static_cast<int>(levels);
+  const bool uses_kl = c.calibration_type == "kl" || c.calibration_type == "default" || c.calibration_type == "mix";
+  for (const char* key : {"num_bin", "num_quantized_bins"})
+    if (cal[key] && !uses_kl)
+      c.notes.push_back(std::string("calibration_parameters.") + key + ": only kl (and default and mix, which try it) reads it; ignored for " +
+                        c.calibration_type);
 
   note_unused_keys(r, root, c.notes);
   return c;

@@ -94,10 +94,16 @@ float RangeObserver::kl_bound(int levels, size_t bins) const {
   hist[0] -= static_cast<double>(zeros_);
   const size_t q_bins = static_cast<size_t>(std::max(levels, 1));
   const size_t stride = std::max<size_t>(1, bins / (kBins / kCandidateStride));
+  // The bin holding the maximum: every edge from there on clips nothing, so it is the last
+  // candidate, and always one (the histogram's range is 1-2x the maximum, as it doubles).
+  const size_t top = std::clamp<size_t>(static_cast<size_t>(std::ceil(static_cast<double>(abs_max_) / range_ * static_cast<double>(bins))), 1, bins);
+  std::vector<size_t> edges;
+  for (size_t edge = std::max(q_bins, stride); edge < top; edge += stride) edges.push_back(edge);
+  edges.push_back(top);
   double best = INFINITY;
-  size_t best_edge = bins;
+  size_t best_edge = top;
   std::vector<double> p, q;
-  for (size_t edge = std::max(q_bins, stride); edge <= bins; edge += stride) {
+  for (const size_t edge : edges) {
     // P: the histogram of the non-zero values clipped at `edge` (what lies above lands in the last
     // kept bin). Exact zeros are left out: a ReLU output is half zeros, and that spike would make
     // every clipping look cheap.

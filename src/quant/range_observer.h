@@ -25,7 +25,10 @@ class RangeObserver {
   float abs_bound(double percentile) const;
   // The bound whose clipping to [0, b] and rounding to `levels` steps loses the least information
   // (KL divergence between the |x| histogram and its quantized form, TensorRT's entropy method),
-  // searched on the histogram merged down to `bins` bins (a power of two, 128 to kBins).
+  // searched on the histogram merged down to `bins` bins (a power of two, 128 to kBins), from
+  // `levels` bins up to the one holding the maximum (no clipping). The histogram's range is 1-2x
+  // the maximum (it doubles as values grow), so the deepest clip it can pick is levels / bins of
+  // that range.
   float kl_bound(int levels, size_t bins = kBins) const;
   // The |x| histogram merged down to `bins` bins over [0, histogram_range()] (for plots).
   std::vector<uint64_t> histogram(size_t bins) const;

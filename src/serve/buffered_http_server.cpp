@@ -148,15 +148,16 @@ bool BufferedHttpServer::request_timed_out() { return BufferedSocketStream::curr
 
 bool BufferedHttpServer::process_and_close_socket(socket_t sock) {
   BufferedSocketStream stream(sock, milliseconds(read_timeout_sec_, read_timeout_usec_), milliseconds(write_timeout_sec_, write_timeout_usec_));
-  auto last_request = [&] { return draining_ || (saturated_ && saturated_()); };
   // The next request of a keep-alive connection, waited for in short slices: a stopping or
-  // draining server, or one whose threads are all taken, lets go of idle connections at once. A
-  // connection's first request is always waited for: its client connected to be answered.
+  // draining server lets go of idle connections at once. A connection's first request is always
+  // waited for: its client connected to be answered. (A saturated server does not close idle
+  // connections: a request crossing the close would be lost. It ends busy ones after their
+  // answer instead, below.)
   bool first = true;
   auto next_request = [&] {
     bool arrived = stream.buffered() || wait_for(sock, POLLIN, 0);
     const auto give_up = Clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
-    while (!arrived && svr_sock_ != INVALID_SOCKET && (first || !last_request()) && Clock::now() < give_up)
+    while (!arrived && svr_sock_ != INVALID_SOCKET && (first || !draining_) && Clock::now() < give_up)
       arrived = wait_for(sock, POLLIN, 50);
     first = false;
     if (arrived) stream.start_request(request_timeout_.count() > 0 ? Clock::now() + request_timeout_ : Clock::time_point::max());
@@ -165,12 +166,22 @@ bool BufferedHttpServer::process_and_close_socket(socket_t sock) {
   bool ok = true;
   for (size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET && next_request(); --left) {
     bool connection_closed = false;
-    ok = process_request(stream, left == 1 || last_request(), connection_closed, nullptr);
+    // The library only writes `Connection: close` when asked to; the connection must then really
+    // end after this answer, with no later request read (a client resends those elsewhere).
+    const bool closing = left == 1 || draining_ || (saturated_ && saturated_());
+    ok = process_request(stream, closing, connection_closed, nullptr);
     if (stream.broken()) {
       lingering_close(sock);
       return false;
     }
-    if (!ok || connection_closed) break;
+    // (A drain that began while the request ran answered it with `Connection: close` too.)
+    if (!ok || connection_closed || closing || draining_) break;
+  }
+  // Bytes the client sent that will not be read (a pipelined request on a connection ended by
+  // Connection: close): closing over them would reset the connection under the last answer.
+  if (stream.buffered() || wait_for(sock, POLLIN, 0)) {
+    lingering_close(sock);
+    return ok;
   }
   ::shutdown(sock, SHUT_RDWR);
   ::close(sock);

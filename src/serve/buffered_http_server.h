@@ -24,7 +24,8 @@ class BufferedHttpServer : public httplib::Server {
   // never be read as another request.
   void set_request_timeout(std::chrono::milliseconds timeout) { request_timeout_ = timeout; }
   // True while every HTTP thread is taken (connections wait in the queue): keep-alive then ends
-  // each connection after its current request, so the waiting ones get a thread.
+  // each connection after its current request (`Connection: close`), so the waiting ones get a
+  // thread.
   void set_saturated(std::function<bool()> saturated) { saturated_ = std::move(saturated); }
   // From now on each connection ends after the request it is reading (answered with
   // `Connection: close`), and idle ones end at once: the shutdown waits only for real work.
