@@ -331,7 +331,9 @@ void serve(const ServeOptions& options) {
                     throw StatusError(400, "Inference-Header-Content-Length '" + v + "' is not a byte count");
                   json_length = std::stoull(v);
                 }
-                InferRequest request = parse_infer_request(*m.model, req.body, json_length, decode_images);
+                // The library's Request is a non-const object handed to handlers by const reference and
+                // not read after the handler returns: its body can be moved out, not copied.
+                InferRequest request = parse_infer_request(*m.model, std::move(const_cast<httplib::Request&>(req).body), json_length, decode_images);
                 std::vector<Tensor> inputs;
                 for (const auto& info : m.model->summary().inputs) inputs.push_back(request.inputs.at(info.name));
                 const auto deadline = request.timeout_us > 0 ? start + std::chrono::microseconds(static_cast<int64_t>(request.timeout_us))

@@ -24,7 +24,7 @@ struct RequestedOutput {
 struct InferRequest {
   std::string id;
   std::map<std::string, Tensor> inputs;  // by model input name; binary ones view `storage`
-  std::shared_ptr<std::string> storage;  // binary tensor data, copied once from the body
+  std::shared_ptr<std::string> storage;  // the body, when binary inputs view it
   std::vector<RequestedOutput> outputs;  // empty: every output, as JSON data
   bool binary_outputs = false;           // request-level binary_data_output
   double timeout_us = 0;                 // 0: none
@@ -38,7 +38,9 @@ using ImageDecoder = Tensor (*)(const Model& model, const std::vector<std::strin
 // the rest of the body is binary tensor data), or nullopt when the header is absent (the whole body
 // is JSON). A zero length means a raw binary body holding the model's single input. Throws
 // StatusError(400) naming the problem.
-InferRequest parse_infer_request(const Model& model, const std::string& body, std::optional<size_t> json_length, ImageDecoder decode);
+// The body is taken (moved in, not copied): binary inputs are views of it, kept alive by
+// InferRequest::storage.
+InferRequest parse_infer_request(const Model& model, std::string body, std::optional<size_t> json_length, ImageDecoder decode);
 
 struct InferResponse {
   std::string body;
