@@ -296,10 +296,19 @@ class ModelPy {
     o.iters = iters;
     o.warmup = warmup;
     o.batch = batch;
+    // Ctrl-C: Python runs its signal handlers only when asked, so the benchmark asks between
+    // runs; the KeyboardInterrupt raised there is re-raised once the GIL is back.
+    o.interrupted = [] {
+      py::gil_scoped_acquire gil;
+      return PyErr_CheckSignals() != 0;
+    };
     std::string report;
-    {
+    try {
       py::gil_scoped_release unlocked;
       report = cli::run_benchmark(model_, model_->path(), o).dump();
+    } catch (const cli::BenchmarkInterrupted&) {
+      if (PyErr_Occurred()) throw py::error_already_set();
+      throw;
     }
     return py::module_::import("json").attr("loads")(report);
   }

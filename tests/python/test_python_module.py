@@ -315,3 +315,30 @@ def test_bad_arguments_are_errors_not_crashes(shoe_jpeg):
     with pytest.raises(effvit.Error) as info:
         model.classify(np.random.random((224, 224, 3)))
     assert "uint8" in str(info.value) and "float64" in str(info.value)
+
+
+@pytest.mark.parametrize("streams", [1, 2])
+def test_ctrl_c_stops_a_long_bench(streams):
+    # A benchmark of ~100,000 runs (minutes) stopped by SIGINT after a second: KeyboardInterrupt at
+    # once, as Python code would get it.
+    script = ("import effvit, sys, time\n"
+              "m = effvit.Model(sys.argv[1])\n"
+              "print('ready', flush=True)\n"
+              "t = time.monotonic()\n"
+              "try:\n"
+              "    m.bench(iters=100000, warmup=0, streams=%d)\n"
+              "    print('finished')\n"
+              "except KeyboardInterrupt:\n"
+              "    print('interrupted after %%.1f s' %% (time.monotonic() - t))\n" % streams)
+    proc = subprocess.Popen([sys.executable, "-c", script, FP32], stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(1.0)
+        start = time.monotonic()
+        proc.send_signal(2)
+        out, _ = proc.communicate(timeout=30)
+        assert out.startswith("interrupted after") and time.monotonic() - start < 5, out
+    finally:
+        proc.kill()
+        proc.wait()

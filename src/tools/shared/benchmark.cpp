@@ -1,6 +1,7 @@
 #include "tools/shared/benchmark.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <random>
@@ -43,11 +44,16 @@ Tensor random_input(const Model& model, int64_t batch) {
 }
 
 // Runs `iters` timed inferences after `warmup` untimed ones; returns per-run milliseconds.
-std::vector<double> time_runs(Session& session, const Tensor& input, int warmup, int iters) {
-  for (int i = 0; i < warmup; ++i) session.run(input);
+// `stop()` is asked between runs, outside the timing.
+std::vector<double> time_runs(Session& session, const Tensor& input, int warmup, int iters, const std::function<bool()>& stop) {
+  for (int i = 0; i < warmup; ++i) {
+    if (stop()) throw BenchmarkInterrupted();
+    session.run(input);
+  }
   std::vector<double> ms;
   ms.reserve(static_cast<size_t>(iters));
   for (int i = 0; i < iters; ++i) {
+    if (stop()) throw BenchmarkInterrupted();
     const auto t0 = Clock::now();
     session.run(input);
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
@@ -69,8 +75,9 @@ nlohmann::json run_benchmark(const std::shared_ptr<const Model>& model, const st
   const Tensor input = random_input(*model, o.batch);
   const int64_t images = input.shape().empty() ? 1 : input.shape()[0];
 
+  auto interrupted = [&o] { return o.interrupted && o.interrupted(); };
   Session single(model, {.threads = o.threads});
-  const Stats one = stats_of(time_runs(single, input, o.warmup, o.iters));
+  const Stats one = stats_of(time_runs(single, input, o.warmup, o.iters, interrupted));
 
   Stats loaded = one;
   double fps = 1000.0 * static_cast<double>(images) / one.median;
@@ -78,23 +85,37 @@ nlohmann::json run_benchmark(const std::shared_ptr<const Model>& model, const st
     std::vector<std::unique_ptr<Session>> sessions;
     for (int i = 0; i < o.streams; ++i) {
       sessions.push_back(std::make_unique<Session>(model, SessionOptions{.threads = o.threads}));
-      for (int w = 0; w < std::max(1, o.warmup); ++w) sessions.back()->run(input);
+      for (int w = 0; w < std::max(1, o.warmup); ++w) {
+        if (interrupted()) throw BenchmarkInterrupted();
+        sessions.back()->run(input);
+      }
     }
     std::vector<std::vector<double>> per_stream(static_cast<size_t>(o.streams));
     const auto t0 = Clock::now();
     std::vector<std::thread> workers;
     std::mutex error_mutex;
     std::string error;
+    // The streams stop when the caller is interrupted; only the calling thread asks (a Python
+    // caller's signal handlers run there).
+    std::atomic<bool> stop{false};
+    std::atomic<int> finished{0};
     for (int i = 0; i < o.streams; ++i)
       workers.emplace_back([&, i] {
         try {
-          per_stream[static_cast<size_t>(i)] = time_runs(*sessions[static_cast<size_t>(i)], input, 0, o.iters);
+          per_stream[static_cast<size_t>(i)] = time_runs(*sessions[static_cast<size_t>(i)], input, 0, o.iters, [&stop] { return stop.load(); });
+        } catch (const BenchmarkInterrupted&) {
         } catch (const std::exception& e) {
           std::lock_guard<std::mutex> lock(error_mutex);
           if (error.empty()) error = e.what();
         }
+        ++finished;
       });
+    while (finished < o.streams && !stop) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (interrupted()) stop = true;
+    }
     for (auto& w : workers) w.join();
+    if (stop) throw BenchmarkInterrupted();
     if (!error.empty()) throw Error(error);
     const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
     fps = static_cast<double>(o.streams) * o.iters * static_cast<double>(images) / wall;

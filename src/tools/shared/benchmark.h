@@ -2,6 +2,8 @@
 // Session and thread): what `effvit bench` prints and the Python module's Model.bench returns.
 #pragma once
 
+#include <exception>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -12,6 +14,14 @@ namespace effvit::cli {
 
 struct BenchOptions {
   int threads = 1, streams = 1, iters = 50, warmup = 5, batch = 1;
+  // Polled on the calling thread between runs (and every ~20 ms while streams run): returning true
+  // stops the benchmark, and run_benchmark throws BenchmarkInterrupted. The Python module checks
+  // for Ctrl-C here.
+  std::function<bool()> interrupted;
+};
+
+struct BenchmarkInterrupted : std::exception {
+  const char* what() const noexcept override { return "bench: interrupted"; }
 };
 
 // The report `bench --json` prints: model, precision, threads, streams, batch, latency_ms
