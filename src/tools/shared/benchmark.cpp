@@ -99,6 +99,7 @@ nlohmann::json run_benchmark(const std::shared_ptr<const Model>& model, const st
     // caller's signal handlers run there).
     std::atomic<bool> stop{false};
     std::atomic<int> finished{0};
+    std::vector<Clock::time_point> ends(static_cast<size_t>(o.streams), t0);
     for (int i = 0; i < o.streams; ++i)
       workers.emplace_back([&, i] {
         try {
@@ -108,16 +109,18 @@ nlohmann::json run_benchmark(const std::shared_ptr<const Model>& model, const st
           std::lock_guard<std::mutex> lock(error_mutex);
           if (error.empty()) error = e.what();
         }
+        ends[static_cast<size_t>(i)] = Clock::now();
         ++finished;
       });
-    while (finished < o.streams && !stop) {
+    while (o.interrupted && finished < o.streams && !stop) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       if (interrupted()) stop = true;
     }
     for (auto& w : workers) w.join();
     if (stop) throw BenchmarkInterrupted();
     if (!error.empty()) throw Error(error);
-    const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+    // Until the last stream finished, not until this thread noticed.
+    const double wall = std::chrono::duration<double>(*std::max_element(ends.begin(), ends.end()) - t0).count();
     fps = static_cast<double>(o.streams) * o.iters * static_cast<double>(images) / wall;
     std::vector<double> all;
     for (const auto& v : per_stream) all.insert(all.end(), v.begin(), v.end());
