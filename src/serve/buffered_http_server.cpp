@@ -6,10 +6,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
-#include <algorithm>
 #include <memory>
 
 namespace effvit::serve {
@@ -92,8 +93,11 @@ class BufferedSocketStream final : public httplib::Stream {
     const size_t n = std::min(size, end_ - begin_);
     std::memcpy(ptr, buffer_.get() + begin_, n);
     begin_ += n;
+    consumed_ += n;
     return static_cast<ssize_t>(n);
   }
+  // Bytes handed to the library so far on this connection.
+  uint64_t consumed() const { return consumed_; }
 
   ssize_t write(const char* ptr, size_t size) override {
     if (!is_writable()) return -1;
@@ -123,12 +127,14 @@ class BufferedSocketStream final : public httplib::Stream {
   size_t begin_ = 0, end_ = 0;
   Clock::time_point deadline_ = Clock::time_point::max();
   bool timed_out_ = false, broken_ = false;
+  uint64_t consumed_ = 0;
 
  public:
   static thread_local bool current_request_timed_out;
 };
 
 thread_local bool BufferedSocketStream::current_request_timed_out = false;
+thread_local bool close_requested = false;
 
 // Closes a connection whose client may still be sending (a request cut short): shutting down only
 // our side and reading what is left for a moment lets the answer reach the client. Closing with
@@ -145,6 +151,7 @@ void lingering_close(int sock) {
 }  // namespace
 
 bool BufferedHttpServer::request_timed_out() { return BufferedSocketStream::current_request_timed_out; }
+void BufferedHttpServer::close_after_answer() { close_requested = true; }
 
 bool BufferedHttpServer::process_and_close_socket(socket_t sock) {
   BufferedSocketStream stream(sock, milliseconds(read_timeout_sec_, read_timeout_usec_), milliseconds(write_timeout_sec_, write_timeout_usec_));
@@ -166,16 +173,32 @@ bool BufferedHttpServer::process_and_close_socket(socket_t sock) {
   bool ok = true;
   for (size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET && next_request(); --left) {
     bool connection_closed = false;
+    close_requested = false;
     // The library only writes `Connection: close` when asked to; the connection must then really
     // end after this answer, with no later request read (a client resends those elsewhere).
     const bool closing = left == 1 || draining_ || (saturated_ && saturated_());
-    ok = process_request(stream, closing, connection_closed, nullptr);
+    // Where this request's body ends in the byte stream, known once its head is parsed. The
+    // library answers some requests without reading their body (a bad Range, a GET with a body,
+    // a body over the size limit, an early 400): those bytes must not be read as requests.
+    bool head_parsed = false, chunked = false;
+    uint64_t body_end = 0;
+    ok = process_request(stream, closing, connection_closed, [&](httplib::Request& req) {
+      head_parsed = true;
+      chunked = req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
+      const std::string length = req.get_header_value("Content-Length");
+      body_end = stream.consumed() + (length.empty() ? 0 : std::strtoull(length.c_str(), nullptr, 10));
+    });
     if (stream.broken()) {
       lingering_close(sock);
       return false;
     }
-    // (A drain that began while the request ran answered it with `Connection: close` too.)
-    if (!ok || connection_closed || closing || draining_) break;
+    // A chunked body's end is not known here: such a connection carries one request.
+    const bool unread = !head_parsed || chunked || stream.consumed() < body_end;
+    if (unread) {
+      lingering_close(sock);
+      return ok;
+    }
+    if (!ok || connection_closed || closing || close_requested) break;
   }
   // Bytes the client sent that will not be read (a pipelined request on a connection ended by
   // Connection: close): closing over them would reset the connection under the last answer.

@@ -283,7 +283,10 @@ void serve(const ServeOptions& options) {
   auto guarded = [&](auto body) {
     return [&, body](const httplib::Request& req, httplib::Response& res) {
       // While draining, every answer ends its connection, so keep-alive clients let go.
-      if (!ready) res.set_header("Connection", "close");
+      if (!ready) {
+        res.set_header("Connection", "close");
+        BufferedHttpServer::close_after_answer();
+      }
       try {
         body(req, res);
       } catch (const StatusError& e) {
@@ -298,7 +301,10 @@ void serve(const ServeOptions& options) {
   http.Get("/v2/health/live", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
   http.Get("/v2/health/ready", [&](const httplib::Request&, httplib::Response& res) {
     res.status = ready ? 200 : 503;
-    if (!ready) res.set_header("Connection", "close");
+    if (!ready) {
+      res.set_header("Connection", "close");
+      BufferedHttpServer::close_after_answer();
+    }
   });
   http.Get("/v2", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(json{{"name", "effvit"}, {"version", "0.1.0"}, {"extensions", {"binary_tensor_data", "classification"}}}.dump(),

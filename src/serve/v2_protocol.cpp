@@ -249,9 +249,17 @@ InferRequest parse_infer_request(const Model& model, std::string body_bytes, std
         bad("input '" + name + "': binary_data_size " + std::to_string(*binary_size) + " for shape " + shape_str(shape) + " of " +
             datatype + " (" + std::to_string(bytes) + " bytes)");
       // Binary inputs are views of the body: a fresh tensor of a few hundred KB would be mapped
-      // from the kernel and page-faulted in on every request.
-      r.storage = held;
-      r.inputs.emplace(name, Tensor::view(*dtype, shape, held->data() + binary_at));
+      // from the kernel and page-faulted in on every request. Where the JSON part's length leaves
+      // the data off its element alignment, it is copied instead (a misaligned float is not one).
+      char* data = held->data() + binary_at;
+      if (reinterpret_cast<uintptr_t>(data) % dtype_size(*dtype) == 0) {
+        r.storage = held;
+        r.inputs.emplace(name, Tensor::view(*dtype, shape, data));
+      } else {
+        Tensor copy(*dtype, shape);
+        std::memcpy(copy.raw(), data, bytes);
+        r.inputs.emplace(name, std::move(copy));
+      }
       binary_at += bytes;
     } else {
       std::vector<const json*> values;
