@@ -55,6 +55,7 @@ load() {  # SECONDS CONCURRENCY
 }
 load 2 2 >/dev/null
 load "$seconds" 8 >"$work/c8.txt"
+sleep 2  # requests still in flight when the concurrency-8 client stopped would land in the next counts
 curl -s "$metrics" >"$work/metrics_before.txt"
 load "$seconds" 1 >"$work/c1.txt"
 curl -s "$metrics" >"$work/metrics_after.txt"

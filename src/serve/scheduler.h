@@ -1,8 +1,9 @@
-// One model's request queue and its instances: requests wait in a bounded queue; each instance (a
-// Session of the shared Model, on its own thread, warmed up on every batch size it may run) takes
-// the oldest and, for a dynamic-batch model, more of the same shape until --max-batch-size or
-// --max-queue-delay-us (waiting only while no other instance is idle), runs them as one batch and
-// hands each request its rows of the outputs.
+// One model's request queue and its instances: a pool of Sessions of the shared Model (one per
+// instance, warmed up on every batch size it may run) and a thread per instance. A request that
+// finds nothing queued and a session free runs at once on the thread that received it; others
+// wait in a bounded queue, from which an instance thread takes the oldest and, for a dynamic-batch
+// model, more of the same shape until --max-batch-size or --max-queue-delay-us (waiting only while
+// no session is free), runs them as one batch and hands each request its rows of the outputs.
 #pragma once
 
 #include <atomic>
@@ -60,16 +61,19 @@ class ModelScheduler {
   ModelScheduler(const ModelScheduler&) = delete;
   ModelScheduler& operator=(const ModelScheduler&) = delete;
 
-  // Queues a request; throws StatusError(503) when the queue is full or the scheduler is stopping.
+  // Runs a request at once on the calling thread when nothing is queued and a session is free
+  // (one thread per run, no deadline), else queues it; the returned job's `done` is then ready or
+  // pending. Throws StatusError(503) when the queue is full or the scheduler is stopping.
   std::shared_ptr<Job> submit(std::vector<Tensor> inputs, std::shared_ptr<void> storage, Clock::time_point deadline);
   // Runs what is queued, then stops the instances.
   void stop();
   ModelStats& stats() { return stats_; }
 
  private:
-  void instance_loop(Session& session);
-  std::vector<std::shared_ptr<Job>> take_batch(std::unique_lock<std::mutex>& lock);
+  void instance_loop();
+  std::vector<std::shared_ptr<Job>> take_batch(std::unique_lock<std::mutex>& lock, Session*& session);
   void run_batch(Session& session, std::vector<std::shared_ptr<Job>>& batch);
+  void release(Session* session);
 
   std::shared_ptr<const Model> model_;
   SchedulerOptions options_;
@@ -78,7 +82,8 @@ class ModelScheduler {
   std::condition_variable wake_;
   std::deque<std::shared_ptr<Job>> queue_;
   bool stopping_ = false;
-  int idle_instances_ = 0;  // waiting for a request (under mutex_)
+  std::vector<std::unique_ptr<Session>> sessions_;  // one per instance
+  std::vector<Session*> free_sessions_;              // not running a batch (under mutex_)
   std::vector<std::thread> instances_;
   ModelStats stats_;
 };
