@@ -98,12 +98,17 @@ std::shared_ptr<ModelScheduler::Job> ModelScheduler::submit(std::vector<Tensor> 
     }
   }
   if (!session) {
-    wake_.notify_one();
+    // Every instance: the one gathering a batch must see it, not only an idle one that cannot start.
+    wake_.notify_all();
     return job;
   }
+  struct Release {
+    ModelScheduler* self;
+    Session* session;
+    ~Release() { self->release(session); }
+  } give_back{this, session};
   std::vector<std::shared_ptr<Job>> batch{job};
   run_batch(*session, batch);
-  release(session);
   return job;
 }
 
@@ -136,7 +141,9 @@ void ModelScheduler::stop() {
 // free session for the batch into `session`.
 std::vector<std::shared_ptr<ModelScheduler::Job>> ModelScheduler::take_batch(std::unique_lock<std::mutex>& lock, Session*& session) {
   std::vector<std::shared_ptr<Job>> batch;
-  wake_.wait(lock, [&] { return (stopping_ && queue_.empty()) || (!queue_.empty() && !free_sessions_.empty()); });
+  // One instance gathers at a time: two each holding a session and part of a batch would both
+  // wait out the delay, on a server with nothing else to do.
+  wake_.wait(lock, [&] { return (stopping_ && queue_.empty()) || (!queue_.empty() && !free_sessions_.empty() && !gathering_); });
   if (queue_.empty()) return batch;
   session = free_sessions_.back();
   free_sessions_.pop_back();
@@ -144,6 +151,14 @@ std::vector<std::shared_ptr<ModelScheduler::Job>> ModelScheduler::take_batch(std
   queue_.pop_front();
   int64_t rows = batch[0]->rows;
   if (!batchable_) return batch;
+  gathering_ = true;
+  struct Done {
+    ModelScheduler* self;
+    ~Done() {
+      self->gathering_ = false;
+      self->wake_.notify_all();
+    }
+  } done{this};
   const auto until = batch[0]->enqueued + std::chrono::microseconds(options_.max_queue_delay_us);
   while (rows < options_.max_batch_size) {
     if (queue_.empty()) {
@@ -223,7 +238,7 @@ void ModelScheduler::instance_loop() {
       batch = take_batch(lock, session);
       if (batch.empty()) return;  // stopping, and nothing left
       // A request left behind (it would not fit this batch) is another instance's to take now.
-      if (!queue_.empty()) wake_.notify_one();
+      if (!queue_.empty()) wake_.notify_all();
     }
     run_batch(*session, batch);
     release(session);

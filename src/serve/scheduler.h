@@ -84,6 +84,7 @@ class ModelScheduler {
   bool stopping_ = false;
   std::vector<std::unique_ptr<Session>> sessions_;  // one per instance
   std::vector<Session*> free_sessions_;              // not running a batch (under mutex_)
+  bool gathering_ = false;                           // an instance is gathering a batch (under mutex_)
   std::vector<std::thread> instances_;
   ModelStats stats_;
 };

@@ -66,6 +66,20 @@ def run_threads(target, count, with_index=False):
         t.join()
 
 
+def start_big_request(port, rows=96):
+    """Sends a `rows`-row request on a raw socket and returns the socket once the server has its
+    body (M0 then runs it for ~0.2 s at 96 rows on this machine's cores); its answer is read later."""
+    big = np.zeros((rows, 3, 224, 224), np.float32)
+    head = json.dumps({"inputs": [{"name": "input", "shape": list(big.shape), "datatype": "FP32",
+                                   "parameters": {"binary_data_size": big.nbytes}}]}).encode()
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(b"POST /v2/models/m0/infer HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
+                 b"Inference-Header-Content-Length: %d\r\nContent-Length: %d\r\n\r\n" % (len(head), len(head) + big.nbytes) +
+                 head + big.tobytes())
+    time.sleep(0.05)
+    return sock
+
+
 def cli_run(x, name):
     os.makedirs(WORK, exist_ok=True)
     src, dst = os.path.join(WORK, name + "_in.npy"), os.path.join(WORK, name + "_out.npy")
@@ -216,7 +230,7 @@ def test_json_depth_and_binary_sizes_are_400(server):
 
 
 def test_dynamic_batching_keeps_each_request_its_own_rows():
-    # One instance, kept busy by a 32-row request while eight single requests arrive: they queue,
+    # One instance, kept busy by a 96-row request while eight single requests arrive: they queue,
     # and the instance takes them in batches (a free session would have run each at once).
     s = Server("--model", "m0=" + M0, "--max-batch-size", "4", "--max-queue-delay-us", "300000", "--instances", "1")
     try:
@@ -227,11 +241,11 @@ def test_dynamic_batching_keeps_each_request_its_own_rows():
         def send(k):
             got[k] = logits_of(binary_request(s.url + "/v2/models/m0/infer", xs[k]))
 
-        busy = threading.Thread(target=lambda: binary_request(s.url + "/v2/models/m0/infer", np.zeros((32, 3, 224, 224), np.float32)))
-        busy.start()
-        time.sleep(0.1)
-        run_threads(send, 8, with_index=True)
-        busy.join()
+        port = int(s.url.rsplit(":", 1)[1])
+        with start_big_request(port) as busy:
+            run_threads(send, 8, with_index=True)
+            busy.settimeout(30)
+            assert read_response(busy)[0].split()[1] == "200"
         # Batched rows come out as a batch-8 run computes them; each request gets its own.
         for k in range(8):
             assert np.allclose(got[k], want[k], rtol=1e-4, atol=1e-5), k
@@ -241,7 +255,7 @@ def test_dynamic_batching_keeps_each_request_its_own_rows():
             assert re.search(r'^%s\{model="m0",version="1"\} \d+' % name, metrics, re.M), name
         count = int(re.search(r'^nv_inference_count\{model="m0",version="1"\} (\d+)', metrics, re.M).group(1))
         execs = int(re.search(r'^nv_inference_exec_count\{model="m0",version="1"\} (\d+)', metrics, re.M).group(1))
-        assert count == 40 and execs - 1 < 8, (execs, count)
+        assert count == 104 and execs - 1 < 8, (execs, count)
     finally:
         code, _ = s.stop()
     assert code == 0
@@ -402,15 +416,7 @@ def test_an_instance_stops_waiting_for_batch_mates_when_another_goes_idle():
     # for batch-mates. When the big one finishes a session is free: it must stop waiting and run.
     s = Server("--model", "m0=" + M0, "--instances", "2", "--max-batch-size", "4", "--max-queue-delay-us", "3000000")
     try:
-        port = int(s.url.rsplit(":", 1)[1])
-        big = np.zeros((96, 3, 224, 224), np.float32)
-        head = json.dumps({"inputs": [{"name": "input", "shape": list(big.shape), "datatype": "FP32",
-                                       "parameters": {"binary_data_size": big.nbytes}}]}).encode()
-        with socket.create_connection(("127.0.0.1", port)) as sock:
-            sock.sendall(b"POST /v2/models/m0/infer HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
-                         b"Inference-Header-Content-Length: %d\r\nContent-Length: %d\r\n\r\n" % (len(head), len(head) + big.nbytes) +
-                         head + big.tobytes())
-            time.sleep(0.05)  # the big request is running now (M0 takes ~0.2 s for 96 rows here)
+        with start_big_request(int(s.url.rsplit(":", 1)[1])) as sock:
             start = time.monotonic()
             x = np.zeros((1, 3, 224, 224), np.float32)
             assert binary_request(s.url + "/v2/models/m0/infer", x, extra={"parameters": {"timeout": 20_000_000}}).status_code == 200
@@ -418,6 +424,31 @@ def test_an_instance_stops_waiting_for_batch_mates_when_another_goes_idle():
             sock.settimeout(20)
             assert read_response(sock)[0].split()[1] == "200"
         assert took < 2.0, took
+    finally:
+        code, _ = s.stop()
+    assert code == 0
+
+
+def test_a_full_batch_runs_at_once_while_another_instance_is_idle():
+    # A 96-row request runs on the thread that received it; two queued 1-row requests fill a
+    # batch of 2. Only one instance gathers at a time, so they meet in one batch and run as soon as
+    # it is full (two instances each holding one of them waited out the 3 s delay).
+    s = Server("--model", "m0=" + M0, "--instances", "2", "--max-batch-size", "2", "--max-queue-delay-us", "3000000")
+    try:
+        took = {}
+
+        def send(k):
+            time.sleep(0.05 * k)
+            start = time.monotonic()
+            x = np.zeros((1, 3, 224, 224), np.float32)
+            assert binary_request(s.url + "/v2/models/m0/infer", x, extra={"parameters": {"timeout": 20_000_000}}).status_code == 200
+            took[k] = time.monotonic() - start
+
+        with start_big_request(int(s.url.rsplit(":", 1)[1])) as sock:
+            run_threads(send, 2, with_index=True)
+            sock.settimeout(20)
+            assert read_response(sock)[0].split()[1] == "200"
+        assert len(took) == 2 and max(took.values()) < 2.0, took
     finally:
         code, _ = s.stop()
     assert code == 0
