@@ -66,7 +66,7 @@ wait $server || true
 /usr/bin/python3 - "$work" "$client" <<'PY'
 import json, re, sys
 work, client = sys.argv[1:3]
-def hey(path):
+def client_results(path):
     text = open(path).read()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
     if client == "hey":
@@ -81,8 +81,8 @@ def hey(path):
     return rps, p50, {"2xx": total - bad, "other": bad, "socket errors": errors}
 streams = json.load(open(work + "/streams.json"))
 one = json.load(open(work + "/one.json"))
-rps8, _, codes8 = hey(work + "/c8.txt")
-_, p50, codes1 = hey(work + "/c1.txt")
+rps8, _, codes8 = client_results(work + "/c8.txt")
+_, p50, codes1 = client_results(work + "/c1.txt")
 print("cpu %s, tier %s, client %s" % (one["cpu"], one["isa"], client))
 print("concurrency 8: %.1f req/s against bench --streams 2 at %.1f img/s: %.2fx (target >= 0.8x); status codes %s" %
       (rps8, streams["fps"], rps8 / streams["fps"], codes8))

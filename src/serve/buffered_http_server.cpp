@@ -151,7 +151,10 @@ void lingering_close(int sock) {
 }  // namespace
 
 bool BufferedHttpServer::request_timed_out() { return BufferedSocketStream::current_request_timed_out; }
-void BufferedHttpServer::close_after_answer() { close_requested = true; }
+void BufferedHttpServer::close_after_answer(httplib::Response& res) {
+  res.set_header("Connection", "close");
+  close_requested = true;
+}
 
 bool BufferedHttpServer::process_and_close_socket(socket_t sock) {
   BufferedSocketStream stream(sock, milliseconds(read_timeout_sec_, read_timeout_usec_), milliseconds(write_timeout_sec_, write_timeout_usec_));

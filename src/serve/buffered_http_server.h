@@ -32,9 +32,9 @@ class BufferedHttpServer : public httplib::Server {
   void drain() { draining_ = true; }
   // Whether the request this thread is serving was cut by the request timeout (for its answer).
   static bool request_timed_out();
-  // For a handler that answers `Connection: close` itself: the connection then ends after this
-  // answer, whatever else is pipelined behind it.
-  static void close_after_answer();
+  // For a handler: the answer says `Connection: close`, and the connection ends after it,
+  // whatever else is pipelined behind it.
+  static void close_after_answer(httplib::Response& res);
 
  private:
   std::chrono::milliseconds request_timeout_{0};

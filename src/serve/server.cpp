@@ -115,23 +115,22 @@ std::string prometheus(const std::vector<std::unique_ptr<Served>>& models) {
     line("nv_inference_request_failure", m, s.failure_backend.load(), ",reason=\"BACKEND\"");
     line("nv_inference_request_failure", m, s.failure_input.load(), ",reason=\"OTHER\"");
   });
-  family("nv_inference_count", "counter", "Number of inferences performed (batch rows)", [&](const Served& m) {
-    line("nv_inference_count", m, m.scheduler->stats().inference_count.load());
-  });
-  family("nv_inference_exec_count", "counter", "Number of model executions (batches)", [&](const Served& m) {
-    line("nv_inference_exec_count", m, m.scheduler->stats().exec_count.load());
-  });
+  // The families of one value per model, each a ModelStats counter.
+  struct Single {
+    const char *name, *type, *help;
+    const std::atomic<uint64_t> ModelStats::*counter;
+  };
+  const Single singles[] = {
+      {"nv_inference_count", "counter", "Number of inferences performed (batch rows)", &ModelStats::inference_count},
+      {"nv_inference_exec_count", "counter", "Number of model executions (batches)", &ModelStats::exec_count},
+      {"nv_inference_request_duration_us", "counter", "Cumulative request duration in microseconds", &ModelStats::request_us},
+      {"nv_inference_queue_duration_us", "counter", "Cumulative time requests waited in the queue, in microseconds", &ModelStats::queue_us},
+      {"nv_inference_compute_infer_duration_us", "counter", "Cumulative model execution time, in microseconds", &ModelStats::compute_us},
+  };
+  for (const Single& f : singles)
+    family(f.name, f.type, f.help, [&](const Served& m) { line(f.name, m, (m.scheduler->stats().*f.counter).load()); });
   family("nv_inference_pending_request_count", "gauge", "Requests waiting in the queue", [&](const Served& m) {
     line("nv_inference_pending_request_count", m, m.scheduler->stats().pending.load());
-  });
-  family("nv_inference_request_duration_us", "counter", "Cumulative request duration in microseconds", [&](const Served& m) {
-    line("nv_inference_request_duration_us", m, m.scheduler->stats().request_us.load());
-  });
-  family("nv_inference_queue_duration_us", "counter", "Cumulative time requests waited in the queue, in microseconds", [&](const Served& m) {
-    line("nv_inference_queue_duration_us", m, m.scheduler->stats().queue_us.load());
-  });
-  family("nv_inference_compute_infer_duration_us", "counter", "Cumulative model execution time, in microseconds", [&](const Served& m) {
-    line("nv_inference_compute_infer_duration_us", m, m.scheduler->stats().compute_us.load());
   });
   return out.str();
 }
@@ -262,7 +261,7 @@ void serve(const ServeOptions& options) {
   // protocol's error body too.
   http.set_error_handler([&options](const httplib::Request& req, httplib::Response& res) {
     if (BufferedHttpServer::request_timed_out()) {
-      res.set_header("Connection", "close");
+      BufferedHttpServer::close_after_answer(res);
       res.set_content(json{{"error", "the request did not arrive within --http-request-timeout-s (" +
                                          std::to_string(options.http_request_timeout_s) + " s)"}}.dump(),
                       "application/json");
@@ -283,10 +282,7 @@ void serve(const ServeOptions& options) {
   auto guarded = [&](auto body) {
     return [&, body](const httplib::Request& req, httplib::Response& res) {
       // While draining, every answer ends its connection, so keep-alive clients let go.
-      if (!ready) {
-        res.set_header("Connection", "close");
-        BufferedHttpServer::close_after_answer();
-      }
+      if (!ready) BufferedHttpServer::close_after_answer(res);
       try {
         body(req, res);
       } catch (const StatusError& e) {
@@ -301,10 +297,7 @@ void serve(const ServeOptions& options) {
   http.Get("/v2/health/live", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
   http.Get("/v2/health/ready", [&](const httplib::Request&, httplib::Response& res) {
     res.status = ready ? 200 : 503;
-    if (!ready) {
-      res.set_header("Connection", "close");
-      BufferedHttpServer::close_after_answer();
-    }
+    if (!ready) BufferedHttpServer::close_after_answer(res);
   });
   http.Get("/v2", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(json{{"name", "effvit"}, {"version", "0.1.0"}, {"extensions", {"binary_tensor_data", "classification"}}}.dump(),

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import requests
 
-from test_serve import M0, Server, binary_request, logits_of, run_threads
+from test_serve import M0, Server, binary_request, logits_of, run_threads, serving
 
 
 def rss_kb(pid):
@@ -35,8 +35,7 @@ def request_bytes(port, x, cut=None):
 
 
 def test_killed_clients_leave_no_threads_or_memory_behind():
-    s = Server("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "16")
-    try:
+    with serving("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "16") as s:
         port = int(s.url.rsplit(":", 1)[1])
         x = np.random.default_rng(5).standard_normal((1, 3, 224, 224)).astype(np.float32)
         want = logits_of(binary_request(s.url + "/v2/models/m0/infer", x))
@@ -63,14 +62,10 @@ def test_killed_clients_leave_no_threads_or_memory_behind():
         assert rss_kb(s.proc.pid) < base_rss + 30 * 1024, (rss_kb(s.proc.pid), base_rss)
         metrics = requests.get(s.metrics).text
         assert re.search(r'reason="BACKEND"\} 0', metrics), metrics
-    finally:
-        code, _ = s.stop()
-    assert code == 0
 
 
 def test_a_slow_client_does_not_hold_up_the_others():
-    s = Server("--model", "m0=" + M0, "--instances", "1")
-    try:
+    with serving("--model", "m0=" + M0, "--instances", "1") as s:
         port = int(s.url.rsplit(":", 1)[1])
         x = np.zeros((1, 3, 224, 224), np.float32)
         data = request_bytes(port, x)
@@ -84,9 +79,6 @@ def test_a_slow_client_does_not_hold_up_the_others():
         answer = slow.recv(64)
         assert answer.startswith(b"HTTP/1.1 200"), answer
         slow.close()
-    finally:
-        code, _ = s.stop()
-    assert code == 0
 
 
 def answer_then_eof(sock, seconds):
@@ -109,8 +101,7 @@ def test_a_trickling_client_is_dropped_at_the_request_timeout():
     # Slowloris: a byte every 0.25 s never trips the per-read timeout; the request deadline answers
     # 400 and closes the connection. Nothing the client sends afterwards is read as a request: a
     # body cut at the deadline that hides a request (smuggling) must not get it answered.
-    s = Server("--model", "m0=" + M0, "--instances", "1", "--http-request-timeout-s", "1")
-    try:
+    with serving("--model", "m0=" + M0, "--instances", "1", "--http-request-timeout-s", "1") as s:
         port = int(s.url.rsplit(":", 1)[1])
         data = request_bytes(port, np.zeros((1, 3, 224, 224), np.float32))
         slow = socket.create_connection(("127.0.0.1", port))
@@ -141,9 +132,6 @@ def test_a_trickling_client_is_dropped_at_the_request_timeout():
         assert answer.count(b"HTTP/1.1") == 1 and answer.startswith(b"HTTP/1.1 400") and closed, answer
         sneaky.close()
         assert binary_request(s.url + "/v2/models/m0/infer", np.zeros((1, 3, 224, 224), np.float32)).status_code == 200
-    finally:
-        code, _ = s.stop()
-    assert code == 0
 
 
 def test_more_keep_alive_clients_than_threads_all_get_answers():
@@ -151,8 +139,7 @@ def test_more_keep_alive_clients_than_threads_all_get_answers():
     # thread is taken, each connection ends after its answer (Connection: close), so the waiting
     # ones get a turn. No request may be lost: a connection the client reuses is never closed
     # under it.
-    s = Server("--model", "m0=" + M0)
-    try:
+    with serving("--model", "m0=" + M0) as s:
         port = int(s.url.rsplit(":", 1)[1])
         request = b"GET /v2/health/ready HTTP/1.1\r\nHost: t\r\n\r\n"
         first, lost = [None] * 300, []
@@ -191,14 +178,10 @@ def test_more_keep_alive_clients_than_threads_all_get_answers():
         waited = sorted(t if t is not None else 99 for t in first)
         assert waited[-1] < 4, waited[-10:]
         assert not lost, lost[:5]
-    finally:
-        code, _ = s.stop()
-    assert code == 0
 
 
 def test_overload_is_answered_in_time_and_memory_stays_flat():
-    s = Server("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "4")
-    try:
+    with serving("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "4") as s:
         x = np.random.default_rng(6).standard_normal((4, 3, 224, 224)).astype(np.float32)
         timeout_us = 300_000
         rss = []
@@ -218,16 +201,12 @@ def test_overload_is_answered_in_time_and_memory_stays_flat():
             assert not late, late
             rss.append(rss_kb(s.proc.pid))
         assert rss[2] < rss[0] + 20 * 1024, rss
-    finally:
-        code, _ = s.stop()
-    assert code == 0
 
 
 def test_a_short_load_run_with_hey(tmp_path):
     """A short load run with `hey` (Debian's), as the server's users would drive it: every answer 200."""
     import subprocess
-    s = Server("--model", "m0=" + M0, "--instances", "2", "--max-batch-size", "4", "--max-queue-delay-us", "1000")
-    try:
+    with serving("--model", "m0=" + M0, "--instances", "2", "--max-batch-size", "4", "--max-queue-delay-us", "1000") as s:
         x = np.random.default_rng(8).standard_normal((1, 3, 224, 224)).astype(np.float32)
         head = json.dumps({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32",
                                        "parameters": {"binary_data_size": x.nbytes}}]}).encode()
@@ -240,9 +219,6 @@ def test_a_short_load_run_with_hey(tmp_path):
         assert codes == {"200": "304"}, out  # hey sends n // c per client
         metrics = requests.get(s.metrics).text
         assert re.search(r'^nv_inference_request_success\{model="m0",version="1"\} 304$', metrics, re.M), metrics
-    finally:
-        code, _ = s.stop()
-    assert code == 0
 
 
 def test_sigterm_answers_every_accepted_connection_and_honours_the_exit_timeout():

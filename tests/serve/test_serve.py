@@ -5,6 +5,7 @@ a full queue (503 at once), request timeouts, dynamic batching and SIGTERM under
 
 Run by `make test` as /usr/bin/python3 -m pytest tests/serve, with EFFVIT_CLI and EFFVIT_WORKDIR.
 """
+import contextlib
 import gzip
 import json
 import os
@@ -49,12 +50,26 @@ class Server:
         return self.proc.returncode, self.proc.stdout.read()
 
 
+@contextlib.contextmanager
+def serving(*args):
+    """A Server for the block; it must then stop cleanly on SIGTERM (exit code 0)."""
+    s = Server(*args)
+    try:
+        yield s
+    finally:
+        code, _ = s.stop()
+    assert code == 0
+
+
 @pytest.fixture(scope="module")
 def server():
-    s = Server("--model", "m0=" + M0, "--max-batch-size", "4", "--max-queue-delay-us", "2000", "--instances", "2")
-    yield s
-    code, _ = s.stop()
-    assert code == 0
+    with serving("--model", "m0=" + M0, "--max-batch-size", "4", "--max-queue-delay-us", "2000", "--instances", "2") as s:
+        yield s
+
+
+def metric(text, name, model="m0"):
+    """One counter of a Prometheus /metrics page, for `model` version 1."""
+    return int(re.search(r'^%s\{model="%s",version="1"\} (\d+)' % (name, model), text, re.M).group(1))
 
 
 def run_threads(target, count, with_index=False):
@@ -232,8 +247,7 @@ def test_json_depth_and_binary_sizes_are_400(server):
 def test_dynamic_batching_keeps_each_request_its_own_rows():
     # One instance, kept busy by a 96-row request while eight single requests arrive: they queue,
     # and the instance takes them in batches (a free session would have run each at once).
-    s = Server("--model", "m0=" + M0, "--max-batch-size", "4", "--max-queue-delay-us", "300000", "--instances", "1")
-    try:
+    with serving("--model", "m0=" + M0, "--max-batch-size", "4", "--max-queue-delay-us", "300000", "--instances", "1") as s:
         xs = [np.random.default_rng(20 + k).standard_normal((1, 3, 224, 224)).astype(np.float32) for k in range(8)]
         want = [cli_run(np.concatenate(xs), "serve_batch")[k:k + 1] for k in range(8)]
         got = [None] * 8
@@ -253,32 +267,23 @@ def test_dynamic_batching_keeps_each_request_its_own_rows():
         for name in ("nv_inference_request_success", "nv_inference_count", "nv_inference_exec_count", "nv_inference_pending_request_count",
                      "nv_inference_request_duration_us", "nv_inference_queue_duration_us", "nv_inference_compute_infer_duration_us"):
             assert re.search(r'^%s\{model="m0",version="1"\} \d+' % name, metrics, re.M), name
-        count = int(re.search(r'^nv_inference_count\{model="m0",version="1"\} (\d+)', metrics, re.M).group(1))
-        execs = int(re.search(r'^nv_inference_exec_count\{model="m0",version="1"\} (\d+)', metrics, re.M).group(1))
+        count, execs = metric(metrics, "nv_inference_count"), metric(metrics, "nv_inference_exec_count")
         assert count == 104 and execs - 1 < 8, (execs, count)
-    finally:
-        code, _ = s.stop()
-    assert code == 0
 
 
 def test_an_idle_instance_means_no_batching_delay():
     # Two instances and a 2 s batching delay: one client's requests each find an instance idle, so
     # none waits for batch-mates (waiting would batch nothing and add the delay to each).
-    s = Server("--model", "m0=" + M0, "--max-batch-size", "4", "--max-queue-delay-us", "2000000", "--instances", "2")
-    try:
+    with serving("--model", "m0=" + M0, "--max-batch-size", "4", "--max-queue-delay-us", "2000000", "--instances", "2") as s:
         x = np.random.default_rng(21).standard_normal((1, 3, 224, 224)).astype(np.float32)
         for _ in range(3):
             start = time.monotonic()
             assert binary_request(s.url + "/v2/models/m0/infer", x).status_code == 200
             assert time.monotonic() - start < 1.0
-    finally:
-        code, _ = s.stop()
-    assert code == 0
 
 
 def test_full_queue_and_timeouts_are_503_at_once():
-    s = Server("--model", "m0=" + M0, "--max-queue-size", "1", "--instances", "1")
-    try:
+    with serving("--model", "m0=" + M0, "--max-queue-size", "1", "--instances", "1") as s:
         x = np.random.default_rng(3).standard_normal((8, 3, 224, 224)).astype(np.float32)
         statuses = []
         run_threads(lambda: statuses.append(binary_request(s.url + "/v2/models/m0/infer", x).status_code), 12)
@@ -287,9 +292,6 @@ def test_full_queue_and_timeouts_are_503_at_once():
         assert r.status_code == 503 and "timed out" in r.json()["error"], r.text
         metrics = requests.get(s.metrics).text
         assert re.search(r'nv_inference_request_failure\{model="m0",version="1",reason="REJECTED"\} [1-9]', metrics)
-    finally:
-        code, _ = s.stop()
-    assert code == 0
 
 
 def test_sigterm_under_load_loses_no_accepted_request():
@@ -328,8 +330,7 @@ def test_sigterm_under_load_loses_no_accepted_request():
 
 
 def test_bodies_over_the_limit_and_unknown_paths_get_error_bodies():
-    s = Server("--model", "m0=" + M0, "--http-max-input-size", "100000")
-    try:
+    with serving("--model", "m0=" + M0, "--http-max-input-size", "100000") as s:
         x = np.zeros((1, 3, 224, 224), np.float32)
         r = binary_request(s.url + "/v2/models/m0/infer", x)
         assert r.status_code == 413 and "--http-max-input-size (100000 bytes)" in r.json()["error"], r.text
@@ -337,9 +338,6 @@ def test_bodies_over_the_limit_and_unknown_paths_get_error_bodies():
         assert r.status_code == 413 and "application/octet-stream" in r.json()["error"], r.text
         r = requests.get(s.url + "/v2/nothing/here")
         assert r.status_code == 404 and "no such endpoint" in r.json()["error"]
-    finally:
-        code, _ = s.stop()
-    assert code == 0
 
 
 def test_the_example_client_classifies_image_files(server):
@@ -414,8 +412,7 @@ def test_an_instance_stops_waiting_for_batch_mates_when_another_goes_idle():
     # A 96-row request runs; then a 1-row request with a timeout (so it is queued, not run by the
     # thread that received it) reaches the other instance, which (no session free) waits up to 3 s
     # for batch-mates. When the big one finishes a session is free: it must stop waiting and run.
-    s = Server("--model", "m0=" + M0, "--instances", "2", "--max-batch-size", "4", "--max-queue-delay-us", "3000000")
-    try:
+    with serving("--model", "m0=" + M0, "--instances", "2", "--max-batch-size", "4", "--max-queue-delay-us", "3000000") as s:
         with start_big_request(int(s.url.rsplit(":", 1)[1])) as sock:
             start = time.monotonic()
             x = np.zeros((1, 3, 224, 224), np.float32)
@@ -424,17 +421,13 @@ def test_an_instance_stops_waiting_for_batch_mates_when_another_goes_idle():
             sock.settimeout(20)
             assert read_response(sock)[0].split()[1] == "200"
         assert took < 2.0, took
-    finally:
-        code, _ = s.stop()
-    assert code == 0
 
 
 def test_a_full_batch_runs_at_once_while_another_instance_is_idle():
     # A 96-row request runs on the thread that received it; two queued 1-row requests fill a
     # batch of 2. Only one instance gathers at a time, so they meet in one batch and run as soon as
     # it is full (two instances each holding one of them waited out the 3 s delay).
-    s = Server("--model", "m0=" + M0, "--instances", "2", "--max-batch-size", "2", "--max-queue-delay-us", "3000000")
-    try:
+    with serving("--model", "m0=" + M0, "--instances", "2", "--max-batch-size", "2", "--max-queue-delay-us", "3000000") as s:
         took = {}
 
         def send(k):
@@ -449,9 +442,6 @@ def test_a_full_batch_runs_at_once_while_another_instance_is_idle():
             sock.settimeout(20)
             assert read_response(sock)[0].split()[1] == "200"
         assert len(took) == 2 and max(took.values()) < 2.0, took
-    finally:
-        code, _ = s.stop()
-    assert code == 0
 
 
 def test_sigterm_closes_keep_alive_connections_instead_of_waiting_them_out():
@@ -549,8 +539,7 @@ def test_several_binary_inputs_at_any_alignment(tmp_path):
     model.ir_version = 8
     path = str(tmp_path / "three.onnx")
     onnx.save(model, path)
-    s = Server("--model", "three=" + path)
-    try:
+    with serving("--model", "three=" + path) as s:
         rng = np.random.default_rng(23)
         for pad in range(8):
             xa, xb = rng.standard_normal((2, 5)).astype(np.float32), rng.standard_normal((2, 5)).astype(np.float32)
@@ -563,6 +552,3 @@ def test_several_binary_inputs_at_any_alignment(tmp_path):
             assert r.status_code == 200, r.text
             outs = {o["name"]: np.array(o["data"], np.float32).reshape(o["shape"]) for o in r.json()["outputs"]}
             assert np.array_equal(outs["y"], xa - xb) and np.array_equal(outs["z"], xc.astype(np.float32)), pad
-    finally:
-        code, _ = s.stop()
-    assert code == 0
