@@ -18,6 +18,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// What the request this thread is serving came to, for its handlers: cut by the request deadline,
+// or answered with `Connection: close` by a handler.
+thread_local bool current_request_timed_out = false;
+thread_local bool close_requested = false;
+
 // Waits until the socket can be read (or written); false on timeout or error.
 bool wait_for(int sock, short events, int timeout_ms) {
   pollfd p{sock, events, 0};
@@ -62,7 +67,7 @@ class BufferedSocketStream final : public httplib::Stream {
   // answers 400.
   void start_request(Clock::time_point deadline) {
     deadline_ = deadline;
-    timed_out_ = broken_ = false;
+    broken_ = false;
     current_request_timed_out = false;
   }
   // A read of this request failed (deadline, read timeout, the client gone): where the request ends
@@ -75,8 +80,7 @@ class BufferedSocketStream final : public httplib::Stream {
     if (!buffered()) {
       // Bytes that keep trickling in after the deadline do not extend it.
       if (Clock::now() >= deadline_ || !wait_for(sock_, POLLIN, read_wait_ms())) {
-        timed_out_ = Clock::now() >= deadline_;
-        current_request_timed_out = timed_out_;
+        current_request_timed_out = Clock::now() >= deadline_;
         broken_ = true;
         return -1;
       }
@@ -126,15 +130,9 @@ class BufferedSocketStream final : public httplib::Stream {
   std::unique_ptr<char[]> buffer_{new char[kBufferBytes]};
   size_t begin_ = 0, end_ = 0;
   Clock::time_point deadline_ = Clock::time_point::max();
-  bool timed_out_ = false, broken_ = false;
+  bool broken_ = false;
   uint64_t consumed_ = 0;
-
- public:
-  static thread_local bool current_request_timed_out;
 };
-
-thread_local bool BufferedSocketStream::current_request_timed_out = false;
-thread_local bool close_requested = false;
 
 // Closes a connection whose client may still be sending (a request cut short): shutting down only
 // our side and reading what is left for a moment lets the answer reach the client. Closing with
@@ -150,7 +148,7 @@ void lingering_close(int sock) {
 
 }  // namespace
 
-bool BufferedHttpServer::request_timed_out() { return BufferedSocketStream::current_request_timed_out; }
+bool BufferedHttpServer::request_timed_out() { return current_request_timed_out; }
 void BufferedHttpServer::close_after_answer(httplib::Response& res) {
   res.set_header("Connection", "close");
   close_requested = true;
@@ -173,7 +171,7 @@ bool BufferedHttpServer::process_and_close_socket(socket_t sock) {
     if (arrived) stream.start_request(request_timeout_.count() > 0 ? Clock::now() + request_timeout_ : Clock::time_point::max());
     return arrived;
   };
-  bool ok = true;
+  bool ok = true, unread = false;
   for (size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET && next_request(); --left) {
     bool connection_closed = false;
     close_requested = false;
@@ -191,26 +189,20 @@ bool BufferedHttpServer::process_and_close_socket(socket_t sock) {
       const std::string length = req.get_header_value("Content-Length");
       body_end = stream.consumed() + (length.empty() ? 0 : std::strtoull(length.c_str(), nullptr, 10));
     });
-    if (stream.broken()) {
-      lingering_close(sock);
-      return false;
-    }
+    if (stream.broken()) ok = false;
     // A chunked body's end is not known here: such a connection carries one request.
-    const bool unread = !head_parsed || chunked || stream.consumed() < body_end;
-    if (unread) {
-      lingering_close(sock);
-      return ok;
-    }
-    if (!ok || connection_closed || closing || close_requested) break;
+    unread = stream.broken() || !head_parsed || chunked || stream.consumed() < body_end;
+    if (!ok || unread || connection_closed || closing || close_requested) break;
   }
-  // Bytes the client sent that will not be read (a pipelined request on a connection ended by
-  // Connection: close): closing over them would reset the connection under the last answer.
-  if (stream.buffered() || wait_for(sock, POLLIN, 0)) {
+  // Bytes the client sent, or is still sending, that will not be read (the rest of a cut request,
+  // a pipelined one on a connection ended by Connection: close): closing over them would reset
+  // the connection under the last answer.
+  if (unread || stream.buffered() || wait_for(sock, POLLIN, 0)) {
     lingering_close(sock);
-    return ok;
+  } else {
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
   }
-  ::shutdown(sock, SHUT_RDWR);
-  ::close(sock);
   return ok;
 }
 
