@@ -4,7 +4,7 @@
 #
 #   cli_eval.sh EFFVIT_BINARY WORKDIR
 . "$(dirname "$0")/cli_lib.sh"
-rm -rf idx folders empty broken
+rm -rf idx folders empty broken literal positional mixed
 mkdir -p idx empty/Coat broken/Coat m0
 [ -f m0/model.onnx ] || "$python" "$pydir/export_onnx.py" --variant m0 --num-classes 10 --seed 7 --output m0/model.onnx \
     --metadata-json "$testdir/../models/fashion_mnist_metadata.json" >/dev/null
@@ -68,6 +68,25 @@ print("ok: constant model", r["top1"], r["top5"])
 PY
 expect_error "the model returned a non-finite logit (nan)" "$effvit" eval nan.onnx --data idx/small-images-idx3-ubyte.gz
 grep -q "small-images-idx3-ubyte.gz#[0-9]*: " err.txt || { echo "FAIL: the NaN error does not name the image" >&2; failures=$((failures + 1)); }
+
+# Class folders: literal class names (spaces and all) map by name; folders named otherwise map by
+# sorted position, and the mapping is printed before the run; a mixed tree names its strays.
+rm -rf literal positional mixed
+for c in "Ankle boot" "T-shirt_top" "Pullover"; do mkdir -p "literal/$c"; done
+cp folders/Ankle_boot/* "literal/Ankle boot/"
+cp folders/Pullover/* literal/Pullover/
+cp folders/T-shirt_top/* literal/T-shirt_top/ 2>/dev/null || true
+"$effvit" eval m0/model.onnx --data literal --json >literal.json 2>literal.err
+if grep -q "sorted position" literal.err; then echo "FAIL: literal class names mapped by position" >&2; failures=$((failures + 1)); fi
+mkdir -p positional/boots positional/pants
+cp folders/Ankle_boot/* positional/boots/
+cp folders/Trouser/* positional/pants/ 2>/dev/null || true
+"$effvit" eval m0/model.onnx --data positional --json >positional.json 2>positional.err
+grep -qF "positional: class folders are not named after the model's classes; they map by sorted position: boots -> 0 T-shirt/top, pants -> 1 Trouser" positional.err     || { echo "FAIL: the positional mapping was not printed" >&2; cat positional.err >&2; failures=$((failures + 1)); }
+mkdir -p mixed/Coat mixed/boots
+cp folders/Ankle_boot/* mixed/boots/
+cp folders/Ankle_boot/* mixed/Coat/
+expect_error "mixed: 1 class folders are named after the model's classes, but 1 are not ('boots'); rename or remove them"     "$effvit" eval m0/model.onnx --data mixed
 
 expect_error "nolabels-labels-idx1-ubyte.gz: labels file not found" "$effvit" eval m0/model.onnx --data idx/nolabels-images-idx3-ubyte.gz
 expect_error "has 23 labels for 24 images" "$effvit" eval m0/model.onnx --data idx/bad-images-idx3-ubyte.gz

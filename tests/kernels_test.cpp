@@ -84,9 +84,12 @@ TEST(KernelTables, QuantizeMatchesReference) {
     for (int64_t n : {1, 7, 16, 33, 1000}) {
       Tensor x = random_f32({n + 1}, rng, -40.f, 40.f);
       float* xs = x.data<float>();
-      // Exact ties and out-of-range values among the random ones.
-      for (int64_t i = 1; i <= n; i += 5) xs[i] = 0.25f * static_cast<float>(static_cast<int>(xs[i] * 2.f)) * 2.f + 0.125f * 2.f;
+      // Exact ties (x / 0.25 = k + 0.5, k odd and even) and out-of-range values among the random ones.
+      for (int64_t i = 1; i <= n; i += 5) xs[i] = 0.25f * static_cast<float>(static_cast<int>(xs[i])) + 0.125f;
+      xs[1] = 0.125f;  // 0.5 -> 0: half to even, where half away from zero gives 1
+      if (n > 1) xs[2] = 0.375f;  // 1.5 -> 2
       if (n > 3) xs[3] = std::numeric_limits<float>::quiet_NaN();
+      if (n > 4) xs[4] = -0.625f;  // -2.5 -> -2
       const Tensor scale = f32s({}, {0.25f});
       for (bool to_signed : {false, true}) {
         const Tensor xv = f32s({n}, std::vector<float>(xs + 1, xs + 1 + n));
@@ -97,6 +100,15 @@ TEST(KernelTables, QuantizeMatchesReference) {
         else k.quantize_f32_u8(xs + 1, got.data<uint8_t>() + 1, static_cast<size_t>(n), 0.25f, 7.f);
         ASSERT_EQ(std::memcmp(static_cast<const char*>(got.raw()) + 1, want.raw(), static_cast<size_t>(n)), 0)
             << k.isa << " n " << n << (to_signed ? " int8" : " uint8");
+        // The ties themselves, worked out by hand (the reference op could be wrong the same way).
+        auto at = [&](int64_t i) { return to_signed ? int{got.data<int8_t>()[i]} + 3 : int{got.data<uint8_t>()[i]} - 7; };
+        EXPECT_EQ(at(1), 0) << k.isa;
+        if (n > 1) {
+          EXPECT_EQ(at(2), 2) << k.isa;
+        }
+        if (n > 4) {
+          EXPECT_EQ(at(4), -2) << k.isa;
+        }
       }
     }
   }

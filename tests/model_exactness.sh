@@ -41,5 +41,24 @@ mkdir -p "$dir"
 rm -f "$dir/out.npy"
 "$effvit" run "$dir/model.onnx" --input "$dir/input.npy" --output "$dir/out.npy" --threads "${THREADS:-1}"
 "$python" "$pydir/compare_npy.py" "$dir/out.npy" "$dir/expected.npy" --rtol "${RTOL:-1e-4}"
+# Non-finite input never gives finite logits: one NaN pixel, and one infinity, are refused by name
+# (PyTorch and ONNX Runtime would answer NaN; a ReLU's max(x, 0) would hide it in plausible logits).
+"$python" -c "
+import numpy as np
+x = np.load('$dir/input.npy')
+for name, value in (('nan', np.nan), ('inf', np.inf)):
+    y = x.copy()
+    y.flat[y.size // 2 + 7] = value
+    np.save('$dir/input_%s.npy' % name, y)
+"
+for bad in nan inf; do
+    rm -f "$dir/out_$bad.npy"
+    if "$effvit" run "$dir/model.onnx" --input "$dir/input_$bad.npy" --output "$dir/out_$bad.npy" 2>"$dir/err_$bad.txt" \
+        || [ -e "$dir/out_$bad.npy" ] || ! grep -q "input 'input' holds .* at element [0-9]*; effvit refuses non-finite inputs" "$dir/err_$bad.txt"; then
+        echo "FAIL: a $bad input was not refused by name:" >&2
+        cat "$dir/err_$bad.txt" >&2
+        exit 1
+    fi
+done
 # MEMORY_CHECK=PROGRAM: also hold the model's resident memory to its bar (tests/model_memory.cpp).
 if [ -n "${MEMORY_CHECK:-}" ]; then "$MEMORY_CHECK" "$dir/model.onnx"; fi

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "effvit/model.h"
@@ -183,6 +184,116 @@ TEST(QdqModel, BatchNormFoldingKeepsTheResult) {
   expect_close(got, want, 1e-5);
 }
 
+// x [1,2,4,4] -> Conv 1x1 with bias. Output channel 0 has near-dead weights (1e-9) and bias 2.0:
+// at activation scale 0.01 its int32 bias would need 2.0 / (0.01 * 1e-9 / 64), far past int32.
+onnx::ModelProto dead_channel_model() {
+  onnx::ModelProto m = model_x_to_y("dead_channel", {1, 2, 4, 4}, {1, 2, 4, 4});
+  auto& g = *m.mutable_graph();
+  Tensor w(DType::f32, {2, 2, 1, 1}), b(DType::f32, {2});
+  const float wv[] = {1e-9f, -1e-9f, 0.5f, -0.25f}, bv[] = {2.f, 0.125f};
+  std::copy(wv, wv + 4, w.data<float>());
+  std::copy(bv, bv + 2, b.data<float>());
+  add_initializer(g, "w", w);
+  add_initializer(g, "b", b);
+  add_node(g, "Conv", {"x", "w", "b"}, "y");
+  return m;
+}
+
+template <typename T>
+std::vector<T> initializer_values(const onnx::ModelProto& m, const std::string& name) {
+  for (const auto& t : m.graph().initializer())
+    if (t.name() == name) {
+      std::vector<T> v(t.raw_data().size() / sizeof(T));
+      std::memcpy(v.data(), t.raw_data().data(), v.size() * sizeof(T));
+      return v;
+    }
+  ADD_FAILURE() << "no initializer " << name;
+  return {};
+}
+
+TEST(QdqModel, ASaturatingBiasWidensThatChannelsWeightScale) {
+  for (bool per_channel : {true, false}) {
+    onnx::ModelProto m = dead_channel_model();
+    QuantConfig config;
+    const std::vector<QuantTarget> targets = find_targets(m, config);
+    ASSERT_EQ(targets.size(), 1u);
+    ActivationQuant a;
+    a.scale = 0.01f;
+    a.is_unsigned = true;
+    a.zero_point = 128;
+    std::vector<std::string> notes;
+    insert_qdq(m, targets, {{"x", a}}, 64, per_channel, &notes);
+    const std::vector<int32_t> bq = initializer_values<int32_t>(m, "effvit_q/y/bias/quantized");
+    const std::vector<float> b_scale = initializer_values<float>(m, "effvit_q/y/bias/scale");
+    const std::vector<float> w_scale = initializer_values<float>(m, "effvit_q/y/weight/scale");
+    ASSERT_EQ(bq.size(), 2u);
+    // Both biases come back from their int32 values, none clamped.
+    EXPECT_NEAR(bq[0] * b_scale[0], 2.f, 1e-6f) << per_channel;
+    EXPECT_NEAR(bq[1] * b_scale[per_channel ? 1 : 0], 0.125f, 1e-6f) << per_channel;
+    EXPECT_LT(std::abs(static_cast<int64_t>(bq[0])), int64_t{INT32_MAX}) << per_channel;
+    // Per channel, only the dead channel's scale moved; the healthy one keeps max|w| / 64.
+    // One scale per tensor is the healthy channel's, which holds both biases: nothing to widen.
+    if (per_channel) {
+      EXPECT_FLOAT_EQ(w_scale[1], 0.5f / 64);
+      ASSERT_EQ(notes.size(), 1u);
+      EXPECT_NE(notes[0].find("channel 0"), std::string::npos) << notes[0];
+    } else {
+      EXPECT_TRUE(notes.empty());
+    }
+    // And the engine's int8 run gives channel 0 its bias of 2 (the weights are ~0).
+    const std::string bytes = m.SerializeAsString();
+    Tensor x(DType::f32, {1, 2, 4, 4});
+    for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = 0.01f * static_cast<float>(i % 7);
+    const Tensor y = Session(Model::load_from_memory(bytes.data(), bytes.size())).run(x);
+    for (int64_t i = 0; i < 16; ++i) EXPECT_NEAR(y.data<float>()[i], 2.f, 1e-3f) << i;
+  }
+}
+
+TEST(QdqModel, Int16AndCpuNodesStayInFloat) {
+  onnx::ModelProto m = dead_channel_model();
+  QuantConfig config;
+  ASSERT_EQ(find_targets(m, config).size(), 1u);
+  config.node_info["y"].input_bits = 16;
+  EXPECT_TRUE(find_targets(m, config).empty());
+  config.node_info["y"] = NodePrecision{};
+  config.node_info["y"].output_bits = 16;
+  EXPECT_TRUE(find_targets(m, config).empty());
+  config.node_info["y"] = NodePrecision{};
+  config.node_info["y"].integer = false;
+  EXPECT_TRUE(find_targets(m, config).empty());
+  config.node_info["y"] = NodePrecision{};
+  EXPECT_EQ(find_targets(m, config).size(), 1u);
+}
+
+// input_layout_rt NHWC on an NCHW-trained featuremap model: the deployed input is NHWC and gives
+// the model the same values as the NCHW tensor it stands for.
+TEST(QdqModel, InputLayoutRtGivesTheDeployedInputThatLayout) {
+  onnx::ModelProto m = model_x_to_y("identity", {1, 3, 4, 5}, {1, 3, 4, 5});
+  add_node(*m.mutable_graph(), "Identity", {"x"}, "y");
+  for (InputKind kind : {InputKind::featuremap, InputKind::rgb}) {
+    onnx::ModelProto deployed = m;
+    QuantConfig config;
+    config.path = "test.yaml";
+    config.input_type_rt = config.input_type_train = kind;
+    config.input_layout_train = "NCHW";
+    config.input_layout_rt = "NHWC";
+    prepend_preprocessing(deployed, config);
+    const std::string bytes = deployed.SerializeAsString();
+    const auto model = Model::load_from_memory(bytes.data(), bytes.size(), "layout");
+    ASSERT_EQ(model->summary().inputs[0].shape, (Shape{1, 4, 5, 3}));
+    const DType type = kind == InputKind::rgb ? DType::u8 : DType::f32;
+    Tensor x(type, {1, 4, 5, 3});
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      if (type == DType::u8) x.data<uint8_t>()[i] = static_cast<uint8_t>(i);
+      else x.data<float>()[i] = static_cast<float>(i);
+    }
+    const Tensor y = Session(model).run(x);
+    ASSERT_EQ(y.shape(), (Shape{1, 3, 4, 5}));
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t p = 0; p < 20; ++p) EXPECT_EQ(y.data<float>()[c * 20 + p], static_cast<float>(p * 3 + c));
+  }
+}
+
 }  // namespace
 }  // namespace effvit::quant
 
@@ -195,19 +306,9 @@ using namespace effvit::test;
 // imported), equals the one effvit.Nv12ToRgb node the engine fuses it into. An edited copy (U and V
 // swapped: NV21; channels reordered) must not fuse, and still runs as written.
 onnx::ModelProto nv12_identity_model(bool rgb, int opset) {
-  onnx::ModelProto m;
-  m.set_ir_version(7);
-  m.add_opset_import()->set_version(opset);
-  auto& g = *m.mutable_graph();
-  g.set_name("identity");
-  for (auto* v : {g.add_input(), g.add_output()}) {
-    auto* t = v->mutable_type()->mutable_tensor_type();
-    t->set_elem_type(onnx::TensorProto::FLOAT);
-    for (int64_t d : {1, 3, 16, 18}) t->mutable_shape()->add_dim()->set_dim_value(d);
-  }
-  g.mutable_input(0)->set_name("x");
-  g.mutable_output(0)->set_name("y");
-  add_node(g, "Identity", {"x"}, "y");
+  onnx::ModelProto m = model_x_to_y("identity", {1, 3, 16, 18}, {1, 3, 16, 18});
+  m.mutable_opset_import(0)->set_version(opset);
+  add_node(*m.mutable_graph(), "Identity", {"x"}, "y");
   QuantConfig config;
   config.path = "test.yaml";
   config.input_type_rt = InputKind::nv12;

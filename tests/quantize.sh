@@ -275,6 +275,15 @@ expect_error "--auto-mixed: 'accuracy>=1' is not" "$effvit" quantize --config q_
 # The full-range scheme (--full-range): int8 weights in [-127, 127]; integer speed needs VNNI.
 "$effvit" quantize --config q_rgb.yaml --full-range -o out/m0_full.onnx --json >full.json 2>/dev/null
 "$python" -c "import json; r = json.load(open('full.json')); assert r['scheme'] == 'full_range', r"
+# The full-range file itself classifies as well as the portable one (an evaluation, not its metadata).
+"$effvit" eval out/m0_full.onnx --data /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz --limit 200 --json >full_eval.json
+"$effvit" eval out/m0_int8.onnx --data /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz --limit 200 --json >portable_eval.json
+"$python" - <<'PY'
+import json
+full, portable = (json.load(open(f))["top1"] for f in ("full_eval.json", "portable_eval.json"))
+print("full-range top-1 %.3f, portable %.3f on 200 images" % (full, portable))
+assert full >= portable - 0.02 and full > 0.8, (full, portable)
+PY
 for tier in $("$effvit" info out/m0_int8.onnx --json | "$python" -c "import json,sys; print(' '.join(json.load(sys.stdin)['isa_supported']))"); do
     EFFVIT_MAX_ISA=$tier "$effvit" eval out/m0_int8.onnx --data /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz         --limit 200 --json >"tier_$tier.json"
 done

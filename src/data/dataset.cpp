@@ -64,21 +64,33 @@ class FolderDataset final : public Dataset {
       if (e.is_directory()) classes.push_back(e.path().filename().string());
     std::sort(classes.begin(), classes.end());
     if (classes.empty()) throw Error(root + ": no class subfolders (expected ROOT/<class>/<image>)");
-    // Folders map to classes all by name, all by number, or (neither) by sorted position; a mix
-    // would silently mislabel, so it is an error.
+    // Folders map to classes all by name (the class itself, "Ankle boot", or with '/' and ' ' as
+    // '_'), all by number, or (neither) by sorted position, which is said in mapping_note(); a
+    // mix would silently mislabel, so it is an error naming the folders that match no class.
     auto by_name = [&](const std::string& folder) {
-      return std::find_if(class_names.begin(), class_names.end(), [&](const std::string& n) { return class_folder_name(n) == folder; });
+      return std::find_if(class_names.begin(), class_names.end(),
+                          [&](const std::string& n) { return n == folder || class_folder_name(n) == folder; });
     };
     auto numeric = [](const std::string& f) { return !f.empty() && f.size() <= 6 && f.find_first_not_of("0123456789") == std::string::npos; };
     const size_t named = static_cast<size_t>(std::count_if(classes.begin(), classes.end(), [&](const std::string& f) { return by_name(f) != class_names.end(); }));
     const size_t numbered = static_cast<size_t>(std::count_if(classes.begin(), classes.end(), numeric));
-    if (named != 0 && named != classes.size())
-      throw Error(root + ": some class folders are named after the model's classes and some are not; rename or remove the others");
+    if (named != 0 && named != classes.size()) {
+      std::string strays;
+      size_t listed = 0;
+      for (const auto& f : classes)
+        if (by_name(f) == class_names.end() && listed++ < 5) strays += (strays.empty() ? "'" : ", '") + f + "'";
+      throw Error(root + ": " + std::to_string(named) + " class folders are named after the model's classes, but " +
+                  std::to_string(classes.size() - named) + " are not (" + strays + (classes.size() - named > 5 ? ", ..." : "") +
+                  "); rename or remove them");
+    }
+    const bool by_position = !named && numbered != classes.size();
     std::vector<bool> taken(class_names.size(), false);
     for (size_t k = 0; k < classes.size(); ++k) {
       int index = static_cast<int>(k);
       if (named) index = static_cast<int>(by_name(classes[k]) - class_names.begin());
       else if (numbered == classes.size()) index = std::stoi(classes[k]);
+      if (by_position && index < static_cast<int>(class_names.size()))
+        mapping_ += (mapping_.empty() ? "" : ", ") + classes[k] + " -> " + std::to_string(index) + " " + class_names[static_cast<size_t>(index)];
       if (index >= static_cast<int>(class_names.size()))
         throw Error(root + "/" + classes[k] + ": class folder maps to index " + std::to_string(index) + ", the model has " + std::to_string(class_names.size()) + " classes");
       if (taken[static_cast<size_t>(index)]) throw Error(root + "/" + classes[k] + ": a second folder for class " + std::to_string(index));
@@ -94,7 +106,10 @@ class FolderDataset final : public Dataset {
       for (auto& f : files) items_.push_back({std::move(f), index});
     }
     if (items_.empty()) throw Error(root + ": no .png/.jpg/.jpeg/.webp/.bmp images in its class subfolders");
+    if (by_position)
+      mapping_ = root + ": class folders are not named after the model's classes; they map by sorted position: " + mapping_;
   }
+  std::string mapping_note() const override { return mapping_; }
   size_t size() const override { return items_.size(); }
   Image image(size_t i) const override { return read_image(items_[i].path, decode_); }
   int label(size_t i) const override { return items_[i].label; }
@@ -109,6 +124,7 @@ class FolderDataset final : public Dataset {
   std::string root_;
   DecodeOptions decode_;
   std::vector<Item> items_;
+  std::string mapping_;
 };
 
 std::string labels_for(const std::string& images) {

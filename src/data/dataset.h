@@ -24,12 +24,15 @@ class Dataset {
   // Where item i comes from, for messages: "t10k-images-idx3-ubyte.gz#17" or a file path.
   virtual std::string source(size_t i) const = 0;
   virtual std::string description() const = 0;
+  // How labels were read where a user cannot see it from the data: class folders that map to the
+  // model's classes by sorted position ("boots -> 0 T-shirt/top, ..."). Empty otherwise.
+  virtual std::string mapping_note() const { return ""; }
 };
 
 // `path` is an IDX images file (labels found by replacing "images-idx3" with "labels-idx1"), a
 // directory holding such a pair (the t10k pair when train and test are both there), or a folder
-// tree. Folder classes map to `class_names` by name ('/' and ' ' may appear as '_'), otherwise to
-// their sorted order. Throws effvit::Error on a missing labels file, mismatched counts, an empty
+// tree. Folder classes map to `class_names` by name (as is, or with '/' and ' ' as '_'), by number
+// (all folders 0, 1, ...), otherwise to their sorted order (said by mapping_note()). Throws effvit::Error on a missing labels file, mismatched counts, an empty
 // folder tree or a label outside [0, classes).
 // Images in a folder tree are JPEG, PNG, WebP or BMP files, decoded with `decode`.
 std::unique_ptr<Dataset> open_dataset(const std::string& path, const std::vector<std::string>& class_names,

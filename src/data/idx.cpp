@@ -46,7 +46,9 @@ IdxArray read_idx(const std::string& path) {
     const uint8_t* p = &bytes[4 + 4 * i];
     const int64_t d = (int64_t{p[0]} << 24) | (int64_t{p[1]} << 16) | (int64_t{p[2]} << 8) | p[3];
     a.dims.push_back(d);
-    count *= static_cast<size_t>(d);
+    // Sizes whose product wraps past 2^64 could match the data's length by accident.
+    if (__builtin_mul_overflow(count, static_cast<size_t>(d), &count))
+      throw Error(path + ": IDX header sizes multiply past 2^64 bytes; not a real file");
   }
   const size_t header = 4 + 4 * rank;
   if (bytes.size() - header != count)

@@ -1,5 +1,7 @@
 #include "quant/agreement.h"
 
+#include <cstring>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -56,9 +58,24 @@ int64_t argmax(const Tensor& t) {
   return best;
 }
 
-}  // namespace
+// A 4-D tensor moved between NCHW and NHWC (`to_nhwc`: NCHW in, NHWC out; else the reverse).
+Tensor transposed_layout(const Tensor& t, bool to_nhwc) {
+  const Shape& s = t.shape();
+  const int64_t n = s[0], c = to_nhwc ? s[1] : s[3], h = to_nhwc ? s[2] : s[1], w = to_nhwc ? s[3] : s[2];
+  Tensor out(t.dtype(), to_nhwc ? Shape{n, h, w, c} : Shape{n, c, h, w});
+  const size_t elem = t.bytes() / static_cast<size_t>(t.numel());
+  const char* src = static_cast<const char*>(t.raw());
+  char* dst = static_cast<char*>(out.raw());
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t p = 0; p < h * w; ++p) {
+        const int64_t nchw = (b * c + ch) * h * w + p, nhwc = (b * h * w + p) * c + ch;
+        std::memcpy(dst + static_cast<size_t>(to_nhwc ? nhwc : nchw) * elem, src + static_cast<size_t>(to_nhwc ? nchw : nhwc) * elem, elem);
+      }
+  return out;
+}
 
-Tensor deployed_input(const Tensor& sample, const QuantConfig& config) {
+Tensor deployed_input_in_training_layout(const Tensor& sample, const QuantConfig& config) {
   const Shape& s = sample.shape();
   const InputKind rt = config.input_type_rt, train = config.input_type_train;
   if (rt == InputKind::featuremap) return sample.clone();
@@ -89,6 +106,14 @@ Tensor deployed_input(const Tensor& sample, const QuantConfig& config) {
         t.data<uint8_t>()[out] = byte(x[in]);
       }
   return t;
+}
+
+}  // namespace
+
+Tensor deployed_input(const Tensor& sample, const QuantConfig& config) {
+  Tensor t = deployed_input_in_training_layout(sample, config);
+  if (config.input_type_rt == InputKind::nv12 || config.input_layout_rt == config.input_layout_train) return t;
+  return transposed_layout(t, config.input_layout_rt == "NHWC");
 }
 
 Agreement measure_agreement(const onnx::ModelProto& float_model, const onnx::ModelProto& deployed,

@@ -134,6 +134,10 @@ void normalize(Tensor& x, const QuantConfig& config) {
   const int64_t channels = s[nhwc ? 3 : 1];
   const int64_t plane = s[nhwc ? 1 : 2] * s[nhwc ? 2 : 3];
   float* p = x.data<float>();
+  for (const auto* v : {&config.mean, &config.scale})
+    if (v->size() > 1 && static_cast<int64_t>(v->size()) != channels)
+      throw Error(ErrorKind::internal, config.path + ": mean_value/scale_value counts were not checked against the model's " +
+                                           std::to_string(channels) + " channels");
   auto param = [](const std::vector<float>& v, int64_t c, float fallback) {
     return v.empty() ? fallback : v[v.size() == 1 ? 0 : static_cast<size_t>(c)];
   };
@@ -148,7 +152,10 @@ void normalize(Tensor& x, const QuantConfig& config) {
 }
 
 std::pair<float, float> normalized_pixel_range(const QuantConfig& config) {
+  // 1 or the model's channel count each (check_config_against_model): the larger is the count.
   const size_t channels = std::max<size_t>({config.mean.size(), config.scale.size(), 1});
+  if ((config.mean.size() > 1 && config.mean.size() != channels) || (config.scale.size() > 1 && config.scale.size() != channels))
+    throw Error(ErrorKind::internal, config.path + ": mean_value and scale_value have different channel counts");
   float lo = INFINITY, hi = -INFINITY;
   for (size_t c = 0; c < channels; ++c) {
     const float mean = config.mean.empty() ? 0.f : config.mean[config.mean.size() == 1 ? 0 : c];

@@ -109,14 +109,14 @@ class Reader {
 const std::map<std::string, std::set<std::string>> kUsed = {
     {"model_parameters", {"onnx_model", "working_dir", "output_model_file_prefix", "node_info"}},
     {"input_parameters",
-     {"input_name", "input_type_rt", "input_type_train", "input_layout_train", "norm_type", "mean_value", "scale_value"}},
+     {"input_name", "input_type_rt", "input_type_train", "input_layout_train", "input_layout_rt", "norm_type", "mean_value", "scale_value"}},
     {"calibration_parameters",
-     {"cal_data_dir", "cal_data_type", "calibration_type", "max_percentile", "per_channel", "qdq_model", "num_bin", "num_quantized_bins"}},
+     {"cal_data_dir", "cal_data_type", "calibration_type", "max_percentile", "per_channel", "qdq_model", "num_bin", "num_quantized_bins",
+      "run_on_cpu", "run_on_bpu"}},
 };
 const std::set<std::string> kBoardOnly = {"march", "layer_out_dump", "log_level", "debug_mode", "output_nodes", "input_shape",
                                           "remove_node_type", "remove_node_name", "input_batch", "separate_batch",
-                                          "separate_name", "input_layout_rt", "std_value", "preprocess_on",
-                                          "optimization", "run_on_cpu", "run_on_bpu"};
+                                          "separate_name", "std_value", "preprocess_on", "optimization"};
 
 const std::vector<std::pair<std::string, InputKind>> kInputKinds = {{"nv12", InputKind::nv12},
                                                                     {"rgb", InputKind::rgb},
@@ -168,6 +168,59 @@ std::map<std::string, NodePrecision> read_node_info(const Reader& r, const YAML:
   return out;
 }
 
+// hb_mapper's run_on_cpu / run_on_bpu: node names separated by ';' (or a YAML list). They mean
+// what node_info's ON: CPU / ON: BPU mean; a node placed on both sides is an error.
+void read_node_placement(const Reader& r, const YAML::Node& cal, const std::string& key, bool integer,
+                         std::map<std::string, NodePrecision>& node_info) {
+  const YAML::Node v = cal[key];
+  if (!v || v.IsNull()) return;
+  std::vector<std::string> names;
+  auto split = [&](const std::string& text) {
+    std::string name;
+    std::istringstream in(text);
+    while (std::getline(in, name, ';')) {
+      const size_t b = name.find_first_not_of(" \t"), e = name.find_last_not_of(" \t");
+      if (b != std::string::npos) names.push_back(name.substr(b, e - b + 1));
+    }
+  };
+  if (v.IsScalar()) split(v.Scalar());
+  else if (v.IsSequence())
+    for (const auto& item : v) {
+      if (!item.IsScalar()) r.fail("calibration_parameters." + key, "must be node names");
+      names.push_back(item.Scalar());
+    }
+  else r.fail("calibration_parameters." + key, "must be node names separated by ';'");
+  for (const std::string& name : names) {
+    auto [at, added] = node_info.emplace(name, NodePrecision{});
+    if (!added && at->second.integer != integer)
+      r.fail("calibration_parameters." + key, "node '" + name + "' is also placed on the " + (integer ? "CPU" : "BPU") +
+                                                  " (node_info or run_on_" + (integer ? "cpu" : "bpu") + ")");
+    at->second.integer = integer;
+  }
+}
+
+// yaml-cpp keeps both entries of a key given twice and reads the first; PyYAML, which hb_mapper
+// reads configs with, takes the last. Either way one of them is silently lost: refuse it.
+void refuse_duplicate_keys(const std::string& path, const YAML::Node& node, const std::string& where) {
+  if (node.IsMap()) {
+    std::map<std::string, int> seen;
+    for (const auto& kv : node) {
+      const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "";
+      const std::string here = where.empty() ? key : where + "." + key;
+      const int line = kv.first.Mark().line + 1;
+      if (!key.empty()) {
+        auto [at, added] = seen.emplace(key, line);
+        if (!added)
+          throw Error(ErrorKind::invalid_input, path + ": " + here + ": given twice (lines " + std::to_string(at->second) + " and " +
+                                                    std::to_string(line) + "); keep one");
+      }
+      refuse_duplicate_keys(path, kv.second, here);
+    }
+  } else if (node.IsSequence()) {
+    for (const auto& item : node) refuse_duplicate_keys(path, item, where);
+  }
+}
+
 }  // namespace
 
 const char* input_kind_name(InputKind kind) {
@@ -195,12 +248,14 @@ QuantConfig read_config(const std::string& path) {
   YAML::Node root;
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(ErrorKind::invalid_input, path + ": file not found");
+  if (fs::is_directory(path, ec)) throw Error(ErrorKind::invalid_input, path + ": is a folder, not a YAML config file");
   try {
     root = YAML::LoadFile(path);
   } catch (const YAML::Exception& e) {
     throw Error(ErrorKind::invalid_input, path + ": not valid YAML: " + e.what());
   }
   if (!root.IsMap()) throw Error(ErrorKind::invalid_input, path + ": expected sections such as model_parameters, got no mapping");
+  refuse_duplicate_keys(path, root, "");
 
   QuantConfig c;
   c.path = path;
@@ -223,6 +278,10 @@ QuantConfig read_config(const std::string& path) {
                                 std::vector<std::pair<std::string, InputKind>>(kInputKinds.begin() + 1, kInputKinds.end()));
   c.input_layout_train = r.choice<std::string>(r.str(input, "input_parameters", "input_layout_train", false, "NCHW"),
                                                "input_parameters.input_layout_train", {{"NCHW", "NCHW"}, {"NHWC", "NHWC"}});
+  c.input_layout_rt = r.choice<std::string>(r.str(input, "input_parameters", "input_layout_rt", false, c.input_layout_train),
+                                            "input_parameters.input_layout_rt", {{"NCHW", "NCHW"}, {"NHWC", "NHWC"}});
+  if (c.input_type_rt == InputKind::nv12 && input["input_layout_rt"] && c.input_layout_rt != c.input_layout_train)
+    c.notes.push_back("input_parameters.input_layout_rt: an nv12 input has its own layout ([N, H*3/2, W, 1]); ignored");
   c.norm_type = r.choice(r.str(input, "input_parameters", "norm_type", false, "no_preprocess"), "input_parameters.norm_type",
                          std::vector<std::pair<std::string, NormType>>{{"data_mean_and_scale", NormType::data_mean_and_scale},
                                                                        {"data_mean", NormType::data_mean},
@@ -282,6 +341,9 @@ QuantConfig read_config(const std::string& path) {
     if (cal[key] && !uses_kl)
       c.notes.push_back(std::string("calibration_parameters.") + key + ": only kl (and default and mix, which try it) reads it; ignored for " +
                         c.calibration_type);
+
+  read_node_placement(r, cal, "run_on_cpu", false, c.node_info);
+  read_node_placement(r, cal, "run_on_bpu", true, c.node_info);
 
   note_unused_keys(r, root, c.notes);
   return c;

@@ -35,6 +35,7 @@ struct QuantConfig {
   InputKind input_type_rt = InputKind::rgb;
   InputKind input_type_train = InputKind::rgb;
   std::string input_layout_train = "NCHW";
+  std::string input_layout_rt = "NCHW";  // the deployed input's layout (defaults to the training one)
   NormType norm_type = NormType::no_preprocess;
   std::vector<float> mean;   // per channel (or one for all)
   std::vector<float> scale;
@@ -57,8 +58,10 @@ struct QuantConfig {
 };
 
 // Throws effvit::Error "<path>: <section.key>: <problem>" for a missing required key, a value of
-// the wrong type, an unknown enum value or calibration type, and a node_info entry that is not a
-// mapping of ON / InputType / OutputType.
+// the wrong type, an unknown enum value or calibration type, a node_info entry that is not a
+// mapping of ON / InputType / OutputType, a key given twice in one mapping (PyYAML, which the board
+// toolchain reads with, would take the last; yaml-cpp the first), and a node that run_on_cpu,
+// run_on_bpu and node_info place on both sides.
 QuantConfig load_quant_config(const std::string& path);
 
 const char* input_kind_name(InputKind kind);

@@ -112,7 +112,7 @@ int default_opset(const ModelProto& model) {
   return 0;
 }
 
-int fold_batchnorm_into_conv(ModelProto& model) {
+int fold_batchnorm_into_conv(ModelProto& model, std::map<std::string, std::string>* folded_into) {
   auto* graph = model.mutable_graph();
   const auto counts = consumer_counts(model);
   std::map<std::string, int> producer;
@@ -157,6 +157,7 @@ int fold_batchnorm_into_conv(ModelProto& model) {
     if (conv.input_size() > 2) conv.set_input(2, base + "/B");
     else conv.add_input(base + "/B");
     conv.set_output(0, bn.output(0));
+    if (folded_into) (*folded_into)[node_name(bn)] = node_name(conv);
     removed.insert(i);
     ++folded;
     inits = initializers(model);  // the additions may have moved the repeated field
@@ -178,8 +179,11 @@ std::vector<QuantTarget> find_targets(const ModelProto& model, const QuantConfig
   std::vector<QuantTarget> targets;
   for (const auto& n : model.graph().node()) {
     const std::string name = node_name(n);
+    // ON: CPU keeps float32, and so does int16: ONNX before opset 21 has no 16-bit QuantizeLinear,
+    // and float32 is at least as precise as what was asked.
     auto info = config.node_info.find(name);
-    if (info != config.node_info.end() && !info->second.integer) continue;  // ON: CPU keeps float32
+    if (info != config.node_info.end() && (!info->second.integer || info->second.input_bits == 16 || info->second.output_bits == 16))
+      continue;
     const bool conv = n.op_type() == "Conv", gemm = n.op_type() == "Gemm", matmul = n.op_type() == "MatMul";
     if (!(conv || gemm || matmul) || n.input_size() < 2) continue;
     auto w = inits.find(n.input(1));
@@ -212,8 +216,43 @@ void add_outputs(ModelProto& model, const std::map<std::string, size_t>& tensors
   }
 }
 
+namespace {
+
+// The int32 bias sits at scale (activation scale x weight scale). A channel whose weights are tiny
+// (a near-dead channel after BatchNorm folding) gets so small a scale that its bias saturates and
+// is silently lost (2.0 came out as 0.0015); such a channel's weight scale is widened until its
+// bias fits, as ONNX Runtime's quantizer does. Half of int32's range keeps room for the products
+// the accumulator adds to it.
+void widen_for_bias(const std::string& node, const std::vector<float>& bias, float activation_scale, bool per_channel,
+                    std::vector<float>& w_scale, std::vector<std::string>* notes) {
+  if (bias.size() != w_scale.size()) return;
+  constexpr double kBiasLimit = 2147483647.0 / 2;
+  std::vector<float> need(bias.size());
+  for (size_t c = 0; c < bias.size(); ++c)
+    need[c] = static_cast<float>(std::fabs(static_cast<double>(bias[c])) / (static_cast<double>(activation_scale) * kBiasLimit));
+  if (!per_channel) std::fill(need.begin(), need.end(), *std::max_element(need.begin(), need.end()));
+  std::string widened;
+  size_t count = 0;
+  for (size_t c = 0; c < bias.size(); ++c) {
+    if (!(need[c] > w_scale[c])) continue;
+    // Rounding up a step so the division below cannot land a hair over the limit.
+    const float wider = std::nextafter(need[c], INFINITY);
+    if (++count <= 4)
+      widened += (widened.empty() ? "" : ", ") + (per_channel ? "channel " + std::to_string(c) : std::string("the tensor")) + " (bias " +
+                 std::to_string(bias[c]) + ": weight scale " + std::to_string(w_scale[c]) + " -> " + std::to_string(wider) + ")";
+    w_scale[c] = wider;
+  }
+  if (count && notes) {
+    if (!per_channel) count = 1;
+    notes->push_back(node + ": int32 bias would saturate; weight scale widened so it fits on " + std::to_string(count) + " channel(s): " +
+                     widened + (count > 4 ? ", ..." : ""));
+  }
+}
+
+}  // namespace
+
 void insert_qdq(ModelProto& model, const std::vector<QuantTarget>& targets, const std::map<std::string, ActivationQuant>& ranges,
-                int weight_levels, bool per_channel_weights) {
+                int weight_levels, bool per_channel_weights, std::vector<std::string>* notes) {
   auto* graph = model.mutable_graph();
   std::map<std::string, const QuantTarget*> by_node;
   for (const auto& t : targets) by_node[t.node] = &t;
@@ -261,6 +300,7 @@ void insert_qdq(ModelProto& model, const std::vector<QuantTarget>& targets, cons
     if (!per_channel) std::fill(w_scale.begin(), w_scale.end(), *std::max_element(w_scale.begin(), w_scale.end()));
     const float levels = static_cast<float>(weight_levels);
     for (float& s : w_scale) s = s > 0 ? s / levels : 1.f;
+    if (!t.bias.empty()) widen_for_bias(t.node, floats_of(*inits.at(t.bias)), a.scale, per_channel, w_scale, notes);
     const std::vector<int64_t> scale_dims = per_channel ? std::vector<int64_t>{channels} : std::vector<int64_t>{};
     auto scale_values = [&](const std::vector<float>& v) { return per_channel ? v : std::vector<float>{v[0]}; };
     std::vector<int8_t> wq(w.size());
@@ -388,45 +428,120 @@ std::string nv12_to_float(const std::string& input, int64_t height, int64_t widt
 
 }  // namespace
 
-void prepend_preprocessing(ModelProto& model, const QuantConfig& config) {
-  auto* graph = model.mutable_graph();
-  const auto inits = initializers(static_cast<const ModelProto&>(model));
-  onnx::ValueInfoProto* input = nullptr;
-  for (auto& in : *graph->mutable_input()) {
+namespace {
+
+// The graph input the config describes, checked against it: which input, the run-time and training
+// types, the layout (its channel axis must hold the channels), mean/scale counts.
+struct CheckedInput {
+  int index = -1;  // in graph.input
+  int channel_axis = 1;
+  int64_t channels = 0;
+};
+
+std::string dims_text(const onnx::TensorShapeProto& shape) {
+  std::string out = "[";
+  for (int d = 0; d < shape.dim_size(); ++d)
+    out += (d ? "," : "") + (shape.dim(d).has_dim_value() ? std::to_string(shape.dim(d).dim_value()) : shape.dim(d).dim_param().empty() ? std::string("?") : shape.dim(d).dim_param());
+  return out + "]";
+}
+
+CheckedInput check_input(const ModelProto& model, const QuantConfig& config) {
+  const auto& graph = model.graph();
+  const auto inits = initializers(model);
+  CheckedInput checked;
+  for (int i = 0; i < graph.input_size(); ++i) {
+    const auto& in = graph.input(i);
     if (inits.count(in.name())) continue;
     if (!config.input_name.empty() && in.name() != config.input_name) continue;
-    if (input) throw Error(ErrorKind::invalid_input, config.path + ": input_parameters.input_name: the model has several inputs; name one");
-    input = &in;
+    if (checked.index >= 0) throw Error(ErrorKind::invalid_input, config.path + ": input_parameters.input_name: the model has several inputs; name one");
+    checked.index = i;
   }
-  if (!input) throw Error(ErrorKind::invalid_input, config.path + ": input_parameters.input_name: no model input named '" + config.input_name + "'");
+  if (checked.index < 0)
+    throw Error(ErrorKind::invalid_input, config.path + ": input_parameters.input_name: no model input named '" + config.input_name + "'");
+  const auto& input = graph.input(checked.index);
   const InputKind rt = config.input_type_rt, train = config.input_type_train;
-  const bool color = [](InputKind k) { return k == InputKind::rgb || k == InputKind::bgr; }(rt);
+  const bool color = rt == InputKind::rgb || rt == InputKind::bgr;
   const bool train_color = train == InputKind::rgb || train == InputKind::bgr;
   if (rt == InputKind::nv12 ? !train_color : (color != train_color || (!color && rt != train)))
     throw Error(ErrorKind::invalid_input, config.path + ": input_parameters.input_type_rt: " + input_kind_name(rt) +
                                               " cannot feed a model trained on " + input_kind_name(train));
-  const auto& shape = input->type().tensor_type().shape();
+  const auto& shape = input.type().tensor_type().shape();
   const bool nhwc = config.input_layout_train == "NHWC";
   const int rank = shape.dim_size();
-  if (rank != 4) throw Error(ErrorKind::unsupported, config.path + ": the model input must be 4-D (" + config.input_layout_train + ")");
-  const int channel_axis = nhwc ? 3 : 1;
-  const int64_t channels = shape.dim(channel_axis).has_dim_value() ? shape.dim(channel_axis).dim_value() : 0;
-  if (channels <= 0) throw Error(ErrorKind::unsupported, config.path + ": the model input's channel count must be fixed");
-  for (const auto* v : {&config.mean, &config.scale})
-    if (!v->empty() && v->size() != 1 && static_cast<int64_t>(v->size()) != channels)
-      throw Error(ErrorKind::invalid_input, config.path + ": input_parameters: mean_value/scale_value need 1 or " +
-                                                std::to_string(channels) + " values, got " + std::to_string(v->size()));
+  if (rank != 4)
+    throw Error(ErrorKind::unsupported, config.path + ": the model input '" + input.name() + "' is " + dims_text(shape) + ", not 4-D (" +
+                                            config.input_layout_train + ")");
+  checked.channel_axis = nhwc ? 3 : 1;
+  auto fixed = [&](int axis) { return shape.dim(axis).has_dim_value() ? shape.dim(axis).dim_value() : int64_t{0}; };
+  checked.channels = fixed(checked.channel_axis);
+  if (checked.channels <= 0) throw Error(ErrorKind::unsupported, config.path + ": the model input's channel count must be fixed");
+  // An image has 1 or 3 channels: a training layout that puts 224 of them on the channel axis while
+  // the other candidate axis holds 3 is the wrong layout, said as such (not as a mean/scale count).
+  const int64_t want = train == InputKind::gray ? 1 : train_color ? 3 : 0;
+  const int other_axis = nhwc ? 1 : 3;
+  if (want && checked.channels != want)
+    throw Error(ErrorKind::invalid_input, config.path + ": input_parameters.input_layout_train: '" + config.input_layout_train +
+                                              "' puts " + std::to_string(checked.channels) + " channels on axis " +
+                                              std::to_string(checked.channel_axis) + " of '" + input.name() + "' " + dims_text(shape) + ", but " +
+                                              input_kind_name(train) + " has " + std::to_string(want) +
+                                              (fixed(other_axis) == want ? std::string(" (the model is ") + (nhwc ? "NCHW" : "NHWC") + ")" : ""));
+  if (!want && fixed(other_axis) > 0 && fixed(checked.channel_axis) > 4 && fixed(other_axis) <= 4)
+    throw Error(ErrorKind::invalid_input, config.path + ": input_parameters.input_layout_train: '" + config.input_layout_train + "' puts " +
+                                              std::to_string(checked.channels) + " channels on axis " + std::to_string(checked.channel_axis) +
+                                              " of '" + input.name() + "' " + dims_text(shape) + "; is the model " + (nhwc ? "NCHW" : "NHWC") + "?");
+  for (const auto& [key, v] : {std::pair<const char*, const std::vector<float>*>{"mean_value", &config.mean}, {"scale_value", &config.scale}})
+    if (!v->empty() && v->size() != 1 && static_cast<int64_t>(v->size()) != checked.channels)
+      throw Error(ErrorKind::invalid_input, config.path + ": input_parameters." + key + ": " + std::to_string(v->size()) +
+                                                " values for the " + std::to_string(checked.channels) + " channels of '" + input.name() + "' " +
+                                                dims_text(shape) + " (" + config.input_layout_train + "); give 1 or " +
+                                                std::to_string(checked.channels));
+  if (rt == InputKind::nv12) {
+    if (nhwc) throw Error(ErrorKind::unsupported, config.path + ": input_parameters.input_layout_train: an nv12 model must be NCHW");
+    const int64_t height = fixed(2), width = fixed(3);
+    if (height <= 0 || width <= 0 || height % 2 || width % 2 || checked.channels != 3)
+      throw Error(ErrorKind::unsupported, config.path + ": an nv12 model needs a fixed 3-channel input of even height and width");
+  }
+  return checked;
+}
+
+}  // namespace
+
+void check_config_against_model(const ModelProto& model, const QuantConfig& config) { check_input(model, config); }
+
+void prepend_preprocessing(ModelProto& model, const QuantConfig& config) {
+  auto* graph = model.mutable_graph();
+  const CheckedInput checked = check_input(model, config);
+  onnx::ValueInfoProto* input = graph->mutable_input(checked.index);
+  const InputKind rt = config.input_type_rt, train = config.input_type_train;
+  const bool color = rt == InputKind::rgb || rt == InputKind::bgr;
+  const auto& shape = input->type().tensor_type().shape();
+  const bool nhwc = config.input_layout_train == "NHWC";
+  const int channel_axis = checked.channel_axis;
+  const int64_t channels = checked.channels;
 
   const std::string original = input->name();
   std::string current = original + "/effvit_pixels";
   std::vector<NodeProto> pre;
   std::vector<TensorProto> new_inits;
+  // input_layout_rt differs from training: the deployed input takes the run-time layout and a
+  // Transpose (on the raw pixels, before any widening) gives the model its training layout.
+  std::string source = original;
+  if (rt != InputKind::nv12 && config.input_layout_rt != config.input_layout_train) {
+    const std::vector<int64_t> to_train = nhwc ? std::vector<int64_t>{0, 2, 3, 1} : std::vector<int64_t>{0, 3, 1, 2};
+    const std::vector<int> to_rt = nhwc ? std::vector<int>{0, 3, 1, 2} : std::vector<int>{0, 2, 3, 1};
+    auto* dims = input->mutable_type()->mutable_tensor_type()->mutable_shape();
+    const onnx::TensorShapeProto train_dims = *dims;
+    for (int d = 0; d < 4; ++d) *dims->mutable_dim(d) = train_dims.dim(to_rt[static_cast<size_t>(d)]);
+    source = original + "/effvit_" + config.input_layout_train;
+    NodeProto transpose = make_node("Transpose", "effvit_pre/To" + config.input_layout_train, {original}, source);
+    auto* perm = transpose.add_attribute();
+    perm->set_name("perm");
+    perm->set_type(onnx::AttributeProto::INTS);
+    for (int64_t p : to_train) perm->add_ints(p);
+    pre.push_back(transpose);
+  }
   if (rt == InputKind::nv12) {
-    if (nhwc) throw Error(ErrorKind::unsupported, config.path + ": input_parameters.input_layout_train: an nv12 model must be NCHW");
-    const int64_t height = shape.dim(2).has_dim_value() ? shape.dim(2).dim_value() : 0;
-    const int64_t width = shape.dim(3).has_dim_value() ? shape.dim(3).dim_value() : 0;
-    if (height <= 0 || width <= 0 || height % 2 || width % 2 || channels != 3)
-      throw Error(ErrorKind::unsupported, config.path + ": an nv12 model needs a fixed 3-channel input of even height and width");
+    const int64_t height = shape.dim(2).dim_value(), width = shape.dim(3).dim_value();
     current = nv12_to_float(original, height, width, train == InputKind::rgb, default_opset(model), pre, new_inits);
     auto* type = input->mutable_type()->mutable_tensor_type();
     type->set_elem_type(TensorProto::UINT8);
@@ -438,12 +553,12 @@ void prepend_preprocessing(ModelProto& model, const QuantConfig& config) {
     dims->add_dim()->set_dim_value(width);
     dims->add_dim()->set_dim_value(1);
   } else if (rt != InputKind::featuremap) {
-    NodeProto cast = make_node("Cast", "effvit_pre/Cast", {original}, current);
+    NodeProto cast = make_node("Cast", "effvit_pre/Cast", {source}, current);
     set_int_attr(cast, "to", TensorProto::FLOAT);
     pre.push_back(cast);
     input->mutable_type()->mutable_tensor_type()->set_elem_type(TensorProto::UINT8);
   } else {
-    current = original;
+    current = source;
   }
   if (color && rt != train) {
     new_inits.push_back(make_initializer<int64_t>("effvit_pre/reverse/starts", TensorProto::INT64, {1}, {channels - 1}));

@@ -36,11 +36,13 @@ struct ActivationQuant {
 int default_opset(const onnx::ModelProto& model);
 
 // Conv -> BatchNormalization pairs (the conv's output read by that BN only, all parameters
-// constant) become one Conv writing the BN's output. Returns how many were folded.
-int fold_batchnorm_into_conv(onnx::ModelProto& model);
+// constant) become one Conv writing the BN's output. Returns how many were folded; `folded_into`,
+// if given, receives each folded BN's name -> its Conv's name.
+int fold_batchnorm_into_conv(onnx::ModelProto& model, std::map<std::string, std::string>* folded_into = nullptr);
 
-// The nodes to quantize, in graph order; node_info names that match no node are an error naming
-// them (`config_path` for the message).
+// The nodes to quantize, in graph order: every Conv, Gemm and MatMul with constant weights that
+// node_info leaves integer at 8 bits (ON: CPU and int16 keep float32). node_info names that match
+// no node are an error naming them (`config_path` for the message).
 std::vector<QuantTarget> find_targets(const onnx::ModelProto& model, const QuantConfig& config);
 
 // A node's name, or its first output's when it has none (how quantize and node_info name nodes).
@@ -59,8 +61,11 @@ void add_outputs(onnx::ModelProto& model, const std::map<std::string, size_t>& t
 // weight_levels: each output channel's largest |w| maps to this (127: full int8; 64: 7-bit, exact in
 // oneDNN's int8 kernels without VNNI).
 // per_channel false gives every weight one scale (also what happens before opset 13).
+// A channel whose int32 bias would saturate has its weight scale widened until the bias fits; each
+// node where that happened gets a line in `notes`.
 void insert_qdq(onnx::ModelProto& model, const std::vector<QuantTarget>& targets,
-                const std::map<std::string, ActivationQuant>& ranges, int weight_levels, bool per_channel = true);
+                const std::map<std::string, ActivationQuant>& ranges, int weight_levels, bool per_channel = true,
+                std::vector<std::string>* notes = nullptr);
 
 // The activation grids of an existing QDQ model (effvit's or ONNX Runtime's): for each tensor a
 // QuantizeLinear with a constant scalar scale and zero point reads, by that tensor's name. An int8
@@ -68,9 +73,14 @@ void insert_qdq(onnx::ModelProto& model, const std::vector<QuantTarget>& targets
 // `path` names the model in errors.
 std::map<std::string, ActivationQuant> read_activation_grids(const onnx::ModelProto& qdq, const std::string& path);
 
+// Throws the one-line error a config that does not fit the model's input deserves (input name,
+// type pairing, layout, mean/scale counts, NV12 geometry), before any data is read.
+void check_config_against_model(const onnx::ModelProto& model, const QuantConfig& config);
+
 // The deployed model takes raw pixels: the graph input becomes uint8 (rgb, bgr, gray: NCHW as in
 // training) and Cast, channel reversal (bgr <-> rgb) and (x - mean) * scale are prepended as
-// standard ops. featuremap inputs stay float32 and only get the normalisation.
+// standard ops. featuremap inputs stay float32 and only get the normalisation. An input_layout_rt
+// other than the training layout makes the deployed input take that layout, with a Transpose.
 void prepend_preprocessing(onnx::ModelProto& model, const QuantConfig& config);
 
 }  // namespace effvit::quant

@@ -95,14 +95,29 @@ Budget parse_budget(const std::string& text) {
 
 const char* scheme_name(QuantScheme scheme) { return scheme == QuantScheme::portable ? "portable" : "full_range"; }
 
-QuantizeReport quantize(const QuantConfig& config, std::string output_path, const Progress& progress, const QuantizeOptions& options) {
+QuantizeReport quantize(const QuantConfig& given, std::string output_path, const Progress& progress, const QuantizeOptions& options) {
   const QuantScheme scheme = options.scheme;
   QuantizeReport report;
-  report.output_path = output_path.empty() ? config.output_path() : output_path;
-  report.notes = config.notes;
+  report.output_path = output_path.empty() ? given.output_path() : output_path;
+  report.notes = given.notes;
 
-  onnx::ModelProto model = read_model(config.onnx_model);
-  report.batchnorms_folded = fold_batchnorm_into_conv(model);
+  onnx::ModelProto model = read_model(given.onnx_model);
+  // The config is checked against the model before any calibration data is read.
+  check_config_against_model(model, given);
+  // node_info may name a BatchNormalization as the original export does; once folded, its Conv
+  // carries its precision.
+  QuantConfig config = given;
+  std::map<std::string, std::string> folded_into;
+  report.batchnorms_folded = fold_batchnorm_into_conv(model, &folded_into);
+  for (const auto& [bn, conv] : folded_into) {
+    auto named = config.node_info.find(bn);
+    if (named == config.node_info.end()) continue;
+    if (config.node_info.emplace(conv, named->second).second)
+      report.notes.push_back(bn + ": a BatchNormalization folded into '" + conv + "'; that Conv takes its node_info");
+    else
+      report.notes.push_back(bn + ": a BatchNormalization folded into '" + conv + "', which has its own node_info entry; that one holds");
+    config.node_info.erase(named);
+  }
   const std::vector<QuantTarget> targets = find_targets(model, config);
   report.quantized_nodes = targets.size();
   size_t weighted = 0;
@@ -254,12 +269,12 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
   };
   // The deployed model on those grids, with `float_nodes` left in float32.
   bool per_channel = config.per_channel;
-  auto deploy = [&](const Grids& grids, const std::set<std::string>& float_nodes = {}) {
+  auto deploy = [&](const Grids& grids, const std::set<std::string>& float_nodes = {}, std::vector<std::string>* notes = nullptr) {
     std::vector<QuantTarget> active;
     for (const auto& t : targets)
       if (!float_nodes.count(t.node)) active.push_back(t);
     onnx::ModelProto deployed = model;
-    insert_qdq(deployed, active, grids.quant, scheme == QuantScheme::portable ? 64 : 127, per_channel);
+    insert_qdq(deployed, active, grids.quant, scheme == QuantScheme::portable ? 64 : 127, per_channel, notes);
     prepend_preprocessing(deployed, config);
     return deployed;
   };
@@ -359,6 +374,7 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
                                                                  : std::string("")));
   }
 
+  std::set<std::string> kept_float;  // by --auto-mixed
   // Sensitivity: each node quantized alone, against float32's logits on the same samples, most
   // sensitive (lowest cosine) first. --auto-mixed then keeps the fewest, most sensitive nodes in
   // float32 until the budget holds.
@@ -377,7 +393,6 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
     if (options.auto_mixed) {
       const Budget& budget = *options.auto_mixed;
       auto met = [&](std::pair<double, double> m) { return (budget.top1 ? m.second : m.first) >= budget.value; };
-      std::set<std::string> kept_float;
       auto measured = probe.measure(deployed);
       for (size_t k = 0; !met(measured) && k < report.sensitivity.size(); ++k) {
         kept_float.insert(report.sensitivity[k].node);
@@ -393,6 +408,12 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
       report.float_nodes += kept_float.size();
     }
   }
+  // The model as written, built once more from the final choices for the notes it gives.
+  {
+    std::vector<std::string> notes;
+    deployed = deploy(grids, kept_float, &notes);
+    report.notes.insert(report.notes.end(), notes.begin(), notes.end());
+  }
   auto set_meta = [&](const std::string& key, const std::string& value) {
     for (auto& p : *deployed.mutable_metadata_props())
       if (p.key() == key) {
@@ -403,11 +424,11 @@ QuantizeReport quantize(const QuantConfig& config, std::string output_path, cons
     p->set_key(key);
     p->set_value(value);
   };
-  set_meta("effvit.quantized", std::string("int8 QDQ, ") + scheme_name(scheme) +
-                                   ": weights per channel, activations per tensor (calibration " + report.calibration + ", " +
-                                   std::to_string(report.samples) + " samples)");
+  set_meta("effvit.quantized", std::string("int8 QDQ, ") + scheme_name(scheme) + ": weights per " +
+                                   (report.per_channel ? "channel" : "tensor") + ", activations per tensor (calibration " +
+                                   report.calibration + ", " + std::to_string(report.samples) + " samples)");
   set_meta("effvit.input_type_rt", input_kind_name(config.input_type_rt));
-  set_meta("effvit.input_layout", config.input_layout_train);
+  set_meta("effvit.input_layout", config.input_type_rt == InputKind::nv12 ? config.input_layout_train : config.input_layout_rt);
   const std::string bytes = deployed.SerializeAsString();
   // Checked as any user's load would check it before anything is written.
   Model::load_from_memory(bytes.data(), bytes.size(), report.output_path);

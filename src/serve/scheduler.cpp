@@ -198,6 +198,7 @@ void ModelScheduler::run_batch(Session& session, std::vector<std::shared_ptr<Job
       inputs.push_back(stack_rows(rows));
     }
     const auto t0 = Clock::now();
+    if (options_.test_run_delay_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(options_.test_run_delay_us));
     std::vector<Tensor> outputs = session.run(inputs);
     const double compute = micros(Clock::now() - t0);
     ++stats_.exec_count;

@@ -34,6 +34,9 @@ struct SchedulerOptions {
   int max_batch_size = 1;      // rows per execution (1: no batching)
   int64_t max_queue_delay_us = 0;
   size_t max_queue_size = 64;  // requests waiting; more are refused at once (503)
+  // Tests only (EFFVIT_TEST_RUN_DELAY_MS): every run first sleeps this long, so a test that needs
+  // work to outlast a deadline gets it on any CPU instead of assuming how fast the model runs.
+  int64_t test_run_delay_us = 0;
 };
 
 // Triton's per-model counters (cumulative microseconds for the durations).

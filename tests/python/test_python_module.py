@@ -7,6 +7,7 @@ with EFFVIT_CLI (the effvit binary) and EFFVIT_WORKDIR (a scratch folder) set.
 """
 import gzip
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -176,6 +177,30 @@ def test_pyeasy_dnn_describes_nv12_as_the_board_does(nv12_model):
     assert np.array_equal(out[0].buffer, want)
     with pytest.raises(effvit.Error):
         model.forward([frame, frame])
+    # An NV12 frame as cameras and OpenCV give it, (H*3/2, W), is the same frame.
+    assert np.array_equal(model.forward(frame.reshape(336, 224))[0].buffer, want)
+
+
+def test_a_nan_input_is_refused_not_turned_into_logits():
+    sess = effvit.InferenceSession(FP32)
+    x = np.zeros((1, 3, 224, 224), np.float32)
+    x[0, 2, 5, 9] = np.nan
+    with pytest.raises(effvit.Error, match=r"input 'input' holds NaN at element %d" % (2 * 224 * 224 + 5 * 224 + 9)):
+        sess.run(None, {"input": x})
+
+
+def test_pyeasy_dnn_refuses_a_shape_that_only_has_the_right_size():
+    # NHWC pixels for an NCHW model: the right number of elements in the wrong order. The board
+    # script that passes them meant another layout; reshaping would give a wrong class silently.
+    from effvit.compat import pyeasy_dnn as dnn
+    (model,) = dnn.load(FP32)
+    assert model.inputs[0].properties.layout == "NCHW"
+    x = np.random.default_rng(8).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    want = model.forward(x)[0].buffer
+    assert np.array_equal(model.forward(x.ravel())[0].buffer, want)  # flat: read in the model's layout
+    for wrong in (x.transpose(0, 2, 3, 1).copy(), x.reshape(3, 224, 224), x.reshape(224, 224, 3)):
+        with pytest.raises(effvit.Error, match=r"got an array of shape %s; the model takes \(1, 3, 224, 224\) NCHW" % re.escape(str(wrong.shape))):
+            model.forward(wrong)
 
 
 def test_pyeasy_dnn_example_script(nv12_model, shoe_jpeg):

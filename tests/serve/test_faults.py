@@ -181,7 +181,8 @@ def test_more_keep_alive_clients_than_threads_all_get_answers():
 
 
 def test_overload_is_answered_in_time_and_memory_stays_flat():
-    with serving("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "4") as s:
+    # Runs of at least 50 ms: sixteen clients are several times what one instance answers, on any CPU.
+    with serving("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "4", run_delay_ms=50) as s:
         x = np.random.default_rng(6).standard_normal((4, 3, 224, 224)).astype(np.float32)
         timeout_us = 300_000
         rss = []
@@ -244,12 +245,13 @@ def test_sigterm_answers_every_accepted_connection_and_honours_the_exit_timeout(
     assert code == 0 and "stopped (0 request(s) still in flight)" in log, log
     assert set(answers) <= {b"HTTP/1.1 200", b"HTTP/1.1 503"}, sorted(set(answers))
 
-    # Requests that take longer than --exit-timeout-s to finish: the server leaves on time.
-    s = Server("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "64", "--exit-timeout-s", "1")
-    big = np.zeros((32, 3, 224, 224), np.float32)
+    # Requests that take longer than --exit-timeout-s to finish: the server leaves on time. Each
+    # run sleeps 0.3 s first, so the 40 queued on one instance need 12 s whatever the CPU.
+    s = Server("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "64", "--exit-timeout-s", "1", run_delay_ms=300)
+    one = np.zeros((1, 3, 224, 224), np.float32)
     def send():
         try:
-            binary_request(s.url + "/v2/models/m0/infer", big)
+            binary_request(s.url + "/v2/models/m0/infer", one)
         except requests.ConnectionError:
             pass  # dropped at the exit timeout, as asked
 

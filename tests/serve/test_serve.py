@@ -29,9 +29,12 @@ M0 = os.path.join(ROOT, "models", "efficientvit_m0_fashion_mnist.onnx")
 
 
 class Server:
-    def __init__(self, *args):
+    def __init__(self, *args, run_delay_ms=0):
+        """run_delay_ms: every model run first sleeps this long (EFFVIT_TEST_RUN_DELAY_MS), for tests
+        that need work to outlast a deadline or keep an instance busy whatever the CPU's speed."""
+        env = dict(os.environ, EFFVIT_TEST_RUN_DELAY_MS=str(run_delay_ms))
         self.proc = subprocess.Popen([CLI, "serve", "--http-port", "0", "--metrics-port", "0", "--host", "127.0.0.1"] + list(args),
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         for _ in range(200):
             line = self.proc.stdout.readline()
             m = re.search(r"HTTP on [^:]+:(\d+), metrics on [^:]+:(\d+)", line)
@@ -51,9 +54,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def serving(*args):
+def serving(*args, run_delay_ms=0):
     """A Server for the block; it must then stop cleanly on SIGTERM (exit code 0)."""
-    s = Server(*args)
+    s = Server(*args, run_delay_ms=run_delay_ms)
     try:
         yield s
     finally:
@@ -81,9 +84,9 @@ def run_threads(target, count, with_index=False):
         t.join()
 
 
-def start_big_request(port, rows=96):
-    """Sends a `rows`-row request on a raw socket and returns the socket once the server has its
-    body (M0 then runs it for ~0.2 s at 96 rows on this machine's cores); its answer is read later."""
+def start_busy_request(port, rows=1):
+    """Sends a request on a raw socket and returns the socket once the server has its body; its
+    answer is read later. It keeps an instance busy for the server's run_delay_ms."""
     big = np.zeros((rows, 3, 224, 224), np.float32)
     head = json.dumps({"inputs": [{"name": "input", "shape": list(big.shape), "datatype": "FP32",
                                    "parameters": {"binary_data_size": big.nbytes}}]}).encode()
@@ -158,9 +161,11 @@ def test_json_nested_flat_binary_and_raw_are_the_cli_run(server):
     assert binary.status_code == 200 and binary.headers["Content-Type"] == "application/octet-stream"
     for r in (flat, nested, binary):
         assert np.array_equal(logits_of(r), want)
+    # Against a batch-1 run: oneDNN may pick another kernel for another batch size (it does on AVX2),
+    # so rows of a batch-2 run need not be bit-identical to a batch-1 run of the same row.
     one = x[:1].copy()
     raw = requests.post(url, data=one.tobytes(), headers={"Inference-Header-Content-Length": "0"})
-    assert raw.status_code == 200 and np.array_equal(logits_of(raw), want[:1])
+    assert raw.status_code == 200 and np.array_equal(logits_of(raw), cli_run(one, "serve_b1"))
 
 
 def test_classification_and_images_as_bytes(server):
@@ -245,9 +250,10 @@ def test_json_depth_and_binary_sizes_are_400(server):
 
 
 def test_dynamic_batching_keeps_each_request_its_own_rows():
-    # One instance, kept busy by a 96-row request while eight single requests arrive: they queue,
-    # and the instance takes them in batches (a free session would have run each at once).
-    with serving("--model", "m0=" + M0, "--max-batch-size", "4", "--max-queue-delay-us", "300000", "--instances", "1") as s:
+    # One instance, kept busy by a request while eight single requests arrive: they queue, and the
+    # instance takes them in batches (a free session would have run each at once).
+    with serving("--model", "m0=" + M0, "--max-batch-size", "4", "--max-queue-delay-us", "300000", "--instances", "1",
+                 run_delay_ms=500) as s:
         xs = [np.random.default_rng(20 + k).standard_normal((1, 3, 224, 224)).astype(np.float32) for k in range(8)]
         want = [cli_run(np.concatenate(xs), "serve_batch")[k:k + 1] for k in range(8)]
         got = [None] * 8
@@ -256,7 +262,7 @@ def test_dynamic_batching_keeps_each_request_its_own_rows():
             got[k] = logits_of(binary_request(s.url + "/v2/models/m0/infer", xs[k]))
 
         port = int(s.url.rsplit(":", 1)[1])
-        with start_big_request(port) as busy:
+        with start_busy_request(port) as busy:
             run_threads(send, 8, with_index=True)
             busy.settimeout(30)
             assert read_response(busy)[0].split()[1] == "200"
@@ -268,7 +274,7 @@ def test_dynamic_batching_keeps_each_request_its_own_rows():
                      "nv_inference_request_duration_us", "nv_inference_queue_duration_us", "nv_inference_compute_infer_duration_us"):
             assert re.search(r'^%s\{model="m0",version="1"\} \d+' % name, metrics, re.M), name
         count, execs = metric(metrics, "nv_inference_count"), metric(metrics, "nv_inference_exec_count")
-        assert count == 104 and execs - 1 < 8, (execs, count)
+        assert count == 9 and execs - 1 < 8, (execs, count)
 
 
 def test_an_idle_instance_means_no_batching_delay():
@@ -283,7 +289,8 @@ def test_an_idle_instance_means_no_batching_delay():
 
 
 def test_full_queue_and_timeouts_are_503_at_once():
-    with serving("--model", "m0=" + M0, "--max-queue-size", "1", "--instances", "1") as s:
+    # Each run takes 0.2 s at least, so twelve clients surely find the one-place queue full.
+    with serving("--model", "m0=" + M0, "--max-queue-size", "1", "--instances", "1", run_delay_ms=200) as s:
         x = np.random.default_rng(3).standard_normal((8, 3, 224, 224)).astype(np.float32)
         statuses = []
         run_threads(lambda: statuses.append(binary_request(s.url + "/v2/models/m0/infer", x).status_code), 12)
@@ -409,11 +416,13 @@ def test_a_second_server_on_a_busy_port_fails(server):
 
 
 def test_an_instance_stops_waiting_for_batch_mates_when_another_goes_idle():
-    # A 96-row request runs; then a 1-row request with a timeout (so it is queued, not run by the
+    # A request runs (0.4 s); then a 1-row request with a timeout (so it is queued, not run by the
     # thread that received it) reaches the other instance, which (no session free) waits up to 3 s
-    # for batch-mates. When the big one finishes a session is free: it must stop waiting and run.
-    with serving("--model", "m0=" + M0, "--instances", "2", "--max-batch-size", "4", "--max-queue-delay-us", "3000000") as s:
-        with start_big_request(int(s.url.rsplit(":", 1)[1])) as sock:
+    # for batch-mates. When the busy one finishes a session is free: it must stop waiting and run
+    # (two runs, 0.8 s, well inside the 3 s it would otherwise wait).
+    with serving("--model", "m0=" + M0, "--instances", "2", "--max-batch-size", "4", "--max-queue-delay-us", "3000000",
+                 run_delay_ms=400) as s:
+        with start_busy_request(int(s.url.rsplit(":", 1)[1])) as sock:
             start = time.monotonic()
             x = np.zeros((1, 3, 224, 224), np.float32)
             assert binary_request(s.url + "/v2/models/m0/infer", x, extra={"parameters": {"timeout": 20_000_000}}).status_code == 200
@@ -424,10 +433,11 @@ def test_an_instance_stops_waiting_for_batch_mates_when_another_goes_idle():
 
 
 def test_a_full_batch_runs_at_once_while_another_instance_is_idle():
-    # A 96-row request runs on the thread that received it; two queued 1-row requests fill a
+    # A request runs (0.4 s) on the thread that received it; two queued 1-row requests fill a
     # batch of 2. Only one instance gathers at a time, so they meet in one batch and run as soon as
     # it is full (two instances each holding one of them waited out the 3 s delay).
-    with serving("--model", "m0=" + M0, "--instances", "2", "--max-batch-size", "2", "--max-queue-delay-us", "3000000") as s:
+    with serving("--model", "m0=" + M0, "--instances", "2", "--max-batch-size", "2", "--max-queue-delay-us", "3000000",
+                 run_delay_ms=400) as s:
         took = {}
 
         def send(k):
@@ -437,7 +447,7 @@ def test_a_full_batch_runs_at_once_while_another_instance_is_idle():
             assert binary_request(s.url + "/v2/models/m0/infer", x, extra={"parameters": {"timeout": 20_000_000}}).status_code == 200
             took[k] = time.monotonic() - start
 
-        with start_big_request(int(s.url.rsplit(":", 1)[1])) as sock:
+        with start_busy_request(int(s.url.rsplit(":", 1)[1])) as sock:
             run_threads(send, 2, with_index=True)
             sock.settimeout(20)
             assert read_response(sock)[0].split()[1] == "200"

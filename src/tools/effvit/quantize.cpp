@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <optional>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include "effvit/error.h"
@@ -76,6 +77,13 @@ Handler add_quantize(CLI::App& app) {
     options.sensitivity = a->sensitivity;
     if (!a->auto_mixed.empty()) options.auto_mixed = quant::parse_budget(a->auto_mixed);
     const quant::QuantConfig config = quant::load_quant_config(a->config);
+    if (!a->report.empty()) {
+      // Before any work: a report folder that cannot be made must not leave the model written.
+      std::error_code ec;
+      std::filesystem::create_directories(a->report, ec);
+      if (!std::filesystem::is_directory(a->report, ec) || ::access(a->report.c_str(), W_OK) != 0)
+        throw Error(ErrorKind::invalid_input, a->report + ": --report: cannot create or write this folder");
+    }
     for (const auto& note : config.notes) std::fprintf(stderr, "effvit: note: %s: %s\n", a->config.c_str(), note.c_str());
     std::unique_ptr<ProgressBar> bar;
     std::string phase;

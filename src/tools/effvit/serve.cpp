@@ -1,6 +1,7 @@
 // `effvit serve`: the KServe v2 REST protocol (src/serve/) for models named on the command line or
 // found in a Triton-style model repository.
 #include <cstdio>
+#include <cstdlib>
 
 #include "serve/server.h"
 #include "tools/effvit/commands.h"
@@ -31,6 +32,7 @@ Handler add_serve(CLI::App& app) {
   cmd->add_option("--exit-timeout-s", o->exit_timeout_s, "On SIGTERM, how long to wait for requests in flight")
       ->capture_default_str()->check(CLI::Range(0, 3600));
   return [=] {
+    if (const char* delay = std::getenv("EFFVIT_TEST_RUN_DELAY_MS")) o->scheduler.test_run_delay_us = std::atoll(delay) * 1000;
     for (const std::string& m : *models) {
       const size_t eq = m.find('=');
       if (eq == std::string::npos || eq == 0 || eq + 1 == m.size())

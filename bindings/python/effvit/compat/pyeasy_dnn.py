@@ -7,9 +7,16 @@ a CPU with the ONNX file ``effvit quantize`` wrote (or any float export)::
     outputs = models[0].forward(nv12_bytes)
     logits = outputs[0].buffer
 
-As on the board, an NV12 model's input is described as NCHW (1, 3, H, W) with tensor_type "NV12",
-and forward() takes the frame's H*W*3/2 bytes in any shape; the model itself takes them as
-(1, H*3/2, W, 1). Everything else is passed through unchanged.
+As on the board, an NV12 model's input is described as NCHW (1, 3, H, W) with tensor_type "NV12";
+the model itself takes the frame as (1, H*3/2, W, 1). forward() takes, per input:
+
+* an array of the model's own shape (``properties.model_shape``), passed through unchanged;
+* flat bytes or a 1-D array of the same size, read in the model's own layout
+  (``properties.layout``: NCHW unless the model was quantized with ``input_layout_rt: 'NHWC'``);
+* for NV12, the frame as an (H*3/2, W) or (1, H*3/2, W) array, as OpenCV and cameras give it.
+
+Any other shape is an error naming both shapes, never a silent reshape: (1, 224, 224, 3) pixels for
+an NCHW model hold the right number of bytes in the wrong order.
 """
 import numpy as np
 
@@ -77,13 +84,24 @@ class Model:
             raise Error("%s: forward() got %d input(s), the model takes %d" % (self.name, len(arrays), len(self.inputs)))
         feed = {}
         for tensor, array in zip(self.inputs, arrays):
-            array = np.asarray(array)
-            want = tensor.properties.model_shape
-            if array.shape != want and array.size == int(np.prod(want)):
-                array = array.reshape(want)
-            feed[tensor.name] = array
+            feed[tensor.name] = self._as_model_input(tensor, np.asarray(array))
         results = self._session.run(None, feed)
         return [pyDNNTensor(t.name, t.properties, r) for t, r in zip(self.outputs, results)]
+
+
+    def _as_model_input(self, tensor, array):
+        props = tensor.properties
+        want = props.model_shape
+        if array.shape == want:
+            return array
+        accepted = array.ndim == 1
+        if props.tensor_type == "NV12" and len(want) == 4:
+            accepted = accepted or array.shape in ((want[1], want[2]), (1, want[1], want[2]))
+        if accepted and array.size == int(np.prod(want)):
+            return array.reshape(want)
+        raise Error("%s: forward(): input '%s' got an array of shape %s; the model takes %s %s%s (or the same bytes flat)" % (
+            self.name, tensor.name, tuple(array.shape), tuple(want), props.layout,
+            ", an NV12 frame of (H*3/2, W)" if props.tensor_type == "NV12" else ""))
 
 
 def load(path):
