@@ -41,7 +41,7 @@ PY
     done
 done
 
-# Softmax names YAML would misread (a quote, a backslash, a colon) and an unnamed one (quantize
+# Softmax names YAML would misread (a quote, a backslash, a colon, a newline and a tab) and an unnamed one (quantize
 # names it by its output), and a featuremap input: the starter config still quantizes as is.
 "$python" - <<'PY'
 import onnx
@@ -51,6 +51,7 @@ sm[0].name = 'attn"quoted\'single'
 sm[1].name = 'back\\slash\\b'
 sm[2].name = 'colon: #hash'
 sm[3].name = ''
+sm[4].name = 'new\nline\ttab'
 onnx.save(m, "hostile.onnx")
 PY
 for input in nv12 featuremap; do

@@ -112,7 +112,7 @@ const std::map<std::string, std::set<std::string>> kUsed = {
      {"input_name", "input_type_rt", "input_type_train", "input_layout_train", "input_layout_rt", "norm_type", "mean_value", "scale_value"}},
     {"calibration_parameters",
      {"cal_data_dir", "cal_data_type", "calibration_type", "max_percentile", "per_channel", "qdq_model", "num_bin", "num_quantized_bins",
-      "run_on_cpu", "run_on_bpu"}},
+      "kl_min_percentile", "run_on_cpu", "run_on_bpu"}},
 };
 const std::set<std::string> kBoardOnly = {"march", "layer_out_dump", "log_level", "debug_mode", "output_nodes", "input_shape",
                                           "remove_node_type", "remove_node_name", "input_batch", "separate_batch",
@@ -336,8 +336,11 @@ QuantConfig read_config(const std::string& path) {
   if (levels != 0 && !(levels >= 16 && levels <= 255 && levels == std::floor(levels)))
     r.fail("calibration_parameters.num_quantized_bins", "must be a whole number from 16 to 255 (or 0: each tensor's own steps), got " + shown(levels));
   c.num_quantized_bins = static_cast<int>(levels);
+  c.kl_min_percentile = r.number(cal, "calibration_parameters", "kl_min_percentile", 0.9999);
+  if (!(c.kl_min_percentile >= 0.99 && c.kl_min_percentile <= 1))
+    r.fail("calibration_parameters.kl_min_percentile", "must be in [0.99, 1], got " + shown(c.kl_min_percentile));
   const bool uses_kl = c.calibration_type == "kl" || c.calibration_type == "default" || c.calibration_type == "mix";
-  for (const char* key : {"num_bin", "num_quantized_bins"})
+  for (const char* key : {"num_bin", "num_quantized_bins", "kl_min_percentile"})
     if (cal[key] && !uses_kl)
       c.notes.push_back(std::string("calibration_parameters.") + key + ": only kl (and default and mix, which try it) reads it; ignored for " +
                         c.calibration_type);

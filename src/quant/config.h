@@ -49,6 +49,7 @@ struct QuantConfig {
   std::string qdq_model;     // resolved path; calibration_type load takes activation scales from it
   size_t num_bin = 2048;     // kl: histogram bins it searches (512 to 4096; 2048 as TensorRT)
   int num_quantized_bins = 0;  // kl: levels of the quantized histogram (0: each tensor's integer steps)
+  double kl_min_percentile = 0.9999;  // kl never clips below the max at this percentile of |x| (1: no clipping)
 
   // Keys accepted but meaningless on a CPU, one line each ("march: ignored on a CPU").
   std::vector<std::string> notes;

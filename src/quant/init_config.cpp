@@ -1,10 +1,10 @@
 #include "quant/init_config.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <algorithm>
 #include <vector>
 
 #include "effvit/error.h"
@@ -20,12 +20,28 @@ std::string number(double v) {
   return buf;
 }
 
-// A YAML single-quoted scalar (a quote doubles). Not named quoted: std::quoted, found by ADL,
-// wins for a non-const std::string argument and writes a double-quoted C escape instead.
+// A YAML single-quoted scalar (a quote doubles), as the seed writes names; where a control
+// character (a newline in a node name, say) would be folded into a space by YAML's line folding,
+// double-quoted with escapes. Not named quoted: std::quoted, found by ADL, wins for a non-const
+// std::string argument.
 std::string yaml_quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
+  const bool control = std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+  if (!control) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+    return out + "'";
+  }
+  std::string out = "\"";
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') out += std::string("\\") + c;
+    else if (u < 0x20 || u == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", u);
+      out += hex;
+    } else out += c;
+  }
+  return out + "\"";
 }
 
 }  // namespace

@@ -200,6 +200,7 @@ QuantizeReport quantize(const QuantConfig& given, std::string output_path, const
   struct Grids {
     std::map<std::string, ActivationQuant> quant;
     std::vector<ActivationRange> described;
+    std::set<std::string> kl_guarded;  // activations whose kl bound the percentile guard raised
   };
   if (config.calibration_type == "load") {
     size_t missing = 0;
@@ -232,12 +233,23 @@ QuantizeReport quantize(const QuantConfig& given, std::string output_path, const
           const double up = std::max(obs.max(), 0.f), down = -obs.min();
           steps = scheme == QuantScheme::full_range ? 127 : std::clamp(static_cast<int>(255.0 * std::max(up, down) / (up + down)), 128, 255);
         }
-        bound = method == "kl" ? obs.kl_bound(config.num_quantized_bins > 0 ? config.num_quantized_bins : steps, config.num_bin) : method == "mse" ? obs.mse_bound(steps) : obs.abs_bound(method == "load" ? 1.0 : percentile);
-        // A pixel input's values are known in advance: its grid spans every pixel value, so no
-        // calibration way clips the image (kl cut the input to a fraction of its range).
+        if (method == "kl") {
+          // kl's histogram search may cut a long, thin tail that matters (a featuremap model lost
+          // 6 points to it): it never clips below the max at kl_min_percentile.
+          const float kl = obs.kl_bound(config.num_quantized_bins > 0 ? config.num_quantized_bins : steps, config.num_bin);
+          const float guard = obs.abs_bound(config.kl_min_percentile);
+          bound = std::max(kl, guard);
+          if (guard > kl) g.kl_guarded.insert(name);
+        } else {
+          bound = method == "mse" ? obs.mse_bound(steps) : obs.abs_bound(method == "load" ? 1.0 : percentile);
+        }
+        // The model's input keeps its whole range whatever the way: a pixel input's values are
+        // known in advance (its grid spans every pixel value), a featuremap input's are what
+        // calibration saw. Clipping the image first (kl cut it to a fraction of its range) costs
+        // every layer after it.
         const bool pixels = name == input_name && config.input_type_rt != InputKind::featuremap;
         const auto [seen_lo, seen_hi] = pixels ? normalized_pixel_range(config) : std::pair<float, float>{obs.min(), obs.max()};
-        if (pixels) bound = std::max(-seen_lo, seen_hi);
+        if (name == input_name) bound = std::max(-seen_lo, seen_hi);
         if (scheme == QuantScheme::full_range) {
           q.is_unsigned = seen_lo >= 0;
           q.scale = bound > 0 ? bound / (q.is_unsigned ? 255.f : 127.f) : 1.f;
@@ -341,6 +353,8 @@ QuantizeReport quantize(const QuantConfig& given, std::string output_path, const
       }
       grids.quant[name] = candidates[best].quant.at(name);
       grids.described[a] = candidates[best].described[a];
+      if (candidates[best].kl_guarded.count(name) && ways[best].first == "kl") grids.kl_guarded.insert(name);
+      else grids.kl_guarded.erase(name);
       ++wins[calibration_label(ways[best].first, ways[best].second)];
       if (progress) progress("mix", ++done, grids.described.size());
     }
@@ -354,6 +368,15 @@ QuantizeReport quantize(const QuantConfig& given, std::string output_path, const
   }
   report.calibration = calibration_label(method, percentile);
   report.ranges = grids.described;
+  if (!grids.kl_guarded.empty()) {
+    std::string names;
+    size_t listed = 0;
+    for (const auto& name : grids.kl_guarded)
+      if (listed++ < 3) names += (names.empty() ? "" : ", ") + name;
+    report.notes.push_back("kl: " + std::to_string(grids.kl_guarded.size()) + " of " + std::to_string(observers.size()) +
+                           " activations kept the bound of max at percentile " + std::to_string(config.kl_min_percentile) +
+                           " (kl_min_percentile), where kl would clip more: " + names + (grids.kl_guarded.size() > 3 ? ", ..." : ""));
+  }
 
   // Per-channel weight scales are the default; per-tensor is measured against them on the same
   // samples and reported when it comes closer to float32.
