@@ -43,6 +43,71 @@ def png(path, w, h, pixel):
 png("stripes.png", 300, 200, lambda x, y: 255 if (x // 10) % 2 else 0)
 PY
 "$effvit" classify m0/model.onnx stripes.png --topk 3 --json --render sheet.png >classify.json
+# The contact sheet draws labels in any script with Pango: Chinese labels (as the reference users
+# load ImageNet's) come out as glyphs in the line's colour, centred under the image, not as boxes
+# (a CJK font must be installed: scripts/install-deps.sh); and short labels keep the sheet's layout
+# (5 columns of 160-pixel cells, 16-pixel padding, a 22-pixel line pitch, as with the old bitmap font).
+"$python" - <<'PY'
+with open("labels_zh.txt", "w", encoding="utf-8") as f:
+    f.writelines(("运动鞋" if i % 2 == 0 else "短靴") + "\n" for i in range(1000))
+with open("labels_yi.txt", "w", encoding="utf-8") as f:
+    f.writelines("一" * 6 + "\n" for i in range(1000))
+with open("labels_ascii.txt", "w") as f:
+    f.writelines(f"c{i}\n" for i in range(1000))
+PY
+mkdir -p 短靴 c7
+cp stripes.png 短靴/stripes.png
+for i in 1 2 3 4 5 6 7; do cp stripes.png "c7/s$i.png"; done
+"$effvit" classify m0/model.onnx 短靴/stripes.png --labels labels_zh.txt --json --render sheet_zh.png >classify_zh.json
+"$effvit" classify m0/model.onnx stripes.png --labels labels_yi.txt --render sheet_yi.png >/dev/null
+"$effvit" classify m0/model.onnx c7/s1.png c7/s2.png c7/s3.png c7/s4.png c7/s5.png c7/s6.png c7/s7.png \
+    --labels labels_ascii.txt --render sheet_ascii.png >/dev/null
+"$python" - <<'PY'
+import json
+from PIL import Image
+
+def ink(img, box):
+    """Non-white pixels in box (left, top, right, bottom): their bounding box and (x, y, rgb) list."""
+    px = img.load()
+    found = [(x, y, px[x, y]) for y in range(box[1], box[3]) for x in range(box[0], box[2]) if min(px[x, y]) < 224]
+    if not found:
+        return None, []
+    xs, ys = [p[0] for p in found], [p[1] for p in found]
+    return (min(xs), min(ys), max(xs) + 1, max(ys) + 1), found
+
+def near(pixels, rgb, tol):
+    return sum(all(abs(a - b) <= tol for a, b in zip(p[2], rgb)) for p in pixels)
+
+# One image with two lines: the prediction, and the truth (its folder is named after class 1).
+sheet = Image.open("sheet_zh.png").convert("RGB")
+assert sheet.size == (16 + 160 + 16, 16 + 160 + 8 + 2 * 22 + 16), sheet.size
+top = json.load(open("classify_zh.json"))[0]
+assert top["true_label"] == "短靴", top
+best = top["top"][0]
+assert best["label"] == ("运动鞋" if best["index"] % 2 == 0 else "短靴"), best
+colour = (0x1a, 0x8a, 0x2a) if best["index"] == 1 else (0xd0, 0x20, 0x1a)
+text_top = 16 + 160
+for (y0, y1), rgb in (((text_top, text_top + 8 + 22), colour), ((text_top + 8 + 22, sheet.size[1]), (0x60, 0x60, 0x60))):
+    box, pixels = ink(sheet, (0, y0, sheet.size[0], y1))
+    assert box and box[2] - box[0] >= 50 and box[3] - box[1] >= 10, f"line at {y0}: ink {box}"
+    assert abs((box[0] + box[2]) / 2 - sheet.size[0] / 2) <= 3, f"line at {y0} not centred: {box}"
+    assert near(pixels, rgb, 48) >= 15, f"line at {y0}: {near(pixels, rgb, 48)} pixels of #%02x%02x%02x" % rgb
+assert ink(sheet, (0, 0, sheet.size[0], 16))[0] is None, "ink above the image"
+
+# "一一一一一一 NN%": 一 is one horizontal stroke; a font without it draws a box per character,
+# as tall as the line. The left half of the line is all 一.
+sheet = Image.open("sheet_yi.png").convert("RGB")
+box, _ = ink(sheet, (0, text_top, sheet.size[0], sheet.size[1]))
+assert box and box[2] - box[0] >= 100, box
+left, _ = ink(sheet, (box[0], text_top, (box[0] + box[2]) // 2, sheet.size[1]))
+assert left[3] - left[1] <= 4, f"一 drawn {left[3] - left[1]} pixels tall: boxes for missing glyphs? (a CJK font: scripts/install-deps.sh)"
+assert sheet.size == (192, 16 + 160 + 8 + 22 + 16), sheet.size
+
+# Seven images, two short lines each: the old font's layout (5 columns, 2 rows).
+sheet = Image.open("sheet_ascii.png")
+assert sheet.size == (5 * 160 + 6 * 16, 2 * (160 + 8 + 2 * 22) + 3 * 16), sheet.size
+print("ok: contact sheets")
+PY
 "$python" - <<'PY'
 import json
 info = json.load(open("info.json"))

@@ -378,6 +378,127 @@ TEST(ContactSheet, LaysOutImagesWithColouredText) {
   EXPECT_EQ(count_pixels(bare, 0x000000), 64 * 64);
 }
 
+// The old bitmap font's sheets (measured with it): a line that fits in the cell leaves the layout as
+// it was. (A longer ASCII line widened the old font's columns sooner: its glyphs advanced 12 pixels,
+// so "pred: Sneaker 97%" made 202-pixel columns, where the sans font's line fits in 160.)
+TEST(ContactSheet, KeepsTheLayoutOfLinesThatFit) {
+  struct Case {
+    int count, columns, cell;
+    std::vector<SheetLine> lines;
+    int width, height;
+  };
+  const std::vector<Case> cases = {
+      {5, 3, 160, {{"Sneaker 97%", kSheetCorrect}, {"true: Sneaker", 0x606060}}, 544, 472},
+      {7, 5, 160, {{"Sandal 88%", kSheetWrong}, {"true: Sneaker", 0x606060}}, 896, 472},
+      {1, 5, 160, {{"Bag 51%", 0x202020}}, 192, 222},
+      {4, 2, 120, {{"a", 0}, {"bb", 0}, {"ccc", 0}}, 288, 436},
+      {6, 6, 64, {{"x", 0}}, 496, 126},
+      {3, 4, 64, {}, 256, 96},
+  };
+  for (const Case& c : cases) {
+    std::vector<SheetItem> items;
+    for (int i = 0; i < c.count; ++i) items.push_back({constant_image(28 + 3 * i, 28, 128, 128, 128), c.lines});
+    const Image sheet = render_contact_sheet(items, c.columns, c.cell);
+    EXPECT_EQ(sheet.width, c.width) << c.count << " images, " << c.columns << " columns";
+    EXPECT_EQ(sheet.height, c.height) << c.count << " images, " << c.columns << " columns";
+  }
+}
+
+// The bounding box of the non-white pixels in rows [top, bottom), and how many columns have any.
+struct Ink {
+  int left = 1 << 30, right = -1, top = 1 << 30, bottom = -1, pixels = 0, columns = 0;
+  int width() const { return right < left ? 0 : right - left + 1; }
+  int height() const { return bottom < top ? 0 : bottom - top + 1; }
+};
+
+Ink ink(const Image& image, int top, int bottom) {
+  Ink box;
+  std::vector<bool> inked(static_cast<size_t>(image.width));
+  for (int y = std::max(top, 0); y < std::min(bottom, image.height); ++y)
+    for (int x = 0; x < image.width; ++x) {
+      const uint8_t* p = &image.rgb[(static_cast<size_t>(y) * image.width + x) * 3];
+      if (std::min({p[0], p[1], p[2]}) >= 224) continue;
+      box.left = std::min(box.left, x), box.right = std::max(box.right, x);
+      box.top = std::min(box.top, y), box.bottom = std::max(box.bottom, y);
+      ++box.pixels;
+      inked[static_cast<size_t>(x)] = true;
+    }
+  box.columns = static_cast<int>(std::count(inked.begin(), inked.end(), true));
+  return box;
+}
+
+// Within `tolerance` per channel of rgb (0xRRGGBB): the inside of a stroke.
+int count_near(const Image& image, uint32_t rgb, int tolerance) {
+  int n = 0;
+  for (size_t i = 0; i < image.rgb.size(); i += 3)
+    n += std::abs(image.rgb[i] - int(rgb >> 16 & 0xff)) <= tolerance && std::abs(image.rgb[i + 1] - int(rgb >> 8 & 0xff)) <= tolerance &&
+         std::abs(image.rgb[i + 2] - int(rgb & 0xff)) <= tolerance;
+  return n;
+}
+
+// One 160-pixel grey image with `lines` under it; the text starts at row 16 + 160.
+Image one_item(std::vector<SheetLine> lines) {
+  return render_contact_sheet({{constant_image(10, 10, 128, 128, 128), std::move(lines)}}, 5, 160);
+}
+
+// Chinese labels (users load Chinese ImageNet class names) are drawn as glyphs: a font without them
+// draws a box per character (Pango's boxes hold the code point in hex), as tall as a glyph and inked
+// edge to edge. 一 is one horizontal stroke and 丨 one vertical stroke; their boxes are neither.
+TEST(ContactSheet, DrawsChineseAsGlyphsNotBoxes) {
+  const int text_top = 16 + 160;
+  const Image one = one_item({{"一一一一", 0x000000}});
+  const Ink flat = ink(one, text_top, one.height);
+  EXPECT_GE(flat.width(), 40) << "four 15-pixel glyphs";
+  EXPECT_LE(flat.height(), 4) << "一 drawn as a box: is a CJK font installed (scripts/install-deps.sh)?";
+
+  const Image bar = one_item({{"丨丨丨丨", 0x000000}});
+  const Ink tall = ink(bar, text_top, bar.height);
+  EXPECT_GE(tall.height(), 9);
+  EXPECT_GE(tall.width(), 30);
+  EXPECT_LE(tall.columns, 16) << "丨 drawn as a box: is a CJK font installed (scripts/install-deps.sh)?";
+
+  // A label as classify draws it, in its colour, centred under the image; different names differ.
+  const Image sneaker = one_item({{"运动鞋 97%", kSheetWrong}, {"true: 短靴", 0x606060}});
+  const Image boot = one_item({{"短靴 97%", kSheetWrong}, {"true: 短靴", 0x606060}});
+  ASSERT_EQ(sneaker.width, 192);
+  ASSERT_EQ(sneaker.height, 16 + 160 + 8 + 2 * 22 + 16) << "the CJK font's lines keep the 22-pixel pitch";
+  const Ink first = ink(sneaker, text_top, text_top + 8 + 22), second = ink(sneaker, text_top + 8 + 22, sneaker.height);
+  EXPECT_GE(first.width(), 60);
+  EXPECT_GE(first.height(), 10);
+  EXPECT_NEAR((first.left + first.right) / 2.0, sneaker.width / 2.0, 3);
+  EXPECT_NEAR((second.left + second.right) / 2.0, sneaker.width / 2.0, 3);
+  EXPECT_EQ(ink(sneaker, 0, 16).pixels, 0);
+  EXPECT_GT(count_near(sneaker, kSheetWrong, 48), 20);
+  EXPECT_GT(count_near(sneaker, 0x606060, 24), 10);
+  EXPECT_NE(sneaker.rgb, boot.rgb);
+  EXPECT_EQ(ink(sneaker, text_top + 8 + 22, sneaker.height).pixels, ink(boot, text_top + 8 + 22, boot.height).pixels);
+}
+
+// A line that does not fit widens every column, and stays centred; one that is not UTF-8 is drawn.
+TEST(ContactSheet, WidensColumnsForLongLines) {
+  std::vector<SheetItem> items;
+  for (int i = 0; i < 3; ++i)
+    items.push_back({constant_image(20, 20, 128, 128, 128), {{i == 1 ? "a much longer label than the cell is wide 97%" : "ok", 0}}});
+  const Image sheet = render_contact_sheet(items, 3, 100);
+  const int column = (sheet.width - 4 * 16) / 3;
+  EXPECT_EQ(sheet.width, 3 * column + 4 * 16);
+  EXPECT_GT(column, 200);
+  EXPECT_LT(column, 500);
+  const int text_top = 16 + 100;
+  Image middle = sheet;  // only the second column's text
+  for (int y = 0; y < middle.height; ++y)
+    for (int x = 0; x < middle.width; ++x)
+      if (x < 16 + column + 16 || x >= 2 * (16 + column)) std::fill_n(&middle.rgb[(static_cast<size_t>(y) * middle.width + x) * 3], 3, 255);
+  const Ink line = ink(middle, text_top, middle.height);
+  EXPECT_GE(line.width(), column - 6);
+  EXPECT_NEAR((line.left + line.right) / 2.0, 16 + column + 16 + column / 2.0, 3);
+
+  const Image huge = one_item({{std::string(2000, 'W'), 0}});
+  EXPECT_LE(huge.width, 4096 + 2 * 16) << "a line past 4096 pixels ends in an ellipsis";
+  const Image bad = one_item({{"bad \xff\xfe utf-8 \xe4\xb8", 0}});
+  EXPECT_GT(ink(bad, 16 + 160, bad.height).width(), 60);
+}
+
 TEST(ContactSheet, RejectsBadLayouts) {
   expect_error([] { render_contact_sheet({}, 3, 160); }, {"contact sheet"});
   expect_error([] { render_contact_sheet({{constant_image(4, 4, 0, 0, 0), {}}}, 0, 160); }, {"contact sheet"});

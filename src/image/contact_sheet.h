@@ -10,7 +10,8 @@
 namespace effvit {
 
 struct SheetLine {
-  std::string text;  // printable ASCII; other bytes show as '?'
+  std::string text;  // UTF-8 (drawn with Pango: a character no installed font has shows as a box, a
+                     // byte that is not UTF-8 as U+FFFD)
   uint32_t rgb = 0;  // 0xRRGGBB
 };
 
@@ -24,7 +25,8 @@ struct SheetItem {
 };
 
 // Lays items out left to right, `columns` per row. Each image is scaled, keeping its aspect ratio,
-// to fit a cell x cell square; columns widen when a text line would not fit under it.
+// to fit a cell x cell square; columns widen when a text line would not fit under it. Text lines are
+// centred under their image in a sans font of 15 pixels; one wider than 4096 pixels ends in an ellipsis.
 Image render_contact_sheet(const std::vector<SheetItem>& items, int columns, int cell = 160);
 
 }  // namespace effvit
