@@ -5,6 +5,7 @@
 // fallback (for shapes oneDNN has no int8 kernel for) is checked the same way.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 
 #include "cpu/hardware.h"
@@ -13,6 +14,7 @@
 #include "onnx_builder.h"
 #include "import/onnx_import.h"
 #include "passes/passes.h"
+#include "runtime/plan.h"
 #include "test_util.h"
 
 namespace effvit {
@@ -230,6 +232,62 @@ namespace {
 
 // Without VNNI, oneDNN's u8 x s8 pairs saturate in int16 (255 * 127 * 2 > 32767): a review measured
 // 72.85 instead of 144 for x = 255, w = 127. Such convs must not take the int8 kernel there.
+// int8_conv_is_exact held to what oneDNN computes on this process's tier (ctest also runs this
+// capped at avx2 and sse41): worst-case products (u8 255 x s8 127 in pairs that saturate vpmaddubsw's
+// int16 sums; odd s8 weights that oneDNN halves for s8 activations without VNNI) forced onto the
+// int8 kernel are bit-exact where the rule says exact, and differ from the reference where it says
+// not. A rule that is wrong either way (an inexact kernel allowed, or a fast exact one refused)
+// fails here.
+TEST(QuantizedConv, Int8ExactnessRuleMatchesTheKernel) {
+  const IsaTier tier = hardware_info().tier;
+  struct Case {
+    bool is_signed;
+    float weight, x;  // every weight's value before quantization (the channel max: level `levels`), every input
+    float levels;
+  };
+  const Case cases[] = {{false, 1.f, 1.f, 127.f}, {false, 1.f, 1.f, 64.f}, {true, 1.f, 2.f, 63.f}, {true, -1.f, -2.f, 127.f}};
+  for (const Case& k : cases) {
+    QConvCase c{32, 8, 1, 1, 1, 0, 4, k.is_signed, false, false};
+    c.weight_levels = k.levels;
+    std::mt19937 rng(86);
+    Built b = build(c, rng);
+    // Every weight at the channel's maximum level, every input at the top of its grid.
+    onnx::ModelProto m;
+    ASSERT_TRUE(m.ParseFromString(b.bytes));
+    for (auto& t : *m.mutable_graph()->mutable_initializer())
+      if (t.name() == "wq") t.set_raw_data(std::string(static_cast<size_t>(t.raw_data().size()), static_cast<char>(static_cast<int8_t>(k.weight * k.levels))));
+      else if (t.name() == "sw") {
+        std::vector<float> sw(static_cast<size_t>(c.out_c), 1.f / k.levels);
+        t.set_raw_data(std::string(reinterpret_cast<const char*>(sw.data()), sw.size() * 4));
+      }
+    const std::string bytes = m.SerializeAsString();
+    b.w = Tensor(DType::f32, b.w.shape());
+    std::fill_n(b.w.data<float>(), b.w.numel(), k.weight);
+    b.sw.assign(static_cast<size_t>(c.out_c), 1.f / k.levels);
+    // The Model's own pipeline: structure first, then shapes.
+    Graph structural = import_onnx_bytes(bytes.data(), bytes.size(), "worst").graph;
+    optimize_structure(structural);
+    Graph g = specialize(structural, {{1, c.in_c, c.hw, c.hw}});
+    optimize_for_shapes(g, hardware_info().channel_block);
+    KernelOptions forced;
+    forced.int8_where_inexact = true;
+    Plan plan(std::move(g), forced);
+    bool int8 = false;
+    const std::vector<std::string> implementations = plan.implementations();
+    for (size_t i = 0; i < implementations.size(); ++i)
+      int8 = int8 || (plan.graph().nodes[i].op == "Conv" && implementations[i].rfind("int8 conv", 0) == 0);
+    if (!int8) continue;  // oneDNN has no int8 kernel here at all: nothing to hold the rule to
+    Tensor x(DType::f32, {1, c.in_c, c.hw, c.hw});
+    std::fill_n(x.data<float>(), x.numel(), k.x);
+    const Tensor got = plan.run({x}).at(0), want = reference(c, b, x);
+    const bool exact = std::memcmp(got.raw(), want.raw(), want.bytes()) == 0;
+    const Tensor levels = Tensor::from_vector<int8_t>({1}, {static_cast<int8_t>(k.weight * k.levels)});
+    EXPECT_EQ(exact, int8_conv_is_exact(tier, k.is_signed ? DType::i8 : DType::u8, levels))
+        << isa_tier_name(tier) << (k.is_signed ? " s8" : " u8") << " activations, weights " << k.weight * k.levels << ": got "
+        << got.data<float>()[0] << ", reference " << want.data<float>()[0];
+  }
+}
+
 TEST(QuantizedConv, Int8OnlyWhereItIsExact) {
   const Tensor full = Tensor::from_vector<int8_t>({2}, {127, -127});
   const Tensor seven_bit = Tensor::from_vector<int8_t>({2}, {64, -64});

@@ -120,6 +120,9 @@ struct KernelOptions {
   int threads = 1;
   WeightCache* weights = nullptr;  // null: each kernel packs its own copy
   bool strict = false;             // see SessionOptions::strict
+  // Tests only: run integer convs on oneDNN's int8 kernel even where int8_conv_is_exact says it
+  // is not exact, so a test can hold that rule to what the kernel really computes.
+  bool int8_where_inexact = false;
 };
 
 using InferFn = void (*)(InferContext&);

@@ -159,8 +159,8 @@ bool int8_conv_is_exact(IsaTier tier, DType activation, const Tensor& weights) {
 std::unique_ptr<Kernel> create_quantized_conv_dnnl(const Node& node, const Graph& graph, const KernelOptions& options, bool allow_int8) {
   // The input is plain or NHWC (passes/nhwc_layout.cpp): no pass makes a blocked quantized one.
   if (graph.value(node.inputs[0]).layout == Layout::Blocked) return nullptr;
-  allow_int8 = allow_int8 && int8_conv_is_exact(hardware().info.tier, graph.value(node.inputs[0]).dtype,
-                                                 graph.value(node.inputs[1]).constant);
+  allow_int8 = allow_int8 && (options.int8_where_inexact || int8_conv_is_exact(hardware().info.tier, graph.value(node.inputs[0]).dtype,
+                                                                                graph.value(node.inputs[1]).constant));
   try {
     auto int8 = allow_int8 ? std::make_unique<QConvDnnl>(node, graph, options, true) : nullptr;
     if (int8 && !is_reference_implementation(int8->implementation())) return int8;
