@@ -145,6 +145,11 @@ np.save('nan_input.npy', x)
 "
 expect_error "input 'input' holds NaN at element 72676; effvit refuses non-finite inputs" \
     "$effvit" run out/fm.onnx --input nan_input.npy --output nan_out.npy
+# A calibration sample holding NaN: one line naming the sample.
+mkdir -p cal_nan
+cp nan_input.npy cal_nan/
+sed "s|'cal_npy'|'cal_nan'|; s|'fm'|'fm_nan'|" fm.yaml >fm_nan.yaml
+expect_error "cal_nan/nan_input.npy: " "$effvit" quantize --config fm_nan.yaml
 
 # kl on a featuremap input (the image normalised by the caller) must not destroy the model: the
 # input keeps its calibrated range and no activation is clipped below its max at percentile
@@ -221,7 +226,7 @@ if [ "$status" -ne 1 ] || ! grep -q "out/taken.onnx: cannot write the quantized 
     failures=$((failures + 1))
 fi
 
-for f in mean2 scale2 nhwc nhwc_fm mean2_unread dup idx_overflow report_bad cpu_typo cpu_both; do
+for f in mean2 scale2 nhwc nhwc_fm mean2_unread dup idx_overflow report_bad cpu_typo cpu_both fm_nan; do
     if [ -e "out/$f.onnx" ]; then echo "FAIL: the failed $f.yaml left out/$f.onnx" >&2; failures=$((failures + 1)); fi
 done
 if ls out | grep -q tmp; then

@@ -172,12 +172,13 @@ QuantizeReport quantize(const QuantConfig& given, std::string output_path, const
     Tensor x = samples.sample(i);
     parity.add(x);
     normalize(x, config);
-    const std::vector<Tensor> outputs = session->run(std::vector<Tensor>{x});
     try {
+      // A sample holding NaN is refused by the run; the message names the sample.
+      const std::vector<Tensor> outputs = session->run(std::vector<Tensor>{x});
       if (observers.count(input_name)) observers[input_name].observe(x.data<float>(), static_cast<size_t>(x.numel()));
       for (auto& [k, observer] : taps) observer->observe(outputs.at(k).data<float>(), static_cast<size_t>(outputs.at(k).numel()));
     } catch (const Error& e) {
-      throw Error(ErrorKind::invalid_input, samples.source(i) + ": " + e.what());
+      throw Error(e.has_kind() ? e.kind() : ErrorKind::invalid_input, samples.source(i) + ": " + e.what());
     }
     if (progress) progress("calibrate", i + 1, samples.size());
   }
