@@ -4,7 +4,7 @@
 #
 #   cli_eval.sh EFFVIT_BINARY WORKDIR
 . "$(dirname "$0")/cli_lib.sh"
-rm -rf idx folders empty broken literal positional mixed
+rm -rf idx folders empty broken literal positional mixed literal_first
 mkdir -p idx empty/Coat broken/Coat m0
 [ -f m0/model.onnx ] || "$python" "$pydir/export_onnx.py" --variant m0 --num-classes 10 --seed 7 --output m0/model.onnx \
     --metadata-json "$testdir/../models/fashion_mnist_metadata.json" >/dev/null
@@ -86,7 +86,19 @@ grep -qF "positional: class folders are not named after the model's classes; the
 mkdir -p mixed/Coat mixed/boots
 cp folders/Ankle_boot/* mixed/boots/
 cp folders/Ankle_boot/* mixed/Coat/
-expect_error "mixed: 1 class folders are named after the model's classes, but 1 are not ('boots'); rename or remove them"     "$effvit" eval m0/model.onnx --data mixed
+expect_error "mixed: 1 class folders are named after the model's classes, but 1 are not ('boots'); rename or remove them" \
+    "$effvit" eval m0/model.onnx --data mixed
+# A literal class name wins over another class's '_' form: folder x_y is class 9 "x_y", not class 3
+# "x y". Every image in it is an ankle boot, class 9 of the bundled model: mapped to class 3, none would score.
+rm -rf literal_first && mkdir -p literal_first/x_y
+cp folders/Ankle_boot/* literal_first/x_y/
+printf 'a\nb\nc\nx y\nd\ne\nf\ng\nh\nx_y\n' >xy_labels.txt
+"$effvit" eval "$testdir/../models/efficientvit_m0_fashion_mnist.onnx" --data literal_first --labels xy_labels.txt --json >literal_first.json
+"$python" -c "
+import json
+r = json.load(open('literal_first.json'))
+assert r['top1'] >= 0.5, r  # 0.0 with the folder mapped to class 3
+"
 
 expect_error "nolabels-labels-idx1-ubyte.gz: labels file not found" "$effvit" eval m0/model.onnx --data idx/nolabels-images-idx3-ubyte.gz
 expect_error "has 23 labels for 24 images" "$effvit" eval m0/model.onnx --data idx/bad-images-idx3-ubyte.gz

@@ -249,6 +249,30 @@ TEST(QdqModel, ASaturatingBiasWidensThatChannelsWeightScale) {
   }
 }
 
+// One scale per tensor (per_channel False, or opset < 13) whose every weight is tiny: the one scale
+// widens for the largest bias, and the note says so once.
+TEST(QdqModel, ASaturatingBiasWidensAPerTensorScale) {
+  onnx::ModelProto m = dead_channel_model();
+  for (auto& t : *m.mutable_graph()->mutable_initializer())
+    if (t.name() == "w") {
+      const float tiny[] = {1e-9f, -1e-9f, 2e-9f, 1e-9f};
+      t.set_raw_data(std::string(reinterpret_cast<const char*>(tiny), sizeof tiny));
+    }
+  ActivationQuant a;
+  a.scale = 0.01f;
+  std::vector<std::string> notes;
+  insert_qdq(m, find_targets(m, QuantConfig{}), {{"x", a}}, 64, false, &notes);
+  const std::vector<int32_t> bq = initializer_values<int32_t>(m, "effvit_q/y/bias/quantized");
+  const std::vector<float> b_scale = initializer_values<float>(m, "effvit_q/y/bias/scale");
+  ASSERT_EQ(bq.size(), 2u);
+  ASSERT_EQ(b_scale.size(), 1u);
+  EXPECT_NEAR(bq[0] * b_scale[0], 2.f, 1e-6f);
+  EXPECT_NEAR(bq[1] * b_scale[0], 0.125f, 1e-6f);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("the tensor (bias 2:"), std::string::npos) << notes[0];
+  EXPECT_EQ(notes[0].find("the tensor", notes[0].find("the tensor") + 1), std::string::npos) << notes[0];
+}
+
 TEST(QdqModel, Int16AndCpuNodesStayInFloat) {
   onnx::ModelProto m = dead_channel_model();
   QuantConfig config;

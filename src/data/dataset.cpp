@@ -67,9 +67,11 @@ class FolderDataset final : public Dataset {
     // Folders map to classes all by name (the class itself, "Ankle boot", or with '/' and ' ' as
     // '_'), all by number, or (neither) by sorted position, which is said in mapping_note(); a
     // mix would silently mislabel, so it is an error naming the folders that match no class.
+    // A literal match wins over the '_' form of another class ("x_y" is class "x_y", not "x y").
     auto by_name = [&](const std::string& folder) {
-      return std::find_if(class_names.begin(), class_names.end(),
-                          [&](const std::string& n) { return n == folder || class_folder_name(n) == folder; });
+      auto literal = std::find(class_names.begin(), class_names.end(), folder);
+      if (literal != class_names.end()) return literal;
+      return std::find_if(class_names.begin(), class_names.end(), [&](const std::string& n) { return class_folder_name(n) == folder; });
     };
     auto numeric = [](const std::string& f) { return !f.empty() && f.size() <= 6 && f.find_first_not_of("0123456789") == std::string::npos; };
     const size_t named = static_cast<size_t>(std::count_if(classes.begin(), classes.end(), [&](const std::string& f) { return by_name(f) != class_names.end(); }));

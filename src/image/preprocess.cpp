@@ -132,6 +132,10 @@ void preprocess_into(const Image& image, const Preprocess& pre, float* out) {
   const size_t plane = static_cast<size_t>(pre.crop) * pre.crop;
   for (int c = 0; c < 3; ++c) {
     const float mean = pre.mean[c], std = pre.std[c];
+    if (pre.nhwc) {  // a featuremap model quantized with input_layout_rt NHWC
+      for (size_t i = 0; i < plane; ++i) out[i * 3 + c] = (pixels[i * 3 + c] / 255.0f - mean) / std;
+      continue;
+    }
     float* dst = out + c * plane;
     for (size_t i = 0; i < plane; ++i) dst[i] = (pixels[i * 3 + c] / 255.0f - mean) / std;
   }
@@ -140,7 +144,7 @@ void preprocess_into(const Image& image, const Preprocess& pre, float* out) {
 Tensor preprocess(const Image& image, const Preprocess& pre) {
   check_geometry(pre, "preprocess");
   if (pre.input == Preprocess::Input::normalized_f32) {
-    Tensor t(DType::f32, {1, 3, pre.crop, pre.crop});
+    Tensor t(DType::f32, pre.nhwc ? Shape{1, pre.crop, pre.crop, 3} : Shape{1, 3, pre.crop, pre.crop});
     preprocess_into(image, pre, t.data<float>());
     return t;
   }

@@ -158,7 +158,10 @@ std::map<std::string, NodePrecision> read_node_info(const Reader& r, const YAML:
       const std::string f = field.first.as<std::string>();
       if (!field.second.IsScalar()) r.fail(key + "." + f, "must be a single value");
       const std::string v = field.second.Scalar();
-      if (f == "ON") p.integer = r.choice<bool>(v, key + ".ON", {{"BPU", true}, {"CPU", false}});
+      if (f == "ON") {
+        p.integer = r.choice<bool>(v, key + ".ON", {{"BPU", true}, {"CPU", false}});
+        p.placed = true;
+      }
       else if (f == "InputType") p.input_bits = r.choice<int>(v, key + ".InputType", {{"int8", 8}, {"int16", 16}});
       else if (f == "OutputType") p.output_bits = r.choice<int>(v, key + ".OutputType", {{"int8", 8}, {"int16", 16}});
       else r.fail(key + "." + f, "unknown field (expected ON, InputType, OutputType)");
@@ -191,17 +194,34 @@ void read_node_placement(const Reader& r, const YAML::Node& cal, const std::stri
     }
   else r.fail("calibration_parameters." + key, "must be node names separated by ';'");
   for (const std::string& name : names) {
-    auto [at, added] = node_info.emplace(name, NodePrecision{});
-    if (!added && at->second.integer != integer)
-      r.fail("calibration_parameters." + key, "node '" + name + "' is also placed on the " + (integer ? "CPU" : "BPU") +
-                                                  " (node_info or run_on_" + (integer ? "cpu" : "bpu") + ")");
+    NodePrecision placed;
+    placed.source = "calibration_parameters." + key;
+    auto [at, added] = node_info.emplace(name, placed);
+    if (!added && at->second.placed && at->second.integer != integer)
+      r.fail("calibration_parameters." + key, "node '" + name + "' is also placed on the " + (integer ? "CPU" : "BPU") + " by " +
+                                                  at->second.source);
     at->second.integer = integer;
+    at->second.placed = true;
+    if (added) at->second.source = placed.source;
   }
 }
 
 // yaml-cpp keeps both entries of a key given twice and reads the first; PyYAML, which hb_mapper
 // reads configs with, takes the last. Either way one of them is silently lost: refuse it.
-void refuse_duplicate_keys(const std::string& path, const YAML::Node& node, const std::string& where) {
+// Aliases are followed as written, so a recursive one (`a: &x {b: *x}`) or an exponential fan-out
+// ("billion laughs") is stopped by depth and by the number of nodes visited: a real config has
+// four levels and a few hundred nodes.
+struct WalkBudget {
+  size_t visited = 0;
+};
+
+void refuse_duplicate_keys(const std::string& path, const YAML::Node& node, const std::string& where, int depth, WalkBudget& budget) {
+  constexpr int kMaxDepth = 32;
+  constexpr size_t kMaxNodes = 100000;
+  if (depth > kMaxDepth || ++budget.visited > kMaxNodes)
+    throw Error(ErrorKind::invalid_input, path + ": " + (where.empty() ? std::string("the config") : where) + ": nested deeper than " +
+                                              std::to_string(kMaxDepth) + " levels or more than " + std::to_string(kMaxNodes) +
+                                              " entries (a recursive or exploding alias?)");
   if (node.IsMap()) {
     std::map<std::string, int> seen;
     for (const auto& kv : node) {
@@ -214,10 +234,10 @@ void refuse_duplicate_keys(const std::string& path, const YAML::Node& node, cons
           throw Error(ErrorKind::invalid_input, path + ": " + here + ": given twice (lines " + std::to_string(at->second) + " and " +
                                                     std::to_string(line) + "); keep one");
       }
-      refuse_duplicate_keys(path, kv.second, here);
+      refuse_duplicate_keys(path, kv.second, here, depth + 1, budget);
     }
   } else if (node.IsSequence()) {
-    for (const auto& item : node) refuse_duplicate_keys(path, item, where);
+    for (const auto& item : node) refuse_duplicate_keys(path, item, where, depth + 1, budget);
   }
 }
 
@@ -255,7 +275,8 @@ QuantConfig read_config(const std::string& path) {
     throw Error(ErrorKind::invalid_input, path + ": not valid YAML: " + e.what());
   }
   if (!root.IsMap()) throw Error(ErrorKind::invalid_input, path + ": expected sections such as model_parameters, got no mapping");
-  refuse_duplicate_keys(path, root, "");
+  WalkBudget budget;
+  refuse_duplicate_keys(path, root, "", 0, budget);
 
   QuantConfig c;
   c.path = path;

@@ -16,8 +16,10 @@ enum class CalDataType { float32, uint8 };
 
 struct NodePrecision {
   bool integer = true;       // ON: BPU (integer arithmetic) or CPU (kept in float32)
+  bool placed = false;       // ON was given (node_info, run_on_cpu or run_on_bpu)
   int input_bits = 8;        // InputType: int8 | int16
   int output_bits = 8;       // OutputType: int8 | int16
+  std::string source = "model_parameters.node_info";  // the key that named the node, for messages
 };
 
 struct QuantConfig {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdio>
 #include <set>
 
 #include "effvit/error.h"
@@ -173,7 +174,7 @@ std::vector<QuantTarget> find_targets(const ModelProto& model, const QuantConfig
   for (const auto& n : model.graph().node()) names.insert(node_name(n));
   for (const auto& [name, precision] : config.node_info)
     if (!names.count(name))
-      throw Error(ErrorKind::invalid_input, config.path + ": model_parameters.node_info names node '" + name + "', which " +
+      throw Error(ErrorKind::invalid_input, config.path + ": " + precision.source + " names node '" + name + "', which " +
                                                 config.onnx_model + " does not have");
   const auto inits = initializers(model);
   std::vector<QuantTarget> targets;
@@ -231,22 +232,33 @@ void widen_for_bias(const std::string& node, const std::vector<float>& bias, flo
   for (size_t c = 0; c < bias.size(); ++c)
     need[c] = static_cast<float>(std::fabs(static_cast<double>(bias[c])) / (static_cast<double>(activation_scale) * kBiasLimit));
   if (!per_channel) std::fill(need.begin(), need.end(), *std::max_element(need.begin(), need.end()));
+  auto g = [](double v) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", v);
+    return std::string(text);
+  };
   std::string widened;
   size_t count = 0;
   for (size_t c = 0; c < bias.size(); ++c) {
     if (!(need[c] > w_scale[c])) continue;
     // Rounding up a step so the division below cannot land a hair over the limit.
     const float wider = std::nextafter(need[c], INFINITY);
-    if (++count <= 4)
-      widened += (widened.empty() ? "" : ", ") + (per_channel ? "channel " + std::to_string(c) : std::string("the tensor")) + " (bias " +
-                 std::to_string(bias[c]) + ": weight scale " + std::to_string(w_scale[c]) + " -> " + std::to_string(wider) + ")";
+    // One scale per tensor: said once, for the bias that needs the widest.
+    const bool say = per_channel ? ++count <= 4 : count++ == 0;
+    if (say) {
+      size_t widest = c;
+      if (!per_channel)
+        for (size_t k = 0; k < bias.size(); ++k)
+          if (std::fabs(bias[k]) > std::fabs(bias[widest])) widest = k;
+      widened += std::string(widened.empty() ? "" : ", ") + (per_channel ? "channel " + std::to_string(c) : std::string("the tensor")) +
+                 " (bias " + g(bias[widest]) + ": weight scale " + g(w_scale[c]) + " -> " + g(wider) + ")";
+    }
     w_scale[c] = wider;
   }
-  if (count && notes) {
-    if (!per_channel) count = 1;
-    notes->push_back(node + ": int32 bias would saturate; weight scale widened so it fits on " + std::to_string(count) + " channel(s): " +
-                     widened + (count > 4 ? ", ..." : ""));
-  }
+  if (count && notes)
+    notes->push_back(node + ": int32 bias would saturate; weight scale widened so it fits" +
+                     (per_channel ? " on " + std::to_string(count) + " channel(s): " : std::string(": ")) + widened +
+                     (per_channel && count > 4 ? ", ..." : ""));
 }
 
 }  // namespace
@@ -479,12 +491,17 @@ CheckedInput check_input(const ModelProto& model, const QuantConfig& config) {
   // the other candidate axis holds 3 is the wrong layout, said as such (not as a mean/scale count).
   const int64_t want = train == InputKind::gray ? 1 : train_color ? 3 : 0;
   const int other_axis = nhwc ? 1 : 3;
-  if (want && checked.channels != want)
+  if (want && checked.channels != want && fixed(other_axis) == want)
     throw Error(ErrorKind::invalid_input, config.path + ": input_parameters.input_layout_train: '" + config.input_layout_train +
                                               "' puts " + std::to_string(checked.channels) + " channels on axis " +
                                               std::to_string(checked.channel_axis) + " of '" + input.name() + "' " + dims_text(shape) + ", but " +
-                                              input_kind_name(train) + " has " + std::to_string(want) +
-                                              (fixed(other_axis) == want ? std::string(" (the model is ") + (nhwc ? "NCHW" : "NHWC") + ")" : ""));
+                                              input_kind_name(train) + " has " + std::to_string(want) + " (the model is " +
+                                              (nhwc ? "NCHW" : "NHWC") + ")");
+  if (want && checked.channels != want)
+    throw Error(ErrorKind::invalid_input, config.path + ": input_parameters.input_type_train: '" + input_kind_name(train) + "' has " +
+                                              std::to_string(want) + " channel(s), but '" + input.name() + "' " + dims_text(shape) + " has " +
+                                              std::to_string(checked.channels) + " on axis " + std::to_string(checked.channel_axis) + " (" +
+                                              config.input_layout_train + ")");
   if (!want && fixed(other_axis) > 0 && fixed(checked.channel_axis) > 4 && fixed(other_axis) <= 4)
     throw Error(ErrorKind::invalid_input, config.path + ": input_parameters.input_layout_train: '" + config.input_layout_train + "' puts " +
                                               std::to_string(checked.channels) + " channels on axis " + std::to_string(checked.channel_axis) +
@@ -605,11 +622,14 @@ std::map<std::string, ActivationQuant> read_activation_grids(const ModelProto& q
   std::map<std::string, ActivationQuant> grids;
   for (const NodeProto& n : qdq.graph().node()) {
     if (n.op_type() != "QuantizeLinear" || n.input_size() < 2 || inits.count(n.input(0))) continue;  // weights: ours are recomputed
-    // effvit's own files quantize the normalised image under the input's name plus this suffix.
+    // effvit's own files quantize the input after their preprocessing, under the input's name plus
+    // the suffix of the last step written (prepend_preprocessing).
     std::string tensor = n.input(0);
-    const std::string normalized = "/effvit_normalized";
-    if (tensor.size() > normalized.size() && tensor.compare(tensor.size() - normalized.size(), normalized.size(), normalized) == 0)
-      tensor.resize(tensor.size() - normalized.size());
+    for (const std::string suffix : {"/effvit_normalized", "/effvit_centred", "/effvit_reordered", "/effvit_pixels", "/effvit_NCHW", "/effvit_NHWC"})
+      if (tensor.size() > suffix.size() && tensor.compare(tensor.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        tensor.resize(tensor.size() - suffix.size());
+        break;
+      }
     auto constant = [&](int i) -> Tensor {
       if (n.input_size() <= i || n.input(i).empty()) return Tensor();
       auto it = inits.find(n.input(i));

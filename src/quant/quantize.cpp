@@ -240,7 +240,7 @@ QuantizeReport quantize(const QuantConfig& given, std::string output_path, const
           const float kl = obs.kl_bound(config.num_quantized_bins > 0 ? config.num_quantized_bins : steps, config.num_bin);
           const float guard = obs.abs_bound(config.kl_min_percentile);
           bound = std::max(kl, guard);
-          if (guard > kl) g.kl_guarded.insert(name);
+          if (guard > kl && name != input_name) g.kl_guarded.insert(name);  // the input's bound is set below
         } else {
           bound = method == "mse" ? obs.mse_bound(steps) : obs.abs_bound(method == "load" ? 1.0 : percentile);
         }
@@ -374,8 +374,10 @@ QuantizeReport quantize(const QuantConfig& given, std::string output_path, const
     size_t listed = 0;
     for (const auto& name : grids.kl_guarded)
       if (listed++ < 3) names += (names.empty() ? "" : ", ") + name;
+    char percentile_text[32];
+    std::snprintf(percentile_text, sizeof percentile_text, "%g", config.kl_min_percentile);
     report.notes.push_back("kl: " + std::to_string(grids.kl_guarded.size()) + " of " + std::to_string(observers.size()) +
-                           " activations kept the bound of max at percentile " + std::to_string(config.kl_min_percentile) +
+                           " activations kept the bound of max at percentile " + percentile_text +
                            " (kl_min_percentile), where kl would clip more: " + names + (grids.kl_guarded.size() > 3 ? ", ..." : ""));
   }
 

@@ -11,6 +11,7 @@
 #include "ops/parallel.h"
 #include "runtime/api_boundary.h"
 #include "runtime/model_runtime.h"
+#include "runtime/non_finite.h"
 #include "runtime/plan.h"
 
 namespace effvit {
@@ -19,24 +20,6 @@ namespace {
 // Beyond this OpenMP's own per-thread state dominates (and 2^20 threads crashed it).
 constexpr int kMaxThreads = 256;
 
-// The index of the first NaN or infinity, or -1. Blocks are tested branch-free (the compiler
-// vectorises the exponent test), so a clean 224x224x3 image costs a few microseconds.
-int64_t first_non_finite(const float* x, int64_t n) {
-  constexpr int64_t kBlock = 1024;
-  for (int64_t start = 0; start < n; start += kBlock) {
-    const int64_t end = std::min(n, start + kBlock);
-    uint32_t any = 0;
-    for (int64_t i = start; i < end; ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, x + i, 4);
-      any |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
-    }
-    if (!any) continue;
-    for (int64_t i = start; i < end; ++i)
-      if (!std::isfinite(x[i])) return i;
-  }
-  return -1;
-}
 }  // namespace
 
 struct Session::Impl {

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -18,6 +19,7 @@
 #include <sstream>
 
 #include "effvit/image.h"
+#include "runtime/non_finite.h"
 #include "serve/buffered_http_server.h"
 #include "serve/status_error.h"
 #include "serve/v2_protocol.h"
@@ -334,7 +336,15 @@ void serve(const ServeOptions& options) {
                 // not read after the handler returns: its body can be moved out, not copied.
                 InferRequest request = parse_infer_request(*m.model, std::move(const_cast<httplib::Request&>(req).body), json_length, decode_images);
                 std::vector<Tensor> inputs;
-                for (const auto& info : m.model->summary().inputs) inputs.push_back(request.inputs.at(info.name));
+                for (const auto& info : m.model->summary().inputs) {
+                  inputs.push_back(request.inputs.at(info.name));
+                  // Refused here, per request: a batch-mate's NaN must not fail the others' rows.
+                  if (inputs.back().dtype() != DType::f32) continue;
+                  const int64_t at = first_non_finite(inputs.back().data<float>(), inputs.back().numel());
+                  if (at >= 0)
+                    throw StatusError(400, "input '" + info.name + "' holds " + (std::isnan(inputs.back().data<float>()[at]) ? "NaN" : "an infinity") +
+                                               " at element " + std::to_string(at) + "; effvit refuses non-finite inputs");
+                }
                 const auto deadline = request.timeout_us > 0 ? start + std::chrono::microseconds(static_cast<int64_t>(request.timeout_us))
                                                              : Clock::time_point::max();
                 auto job = m.scheduler->submit(std::move(inputs), request.storage, deadline);

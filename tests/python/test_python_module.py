@@ -198,6 +198,8 @@ def test_pyeasy_dnn_refuses_a_shape_that_only_has_the_right_size():
     x = np.random.default_rng(8).standard_normal((1, 3, 224, 224)).astype(np.float32)
     want = model.forward(x)[0].buffer
     assert np.array_equal(model.forward(x.ravel())[0].buffer, want)  # flat: read in the model's layout
+    # A dynamic batch dimension takes any size.
+    assert model.forward(np.concatenate([x, x]))[0].buffer.shape == (2, 10)
     for wrong in (x.transpose(0, 2, 3, 1).copy(), x.reshape(3, 224, 224), x.reshape(224, 224, 3)):
         with pytest.raises(effvit.Error, match=r"got an array of shape %s; the model takes \(1, 3, 224, 224\) NCHW" % re.escape(str(wrong.shape))):
             model.forward(wrong)

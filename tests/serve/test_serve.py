@@ -277,6 +277,27 @@ def test_dynamic_batching_keeps_each_request_its_own_rows():
         assert count == 9 and execs - 1 < 8, (execs, count)
 
 
+def test_a_nan_request_fails_alone_not_its_batch_mates():
+    # Four requests queue behind a busy instance and would run as one batch; one holds a NaN. It is
+    # refused by itself (400, naming its own element), and the other three are answered.
+    with serving("--model", "m0=" + M0, "--max-batch-size", "4", "--max-queue-delay-us", "300000", "--instances", "1",
+                 run_delay_ms=400) as s:
+        xs = [np.random.default_rng(30 + k).standard_normal((1, 3, 224, 224)).astype(np.float32) for k in range(4)]
+        xs[1][0, 0, 3, 5] = np.nan
+        codes = [None] * 4
+
+        def send(k):
+            r = binary_request(s.url + "/v2/models/m0/infer", xs[k])
+            codes[k] = (r.status_code, r.json().get("error", "") if r.status_code != 200 else "")
+
+        with start_busy_request(int(s.url.rsplit(":", 1)[1])) as busy:
+            run_threads(send, 4, with_index=True)
+            busy.settimeout(30)
+            assert read_response(busy)[0].split()[1] == "200"
+        assert [c for c, _ in codes] == [200, 400, 200, 200], codes
+        assert "holds NaN at element %d" % (3 * 224 + 5) in codes[1][1], codes[1]
+
+
 def test_an_idle_instance_means_no_batching_delay():
     # Two instances and a 2 s batching delay: one client's requests each find an instance idle, so
     # none waits for batch-mates (waiting would batch nothing and add the delay to each).

@@ -1,5 +1,6 @@
 // `effvit serve`: the KServe v2 REST protocol (src/serve/) for models named on the command line or
 // found in a Triton-style model repository.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -32,7 +33,11 @@ Handler add_serve(CLI::App& app) {
   cmd->add_option("--exit-timeout-s", o->exit_timeout_s, "On SIGTERM, how long to wait for requests in flight")
       ->capture_default_str()->check(CLI::Range(0, 3600));
   return [=] {
-    if (const char* delay = std::getenv("EFFVIT_TEST_RUN_DELAY_MS")) o->scheduler.test_run_delay_us = std::atoll(delay) * 1000;
+    if (const char* delay = std::getenv("EFFVIT_TEST_RUN_DELAY_MS"); delay && std::atoll(delay) > 0) {
+      o->scheduler.test_run_delay_us = std::min<int64_t>(std::atoll(delay), 60'000) * 1000;
+      std::fprintf(stderr, "effvit: EFFVIT_TEST_RUN_DELAY_MS: every run first sleeps %lld ms (for tests only)\n",
+                   static_cast<long long>(o->scheduler.test_run_delay_us / 1000));
+    }
     for (const std::string& m : *models) {
       const size_t eq = m.find('=');
       if (eq == std::string::npos || eq == 0 || eq + 1 == m.size())

@@ -32,12 +32,13 @@ class TensorProperties:
     """shape, layout ("NCHW"/"NHWC"), dtype (a NumPy dtype name) and tensor_type ("NV12", "RGB",
     "BGR", "GRAY", "F32", ...)."""
 
-    def __init__(self, shape, layout, dtype, tensor_type, model_shape):
+    def __init__(self, shape, layout, dtype, tensor_type, model_shape, dynamic=()):
         self.shape = tuple(shape)
         self.layout = layout
         self.dtype = dtype
         self.tensor_type = tensor_type
-        self.model_shape = tuple(model_shape)  # what the ONNX model itself takes
+        self.model_shape = tuple(model_shape)  # what the ONNX model itself takes (dynamic dimensions as 1)
+        self.dynamic = tuple(dynamic)  # per dimension of model_shape: any size is taken
 
     def __repr__(self):
         return "TensorProperties(shape=%r, layout=%r, dtype=%r, tensor_type=%r)" % (
@@ -54,15 +55,16 @@ class pyDNNTensor:
 
 
 def _properties(arg, meta, is_input):
-    shape = [d if d is not None else 1 for d in arg.shape]
+    shape = [d if isinstance(d, int) else 1 for d in arg.shape]
+    dynamic = [not isinstance(d, int) for d in arg.shape]
     dtype = np.dtype(_NUMPY.get(arg.type, np.float32)).name
     kind = meta.get("effvit.input_type_rt", "") if is_input else ""
     layout = meta.get("effvit.input_layout", "NCHW") if is_input and kind else "NCHW"
     if kind == "nv12" and len(shape) == 4:
         n, rows, w = shape[0], shape[1], shape[2]
-        return TensorProperties((n, 3, rows * 2 // 3, w), "NCHW", dtype, "NV12", shape)
+        return TensorProperties((n, 3, rows * 2 // 3, w), "NCHW", dtype, "NV12", shape, dynamic)
     tensor_type = {"rgb": "RGB", "bgr": "BGR", "gray": "GRAY"}.get(kind, "F32" if dtype == "float32" else dtype.upper())
-    return TensorProperties(shape, layout, dtype, tensor_type, shape)
+    return TensorProperties(shape, layout, dtype, tensor_type, shape, dynamic)
 
 
 class Model:
@@ -92,7 +94,8 @@ class Model:
     def _as_model_input(self, tensor, array):
         props = tensor.properties
         want = props.model_shape
-        if array.shape == want:
+        # The model's own shape, any size on its dynamic dimensions (a batch of frames, say).
+        if array.ndim == len(want) and all(d or a == w for a, w, d in zip(array.shape, want, props.dynamic or [False] * len(want))):
             return array
         accepted = array.ndim == 1
         if props.tensor_type == "NV12" and len(want) == 4:
