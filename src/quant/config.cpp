@@ -219,7 +219,8 @@ void refuse_duplicate_keys(const std::string& path, const YAML::Node& node, cons
   constexpr int kMaxDepth = 32;
   constexpr size_t kMaxNodes = 100000;
   if (depth > kMaxDepth || ++budget.visited > kMaxNodes)
-    throw Error(ErrorKind::invalid_input, path + ": " + (where.empty() ? std::string("the config") : where) + ": nested deeper than " +
+    throw Error(ErrorKind::invalid_input, path + ": " + (where.empty() ? std::string("the config") : where.size() > 60 ? where.substr(0, 60) + "..." : where) +
+                                              ": nested deeper than " +
                                               std::to_string(kMaxDepth) + " levels or more than " + std::to_string(kMaxNodes) +
                                               " entries (a recursive or exploding alias?)");
   if (node.IsMap()) {
