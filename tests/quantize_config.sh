@@ -155,6 +155,9 @@ expect_error "cal_nan/nan_input.npy: " "$effvit" quantize --config fm_nan.yaml
 # input keeps its calibrated range and no activation is clipped below its max at percentile
 # 0.9999. Within half a point of float32 on 500 test images (94.2%; kl without both rules: 93.2%,
 # and a review's M0 export lost 6 points).
+# The samples are normalised by the model's own preprocessing, through the Python module (not
+# built in the sanitizer trees: there this part is skipped, and the plain build runs it).
+if [ -d "$(dirname "$effvit")/python/effvit" ]; then
 PYTHONPATH="$(dirname "$effvit")/python" "$python" - "$models/efficientvit_m0_fashion_mnist.onnx" "$models/calibration/fashion_mnist_train_200" <<'PY'
 import glob, os, sys
 import numpy as np
@@ -178,6 +181,9 @@ f, q = (json.load(open(n))["top1"] for n in ("fm_fp32.json", "fm_kl.json"))
 print("featuremap kl: top-1 %.3f against %.3f in float32 on 500 images" % (q, f))
 assert q >= f - 0.005, (q, f)
 PY
+else
+    echo "skipped: featuremap kl (no Python module in this build)"
+fi
 
 # input_layout_rt NHWC on a featuremap model: classify feeds it NHWC floats (same answer as the
 # NCHW file), and calibration_type load finds its input grid behind the Transpose.
