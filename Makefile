@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 PYTHON := /usr/bin/python3
 
-.PHONY: deps build test demo install sanitize tsan clean
+.PHONY: deps build test demo install sanitize tsan fuzz clean
 
 deps:
 	./scripts/install-deps.sh
@@ -47,5 +47,16 @@ tsan: deps
 	OMP_NUM_THREADS=1 ONEDNN_PRIMITIVE_CACHE_CAPACITY=0 TSAN_OPTIONS="halt_on_error=1" \
 	  $(BUILD)-tsan/effvit bench models/efficientvit_m0_fashion_mnist.onnx --streams 2 --iters 5 --warmup 1
 
+# libFuzzer over every parser that takes outside bytes (fuzz/): a separate clang tree with ASan and
+# UBSan, each harness for SECONDS on its seed corpus and dictionary (niced: idle CPU only), then the
+# corpus minimised (-merge=1) back into fuzz/corpus/. Crashes are left in $(BUILD)-fuzz/artifacts/.
+SECONDS ?= 60
+fuzz: deps
+	CC=clang CXX=clang++ cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEFFVIT_FUZZ=ON \
+	  -DEFFVIT_TESTS=OFF -DEFFVIT_BENCH=OFF -DEFFVIT_PYTHON=OFF \
+	  -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+	nice -n 19 cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzzers
+	./fuzz/run.sh $(BUILD)-fuzz $(SECONDS)
+
 clean:
-	rm -rf $(BUILD) $(BUILD)-sanitize $(BUILD)-tsan
+	rm -rf $(BUILD) $(BUILD)-sanitize $(BUILD)-tsan $(BUILD)-fuzz

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <regex>
+#include <optional>
 #include <sstream>
 
 #include "effvit/error.h"
@@ -24,6 +24,22 @@ const char* descr_of(DType t) {
     case DType::bool8: return "|b1";
   }
   return "";
+}
+
+// The value of 'key' in the header's dict: between `open` and `close` right after "'key':" (spaces
+// allowed), or (open 0) the rest of the header from there.
+std::optional<std::string> dict_value(const std::string& header, const std::string& key, char open, char close) {
+  const size_t at = header.find("'" + key + "'");
+  if (at == std::string::npos) return std::nullopt;
+  size_t p = header.find_first_not_of(" \t", at + key.size() + 2);
+  if (p == std::string::npos || header[p] != ':') return std::nullopt;
+  p = header.find_first_not_of(" \t", p + 1);
+  if (p == std::string::npos) return std::nullopt;
+  if (!open) return header.substr(p);
+  if (header[p] != open) return std::nullopt;
+  const size_t end = header.find(close, p + 1);
+  if (end == std::string::npos) return std::nullopt;
+  return header.substr(p + 1, end - p - 1);
 }
 
 }  // namespace
@@ -48,15 +64,19 @@ Tensor read_npy(const std::string& path) {
   } else {
     throw Error(path + ": unsupported .npy version " + std::to_string(major));
   }
+  // NumPy refuses headers over 10000 bytes too (max_header_size).
+  if (header_len > 10000) throw Error(path + ": .npy header of " + std::to_string(header_len) + " bytes (at most 10000)");
   if (bytes.size() < pos + header_len) throw Error(path + ": truncated .npy header");
   const std::string header = bytes.substr(pos, header_len);
-  std::smatch m;
-  if (!std::regex_search(header, m, std::regex(R"('descr'\s*:\s*'([^']+)')"))) throw Error(path + ": .npy header has no descr");
-  const std::string descr = m[1];
-  if (std::regex_search(header, std::regex(R"('fortran_order'\s*:\s*True)"))) throw Error(path + ": Fortran-order arrays are not supported");
-  if (!std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))"))) throw Error(path + ": .npy header has no shape");
+  // Scanned by hand: std::regex recurses per character and overflowed the stack on long headers.
+  const std::optional<std::string> descr = dict_value(header, "descr", '\'', '\'');
+  if (!descr || descr->empty()) throw Error(path + ": .npy header has no descr");
+  const std::optional<std::string> fortran = dict_value(header, "fortran_order", 0, 0);
+  if (fortran && fortran->rfind("True", 0) == 0) throw Error(path + ": Fortran-order arrays are not supported");
+  const std::optional<std::string> dims_text = dict_value(header, "shape", '(', ')');
+  if (!dims_text) throw Error(path + ": .npy header has no shape");
   Shape shape;
-  std::stringstream dims(m[1].str());
+  std::stringstream dims(*dims_text);
   std::string item;
   while (std::getline(dims, item, ',')) {
     const size_t b = item.find_first_not_of(' '), e = item.find_last_not_of(' ');
@@ -67,13 +87,13 @@ Tensor read_npy(const std::string& path) {
     shape.push_back(d);
   }
   DType dtype;
-  if (descr == "<f4") dtype = DType::f32;
-  else if (descr == "<i8") dtype = DType::i64;
-  else if (descr == "<i4") dtype = DType::i32;
-  else if (descr == "|u1") dtype = DType::u8;
-  else if (descr == "|i1") dtype = DType::i8;
-  else if (descr == "|b1") dtype = DType::bool8;
-  else throw Error(path + ": unsupported .npy dtype '" + descr + "' (effvit reads float32 and integer arrays)");
+  if (*descr == "<f4") dtype = DType::f32;
+  else if (*descr == "<i8") dtype = DType::i64;
+  else if (*descr == "<i4") dtype = DType::i32;
+  else if (*descr == "|u1") dtype = DType::u8;
+  else if (*descr == "|i1") dtype = DType::i8;
+  else if (*descr == "|b1") dtype = DType::bool8;
+  else throw Error(path + ": unsupported .npy dtype '" + *descr + "' (effvit reads float32 and integer arrays)");
   const size_t data_at = pos + header_len;
   int64_t count = 0;
   try {

@@ -113,6 +113,97 @@ void normalize_for_opset(Node& n, int opset) {
 
 namespace {
 
+// Debian's libonnx (1.12) copies a tensor's raw_data into a vector of raw_data.size() / element
+// size elements and then memcpy's all of raw_data (onnx::ParseData, in shape inference): a length
+// that is not a whole number of elements writes past the vector. Such tensors are refused first,
+// wherever they sit (initializers, Constant values, attributes, subgraphs).
+size_t proto_element_size(int32_t type) {
+  using TP = onnx::TensorProto;
+  switch (type) {
+    case TP::UINT8: case TP::INT8: case TP::BOOL: return 1;
+    case TP::UINT16: case TP::INT16: case TP::FLOAT16: case TP::BFLOAT16: return 2;
+    case TP::FLOAT: case TP::INT32: case TP::UINT32: return 4;
+    case TP::INT64: case TP::UINT64: case TP::DOUBLE: case TP::COMPLEX64: return 8;
+    case TP::COMPLEX128: return 16;
+  }
+  return 1;
+}
+
+void check_raw_data(const onnx::TensorProto& t, const std::string& path) {
+  if (t.has_raw_data() && t.raw_data().size() % proto_element_size(t.data_type()) != 0)
+    throw Error(path + ": tensor '" + t.name() + "' has " + std::to_string(t.raw_data().size()) + " bytes of raw_data, not a whole number of elements");
+}
+
+void check_raw_data(const onnx::GraphProto& g, const std::string& path) {
+  for (const auto& t : g.initializer()) check_raw_data(t, path);
+  for (const auto& t : g.sparse_initializer()) {
+    check_raw_data(t.values(), path);
+    check_raw_data(t.indices(), path);
+  }
+  for (const auto& n : g.node())
+    for (const auto& a : n.attribute()) {
+      if (a.has_t()) check_raw_data(a.t(), path);
+      for (const auto& t : a.tensors()) check_raw_data(t, path);
+      if (a.has_sparse_tensor()) {
+        check_raw_data(a.sparse_tensor().values(), path);
+        check_raw_data(a.sparse_tensor().indices(), path);
+      }
+      if (a.has_g()) check_raw_data(a.g(), path);
+      for (const auto& sub : a.graphs()) check_raw_data(sub, path);
+    }
+}
+
+// Debian's libonnx (1.12) takes a Conv's kernel size from its weight's shape when the node has no
+// kernel_shape, and then indexes the dilations and the input's dimensions by it: a weight of more
+// axes than the input reads past both (onnx::convPoolShapeInference). Where the weight is known
+// before shape inference (an initializer, a Constant, or one dequantized), the attribute it stands
+// for is written out, which ONNX then checks against the input's rank.
+// Conv strides and dilations of 0 divide by zero in the same function (and effvit refuses them
+// anyway, see conv_geometry).
+void prepare_convs_for_onnx_inference(onnx::GraphProto& g, const std::string& path) {
+  for (const auto& n : g.node())
+    if (n.op_type() == "Conv")
+      for (const auto& a : n.attribute())
+        if (a.name() == "strides" || a.name() == "dilations")
+          for (int64_t v : a.ints())
+            if (v <= 0)
+              throw Error(path + ": node '" + (n.name().empty() && n.output_size() ? n.output(0) : n.name()) +
+                          "' (Conv): strides and dilations must be positive");
+  std::unordered_map<std::string, const onnx::TensorProto*> known;
+  for (const auto& t : g.initializer()) known[t.name()] = &t;
+  for (const auto& n : g.node()) {
+    if (n.op_type() == "Constant" && n.output_size() == 1)
+      for (const auto& a : n.attribute())
+        if (a.name() == "value" && a.has_t()) known[n.output(0)] = &a.t();
+    if (n.op_type() == "DequantizeLinear" && n.input_size() > 0 && n.output_size() == 1 && known.count(n.input(0)))
+      known[n.output(0)] = known[n.input(0)];
+  }
+  for (auto& n : *g.mutable_node()) {
+    if (n.op_type() != "Conv" || n.input_size() < 2) continue;
+    bool has_kernel_shape = false;
+    for (const auto& a : n.attribute()) has_kernel_shape = has_kernel_shape || a.name() == "kernel_shape";
+    auto it = known.find(n.input(1));
+    if (has_kernel_shape || it == known.end()) continue;
+    auto* a = n.add_attribute();
+    a->set_name("kernel_shape");
+    a->set_type(onnx::AttributeProto::INTS);
+    for (int i = 2; i < it->second->dims_size(); ++i) a->add_ints(it->second->dims(i));
+  }
+}
+
+// Ops effvit does not run are refused before ONNX's shape inference runs theirs (Debian's has more
+// functions like the one above: MaxPool and ConvTranspose share it).
+void check_supported_ops(const onnx::GraphProto& g, const std::string& path) {
+  for (const auto& np : g.node()) {
+    const std::string name = np.name().empty() ? (np.output_size() ? np.output(0) : np.op_type()) : np.name();
+    if (!np.domain().empty() && np.domain() != "ai.onnx")
+      throw Error(ErrorKind::unsupported, path + ": unsupported op '" + np.domain() + "::" + np.op_type() + "' (node '" + name + "')");
+    if (np.op_type() == "Constant") continue;
+    if (!find_op(np.op_type()) || np.op_type().rfind("effvit.", 0) == 0)
+      throw Error(ErrorKind::unsupported, path + ": unsupported op '" + np.op_type() + "' (node '" + name + "')");
+  }
+}
+
 // `model_dir` is where external data lives; empty for a model from memory, which may have none.
 ImportedModel convert(onnx::ModelProto model, const std::string& path, const std::string& model_dir, bool from_file) {
   bool external = false;
@@ -121,6 +212,11 @@ ImportedModel convert(onnx::ModelProto model, const std::string& path, const std
     throw Error(ErrorKind::unsupported, path + ": weights stored as external data; load the model from its file");
   // Debian's checker knows IR versions up to 8, newer exporters write 9 and 10. Their additions
   // (new element types, ...) fail in effvit's own conversion below, so the rest is checked as IR 8.
+  check_raw_data(model.graph(), path);
+  for (const auto& f : model.functions())
+    for (const auto& n : f.node())
+      for (const auto& a : n.attribute())
+        if (a.has_t()) check_raw_data(a.t(), path);
   const int64_t ir_version = model.ir_version();
   if (ir_version > onnx::IR_VERSION) model.set_ir_version(onnx::IR_VERSION);
   try {
@@ -135,6 +231,8 @@ ImportedModel convert(onnx::ModelProto model, const std::string& path, const std
   for (const auto& imp : model.opset_import())
     if (imp.domain().empty() || imp.domain() == "ai.onnx") opset = static_cast<int>(imp.version());
   if (opset == 0) throw Error(path + ": model imports no default-domain opset");
+  check_supported_ops(model.graph(), path);
+  prepare_convs_for_onnx_inference(*model.mutable_graph(), path);
   try {
     onnx::shape_inference::InferShapes(model);
   } catch (const std::exception& e) {

@@ -32,6 +32,11 @@ ConvGeometry conv_geometry(const Node& n, const Shape& x, const Shape& w) {
   g.dil_h = dil[0];
   g.dil_w = dil[1];
   if (g.stride_h <= 0 || g.stride_w <= 0 || g.dil_h <= 0 || g.dil_w <= 0) fail_node(n, "strides and dilations must be positive");
+  // Far beyond any real conv; keeps the geometry below within int64.
+  constexpr int64_t kMaxGeometry = int64_t{1} << 30;
+  if (g.kh > kMaxGeometry || g.kw > kMaxGeometry || g.stride_h > kMaxGeometry || g.stride_w > kMaxGeometry || g.dil_h > kMaxGeometry ||
+      g.dil_w > kMaxGeometry || g.in_h > kMaxElements || g.in_w > kMaxElements)
+    fail_node(n, "kernel, strides, dilations or input size out of range");
   const int64_t eff_kh = (g.kh - 1) * g.dil_h + 1, eff_kw = (g.kw - 1) * g.dil_w + 1;
   std::string auto_pad = n.attr_string("auto_pad", "NOTSET");
   if (auto_pad == "NOTSET") {
@@ -41,6 +46,8 @@ ConvGeometry conv_geometry(const Node& n, const Shape& x, const Shape& w) {
     g.pad_l = pads[1];
     g.pad_b = pads[2];
     g.pad_r = pads[3];
+    for (int64_t p : pads)
+      if (p < 0 || p > kMaxGeometry) fail_node(n, "pads must be from 0 to 2^30");
   } else if (auto_pad == "VALID") {
     g.pad_t = g.pad_l = g.pad_b = g.pad_r = 0;
   } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {

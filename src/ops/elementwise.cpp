@@ -2,6 +2,7 @@
 // (Add, Sub, Mul, Div, Mod, Equal, Where). Integer variants exist because the exporter's shape
 // arithmetic runs on int64; load-time folding evaluates it with these same functions.
 #include <cmath>
+#include <limits>
 #include <cstring>
 #include <type_traits>
 
@@ -86,13 +87,23 @@ double load_double(const Tensor& t, int64_t i) {
   return 0;
 }
 
+// A float out of an integer type's range (or NaN) has no C++ conversion (ONNX leaves it
+// unspecified): it saturates, NaN gives 0.
+template <typename T>
+T saturate_cast(double v) {
+  if (std::isnan(v)) return 0;
+  if (v <= static_cast<double>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
+  if (v >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+  return static_cast<T>(v);
+}
+
 void store_double(Tensor& t, int64_t i, double v) {
   switch (t.dtype()) {
     case DType::f32: t.data<float>()[i] = static_cast<float>(v); break;
-    case DType::i64: t.data<int64_t>()[i] = static_cast<int64_t>(v); break;
-    case DType::i32: t.data<int32_t>()[i] = static_cast<int32_t>(v); break;
-    case DType::u8: t.data<uint8_t>()[i] = static_cast<uint8_t>(v); break;
-    case DType::i8: t.data<int8_t>()[i] = static_cast<int8_t>(v); break;
+    case DType::i64: t.data<int64_t>()[i] = saturate_cast<int64_t>(v); break;
+    case DType::i32: t.data<int32_t>()[i] = saturate_cast<int32_t>(v); break;
+    case DType::u8: t.data<uint8_t>()[i] = saturate_cast<uint8_t>(v); break;
+    case DType::i8: t.data<int8_t>()[i] = saturate_cast<int8_t>(v); break;
     case DType::bool8: t.data<uint8_t>()[i] = v != 0.0; break;
   }
 }

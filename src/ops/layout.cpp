@@ -78,7 +78,7 @@ void infer_reshape(InferContext& c) {
     }
     if (d < 0) c.fail("invalid target " + shape_str(target));
     out.push_back(d);
-    known *= d;
+    if (__builtin_mul_overflow(known, d, &known)) c.fail("target " + shape_str(target) + " has too many elements");
   }
   const int64_t total = shape_numel(in);
   if (infer_at >= 0) {

@@ -36,8 +36,14 @@ void InferContext::set_output(size_t i, DType dtype, Shape shape) {
     out_dtypes.resize(i + 1);
     out_shapes.resize(i + 1);
   }
-  for (int64_t d : shape)
+  // Every dimension, and the product of the nonzero ones, within effvit's tensor limit: later shape
+  // arithmetic (a [2^40, 2^40, 0] has no elements, but its outer sizes wrap int64) stays exact.
+  int64_t nonzero = 1;
+  for (int64_t d : shape) {
     if (d < 0) fail("computed an invalid output shape " + shape_str(shape));
+    if (d > 0 && (__builtin_mul_overflow(nonzero, d, &nonzero) || nonzero > kMaxElements))
+      fail("computed an output shape " + shape_str(shape) + " of too many elements");
+  }
   if (shape.size() > kMaxRank)
     throw Error(ErrorKind::unsupported, node.describe() + ": an output of " + std::to_string(shape.size()) + " axes (effvit handles up to " +
                                             std::to_string(kMaxRank) + ")");

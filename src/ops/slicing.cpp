@@ -35,7 +35,8 @@ std::vector<int64_t> split_sizes(const Node& n, const Shape& s, size_t axis, con
     sizes.assign(parts, s[axis] / static_cast<int64_t>(parts));
   }
   int64_t total = 0;
-  for (int64_t v : sizes) total += v;
+  for (int64_t v : sizes)
+    if (v < 0 || __builtin_add_overflow(total, v, &total)) fail_node(n, "invalid split sizes " + shape_str(sizes));
   if (sizes.size() != parts || total != s[axis])
     fail_node(n, "split sizes " + shape_str(sizes) + " do not cover axis of length " + std::to_string(s[axis]));
   return sizes;
@@ -117,8 +118,11 @@ std::vector<SliceAxis> slice_plan(const Node& n, const Shape& s, const std::vect
     fail_node(n, "starts/ends/axes/steps have different lengths");
   for (size_t i = 0; i < starts.size(); ++i) {
     const size_t d = static_cast<size_t>(normalize_axis(axes[i], s.size(), n));
-    const int64_t dim = s[d], step = steps[i];
-    if (step == 0) fail_node(n, "step 0");
+    const int64_t dim = s[d];
+    if (steps[i] == 0) fail_node(n, "step 0");
+    // A step longer than the axis takes one element either way; clamped, the arithmetic below (and
+    // the gather's step * stride) cannot overflow.
+    const int64_t step = std::clamp<int64_t>(steps[i], -std::max<int64_t>(dim, 1), std::max<int64_t>(dim, 1));
     int64_t st = starts[i] < 0 ? starts[i] + dim : starts[i];
     int64_t en = ends[i] < 0 && ends[i] > INT64_MIN / 2 ? ends[i] + dim : ends[i];
     if (step > 0) {
@@ -225,7 +229,9 @@ void infer_pad(InferContext& c) {
     c.fail("constant_value must be one value of the data's type");
   if (pads.size() != 2 * s.size()) c.fail("pads has " + std::to_string(pads.size()) + " values for rank " + std::to_string(s.size()));
   Shape out = s;
-  for (size_t d = 0; d < s.size(); ++d) out[d] += pads[d] + pads[d + s.size()];
+  for (size_t d = 0; d < s.size(); ++d)
+    if (__builtin_add_overflow(out[d], pads[d], &out[d]) || __builtin_add_overflow(out[d], pads[d + s.size()], &out[d]))
+      c.fail("pads overflow dimension " + std::to_string(d) + " of " + shape_str(s));
   c.set_output(0, c.input(0).dtype, out);
 }
 

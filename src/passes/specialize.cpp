@@ -39,6 +39,15 @@ void specialize_node(Graph& g, Node& n, std::vector<Node>& kept) {
       // A weight the Model holds only packed (released, see Value::weight_id) is not folded over.
       if (id != kNoValue && (!g.value(id).is_constant || !g.value(id).constant.defined())) foldable = false;
   }
+  // Large results are left to the runtime graph: a few hundred bytes of ONNX (a ConstantOfShape or
+  // Expand of a huge shape) must not make loading fill gigabytes.
+  constexpr size_t kMaxFoldedBytes = size_t{64} << 20;
+  size_t folded_bytes = 0;
+  for (ValueId id : n.outputs) {
+    const Value& v = g.value(id);
+    folded_bytes += static_cast<size_t>(shape_numel(v.shape)) * dtype_size(v.dtype);
+  }
+  if (folded_bytes > kMaxFoldedBytes) foldable = false;
   if (!foldable) {
     kept.push_back(std::move(n));
     return;

@@ -326,12 +326,8 @@ void serve(const ServeOptions& options) {
               try {
                 if (!ready) throw StatusError(503, "the server is shutting down");
                 std::optional<size_t> json_length;
-                if (req.has_header("Inference-Header-Content-Length")) {
-                  const std::string v = req.get_header_value("Inference-Header-Content-Length");
-                  if (v.empty() || !std::all_of(v.begin(), v.end(), ::isdigit) || v.size() > 18)
-                    throw StatusError(400, "Inference-Header-Content-Length '" + v + "' is not a byte count");
-                  json_length = std::stoull(v);
-                }
+                if (req.has_header("Inference-Header-Content-Length"))
+                  json_length = parse_json_length_header(req.get_header_value("Inference-Header-Content-Length"));
                 // The library's Request is a non-const object handed to handlers by const reference and
                 // not read after the handler returns: its body can be moved out, not copied.
                 InferRequest request = parse_infer_request(*m.model, std::move(const_cast<httplib::Request&>(req).body), json_length, decode_images);

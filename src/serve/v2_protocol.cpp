@@ -134,6 +134,12 @@ const char* v2_datatype(DType dtype) {
   return "FP32";
 }
 
+size_t parse_json_length_header(const std::string& v) {
+  if (v.empty() || v.size() > 18 || !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    throw StatusError(400, "Inference-Header-Content-Length '" + v + "' is not a byte count");
+  return std::stoull(v);
+}
+
 InferRequest parse_infer_request(const Model& model, std::string body_bytes, std::optional<size_t> json_length, ImageDecoder decode) {
   // Binary inputs view the body itself, held by the request: no copy of a few hundred KB each.
   auto held = std::make_shared<std::string>(std::move(body_bytes));

@@ -42,6 +42,10 @@ using ImageDecoder = Tensor (*)(const Model& model, const std::vector<std::strin
 // InferRequest::storage.
 InferRequest parse_infer_request(const Model& model, std::string body, std::optional<size_t> json_length, ImageDecoder decode);
 
+// The Inference-Header-Content-Length header's value as the json_length above: decimal digits
+// only, at most 18 of them (so it fits). Throws StatusError(400) naming the value otherwise.
+size_t parse_json_length_header(const std::string& value);
+
 struct InferResponse {
   std::string body;
   std::optional<size_t> json_length;  // set when a binary part follows the JSON
