@@ -129,6 +129,15 @@ enum class BinOp { Add, Sub, Mul, Div, Mod, FMod, Equal };
 // The op is a template argument so each element loop is specialised (and vectorised) for it.
 template <BinOp op, typename T>
 T apply(T a, T b) {
+  // Signed integers wrap on overflow, as numpy's and ONNX Runtime's do: computed unsigned, where
+  // wrapping is defined (shape arithmetic in a hostile model reached int64 overflow at load).
+  if constexpr (std::is_integral_v<T> && std::is_signed_v<T> && (op == BinOp::Add || op == BinOp::Sub || op == BinOp::Mul)) {
+    // At least unsigned int wide: narrower unsigned types promote to (signed) int, whose product
+    // could overflow again.
+    using U = std::conditional_t<(sizeof(T) < sizeof(unsigned)), unsigned, std::make_unsigned_t<T>>;
+    const U ua = static_cast<U>(a), ub = static_cast<U>(b);
+    return static_cast<T>(op == BinOp::Add ? U(ua + ub) : op == BinOp::Sub ? U(ua - ub) : U(ua * ub));
+  }
   switch (op) {
     case BinOp::Add: return a + b;
     case BinOp::Sub: return a - b;
