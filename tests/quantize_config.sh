@@ -54,6 +54,19 @@ for n in m.graph.node:
 PY
 }
 
+# same_classification A.onnx B.onnx IMAGE: both models give IMAGE the same top-5, probabilities
+# and all (the same pixels, whichever layout each model takes them in).
+same_classification() {
+    "$effvit" classify "$1" "$3" --json >cls_a.json
+    "$effvit" classify "$2" "$3" --json >cls_b.json
+    "$python" -c "
+import json
+a, b = (json.load(open(f)) for f in ('cls_a.json', 'cls_b.json'))
+strip = lambda r: [[(t['index'], t['prob']) for t in x['top']] for x in r]
+assert strip(a) == strip(b), (a, b)
+"
+}
+
 # int16 on a Conv, and run_on_cpu (the board toolchain's ';'-separated list): float32 in the file.
 variant int16 "s|  output_model_file_prefix: 'int16'|  output_model_file_prefix: 'int16'\n  node_info: {'/patch_embed/conv1/Conv': {'ON': 'BPU', 'InputType': 'int16', 'OutputType': 'int16'}}|"
 "$effvit" quantize --config int16.yaml >/dev/null 2>int16.err
@@ -90,14 +103,7 @@ i = json.load(open('nhwc_info.json'))['inputs'][0]
 assert i['shape'][1:] == [224, 224, 3] and i['dtype'] == 'uint8', i
 "
 image=$(find cal -name '*.png' | sort | head -1)
-"$effvit" classify out/base.onnx "$image" --json >nchw_cls.json
-"$effvit" classify out/nhwc_rt.onnx "$image" --json >nhwc_cls.json
-"$python" -c "
-import json
-a, b = (json.load(open(f)) for f in ('nchw_cls.json', 'nhwc_cls.json'))
-strip = lambda r: [[(t['index'], t['prob']) for t in x['top']] for x in r]
-assert strip(a) == strip(b), (a, b)
-"
+same_classification out/base.onnx out/nhwc_rt.onnx "$image"
 
 # per_channel False: one scale per weight, and the metadata says so.
 variant per_tensor "s|  calibration_type: 'max'|  calibration_type: 'max'\n  per_channel: False|"
@@ -189,14 +195,7 @@ fi
 # NCHW file), and calibration_type load finds its input grid behind the Transpose.
 sed -e "s|'fm'|'fm_nhwc'|" -e "s|  input_layout_train: 'NCHW'|  input_layout_train: 'NCHW'\n  input_layout_rt: 'NHWC'|" fm.yaml >fm_nhwc.yaml
 "$effvit" quantize --config fm_nhwc.yaml >/dev/null 2>&1
-"$effvit" classify out/fm.onnx "$image" --json >fm_nchw_cls.json
-"$effvit" classify out/fm_nhwc.onnx "$image" --json >fm_nhwc_cls.json
-"$python" -c "
-import json
-a, b = (json.load(open(f)) for f in ('fm_nchw_cls.json', 'fm_nhwc_cls.json'))
-strip = lambda r: [[(t['index'], t['prob']) for t in x['top']] for x in r]
-assert strip(a) == strip(b), (a, b)
-"
+same_classification out/fm.onnx out/fm_nhwc.onnx "$image"
 sed -e "s|'fm_nhwc'|'fm_nhwc_load'|" -e "s|calibration_type: 'max'|calibration_type: 'load'\n  qdq_model: 'out/fm_nhwc.onnx'|" fm_nhwc.yaml >fm_nhwc_load.yaml
 "$effvit" quantize --config fm_nhwc_load.yaml >/dev/null 2>fm_nhwc_load.err
 if grep -q "have no QuantizeLinear" fm_nhwc_load.err; then echo "FAIL: load missed grids of an NHWC-input file" >&2; cat fm_nhwc_load.err >&2; failures=$((failures + 1)); fi
