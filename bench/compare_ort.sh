@@ -6,7 +6,8 @@
 # always runs its own best kernels for this CPU.
 #
 # With ORT_MODEL, ONNX Runtime runs that model instead (effvit's int8 file against ONNX Runtime's
-# float32 run of the export it came from).
+# float32 run of the export it came from). EFFVIT_PRECISION=bf16 runs effvit in bf16 (ONNX Runtime
+# stays float32: it has no bf16 path for float models on x86).
 #
 #   bench/compare_ort.sh EFFVIT_BINARY MODEL [ROUNDS] [ITERS] [ORT_MODEL]
 set -eu
@@ -31,4 +32,5 @@ o=$(printf '%s\n' $ours | median)
 t=$(printf '%s\n' $theirs | median)
 hw=$(effvit_hardware "$effvit" "$model")
 awk -v o="$o" -v t="$t" -v m="$model" -v om="$ort_model" -v hw="$hw" -v r="$rounds" \
-    'BEGIN { printf "effvit %s: %.3f ms, onnxruntime %s: %.3f ms, ratio %.2fx (medians of %d rounds; effvit isa %s)\n", m, o, om, t, o / t, r, hw }'
+    -v p="${EFFVIT_PRECISION:-fp32}" \
+    'BEGIN { printf "effvit %s (%s): %.3f ms, onnxruntime %s: %.3f ms, ratio %.2fx (medians of %d rounds; effvit isa %s)\n", m, p, o, om, t, o / t, r, hw }'

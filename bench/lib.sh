@@ -3,9 +3,11 @@
 # median: the middle of the numbers on stdin.
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-# effvit_latency EFFVIT MODEL THREADS ITERS: median milliseconds of one `effvit bench` run.
+# effvit_latency EFFVIT MODEL THREADS ITERS: median milliseconds of one `effvit bench` run, at
+# EFFVIT_PRECISION (fp32, bf16 or auto; default fp32).
 effvit_latency() {
-    "$1" bench "$2" --threads "$3" --iters "$4" --warmup 5 --json | awk '$1 == "\"median\":" { sub(/,$/, "", $2); print $2; exit }'
+    "$1" bench "$2" --threads "$3" --iters "$4" --warmup 5 --precision "${EFFVIT_PRECISION:-fp32}" --json |
+        awk '$1 == "\"median\":" { sub(/,$/, "", $2); print $2; exit }'
 }
 
 # effvit_hardware EFFVIT MODEL: "avx512_vnni on AMD EPYC (family 25, model 17)".

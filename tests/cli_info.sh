@@ -120,7 +120,7 @@ assert info["inputs"][0]["shape"] == [1, 3, 224, 224], info["inputs"]
 assert info["outputs"][0]["shape"] == [1, 1000], info["outputs"]
 assert "Shape" not in info["ops"] and "Gather" not in info["ops"], "shape arithmetic left in the runtime graph"
 assert sum(info["ops"].values()) < 600, info["ops"]
-tiers = ["sse41", "avx2", "avx2_vnni", "avx512", "avx512_vnni", "amx"]
+tiers = ["sse41", "avx2", "avx2_vnni", "avx512", "avx512_vnni", "avx512_bf16", "amx"]
 assert info["isa"] in info["isa_supported"] and info["isa_native"] == info["isa_supported"][-1], info
 assert all(t in tiers for t in info["isa_supported"]) and info["isa_supported"][0] == "sse41", info
 assert info["cpu"], info

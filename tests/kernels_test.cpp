@@ -76,6 +76,67 @@ TEST(KernelTables, ReluAndAddMatchReference) {
   }
 }
 
+// The bf16 Add and Relu (bf16 plans) against the Add and Relu reference ops on bf16 tensors, and
+// the rounding worked out by hand: a sum exactly halfway between two bf16 values goes to the even
+// one, up or down; NaN stays NaN; a negative Relu is +0.
+TEST(KernelTables, Bf16ReluAndAddMatchReference) {
+  std::mt19937 rng(73);
+  auto bits = [](float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    return static_cast<uint16_t>(u >> 16);  // exact for the values below (their low 16 bits are 0)
+  };
+  for (IsaTier tier : tables_to_test()) {
+    const KernelTable& k = kernels_for(tier);
+    for (int64_t n : {1, 5, 15, 16, 17, 100, 4099}) {
+      Tensor a(DType::bf16, {n + 1}), b(DType::bf16, {n + 1});
+      std::uniform_int_distribution<int> any_finite(0, 0x7f7f);
+      for (int64_t i = 0; i <= n; ++i) {
+        // Random bf16 values of moderate size, either sign.
+        a.data<BFloat16>()[i].bits = static_cast<uint16_t>((any_finite(rng) & 0x3fff) | 0x3000 | (rng() & 0x8000));
+        b.data<BFloat16>()[i].bits = static_cast<uint16_t>((any_finite(rng) & 0x3fff) | 0x3000 | (rng() & 0x8000));
+      }
+      // 1 + 2^-8 lies halfway between bf16's 1 and 1 + 2^-7: it rounds to 1 (even); 1 + 3 * 2^-8
+      // lies halfway between 1 + 2^-7 and 1 + 2^-6: it rounds up to 1 + 2^-6 (even).
+      a.data<BFloat16>()[1].bits = bits(1.f);
+      b.data<BFloat16>()[1].bits = bits(0.00390625f);
+      if (n > 1) {
+        a.data<BFloat16>()[2].bits = bits(1.0078125f);
+        b.data<BFloat16>()[2].bits = bits(0.00390625f);
+      }
+      if (n > 2) a.data<BFloat16>()[3].bits = 0x7fc0;  // NaN
+      Tensor relu(DType::bf16, {n + 1}), sum(DType::bf16, {n + 1});
+      const auto* a16 = reinterpret_cast<const uint16_t*>(a.data<BFloat16>()) + 1;
+      const auto* b16 = reinterpret_cast<const uint16_t*>(b.data<BFloat16>()) + 1;
+      k.relu_bf16(a16, reinterpret_cast<uint16_t*>(relu.data<BFloat16>()) + 1, static_cast<size_t>(n));
+      k.add_bf16(a16, b16, reinterpret_cast<uint16_t*>(sum.data<BFloat16>()) + 1, static_cast<size_t>(n));
+      Tensor av(DType::bf16, {n}), bv(DType::bf16, {n});
+      std::memcpy(av.raw(), a16, av.bytes());
+      std::memcpy(bv.raw(), b16, bv.bytes());
+      const Tensor want_sum = run_op1("Add", {rt(av), rt(bv)});
+      const Tensor want_relu = run_op1("Relu", {rt(av)});
+      for (int64_t i = 0; i < n; ++i) {
+        const uint16_t got_sum = sum.data<BFloat16>()[i + 1].bits, got_relu = relu.data<BFloat16>()[i + 1].bits;
+        if (i == 2) {  // NaN: any NaN will do
+          EXPECT_EQ(got_sum & 0x7f80, 0x7f80) << k.isa;
+          EXPECT_NE(got_sum & 0x7f, 0) << k.isa;
+          continue;
+        }
+        ASSERT_EQ(got_sum, want_sum.data<BFloat16>()[i].bits) << k.isa << " n " << n << " at " << i;
+        ASSERT_EQ(got_relu, want_relu.data<BFloat16>()[i].bits) << k.isa << " n " << n << " at " << i;
+      }
+      EXPECT_EQ(sum.data<BFloat16>()[1].bits, bits(1.f)) << k.isa << ": a tie rounds down to even";
+      if (n > 1) {
+        EXPECT_EQ(sum.data<BFloat16>()[2].bits, bits(1.015625f)) << k.isa << ": a tie rounds up to even";
+      }
+      for (int64_t i = 1; i <= n; ++i)
+        if (a.data<BFloat16>()[i].bits & 0x8000) {
+          ASSERT_EQ(relu.data<BFloat16>()[i].bits, 0) << k.isa << ": the Relu of a negative is +0";
+        }
+    }
+  }
+}
+
 // Bit-identical to the QuantizeLinear reference op: ties to even, saturation, NaN, both types.
 TEST(KernelTables, QuantizeMatchesReference) {
   std::mt19937 rng(72);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <random>
 
 #include "cpu/hardware.h"
@@ -365,6 +366,39 @@ TEST_P(BlockedLayout, ConvChainsStayBlockedWithConversionsAtTheEdges) {
   for (size_t i = 0; i < want.size(); ++i) expect_close(got[i], want[i], 1e-5, "output " + std::to_string(i));
 }
 
+// A bf16 plan: the conv chains carry bf16, the edges convert type and layout in the conversions
+// the float32 plan has anyway (no more of them), and what leaves the chains is float32 again.
+TEST(Bf16Activations, ConvChainsCarryBf16AndOnlyTheEdgesConvert) {
+  const int block = hardware().info.channel_block;
+  const Graph before = conv_chain_graph(54);
+  Graph fp32 = before;
+  assign_blocked_layout(fp32, block);
+  Graph bf16 = fp32;
+  EXPECT_GT(assign_bf16_activations(bf16), 0);
+  EXPECT_EQ(bf16.nodes.size(), fp32.nodes.size()) << "the pass adds no conversions";
+  for (const Node& n : bf16.nodes)
+    if (n.op == "Conv") EXPECT_EQ(n.attr_string("effvit.compute", ""), "bf16");
+  for (const Value& v : bf16.values)
+    if (v.layout == Layout::Blocked) EXPECT_EQ(v.dtype, DType::bf16) << v.name;
+  for (const Node& n : bf16.nodes)
+    if (n.op == "effvit.ToPlain" || n.op == "Transpose") EXPECT_EQ(bf16.value(n.outputs[0]).dtype, DType::f32) << n.op;
+  for (ValueId id : bf16.outputs) EXPECT_EQ(bf16.value(id).dtype, DType::f32);
+
+  // bf16 convs need AVX-512 (natively avx512_bf16; emulated by oneDNN on the other AVX-512 tiers).
+  if (!hardware().has(IsaTier::avx512)) GTEST_SKIP() << "no bf16 convs below AVX-512";
+  std::mt19937 rng(55);
+  const std::vector<Tensor> inputs{random_f32({1, 16, 6, 6}, rng), random_f32({1, 32, 6, 6}, rng)};
+  const auto want = interpret(before, inputs);
+  Plan plan(bf16, KernelOptions{.strict = true});
+  const auto got = plan.run(inputs);
+  ASSERT_EQ(got.size(), want.size());
+  // Three bf16 roundings deep (input, conv, conv): within a few bf16 units of the float32 result.
+  for (size_t i = 0; i < want.size(); ++i) expect_close(got[i], want[i], 3e-2, "output " + std::to_string(i));
+  // ...and really rounded: a bf16 plan that ran float32 would agree with the float32 plan exactly.
+  const auto exact = Plan(fp32, KernelOptions{}).run(inputs);
+  EXPECT_NE(std::memcmp(got[1].raw(), exact[1].raw(), got[1].bytes()), 0);
+}
+
 TEST(BlockedLayoutPadding, PartialChannelBlocksArePaddedWithZeros) {
   // 24 channels fill one and a half 16-channel blocks: the conv pair runs blocked over a
   // zero-padded tail (with 8-channel blocks there is no tail).
@@ -386,39 +420,58 @@ TEST(BlockedLayoutPadding, PartialChannelBlocksArePaddedWithZeros) {
   expect_close(plan.run(inputs)[0], interpret(before, inputs)[0], 1e-5);
 }
 
+// The conversions on and off the blocked layout, oneDNN's against the reference loops: float32 on
+// both sides, and (bf16 plans) float32 plain <-> bfloat16 blocked, where the conversion also rounds.
 TEST_P(BlockedLayout, ReorderOpsRoundTripAgainstTheirReference) {
   const int block = GetParam();
   std::mt19937 rng(52);
-  for (const Shape& s : {Shape{1, 16, 3, 5}, Shape{2, 20, 4, 4}, Shape{1, 3, 2, 2}}) {
-    const Tensor x = random_f32(s, rng);
-    Value v;
-    v.dtype = DType::f32;
-    v.shape = s;
-    v.layout = Layout::Blocked;
-    v.channel_block = block;
-    // A blocked tensor keeps its logical NCHW shape over a larger (channel-padded) buffer.
-    Tensor storage_ref(DType::f32, {static_cast<int64_t>(value_bytes(v) / sizeof(float))});
-    Tensor storage_fast = storage_ref.clone();
-    Tensor blocked_ref = Tensor::view(DType::f32, s, storage_ref.raw());
-    Tensor blocked_fast = Tensor::view(DType::f32, s, storage_fast.raw());
-    const OpDef* to_blocked = find_op("effvit.ToBlocked");
-    const OpDef* to_plain = find_op("effvit.ToPlain");
-    Graph g;
-    Value in;
-    in.shape = s;
-    in.shape_known = true;
-    Node n;
-    n.inputs = {g.add_value(in)};
-    n.set_int("block", block);
-    to_blocked->compute(n, {&x}, {&blocked_ref});
-    to_blocked->create(n, g, KernelOptions{})->run({&x}, {&blocked_fast});
-    expect_identical(storage_fast, storage_ref, "to nChw" + std::to_string(block) + "c " + shape_str(s));
-    Tensor back_ref(DType::f32, s), back_fast(DType::f32, s);
-    to_plain->compute(n, {&blocked_ref}, {&back_ref});
-    to_plain->create(n, g, KernelOptions{})->run({&blocked_ref}, {&back_fast});
-    expect_identical(back_ref, x, "round trip " + shape_str(s));
-    expect_identical(back_fast, x, "round trip (oneDNN) " + shape_str(s));
-  }
+  for (const DType blocked_type : {DType::f32, DType::bf16})
+    for (const Shape& s : {Shape{1, 16, 3, 5}, Shape{2, 20, 4, 4}, Shape{1, 3, 2, 2}}) {
+      const std::string what = std::string(dtype_name(blocked_type)) + " nChw" + std::to_string(block) + "c " + shape_str(s);
+      const Tensor x = random_f32(s, rng);
+      Graph g;
+      Value plain;
+      plain.shape = s;
+      plain.shape_known = true;
+      Value blocked = plain;
+      blocked.dtype = blocked_type;
+      blocked.layout = Layout::Blocked;
+      blocked.channel_block = block;
+      const ValueId plain_id = g.add_value(plain), blocked_id = g.add_value(blocked), back_id = g.add_value(plain);
+      Node to_blocked_node, to_plain_node;
+      to_blocked_node.inputs = {plain_id};
+      to_blocked_node.outputs = {blocked_id};
+      to_plain_node.inputs = {blocked_id};
+      to_plain_node.outputs = {back_id};
+      to_blocked_node.set_int("block", block);
+      to_plain_node.set_int("block", block);
+      // A blocked tensor keeps its logical NCHW shape over a larger (channel-padded) buffer, whose
+      // padding starts as garbage: the conversion must zero it.
+      const int64_t padded = static_cast<int64_t>(value_bytes(blocked) / dtype_size(blocked_type));
+      Tensor storage_ref(blocked_type, {padded});
+      std::memset(storage_ref.raw(), 0x5a, storage_ref.bytes());
+      Tensor storage_fast = storage_ref.clone();
+      Tensor blocked_ref = Tensor::view(blocked_type, s, storage_ref.raw());
+      Tensor blocked_fast = Tensor::view(blocked_type, s, storage_fast.raw());
+      const OpDef* to_blocked = find_op("effvit.ToBlocked");
+      const OpDef* to_plain = find_op("effvit.ToPlain");
+      to_blocked->compute(to_blocked_node, {&x}, {&blocked_ref});
+      to_blocked->create(to_blocked_node, g, KernelOptions{})->run({&x}, {&blocked_fast});
+      expect_identical(storage_fast, storage_ref, "to " + what);
+      Tensor back_ref(DType::f32, s), back_fast(DType::f32, s);
+      to_plain->compute(to_plain_node, {&blocked_ref}, {&back_ref});
+      to_plain->create(to_plain_node, g, KernelOptions{})->run({&blocked_ref}, {&back_fast});
+      expect_identical(back_fast, back_ref, "back from " + what);
+      if (blocked_type == DType::f32) {
+        expect_identical(back_ref, x, "round trip " + what);
+        continue;
+      }
+      // bf16 keeps 8 significant bits: each value comes back within half a unit in its last place.
+      for (int64_t i = 0; i < x.numel(); ++i) {
+        const float want = x.data<float>()[i], got = back_ref.data<float>()[i];
+        ASSERT_LE(std::abs(got - want), std::abs(want) * (1.f / 256.f)) << what << " element " << i;
+      }
+    }
 }
 
 }  // namespace

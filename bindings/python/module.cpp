@@ -30,6 +30,7 @@ py::dtype numpy_dtype(DType t) {
     case DType::u8: return py::dtype::of<uint8_t>();
     case DType::i8: return py::dtype::of<int8_t>();
     case DType::bool8: return py::dtype::of<bool>();
+    case DType::bf16: break;  // only inside bf16 plans, never a model's input or output
   }
   return py::dtype::of<float>();
 }
@@ -43,6 +44,7 @@ const char* onnx_type_name(DType t) {
     case DType::u8: return "tensor(uint8)";
     case DType::i8: return "tensor(int8)";
     case DType::bool8: return "tensor(bool)";
+    case DType::bf16: return "tensor(bfloat16)";
   }
   return "tensor(float)";
 }
@@ -101,7 +103,19 @@ struct SessionOptionsPy {
   bool strict = false;
   int execution_mode = 0, log_severity_level = 2, log_verbosity_level = 0;
   bool enable_cpu_mem_arena = true, enable_mem_pattern = true, enable_profiling = false;
+  // add_session_config_entry's keys, as ONNX Runtime keeps them; effvit reads "effvit.precision".
+  std::map<std::string, std::string> config;
 };
+
+constexpr const char* kPrecisionKey = "effvit.precision";
+
+// "fp32", "bf16" or "auto" from Python (a SessionOptions entry or Model's precision argument).
+Precision precision_from(const std::string& name, const char* where) {
+  Precision p = Precision::fp32;
+  if (!parse_precision(name, p))
+    throw Error(ErrorKind::invalid_input, std::string(where) + ": precision must be fp32, bf16 or auto, got '" + name + "'");
+  return p;
+}
 
 // ONNX Runtime's InferenceSession over a loaded Model. run() may be called from several Python
 // threads at once: each call borrows an idle effvit Session (they share the Model's weights), and
@@ -109,15 +123,19 @@ struct SessionOptionsPy {
 class InferenceSession {
  public:
   InferenceSession(const py::object& path_or_bytes, const SessionOptionsPy& options) : options_(options) {
+    const auto entry = options.config.find(kPrecisionKey);
+    precision_ = entry == options.config.end() ? Precision::fp32 : precision_from(entry->second, kPrecisionKey);
     if (py::isinstance<py::bytes>(path_or_bytes)) {
       const std::string bytes = path_or_bytes.cast<std::string>();
       py::gil_scoped_release unlocked;
       model_ = Model::load_from_memory(bytes.data(), bytes.size());
-      return;
+    } else {
+      const std::string path = py::str(py::module_::import("os").attr("fspath")(path_or_bytes));
+      py::gil_scoped_release unlocked;
+      model_ = Model::load(path);
     }
-    const std::string path = py::str(py::module_::import("os").attr("fspath")(path_or_bytes));
-    py::gil_scoped_release unlocked;
-    model_ = Model::load(path);
+    // The first Session now, so a precision this CPU lacks fails here rather than in run().
+    idle_.push_back(make_session());
   }
 
   py::list run(const py::object& output_names, const py::dict& feed) {
@@ -176,6 +194,8 @@ class InferenceSession {
     return m;
   }
   const std::shared_ptr<const Model>& model() const { return model_; }
+  // What runs: fp32, bf16 (auto resolved) or int8.
+  std::string precision() const { return resolved_; }
 
  private:
   static std::vector<NodeArg> args(const std::vector<TensorInfo>& infos) {
@@ -193,10 +213,16 @@ class InferenceSession {
         return s;
       }
     }
+    return make_session();
+  }
+  std::unique_ptr<Session> make_session() {
     SessionOptions o;
     o.threads = options_.intra_op_num_threads > 0 ? options_.intra_op_num_threads : 1;
     o.strict = options_.strict;
-    return std::make_unique<Session>(model_, o);
+    o.precision = precision_;
+    auto session = std::make_unique<Session>(model_, o);
+    resolved_ = session->precision();
+    return session;
   }
   // At most one idle Session per core is kept (each holds its own plans); the rest, made for a
   // burst of threads, are dropped with their memory.
@@ -206,6 +232,8 @@ class InferenceSession {
   }
 
   SessionOptionsPy options_;
+  Precision precision_ = Precision::fp32;
+  std::string resolved_;  // the same for every Session: set by the first, in the constructor
   std::shared_ptr<const Model> model_;
   std::mutex mutex_;
   std::vector<std::unique_ptr<Session>> idle_;
@@ -214,16 +242,17 @@ class InferenceSession {
 // effvit's own model object: what `effvit info` shows, and the model's own preprocessing.
 class ModelPy {
  public:
-  explicit ModelPy(const py::object& path_like) {
+  ModelPy(const py::object& path_like, const std::string& precision) : precision_(precision_from(precision, "Model")) {
     const std::string path = py::str(py::module_::import("os").attr("fspath")(path_like));
     py::gil_scoped_release unlocked;
     model_ = Model::load(path);
+    session_ = std::make_unique<Session>(model_, SessionOptions{.precision = precision_});
   }
 
   py::dict summary() const {
     using namespace py::literals;
     const ModelSummary& s = model_->summary();
-    return py::dict("params"_a = s.params, "macs"_a = s.macs, "variant"_a = s.variant, "precision"_a = s.precision, "opset"_a = s.opset,
+    return py::dict("params"_a = s.params, "macs"_a = s.macs, "variant"_a = s.variant, "precision"_a = session_->precision(), "opset"_a = s.opset,
                     "isa"_a = isa_tier_name(hardware_info().tier), "cpu"_a = hardware_info().cpu_model);
   }
   const std::map<std::string, std::string>& metadata() const { return model_->metadata(); }
@@ -276,7 +305,6 @@ class ModelPy {
       {
         py::gil_scoped_release unlocked;
         std::lock_guard<std::mutex> lock(mutex_);
-        if (!session_) session_ = std::make_unique<Session>(model_);
         const Tensor logits = session_->run(input);
         if (logits.dtype() != DType::f32) throw Error(ErrorKind::invalid_model, model_->path() + ": the first output is not float32 logits");
         ranked = cli::top_classes(logits.data<float>(), logits.numel(), topk);
@@ -296,6 +324,7 @@ class ModelPy {
     o.iters = iters;
     o.warmup = warmup;
     o.batch = batch;
+    o.precision = precision_;
     // Ctrl-C: Python runs its signal handlers only when asked, so the benchmark asks between
     // runs; the KeyboardInterrupt raised there is re-raised once the GIL is back.
     o.interrupted = [] {
@@ -314,9 +343,10 @@ class ModelPy {
   }
 
  private:
+  Precision precision_;
   std::shared_ptr<const Model> model_;
   std::mutex mutex_;
-  std::unique_ptr<Session> session_;  // classify's, made on first use
+  std::unique_ptr<Session> session_;  // classify's (made first: it checks the precision)
 };
 
 // `effvit quantize --config CFG.yaml [-o OUT]`: writes the QDQ model; returns what it did.
@@ -359,7 +389,20 @@ PYBIND11_MODULE(_effvit, m) {
       .def_readwrite("log_verbosity_level", &SessionOptionsPy::log_verbosity_level, "Accepted")
       .def_readwrite("enable_cpu_mem_arena", &SessionOptionsPy::enable_cpu_mem_arena, "Accepted; effvit plans one arena per input shape")
       .def_readwrite("enable_mem_pattern", &SessionOptionsPy::enable_mem_pattern, "Accepted")
-      .def_readwrite("enable_profiling", &SessionOptionsPy::enable_profiling, "Accepted; see EFFVIT_PROFILE");
+      .def_readwrite("enable_profiling", &SessionOptionsPy::enable_profiling, "Accepted; see EFFVIT_PROFILE")
+      .def(
+          "add_session_config_entry", [](SessionOptionsPy& o, const std::string& key, const std::string& value) { o.config[key] = value; },
+          py::arg("config_key"), py::arg("config_value"),
+          "ONNX Runtime's session config entries. effvit reads 'effvit.precision': 'fp32' (default, exact), 'bf16' (conv "
+          "chains in bfloat16; CPUs with native bf16) or 'auto' (bf16 where the CPU has it)")
+      .def(
+          "get_session_config_entry",
+          [](const SessionOptionsPy& o, const std::string& key) {
+            const auto it = o.config.find(key);
+            if (it == o.config.end()) throw py::key_error("SessionOptions has no config entry '" + key + "'");
+            return it->second;
+          },
+          py::arg("config_key"));
 
   py::class_<NodeArg>(m, "NodeArg", "An input or output: name, shape (None for a dynamic dimension) and type, as ONNX Runtime shows them")
       .def_readonly("name", &NodeArg::name)
@@ -411,11 +454,14 @@ at once. Errors raise effvit.Error with the same one-line message the CLI prints
       .def("get_modelmeta", &InferenceSession::meta, "The model's metadata_props")
       .def(
           "get_providers", [](const InferenceSession&) { return std::vector<std::string>{"CPUExecutionProvider"}; },
-          "Always ['CPUExecutionProvider']");
+          "Always ['CPUExecutionProvider']")
+      .def_property_readonly("precision", &InferenceSession::precision,
+                             "What runs: 'fp32', 'bf16' (the 'effvit.precision' entry, 'auto' resolved) or 'int8'");
 
   py::class_<ModelPy>(m, "Model", "An ONNX model loaded by effvit: its summary, metadata and own preprocessing.")
-      .def(py::init<const py::object&>(), py::arg("path"))
-      .def_property_readonly("summary", &ModelPy::summary, "params, MACs, variant, precision, opset and the ISA tier in use")
+      .def(py::init<const py::object&, const std::string&>(), py::arg("path"), py::arg("precision") = "fp32",
+           "precision: 'fp32' (default, exact), 'bf16' (conv chains in bfloat16; CPUs with native bf16) or 'auto'")
+      .def_property_readonly("summary", &ModelPy::summary, "params, MACs, variant, precision (what runs), opset and the ISA tier in use")
       .def_property_readonly("metadata", &ModelPy::metadata, "The model's metadata_props")
       .def_property_readonly("path", &ModelPy::path)
       .def("preprocess", &ModelPy::preprocess, py::arg("image"), py::arg("letterbox") = false, py::arg("exif_rotate") = true,

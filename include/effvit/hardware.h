@@ -20,7 +20,8 @@ enum class IsaTier : int {
   avx2_vnni,    // AVX2 + AVX-VNNI (int8 dot products on 256-bit vectors)
   avx512,       // AVX-512 F/BW/DQ/VL
   avx512_vnni,  // AVX-512 + VNNI
-  amx,          // AVX-512 VNNI + AMX tiles (int8/bf16)
+  avx512_bf16,  // AVX-512 VNNI + AVX512_BF16 (bf16 dot products with fp32 sums: Zen 4, Cooper Lake)
+  amx,          // AVX-512 BF16 + AMX tiles (int8/bf16)
 };
 
 const char* isa_tier_name(IsaTier tier);

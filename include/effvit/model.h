@@ -70,8 +70,23 @@ class Model {
   std::unique_ptr<Runtime> runtime_;
 };
 
+// The arithmetic a Session runs a float32 model's convolutions in.
+enum class Precision : uint8_t {
+  fp32,  // float32 throughout, exact to PyTorch (the default)
+  // Conv chains in bfloat16 with float32 sums: weights packed to bf16 once, activations bf16 from
+  // conv to conv. The attention heads' softmax, the classifier and the outputs stay float32. Needs
+  // native bf16 dot products (ISA tier avx512_bf16 or amx); elsewhere a Session refuses it. Not
+  // for int8 models.
+  bf16,
+  automatic,  // bf16 where the ISA tier has it and the model is float32, else as fp32 ("auto")
+};
+const char* precision_name(Precision precision);  // "fp32", "bf16", "auto"
+// From "fp32", "bf16" or "auto"; false on anything else.
+bool parse_precision(const std::string& name, Precision& precision);
+
 struct SessionOptions {
   int threads = 1;  // threads used inside one run() call
+  Precision precision = Precision::fp32;
   // A conv, matmul or layout reorder that would run a reference loop (10-1000x slower than the
   // vectorised kernels) is an error naming the node, instead of a one-line warning on stderr.
   // EFFVIT_STRICT=1 in the environment turns it on for every Session.
@@ -115,6 +130,10 @@ class Session {
     size_t arena_bytes = 0;  // activations and kernel workspace
   };
   PlanInfo plan_info(const std::vector<Shape>& input_shapes);
+
+  // What runs: "fp32", "bf16" (SessionOptions::precision, `automatic` resolved when the Session was
+  // made) or "int8" (a quantized model).
+  const std::string& precision() const;
 
   // Plans currently cached (one per input-shape set), and dropping them all.
   size_t cached_plans() const;

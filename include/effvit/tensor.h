@@ -12,7 +12,9 @@
 
 namespace effvit {
 
-enum class DType : uint8_t { f32, i64, i32, u8, i8, bool8 };
+// bf16 (bfloat16: a float32's upper 16 bits) appears only inside bf16 plans, between convs; no
+// model input or output has it.
+enum class DType : uint8_t { f32, i64, i32, u8, i8, bool8, bf16 };
 
 const char* dtype_name(DType dtype);
 size_t dtype_size(DType dtype);
@@ -87,6 +89,11 @@ template <> struct DTypeOf<int64_t> { static constexpr DType value = DType::i64;
 template <> struct DTypeOf<int32_t> { static constexpr DType value = DType::i32; };
 template <> struct DTypeOf<uint8_t> { static constexpr DType value = DType::u8; };
 template <> struct DTypeOf<int8_t> { static constexpr DType value = DType::i8; };
+// A bfloat16 element, read as its bits.
+struct BFloat16 {
+  uint16_t bits;
+};
+template <> struct DTypeOf<BFloat16> { static constexpr DType value = DType::bf16; };
 
 template <typename T>
 void Tensor::check_type() const {

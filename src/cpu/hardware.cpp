@@ -15,8 +15,8 @@
 namespace effvit {
 namespace {
 
-constexpr IsaTier kAllTiers[] = {IsaTier::sse41,  IsaTier::avx2,        IsaTier::avx2_vnni,
-                                 IsaTier::avx512, IsaTier::avx512_vnni, IsaTier::amx};
+constexpr IsaTier kAllTiers[] = {IsaTier::sse41,       IsaTier::avx2,        IsaTier::avx2_vnni, IsaTier::avx512,
+                                 IsaTier::avx512_vnni, IsaTier::avx512_bf16, IsaTier::amx};
 
 std::string cpu_brand() {
   unsigned regs[12] = {};
@@ -40,7 +40,7 @@ std::string cpu_brand() {
 }
 
 // oneDNN's ISA for a tier. At the native tier oneDNN is left uncapped, so extensions effvit does not
-// name (AVX-512 BF16 on Zen 4, say) stay available to it.
+// name stay available to it.
 dnnl::cpu_isa dnnl_isa_for(IsaTier tier) {
   switch (tier) {
     case IsaTier::sse41: return dnnl::cpu_isa::sse41;
@@ -48,6 +48,7 @@ dnnl::cpu_isa dnnl_isa_for(IsaTier tier) {
     case IsaTier::avx2_vnni: return dnnl::cpu_isa::avx2_vnni;
     case IsaTier::avx512: return dnnl::cpu_isa::avx512_core;
     case IsaTier::avx512_vnni: return dnnl::cpu_isa::avx512_core_vnni;
+    case IsaTier::avx512_bf16: return dnnl::cpu_isa::avx512_core_bf16;
     case IsaTier::amx: return dnnl::cpu_isa::avx512_core_amx;
   }
   return dnnl::cpu_isa::sse41;
@@ -75,7 +76,8 @@ std::optional<IsaTier> dnnl_env_cap() {
   if (name == "AVX2") return IsaTier::avx2;
   if (name == "AVX2_VNNI") return IsaTier::avx2_vnni;
   if (name == "AVX512_CORE") return IsaTier::avx512;
-  if (name == "AVX512_CORE_VNNI" || name == "AVX512_CORE_BF16") return IsaTier::avx512_vnni;
+  if (name == "AVX512_CORE_VNNI") return IsaTier::avx512_vnni;
+  if (name == "AVX512_CORE_BF16") return IsaTier::avx512_bf16;
   return std::nullopt;  // ALL, AVX512_CORE_AMX and unknown names leave every tier available
 }
 
@@ -94,7 +96,7 @@ Hardware decide() {
   if (const char* value = std::getenv("EFFVIT_MAX_ISA"); value && *value) {
     const auto requested = parse_isa_tier(value);
     if (!requested)
-      throw Error(ErrorKind::invalid_input, std::string("EFFVIT_MAX_ISA: unknown tier '") + value + "' (expected sse41, avx2, avx2_vnni, avx512, avx512_vnni or amx)");
+      throw Error(ErrorKind::invalid_input, std::string("EFFVIT_MAX_ISA: unknown tier '") + value + "' (expected sse41, avx2, avx2_vnni, avx512, avx512_vnni, avx512_bf16 or amx)");
     cap = cap ? std::min(*cap, *requested) : *requested;
   }
   // The best tier at or below the cap that this CPU has (tiers are not nested: AVX-VNNI is not a
@@ -135,6 +137,7 @@ const char* isa_tier_name(IsaTier tier) {
     case IsaTier::avx2_vnni: return "avx2_vnni";
     case IsaTier::avx512: return "avx512";
     case IsaTier::avx512_vnni: return "avx512_vnni";
+    case IsaTier::avx512_bf16: return "avx512_bf16";
     case IsaTier::amx: return "amx";
   }
   return "?";
@@ -153,14 +156,16 @@ bool cpu_supports(IsaTier tier) {
   const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
   const bool avx512_vnni = avx512 && __builtin_cpu_supports("avx512vnni");
+  const bool avx512_bf16 = avx512_vnni && __builtin_cpu_supports("avx512bf16");
   switch (tier) {
     case IsaTier::sse41: return sse41;
     case IsaTier::avx2: return avx2;
     case IsaTier::avx2_vnni: return avx2 && __builtin_cpu_supports("avxvnni");
     case IsaTier::avx512: return avx512;
     case IsaTier::avx512_vnni: return avx512_vnni;
+    case IsaTier::avx512_bf16: return avx512_bf16;
     case IsaTier::amx:
-      return avx512_vnni && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("amx-tile") &&
+      return avx512_bf16 && __builtin_cpu_supports("amx-tile") &&
              __builtin_cpu_supports("amx-int8") && __builtin_cpu_supports("amx-bf16");
   }
   return false;

@@ -22,6 +22,7 @@ const char* descr_of(DType t) {
     case DType::u8: return "|u1";
     case DType::i8: return "|i1";
     case DType::bool8: return "|b1";
+    case DType::bf16: break;  // numpy has no bfloat16
   }
   return "";
 }

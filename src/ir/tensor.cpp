@@ -22,6 +22,7 @@ const char* dtype_name(DType dtype) {
     case DType::u8: return "uint8";
     case DType::i8: return "int8";
     case DType::bool8: return "bool";
+    case DType::bf16: return "bfloat16";
   }
   return "?";
 }
@@ -30,6 +31,7 @@ size_t dtype_size(DType dtype) {
   switch (dtype) {
     case DType::f32: case DType::i32: return 4;
     case DType::i64: return 8;
+    case DType::bf16: return 2;
     case DType::u8: case DType::i8: case DType::bool8: return 1;
   }
   return 0;

@@ -19,3 +19,13 @@ static void normalize_f32(const float* x, float* y, size_t n, float mean, float 
 static void widen_u8_f32(const uint8_t* x, float* y, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] = static_cast<float>(x[i]);
 }
+
+// The same on bfloat16 activations (bf16 plans): each element widened to float32, computed, and
+// rounded back once, as a bf16 conv rounds its float32 sums.
+static void relu_bf16(const uint16_t* x, uint16_t* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] = x[i] & 0x8000u ? 0 : x[i];
+}
+
+static void add_bf16(const uint16_t* a, const uint16_t* b, uint16_t* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] = f32_to_bf16(bf16_to_f32(a[i]) + bf16_to_f32(b[i]));
+}

@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "cpu/hardware.h"
+#include "kernels/bf16_scalar.h"
 #include "kernels/kernels.h"
 #include "ops/broadcast.h"
 #include "ops/op.h"
@@ -23,7 +24,19 @@ void infer_same_f32(InferContext& c) {
   infer_same(c);
 }
 
+// Relu also runs on bf16 activations (bf16 plans).
+void infer_relu(InferContext& c) {
+  if (c.input(0).dtype != DType::bf16) c.require_f32(0, 0);
+  infer_same(c);
+}
+
 void compute_relu(const Node& n, const TensorIn& in, const TensorOut& out) {
+  if (in[0]->dtype() == DType::bf16) {
+    const BFloat16* x = in[0]->data<BFloat16>();
+    BFloat16* y = out[0]->data<BFloat16>();
+    for (int64_t i = 0, e = in[0]->numel(); i < e; ++i) y[i].bits = f32_to_bf16(std::max(bf16_to_f32(x[i].bits), 0.f));
+    return;
+  }
   if (in[0]->dtype() != DType::f32) fail_node(n, "Relu supports float32 only");
   const float* x = in[0]->data<float>();
   float* y = out[0]->data<float>();
@@ -83,6 +96,7 @@ double load_double(const Tensor& t, int64_t i) {
     case DType::u8: return load_as_double<uint8_t>(t, i);
     case DType::i8: return load_as_double<int8_t>(t, i);
     case DType::bool8: return load_as_double<uint8_t>(t, i);
+    case DType::bf16: return bf16_to_f32(t.data<BFloat16>()[i].bits);
   }
   return 0;
 }
@@ -105,6 +119,7 @@ void store_double(Tensor& t, int64_t i, double v) {
     case DType::u8: t.data<uint8_t>()[i] = saturate_cast<uint8_t>(v); break;
     case DType::i8: t.data<int8_t>()[i] = saturate_cast<int8_t>(v); break;
     case DType::bool8: t.data<uint8_t>()[i] = v != 0.0; break;
+    case DType::bf16: t.data<BFloat16>()[i].bits = f32_to_bf16(static_cast<float>(v)); break;
   }
 }
 
@@ -243,6 +258,18 @@ void compute_binary(const Node& n, const TensorIn& in, const TensorOut& out) {
       if (op != BinOp::Equal) fail_node(n, "arithmetic on bool tensors");
       binary_typed<uint8_t>(n, op, *in[0], *in[1], *out[0]);
       break;
+    case DType::bf16: {
+      // Widened to float32, computed there, rounded once: what the bf16 kernels do.
+      auto widen = [](const Tensor& t) {
+        Tensor f(DType::f32, t.shape());
+        for (int64_t i = 0; i < t.numel(); ++i) f.data<float>()[i] = bf16_to_f32(t.data<BFloat16>()[i].bits);
+        return f;
+      };
+      Tensor result(DType::f32, out[0]->shape());
+      binary_typed<float>(n, op, widen(*in[0]), widen(*in[1]), result);
+      for (int64_t i = 0; i < result.numel(); ++i) out[0]->data<BFloat16>()[i].bits = f32_to_bf16(result.data<float>()[i]);
+      break;
+    }
     default: fail_node(n, std::string("unsupported input type ") + dtype_name(in[0]->dtype()));
   }
 }
@@ -275,26 +302,35 @@ void compute_where(const Node&, const TensorIn& in, const TensorOut& out) {
 
 // Relu, and Add of two same-shape operands, as one flat pass over the buffers. This also covers
 // blocked activations (see passes/blocked_layout.cpp): operands share the padded layout element for
-// element, and zero padding stays zero.
+// element, and zero padding stays zero. Float32, or bfloat16 in bf16 plans.
 class FlatEltwise final : public Kernel {
  public:
-  FlatEltwise(bool add, int64_t count, int threads)
-      : add_(add), count_(count), threads_(threads), kernels_(*hardware().kernels) {}
+  FlatEltwise(bool add, bool bf16, int64_t count, int threads)
+      : add_(add), bf16_(bf16), count_(count), threads_(threads), kernels_(*hardware().kernels) {}
   void run(const TensorIn& in, const TensorOut& out) override {
-    const float* a = in[0]->data<float>();
-    const float* b = add_ ? in[1]->data<float>() : nullptr;
-    float* y = out[0]->data<float>();
-    // Below 32k floats per thread, waking a second thread costs about what it saves (M5 at 2
+    const void* a = in[0]->raw();
+    const void* b = add_ ? in[1]->raw() : nullptr;
+    void* y = out[0]->raw();
+    // Below 32k elements per thread, waking a second thread costs about what it saves (M5 at 2
     // threads measured the same with 2k and 32k; fewer wake-ups are cheaper on a busy machine).
     parallel_for(threads_, count_, 32768, [&](int64_t begin, int64_t end) {
       const size_t n = static_cast<size_t>(end - begin);
-      if (add_) kernels_.add_f32(a + begin, b + begin, y + begin, n);
-      else kernels_.relu_f32(a + begin, y + begin, n);
+      if (bf16_) {
+        const auto* a16 = static_cast<const uint16_t*>(a) + begin;
+        auto* y16 = static_cast<uint16_t*>(y) + begin;
+        if (add_) kernels_.add_bf16(a16, static_cast<const uint16_t*>(b) + begin, y16, n);
+        else kernels_.relu_bf16(a16, y16, n);
+      } else {
+        const auto* a32 = static_cast<const float*>(a) + begin;
+        auto* y32 = static_cast<float*>(y) + begin;
+        if (add_) kernels_.add_f32(a32, static_cast<const float*>(b) + begin, y32, n);
+        else kernels_.relu_f32(a32, y32, n);
+      }
     });
   }
 
  private:
-  bool add_;
+  bool add_, bf16_;
   int64_t count_;
   int threads_;
   const KernelTable& kernels_;
@@ -302,15 +338,18 @@ class FlatEltwise final : public Kernel {
 
 std::unique_ptr<Kernel> create_flat_eltwise(const Node& n, const Graph& g, const KernelOptions& options) {
   const Value& out = g.value(n.outputs[0]);
-  if (out.dtype != DType::f32) return nullptr;
+  if (out.dtype != DType::f32 && out.dtype != DType::bf16) return nullptr;
+  for (ValueId id : n.inputs)
+    if (g.value(id).dtype != out.dtype || g.value(id).layout != out.layout) return nullptr;
   const bool add = n.op == "Add";
   if (add && (g.value(n.inputs[0]).shape != out.shape || g.value(n.inputs[1]).shape != out.shape)) return nullptr;
-  return std::make_unique<FlatEltwise>(add, static_cast<int64_t>(value_bytes(out) / sizeof(float)), options.threads);
+  return std::make_unique<FlatEltwise>(add, out.dtype == DType::bf16, static_cast<int64_t>(value_bytes(out) / dtype_size(out.dtype)),
+                                       options.threads);
 }
 
 }  // namespace
 
-const OpDef kReluOp{"Relu", infer_same_f32, compute_relu, create_flat_eltwise};
+const OpDef kReluOp{"Relu", infer_relu, compute_relu, create_flat_eltwise};
 const OpDef kSigmoidOp{"Sigmoid", infer_same_f32, compute_sigmoid};
 const OpDef kIdentityOp{"Identity", infer_same, compute_identity};
 const OpDef kDropoutOp{"Dropout", infer_dropout, compute_dropout};

@@ -1,6 +1,10 @@
 // Layout conversions the layout passes insert: between plain NCHW and oneDNN's nChw<B>c (B in the
-// node's `block` attribute), and between NCHW and NHWC (the int8 layout). They exist only inside effvit (the importer rejects their names in
-// a model).
+// node's `block` attribute), and between NCHW and NHWC (the int8 layout). They exist only inside
+// effvit (the importer rejects their names in a model). In bf16 plans the blocked side is bfloat16
+// (passes/bf16_activations.cpp), so one reorder converts layout and type together.
+#include <cstring>
+
+#include "kernels/bf16_scalar.h"
 #include "ops/dnnl/engine.h"
 #include "ops/op.h"
 #include "ops/registry_decls.h"
@@ -26,15 +30,24 @@ inline int64_t blocked_offset(int64_t n, int64_t c, int64_t hw, int64_t channels
   return ((n * blocks + c / block) * pixels + hw) * block + c % block;
 }
 
+// Element i of a float32 or bfloat16 tensor, and storing one.
+float load_float(const Tensor& t, int64_t i) {
+  return t.dtype() == DType::bf16 ? bf16_to_f32(t.data<BFloat16>()[i].bits) : t.data<float>()[i];
+}
+void store_float(Tensor& t, int64_t i, float v) {
+  if (t.dtype() == DType::bf16) t.data<BFloat16>()[i].bits = f32_to_bf16(v);
+  else t.data<float>()[i] = v;
+}
+
 void compute_to_blocked(const Node& node, const TensorIn& in, const TensorOut& out) {
   const Shape& s = in[0]->shape();
   const int64_t block = block_of(node), pixels = s[2] * s[3], blocks = (s[1] + block - 1) / block;
-  float* y = out[0]->data<float>();
-  std::fill(y, y + s[0] * blocks * block * pixels, 0.f);  // the padding channels read as zero
-  const float* x = in[0]->data<float>();
+  Tensor& y = *out[0];
+  // The padding channels read as zero (the tensor's shape is the logical one; its buffer is padded).
+  std::memset(y.raw(), 0, static_cast<size_t>(s[0] * blocks * block * pixels) * dtype_size(y.dtype()));
   for (int64_t n = 0; n < s[0]; ++n)
     for (int64_t c = 0; c < s[1]; ++c)
-      for (int64_t p = 0; p < pixels; ++p) y[blocked_offset(n, c, p, s[1], pixels, block)] = x[(n * s[1] + c) * pixels + p];
+      for (int64_t p = 0; p < pixels; ++p) store_float(y, blocked_offset(n, c, p, s[1], pixels, block), load_float(*in[0], (n * s[1] + c) * pixels + p));
 }
 
 // NCHW <-> NHWC for 4-D float32 tensors (the int8 layout, passes/nhwc_layout.cpp).
@@ -62,22 +75,21 @@ void compute_nhwc_to_plain(const Node&, const TensorIn& in, const TensorOut& out
 void compute_to_plain(const Node& node, const TensorIn& in, const TensorOut& out) {
   const Shape& s = in[0]->shape();
   const int64_t block = block_of(node), pixels = s[2] * s[3];
-  const float* x = in[0]->data<float>();
-  float* y = out[0]->data<float>();
   for (int64_t n = 0; n < s[0]; ++n)
     for (int64_t c = 0; c < s[1]; ++c)
-      for (int64_t p = 0; p < pixels; ++p) y[(n * s[1] + c) * pixels + p] = x[blocked_offset(n, c, p, s[1], pixels, block)];
+      for (int64_t p = 0; p < pixels; ++p) store_float(*out[0], (n * s[1] + c) * pixels + p, load_float(*in[0], blocked_offset(n, c, p, s[1], pixels, block)));
 }
 
 using tag = dnnl::memory::format_tag;
 
 class ReorderDnnl final : public Kernel {
  public:
-  ReorderDnnl(const Shape& s, tag from, tag to, int threads) : threads_(dnnl_threads_for(static_cast<double>(shape_numel(s)), threads)) {
+  ReorderDnnl(const Value& in, const Value& out, tag from, tag to, int threads)
+      : threads_(dnnl_threads_for(static_cast<double>(shape_numel(in.shape)), threads)) {
     OmpThreadScope scope(threads_);
-    const dnnl::memory::dims dims(s.begin(), s.end());
-    src_ = dnnl::memory(dnnl::memory::desc(dims, dnnl::memory::data_type::f32, from), dnnl_engine(), DNNL_MEMORY_NONE);
-    dst_ = dnnl::memory(dnnl::memory::desc(dims, dnnl::memory::data_type::f32, to), dnnl_engine(), DNNL_MEMORY_NONE);
+    const dnnl::memory::dims dims(in.shape.begin(), in.shape.end());
+    src_ = dnnl::memory(dnnl::memory::desc(dims, dnnl_type(in.dtype), from), dnnl_engine(), DNNL_MEMORY_NONE);
+    dst_ = dnnl::memory(dnnl::memory::desc(dims, dnnl_type(out.dtype), to), dnnl_engine(), DNNL_MEMORY_NONE);
     reorder_ = make_reorder(src_, dst_, impl_);
   }
   void run(const TensorIn& in, const TensorOut& out) override {
@@ -98,19 +110,19 @@ class ReorderDnnl final : public Kernel {
 };
 
 std::unique_ptr<Kernel> create_to_blocked(const Node& n, const Graph& g, const KernelOptions& options) {
-  return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]).shape, tag::nchw, blocked_tag(block_of(n)), options.threads);
+  return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]), g.value(n.outputs[0]), tag::nchw, blocked_tag(block_of(n)), options.threads);
 }
 
 std::unique_ptr<Kernel> create_to_plain(const Node& n, const Graph& g, const KernelOptions& options) {
-  return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]).shape, blocked_tag(block_of(n)), tag::nchw, options.threads);
+  return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]), g.value(n.outputs[0]), blocked_tag(block_of(n)), tag::nchw, options.threads);
 }
 
 std::unique_ptr<Kernel> create_to_nhwc(const Node& n, const Graph& g, const KernelOptions& options) {
-  return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]).shape, tag::nchw, tag::nhwc, options.threads);
+  return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]), g.value(n.outputs[0]), tag::nchw, tag::nhwc, options.threads);
 }
 
 std::unique_ptr<Kernel> create_nhwc_to_plain(const Node& n, const Graph& g, const KernelOptions& options) {
-  return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]).shape, tag::nhwc, tag::nchw, options.threads);
+  return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]), g.value(n.outputs[0]), tag::nhwc, tag::nchw, options.threads);
 }
 
 }  // namespace

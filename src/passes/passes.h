@@ -56,12 +56,17 @@ int remove_identity(Graph& graph);
 // Value::layout. `block` is the hardware tier's channel block (cpu/hardware.h).
 int assign_blocked_layout(Graph& graph, int block);
 
+// A bf16 plan: float Convs compute in bf16 (effvit.compute) and every blocked activation becomes
+// bf16, so conv chains pass bf16 along. Runs after assign_blocked_layout; returns what it changed.
+int assign_bf16_activations(Graph& graph);
+
 // The rewrites that need no shapes (Identity removal, BN folding, Conv+Relu fusion). A Model runs
 // them once, so every input shape shares the folded weights.
 void optimize_structure(Graph& graph);
 // The rewrites for one set of input shapes (after specialize): attention-score fusion, then
-// assign_blocked_layout with the hardware tier's channel `block`.
-void optimize_for_shapes(Graph& graph, int block);
+// assign_blocked_layout with the hardware tier's channel `block`, then (`bf16`, float graphs only)
+// assign_bf16_activations.
+void optimize_for_shapes(Graph& graph, int block, bool bf16 = false);
 // Both stages on a specialised graph: optimize_structure, then optimize_for_shapes.
 void optimize(Graph& graph, int block);
 

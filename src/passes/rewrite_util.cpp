@@ -89,11 +89,15 @@ void optimize_structure(Graph& graph) {
   graph.remove_dead_nodes();
 }
 
-void optimize_for_shapes(Graph& graph, int block) {
+void optimize_for_shapes(Graph& graph, int block, bool bf16) {
   fuse_attention_scores(graph);
   fuse_attention_head(graph);
-  if (has_integer_conv(graph)) assign_nhwc_layout(graph);
-  else assign_blocked_layout(graph, block);
+  if (has_integer_conv(graph)) {
+    assign_nhwc_layout(graph);
+  } else {
+    assign_blocked_layout(graph, block);
+    if (bf16) assign_bf16_activations(graph);
+  }
 }
 
 void optimize(Graph& graph, int block) {

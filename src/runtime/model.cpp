@@ -48,10 +48,11 @@ void release_recoverable(Graph& g, WeightCache& weights) {
 
 Model::Runtime::Runtime(Graph structural) : structural_(std::move(structural)) { assign_weight_ids(structural_); }
 
-std::shared_ptr<const Graph> Model::Runtime::graph_for(const std::vector<Shape>& shapes) {
+std::shared_ptr<const Graph> Model::Runtime::graph_for(const std::vector<Shape>& shapes, bool bf16) {
   std::lock_guard<std::mutex> lock(mutex_);
   ++clock_;
-  auto it = graphs_.find(shapes);
+  const auto key = std::make_pair(shapes, bf16);
+  auto it = graphs_.find(key);
   if (it != graphs_.end()) {
     it->second.last_use = clock_;
     return it->second.graph;
@@ -59,7 +60,7 @@ std::shared_ptr<const Graph> Model::Runtime::graph_for(const std::vector<Shape>&
   // Released weights stay released: passes only need their shapes, Plan recovers the ones a kernel
   // reads, and a Conv's kernel finds its packing in the cache (or packs from a recovered copy).
   Graph g = specialize(structural_, shapes);
-  optimize_for_shapes(g, hardware().info.channel_block);
+  optimize_for_shapes(g, hardware().info.channel_block, bf16);
   auto graph = std::make_shared<const Graph>(std::move(g));
   // Plans copy what they need, so dropping the least recently used graph only costs a rebuild.
   if (graphs_.size() >= kMaxGraphs) {
@@ -68,7 +69,7 @@ std::shared_ptr<const Graph> Model::Runtime::graph_for(const std::vector<Shape>&
       if (i->second.last_use < oldest->second.last_use) oldest = i;
     graphs_.erase(oldest);
   }
-  graphs_.emplace(shapes, Cached{graph, clock_});
+  graphs_.emplace(key, Cached{graph, clock_});
   return graph;
 }
 

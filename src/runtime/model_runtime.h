@@ -25,7 +25,8 @@ struct Model::Runtime {
 
   // Specialised to `shapes` and laid out for the kernels; built on first use, then shared. Weights
   // the Model holds only packed may be released in it (Plan recovers what its kernels read).
-  std::shared_ptr<const Graph> graph_for(const std::vector<Shape>& shapes);
+  // `bf16`: for a bf16 plan (passes/bf16_activations.cpp).
+  std::shared_ptr<const Graph> graph_for(const std::vector<Shape>& shapes, bool bf16 = false);
 
   // Drops the plain bytes of every weight `weights` now holds packed, from the shape-independent
   // graph and each per-shape one, so the Model keeps its weights once. Called after each plan is
@@ -45,7 +46,7 @@ struct Model::Runtime {
   Graph structural_;  // guarded by mutex_, like graphs_
   std::mutex mutex_;
   uint64_t clock_ = 0;
-  std::map<std::vector<Shape>, Cached> graphs_;
+  std::map<std::pair<std::vector<Shape>, bool>, Cached> graphs_;  // by shapes and bf16
 };
 
 }  // namespace effvit

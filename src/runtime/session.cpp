@@ -13,6 +13,7 @@
 #include "runtime/model_runtime.h"
 #include "runtime/non_finite.h"
 #include "runtime/plan.h"
+#include "runtime/precision.h"
 
 namespace effvit {
 
@@ -25,6 +26,7 @@ constexpr int kMaxThreads = 256;
 struct Session::Impl {
   std::shared_ptr<const Model> model;
   SessionOptions options;
+  std::string precision;  // resolved: "fp32", "bf16" or "int8"
   // One plan per input-shape set seen, most recently used first, within options.plan_cache_bytes.
   using Entry = std::pair<std::vector<Shape>, std::unique_ptr<Plan>>;
   std::list<Entry> plans;
@@ -58,7 +60,7 @@ struct Session::Impl {
     // its kernels packed are then kept by the Model in packed form only.
     std::unique_ptr<Plan> plan;
     try {
-      plan = std::make_unique<Plan>(*shared.graph_for(shapes), KernelOptions{options.threads, &shared.weights, options.strict});
+      plan = std::make_unique<Plan>(*shared.graph_for(shapes, precision == "bf16"), KernelOptions{options.threads, &shared.weights, options.strict});
       shared.release_packed_weights();
     } catch (const Error& e) {
       throw e.has_kind() ? Error(e.kind(), model->path() + ": " + e.what()) : Error(model->path() + ": " + e.what());
@@ -119,7 +121,12 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options) : i
     throw Error(ErrorKind::invalid_input, "SessionOptions::threads: " + std::to_string(impl_->options.threads) +
                                               " is more than effvit runs (" + std::to_string(kMaxThreads) + ")");
   if (const char* strict = std::getenv("EFFVIT_STRICT"); strict && std::string(strict) == "1") impl_->options.strict = true;
+  impl_->precision = at_api_boundary(ErrorKind::invalid_input, impl_->model->path(), [&] {
+    return resolve_precision(impl_->options.precision, impl_->model->summary().precision, impl_->model->path());
+  });
 }
+
+const std::string& Session::precision() const { return impl_->precision; }
 
 Session::~Session() = default;
 

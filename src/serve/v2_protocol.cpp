@@ -130,6 +130,7 @@ const char* v2_datatype(DType dtype) {
     case DType::i32: return "INT32";
     case DType::i64: return "INT64";
     case DType::bool8: return "BOOL";
+    case DType::bf16: return "BF16";
   }
   return "FP32";
 }
@@ -280,6 +281,7 @@ InferRequest parse_infer_request(const Model& model, std::string body_bytes, std
         case DType::i32: fill<int32_t>(t, values, name); break;
         case DType::i64: fill<int64_t>(t, values, name); break;
         case DType::bool8: fill<uint8_t>(t, values, name); break;
+        case DType::bf16: bad("input '" + name + "': BF16 is not an input type effvit takes");
       }
       r.inputs.emplace(name, std::move(t));
     }
@@ -385,6 +387,7 @@ InferResponse render_infer_response(const Model& model, const std::string& model
           for (int64_t i = 0; i < t.numel(); ++i) data.push_back(p[i] != 0);
           break;
         }
+        case DType::bf16: break;  // only inside bf16 plans, never a model's output
       }
       o["data"] = std::move(data);
     }

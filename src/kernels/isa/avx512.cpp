@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/bf16_scalar.h"
 #include "kernels/kernels.h"
 
 namespace effvit {
@@ -19,7 +20,7 @@ constexpr int kScoreRows = 2;
 }  // namespace
 }  // namespace avx512_kernels
 
-const KernelTable kKernelsAvx512 = {"avx512", avx512_kernels::relu_f32, avx512_kernels::add_f32, avx512_kernels::normalize_f32, avx512_kernels::widen_u8_f32,
+const KernelTable kKernelsAvx512 = {"avx512", avx512_kernels::relu_f32, avx512_kernels::add_f32, avx512_kernels::relu_bf16, avx512_kernels::add_bf16, avx512_kernels::normalize_f32, avx512_kernels::widen_u8_f32,
     avx512_kernels::softmax_rows_f32, avx512_kernels::quantize_f32_u8, avx512_kernels::quantize_f32_s8, avx512_kernels::nv12_row_f32,
     avx512_kernels::attention_head_f32};
 

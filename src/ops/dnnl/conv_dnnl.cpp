@@ -27,11 +27,18 @@ class ConvDnnl final : public ReorderedPrimitiveKernel {
     memory::dims w_dims = g.groups > 1
                               ? memory::dims{g.groups, g.out_c / g.groups, g.in_c / g.groups, g.kh, g.kw}
                               : memory::dims{g.out_c, g.in_c, g.kh, g.kw};
-    memory::desc src_md(src_dims, memory::data_type::f32, tag::nchw);
-    memory::desc dst_md(dst_dims, memory::data_type::f32, tag::nchw);
+    const Value& yv = graph.value(n.outputs[0]);
+    // The graph's tensors, as they are: float32, or bfloat16 between the convs of a bf16 plan.
+    memory::desc src_md(src_dims, dnnl_type(xv.dtype), tag::nchw);
+    memory::desc dst_md(dst_dims, dnnl_type(yv.dtype), tag::nchw);
+    // What the conv computes in (passes/bf16_activations.cpp): bf16 operands with float32 sums; its
+    // output is written in the output value's type, so a bf16 conv feeding float32 readers (the
+    // attention's qkv, say) rounds nothing on the way out.
+    const bool bf16 = n.attr_string("effvit.compute", "") == "bf16";
+    const memory::data_type operands = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+    const memory::data_type result = bf16 ? dnnl_type(yv.dtype) : memory::data_type::f32;
     // A blocked neighbour (see passes/blocked_layout.cpp) fixes that side to nChw<B>c; a plain one
     // lets oneDNN choose and the kernel reorders.
-    const Value& yv = graph.value(n.outputs[0]);
     const bool src_blocked = xv.layout == Layout::Blocked;
     const bool dst_blocked = yv.layout == Layout::Blocked;
     const int64_t block = src_blocked ? xv.channel_block : dst_blocked ? yv.channel_block : 0;
@@ -43,9 +50,9 @@ class ConvDnnl final : public ReorderedPrimitiveKernel {
     // NCHW directly, and letting it pick a layout costs a reorder of the whole image (M0: 0.11 ms,
     // more than the conv).
     const bool stem = !src_blocked && g.in_c <= 4 && g.groups == 1;
-    memory::desc src_any(src_dims, memory::data_type::f32, src_as_blocked ? blocked_tag(block) : stem ? tag::nchw : tag::any);
-    memory::desc dst_any(dst_dims, memory::data_type::f32, dst_as_blocked ? blocked_tag(block) : tag::any);
-    memory::desc w_any(w_dims, memory::data_type::f32, tag::any);
+    memory::desc src_any(src_dims, operands, src_as_blocked ? blocked_tag(block) : stem ? tag::nchw : tag::any);
+    memory::desc dst_any(dst_dims, result, dst_as_blocked ? blocked_tag(block) : tag::any);
+    memory::desc w_any(w_dims, operands, tag::any);
     memory::desc b_md({g.out_c}, memory::data_type::f32, tag::x);
     const bool has_bias = n.inputs.size() > 2 && n.inputs[2] != kNoValue;
     dnnl::convolution_forward::desc desc(
@@ -75,8 +82,8 @@ class ConvDnnl final : public ReorderedPrimitiveKernel {
       weights_reorder_ = make_reorder(weights_user_, weights, impls_);
       args.emplace_back(DNNL_ARG_WEIGHTS, weights);
     }
-    if (src_blocked) src_md = pd.src_desc();
-    if (dst_blocked) dst_md = pd.dst_desc();
+    if (src_blocked) src_md = memory::desc(src_dims, dnnl_type(xv.dtype), blocked_tag(xv.channel_block));
+    if (dst_blocked) dst_md = memory::desc(dst_dims, dnnl_type(yv.dtype), blocked_tag(yv.channel_block));
     src_plain_ = memory(src_md, eng, DNNL_MEMORY_NONE);
     dst_plain_ = memory(dst_md, eng, DNNL_MEMORY_NONE);
     memory src = src_plain_, dst = dst_plain_;

@@ -95,9 +95,9 @@ dnnl::memory pack_weights(const dnnl::memory::desc& user, const Value& source, c
   if (!cache) return pack_weights(user, source.constant, packed, keep_alive);
   auto pack = [&](const void* data) { return reorder_into(user, data, packed); };
   // Float packings are pure permutations (with zero padding), so reordering back gives the source;
-  // int8 ones may carry compensation terms oneDNN does not reorder back.
+  // int8 ones may carry compensation terms oneDNN does not reorder back, and bf16 ones are rounded.
   WeightCache::UnpackFn unpack;
-  if (user.data_type() == dnnl::memory::data_type::f32 && packed.data.extra.flags == 0) {
+  if (user.data_type() == dnnl::memory::data_type::f32 && packed.data_type() == user.data_type() && packed.data.extra.flags == 0) {
     unpack = [user](const std::shared_ptr<void>& from, void* plain) {
       auto& eng = dnnl_engine();
       auto& src = *static_cast<dnnl::memory*>(from.get());

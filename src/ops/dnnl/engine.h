@@ -17,6 +17,10 @@ dnnl::engine& dnnl_engine();
 
 // oneDNN's blocked activation format for a channel block of 8 or 16 (nChw8c / nChw16c).
 dnnl::memory::format_tag blocked_tag(int64_t block);
+// oneDNN's type for float32 and bfloat16 activations.
+inline dnnl::memory::data_type dnnl_type(DType dtype) {
+  return dtype == DType::bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
+}
 // The format of a 4-D value in its layout: nchw, nChw<B>c or nhwc.
 dnnl::memory::format_tag layout_tag(const Value& value);
 

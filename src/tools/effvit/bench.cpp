@@ -4,6 +4,7 @@
 
 #include "effvit/model.h"
 #include "tools/effvit/commands.h"
+#include "tools/effvit/precision_option.h"
 #include "tools/shared/format.h"
 #include "tools/shared/benchmark.h"
 
@@ -23,10 +24,12 @@ Handler add_bench(CLI::App& app) {
   cmd->add_option("--batch", a->bench.batch, "Images per run (dynamic-batch models)")->check(CLI::Range(1, 4096));
   cmd->add_option("--iters", a->bench.iters, "Timed runs per stream")->check(CLI::Range(1, 1000000));
   cmd->add_option("--warmup", a->bench.warmup, "Untimed runs first")->check(CLI::Range(0, 1000000));
+  add_precision_option(cmd, a->bench.precision);
   cmd->add_flag("--json", a->json, "Print JSON");
   return [=] {
     auto model = Model::load(a->model);
     const nlohmann::json j = run_benchmark(model, a->model, a->bench);
+    say_precision(a->bench.precision, j["precision"].get<std::string>());
     if (a->json) {
       std::printf("%s\n", j.dump(2).c_str());
       return 0;
@@ -39,7 +42,7 @@ Handler add_bench(CLI::App& app) {
                 a->bench.streams);
     std::printf("|---|---|---|---|---|---|---|---|\n");
     std::printf("| %s | %s | %s | %lld | %s | %.2f ms (p90 %.2f) | %.2f ms | %.1f |\n", s.variant == "none" ? a->model.c_str() : s.variant.c_str(),
-                s.precision.c_str(), shape_str(j["input"].get<Shape>()).c_str(), static_cast<long long>(classes), human_count(s.params).c_str(),
+                j["precision"].get<std::string>().c_str(), shape_str(j["input"].get<Shape>()).c_str(), static_cast<long long>(classes), human_count(s.params).c_str(),
                 j["latency_ms"]["median"].get<double>(), j["latency_ms"]["p90"].get<double>(), loaded["median"].get<double>(),
                 j["fps"].get<double>());
     return 0;

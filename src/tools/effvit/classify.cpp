@@ -13,6 +13,7 @@
 #include "image/contact_sheet.h"
 #include "tools/effvit/commands.h"
 #include "tools/effvit/image_options.h"
+#include "tools/effvit/precision_option.h"
 #include "tools/shared/labels.h"
 
 namespace effvit::cli {
@@ -22,6 +23,7 @@ Handler add_classify(CLI::App& app) {
     std::string model, labels, render;
     std::vector<std::string> images;
     int topk = 5, threads = 1;
+    Precision precision = Precision::fp32;
     bool json = false;
   };
   auto a = std::make_shared<Args>();
@@ -31,13 +33,15 @@ Handler add_classify(CLI::App& app) {
   cmd->add_option("--labels", a->labels, "Class names, one per line (default: model metadata, else ImageNet-1k)");
   cmd->add_option("--render", a->render, "Also write a contact sheet PNG with the predictions drawn on the images");
   cmd->add_option("--threads", a->threads, "Threads per inference")->check(CLI::Range(1, 256));
+  add_precision_option(cmd, a->precision);
   cmd->add_flag("--json", a->json, "Print JSON");
   const auto image_options = add_image_options(cmd);
   return [=] {
     auto model = Model::load(a->model);
     const auto names = class_names(*model, a->labels);
     const Preprocess pre = image_options->preprocess(model->metadata());
-    Session session(model, {.threads = a->threads});
+    Session session(model, {.threads = a->threads, .precision = a->precision});
+    say_precision(a->precision, session.precision());
     nlohmann::json results = nlohmann::json::array();
     std::vector<SheetItem> sheet;
     for (const std::string& path : a->images) {

@@ -17,6 +17,7 @@
 #include "effvit/model.h"
 #include "tools/effvit/commands.h"
 #include "tools/effvit/image_options.h"
+#include "tools/effvit/precision_option.h"
 #include "tools/shared/labels.h"
 #include "tools/effvit/progress.h"
 
@@ -49,6 +50,7 @@ Handler add_eval(CLI::App& app) {
     std::string model, data, labels, save_images;
     size_t limit = 0;
     int workers = 0, threads = 1;
+    Precision precision = Precision::fp32;
     bool json = false;
   };
   auto a = std::make_shared<Args>();
@@ -58,6 +60,7 @@ Handler add_eval(CLI::App& app) {
   cmd->add_option("--labels", a->labels, "Class names, one per line (default: model metadata, else ImageNet-1k)");
   cmd->add_option("--workers", a->workers, "Parallel workers (default: one per core)")->check(CLI::Range(1, 256));
   cmd->add_option("--threads", a->threads, "Threads per worker's inference")->check(CLI::Range(1, 256));
+  add_precision_option(cmd, a->precision);
   cmd->add_option("--save-images", a->save_images, "Also write each evaluated image as DIR/<class>/<index>.png");
   cmd->add_flag("--json", a->json, "Print JSON");
   const auto image_options = add_image_options(cmd);
@@ -65,6 +68,10 @@ Handler add_eval(CLI::App& app) {
     auto model = Model::load(a->model);
     const auto names = class_names(*model, a->labels);
     const Preprocess pre = image_options->preprocess(model->metadata());
+    const SessionOptions options{.threads = a->threads, .precision = a->precision};
+    // Made first so a precision this CPU lacks fails before any data is read.
+    const std::string precision = Session(model, options).precision();
+    say_precision(a->precision, precision);
     const auto data = open_dataset(a->data, names, image_options->decode());
     if (!data->mapping_note().empty()) std::fprintf(stderr, "effvit: note: %s\n", data->mapping_note().c_str());
     const size_t count = a->limit ? std::min(a->limit, data->size()) : data->size();
@@ -79,7 +86,7 @@ Handler add_eval(CLI::App& app) {
     const auto t0 = Clock::now();
     auto work = [&] {
       try {
-        Session session(model, {.threads = a->threads});
+        Session session(model, options);
         for (size_t i; !failed && (i = next.fetch_add(1)) < count;) {
           const Image image = data->image(i);
           const int label = data->label(i);
@@ -116,11 +123,11 @@ Handler add_eval(CLI::App& app) {
     const double t1 = count ? static_cast<double>(top1) / static_cast<double>(count) : 0.0;
     const double t5 = count ? static_cast<double>(top5) / static_cast<double>(count) : 0.0;
     if (a->json) {
-      nlohmann::json j{{"model", a->model}, {"data", a->data}, {"count", count}, {"top1", t1}, {"top5", t5},
+      nlohmann::json j{{"model", a->model}, {"precision", precision}, {"data", a->data}, {"count", count}, {"top1", t1}, {"top5", t5},
                        {"seconds", secs}, {"images_per_second", static_cast<double>(count) / secs}};
       std::printf("%s\n", j.dump(2).c_str());
     } else {
-      std::printf("%s on %s\n", a->model.c_str(), data->description().c_str());
+      std::printf("%s (%s) on %s\n", a->model.c_str(), precision.c_str(), data->description().c_str());
       std::printf("top-1 %.2f%%  top-5 %.2f%%  (%zu images, %.1f s, %.0f img/s)\n", 100 * t1, 100 * t5, count, secs,
                   static_cast<double>(count) / secs);
     }

@@ -3,6 +3,7 @@
 
 #include "effvit/model.h"
 #include "tools/effvit/commands.h"
+#include "tools/effvit/precision_option.h"
 #include "tools/shared/format.h"
 #include "tools/shared/shapes.h"
 
@@ -13,15 +14,20 @@ Handler add_info(CLI::App& app) {
   auto model_path = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   auto kernels = std::make_shared<bool>(false);
+  auto precision = std::make_shared<Precision>(Precision::fp32);
   cmd->add_option("MODEL", *model_path, "ONNX model")->required();
   cmd->add_flag("--json", *json, "Print JSON instead of text");
   cmd->add_flag("--kernels", *kernels,
                 "Also list the kernel each node of the optimised graph runs at batch 1 on this machine");
+  add_precision_option(cmd, *precision);
   return [=] {
     auto model = Model::load(*model_path);
     const ModelSummary& s = model->summary();
+    // What a Session at --precision runs ("fp32", "bf16" or "int8"), and its kernels.
+    Session session(model, {.precision = *precision});
+    say_precision(*precision, session.precision());
     Session::PlanInfo plan;
-    if (*kernels) plan = Session(model).plan_info(example_input_shapes(*model, 1));
+    if (*kernels) plan = session.plan_info(example_input_shapes(*model, 1));
     if (*json) {
       nlohmann::json j;
       auto tensors = [](const std::vector<TensorInfo>& list) {
@@ -35,7 +41,7 @@ Handler add_info(CLI::App& app) {
       j["params"] = s.params;
       j["macs"] = s.macs;
       j["variant"] = s.variant;
-      j["precision"] = s.precision;
+      j["precision"] = session.precision();
       j["ops"] = s.ops;
       j["opset"] = s.opset;
       add_hardware_json(j);
@@ -50,7 +56,7 @@ Handler add_info(CLI::App& app) {
     std::printf("model    %s\n", model_path->c_str());
     std::printf("variant  %s\n", s.variant == "none" ? "none (not an EfficientViT-MSRA M0-M5 layout)" : s.variant.c_str());
     std::printf("opset    %d\n", s.opset);
-    std::printf("precision %s\n", s.precision.c_str());
+    std::printf("precision %s\n", session.precision().c_str());
     for (const auto& t : s.inputs) std::printf("input    %s %s %s\n", t.name.c_str(), dtype_name(t.dtype), shape_str(t.shape).c_str());
     for (const auto& t : s.outputs) std::printf("output   %s %s %s\n", t.name.c_str(), dtype_name(t.dtype), shape_str(t.shape).c_str());
     std::printf("params   %s (%lld)\n", human_count(s.params).c_str(), static_cast<long long>(s.params));

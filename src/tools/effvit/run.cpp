@@ -5,6 +5,7 @@
 #include "effvit/model.h"
 #include "tools/effvit/commands.h"
 #include "tools/effvit/image_options.h"
+#include "tools/effvit/precision_option.h"
 
 namespace effvit::cli {
 
@@ -14,6 +15,7 @@ Handler add_run(CLI::App& app) {
   struct Args {
     std::string model, input, image, output;
     int threads = 1;
+    Precision precision = Precision::fp32;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("MODEL", a->model, "ONNX model")->required();
@@ -22,6 +24,7 @@ Handler add_run(CLI::App& app) {
       ->excludes(input);
   cmd->add_option("--output,-o", a->output, "Where to write the output tensor (.npy)")->required();
   cmd->add_option("--threads", a->threads, "Threads inside one inference")->check(CLI::Range(1, 256));
+  add_precision_option(cmd, a->precision);
   const auto image_options = add_image_options(cmd);
   return [=] {
     if (a->input.empty() == a->image.empty()) throw Error(ErrorKind::invalid_input, "run: give one of --input or --image");
@@ -29,7 +32,8 @@ Handler add_run(CLI::App& app) {
     const std::string& source = a->input.empty() ? a->image : a->input;
     Tensor input = a->input.empty() ? preprocess(read_image(a->image, image_options->decode()), image_options->preprocess(model->metadata()))
                                     : read_npy(a->input);
-    Session session(model, {.threads = a->threads});
+    Session session(model, {.threads = a->threads, .precision = a->precision});
+    say_precision(a->precision, session.precision());
     Tensor output;
     try {
       output = session.run(input);

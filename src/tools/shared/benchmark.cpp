@@ -76,7 +76,8 @@ nlohmann::json run_benchmark(const std::shared_ptr<const Model>& model, const st
   const int64_t images = input.shape().empty() ? 1 : input.shape()[0];
 
   auto interrupted = [&o] { return o.interrupted && o.interrupted(); };
-  Session single(model, {.threads = o.threads});
+  const SessionOptions options{.threads = o.threads, .precision = o.precision};
+  Session single(model, options);
   const Stats one = stats_of(time_runs(single, input, o.warmup, o.iters, interrupted));
 
   Stats loaded = one;
@@ -84,7 +85,7 @@ nlohmann::json run_benchmark(const std::shared_ptr<const Model>& model, const st
   if (o.streams > 1) {
     std::vector<std::unique_ptr<Session>> sessions;
     for (int i = 0; i < o.streams; ++i) {
-      sessions.push_back(std::make_unique<Session>(model, SessionOptions{.threads = o.threads}));
+      sessions.push_back(std::make_unique<Session>(model, options));
       for (int w = 0; w < std::max(1, o.warmup); ++w) {
         if (interrupted()) throw BenchmarkInterrupted();
         sessions.back()->run(input);
@@ -126,7 +127,7 @@ nlohmann::json run_benchmark(const std::shared_ptr<const Model>& model, const st
     for (const auto& v : per_stream) all.insert(all.end(), v.begin(), v.end());
     loaded = stats_of(all);
   }
-  nlohmann::json j{{"model", name}, {"precision", model->summary().precision}, {"threads", o.threads}, {"streams", o.streams},
+  nlohmann::json j{{"model", name}, {"precision", single.precision()}, {"threads", o.threads}, {"streams", o.streams},
                    {"batch", images},
                    {"input", input.shape()},
                    {"latency_ms", {{"median", one.median}, {"p90", one.p90}, {"min", one.min}}},
