@@ -49,7 +49,7 @@ ModelScheduler::ModelScheduler(std::shared_ptr<const Model> model, const Schedul
   // built under load would hold up the requests batched into it.
   std::vector<std::unique_ptr<Session>> sessions;
   for (int i = 0; i < options_.instances; ++i) {
-    sessions.push_back(std::make_unique<Session>(model_, SessionOptions{.threads = options_.threads}));
+    sessions.push_back(std::make_unique<Session>(model_, SessionOptions{.threads = options_.threads, .precision = options_.precision}));
     for (int rows = 1; rows <= (batchable_ ? options_.max_batch_size : 1); ++rows) {
       std::vector<Tensor> inputs;
       for (const auto& info : model_->summary().inputs) {
@@ -61,6 +61,7 @@ ModelScheduler::ModelScheduler(std::shared_ptr<const Model> model, const Schedul
       if (inputs.size() == model_->summary().inputs.size()) sessions.back()->run(inputs);
     }
   }
+  precision_ = sessions.front()->precision();
   sessions_ = std::move(sessions);
   for (auto& session : sessions_) free_sessions_.push_back(session.get());
   for (int i = 0; i < options_.instances; ++i) instances_.emplace_back([this] { instance_loop(); });

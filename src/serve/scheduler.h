@@ -31,6 +31,7 @@ Tensor stack_rows(const std::vector<Tensor>& parts);
 struct SchedulerOptions {
   int instances = 1;
   int threads = 1;             // per instance
+  Precision precision = Precision::fp32;
   int max_batch_size = 1;      // rows per execution (1: no batching)
   int64_t max_queue_delay_us = 0;
   size_t max_queue_size = 64;  // requests waiting; more are refused at once (503)
@@ -71,6 +72,8 @@ class ModelScheduler {
   // Runs what is queued, then stops the instances.
   void stop();
   ModelStats& stats() { return stats_; }
+  // What the instances run: fp32, bf16 or int8.
+  const std::string& precision() const { return precision_; }
 
  private:
   void instance_loop();
@@ -81,6 +84,7 @@ class ModelScheduler {
   std::shared_ptr<const Model> model_;
   SchedulerOptions options_;
   bool batchable_ = false;  // dynamic batch dimension on every input and output
+  std::string precision_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::shared_ptr<Job>> queue_;

@@ -211,6 +211,9 @@ void serve(const ServeOptions& options) {
   if (!options.model_repository.empty())
     for (auto& entry : scan_repository(options.model_repository)) wanted.push_back(entry);
   if (wanted.empty()) throw Error(ErrorKind::invalid_input, "serve: name a model (--model NAME=PATH or --model-repository DIR)");
+  for (const auto& [name, precision] : options.model_precision)
+    if (std::none_of(wanted.begin(), wanted.end(), [&](const auto& w) { return w.first == name; }))
+      throw Error(ErrorKind::invalid_input, "serve: --model-precision names '" + name + "', which is not among the models served");
   std::vector<std::unique_ptr<Served>> models;
   for (const auto& [name, version_path] : wanted) {
     for (const auto& m : models)
@@ -225,7 +228,15 @@ void serve(const ServeOptions& options) {
     } catch (const Error&) {
       // Not a classifier: the classification extension answers with indices only.
     }
-    s->scheduler = std::make_unique<ModelScheduler>(s->model, options.scheduler);
+    SchedulerOptions scheduling = options.scheduler;
+    for (const auto& [model_name, precision] : options.model_precision)
+      if (model_name == name) scheduling.precision = precision;
+    try {
+      s->scheduler = std::make_unique<ModelScheduler>(s->model, scheduling);
+    } catch (const Error& e) {
+      const std::string message = "serve: model '" + name + "': " + e.what();
+      throw e.has_kind() ? Error(e.kind(), message) : Error(message);
+    }
     models.push_back(std::move(s));
   }
   auto find = [&](const std::string& name, const std::string& version) -> Served& {
@@ -386,7 +397,9 @@ void serve(const ServeOptions& options) {
   const int metrics_port = listen_on(metrics, options.host, options.metrics_port, "metrics", metrics_listening);
   std::thread http_thread([&] { http.listen_after_bind(); });
   std::thread metrics_thread([&] { metrics.listen_after_bind(); });
-  for (const auto& m : models) std::printf("effvit serve: model '%s' version %s from %s\n", m->name.c_str(), m->version.c_str(), m->path.c_str());
+  for (const auto& m : models)
+    std::printf("effvit serve: model '%s' version %s from %s (%s)\n", m->name.c_str(), m->version.c_str(), m->path.c_str(),
+                m->scheduler->precision().c_str());
   std::printf("effvit serve: HTTP on %s:%d, metrics on %s:%d/metrics\n", options.host.c_str(), http_port, options.host.c_str(), metrics_port);
   std::fflush(stdout);
 

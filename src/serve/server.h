@@ -17,7 +17,8 @@ struct ServeOptions {
   std::string host = "0.0.0.0";
   int http_port = 8080;      // 0: any free port (printed)
   int metrics_port = 8002;   // 0: any free port (printed)
-  SchedulerOptions scheduler;
+  SchedulerOptions scheduler;  // its precision is every model's but those named here
+  std::vector<std::pair<std::string, Precision>> model_precision;  // NAME=PRECISION
   size_t http_max_input_size = size_t{64} << 20;
   int http_request_timeout_s = 30;  // a request's head and body must arrive within this (0: no limit)
   int exit_timeout_s = 30;

@@ -29,14 +29,16 @@ M0 = os.path.join(ROOT, "models", "efficientvit_m0_fashion_mnist.onnx")
 
 
 class Server:
-    def __init__(self, *args, run_delay_ms=0):
+    def __init__(self, *args, run_delay_ms=0, env=None):
         """run_delay_ms: every model run first sleeps this long (EFFVIT_TEST_RUN_DELAY_MS), for tests
         that need work to outlast a deadline or keep an instance busy whatever the CPU's speed."""
-        env = dict(os.environ, EFFVIT_TEST_RUN_DELAY_MS=str(run_delay_ms))
+        env = dict(env or os.environ, EFFVIT_TEST_RUN_DELAY_MS=str(run_delay_ms))
+        self.startup = []  # what it printed before it listened
         self.proc = subprocess.Popen([CLI, "serve", "--http-port", "0", "--metrics-port", "0", "--host", "127.0.0.1"] + list(args),
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         for _ in range(200):
             line = self.proc.stdout.readline()
+            self.startup.append(line)
             m = re.search(r"HTTP on [^:]+:(\d+), metrics on [^:]+:(\d+)", line)
             if m:
                 self.url = "http://127.0.0.1:%s" % m.group(1)
@@ -54,9 +56,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def serving(*args, run_delay_ms=0):
+def serving(*args, run_delay_ms=0, env=None):
     """A Server for the block; it must then stop cleanly on SIGTERM (exit code 0)."""
-    s = Server(*args, run_delay_ms=run_delay_ms)
+    s = Server(*args, run_delay_ms=run_delay_ms, env=env)
     try:
         yield s
     finally:
@@ -379,6 +381,33 @@ def test_the_example_client_classifies_image_files(server):
     # Fashion-MNIST test images 0 and 1: an ankle boot and a pullover.
     assert out[0].endswith("client_0.png") and out[1].startswith("  Ankle boot (9)"), out
     assert out[3].endswith("client_1.png") and out[4].startswith("  Pullover (2)"), out
+
+
+def test_each_model_runs_at_its_own_precision():
+    """--precision for every model, --model-precision for one: the startup lines say what each runs,
+    and the bf16 model answers close to the fp32 one (same class). bf16 runs natively at tiers
+    avx512_bf16 and amx, emulated on the other AVX-512 tiers (EFFVIT_TEST_FORCE_BF16, tests only)."""
+    tier = json.loads(subprocess.run([CLI, "info", M0, "--json"], check=True, capture_output=True, text=True).stdout)["isa"]
+    env = dict(os.environ)
+    if tier in ("avx512", "avx512_vnni"):
+        env["EFFVIT_TEST_FORCE_BF16"] = "1"
+    elif tier not in ("avx512_bf16", "amx"):
+        refused = subprocess.run([CLI, "serve", "--model", "m0=" + M0, "--model-precision", "m0=bf16", "--http-port", "0"],
+                                 capture_output=True, text=True)
+        assert refused.returncode != 0 and "serve: model 'm0':" in refused.stderr and "needs native bf16" in refused.stderr
+        pytest.skip(f"no bf16 at tier {tier}: refused, as it must be")
+    with serving("--model", "exact=" + M0, "--model", "fast=" + M0, "--model-precision", "fast=bf16", env=env) as s:
+        said = "".join(s.startup)
+        assert re.search(r"model 'exact' .*\(fp32\)", said) and re.search(r"model 'fast' .*\(bf16\)", said), said
+        x = np.random.default_rng(3).standard_normal((1, 3, 224, 224)).astype(np.float32)
+        exact = logits_of(binary_request(s.url + "/v2/models/exact/infer", x)).ravel().astype(np.float64)
+        fast = logits_of(binary_request(s.url + "/v2/models/fast/infer", x)).ravel().astype(np.float64)
+        assert exact.argmax() == fast.argmax()
+        assert exact @ fast / np.linalg.norm(exact) / np.linalg.norm(fast) > 0.999
+        assert not np.array_equal(exact, fast)
+    bad = subprocess.run([CLI, "serve", "--model", "m0=" + M0, "--model-precision", "other=bf16", "--http-port", "0"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "--model-precision names 'other', which is not among the models served" in bad.stderr
 
 
 def read_response(sock, pending=b""):

@@ -6,6 +6,7 @@
 
 #include "serve/server.h"
 #include "tools/effvit/commands.h"
+#include "tools/effvit/precision_option.h"
 
 namespace effvit::cli {
 
@@ -13,6 +14,7 @@ Handler add_serve(CLI::App& app) {
   auto* cmd = app.add_subcommand("serve", "Serve models over HTTP with the KServe v2 inference protocol");
   auto o = std::make_shared<serve::ServeOptions>();
   auto models = std::make_shared<std::vector<std::string>>();
+  auto model_precision = std::make_shared<std::vector<std::string>>();
   cmd->add_option("--model", *models, "NAME=PATH of a model to serve (repeatable)");
   cmd->add_option("--model-repository", o->model_repository, "Triton-style folder: DIR/NAME/VERSION/model.onnx");
   cmd->add_option("--host", o->host, "Address to listen on")->capture_default_str();
@@ -20,6 +22,8 @@ Handler add_serve(CLI::App& app) {
   cmd->add_option("--metrics-port", o->metrics_port, "Prometheus /metrics port (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
   cmd->add_option("--instances", o->scheduler.instances, "Sessions per model, each on its own thread")->capture_default_str()->check(CLI::Range(1, 256));
   cmd->add_option("--threads", o->scheduler.threads, "Threads inside each run")->capture_default_str()->check(CLI::Range(1, 256));
+  add_precision_option(cmd, o->scheduler.precision)->description("Every model's precision (see --model-precision): fp32 (exact, default), bf16 or auto");
+  cmd->add_option("--model-precision", *model_precision, "NAME=fp32|bf16|auto: one model's precision (repeatable)");
   cmd->add_option("--max-batch-size", o->scheduler.max_batch_size, "Rows one execution may batch across requests (dynamic-batch models)")
       ->capture_default_str()->check(CLI::Range(1, 4096));
   cmd->add_option("--max-queue-delay-us", o->scheduler.max_queue_delay_us, "How long the oldest request waits for others to batch with")
@@ -43,6 +47,13 @@ Handler add_serve(CLI::App& app) {
       if (eq == std::string::npos || eq == 0 || eq + 1 == m.size())
         throw Error(ErrorKind::invalid_input, "--model '" + m + "': expected NAME=PATH");
       o->models.emplace_back(m.substr(0, eq), m.substr(eq + 1));
+    }
+    for (const std::string& m : *model_precision) {
+      const size_t eq = m.find('=');
+      Precision precision = Precision::fp32;
+      if (eq == std::string::npos || eq == 0 || !parse_precision(m.substr(eq + 1), precision))
+        throw Error(ErrorKind::invalid_input, "--model-precision '" + m + "': expected NAME=fp32, NAME=bf16 or NAME=auto");
+      o->model_precision.emplace_back(m.substr(0, eq), precision);
     }
     serve::serve(*o);
     return 0;
