@@ -115,3 +115,19 @@ def test_bad_precision_names_are_errors():
         effvit.Model(FP32, precision="half")
     bad = subprocess.run([CLI, "bench", FP32, "--precision", "fp16"], capture_output=True, text=True)
     assert bad.returncode != 0 and "--precision" in bad.stderr
+
+
+def test_bf16_reorders_no_more_than_fp32_but_the_image():
+    """Conv chains pass bf16 from conv to conv; the conversions at their edges convert type and
+    layout at once, so the only reorder a bf16 plan adds is the image's own, float32 to bf16, at the
+    stem. No conv or reorder runs a reference loop (EFFVIT_STRICT=1 makes one an error)."""
+    if not AVX512:
+        pytest.skip(f"no bf16 convs at tier {TIER}")
+    env = dict(os.environ, EFFVIT_STRICT="1")
+    plans = {p: cli_json("info", FP32, "--kernels", "--precision", p, env=env)["kernels"] for p in ("fp32", "bf16")}
+    reorders = {p: sum(k["implementation"].count("reorder") for k in plan) for p, plan in plans.items()}
+    assert reorders["bf16"] <= reorders["fp32"] + 1, reorders
+    if NATIVE:  # oneDNN's kernels for bf16 units (AMX tiles on amx)
+        convs = [k["implementation"].split(",")[0] for k in plans["bf16"] if k["op"] == "Conv"]
+        unit = "amx" if TIER == "amx" else "avx512_core_bf16"
+        assert convs and all(unit in impl for impl in convs), convs
