@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "cpu/hardware.h"
 #include "ops/conv.h"
 #include "ops/dnnl/engine.h"
 #include "ops/op.h"
@@ -89,28 +90,40 @@ void BM_conv_dnnl(benchmark::State& state, ConvShape shape) {
                                                  benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
-// What int8 will buy (the next step of the roadmap): the same layer as a oneDNN u8 x s8 -> u8
-// convolution in its preferred layouts, per-channel weight scales and fused ReLU, activations
-// already in that layout (as an int8 graph keeps them), weights packed once.
-// `cold`: every run reads another copy of the weights, from a pool larger than the last-level cache,
-// as a whole network does (M5 int8 streams 12 MB of weights per image): on the late stages' small
-// images (16-49 pixels, each weight byte used that often) the weights' trip from memory, not the
-// arithmetic, sets the time.
-void BM_conv_dnnl_int8(benchmark::State& state, ConvShape s, bool cold) {
+// The layer as oneDNN runs it inside a plan, per precision, with activations already in the
+// layout the graph keeps them in and weights packed once: float32 and bf16 in the blocked layout
+// (nChw<B>c, B the tier's channel block; bf16 with float32 sums), int8 as u8 x s8 -> u8 in oneDNN's
+// preferred layouts with per-channel scales. All with the fused ReLU.
+// `cold`: every run reads another copy of the weights, from a pool larger than the last-level
+// cache, as a whole network does (M5 streams 50 MB of float32 weights per image, 25 MB in bf16, 12
+// MB in int8): on the late stages' small images (16-49 pixels, each weight byte used that often)
+// the weights' trip from memory, not the arithmetic, sets the time. Hot against cold is the gap
+// between a conv timed alone and the same conv inside the model (docs/performance.md).
+enum class ConvType { f32, bf16, int8 };
+
+void BM_conv_dnnl_typed(benchmark::State& state, ConvShape s, ConvType type, bool cold) {
   using dnnl::memory;
+  using dt = memory::data_type;
   omp_set_num_threads(1);
   auto& eng = dnnl_engine();
   const int64_t pad = s.k / 2, out_hw = (s.hw + 2 * pad - s.k) / s.stride + 1;
   const memory::dims src{1, s.in_c, s.hw, s.hw}, dst{1, s.out_c, out_hw, out_hw};
   const memory::dims wei = s.groups > 1 ? memory::dims{s.groups, s.out_c / s.groups, s.in_c / s.groups, s.k, s.k}
                                         : memory::dims{s.out_c, s.in_c, s.k, s.k};
-  auto any = [](const memory::dims& d, memory::data_type t) { return memory::desc(d, t, memory::format_tag::any); };
+  const int64_t block = hardware().info.channel_block;
+  auto activation = [&](const memory::dims& d, dt t, int64_t channels) {
+    const bool blocked = type != ConvType::int8 && channels >= block && channels % 8 == 0;
+    return memory::desc(d, t, blocked ? blocked_tag(block) : memory::format_tag::any);
+  };
+  const dt a_type = type == ConvType::int8 ? dt::u8 : type == ConvType::bf16 ? dt::bf16 : dt::f32;
+  const dt w_type = type == ConvType::int8 ? dt::s8 : a_type;
   dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                       any(src, memory::data_type::u8), any(wei, memory::data_type::s8),
-                                       memory::desc({s.out_c}, memory::data_type::f32, memory::format_tag::x),
-                                       any(dst, memory::data_type::u8), {s.stride, s.stride}, {0, 0}, {pad, pad}, {pad, pad});
+                                       activation(src, a_type, s.in_c), memory::desc(wei, w_type, memory::format_tag::any),
+                                       memory::desc({s.out_c}, dt::f32, memory::format_tag::x), activation(dst, a_type, s.out_c),
+                                       {s.stride, s.stride}, {0, 0}, {pad, pad}, {pad, pad});
   dnnl::primitive_attr attr;
-  attr.set_output_scales(s.groups > 1 ? 3 : 1 << 1, std::vector<float>(static_cast<size_t>(s.out_c), 0.01f));  // per output channel
+  if (type == ConvType::int8)
+    attr.set_output_scales(s.groups > 1 ? 3 : 1 << 1, std::vector<float>(static_cast<size_t>(s.out_c), 0.01f));  // per output channel
   dnnl::post_ops ops;
   ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
   attr.set_post_ops(ops);
@@ -118,18 +131,19 @@ void BM_conv_dnnl_int8(benchmark::State& state, ConvShape s, bool cold) {
   try {
     pd = dnnl::convolution_forward::primitive_desc(desc, attr, eng);
   } catch (const dnnl::error& e) {
-    state.SkipWithError("oneDNN offers no int8 kernel for this shape");
+    state.SkipWithError("oneDNN offers no kernel of this type for this shape at this tier");
     return;
   }
   dnnl::convolution_forward conv(pd);
   memory m_src(pd.src_desc(), eng), m_dst(pd.dst_desc(), eng), m_bias(pd.bias_desc(), eng);
+  std::memset(m_src.get_data_handle(), 0, pd.src_desc().get_size());
   const size_t weight_bytes = pd.weights_desc().get_size();
   constexpr size_t kPoolBytes = size_t{256} << 20;
   const size_t copies = cold ? std::max<size_t>(2, kPoolBytes / weight_bytes) : 1;
   std::vector<memory> weights;
   for (size_t i = 0; i < copies; ++i) {
     weights.emplace_back(pd.weights_desc(), eng);
-    std::memset(weights.back().get_data_handle(), 1, weight_bytes);
+    std::memset(weights.back().get_data_handle(), 0, weight_bytes);  // zero: a valid value of every type
   }
   dnnl::stream stream(eng);
   size_t next = 0;
@@ -154,8 +168,11 @@ void BM_conv_reference(benchmark::State& state, ConvShape shape) {
 const bool registered = [] {
   for (const ConvShape& s : kShapes) {
     benchmark::RegisterBenchmark((std::string("conv_dnnl/") + s.name).c_str(), BM_conv_dnnl, s)->Unit(benchmark::kMicrosecond);
-    benchmark::RegisterBenchmark((std::string("conv_dnnl_int8/") + s.name).c_str(), BM_conv_dnnl_int8, s, false)->Unit(benchmark::kMicrosecond);
-    benchmark::RegisterBenchmark((std::string("conv_dnnl_int8_cold/") + s.name).c_str(), BM_conv_dnnl_int8, s, true)->Unit(benchmark::kMicrosecond);
+    for (const auto& [type, name] : {std::pair{ConvType::f32, "f32"}, std::pair{ConvType::bf16, "bf16"}, std::pair{ConvType::int8, "int8"}})
+      for (const bool cold : {false, true})
+        benchmark::RegisterBenchmark((std::string("conv_dnnl_") + name + (cold ? "_cold/" : "/") + s.name).c_str(), BM_conv_dnnl_typed, s,
+                                     type, cold)
+            ->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark((std::string("conv_reference/") + s.name).c_str(), BM_conv_reference, s)->Unit(benchmark::kMicrosecond);
   }
   return true;
