@@ -14,6 +14,8 @@ data=/usr/share/datasets/fashion-mnist
 out=$build/demo
 python=${PYTHON:-/usr/bin/python3}
 mkdir -p "$out" docs
+# Results of an earlier run (on another CPU, or another tier) must not stand in for this one's.
+rm -f "$out"/bench_*.json "$out"/eval_*.json
 # bf16 runs where the ISA tier has native bf16 dot products; elsewhere its rows say why not.
 isa=$("$effvit" info "$model" --json | awk -F'"' '$2 == "isa" { print $4; exit }')
 case $isa in

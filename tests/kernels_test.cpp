@@ -105,6 +105,8 @@ TEST(KernelTables, Bf16ReluAndAddMatchReference) {
         b.data<BFloat16>()[2].bits = bits(0.00390625f);
       }
       if (n > 2) a.data<BFloat16>()[3].bits = 0x7fc0;  // NaN
+      if (n > 3) a.data<BFloat16>()[4].bits = 0xffc0;  // -NaN
+      if (n > 4) a.data<BFloat16>()[5].bits = 0x8000;  // -0
       Tensor relu(DType::bf16, {n + 1}), sum(DType::bf16, {n + 1});
       const auto* a16 = reinterpret_cast<const uint16_t*>(a.data<BFloat16>()) + 1;
       const auto* b16 = reinterpret_cast<const uint16_t*>(b.data<BFloat16>()) + 1;
@@ -117,22 +119,31 @@ TEST(KernelTables, Bf16ReluAndAddMatchReference) {
       const Tensor want_relu = run_op1("Relu", {rt(av)});
       for (int64_t i = 0; i < n; ++i) {
         const uint16_t got_sum = sum.data<BFloat16>()[i + 1].bits, got_relu = relu.data<BFloat16>()[i + 1].bits;
-        if (i == 2) {  // NaN: any NaN will do
+        ASSERT_EQ(got_relu, want_relu.data<BFloat16>()[i].bits) << k.isa << " n " << n << " at " << i;
+        if (i == 2 || i == 3) {  // NaN + anything: any NaN will do
           EXPECT_EQ(got_sum & 0x7f80, 0x7f80) << k.isa;
           EXPECT_NE(got_sum & 0x7f, 0) << k.isa;
           continue;
         }
         ASSERT_EQ(got_sum, want_sum.data<BFloat16>()[i].bits) << k.isa << " n " << n << " at " << i;
-        ASSERT_EQ(got_relu, want_relu.data<BFloat16>()[i].bits) << k.isa << " n " << n << " at " << i;
       }
       EXPECT_EQ(sum.data<BFloat16>()[1].bits, bits(1.f)) << k.isa << ": a tie rounds down to even";
       if (n > 1) {
         EXPECT_EQ(sum.data<BFloat16>()[2].bits, bits(1.015625f)) << k.isa << ": a tie rounds up to even";
       }
-      for (int64_t i = 1; i <= n; ++i)
-        if (a.data<BFloat16>()[i].bits & 0x8000) {
-          ASSERT_EQ(relu.data<BFloat16>()[i].bits, 0) << k.isa << ": the Relu of a negative is +0";
+      // As relu_f32: a negative, -0 and NaN of either sign give +0 (worked out by hand, not only
+      // through the reference op).
+      for (int64_t i = 1; i <= n; ++i) {
+        const uint16_t x = a.data<BFloat16>()[i].bits;
+        if ((x & 0x8000) || (x & 0x7fff) > 0x7f80) {
+          ASSERT_EQ(relu.data<BFloat16>()[i].bits, 0) << k.isa << ": relu of " << std::hex << x << " is +0";
         }
+      }
+      if (n > 4) {
+        EXPECT_EQ(relu.data<BFloat16>()[3].bits, 0) << k.isa << ": relu(NaN)";
+        EXPECT_EQ(relu.data<BFloat16>()[4].bits, 0) << k.isa << ": relu(-NaN)";
+        EXPECT_EQ(relu.data<BFloat16>()[5].bits, 0) << k.isa << ": relu(-0)";
+      }
     }
   }
 }

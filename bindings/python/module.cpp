@@ -136,6 +136,7 @@ class InferenceSession {
     }
     // The first Session now, so a precision this CPU lacks fails here rather than in run().
     idle_.push_back(make_session());
+    resolved_ = idle_.back()->precision();
   }
 
   py::list run(const py::object& output_names, const py::dict& feed) {
@@ -220,9 +221,7 @@ class InferenceSession {
     o.threads = options_.intra_op_num_threads > 0 ? options_.intra_op_num_threads : 1;
     o.strict = options_.strict;
     o.precision = precision_;
-    auto session = std::make_unique<Session>(model_, o);
-    resolved_ = session->precision();
-    return session;
+    return std::make_unique<Session>(model_, o);
   }
   // At most one idle Session per core is kept (each holds its own plans); the rest, made for a
   // burst of threads, are dropped with their memory.
@@ -233,7 +232,7 @@ class InferenceSession {
 
   SessionOptionsPy options_;
   Precision precision_ = Precision::fp32;
-  std::string resolved_;  // the same for every Session: set by the first, in the constructor
+  std::string resolved_;  // what the first Session resolved (every later one resolves the same)
   std::shared_ptr<const Model> model_;
   std::mutex mutex_;
   std::vector<std::unique_ptr<Session>> idle_;

@@ -22,8 +22,9 @@ static void widen_u8_f32(const uint8_t* x, float* y, size_t n) {
 
 // The same on bfloat16 activations (bf16 plans): each element widened to float32, computed, and
 // rounded back once, as a bf16 conv rounds its float32 sums.
+// As relu_f32's x > 0 ? x : 0: negatives, -0 and NaN of either sign give +0.
 static void relu_bf16(const uint16_t* x, uint16_t* y, size_t n) {
-  for (size_t i = 0; i < n; ++i) y[i] = x[i] & 0x8000u ? 0 : x[i];
+  for (size_t i = 0; i < n; ++i) y[i] = (x[i] & 0x8000u) || (x[i] & 0x7fffu) > 0x7f80u ? 0 : x[i];
 }
 
 static void add_bf16(const uint16_t* a, const uint16_t* b, uint16_t* y, size_t n) {

@@ -62,7 +62,7 @@ struct KernelTable {
   // y = a + b over n contiguous floats.
   void (*add_f32)(const float* a, const float* b, float* y, size_t n);
   // The same over bfloat16 bits (bf16 plans): the sum is rounded to nearest even once; the Relu
-  // of a negative (or -0, -NaN) is +0.
+  // is relu_f32's (a negative, -0 or a NaN gives +0).
   void (*relu_bf16)(const uint16_t* x, uint16_t* y, size_t n);
   void (*add_bf16)(const uint16_t* a, const uint16_t* b, uint16_t* y, size_t n);
   // y = (x - mean) * scale over n floats, exactly as Sub then Mul compute it.

@@ -34,7 +34,10 @@ void compute_relu(const Node& n, const TensorIn& in, const TensorOut& out) {
   if (in[0]->dtype() == DType::bf16) {
     const BFloat16* x = in[0]->data<BFloat16>();
     BFloat16* y = out[0]->data<BFloat16>();
-    for (int64_t i = 0, e = in[0]->numel(); i < e; ++i) y[i].bits = f32_to_bf16(std::max(bf16_to_f32(x[i].bits), 0.f));
+    for (int64_t i = 0, e = in[0]->numel(); i < e; ++i) {
+      const float v = bf16_to_f32(x[i].bits);
+      y[i].bits = f32_to_bf16(v > 0.f ? v : 0.f);  // as for float32: NaN and -0 give +0
+    }
     return;
   }
   if (in[0]->dtype() != DType::f32) fail_node(n, "Relu supports float32 only");

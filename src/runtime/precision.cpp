@@ -46,7 +46,8 @@ std::string resolve_precision(Precision asked, const std::string& model_precisio
   const bool int8 = model_precision == "int8";
   switch (asked) {
     case Precision::fp32: return model_precision;
-    case Precision::automatic: return !int8 && bf16_available() ? "bf16" : model_precision;
+    // Native only: the tests' emulation (EFFVIT_TEST_FORCE_BF16) is for an explicit bf16.
+    case Precision::automatic: return !int8 && hardware().has(IsaTier::avx512_bf16) ? "bf16" : model_precision;
     case Precision::bf16: break;
   }
   if (int8) throw Error(ErrorKind::invalid_input, model_path + ": is an int8 model; precision bf16 applies to float32 models");

@@ -393,7 +393,7 @@ def test_each_model_runs_at_its_own_precision():
         env["EFFVIT_TEST_FORCE_BF16"] = "1"
     elif tier not in ("avx512_bf16", "amx"):
         refused = subprocess.run([CLI, "serve", "--model", "m0=" + M0, "--model-precision", "m0=bf16", "--http-port", "0"],
-                                 capture_output=True, text=True)
+                                 capture_output=True, text=True, timeout=60)
         assert refused.returncode != 0 and "serve: model 'm0':" in refused.stderr and "needs native bf16" in refused.stderr
         pytest.skip(f"no bf16 at tier {tier}: refused, as it must be")
     with serving("--model", "exact=" + M0, "--model", "fast=" + M0, "--model-precision", "fast=bf16", env=env) as s:
@@ -406,7 +406,7 @@ def test_each_model_runs_at_its_own_precision():
         assert exact @ fast / np.linalg.norm(exact) / np.linalg.norm(fast) > 0.999
         assert not np.array_equal(exact, fast)
     bad = subprocess.run([CLI, "serve", "--model", "m0=" + M0, "--model-precision", "other=bf16", "--http-port", "0"],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "--model-precision names 'other', which is not among the models served" in bad.stderr
 
 
