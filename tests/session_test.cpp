@@ -2,6 +2,7 @@
 // lone session gives (they share optimised graphs and packed weights).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -11,6 +12,7 @@
 
 #include <omp.h>
 
+#include "cpu/hardware.h"
 #include "effvit/model.h"
 #include "onnx/onnx_pb.h"
 #include "onnx_builder.h"
@@ -100,6 +102,45 @@ TEST(Session, ConcurrentStreamsAndBatchSizesAgreeWithALoneSession) {
   for (auto& t : streams) t.join();
   EXPECT_EQ(mismatches[0], 0);
   EXPECT_EQ(mismatches[1], 0);
+}
+
+// An fp32 and a bf16 Session on one Model, on two threads at once, each making its plans while the
+// other runs: each gives what it gives alone (the Model keeps a graph per precision and the weight
+// cache a packing per type; the bf16 packing must never stand in for the float32 weights).
+TEST(Session, Fp32AndBf16SessionsShareOneModel) {
+  if (!hardware().has(IsaTier::avx512)) GTEST_SKIP() << "no bf16 convs below AVX-512";
+  // oneDNN's emulation where there are no bf16 units, for this test only.
+  const bool forced = !hardware().has(IsaTier::avx512_bf16) && setenv("EFFVIT_TEST_FORCE_BF16", "1", 1) == 0;
+  const std::shared_ptr<void> unforce(nullptr, [forced](void*) {
+    if (forced) unsetenv("EFFVIT_TEST_FORCE_BF16");
+  });
+  std::mt19937 rng(72);
+  std::vector<Tensor> inputs;
+  for (int64_t batch : {1, 2, 3}) inputs.push_back(random_f32({batch, 16, 8, 8}, rng));
+  std::vector<Tensor> want[2];
+  for (int p = 0; p < 2; ++p) {
+    Session alone(load_small_model("alone"), {.precision = p ? Precision::bf16 : Precision::fp32});
+    for (const Tensor& x : inputs) want[p].push_back(alone.run(x));
+  }
+  EXPECT_NE(std::memcmp(want[0][0].raw(), want[1][0].raw(), want[0][0].bytes()), 0) << "bf16 ran float32";
+  const auto model = load_small_model("shared");
+  std::vector<int> mismatches(2, 0);
+  std::vector<std::thread> streams;
+  for (int p = 0; p < 2; ++p)
+    streams.emplace_back([&, p] {
+      for (int round = 0; round < 5; ++round) {
+        Session session(model, {.precision = p ? Precision::bf16 : Precision::fp32});
+        EXPECT_EQ(session.precision(), p ? "bf16" : "fp32");
+        for (size_t i = 0; i < inputs.size(); ++i) {
+          const Tensor got = session.run(inputs[(i + static_cast<size_t>(round)) % inputs.size()]);
+          const Tensor& ref = want[p][(i + static_cast<size_t>(round)) % inputs.size()];
+          if (got.shape() != ref.shape() || std::memcmp(got.raw(), ref.raw(), ref.bytes()) != 0) ++mismatches[static_cast<size_t>(p)];
+        }
+      }
+    });
+  for (auto& t : streams) t.join();
+  EXPECT_EQ(mismatches[0], 0) << "fp32";
+  EXPECT_EQ(mismatches[1], 0) << "bf16";
 }
 
 }  // namespace
