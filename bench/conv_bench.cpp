@@ -1,5 +1,6 @@
 // Conv kernels on EfficientViT-M0/M5's real layer shapes: the oneDNN kernel against the reference
-// loop it replaces. Run: build/bench/effvit_bench_kernels [--benchmark_filter=dnnl]
+// loop it replaces, and effvit's bf16 pointwise conv against oneDNN's bf16 one.
+// Run: build/bench/effvit_bench_kernels [--benchmark_filter=dnnl]
 #include <benchmark/benchmark.h>
 
 #include <omp.h>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "cpu/hardware.h"
+#include "kernels/kernels.h"
 #include "ops/conv.h"
 #include "ops/dnnl/engine.h"
 #include "ops/op.h"
@@ -156,6 +158,35 @@ void BM_conv_dnnl_typed(benchmark::State& state, ConvShape s, ConvType type, boo
   state.SetLabel(pd.impl_info_str());
 }
 
+// effvit's bf16 pointwise conv (ops/pointwise_conv_bf16.cpp) on the same 1x1 layers, hot and cold
+// as above, beside conv_dnnl_bf16: where it is faster decides which convs it takes.
+void BM_pointwise_bf16(benchmark::State& state, ConvShape s, bool cold) {
+  const auto conv = hardware().kernels->pointwise_conv_bf16;
+  if (!conv) {
+    state.SkipWithError("no bf16 pointwise kernel at this tier (avx512_bf16 and up)");
+    return;
+  }
+  const PointwiseConvDims d{s.in_c, s.out_c, s.hw * s.hw, true};
+  std::mt19937 rng(1);
+  std::normal_distribution<float> dist;
+  std::vector<float> w(static_cast<size_t>(s.in_c * s.out_c)), bias(static_cast<size_t>(s.out_c));
+  for (float& v : w) v = dist(rng);
+  for (float& v : bias) v = dist(rng);
+  std::vector<uint16_t> x(static_cast<size_t>(s.in_c * d.pixels), 0x3f80), y(static_cast<size_t>(s.out_c * d.pixels));
+  const size_t elems = pointwise_bf16_weight_elems(d);
+  constexpr size_t kPoolBytes = size_t{256} << 20;
+  const size_t copies = cold ? std::max<size_t>(2, kPoolBytes / (elems * 2)) : 1;
+  std::vector<uint16_t> pool(elems * copies);
+  for (size_t i = 0; i < copies; ++i) pack_pointwise_bf16_weight(d, w.data(), pool.data() + i * elems);
+  size_t next = 0;
+  for (auto _ : state) {
+    conv(d, x.data(), pool.data() + next * elems, bias.data(), y.data(), 0, pointwise_bf16_pairs(d));
+    benchmark::DoNotOptimize(y.data());
+    next = next + 1 == copies ? 0 : next + 1;
+  }
+  state.counters["weight KB"] = static_cast<double>(elems * 2) / 1024;
+}
+
 void BM_conv_reference(benchmark::State& state, ConvShape shape) {
   omp_set_num_threads(1);  // one core, as the latency target is quoted
   ConvFixture f = make_conv(shape);
@@ -172,6 +203,10 @@ const bool registered = [] {
       for (const bool cold : {false, true})
         benchmark::RegisterBenchmark((std::string("conv_dnnl_") + name + (cold ? "_cold/" : "/") + s.name).c_str(), BM_conv_dnnl_typed, s,
                                      type, cold)
+            ->Unit(benchmark::kMicrosecond);
+    if (s.k == 1 && s.stride == 1 && s.groups == 1)
+      for (const bool cold : {false, true})
+        benchmark::RegisterBenchmark((std::string("pointwise_bf16") + (cold ? "_cold/" : "/") + s.name).c_str(), BM_pointwise_bf16, s, cold)
             ->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark((std::string("conv_reference/") + s.name).c_str(), BM_conv_reference, s)->Unit(benchmark::kMicrosecond);
   }

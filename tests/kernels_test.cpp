@@ -3,11 +3,14 @@
 // unaligned starts.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
 
 #include "cpu/hardware.h"
+#include "kernels/bf16_scalar.h"
 #include "kernels/kernels.h"
 #include "ops/attention_head.h"
 #include "ops/registry_decls.h"
@@ -20,7 +23,7 @@ using namespace effvit::test;
 
 std::vector<IsaTier> tables_to_test() {
   std::vector<IsaTier> tiers;
-  for (IsaTier t : {IsaTier::sse41, IsaTier::avx2, IsaTier::avx512})
+  for (IsaTier t : {IsaTier::sse41, IsaTier::avx2, IsaTier::avx512, IsaTier::avx512_bf16})
     if (cpu_supports(t)) tiers.push_back(t);
   return tiers;
 }
@@ -30,7 +33,9 @@ TEST(KernelTables, EachTierHasItsOwnBuild) {
   EXPECT_STREQ(kernels_for(IsaTier::avx2).isa, "avx2");
   EXPECT_STREQ(kernels_for(IsaTier::avx2_vnni).isa, "avx2");
   EXPECT_STREQ(kernels_for(IsaTier::avx512).isa, "avx512");
-  EXPECT_STREQ(kernels_for(IsaTier::amx).isa, "avx512");
+  EXPECT_STREQ(kernels_for(IsaTier::avx512_vnni).isa, "avx512");
+  EXPECT_STREQ(kernels_for(IsaTier::avx512_bf16).isa, "avx512_bf16");
+  EXPECT_STREQ(kernels_for(IsaTier::amx).isa, "avx512_bf16");
   EXPECT_STREQ(hardware().kernels->isa, kernels_for(hardware().info.tier).isa);
 }
 
@@ -79,6 +84,83 @@ TEST(KernelTables, ReluAndAddMatchReference) {
 // The bf16 Add and Relu (bf16 plans) against the Add and Relu reference ops on bf16 tensors, and
 // the rounding worked out by hand: a sum exactly halfway between two bf16 values goes to the even
 // one, up or down; NaN stays NaN; a negative Relu is +0.
+// The bf16 pointwise conv (tables from avx512_bf16 up) against sums in double of the same bf16
+// operands: random shapes (odd block counts, pixel counts around its 8-row passes), then exact
+// cases: the output's rounding ties (to even, both ways), a sum past bf16's range (infinity), a NaN
+// pixel, and the ReLU of negatives, -0 and NaN (+0, as relu_f32).
+TEST(KernelTables, PointwiseConvBf16MatchesReference) {
+  std::mt19937 rng(74);
+  std::normal_distribution<float> normal;
+  int tables = 0;
+  for (IsaTier tier : tables_to_test()) {
+    const KernelTable& k = kernels_for(tier);
+    if (!k.pointwise_conv_bf16) continue;
+    ++tables;
+    for (const auto& [in_c, out_c, pixels] : std::vector<std::array<int64_t, 3>>{
+             {16, 16, 1}, {16, 48, 7}, {32, 32, 8}, {48, 80, 9}, {96, 64, 16}, {64, 144, 49}, {288, 96, 17}, {32, 32, 196}}) {
+      for (const bool relu : {false, true}) {
+        const PointwiseConvDims d{in_c, out_c, pixels, relu};
+        std::vector<float> w(static_cast<size_t>(out_c * in_c)), bias(static_cast<size_t>(out_c));
+        std::vector<uint16_t> x(static_cast<size_t>(in_c * pixels)), y(static_cast<size_t>(out_c * pixels), 0x1234);
+        for (float& v : w) v = bf16_to_f32(f32_to_bf16(normal(rng)));
+        for (float& v : bias) v = normal(rng);
+        for (uint16_t& v : x) v = f32_to_bf16(normal(rng));
+        std::vector<uint16_t> packed(pointwise_bf16_weight_elems(d));
+        pack_pointwise_bf16_weight(d, w.data(), packed.data());
+        k.pointwise_conv_bf16(d, x.data(), packed.data(), bias.data(), y.data(), 0, pointwise_bf16_pairs(d));
+        for (int64_t oc = 0; oc < out_c; ++oc)
+          for (int64_t p = 0; p < pixels; ++p) {
+            double want = bias[oc], magnitude = std::fabs(bias[oc]);
+            for (int64_t ic = 0; ic < in_c; ++ic) {
+              const double product = static_cast<double>(w[oc * in_c + ic]) * bf16_to_f32(x[((ic / 16) * pixels + p) * 16 + ic % 16]);
+              want += product;
+              magnitude += std::fabs(product);
+            }
+            if (relu && want < 0) want = 0;
+            const float got = bf16_to_f32(y[((oc / 16) * pixels + p) * 16 + oc % 16]);
+            ASSERT_NEAR(got, want, std::fabs(want) / 256 + 1e-5 * magnitude)
+                << k.isa << " " << in_c << "->" << out_c << " x " << pixels << " relu " << relu << " oc " << oc << " pixel " << p;
+          }
+      }
+    }
+    // Exact cases: 16 -> 32 channels over 3 pixels; pixel 0 reads 1 on channel 0 only, pixel 1 reads
+    // zeros, pixel 2 a NaN on channel 3.
+    const PointwiseConvDims d{16, 32, 3, false};
+    std::vector<uint16_t> x(16 * 3, 0);
+    x[0 * 16 + 0] = f32_to_bf16(1.f);
+    x[2 * 16 + 3] = 0x7fc0;
+    std::vector<float> w(32 * 16, 0.f), bias(32, 0.f);
+    const float tie = 0.00390625f;  // 2^-8: half a bf16 step at 1
+    w[0 * 16] = 1.f, bias[0] = tie;                                       // 1 + 2^-8: to 1 (even)
+    w[1 * 16] = 1.0078125f, bias[1] = tie;                                // 1 + 3 * 2^-8: up to 1 + 2^-6 (even)
+    w[2 * 16] = -2.f, bias[2] = 0.5f;                                     // -1.5: the ReLU gives +0
+    w[3 * 16] = 0.f, bias[3] = -0.f;                                      // -0 + 0 = +0
+    w[4 * 16] = 1.f, bias[4] = std::numeric_limits<float>::max();         // rounds past bf16's largest: +inf
+    w[5 * 16] = 1.f, bias[5] = -3.f;                                      // -2: ReLU +0
+    std::vector<uint16_t> packed(pointwise_bf16_weight_elems(d));
+    pack_pointwise_bf16_weight(d, w.data(), packed.data());
+    for (const bool relu : {false, true}) {
+      const PointwiseConvDims dr{16, 32, 3, relu};
+      std::vector<uint16_t> y(32 * 3, 0x1234);
+      k.pointwise_conv_bf16(dr, x.data(), packed.data(), bias.data(), y.data(), 0, pointwise_bf16_pairs(dr));
+      auto at = [&](int64_t oc, int64_t p) { return y[((oc / 16) * 3 + p) * 16 + oc % 16]; };
+      EXPECT_EQ(at(0, 0), f32_to_bf16(1.f)) << k.isa;
+      EXPECT_EQ(at(1, 0), f32_to_bf16(1.015625f)) << k.isa;
+      EXPECT_EQ(at(2, 0), relu ? 0 : f32_to_bf16(-1.5f)) << k.isa;
+      EXPECT_EQ(at(3, 0), 0) << k.isa;
+      EXPECT_EQ(at(4, 0), 0x7f80) << k.isa;
+      EXPECT_EQ(at(5, 0), relu ? 0 : f32_to_bf16(-2.f)) << k.isa;
+      EXPECT_EQ(at(0, 1), f32_to_bf16(tie)) << k.isa;  // zeros in: the bias alone
+      for (int64_t oc = 0; oc < 32; ++oc) {
+        const uint16_t nan_pixel = at(oc, 2);
+        if (relu) EXPECT_EQ(nan_pixel, 0) << k.isa << " oc " << oc;
+        else EXPECT_GT(nan_pixel & 0x7fff, 0x7f80) << k.isa << " oc " << oc;
+      }
+    }
+  }
+  if (tables == 0) GTEST_SKIP() << "no table with the bf16 pointwise conv runs on this CPU";
+}
+
 TEST(KernelTables, Bf16ReluAndAddMatchReference) {
   std::mt19937 rng(73);
   auto bits = [](float f) {

@@ -55,6 +55,23 @@ constexpr int kShift = 20, kHalf = 1 << (kShift - 1);
 constexpr int kY = 1220542, kVR = 1673527, kVG = -852492, kUG = -409993, kUB = 2116026;
 }  // namespace bt601
 
+// A 1x1 convolution (stride 1, one group) of one image over bfloat16 activations in the 16-channel
+// blocked layout: x [in_c / 16][pixels][16], y [out_c / 16][pixels][16], both multiples of 16
+// channels. Sums in float32 from the bias; optional ReLU (relu_f32's); each output rounded to bf16
+// once (nearest even). Trivial on purpose (see AttentionHeadDims).
+struct PointwiseConvDims {
+  int64_t in_c, out_c, pixels;
+  bool relu;
+};
+// bf16 elements of the weights as the kernel reads them.
+size_t pointwise_bf16_weight_elems(const PointwiseConvDims& d);
+// Output blocks go in pairs (the last alone when out_c / 16 is odd); the kernel works on whole pairs.
+inline int64_t pointwise_bf16_pairs(const PointwiseConvDims& d) { return (d.out_c / 16 + 1) / 2; }
+// weight [out_c][in_c] (ONNX's, 1x1) -> per pair of output blocks, [in_c / 2][32 output channels][2
+// input channels] ([in_c / 2][16][2] for a lone last block), rounded to bf16 (nearest even): the
+// order the kernel reads them in, start to end.
+void pack_pointwise_bf16_weight(const PointwiseConvDims& d, const float* weight, uint16_t* packed);
+
 struct KernelTable {
   const char* isa;  // the tier the table was compiled for
   // y = max(x, 0) over n contiguous floats.
@@ -84,9 +101,13 @@ struct KernelTable {
   // reference.
   void (*attention_head_f32)(const AttentionHeadDims& d, const float* qkv, const float* dw_weight,
                              const float* dw_bias, const float* bias_t, float* out, const AttentionHeadScratch& scratch);
+  // See PointwiseConvDims: the output block pairs [pair_begin, pair_end) of y. w as
+  // pack_pointwise_bf16_weight packs it; bias [out_c] or null. Null below the avx512_bf16 tier.
+  void (*pointwise_conv_bf16)(const PointwiseConvDims& d, const uint16_t* x, const uint16_t* w, const float* bias, uint16_t* y,
+                              int64_t pair_begin, int64_t pair_end);
 };
 
-extern const KernelTable kKernelsSse41, kKernelsAvx2, kKernelsAvx512;
+extern const KernelTable kKernelsSse41, kKernelsAvx2, kKernelsAvx512, kKernelsAvx512Bf16;
 
 // The best table built for an instruction set no richer than `tier`.
 const KernelTable& kernels_for(IsaTier tier);

@@ -2,6 +2,7 @@
 // effvit.activation = "Relu" after folding the following Relu into this node.
 #include "ops/conv.h"
 
+#include "ops/pointwise_conv_bf16.h"
 #include "ops/registry_decls.h"
 
 namespace effvit {
@@ -164,8 +165,13 @@ void compute_float_conv(const Node& n, const TensorIn& in, const TensorOut& out)
     }
 }
 
+std::unique_ptr<Kernel> create_conv(const Node& n, const Graph& graph, const KernelOptions& options) {
+  if (auto own = create_pointwise_conv_bf16(n, graph, options)) return own;
+  return create_conv_dnnl(n, graph, options);
+}
+
 }  // namespace
 
-const OpDef kConvOp{"Conv", infer_conv, compute_conv, create_conv_dnnl};
+const OpDef kConvOp{"Conv", infer_conv, compute_conv, create_conv};
 
 }  // namespace effvit

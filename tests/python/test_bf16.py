@@ -127,6 +127,10 @@ def test_bf16_reorders_no_more_than_fp32_but_the_image():
     plans = {p: cli_json("info", FP32, "--kernels", "--precision", p, env=env)["kernels"] for p in ("fp32", "bf16")}
     reorders = {p: sum(k["implementation"].count("reorder") for k in plan) for p, plan in plans.items()}
     assert reorders["bf16"] <= reorders["fp32"] + 1, reorders
-    if NATIVE:  # oneDNN's kernels for bf16 units (not checked on AMX hardware yet: either unit there)
+    if NATIVE:  # oneDNN's kernels for bf16 units (not checked on AMX hardware yet: either unit there),
+        # or effvit's own pointwise conv on small images (avx512_bf16 only: AMX keeps oneDNN's tiles)
         convs = [k["implementation"].split(",")[0] for k in plans["bf16"] if k["op"] == "Conv"]
-        assert convs and all("avx512_core_bf16" in impl or "avx512_core_amx" in impl for impl in convs), convs
+        assert convs and all("avx512_core_bf16" in impl or "avx512_core_amx" in impl or impl == "effvit pointwise_conv_bf16"
+                             for impl in convs), convs
+        own = sum(impl == "effvit pointwise_conv_bf16" for impl in convs)
+        assert (own > 0) == (TIER == "avx512_bf16"), convs

@@ -1,0 +1,34 @@
+// effvit's micro-kernels compiled for the avx512_bf16 tier: the avx512 tier's, built again with
+// AVX512_BF16 allowed, plus the bf16 pointwise conv that needs its instructions (this file alone
+// gets that tier's compiler flags; see CMakeLists.txt).
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+#include "kernels/bf16_scalar.h"
+#include "kernels/kernels.h"
+
+namespace effvit {
+namespace avx512_bf16_kernels {
+namespace {
+#include "kernels/eltwise_f32.inl"
+#include "kernels/softmax_f32.inl"
+#include "kernels/quantize_f32.inl"
+#include "kernels/nv12_f32.inl"
+constexpr int kVectorFloats = 16;
+constexpr int kAttentionOutRows = 8;
+constexpr int kScoreRows = 2;
+#include "kernels/attention_head_f32.inl"
+#include "kernels/pointwise_conv_bf16.inl"
+}  // namespace
+}  // namespace avx512_bf16_kernels
+
+const KernelTable kKernelsAvx512Bf16 = {"avx512_bf16", avx512_bf16_kernels::relu_f32, avx512_bf16_kernels::add_f32,
+    avx512_bf16_kernels::relu_bf16, avx512_bf16_kernels::add_bf16, avx512_bf16_kernels::normalize_f32,
+    avx512_bf16_kernels::widen_u8_f32, avx512_bf16_kernels::softmax_rows_f32, avx512_bf16_kernels::quantize_f32_u8,
+    avx512_bf16_kernels::quantize_f32_s8, avx512_bf16_kernels::nv12_row_f32, avx512_bf16_kernels::attention_head_f32,
+    avx512_bf16_kernels::pointwise_conv_bf16};
+
+}  // namespace effvit

@@ -1,0 +1,86 @@
+// A bf16 plan's 1x1 convs on small images, on effvit's own kernel (kernels/pointwise_conv_bf16.inl)
+// instead of oneDNN's: on EfficientViT's 4x4 to 14x14 stages a conv's time is largely its weights'
+// trip from memory, and this kernel reads them in one prefetched pass. Bigger images stay with
+// oneDNN, whose blocking is made for them.
+#include "ops/pointwise_conv_bf16.h"
+
+#include <algorithm>
+
+#include "cpu/hardware.h"
+#include "kernels/kernels.h"
+#include "ops/conv.h"
+#include "ops/parallel.h"
+
+namespace effvit {
+namespace {
+
+// Up to 16x16 pixels per image. bench/conv_bench.cpp, pointwise_bf16_cold against
+// conv_dnnl_bf16_cold, AMD Zen 5, 1 thread: M5 4x4 35 us against 48, 7x7 49 against 61, 14x14
+// 73 against 76 (hot: equal within 10 %, either way).
+constexpr int64_t kMaxPixels = 256;
+
+class PointwiseConvBf16 final : public Kernel {
+ public:
+  PointwiseConvBf16(const PointwiseConvDims& dims, int64_t batch, const Value& weight, WeightCache* cache, int threads)
+      : dims_(dims), batch_(batch), threads_(threads), conv_(hardware().kernels->pointwise_conv_bf16) {
+    const PointwiseConvDims d = dims;
+    auto pack = [d](const void* plain) {
+      std::shared_ptr<uint16_t[]> packed(new uint16_t[pointwise_bf16_weight_elems(d)]);
+      pack_pointwise_bf16_weight(d, static_cast<const float*>(plain), packed.get());
+      return std::shared_ptr<void>(packed, packed.get());
+    };
+    // Rounded to bf16, the packing cannot give the float32 weights back: no unpack, so the Model
+    // keeps them as long as it keeps them for oneDNN's bf16 packings.
+    packed_ = cache ? cache->get(weight, "pointwise_bf16", pack) : pack(weight.constant.raw());
+    // A pair of output blocks is in_c * pixels * 32 multiply-adds: split across threads only where
+    // each gets tens of microseconds.
+    min_pairs_per_thread_ = std::max<int64_t>(1, 200000 / std::max<int64_t>(1, dims.in_c * dims.pixels * 32));
+  }
+
+  std::string implementation() const override { return "effvit pointwise_conv_bf16"; }
+  bool packed_input(size_t i) const override { return i == 1; }
+
+  void run(const TensorIn& in, const TensorOut& out) override {
+    const auto* x = static_cast<const uint16_t*>(in[0]->raw());
+    const auto* w = static_cast<const uint16_t*>(packed_.get());
+    const float* bias = in.size() > 2 && in[2] ? in[2]->data<float>() : nullptr;
+    auto* y = static_cast<uint16_t*>(out[0]->raw());
+    for (int64_t b = 0; b < batch_; ++b)
+      parallel_for(threads_, pointwise_bf16_pairs(dims_), min_pairs_per_thread_, [&](int64_t first, int64_t last) {
+        conv_(dims_, x + b * dims_.in_c * dims_.pixels, w, bias, y + b * dims_.out_c * dims_.pixels, first, last);
+      });
+  }
+
+ private:
+  PointwiseConvDims dims_;
+  int64_t batch_;
+  int threads_;
+  void (*conv_)(const PointwiseConvDims&, const uint16_t*, const uint16_t*, const float*, uint16_t*, int64_t, int64_t);
+  std::shared_ptr<void> packed_;
+  int64_t min_pairs_per_thread_ = 1;
+};
+
+bool blocked_bf16(const Value& v) { return v.layout == Layout::Blocked && v.channel_block == 16 && v.dtype == DType::bf16; }
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_pointwise_conv_bf16(const Node& n, const Graph& graph, const KernelOptions& options) {
+  // On AMX CPUs oneDNN's tile kernels are the ones to run (not measured here: no AMX machine yet).
+  if (hardware().info.tier >= IsaTier::amx || !hardware().kernels->pointwise_conv_bf16 || is_quantized_conv(n) || n.attr_string("effvit.compute", "") != "bf16") return nullptr;
+  const std::string activation = n.attr_string("effvit.activation", "");
+  if (!activation.empty() && activation != "Relu") return nullptr;
+  const Value& x = graph.value(n.inputs[0]);
+  const Value& w = graph.value(n.inputs[1]);
+  const Value& y = graph.value(n.outputs[0]);
+  if (!w.is_constant || !blocked_bf16(x) || !blocked_bf16(y)) return nullptr;
+  if (!options.weights && !w.constant.defined()) return nullptr;  // released: only a cache recovers it
+  if (n.inputs.size() > 2 && n.inputs[2] != kNoValue && graph.value(n.inputs[2]).dtype != DType::f32) return nullptr;
+  const ConvGeometry g = conv_geometry(n, x.shape, w.shape);
+  const bool pointwise = g.kh == 1 && g.kw == 1 && g.stride_h == 1 && g.stride_w == 1 && g.groups == 1 && g.pad_t == 0 &&
+                         g.pad_l == 0 && g.pad_b == 0 && g.pad_r == 0;
+  if (!pointwise || g.in_c % 16 || g.out_c % 16 || g.in_h * g.in_w > kMaxPixels) return nullptr;
+  const PointwiseConvDims dims{g.in_c, g.out_c, g.in_h * g.in_w, activation == "Relu"};
+  return std::make_unique<PointwiseConvBf16>(dims, g.batch, w, options.weights, std::max(1, options.threads));
+}
+
+}  // namespace effvit
