@@ -85,4 +85,8 @@ for bad in nan inf; do
     fi
 done
 # MEMORY_CHECK=PROGRAM: also hold the model's resident memory to its bar (tests/model_memory.cpp).
-if [ -n "${MEMORY_CHECK:-}" ]; then "$MEMORY_CHECK" "$dir/model.onnx"; fi
+# In bf16 too where bf16 convs run (the bf16 packings must then be the weights' only copy).
+if [ -n "${MEMORY_CHECK:-}" ]; then
+    "$MEMORY_CHECK" "$dir/model.onnx"
+    if [ -n "$force" ]; then EFFVIT_TEST_FORCE_BF16=$force "$MEMORY_CHECK" "$dir/model.onnx" bf16; fi
+fi

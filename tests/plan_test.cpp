@@ -4,11 +4,15 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <random>
 
+#include "cpu/hardware.h"
 #include "effvit/error.h"
+#include "kernels/bf16_scalar.h"
+#include "ops/bf16_low_halves.h"
 #include "passes/passes.h"
 #include "runtime/plan.h"
 #include "test_util.h"
@@ -347,6 +351,78 @@ TEST(Plan, WeightsHeldOnlyPackedComeBackExactly) {
   Plan third(add, shared);
   const std::vector<Tensor> zeros{Tensor(DType::f32, {32, 16, 3, 3})};
   expect_identical(third.run(zeros)[0], original, "the released weight read by an Add");
+}
+
+// A bf16 packing with the low halves its rounding dropped gives every float32 back bit for bit: the
+// carry told by the low half, and exact ties (low half 0x8000) rounding up from an odd upper half
+// or staying on an even one, either sign, up to rounding past the largest bf16 into infinity.
+TEST(Bf16LowHalves, RestoreEveryFloatBitForBit) {
+  std::mt19937 rng(87);
+  std::vector<uint32_t> bits(4096);
+  for (uint32_t& u : bits) {
+    u = static_cast<uint32_t>(rng());
+    if ((u & 0x7f800000u) == 0x7f800000u) u &= ~0x00800000u;  // no NaN: its rounding is no carry
+  }
+  const uint32_t cases[] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0xbf818000u, 0x3f80ffffu, 0x3f807fffu, 0x7f7fffffu,
+                            0xff7fffffu, 0x7f7f8000u, 0x00008000u, 0x80000001u, 0x00000000u, 0x80000000u, 0x7f800000u};
+  std::copy(std::begin(cases), std::end(cases), bits.begin());
+  std::vector<float> source(bits.size()), back(bits.size());
+  std::memcpy(source.data(), bits.data(), bits.size() * sizeof(float));
+  std::vector<uint16_t> rounded(bits.size());
+  for (size_t i = 0; i < bits.size(); ++i) rounded[i] = f32_to_bf16(source[i]);
+  EXPECT_EQ(rounded[6], 0x7f80) << "FLT_MAX rounds to infinity";
+  EXPECT_EQ(rounded[0], 0x3f80) << "a tie on an even upper half stays";
+  EXPECT_EQ(rounded[1], 0x3f82) << "a tie on an odd upper half rounds up";
+  const Bf16LowHalves low(source.data(), source.size());
+  low.restore(rounded.data(), back.data());
+  EXPECT_EQ(std::memcmp(back.data(), source.data(), source.size() * sizeof(float)), 0);
+  for (size_t i = 0; i < bits.size(); ++i) {
+    uint32_t u;
+    std::memcpy(&u, &back[i], sizeof u);
+    ASSERT_EQ(u, bits[i]) << "element " << i;
+  }
+}
+
+// A bf16 plan's packings hold the float32 weights alone: released after the plan is made, and a
+// float32 plan made afterwards from the rebuilt weights gives what it gives on the originals.
+TEST(Plan, Bf16PackingsHoldTheFloatWeightsExactly) {
+  if (!cpu_supports(IsaTier::avx512)) GTEST_SKIP() << "no bf16 convs below AVX-512";
+  std::mt19937 rng(88);
+  GraphBuilder b;
+  // The 1x1 conv between two others reads and writes bf16 blocked: effvit's pointwise kernel where
+  // the tier has it, oneDNN's elsewhere; the 3x3 ones are oneDNN's.
+  const ValueId x = b.input("x", DType::f32, {1, 32, 4, 4});
+  const ValueId w0 = b.constant("w0", random_f32({32, 32, 3, 3}, rng));
+  const ValueId w1 = b.constant("w1", random_f32({64, 32, 1, 1}, rng));
+  const ValueId w2 = b.constant("w2", random_f32({32, 64, 3, 3}, rng));
+  const ValueId h0 = b.node("Conv", {x, w0}, {{"pads", ints_attr({1, 1, 1, 1})}});
+  const ValueId h1 = b.node("Conv", {h0, w1});
+  b.output(b.node("Conv", {h1, w2}, {{"pads", ints_attr({1, 1, 1, 1})}}));
+  const std::vector<Tensor> inputs{random_f32({1, 32, 4, 4}, rng)};
+  auto prepared = [&](bool bf16) {
+    Graph g = specialize(b.graph, {{1, 32, 4, 4}});
+    optimize_for_shapes(g, hardware().info.channel_block, bf16);
+    for (ValueId id : {w0, w1, w2}) g.value(id).weight_id = static_cast<uint64_t>(id) + 1;
+    return g;
+  };
+  const Graph float_graph = prepared(false);
+  const auto want = Plan(float_graph, KernelOptions{}).run(inputs);
+
+  WeightCache cache;
+  KernelOptions shared;
+  shared.weights = &cache;
+  Plan bf16_plan(prepared(true), shared);
+  bf16_plan.run(inputs);
+  const auto impls = bf16_plan.implementations();
+  const bool own = std::count(impls.begin(), impls.end(), "effvit pointwise_conv_bf16") == 1;
+  EXPECT_EQ(own, hardware().info.tier == IsaTier::avx512_bf16) << testing::PrintToString(impls);
+  Graph released = float_graph;
+  for (ValueId id : {w0, w1, w2}) {
+    ASSERT_TRUE(cache.recoverable(released.value(id).weight_id)) << "weight " << id << " is not held by its bf16 packing";
+    expect_identical(cache.recover(released.value(id)), float_graph.value(id).constant, "weight rebuilt from its bf16 packing");
+    released.value(id).constant = Tensor();
+  }
+  expect_identical(Plan(released, shared).run(inputs)[0], want[0], "float32 on the rebuilt weights");
 }
 
 // Only a packing that gives the source back bit for bit may stand in for it.

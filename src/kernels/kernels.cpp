@@ -1,7 +1,5 @@
 #include "kernels/kernels.h"
 
-#include <algorithm>
-
 #include "effvit/hardware.h"
 #include "kernels/bf16_scalar.h"
 
@@ -50,11 +48,8 @@ AttentionHeadScratch carve_attention_head_scratch(const AttentionHeadDims& d, fl
 size_t pointwise_bf16_weight_elems(const PointwiseConvDims& d) { return static_cast<size_t>(d.out_c * d.in_c); }
 
 void pack_pointwise_bf16_weight(const PointwiseConvDims& d, const float* weight, uint16_t* packed) {
-  for (int64_t oc = 0; oc < d.out_c; ++oc) {
-    const int64_t first = oc / 32 * 32, width = std::min<int64_t>(32, d.out_c - first);
-    for (int64_t ic = 0; ic < d.in_c; ++ic)
-      packed[first * d.in_c + (ic / 2) * width * 2 + (oc - first) * 2 + ic % 2] = f32_to_bf16(weight[oc * d.in_c + ic]);
-  }
+  for (int64_t oc = 0; oc < d.out_c; ++oc)
+    for (int64_t ic = 0; ic < d.in_c; ++ic) packed[pointwise_bf16_weight_index(d, oc, ic)] = f32_to_bf16(weight[oc * d.in_c + ic]);
 }
 
 const KernelTable& kernels_for(IsaTier tier) {

@@ -71,6 +71,11 @@ inline int64_t pointwise_bf16_pairs(const PointwiseConvDims& d) { return (d.out_
 // input channels] ([in_c / 2][16][2] for a lone last block), rounded to bf16 (nearest even): the
 // order the kernel reads them in, start to end.
 void pack_pointwise_bf16_weight(const PointwiseConvDims& d, const float* weight, uint16_t* packed);
+// Where weight [oc][ic] sits in that packing.
+inline size_t pointwise_bf16_weight_index(const PointwiseConvDims& d, int64_t oc, int64_t ic) {
+  const int64_t first = oc / 32 * 32, width = d.out_c - first < 32 ? d.out_c - first : 32;
+  return static_cast<size_t>(first * d.in_c + (ic / 2) * width * 2 + (oc - first) * 2 + ic % 2);
+}
 
 struct KernelTable {
   const char* isa;  // the tier the table was compiled for

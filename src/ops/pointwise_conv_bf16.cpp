@@ -5,9 +5,11 @@
 #include "ops/pointwise_conv_bf16.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "cpu/hardware.h"
 #include "kernels/kernels.h"
+#include "ops/bf16_low_halves.h"
 #include "ops/conv.h"
 #include "ops/parallel.h"
 
@@ -24,14 +26,25 @@ class PointwiseConvBf16 final : public Kernel {
   PointwiseConvBf16(const PointwiseConvDims& dims, int64_t batch, const Value& weight, WeightCache* cache, int threads)
       : dims_(dims), batch_(batch), threads_(threads), conv_(hardware().kernels->pointwise_conv_bf16) {
     const PointwiseConvDims d = dims;
-    auto pack = [d](const void* plain) {
+    const size_t n = static_cast<size_t>(d.out_c * d.in_c);
+    // Filled by pack (if the cache packs), read by unpack: the packing plus what its rounding
+    // dropped gives the float32 weights back, so the Model can hold this packing alone.
+    auto low = std::make_shared<std::unique_ptr<Bf16LowHalves>>();
+    auto pack = [d, n, low](const void* plain) {
+      const auto* weights = static_cast<const float*>(plain);
+      *low = std::make_unique<Bf16LowHalves>(weights, n);
       std::shared_ptr<uint16_t[]> packed(new uint16_t[pointwise_bf16_weight_elems(d)]);
-      pack_pointwise_bf16_weight(d, static_cast<const float*>(plain), packed.get());
+      pack_pointwise_bf16_weight(d, weights, packed.get());
       return std::shared_ptr<void>(packed, packed.get());
     };
-    // Rounded to bf16, the packing cannot give the float32 weights back: no unpack, so the Model
-    // keeps them as long as it keeps them for oneDNN's bf16 packings.
-    packed_ = cache ? cache->get(weight, "pointwise_bf16", pack) : pack(weight.constant.raw());
+    auto unpack = [d, n, low](const std::shared_ptr<void>& packed, void* plain) {
+      const auto* from = static_cast<const uint16_t*>(packed.get());
+      std::vector<uint16_t> rounded(n);
+      for (int64_t oc = 0; oc < d.out_c; ++oc)
+        for (int64_t ic = 0; ic < d.in_c; ++ic) rounded[static_cast<size_t>(oc * d.in_c + ic)] = from[pointwise_bf16_weight_index(d, oc, ic)];
+      (*low)->restore(rounded.data(), static_cast<float*>(plain));
+    };
+    packed_ = cache ? cache->get(weight, "pointwise_bf16", pack, unpack) : pack(weight.constant.raw());
     // A pair of output blocks is in_c * pixels * 32 multiply-adds: split across threads only where
     // each gets tens of microseconds.
     min_pairs_per_thread_ = std::max<int64_t>(1, 200000 / std::max<int64_t>(1, dims.in_c * dims.pixels * 32));

@@ -1,8 +1,10 @@
 #include "ops/dnnl/engine.h"
 
+#include <functional>
 #include <new>
 
 #include "cpu/hardware.h"
+#include "ops/bf16_low_halves.h"
 
 namespace effvit {
 
@@ -93,11 +95,15 @@ std::shared_ptr<void> reorder_into(const dnnl::memory::desc& from, const void* d
 dnnl::memory pack_weights(const dnnl::memory::desc& user, const Value& source, const dnnl::memory::desc& packed,
                           WeightCache* cache, std::shared_ptr<void>& keep_alive) {
   if (!cache) return pack_weights(user, source.constant, packed, keep_alive);
-  auto pack = [&](const void* data) { return reorder_into(user, data, packed); };
+  std::function<std::shared_ptr<void>(const void*)> pack = [&](const void* data) { return reorder_into(user, data, packed); };
   // Float packings are pure permutations (with zero padding), so reordering back gives the source;
-  // int8 ones may carry compensation terms oneDNN does not reorder back, and bf16 ones are rounded.
+  // int8 ones may carry compensation terms oneDNN does not reorder back; bf16 ones are rounded, and
+  // give the source back with the low halves the rounding dropped.
   WeightCache::UnpackFn unpack;
-  if (user.data_type() == dnnl::memory::data_type::f32 && packed.data_type() == user.data_type() && packed.data.extra.flags == 0) {
+  using dt = dnnl::memory::data_type;
+  const bool plain_source = user.data.format_kind == dnnl_blocked && user.data.format_desc.blocking.inner_nblks == 0 &&
+                            user.get_size() == static_cast<size_t>(shape_numel(source.shape)) * sizeof(float);
+  if (user.data_type() == dt::f32 && packed.data.extra.flags == 0 && packed.data_type() == dt::f32) {
     unpack = [user](const std::shared_ptr<void>& from, void* plain) {
       auto& eng = dnnl_engine();
       auto& src = *static_cast<dnnl::memory*>(from.get());
@@ -105,6 +111,26 @@ dnnl::memory pack_weights(const dnnl::memory::desc& user, const Value& source, c
       dnnl::stream s(eng);
       dnnl::reorder(src, dst).execute(s, src, dst);
       s.wait();
+    };
+  } else if (user.data_type() == dt::f32 && packed.data.extra.flags == 0 && packed.data_type() == dt::bf16 && plain_source) {
+    // The source's bytes in their own order, as bf16: the same dims and strides.
+    const dnnl::memory::desc rounded_md(user.dims(), dt::bf16, dnnl::memory::dims(user.data.format_desc.blocking.strides,
+                                                                                   user.data.format_desc.blocking.strides + user.data.ndims));
+    const size_t n = static_cast<size_t>(shape_numel(source.shape));
+    auto low = std::make_shared<std::unique_ptr<Bf16LowHalves>>();
+    pack = [&, low, n](const void* data) {
+      *low = std::make_unique<Bf16LowHalves>(static_cast<const float*>(data), n);
+      return reorder_into(user, data, packed);
+    };
+    unpack = [rounded_md, low, n](const std::shared_ptr<void>& from, void* plain) {
+      auto& eng = dnnl_engine();
+      auto& src = *static_cast<dnnl::memory*>(from.get());
+      std::vector<uint16_t> rounded(n);
+      dnnl::memory dst(rounded_md, eng, rounded.data());
+      dnnl::stream s(eng);
+      dnnl::reorder(src, dst).execute(s, src, dst);
+      s.wait();
+      (*low)->restore(rounded.data(), static_cast<float*>(plain));
     };
   }
   // How the source is read (a transposed view, say) and what it becomes are both in the key: the
