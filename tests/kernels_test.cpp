@@ -161,6 +161,34 @@ TEST(KernelTables, PointwiseConvBf16MatchesReference) {
   if (tables == 0) GTEST_SKIP() << "no table with the bf16 pointwise conv runs on this CPU";
 }
 
+// The plain float32 -> blocked bf16 conversion the pointwise conv reads a plain producer through:
+// every element rounded as f32_to_bf16 rounds it (ties to even, FLT_MAX to infinity, NaN quiet, -0
+// kept), in the blocked order.
+TEST(KernelTables, PlainToBlockedBf16MatchesReference) {
+  std::mt19937 rng(75);
+  std::normal_distribution<float> normal;
+  int tables = 0;
+  for (IsaTier tier : tables_to_test()) {
+    const KernelTable& k = kernels_for(tier);
+    if (!k.plain_f32_to_blocked_bf16) continue;
+    ++tables;
+    for (const auto& [channels, pixels] : std::vector<std::array<int64_t, 2>>{{16, 1}, {32, 7}, {48, 49}, {16, 256}}) {
+      std::vector<float> x(static_cast<size_t>(channels * pixels));
+      for (float& v : x) v = normal(rng) * 100.f;
+      const float specials[] = {1.00390625f, 1.01171875f, std::numeric_limits<float>::max(), -0.f, std::numeric_limits<float>::quiet_NaN(),
+                                -std::numeric_limits<float>::infinity()};
+      for (size_t i = 0; i < std::size(specials) && i < x.size(); ++i) x[i * 3 % x.size()] = specials[i];
+      std::vector<uint16_t> y(x.size(), 0x1234);
+      k.plain_f32_to_blocked_bf16(x.data(), channels, pixels, y.data());
+      for (int64_t c = 0; c < channels; ++c)
+        for (int64_t p = 0; p < pixels; ++p)
+          ASSERT_EQ(y[static_cast<size_t>(((c / 16) * pixels + p) * 16 + c % 16)], f32_to_bf16(x[static_cast<size_t>(c * pixels + p)]))
+              << k.isa << " " << channels << " x " << pixels << " channel " << c << " pixel " << p;
+    }
+  }
+  if (tables == 0) GTEST_SKIP() << "no table with the bf16 pointwise conv runs on this CPU";
+}
+
 TEST(KernelTables, Bf16ReluAndAddMatchReference) {
   std::mt19937 rng(73);
   auto bits = [](float f) {

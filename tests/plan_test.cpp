@@ -425,6 +425,33 @@ TEST(Plan, Bf16PackingsHoldTheFloatWeightsExactly) {
   expect_identical(Plan(released, shared).run(inputs)[0], want[0], "float32 on the rebuilt weights");
 }
 
+// A 1x1 conv reading a plain float32 value (here the graph's input; in EfficientViT the attention's
+// output) converts it itself, image by image, on the pointwise kernel's tier; its result is the
+// float32 plan's within bf16 rounding, and never bit-identical to it.
+TEST(Plan, Bf16PointwiseConvReadsPlainFloatInput) {
+  if (!cpu_supports(IsaTier::avx512)) GTEST_SKIP() << "no bf16 convs below AVX-512";
+  std::mt19937 rng(89);
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {2, 48, 5, 5});
+  const ValueId w1 = b.constant("w1", random_f32({96, 48, 1, 1}, rng));
+  const ValueId w2 = b.constant("w2", random_f32({16, 96, 3, 3}, rng));
+  const ValueId h = b.node("Conv", {x, w1});
+  b.output(b.node("Conv", {h, w2}, {{"pads", ints_attr({1, 1, 1, 1})}}));
+  const std::vector<Tensor> inputs{random_f32({2, 48, 5, 5}, rng)};
+  auto plan_for = [&](bool bf16) {
+    Graph g = specialize(b.graph, {{2, 48, 5, 5}});
+    optimize_for_shapes(g, hardware().info.channel_block, bf16);
+    return std::make_unique<Plan>(g, KernelOptions{});
+  };
+  auto bf16_plan = plan_for(true);
+  const auto impls = bf16_plan->implementations();
+  EXPECT_EQ(impls.front() == "effvit pointwise_conv_bf16", hardware().info.tier == IsaTier::avx512_bf16) << testing::PrintToString(impls);
+  const auto want = plan_for(false)->run(inputs);
+  const auto got = bf16_plan->run(inputs);
+  expect_close(got[0], want[0], 0.03, "bf16 against float32");
+  EXPECT_NE(std::memcmp(got[0].raw(), want[0].raw(), want[0].bytes()), 0) << "the bf16 plan computed in float32";
+}
+
 // Only a packing that gives the source back bit for bit may stand in for it.
 TEST(WeightCache, HoldsOnlyPackingsThatUndoExactly) {
   std::mt19937 rng(86);

@@ -110,6 +110,10 @@ struct KernelTable {
   // pack_pointwise_bf16_weight packs it; bias [out_c] or null. Null below the avx512_bf16 tier.
   void (*pointwise_conv_bf16)(const PointwiseConvDims& d, const uint16_t* x, const uint16_t* w, const float* bias, uint16_t* y,
                               int64_t pair_begin, int64_t pair_end);
+  // x plain [channels][pixels] float32 -> y [channels / 16][pixels][16] bf16, rounded to nearest
+  // even (channels a multiple of 16, pixels at most 2^26): the pointwise conv's input from a plain
+  // float32 producer. Null below the avx512_bf16 tier.
+  void (*plain_f32_to_blocked_bf16)(const float* x, int64_t channels, int64_t pixels, uint16_t* y);
 };
 
 extern const KernelTable kKernelsSse41, kKernelsAvx2, kKernelsAvx512, kKernelsAvx512Bf16;

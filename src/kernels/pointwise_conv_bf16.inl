@@ -80,3 +80,20 @@ static void pointwise_conv_bf16(const PointwiseConvDims& d, const uint16_t* x, c
     }
   }
 }
+
+// x plain [channels][pixels] float32 -> [channels / 16][pixels][16] bf16 (nearest even): a bf16
+// pointwise conv's input when its producer writes plain float32 (the attention's output, the SE
+// gate's product). One gather per pixel and block: oneDNN's reorder for this (jit:uni) takes ~1 ns
+// an element.
+static void plain_f32_to_blocked_bf16(const float* x, int64_t channels, int64_t pixels, uint16_t* y) {
+  const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                          _mm512_set1_epi32(static_cast<int>(pixels)));
+  for (int64_t cb = 0; cb < channels / 16; ++cb) {
+    const float* xc = x + cb * 16 * pixels;
+    uint16_t* yc = y + cb * pixels * 16;
+    for (int64_t p = 0; p < pixels; ++p) {
+      const __m512 v = _mm512_i32gather_ps(rows, xc + p, sizeof(float));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(yc + p * 16), (__m256i)_mm512_cvtneps_pbh(v));
+    }
+  }
+}

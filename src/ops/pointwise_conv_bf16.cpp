@@ -23,8 +23,8 @@ constexpr int64_t kMaxPixels = 256;
 
 class PointwiseConvBf16 final : public Kernel {
  public:
-  PointwiseConvBf16(const PointwiseConvDims& dims, int64_t batch, const Value& weight, WeightCache* cache, int threads)
-      : dims_(dims), batch_(batch), threads_(threads), conv_(hardware().kernels->pointwise_conv_bf16) {
+  PointwiseConvBf16(const PointwiseConvDims& dims, int64_t batch, bool plain_input, const Value& weight, WeightCache* cache, int threads)
+      : dims_(dims), batch_(batch), plain_input_(plain_input), threads_(threads), kernels_(*hardware().kernels) {
     const PointwiseConvDims d = dims;
     const size_t n = static_cast<size_t>(d.out_c * d.in_c);
     // Filled by pack (if the cache packs), read by unpack: the packing plus what its rounding
@@ -52,28 +52,42 @@ class PointwiseConvBf16 final : public Kernel {
 
   std::string implementation() const override { return "effvit pointwise_conv_bf16"; }
   bool packed_input(size_t i) const override { return i == 1; }
+  // A plain float32 input is converted here, one image at a time.
+  size_t workspace_bytes() const override { return plain_input_ ? static_cast<size_t>(dims_.in_c * dims_.pixels) * sizeof(uint16_t) : 0; }
+  void bind_workspace(void* base) override { converted_ = static_cast<uint16_t*>(base); }
 
   void run(const TensorIn& in, const TensorOut& out) override {
-    const auto* x = static_cast<const uint16_t*>(in[0]->raw());
     const auto* w = static_cast<const uint16_t*>(packed_.get());
     const float* bias = in.size() > 2 && in[2] ? in[2]->data<float>() : nullptr;
     auto* y = static_cast<uint16_t*>(out[0]->raw());
-    for (int64_t b = 0; b < batch_; ++b)
+    const int64_t image_in = dims_.in_c * dims_.pixels;
+    for (int64_t b = 0; b < batch_; ++b) {
+      const uint16_t* x;
+      if (plain_input_) {
+        kernels_.plain_f32_to_blocked_bf16(in[0]->data<float>() + b * image_in, dims_.in_c, dims_.pixels, converted_);
+        x = converted_;
+      } else {
+        x = static_cast<const uint16_t*>(in[0]->raw()) + b * image_in;
+      }
       parallel_for(threads_, pointwise_bf16_pairs(dims_), min_pairs_per_thread_, [&](int64_t first, int64_t last) {
-        conv_(dims_, x + b * dims_.in_c * dims_.pixels, w, bias, y + b * dims_.out_c * dims_.pixels, first, last);
+        kernels_.pointwise_conv_bf16(dims_, x, w, bias, y + b * dims_.out_c * dims_.pixels, first, last);
       });
+    }
   }
 
  private:
   PointwiseConvDims dims_;
   int64_t batch_;
+  bool plain_input_;
   int threads_;
-  void (*conv_)(const PointwiseConvDims&, const uint16_t*, const uint16_t*, const float*, uint16_t*, int64_t, int64_t);
+  const KernelTable& kernels_;
+  uint16_t* converted_ = nullptr;
   std::shared_ptr<void> packed_;
   int64_t min_pairs_per_thread_ = 1;
 };
 
 bool blocked_bf16(const Value& v) { return v.layout == Layout::Blocked && v.channel_block == 16 && v.dtype == DType::bf16; }
+bool plain_f32(const Value& v) { return v.layout == Layout::Plain && v.dtype == DType::f32; }
 
 }  // namespace
 
@@ -85,7 +99,7 @@ std::unique_ptr<Kernel> create_pointwise_conv_bf16(const Node& n, const Graph& g
   const Value& x = graph.value(n.inputs[0]);
   const Value& w = graph.value(n.inputs[1]);
   const Value& y = graph.value(n.outputs[0]);
-  if (!w.is_constant || !blocked_bf16(x) || !blocked_bf16(y)) return nullptr;
+  if (!w.is_constant || !(blocked_bf16(x) || plain_f32(x)) || !blocked_bf16(y)) return nullptr;
   if (!options.weights && !w.constant.defined()) return nullptr;  // released: only a cache recovers it
   if (n.inputs.size() > 2 && n.inputs[2] != kNoValue && graph.value(n.inputs[2]).dtype != DType::f32) return nullptr;
   const ConvGeometry g = conv_geometry(n, x.shape, w.shape);
@@ -93,7 +107,7 @@ std::unique_ptr<Kernel> create_pointwise_conv_bf16(const Node& n, const Graph& g
                          g.pad_l == 0 && g.pad_b == 0 && g.pad_r == 0;
   if (!pointwise || g.in_c % 16 || g.out_c % 16 || g.in_h * g.in_w > kMaxPixels) return nullptr;
   const PointwiseConvDims dims{g.in_c, g.out_c, g.in_h * g.in_w, activation == "Relu"};
-  return std::make_unique<PointwiseConvBf16>(dims, g.batch, w, options.weights, std::max(1, options.threads));
+  return std::make_unique<PointwiseConvBf16>(dims, g.batch, plain_f32(x), w, options.weights, std::max(1, options.threads));
 }
 
 }  // namespace effvit
