@@ -767,5 +767,72 @@ TEST(FuseImageQuantize, LeavesWhatItCannotFuse) {
   EXPECT_EQ(g.nodes.size(), 4u);
 }
 
+// ONNX Runtime's default QDQ: int8 activations with non-zero zero points. Read only by
+// DequantizeLinears they become uint8 with the zero point 128 higher: the same bytes out (values
+// past the int8 range saturate the same), and the conv then folds into an integer conv.
+struct Int8QdqConv {
+  Graph graph;
+  ValueId quantized;
+};
+
+Int8QdqConv int8_qdq_conv(std::mt19937& rng, int8_t zero, int8_t reader_zero, bool extra_reshape, bool quantized_output) {
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {1, 16, 5, 5});
+  const ValueId sx = b.constant("sx", f32s({}, {0.02f}));
+  const ValueId zx = b.constant("zx", Tensor::from_vector<int8_t>({}, {zero}));
+  const ValueId xq = b.node("QuantizeLinear", {x, sx, zx});
+  const ValueId zr = reader_zero == zero ? zx : b.constant("zr", Tensor::from_vector<int8_t>({}, {reader_zero}));
+  const ValueId xd = b.node("DequantizeLinear", {xq, sx, zr});
+  Tensor wq(DType::i8, {32, 16, 1, 1});
+  std::uniform_int_distribution<int> weight(-127, 127);
+  for (int64_t i = 0; i < wq.numel(); ++i) wq.data<int8_t>()[i] = static_cast<int8_t>(weight(rng));
+  const ValueId wd = b.node("DequantizeLinear", {b.constant("wq", wq), b.constant("sw", f32s({}, {0.01f})),
+                                                 b.constant("zw", Tensor::from_vector<int8_t>({}, {0}))});
+  b.output(b.node("Conv", {xd, wd}));
+  if (extra_reshape) b.output(b.node("Reshape", {xq, b.constant("flat", i64s({1, -1}))}));
+  if (quantized_output) b.output(xq);
+  return {b.graph, xq};
+}
+
+TEST(ShiftInt8Activations, ReadOnlyByDequantizeBecomesUint8SameBytes) {
+  std::mt19937 rng(98);
+  const Int8QdqConv m = int8_qdq_conv(rng, -3, -3, false, false);
+  // As a Model runs it: on the structural graph, before specialisation folds the weights' DQ.
+  Graph g = m.graph;
+  const Graph before = g;
+  ASSERT_EQ(shift_int8_activations_to_uint8(g), 1);
+  EXPECT_EQ(g.value(m.quantized).dtype, DType::u8);
+  for (const Node& n : g.nodes)
+    if (n.op == "QuantizeLinear" || (n.op == "DequantizeLinear" && n.inputs[0] == m.quantized)) {
+      ASSERT_EQ(g.value(n.inputs[2]).dtype, DType::u8) << n.describe();
+      EXPECT_EQ(g.value(n.inputs[2]).constant.data<uint8_t>()[0], 125) << n.describe();
+    }
+  // Inputs from far below to far above the int8 range: saturation at both ends.
+  const Tensor x = random_f32({1, 16, 5, 5}, rng, -4.f, 4.f);
+  expect_identical(interpret(g, {x}).at(0), interpret(before, {x}).at(0), "shifted against int8");
+  Graph folded = g;
+  EXPECT_EQ(fold_qdq_into_conv(folded), 1) << "the uint8 activation did not fold into an integer conv";
+  Graph unshifted = before;
+  EXPECT_EQ(fold_qdq_into_conv(unshifted), 0) << "int8 with a zero point folds without the shift: the test shows nothing";
+}
+
+TEST(ShiftInt8Activations, LeavesWhatOthersReadOrNeedsNoShift) {
+  std::mt19937 rng(99);
+  struct Case {
+    const char* what;
+    int8_t zero, reader_zero;
+    bool reshape, output;
+  };
+  for (const Case& c : {Case{"zero point 0", 0, 0, false, false}, Case{"a Reshape reads the int8 tensor", -3, -3, true, false},
+                        Case{"the int8 tensor is a graph output", -3, -3, false, true},
+                        Case{"a reader with another zero point", -3, 5, false, false}}) {
+    const Int8QdqConv m = int8_qdq_conv(rng, c.zero, c.reader_zero, c.reshape, c.output);
+    Graph g = m.graph;
+    EXPECT_EQ(shift_int8_activations_to_uint8(g), 0) << c.what;
+    for (const Node& n : g.nodes)
+      if (n.op == "QuantizeLinear") EXPECT_EQ(g.value(n.inputs[2]).dtype, DType::i8) << c.what;
+  }
+}
+
 }  // namespace
 }  // namespace effvit

@@ -211,6 +211,21 @@ for n in m.graph.node:
             inits[n.input[2]].CopyFrom(numpy_helper.from_array((z.astype(np.int16) - 128).astype(np.int8), n.input[2]))
 onnx.save(m, sys.argv[2])
 PY
+# That file as an engine input (ONNX Runtime's default QDQ layout): its int8 activations become
+# uint8 (passes/shift_int8_activations.cpp), so it runs the uint8 file's int8 kernels, node for
+# node, and gives its logits bit for bit.
+"$python" -c "import numpy as np; np.save('ort_style_in.npy', np.random.RandomState(5).randint(0, 256, (2, 3, 224, 224)).astype(np.uint8))"
+"$effvit" run out/m0_int8.onnx --input ort_style_in.npy --output ort_style_want.npy
+"$effvit" run out/m0_ort_style.onnx --input ort_style_in.npy --output ort_style_got.npy
+cmp ort_style_want.npy ort_style_got.npy || { echo "FAIL: the int8-activation file's logits differ from the uint8 file's" >&2; exit 1; }
+"$effvit" info out/m0_int8.onnx --kernels --json >kernels_uint8.json
+EFFVIT_STRICT=1 "$effvit" info out/m0_ort_style.onnx --kernels --json >kernels_ort_style.json
+"$python" - <<'PY'
+import json
+want, got = (json.load(open(f))["kernels"] for f in ("kernels_uint8.json", "kernels_ort_style.json"))
+assert got == want, [(a, b) for a, b in zip(got, want) if a != b][:3]
+assert sum("int8 conv" in k["implementation"] for k in got) >= 40, got
+PY
 for t in load load_ort mix per_tensor; do
     case $t in
         load) sed -e "s|calibration_type: 'max'|calibration_type: 'load'\n  qdq_model: 'out/m0_int8.onnx'|" q_rgb.yaml >q_$t.yaml ;;

@@ -34,6 +34,10 @@ int fuse_nv12_input(Graph& graph);
 // [effvit.Nv12ToRgb | Cast uint8 to float] -> Sub(mean) -> Mul(scale) -> QuantizeLinear (the input
 // chain `effvit quantize` writes) -> one effvit.QuantizeImage. Returns how many.
 int fuse_image_quantize(Graph& graph);
+// An int8 activation with a non-zero zero point (ONNX Runtime's default QDQ), written by a
+// QuantizeLinear and read only by DequantizeLinears, becomes uint8 with the zero point 128 higher:
+// the same numbers, in the form fold_qdq_into_conv folds. Returns how many.
+int shift_int8_activations_to_uint8(Graph& graph);
 // Conv between DequantizeLinear nodes (QDQ) -> an integer Conv reading the quantized activation and
 // int8 weights (effvit.x_scale, per-channel weight scales as input 3). Returns how many.
 int fold_qdq_into_conv(Graph& graph);

@@ -79,6 +79,7 @@ void insert_layout_conversions(Graph& g, const std::function<Layout(const Node&,
 
 void optimize_structure(Graph& graph) {
   remove_identity(graph);
+  shift_int8_activations_to_uint8(graph);
   fuse_nv12_input(graph);
   fuse_image_quantize(graph);
   fold_batchnorm_into_conv(graph);
