@@ -1,0 +1,111 @@
+"""A small int8 model in ONNX's QOperator form, laid out as ONNX Runtime's quantize_static(...,
+quant_format=QuantFormat.QOperator) lays one out, and a numpy evaluator of it written from the ONNX
+operator definitions (the oracle effvit is checked against, no ONNX Runtime needed):
+
+  x (float32) -> QuantizeLinear -> QLinearConv 3x3 (+ int32 bias) -> QLinearConv 1x1 (+ bias)
+    -> QLinearMatMul (per-column b) -> DequantizeLinear -> y (float32)
+
+Weights int8 per output channel (per column for the MatMul) with zero points 0; activations uint8
+or int8 (ONNX Runtime's default), each with its own zero point.
+
+  /usr/bin/python3 python/qoperator_model.py OUT.onnx [--int8-activations]
+"""
+
+import argparse
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+SHAPE = (1, 8, 6, 6)
+
+
+def build(activation_type=np.uint8, seed=0):
+    """Returns (ModelProto, params) where params holds every tensor the evaluator needs."""
+    rng = np.random.RandomState(seed)
+    lo, hi = (0, 255) if activation_type == np.uint8 else (-128, 127)
+
+    def zero():
+        return np.array(rng.randint(lo + 60, hi - 60), dtype=activation_type)
+
+    p = {"x_scale": np.float32(0.03), "x_zero": zero(),
+         "w1": rng.randint(-127, 128, (16, 8, 3, 3)).astype(np.int8), "w1_scale": rng.uniform(0.002, 0.01, 16).astype(np.float32),
+         "y1_scale": np.float32(0.05), "y1_zero": zero(),
+         "w2": rng.randint(-127, 128, (16, 16, 1, 1)).astype(np.int8), "w2_scale": rng.uniform(0.002, 0.01, 16).astype(np.float32),
+         "y2_scale": np.float32(0.04), "y2_zero": zero(),
+         "b": rng.randint(-127, 128, (6, 4)).astype(np.int8), "b_scale": rng.uniform(0.005, 0.02, 4).astype(np.float32),
+         "y3_scale": np.float32(0.08), "y3_zero": zero()}
+    p["b1"] = np.round(rng.uniform(-1, 1, 16) / (p["x_scale"] * p["w1_scale"])).astype(np.int32)
+    p["b2"] = np.round(rng.uniform(-1, 1, 16) / (p["y1_scale"] * p["w2_scale"])).astype(np.int32)
+    for k in ("w1", "w2", "b"):
+        p[k + "_zero"] = np.zeros(p[k + "_scale"].shape, np.int8)
+    inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in p.items()]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zero"], ["xq"], name="x_quantize"),
+        helper.make_node("QLinearConv", ["xq", "x_scale", "x_zero", "w1", "w1_scale", "w1_zero", "y1_scale", "y1_zero", "b1"], ["y1"],
+                         name="conv1", pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
+        helper.make_node("QLinearConv", ["y1", "y1_scale", "y1_zero", "w2", "w2_scale", "w2_zero", "y2_scale", "y2_zero", "b2"], ["y2"],
+                         name="conv2", kernel_shape=[1, 1]),
+        helper.make_node("QLinearMatMul", ["y2", "y2_scale", "y2_zero", "b", "b_scale", "b_zero", "y3_scale", "y3_zero"], ["y3"],
+                         name="matmul"),
+        helper.make_node("DequantizeLinear", ["y3", "y3_scale", "y3_zero"], ["y"], name="y_dequantize"),
+    ]
+    graph = helper.make_graph(nodes, "qoperator", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(SHAPE))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 6, 4])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="qoperator_model.py")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model, p
+
+
+def _saturate(v, dtype):
+    info = np.iinfo(dtype)
+    return np.clip(v, info.min, info.max).astype(dtype)
+
+
+def quantize(x, scale, zero):
+    return _saturate(np.round(x.astype(np.float64) / np.float64(scale)) + zero.astype(np.int64), zero.dtype)  # half to even
+
+
+def requantize(acc, multiplier, zero):
+    """An int32 sum scaled to the output grid (QLinearConv / QLinearMatMul: round half to even)."""
+    return _saturate(np.round(acc.astype(np.float64) * multiplier) + zero.astype(np.int64), zero.dtype)
+
+
+def qlinear_conv(xq, xz, w, wz, bias, pad):
+    x = xq.astype(np.int64) - xz.astype(np.int64)
+    w = w.astype(np.int64) - wz.astype(np.int64).reshape(-1, 1, 1, 1)
+    n, c, h, wd = x.shape
+    k = w.shape[2]
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    out = np.zeros((n, w.shape[0], h, wd), np.int64)
+    for dy in range(k):
+        for dx in range(k):
+            out += np.einsum("nchw,oc->nohw", xp[:, :, dy:dy + h, dx:dx + wd], w[:, :, dy, dx])
+    return out + bias.astype(np.int64).reshape(1, -1, 1, 1)
+
+
+def evaluate(p, x):
+    xq = quantize(x, p["x_scale"], p["x_zero"])
+    acc1 = qlinear_conv(xq, p["x_zero"], p["w1"], p["w1_zero"], p["b1"], 1)
+    y1 = requantize(acc1, (np.float64(p["x_scale"]) * p["w1_scale"].astype(np.float64) / np.float64(p["y1_scale"])).reshape(1, -1, 1, 1),
+                    p["y1_zero"])
+    acc2 = qlinear_conv(y1, p["y1_zero"], p["w2"], p["w2_zero"], p["b2"], 0)
+    y2 = requantize(acc2, (np.float64(p["y1_scale"]) * p["w2_scale"].astype(np.float64) / np.float64(p["y2_scale"])).reshape(1, -1, 1, 1),
+                    p["y2_zero"])
+    acc3 = np.matmul(y2.astype(np.int64) - p["y2_zero"].astype(np.int64), p["b"].astype(np.int64))
+    y3 = requantize(acc3, np.float64(p["y2_scale"]) * p["b_scale"].astype(np.float64) / np.float64(p["y3_scale"]), p["y3_zero"])
+    return ((y3.astype(np.int64) - p["y3_zero"].astype(np.int64)) * np.float32(p["y3_scale"])).astype(np.float32)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out")
+    ap.add_argument("--int8-activations", action="store_true")
+    a = ap.parse_args()
+    model, _ = build(np.int8 if a.int8_activations else np.uint8)
+    onnx.save(model, a.out)
+
+
+if __name__ == "__main__":
+    main()
