@@ -296,6 +296,28 @@ TEST(KernelTables, QuantizeMatchesReference) {
   }
 }
 
+// DequantizeLinear's vector kernel: every uint8 / int8 value, bit-equal to the reference op.
+TEST(KernelTables, DequantizeMatchesReference) {
+  for (IsaTier tier : tables_to_test()) {
+    const KernelTable& k = kernels_for(tier);
+    for (float scale : {0.25f, 0.0137f, 3.1e-5f}) {
+      Tensor u8(DType::u8, {256}), s8(DType::i8, {256});
+      for (int i = 0; i < 256; ++i) {
+        u8.data<uint8_t>()[i] = static_cast<uint8_t>(i);
+        s8.data<int8_t>()[i] = static_cast<int8_t>(i - 128);
+      }
+      const Tensor sv = f32s({}, {scale});
+      const Tensor want_u8 = run_op1("DequantizeLinear", {rt(u8), rt(sv), rt(Tensor::from_vector<uint8_t>({}, {131}))});
+      const Tensor want_s8 = run_op1("DequantizeLinear", {rt(s8), rt(sv), rt(Tensor::from_vector<int8_t>({}, {-5}))});
+      Tensor got_u8(DType::f32, {256}), got_s8(DType::f32, {256});
+      k.dequantize_u8_f32(u8.data<uint8_t>(), got_u8.data<float>(), 256, scale, 131.f);
+      k.dequantize_s8_f32(s8.data<int8_t>(), got_s8.data<float>(), 256, scale, -5.f);
+      expect_identical(got_u8, want_u8, std::string(k.isa) + " uint8");
+      expect_identical(got_s8, want_s8, std::string(k.isa) + " int8");
+    }
+  }
+}
+
 TEST(Hardware, TierIsSupportedAndDerivesTheChannelBlock) {
   const HardwareInfo& hw = hardware_info();
   ASSERT_FALSE(hw.supported.empty());

@@ -97,6 +97,9 @@ struct KernelTable {
   // y = saturate(round_half_even(x / scale) + zero_point) over n floats (QuantizeLinear per tensor).
   void (*quantize_f32_u8)(const float* x, uint8_t* y, size_t n, float scale, float zero_point);
   void (*quantize_f32_s8)(const float* x, int8_t* y, size_t n, float scale, float zero_point);
+  // y = (x - zero_point) * scale over n bytes (DequantizeLinear per tensor), bit-equal to the op.
+  void (*dequantize_u8_f32)(const uint8_t* x, float* y, size_t n, float scale, float zero_point);
+  void (*dequantize_s8_f32)(const int8_t* x, float* y, size_t n, float scale, float zero_point);
   // One NV12 row to R, G, B float rows (integers 0..255, exactly the reference op's): luma is the
   // row's `width` Y bytes, chroma its interleaved U V pairs; width is even.
   void (*nv12_row_f32)(const uint8_t* luma, const uint8_t* chroma, int64_t width, float* r, float* g, float* b);

@@ -22,3 +22,18 @@ static void quantize_f32_u8(const float* x, uint8_t* y, size_t n, float scale, f
 static void quantize_f32_s8(const float* x, int8_t* y, size_t n, float scale, float zero_point) {
   quantize_f32<int8_t>(x, y, n, scale, zero_point, -128.f, 127.f);
 }
+
+// DequantizeLinear per tensor: y = (x - zero_point) * scale. The difference is an exact integer in
+// float32 and the product one rounding, as the reference op computes it, so results are bit-equal.
+template <typename Q>
+static void dequantize_f32(const Q* x, float* y, size_t n, float scale, float zero_point) {
+  for (size_t i = 0; i < n; ++i) y[i] = (static_cast<float>(x[i]) - zero_point) * scale;
+}
+
+static void dequantize_u8_f32(const uint8_t* x, float* y, size_t n, float scale, float zero_point) {
+  dequantize_f32<uint8_t>(x, y, n, scale, zero_point);
+}
+
+static void dequantize_s8_f32(const int8_t* x, float* y, size_t n, float scale, float zero_point) {
+  dequantize_f32<int8_t>(x, y, n, scale, zero_point);
+}

@@ -152,9 +152,50 @@ std::unique_ptr<Kernel> create_quantize(const Node& n, const Graph& g, const Ker
   return std::make_unique<QuantizeKernel>(scale, zero_point, to_signed, shape_numel(x.shape), options.threads);
 }
 
+// Per-tensor DequantizeLinear of uint8/int8 with constant parameters over a plain tensor (a QDQ
+// file's activations where no integer kernel absorbed them): the tier's vector kernel.
+class DequantizeKernel final : public Kernel {
+ public:
+  DequantizeKernel(float scale, float zero_point, bool from_signed, int64_t count, int threads)
+      : scale_(scale), zero_point_(zero_point), signed_(from_signed), count_(count), threads_(threads), kernels_(*hardware().kernels) {}
+  void run(const TensorIn& in, const TensorOut& out) override {
+    const void* x = in[0]->raw();
+    float* y = out[0]->data<float>();
+    parallel_for(threads_, count_, 32768, [&](int64_t begin, int64_t end) {
+      const size_t n = static_cast<size_t>(end - begin);
+      if (signed_) kernels_.dequantize_s8_f32(static_cast<const int8_t*>(x) + begin, y + begin, n, scale_, zero_point_);
+      else kernels_.dequantize_u8_f32(static_cast<const uint8_t*>(x) + begin, y + begin, n, scale_, zero_point_);
+    });
+  }
+
+ private:
+  float scale_, zero_point_;
+  bool signed_;
+  int64_t count_;
+  int threads_;
+  const KernelTable& kernels_;
+};
+
+std::unique_ptr<Kernel> create_dequantize(const Node& n, const Graph& g, const KernelOptions& options) {
+  const Value& x = g.value(n.inputs[0]);
+  if ((x.dtype != DType::u8 && x.dtype != DType::i8) || x.layout != g.value(n.outputs[0]).layout || x.layout == Layout::Blocked ||
+      !g.is_constant(n.inputs[1]) || shape_numel(g.value(n.inputs[1]).shape) != 1)
+    return nullptr;
+  const bool has_zero_point = n.inputs.size() > 2 && n.inputs[2] != kNoValue;
+  if (has_zero_point && (!g.is_constant(n.inputs[2]) || shape_numel(g.value(n.inputs[2]).shape) != 1)) return nullptr;
+  const bool from_signed = x.dtype == DType::i8;
+  float zero_point = 0.f;
+  if (has_zero_point) {
+    const Tensor& z = g.value(n.inputs[2]).constant;
+    zero_point = from_signed ? static_cast<float>(z.data<int8_t>()[0]) : static_cast<float>(z.data<uint8_t>()[0]);
+  }
+  return std::make_unique<DequantizeKernel>(g.value(n.inputs[1]).constant.data<float>()[0], zero_point, from_signed, shape_numel(x.shape),
+                                            options.threads);
+}
+
 }  // namespace
 
 const OpDef kQuantizeLinearOp{"QuantizeLinear", infer_quantize, compute_quantize, create_quantize};
-const OpDef kDequantizeLinearOp{"DequantizeLinear", infer_dequantize, compute_dequantize};
+const OpDef kDequantizeLinearOp{"DequantizeLinear", infer_dequantize, compute_dequantize, create_dequantize};
 
 }  // namespace effvit
