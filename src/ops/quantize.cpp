@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 
 #include "cpu/hardware.h"
 #include "kernels/kernels.h"
@@ -136,20 +137,34 @@ class QuantizeKernel final : public Kernel {
   const KernelTable& kernels_;
 };
 
-std::unique_ptr<Kernel> create_quantize(const Node& n, const Graph& g, const KernelOptions& options) {
+// A Quantize/DequantizeLinear's parameters when they are one constant scale and zero point, the
+// integer side (`quantized`, the output or the input) is uint8 or int8, and the layout (any, as the
+// ops are elementwise, but the same on both sides and never the padded blocked one) allows a flat
+// loop: what the vector kernels take.
+struct PerTensor {
+  float scale, zero_point;
+  bool is_signed;
+};
+
+std::optional<PerTensor> per_tensor(const Node& n, const Graph& g, const Value& quantized) {
   const Value& x = g.value(n.inputs[0]);
-  // Elementwise, so any layout works as long as input and output share it (NHWC in int8 chains).
-  if (x.layout != g.value(n.outputs[0]).layout || x.layout == Layout::Blocked || !g.is_constant(n.inputs[1]) || shape_numel(g.value(n.inputs[1]).shape) != 1) return nullptr;
+  if ((quantized.dtype != DType::u8 && quantized.dtype != DType::i8) || x.layout != g.value(n.outputs[0]).layout ||
+      x.layout == Layout::Blocked || !g.is_constant(n.inputs[1]) || shape_numel(g.value(n.inputs[1]).shape) != 1)
+    return std::nullopt;
   const bool has_zero_point = n.inputs.size() > 2 && n.inputs[2] != kNoValue;
-  if (has_zero_point && (!g.is_constant(n.inputs[2]) || shape_numel(g.value(n.inputs[2]).shape) != 1)) return nullptr;
-  const float scale = g.value(n.inputs[1]).constant.data<float>()[0];
-  const bool to_signed = g.value(n.outputs[0]).dtype == DType::i8;
-  float zero_point = 0.f;
+  if (has_zero_point && (!g.is_constant(n.inputs[2]) || shape_numel(g.value(n.inputs[2]).shape) != 1)) return std::nullopt;
+  PerTensor p{g.value(n.inputs[1]).constant.data<float>()[0], 0.f, quantized.dtype == DType::i8};
   if (has_zero_point) {
     const Tensor& z = g.value(n.inputs[2]).constant;
-    zero_point = to_signed ? static_cast<float>(z.data<int8_t>()[0]) : static_cast<float>(z.data<uint8_t>()[0]);
+    p.zero_point = p.is_signed ? static_cast<float>(z.data<int8_t>()[0]) : static_cast<float>(z.data<uint8_t>()[0]);
   }
-  return std::make_unique<QuantizeKernel>(scale, zero_point, to_signed, shape_numel(x.shape), options.threads);
+  return p;
+}
+
+std::unique_ptr<Kernel> create_quantize(const Node& n, const Graph& g, const KernelOptions& options) {
+  const auto p = per_tensor(n, g, g.value(n.outputs[0]));
+  if (!p) return nullptr;
+  return std::make_unique<QuantizeKernel>(p->scale, p->zero_point, p->is_signed, shape_numel(g.value(n.inputs[0]).shape), options.threads);
 }
 
 // Per-tensor DequantizeLinear of uint8/int8 with constant parameters over a plain tensor (a QDQ
@@ -177,20 +192,9 @@ class DequantizeKernel final : public Kernel {
 };
 
 std::unique_ptr<Kernel> create_dequantize(const Node& n, const Graph& g, const KernelOptions& options) {
-  const Value& x = g.value(n.inputs[0]);
-  if ((x.dtype != DType::u8 && x.dtype != DType::i8) || x.layout != g.value(n.outputs[0]).layout || x.layout == Layout::Blocked ||
-      !g.is_constant(n.inputs[1]) || shape_numel(g.value(n.inputs[1]).shape) != 1)
-    return nullptr;
-  const bool has_zero_point = n.inputs.size() > 2 && n.inputs[2] != kNoValue;
-  if (has_zero_point && (!g.is_constant(n.inputs[2]) || shape_numel(g.value(n.inputs[2]).shape) != 1)) return nullptr;
-  const bool from_signed = x.dtype == DType::i8;
-  float zero_point = 0.f;
-  if (has_zero_point) {
-    const Tensor& z = g.value(n.inputs[2]).constant;
-    zero_point = from_signed ? static_cast<float>(z.data<int8_t>()[0]) : static_cast<float>(z.data<uint8_t>()[0]);
-  }
-  return std::make_unique<DequantizeKernel>(g.value(n.inputs[1]).constant.data<float>()[0], zero_point, from_signed, shape_numel(x.shape),
-                                            options.threads);
+  const auto p = per_tensor(n, g, g.value(n.inputs[0]));
+  if (!p) return nullptr;
+  return std::make_unique<DequantizeKernel>(p->scale, p->zero_point, p->is_signed, shape_numel(g.value(n.inputs[0]).shape), options.threads);
 }
 
 }  // namespace
