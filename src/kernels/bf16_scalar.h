@@ -16,7 +16,8 @@ static inline float bf16_to_f32(uint16_t bits) {
 }
 
 // Round to nearest, ties to even, as oneDNN's conversions and AVX512_BF16's vcvtneps2bf16 round;
-// NaN stays NaN (quieted) instead of rounding into an infinity.
+// NaN stays NaN (quieted) instead of rounding into an infinity. Unlike vcvtneps2bf16, a denormal
+// is rounded, not flushed to zero.
 static inline uint16_t f32_to_bf16(float f) {
   uint32_t u;
   __builtin_memcpy(&u, &f, sizeof u);

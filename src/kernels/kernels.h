@@ -58,7 +58,9 @@ constexpr int kY = 1220542, kVR = 1673527, kVG = -852492, kUG = -409993, kUB = 2
 // A 1x1 convolution (stride 1, one group) of one image over bfloat16 activations in the 16-channel
 // blocked layout: x [in_c / 16][pixels][16], y [out_c / 16][pixels][16], both multiples of 16
 // channels. Sums in float32 from the bias; optional ReLU (relu_f32's); each output rounded to bf16
-// once (nearest even). Trivial on purpose (see AttentionHeadDims).
+// once (nearest even). Denormal inputs, bias and results count as zero, as AVX512_BF16's
+// vdpbf16ps and vcvtneps2bf16 (and so oneDNN's native bf16) take them. Trivial on purpose (see
+// AttentionHeadDims).
 struct PointwiseConvDims {
   int64_t in_c, out_c, pixels;
   bool relu;
@@ -114,8 +116,8 @@ struct KernelTable {
   void (*pointwise_conv_bf16)(const PointwiseConvDims& d, const uint16_t* x, const uint16_t* w, const float* bias, uint16_t* y,
                               int64_t pair_begin, int64_t pair_end);
   // x plain [channels][pixels] float32 -> y [channels / 16][pixels][16] bf16, rounded to nearest
-  // even (channels a multiple of 16, pixels at most 2^26): the pointwise conv's input from a plain
-  // float32 producer. Null below the avx512_bf16 tier.
+  // even, denormals to zero (channels a multiple of 16, pixels at most 2^26): the pointwise conv's
+  // input from a plain float32 producer. Null below the avx512_bf16 tier.
   void (*plain_f32_to_blocked_bf16)(const float* x, int64_t channels, int64_t pixels, uint16_t* y);
 };
 

@@ -27,52 +27,64 @@ class PointwiseConvBf16 final : public Kernel {
       : dims_(dims), batch_(batch), plain_input_(plain_input), threads_(threads), kernels_(*hardware().kernels) {
     const PointwiseConvDims d = dims;
     const size_t n = static_cast<size_t>(d.out_c * d.in_c);
-    // Filled by pack (if the cache packs), read by unpack: the packing plus what its rounding
-    // dropped gives the float32 weights back, so the Model can hold this packing alone.
-    auto low = std::make_shared<std::unique_ptr<Bf16LowHalves>>();
-    auto pack = [d, n, low](const void* plain) {
-      const auto* weights = static_cast<const float*>(plain);
-      *low = std::make_unique<Bf16LowHalves>(weights, n);
+    auto plain_pack = [d](const float* weights) {
       std::shared_ptr<uint16_t[]> packed(new uint16_t[pointwise_bf16_weight_elems(d)]);
       pack_pointwise_bf16_weight(d, weights, packed.get());
       return std::shared_ptr<void>(packed, packed.get());
     };
-    auto unpack = [d, n, low](const std::shared_ptr<void>& packed, void* plain) {
-      const auto* from = static_cast<const uint16_t*>(packed.get());
-      std::vector<uint16_t> rounded(n);
-      for (int64_t oc = 0; oc < d.out_c; ++oc)
-        for (int64_t ic = 0; ic < d.in_c; ++ic) rounded[static_cast<size_t>(oc * d.in_c + ic)] = from[pointwise_bf16_weight_index(d, oc, ic)];
-      (*low)->restore(rounded.data(), static_cast<float*>(plain));
-    };
-    packed_ = cache ? cache->get(weight, "pointwise_bf16", pack, unpack) : pack(weight.constant.raw());
-    // A pair of output blocks is in_c * pixels * 32 multiply-adds: split across threads only where
-    // each gets tens of microseconds.
-    min_pairs_per_thread_ = std::max<int64_t>(1, 200000 / std::max<int64_t>(1, dims.in_c * dims.pixels * 32));
+    if (!cache) {
+      packed_ = plain_pack(weight.constant.data<float>());
+    } else if (!weight.weight_id || cache->recoverable(weight.weight_id)) {
+      // The cache will not hold this packing for the weight (too small to be released, or another
+      // packing already holds it): nothing to recover from it.
+      packed_ = cache->get(weight, "pointwise_bf16", [&](const void* plain) { return plain_pack(static_cast<const float*>(plain)); });
+    } else {
+      // Filled by pack, read by unpack: the packing plus what its rounding dropped gives the
+      // float32 weights back, so the Model can hold this packing alone.
+      auto low = std::make_shared<std::unique_ptr<Bf16LowHalves>>();
+      auto pack = [&, n, low](const void* plain) {
+        *low = std::make_unique<Bf16LowHalves>(static_cast<const float*>(plain), n);
+        return plain_pack(static_cast<const float*>(plain));
+      };
+      auto unpack = [d, n, low](const std::shared_ptr<void>& packed, void* plain) {
+        const auto* from = static_cast<const uint16_t*>(packed.get());
+        std::vector<uint16_t> rounded(n);
+        for (int64_t oc = 0; oc < d.out_c; ++oc)
+          for (int64_t ic = 0; ic < d.in_c; ++ic) rounded[static_cast<size_t>(oc * d.in_c + ic)] = from[pointwise_bf16_weight_index(d, oc, ic)];
+        (*low)->restore(rounded.data(), static_cast<float*>(plain));
+      };
+      packed_ = cache->get(weight, "pointwise_bf16", pack, unpack);
+    }
+    // Threads only for a conv of 250k multiply-adds or more, the rule oneDNN's convs follow here
+    // (dnnl_threads_for): below it waking the second thread costs more than it saves.
+    if (static_cast<double>(batch) * d.in_c * d.out_c * d.pixels < 250000) threads_ = 1;
   }
 
   std::string implementation() const override { return "effvit pointwise_conv_bf16"; }
   bool packed_input(size_t i) const override { return i == 1; }
-  // A plain float32 input is converted here, one image at a time.
-  size_t workspace_bytes() const override { return plain_input_ ? static_cast<size_t>(dims_.in_c * dims_.pixels) * sizeof(uint16_t) : 0; }
+  // A plain float32 input is converted here, every image before the conv.
+  size_t workspace_bytes() const override {
+    return plain_input_ ? static_cast<size_t>(batch_ * dims_.in_c * dims_.pixels) * sizeof(uint16_t) : 0;
+  }
   void bind_workspace(void* base) override { converted_ = static_cast<uint16_t*>(base); }
 
   void run(const TensorIn& in, const TensorOut& out) override {
     const auto* w = static_cast<const uint16_t*>(packed_.get());
     const float* bias = in.size() > 2 && in[2] ? in[2]->data<float>() : nullptr;
     auto* y = static_cast<uint16_t*>(out[0]->raw());
-    const int64_t image_in = dims_.in_c * dims_.pixels;
-    for (int64_t b = 0; b < batch_; ++b) {
-      const uint16_t* x;
-      if (plain_input_) {
-        kernels_.plain_f32_to_blocked_bf16(in[0]->data<float>() + b * image_in, dims_.in_c, dims_.pixels, converted_);
-        x = converted_;
-      } else {
-        x = static_cast<const uint16_t*>(in[0]->raw()) + b * image_in;
-      }
-      parallel_for(threads_, pointwise_bf16_pairs(dims_), min_pairs_per_thread_, [&](int64_t first, int64_t last) {
-        kernels_.pointwise_conv_bf16(dims_, x, w, bias, y + b * dims_.out_c * dims_.pixels, first, last);
-      });
+    const int64_t image_in = dims_.in_c * dims_.pixels, image_out = dims_.out_c * dims_.pixels;
+    const uint16_t* x = static_cast<const uint16_t*>(in[0]->raw());
+    if (plain_input_) {
+      for (int64_t b = 0; b < batch_; ++b)
+        kernels_.plain_f32_to_blocked_bf16(in[0]->data<float>() + b * image_in, dims_.in_c, dims_.pixels, converted_ + b * image_in);
+      x = converted_;
     }
+    // Images inside the pair loop: a pair's weights, read from memory for the first image, come
+    // from the cache for the others.
+    parallel_for(threads_, pointwise_bf16_pairs(dims_), 1, [&](int64_t first, int64_t last) {
+      for (int64_t pair = first; pair < last; ++pair)
+        for (int64_t b = 0; b < batch_; ++b) kernels_.pointwise_conv_bf16(dims_, x + b * image_in, w, bias, y + b * image_out, pair, pair + 1);
+    });
   }
 
  private:
@@ -83,7 +95,6 @@ class PointwiseConvBf16 final : public Kernel {
   const KernelTable& kernels_;
   uint16_t* converted_ = nullptr;
   std::shared_ptr<void> packed_;
-  int64_t min_pairs_per_thread_ = 1;
 };
 
 bool blocked_bf16(const Value& v) { return v.layout == Layout::Blocked && v.channel_block == 16 && v.dtype == DType::bf16; }

@@ -112,7 +112,9 @@ dnnl::memory pack_weights(const dnnl::memory::desc& user, const Value& source, c
       dnnl::reorder(src, dst).execute(s, src, dst);
       s.wait();
     };
-  } else if (user.data_type() == dt::f32 && packed.data.extra.flags == 0 && packed.data_type() == dt::bf16 && plain_source) {
+  } else if (user.data_type() == dt::f32 && packed.data.extra.flags == 0 && packed.data_type() == dt::bf16 && plain_source &&
+             source.weight_id && !cache->recoverable(source.weight_id)) {
+    // Only where the cache may hold this packing for the weight: others never rebuild it.
     // The source's bytes in their own order, as bf16: the same dims and strides.
     const dnnl::memory::desc rounded_md(user.dims(), dt::bf16, dnnl::memory::dims(user.data.format_desc.blocking.strides,
                                                                                    user.data.format_desc.blocking.strides + user.data.ndims));
