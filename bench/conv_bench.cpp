@@ -166,7 +166,7 @@ void BM_pointwise_bf16(benchmark::State& state, ConvShape s, bool cold) {
     state.SkipWithError("no bf16 pointwise kernel at this tier (avx512_bf16 and up)");
     return;
   }
-  const PointwiseConvDims d{s.in_c, s.out_c, s.hw * s.hw, true};
+  const PointwiseConvDims d{s.in_c, s.out_c, s.hw * s.hw, true, false};
   std::mt19937 rng(1);
   std::normal_distribution<float> dist;
   std::vector<float> w(static_cast<size_t>(s.in_c * s.out_c)), bias(static_cast<size_t>(s.out_c));

@@ -96,34 +96,39 @@ TEST(KernelTables, PointwiseConvBf16MatchesReference) {
     ++tables;
     for (const auto& [in_c, out_c, pixels] : std::vector<std::array<int64_t, 3>>{
              {16, 16, 1}, {16, 48, 7}, {32, 32, 8}, {48, 80, 9}, {96, 64, 16}, {64, 144, 49}, {288, 96, 17}, {32, 32, 196}}) {
-      for (const bool relu : {false, true}) {
-        const PointwiseConvDims d{in_c, out_c, pixels, relu};
-        std::vector<float> w(static_cast<size_t>(out_c * in_c)), bias(static_cast<size_t>(out_c));
-        std::vector<uint16_t> x(static_cast<size_t>(in_c * pixels)), y(static_cast<size_t>(out_c * pixels), 0x1234);
-        for (float& v : w) v = bf16_to_f32(f32_to_bf16(normal(rng)));
-        for (float& v : bias) v = normal(rng);
-        for (uint16_t& v : x) v = f32_to_bf16(normal(rng));
-        std::vector<uint16_t> packed(pointwise_bf16_weight_elems(d));
-        pack_pointwise_bf16_weight(d, w.data(), packed.data());
-        k.pointwise_conv_bf16(d, x.data(), packed.data(), bias.data(), y.data(), 0, pointwise_bf16_pairs(d));
-        for (int64_t oc = 0; oc < out_c; ++oc)
-          for (int64_t p = 0; p < pixels; ++p) {
-            double want = bias[oc], magnitude = std::fabs(bias[oc]);
-            for (int64_t ic = 0; ic < in_c; ++ic) {
-              const double product = static_cast<double>(w[oc * in_c + ic]) * bf16_to_f32(x[((ic / 16) * pixels + p) * 16 + ic % 16]);
-              want += product;
-              magnitude += std::fabs(product);
+      for (const bool relu : {false, true})
+        for (const bool plain_out : {false, true}) {
+          const PointwiseConvDims d{in_c, out_c, pixels, relu, plain_out};
+          std::vector<float> w(static_cast<size_t>(out_c * in_c)), bias(static_cast<size_t>(out_c));
+          std::vector<uint16_t> x(static_cast<size_t>(in_c * pixels)), y(static_cast<size_t>(out_c * pixels), 0x1234);
+          std::vector<float> y_plain(static_cast<size_t>(out_c * pixels), -1234.f);
+          for (float& v : w) v = bf16_to_f32(f32_to_bf16(normal(rng)));
+          for (float& v : bias) v = normal(rng);
+          for (uint16_t& v : x) v = f32_to_bf16(normal(rng));
+          std::vector<uint16_t> packed(pointwise_bf16_weight_elems(d));
+          pack_pointwise_bf16_weight(d, w.data(), packed.data());
+          k.pointwise_conv_bf16(d, x.data(), packed.data(), bias.data(), plain_out ? static_cast<void*>(y_plain.data()) : y.data(), 0,
+                                pointwise_bf16_pairs(d));
+          for (int64_t oc = 0; oc < out_c; ++oc)
+            for (int64_t p = 0; p < pixels; ++p) {
+              double want = bias[oc], magnitude = std::fabs(bias[oc]);
+              for (int64_t ic = 0; ic < in_c; ++ic) {
+                const double product = static_cast<double>(w[oc * in_c + ic]) * bf16_to_f32(x[((ic / 16) * pixels + p) * 16 + ic % 16]);
+                want += product;
+                magnitude += std::fabs(product);
+              }
+              if (relu && want < 0) want = 0;
+              // A bf16 output is rounded once more (half a step: 1/256 relative); a float32 one not.
+              const float got = plain_out ? y_plain[oc * pixels + p] : bf16_to_f32(y[((oc / 16) * pixels + p) * 16 + oc % 16]);
+              ASSERT_NEAR(got, want, (plain_out ? 0 : std::fabs(want) / 256) + 1e-5 * magnitude)
+                  << k.isa << " " << in_c << "->" << out_c << " x " << pixels << " relu " << relu << " plain out " << plain_out << " oc " << oc
+                  << " pixel " << p;
             }
-            if (relu && want < 0) want = 0;
-            const float got = bf16_to_f32(y[((oc / 16) * pixels + p) * 16 + oc % 16]);
-            ASSERT_NEAR(got, want, std::fabs(want) / 256 + 1e-5 * magnitude)
-                << k.isa << " " << in_c << "->" << out_c << " x " << pixels << " relu " << relu << " oc " << oc << " pixel " << p;
-          }
-      }
+        }
     }
     // Exact cases: 16 -> 32 channels over 3 pixels; pixel 0 reads 1 on channel 0 only, pixel 1 reads
     // zeros, pixel 2 a NaN on channel 3.
-    const PointwiseConvDims d{16, 32, 3, false};
+    const PointwiseConvDims d{16, 32, 3, false, false};
     std::vector<uint16_t> x(16 * 3, 0);
     x[0 * 16 + 0] = f32_to_bf16(1.f);
     x[2 * 16 + 3] = 0x7fc0;
@@ -138,7 +143,7 @@ TEST(KernelTables, PointwiseConvBf16MatchesReference) {
     std::vector<uint16_t> packed(pointwise_bf16_weight_elems(d));
     pack_pointwise_bf16_weight(d, w.data(), packed.data());
     for (const bool relu : {false, true}) {
-      const PointwiseConvDims dr{16, 32, 3, relu};
+      const PointwiseConvDims dr{16, 32, 3, relu, false};
       std::vector<uint16_t> y(32 * 3, 0x1234);
       k.pointwise_conv_bf16(dr, x.data(), packed.data(), bias.data(), y.data(), 0, pointwise_bf16_pairs(dr));
       auto at = [&](int64_t oc, int64_t p) { return y[((oc / 16) * 3 + p) * 16 + oc % 16]; };

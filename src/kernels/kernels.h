@@ -64,6 +64,7 @@ constexpr int kY = 1220542, kVR = 1673527, kVG = -852492, kUG = -409993, kUB = 2
 struct PointwiseConvDims {
   int64_t in_c, out_c, pixels;
   bool relu;
+  bool plain_f32_out;  // y plain [out_c][pixels] float32 instead (the sums unrounded)
 };
 // bf16 elements of the weights as the kernel reads them.
 size_t pointwise_bf16_weight_elems(const PointwiseConvDims& d);
@@ -113,7 +114,7 @@ struct KernelTable {
                              const float* dw_bias, const float* bias_t, float* out, const AttentionHeadScratch& scratch);
   // See PointwiseConvDims: the output block pairs [pair_begin, pair_end) of y. w as
   // pack_pointwise_bf16_weight packs it; bias [out_c] or null. Null below the avx512_bf16 tier.
-  void (*pointwise_conv_bf16)(const PointwiseConvDims& d, const uint16_t* x, const uint16_t* w, const float* bias, uint16_t* y,
+  void (*pointwise_conv_bf16)(const PointwiseConvDims& d, const uint16_t* x, const uint16_t* w, const float* bias, void* y,
                               int64_t pair_begin, int64_t pair_end);
   // x plain [channels][pixels] float32 -> y [channels / 16][pixels][16] bf16, rounded to nearest
   // even, denormals to zero (channels a multiple of 16, pixels at most 2^26): the pointwise conv's

@@ -16,10 +16,10 @@ constexpr int kPointwiseRows = 8;
 // How far ahead of its use a weight line is prefetched, in bf16 elements (8 KB).
 constexpr int kPointwisePrefetch = 4096;
 
-// Pixels [p0, p0 + R) of the NB (1 or 2) output blocks whose weights start at w.
+// Pixels [p0, p0 + R) of the NB (1 or 2) output blocks from block ob on, whose weights start at w.
 template <int NB, int R>
-static void pointwise_rows_bf16(const PointwiseConvDims& d, const uint16_t* x, const uint16_t* w, const float* bias, uint16_t* y,
-                                int64_t p0) {
+static void pointwise_rows_bf16(const PointwiseConvDims& d, const uint16_t* x, const uint16_t* w, const float* bias, void* y,
+                                int64_t ob, int64_t p0) {
   __m512 acc[NB][R];
   for (int b = 0; b < NB; ++b) {
     const __m512 init = bias ? _mm512_loadu_ps(bias + b * 16) : _mm512_setzero_ps();
@@ -45,16 +45,24 @@ static void pointwise_rows_bf16(const PointwiseConvDims& d, const uint16_t* x, c
       }
     }
   }
+  // A plain float32 output (the attention's q, k, v) takes a pixel's 16 channels one row apart.
+  const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                          _mm512_set1_epi32(static_cast<int>(d.pixels)));
   for (int b = 0; b < NB; ++b)
     for (int r = 0; r < R; ++r) {
       // relu_f32's x > 0 ? x : 0 (a NaN or -0 gives +0).
       __m512 v = acc[b][r];
       if (d.relu) v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + (b * d.pixels + p0 + r) * 16), (__m256i)_mm512_cvtneps_pbh(v));
+      const int64_t block = ob + b;
+      if (d.plain_f32_out)
+        _mm512_i32scatter_ps(static_cast<float*>(y) + block * 16 * d.pixels + p0 + r, rows, v, sizeof(float));
+      else
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(static_cast<uint16_t*>(y) + (block * d.pixels + p0 + r) * 16),
+                            (__m256i)_mm512_cvtneps_pbh(v));
     }
 }
 
-using PointwiseRowsFn = void (*)(const PointwiseConvDims&, const uint16_t*, const uint16_t*, const float*, uint16_t*, int64_t);
+using PointwiseRowsFn = void (*)(const PointwiseConvDims&, const uint16_t*, const uint16_t*, const float*, void*, int64_t, int64_t);
 template <int NB, int... R>
 struct PointwiseRowKernels {
   static constexpr PointwiseRowsFn fns[] = {pointwise_rows_bf16<NB, R + 1>...};
@@ -64,7 +72,7 @@ constexpr auto pointwise_row_kernels(std::index_sequence<I...>) {
   return PointwiseRowKernels<NB, static_cast<int>(I)...>{};
 }
 
-static void pointwise_conv_bf16(const PointwiseConvDims& d, const uint16_t* x, const uint16_t* w, const float* bias, uint16_t* y,
+static void pointwise_conv_bf16(const PointwiseConvDims& d, const uint16_t* x, const uint16_t* w, const float* bias, void* y,
                                 int64_t pair_begin, int64_t pair_end) {
   using Pairs = decltype(pointwise_row_kernels<2>(std::make_index_sequence<kPointwiseRows>{}));
   using Singles = decltype(pointwise_row_kernels<1>(std::make_index_sequence<kPointwiseRows>{}));
@@ -76,7 +84,7 @@ static void pointwise_conv_bf16(const PointwiseConvDims& d, const uint16_t* x, c
     for (int64_t c = 0; c < chunks; ++c) {
       const int64_t p0 = d.pixels * c / chunks, rows = d.pixels * (c + 1) / chunks - p0;
       const PointwiseRowsFn fn = blocks == 2 ? Pairs::fns[rows - 1] : Singles::fns[rows - 1];
-      fn(d, x, wb, bias ? bias + ob * 16 : nullptr, y + ob * d.pixels * 16, p0);
+      fn(d, x, wb, bias ? bias + ob * 16 : nullptr, y, ob, p0);
     }
   }
 }

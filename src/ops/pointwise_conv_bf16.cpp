@@ -71,7 +71,8 @@ class PointwiseConvBf16 final : public Kernel {
   void run(const TensorIn& in, const TensorOut& out) override {
     const auto* w = static_cast<const uint16_t*>(packed_.get());
     const float* bias = in.size() > 2 && in[2] ? in[2]->data<float>() : nullptr;
-    auto* y = static_cast<uint16_t*>(out[0]->raw());
+    auto* y = static_cast<char*>(out[0]->raw());
+    const size_t out_element = dims_.plain_f32_out ? sizeof(float) : sizeof(uint16_t);
     const int64_t image_in = dims_.in_c * dims_.pixels, image_out = dims_.out_c * dims_.pixels;
     const uint16_t* x = static_cast<const uint16_t*>(in[0]->raw());
     if (plain_input_) {
@@ -83,7 +84,8 @@ class PointwiseConvBf16 final : public Kernel {
     // from the cache for the others.
     parallel_for(threads_, pointwise_bf16_pairs(dims_), 1, [&](int64_t first, int64_t last) {
       for (int64_t pair = first; pair < last; ++pair)
-        for (int64_t b = 0; b < batch_; ++b) kernels_.pointwise_conv_bf16(dims_, x + b * image_in, w, bias, y + b * image_out, pair, pair + 1);
+        for (int64_t b = 0; b < batch_; ++b)
+          kernels_.pointwise_conv_bf16(dims_, x + b * image_in, w, bias, y + static_cast<size_t>(b * image_out) * out_element, pair, pair + 1);
     });
   }
 
@@ -110,14 +112,14 @@ std::unique_ptr<Kernel> create_pointwise_conv_bf16(const Node& n, const Graph& g
   const Value& x = graph.value(n.inputs[0]);
   const Value& w = graph.value(n.inputs[1]);
   const Value& y = graph.value(n.outputs[0]);
-  if (!w.is_constant || !(blocked_bf16(x) || plain_f32(x)) || !blocked_bf16(y)) return nullptr;
+  if (!w.is_constant || !(blocked_bf16(x) || plain_f32(x)) || !(blocked_bf16(y) || plain_f32(y))) return nullptr;
   if (!options.weights && !w.constant.defined()) return nullptr;  // released: only a cache recovers it
   if (n.inputs.size() > 2 && n.inputs[2] != kNoValue && graph.value(n.inputs[2]).dtype != DType::f32) return nullptr;
   const ConvGeometry g = conv_geometry(n, x.shape, w.shape);
   const bool pointwise = g.kh == 1 && g.kw == 1 && g.stride_h == 1 && g.stride_w == 1 && g.groups == 1 && g.pad_t == 0 &&
                          g.pad_l == 0 && g.pad_b == 0 && g.pad_r == 0;
   if (!pointwise || g.in_c % 16 || g.out_c % 16 || g.in_h * g.in_w > kMaxPixels) return nullptr;
-  const PointwiseConvDims dims{g.in_c, g.out_c, g.in_h * g.in_w, activation == "Relu"};
+  const PointwiseConvDims dims{g.in_c, g.out_c, g.in_h * g.in_w, activation == "Relu", plain_f32(y)};
   return std::make_unique<PointwiseConvBf16>(dims, g.batch, plain_f32(x), w, options.weights, std::max(1, options.threads));
 }
 
