@@ -1,0 +1,52 @@
+"""QDQ files laid out as ONNX Runtime's quantize_static writes them (python/ort_style_qdq.py), on the
+bundled trained model: int8 activations with zero points (ONNX Runtime's default) give the uint8
+file's logits bit for bit (passes/shift_int8_activations.cpp) on the same kernels, their convs run
+on int8 kernels where the tier computes full-range weights exactly (VNNI), and int8 stays close
+to float32."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+import effvit
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+import ort_style_qdq  # noqa: E402
+
+CLI = os.environ.get("EFFVIT_CLI", os.path.join(ROOT, "build", "effvit"))
+FP32 = os.path.join(ROOT, "models", "efficientvit_m0_fashion_mnist.onnx")
+
+
+def write(tmp_path, name, uint8, fold):
+    model = onnx.load(FP32)
+    if fold:
+        ort_style_qdq.fold_batchnorm(model)
+    path = str(tmp_path / name)
+    onnx.save(ort_style_qdq.quantize(model, samples=4, uint8=uint8), path)
+    return path
+
+
+def kernels(path):
+    out = subprocess.run([CLI, "info", path, "--kernels", "--json"], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def test_int8_activations_run_as_their_uint8_twins(tmp_path):
+    s8, u8 = write(tmp_path, "s8.onnx", False, True), write(tmp_path, "u8.onnx", True, True)
+    x = np.random.RandomState(7).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    got = effvit.InferenceSession(s8).run(None, {"input": x})[0]
+    want = effvit.InferenceSession(u8).run(None, {"input": x})[0]
+    assert np.array_equal(got, want)
+    ks, ku = kernels(s8), kernels(u8)
+    assert [k["implementation"] for k in ks["kernels"]] == [k["implementation"] for k in ku["kernels"]]
+    if ks["isa"] in ("avx2_vnni", "avx512_vnni", "avx512_bf16", "amx"):
+        convs = [k["implementation"] for k in ks["kernels"] if k["op"] == "Conv"]
+        assert convs and all(c.startswith("int8 conv") for c in convs), convs
+    fp32 = effvit.InferenceSession(FP32).run(None, {"input": x})[0]
+    cosine = np.sum(got * fp32, axis=1) / np.linalg.norm(got, axis=1) / np.linalg.norm(fp32, axis=1)
+    assert cosine.min() > 0.99, cosine
