@@ -117,7 +117,9 @@ def quantize(model, samples=8, uint8=False, seed=0):
         w = numpy_helper.to_array(inits[n.input[1]]).astype(np.float32)
         per_channel = n.op_type == "Conv"
         amax = np.abs(w).reshape(w.shape[0], -1).max(axis=1) if per_channel else np.array(np.abs(w).max())
-        w_scale = (np.maximum(amax, 1e-8) / 127).astype(np.float32)
+        # An all-zero channel (pruned, or a BatchNorm fold with gamma 0) gets scale 1, as ONNX
+        # Runtime's quantizer gives a zero range; a tiny scale would overflow the int32 bias.
+        w_scale = np.where(amax > 0, amax / 127, 1.0).astype(np.float32)
         shaped = w_scale.reshape((-1,) + (1,) * (w.ndim - 1)) if per_channel else w_scale
         q_name = n.input[1] + "_quantized"
         new_inits += [numpy_helper.from_array(np.clip(np.round(w / shaped), -127, 127).astype(np.int8), q_name),
@@ -129,7 +131,8 @@ def quantize(model, samples=8, uint8=False, seed=0):
             b = numpy_helper.to_array(inits[n.input[2]]).astype(np.float64)
             b_scale = (np.float64(x_scale[n.input[0]]) * w_scale.astype(np.float64)).astype(np.float32)
             b_name = n.input[2] + "_quantized"
-            new_inits += [numpy_helper.from_array(np.round(b / b_scale).astype(np.int32), b_name), numpy_helper.from_array(b_scale, b_name + "_scale"),
+            bq = np.clip(np.round(b / b_scale), -2**31, 2**31 - 1).astype(np.int32)
+            new_inits += [numpy_helper.from_array(bq, b_name), numpy_helper.from_array(b_scale, b_name + "_scale"),
                           numpy_helper.from_array(np.zeros(b_scale.shape, np.int32), b_name + "_zero_point")]
             n.input[2] = b_name + "_DequantizeLinear_Output"
             inserted.append((None, [helper.make_node("DequantizeLinear", [b_name, b_name + "_scale", b_name + "_zero_point"], [n.input[2]],

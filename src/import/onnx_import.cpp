@@ -232,7 +232,7 @@ ImportedModel convert(onnx::ModelProto model, const std::string& path, const std
   for (const auto& imp : model.opset_import())
     if (imp.domain().empty() || imp.domain() == "ai.onnx") opset = static_cast<int>(imp.version());
   if (opset == 0) throw Error(path + ": model imports no default-domain opset");
-  expand_qoperator_ops(*model.mutable_graph(), opset);
+  expand_qoperator_ops(*model.mutable_graph(), opset, path);
   check_supported_ops(model.graph(), path);
   prepare_convs_for_onnx_inference(*model.mutable_graph(), path);
   try {

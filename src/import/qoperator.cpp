@@ -1,7 +1,11 @@
 #include "import/qoperator.h"
 
+#include "effvit/error.h"
+
 #include <cstring>
+#include <deque>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace effvit {
@@ -9,9 +13,20 @@ namespace {
 
 struct Rewriter {
   onnx::GraphProto& graph;
+  const std::string& path;
   std::unordered_map<std::string, const onnx::TensorProto*> initializers;
+  std::unordered_set<std::string> taken;  // every tensor name of the graph, and those made here
   std::vector<onnx::NodeProto> out;
-  std::vector<onnx::TensorProto> added;
+  std::deque<onnx::TensorProto> added;  // stable addresses: they join `initializers`
+
+  // A tensor name nothing in the graph uses yet: `wanted`, or it with a number appended (a model may
+  // already hold a tensor called like a generated one, or two nodes may share a name).
+  std::string fresh(const std::string& wanted) {
+    std::string name = wanted;
+    for (int k = 1; taken.count(name); ++k) name = wanted + "_" + std::to_string(k);
+    taken.insert(name);
+    return name;
+  }
 
   onnx::NodeProto& add(const std::string& op, const std::string& name, std::vector<std::string> inputs, const std::string& output) {
     out.emplace_back();
@@ -53,7 +68,7 @@ struct Rewriter {
   std::string bias_scale(const std::string& base, const std::string& x_scale, const std::string& w_scale) {
     const onnx::TensorProto* xs = float_initializer(x_scale);
     const onnx::TensorProto* ws = float_initializer(w_scale);
-    const std::string name = base + "/effvit_bias_scale";
+    const std::string name = fresh(base + "/effvit_bias_scale");
     if (!xs || !ws) {
       add("Mul", name, {x_scale, w_scale}, name);
       return name;
@@ -69,7 +84,48 @@ struct Rewriter {
     for (int64_t d : ws->dims()) t.add_dims(d);
     for (float s : w) t.add_float_data(x[0] * s);
     added.push_back(std::move(t));
+    initializers[name] = &added.back();
     return name;
+  }
+
+  int64_t elements(const std::string& name) const {
+    auto it = initializers.find(name);
+    if (it == initializers.end()) return -1;
+    int64_t n = 1;
+    for (int64_t d : it->second->dims()) n *= d;
+    return n;
+  }
+
+  // A one-element initializer repeated `count` times as a 1-D one: the spec lets a QLinearConv's
+  // weight scale and zero point differ in that, DequantizeLinear does not.
+  std::string broadcast(const std::string& name, int64_t count) {
+    const onnx::TensorProto& t = *initializers.at(name);
+    onnx::TensorProto out;
+    out.set_name(fresh(name + "/effvit_per_channel"));
+    out.set_data_type(t.data_type());
+    out.add_dims(count);
+    std::string one;
+    if (t.has_raw_data()) one = t.raw_data();
+    else if (t.data_type() == onnx::TensorProto::FLOAT && t.float_data_size() == 1) {
+      const float f = t.float_data(0);
+      one.assign(reinterpret_cast<const char*>(&f), sizeof f);
+    }
+    else if (t.int32_data_size() == 1) one.assign(1, static_cast<char>(t.int32_data(0)));  // int8 / uint8 zero points
+    else throw Error(path + ": initializer '" + name + "' has no data");
+    std::string raw;
+    for (int64_t i = 0; i < count; ++i) raw += one;
+    out.set_raw_data(raw);
+    added.push_back(out);
+    initializers[added.back().name()] = &added.back();
+    return added.back().name();
+  }
+
+  void require_type(const onnx::NodeProto& n, int input, std::initializer_list<int> types, const char* what) const {
+    auto it = initializers.find(n.input(input));
+    if (it == initializers.end()) return;  // a run-time tensor: ONNX's inference checks the rewritten nodes
+    for (int t : types)
+      if (it->second->data_type() == t) return;
+    throw Error(path + ": " + n.op_type() + " node '" + (n.name().empty() ? n.output(0) : n.name()) + "': " + what);
   }
 
   bool rewrite(const onnx::NodeProto& n, int opset) {
@@ -79,10 +135,20 @@ struct Rewriter {
     const std::string base = n.name().empty() ? n.output(0) : n.name();
     if ((per_axis(n.input(1)) || per_axis(n.input(4)) || per_axis(n.input(6))) && opset < 13) return false;
     if (per_axis(n.input(1)) || per_axis(n.input(6))) return false;  // per-tensor activations only, as the ops define
-    const std::string xd = base + "/effvit_x", wd = base + "/effvit_w", yf = base + "/effvit_y";
+    // The QLinear ops' own type rules, which the rewritten nodes would not all enforce.
+    using T = onnx::TensorProto;
+    require_type(n, 3, {T::INT8, T::UINT8}, "the weight must be int8 or uint8");
+    for (int scale : {1, 4, 6}) require_type(n, scale, {T::FLOAT}, "scales must be float32");
+    for (int zero : {2, 5, 7}) require_type(n, zero, {T::INT8, T::UINT8}, "zero points must be int8 or uint8");
+    if (conv && n.input_size() > 8 && !n.input(8).empty()) require_type(n, 8, {T::INT32}, "the bias must be int32");
+    std::string w_scale = n.input(4), w_zero = n.input(5);
+    const int64_t scales = elements(w_scale), zeros = w_zero.empty() ? 1 : elements(w_zero);
+    if (scales > 1 && zeros == 1 && !w_zero.empty()) w_zero = broadcast(w_zero, scales);
+    if (zeros > 1 && scales == 1) w_scale = broadcast(w_scale, zeros);
+    const std::string xd = fresh(base + "/effvit_x"), wd = fresh(base + "/effvit_w"), yf = fresh(base + "/effvit_y");
     add("DequantizeLinear", xd, {n.input(0), n.input(1), n.input(2)}, xd);
-    onnx::NodeProto& w = add("DequantizeLinear", wd, {n.input(3), n.input(4), n.input(5)}, wd);
-    if (per_axis(n.input(4))) {
+    onnx::NodeProto& w = add("DequantizeLinear", wd, {n.input(3), w_scale, w_zero}, wd);
+    if (per_axis(w_scale)) {
       // Per output channel for a Conv's weight, per column for a MatMul's b.
       auto* axis = w.add_attribute();
       axis->set_name("axis");
@@ -91,10 +157,10 @@ struct Rewriter {
     }
     std::vector<std::string> op_inputs{xd, wd};
     if (conv && n.input_size() > 8 && !n.input(8).empty()) {
-      const std::string bd = base + "/effvit_b";
-      const std::string scale = bias_scale(base, n.input(1), n.input(4));
+      const std::string bd = fresh(base + "/effvit_b");
+      const std::string scale = bias_scale(base, n.input(1), w_scale);
       onnx::NodeProto& b = add("DequantizeLinear", bd, {n.input(8), scale}, bd);
-      if (per_axis(n.input(4))) {
+      if (per_axis(w_scale)) {
         auto* axis = b.add_attribute();
         axis->set_name("axis");
         axis->set_type(onnx::AttributeProto::INT);
@@ -111,9 +177,17 @@ struct Rewriter {
 
 }  // namespace
 
-int expand_qoperator_ops(onnx::GraphProto& graph, int opset) {
-  Rewriter r{graph, {}, {}, {}};
-  for (const auto& t : graph.initializer()) r.initializers[t.name()] = &t;
+int expand_qoperator_ops(onnx::GraphProto& graph, int opset, const std::string& path) {
+  Rewriter r{graph, path, {}, {}, {}, {}};
+  for (const auto& t : graph.initializer()) {
+    r.initializers[t.name()] = &t;
+    r.taken.insert(t.name());
+  }
+  for (const auto& v : graph.input()) r.taken.insert(v.name());
+  for (const auto& v : graph.output()) r.taken.insert(v.name());
+  for (const auto& v : graph.value_info()) r.taken.insert(v.name());
+  for (const auto& n : graph.node())
+    for (const auto& o : n.output()) r.taken.insert(o);
   int rewritten = 0;
   for (const auto& n : graph.node()) {
     if (r.rewrite(n, opset)) ++rewritten;

@@ -14,7 +14,8 @@ namespace effvit {
 // the same numbers up to the float rounding of the requantisation, which the folded integer conv
 // does as the QLinear op would (int32 sums, one scaling). `opset` is the model's default-domain
 // opset: per-channel scales need DequantizeLinear's axis (opset 13); below it such a node is left
-// as it is, and refused as an unsupported op. Returns how many nodes were rewritten.
-int expand_qoperator_ops(onnx::GraphProto& graph, int opset);
+// as it is, and refused as an unsupported op. A node breaking the ops' type rules is an Error
+// naming `path` and the node. Returns how many nodes were rewritten.
+int expand_qoperator_ops(onnx::GraphProto& graph, int opset, const std::string& path);
 
 }  // namespace effvit

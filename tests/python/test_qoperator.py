@@ -56,3 +56,39 @@ def test_qlinear_ops_are_refused_by_name_when_they_cannot_be_expanded(tmp_path):
     onnx.save(model, path)
     r = subprocess.run([CLI, "info", path], capture_output=True, text=True)
     assert r.returncode != 0 and "unsupported op 'QLinearConv'" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_generated_names_never_collide_and_mixed_weight_parameters_run(tmp_path):
+    """Two QLinearConvs sharing a name, a tensor the model already calls like a generated one, and
+    a per-channel weight scale with a scalar zero point (the spec allows it, DequantizeLinear not):
+    still the operator definitions' numbers."""
+    model, params = qoperator_model.build(np.uint8, seed=5)
+    g = model.graph
+    for n in g.node:
+        if n.op_type == "QLinearConv":
+            n.name = "conv"
+    taken = onnx.helper.make_node("Identity", ["y1"], ["conv/effvit_y"], name="taken")
+    g.node.insert(2, taken)  # defined before the second conv, read by nothing
+    for init in g.initializer:
+        if init.name == "w2_zero":
+            init.CopyFrom(onnx.numpy_helper.from_array(np.array(0, np.int8), "w2_zero"))
+    path = str(tmp_path / "names.onnx")
+    onnx.save(model, path)
+    x = np.random.RandomState(6).standard_normal(qoperator_model.SHAPE).astype(np.float32)
+    got = effvit.InferenceSession(path).run(None, {"x": x})[0]
+    want = qoperator_model.evaluate(params, x)
+    assert np.abs(got - want).max() <= 1.01 * params["y3_scale"]
+
+
+def test_qlinear_type_rules_are_checked(tmp_path):
+    """An int8 bias breaks QLinearConv's type rules (ONNX Runtime refuses it): one line naming the
+    node, not a run."""
+    model, _ = qoperator_model.build(np.uint8)
+    for init in model.graph.initializer:
+        if init.name == "b1":
+            init.CopyFrom(onnx.numpy_helper.from_array(np.zeros(16, np.int8), "b1"))
+    path = str(tmp_path / "bias8.onnx")
+    onnx.save(model, path)
+    r = subprocess.run([CLI, "info", path], capture_output=True, text=True)
+    assert r.returncode != 0 and "QLinearConv node 'conv1': the bias must be int32" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
