@@ -185,6 +185,14 @@ def test_overload_is_answered_in_time_and_memory_stays_flat():
     with serving("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "4", run_delay_ms=50) as s:
         x = np.random.default_rng(6).standard_normal((4, 3, 224, 224)).astype(np.float32)
         timeout_us = 300_000
+        # An answer may come after its timeout by what the machine needs to turn a request around:
+        # at least 0.5 s, more where one uncontended request takes long (a loaded CI machine).
+        alone = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            binary_request(s.url + "/v2/models/m0/infer", x)
+            alone.append(time.perf_counter() - t0)
+        slack = max(0.5, 4 * sorted(alone)[1])
         rss = []
         for round_ in range(3):
             codes, late = [], []
@@ -194,12 +202,12 @@ def test_overload_is_answered_in_time_and_memory_stays_flat():
                     t0 = time.perf_counter()
                     r = binary_request(s.url + "/v2/models/m0/infer", x, extra={"parameters": {"timeout": timeout_us}})
                     codes.append(r.status_code)
-                    if time.perf_counter() - t0 > timeout_us / 1e6 + 0.5:
+                    if time.perf_counter() - t0 > timeout_us / 1e6 + slack:
                         late.append(time.perf_counter() - t0)
 
             run_threads(client, 16)
             assert set(codes) <= {200, 503} and 503 in codes and 200 in codes, codes
-            assert not late, late
+            assert not late, (late, slack)
             rss.append(rss_kb(s.proc.pid))
         assert rss[2] < rss[0] + 20 * 1024, rss
 
