@@ -211,9 +211,12 @@ void serve(const ServeOptions& options) {
   if (!options.model_repository.empty())
     for (auto& entry : scan_repository(options.model_repository)) wanted.push_back(entry);
   if (wanted.empty()) throw Error(ErrorKind::invalid_input, "serve: name a model (--model NAME=PATH or --model-repository DIR)");
-  for (const auto& [name, precision] : options.model_precision)
+  for (const auto& entry : options.model_precision) {
+    // Not a structured binding: clang 14 (the fuzz build's) cannot capture one in a lambda.
+    const std::string& name = entry.first;
     if (std::none_of(wanted.begin(), wanted.end(), [&](const auto& w) { return w.first == name; }))
       throw Error(ErrorKind::invalid_input, "serve: --model-precision names '" + name + "', which is not among the models served");
+  }
   std::vector<std::unique_ptr<Served>> models;
   for (const auto& [name, version_path] : wanted) {
     for (const auto& m : models)
