@@ -185,14 +185,15 @@ def test_overload_is_answered_in_time_and_memory_stays_flat():
     with serving("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "4", run_delay_ms=50) as s:
         x = np.random.default_rng(6).standard_normal((4, 3, 224, 224)).astype(np.float32)
         timeout_us = 300_000
-        # An answer may come after its timeout by what the machine needs to turn a request around:
-        # at least 0.5 s, more where one uncontended request takes long (a loaded CI machine).
+        # An answer may come after its timeout by what the machine needs to turn requests around:
+        # at least 0.5 s, more where one request alone takes long (a loaded machine: sixteen client
+        # threads then also wait on each other to serialise their 2.4 MB bodies).
         alone = []
         for _ in range(3):
             t0 = time.perf_counter()
             binary_request(s.url + "/v2/models/m0/infer", x)
             alone.append(time.perf_counter() - t0)
-        slack = max(0.5, 4 * sorted(alone)[1])
+        slack = max(0.5, 8 * sorted(alone)[1])
         rss = []
         for round_ in range(3):
             codes, late = [], []
