@@ -39,6 +39,22 @@ TEST(KernelTables, EachTierHasItsOwnBuild) {
   EXPECT_STREQ(hardware().kernels->isa, kernels_for(hardware().info.tier).isa);
 }
 
+// A NaN logit (a broken model's, or inf - inf) makes its row NaN, as the reference's std::exp does,
+// without the conversion to an integer the exponential's scaling would otherwise hit (undefined
+// for a NaN: found by the onnx_model fuzzer, tests/fuzz_regressions/onnx_model/softmax_nan_logit.onnx).
+TEST(KernelTables, SoftmaxNanRowsStayNan) {
+  for (IsaTier tier : tables_to_test()) {
+    const KernelTable& k = kernels_for(tier);
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    std::vector<float> x = {0.f, nan, 1.f, 2.f, /* row 2: */ inf, 1.f, inf, 0.f, /* row 3: */ 1.f, 2.f, 3.f, 4.f}, y(12);
+    k.softmax_rows_f32(x.data(), nullptr, y.data(), 3, 4);
+    for (int i = 0; i < 8; ++i) EXPECT_TRUE(std::isnan(y[i])) << k.isa << " " << i;
+    float sum = 0.f;
+    for (int i = 8; i < 12; ++i) sum += y[i];
+    EXPECT_NEAR(sum, 1.f, 1e-6f) << k.isa;
+  }
+}
+
 TEST(KernelTables, SoftmaxMatchesReference) {
   std::mt19937 rng(70);
   for (IsaTier tier : tables_to_test()) {

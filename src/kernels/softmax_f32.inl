@@ -6,8 +6,11 @@
 // Row softmax: y[r][0..len) = softmax(x[r][0..len) + bias[r][0..len)) for contiguous rows; bias
 // may be null.
 static inline float exp_nonpositive(float x) {
-  // Inputs are x - max(x) <= 0; below -87 the result underflows to 0 anyway.
-  x = x < -87.0f ? -87.0f : x;
+  // Inputs are x - max(x) <= 0; below -87 the result underflows to 0 anyway. A NaN (a NaN logit,
+  // or inf - inf) is computed as 0 and returned as itself: converting it to an int is undefined.
+  const float in = x;
+  const bool nan = x != x;
+  x = nan ? 0.f : x < -87.0f ? -87.0f : x;
   const float n = __builtin_floorf(x * 1.44269504f + 0.5f);
   const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.f / 720.f;
@@ -20,7 +23,7 @@ static inline float exp_nonpositive(float x) {
   const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
   float scale;
   __builtin_memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+  return nan ? in : p * scale;
 }
 
 static void softmax_rows_f32(const float* x, const float* bias, float* y, int64_t rows, int64_t len) {
