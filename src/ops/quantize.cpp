@@ -113,30 +113,6 @@ void compute_dequantize(const Node& n, const TensorIn& in, const TensorOut& out)
   }
 }
 
-// Per-tensor QuantizeLinear with constant parameters over a plain tensor: the tier's vector kernel,
-// rows shared among the Session's threads.
-class QuantizeKernel final : public Kernel {
- public:
-  QuantizeKernel(float scale, float zero_point, bool to_signed, int64_t count, int threads)
-      : scale_(scale), zero_point_(zero_point), signed_(to_signed), count_(count), threads_(threads), kernels_(*hardware().kernels) {}
-  void run(const TensorIn& in, const TensorOut& out) override {
-    const float* x = in[0]->data<float>();
-    void* y = out[0]->raw();
-    parallel_for(threads_, count_, 32768, [&](int64_t begin, int64_t end) {
-      const size_t n = static_cast<size_t>(end - begin);
-      if (signed_) kernels_.quantize_f32_s8(x + begin, static_cast<int8_t*>(y) + begin, n, scale_, zero_point_);
-      else kernels_.quantize_f32_u8(x + begin, static_cast<uint8_t*>(y) + begin, n, scale_, zero_point_);
-    });
-  }
-
- private:
-  float scale_, zero_point_;
-  bool signed_;
-  int64_t count_;
-  int threads_;
-  const KernelTable& kernels_;
-};
-
 // A Quantize/DequantizeLinear's parameters when they are one constant scale and zero point, the
 // integer side (`quantized`, the output or the input) is uint8 or int8, and the layout (any, as the
 // ops are elementwise, but the same on both sides and never the padded blocked one) allows a flat
@@ -161,40 +137,48 @@ std::optional<PerTensor> per_tensor(const Node& n, const Graph& g, const Value& 
   return p;
 }
 
-std::unique_ptr<Kernel> create_quantize(const Node& n, const Graph& g, const KernelOptions& options) {
-  const auto p = per_tensor(n, g, g.value(n.outputs[0]));
-  if (!p) return nullptr;
-  return std::make_unique<QuantizeKernel>(p->scale, p->zero_point, p->is_signed, shape_numel(g.value(n.inputs[0]).shape), options.threads);
-}
-
-// Per-tensor DequantizeLinear of uint8/int8 with constant parameters over a plain tensor (a QDQ
-// file's activations where no integer kernel absorbed them): the tier's vector kernel.
-class DequantizeKernel final : public Kernel {
+// Per-tensor QuantizeLinear (float32 -> uint8/int8) or DequantizeLinear (back) with constant
+// parameters over a flat tensor: the tier's vector kernels, the elements shared among the
+// Session's threads.
+class PerTensorKernel final : public Kernel {
  public:
-  DequantizeKernel(float scale, float zero_point, bool from_signed, int64_t count, int threads)
-      : scale_(scale), zero_point_(zero_point), signed_(from_signed), count_(count), threads_(threads), kernels_(*hardware().kernels) {}
+  PerTensorKernel(const PerTensor& p, bool quantize, int64_t count, int threads)
+      : p_(p), quantize_(quantize), count_(count), threads_(threads), kernels_(*hardware().kernels) {}
   void run(const TensorIn& in, const TensorOut& out) override {
     const void* x = in[0]->raw();
-    float* y = out[0]->data<float>();
+    void* y = out[0]->raw();
     parallel_for(threads_, count_, 32768, [&](int64_t begin, int64_t end) {
       const size_t n = static_cast<size_t>(end - begin);
-      if (signed_) kernels_.dequantize_s8_f32(static_cast<const int8_t*>(x) + begin, y + begin, n, scale_, zero_point_);
-      else kernels_.dequantize_u8_f32(static_cast<const uint8_t*>(x) + begin, y + begin, n, scale_, zero_point_);
+      if (quantize_) {
+        const float* from = static_cast<const float*>(x) + begin;
+        if (p_.is_signed) kernels_.quantize_f32_s8(from, static_cast<int8_t*>(y) + begin, n, p_.scale, p_.zero_point);
+        else kernels_.quantize_f32_u8(from, static_cast<uint8_t*>(y) + begin, n, p_.scale, p_.zero_point);
+      } else {
+        float* to = static_cast<float*>(y) + begin;
+        if (p_.is_signed) kernels_.dequantize_s8_f32(static_cast<const int8_t*>(x) + begin, to, n, p_.scale, p_.zero_point);
+        else kernels_.dequantize_u8_f32(static_cast<const uint8_t*>(x) + begin, to, n, p_.scale, p_.zero_point);
+      }
     });
   }
 
  private:
-  float scale_, zero_point_;
-  bool signed_;
+  PerTensor p_;
+  bool quantize_;
   int64_t count_;
   int threads_;
   const KernelTable& kernels_;
 };
 
+std::unique_ptr<Kernel> create_quantize(const Node& n, const Graph& g, const KernelOptions& options) {
+  const auto p = per_tensor(n, g, g.value(n.outputs[0]));
+  if (!p) return nullptr;
+  return std::make_unique<PerTensorKernel>(*p, true, shape_numel(g.value(n.inputs[0]).shape), options.threads);
+}
+
 std::unique_ptr<Kernel> create_dequantize(const Node& n, const Graph& g, const KernelOptions& options) {
   const auto p = per_tensor(n, g, g.value(n.inputs[0]));
   if (!p) return nullptr;
-  return std::make_unique<DequantizeKernel>(p->scale, p->zero_point, p->is_signed, shape_numel(g.value(n.inputs[0]).shape), options.threads);
+  return std::make_unique<PerTensorKernel>(*p, false, shape_numel(g.value(n.inputs[0]).shape), options.threads);
 }
 
 }  // namespace
