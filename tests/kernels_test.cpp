@@ -97,6 +97,53 @@ TEST(KernelTables, ReluAndAddMatchReference) {
   }
 }
 
+// Row means (double sums, reassociated) within a float rounding of the serial double sum, and the
+// per-row scale bit-equal to the element loop; large magnitudes of both signs make cancellation.
+TEST(KernelTables, RowMeanAndScaleRowsMatchReference) {
+  std::mt19937 rng(73);
+  std::uniform_real_distribution<float> big(-1e6f, 1e6f);
+  for (IsaTier tier : tables_to_test()) {
+    const KernelTable& k = kernels_for(tier);
+    for (int64_t len : {1, 3, 16, 49, 50, 196}) {
+      const int64_t rows = 5;
+      std::vector<float> x(static_cast<size_t>(rows * len)), scale(rows), mean(rows), scaled(x.size());
+      for (auto& v : x) v = big(rng);
+      for (auto& v : scale) v = big(rng);
+      k.row_mean_f32(x.data(), mean.data(), rows, len);
+      k.scale_rows_f32(x.data(), scale.data(), scaled.data(), rows, len);
+      for (int64_t r = 0; r < rows; ++r) {
+        double serial = 0.0;
+        for (int64_t j = 0; j < len; ++j) serial += x[static_cast<size_t>(r * len + j)];
+        const float want = static_cast<float>(serial / static_cast<double>(len));
+        ASSERT_LE(std::fabs(mean[static_cast<size_t>(r)] - want), std::fabs(want) * 1.2e-7f) << k.isa << " len " << len;
+        for (int64_t j = 0; j < len; ++j)
+          ASSERT_EQ(scaled[static_cast<size_t>(r * len + j)], x[static_cast<size_t>(r * len + j)] * scale[static_cast<size_t>(r)]) << k.isa;
+      }
+    }
+  }
+}
+
+// Register-tiled transposes against the element loop: sizes around the 4 and 8 tiles, leading
+// dimensions past the copied width, and NaN payloads (bits move, nothing is computed).
+TEST(KernelTables, TransposeMatchesReference) {
+  std::mt19937 rng(72);
+  for (IsaTier tier : tables_to_test()) {
+    const KernelTable& k = kernels_for(tier);
+    for (int trial = 0; trial < 200; ++trial) {
+      const int64_t rows = 1 + rng() % 27, cols = 1 + rng() % 27;
+      const int64_t src_ld = rows + rng() % 5, dst_ld = cols + rng() % 5;
+      std::vector<uint32_t> src(static_cast<size_t>(cols * src_ld)), dst(static_cast<size_t>(rows * dst_ld), 0xdeadbeef);
+      for (auto& v : src) v = static_cast<uint32_t>(rng());
+      src[0] = 0x7fc01234u;  // a quiet NaN with a payload
+      std::vector<uint32_t> want = dst;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) want[static_cast<size_t>(r * dst_ld + c)] = src[static_cast<size_t>(c * src_ld + r)];
+      k.transpose_u32(src.data(), rows, cols, src_ld, dst.data(), dst_ld);
+      ASSERT_EQ(dst, want) << k.isa << " rows " << rows << " cols " << cols << " lds " << src_ld << " " << dst_ld;
+    }
+  }
+}
+
 // The bf16 pointwise conv (tables from avx512_bf16 up) against sums in double of the same bf16
 // operands: random shapes (odd block counts, pixel counts around its 8-row passes), then exact
 // cases: the output's rounding ties (to even, both ways), a sum past bf16's range (infinity), a NaN

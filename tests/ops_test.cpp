@@ -339,12 +339,18 @@ TEST(Ops, Softmax) {
 
 TEST(Ops, TransposeRandomPermutations) {
   std::mt19937 rng(8);
-  for (int trial = 0; trial < 30; ++trial) {
-    const Shape s = random_shape(rng, 1, 5);
+  // Then the window attention's NCHW <-> NHWC forms on sizes past the kernels' 8x8 tiles, which
+  // run as batched 2-D transposes.
+  const std::vector<std::pair<Shape, std::vector<int64_t>>> tiled = {
+      {{1, 19, 13, 11}, {0, 2, 3, 1}}, {{1, 13, 11, 19}, {0, 3, 1, 2}}, {{3, 9, 17, 10}, {0, 3, 1, 2}}, {{2, 8, 16}, {0, 2, 1}}};
+  for (int trial = 0; trial < 30 + static_cast<int>(tiled.size()); ++trial) {
+    const bool fixed = trial >= 30;
+    const Shape s = fixed ? tiled[static_cast<size_t>(trial - 30)].first : random_shape(rng, 1, 5);
     std::vector<int64_t> perm(s.size());
     std::iota(perm.begin(), perm.end(), 0);
     std::shuffle(perm.begin(), perm.end(), rng);
-    const bool default_perm = trial % 5 == 0;
+    if (fixed) perm = tiled[static_cast<size_t>(trial - 30)].second;
+    const bool default_perm = !fixed && trial % 5 == 0;
     if (default_perm) std::sort(perm.rbegin(), perm.rend());  // what an omitted perm means
     SCOPED_TRACE(shape_str(s) + " perm " + shape_str(perm));
     const Tensor x = trial % 3 ? random_f32(s, rng) : random_i64(s, rng, -1000, 1000);
@@ -975,6 +981,26 @@ namespace effvit {
 namespace {
 
 using namespace effvit::test;
+
+// Mul by a per-row scale (squeeze-excite's x * gate) runs as ScaleRows: bit-equal to the broadcast
+// reference for either operand order and ranks aligned or not; other broadcasts keep the walk.
+TEST(Ops, MulScaleRowsMatchesReference) {
+  std::mt19937 rng(33);
+  const std::vector<std::pair<Shape, Shape>> cases = {{{1, 37, 7, 7}, {1, 37, 1, 1}}, {{2, 5, 3, 4}, {2, 5, 1, 1}},
+                                                      {{3, 17, 9}, {3, 1, 1}},       {{1, 4, 5}, {4, 1}},
+                                                      {{2, 3, 4}, {2, 3, 4}},        {{6, 4, 5}, {4, 1}}};
+  for (size_t c = 0; c < cases.size(); ++c) {
+    const auto& [full, scale] = cases[c];
+    const Tensor x = random_f32(full, rng), s = random_f32(scale, rng);
+    for (bool scale_first : {false, true}) {
+      const std::vector<Arg> args = scale_first ? std::vector<Arg>{rt(s), rt(x)} : std::vector<Arg>{rt(x), rt(s)};
+      if (c < 4)
+        expect_identical(run_op("Mul", args, {}, 1, "test_node", true).at(0), run_op1("Mul", args));
+      else
+        EXPECT_THROW(run_op("Mul", args, {}, 1, "test_node", true), std::runtime_error) << shape_str(full) << " x " << shape_str(scale);
+    }
+  }
+}
 
 // Seventeen axes (a review found 16 as a silent limit of the allocation-free walks): an Add and a
 // reversing Transpose, plan-time kernel and reference alike.

@@ -16,6 +16,24 @@ static void normalize_f32(const float* x, float* y, size_t n, float mean, float 
   for (size_t i = 0; i < n; ++i) y[i] = (x[i] - mean) * scale;
 }
 
+// y[r] = mean of x[r * len .. r * len + len), summed in double (the reference sums serially in
+// double; the reassociated vector sum differs by double roundings only).
+static void row_mean_f32(const float* x, float* y, int64_t rows, int64_t len) {
+  for (int64_t r = 0; r < rows; ++r) {
+    double acc = 0.0;
+    for (int64_t j = 0; j < len; ++j) acc += static_cast<double>(x[r * len + j]);
+    y[r] = static_cast<float>(acc / static_cast<double>(len));
+  }
+}
+
+// y[r * len + j] = x[r * len + j] * scale[r] (squeeze-excite's x * gate).
+static void scale_rows_f32(const float* x, const float* scale, float* y, int64_t rows, int64_t len) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float s = scale[r];
+    for (int64_t j = 0; j < len; ++j) y[r * len + j] = x[r * len + j] * s;
+  }
+}
+
 static void widen_u8_f32(const uint8_t* x, float* y, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] = static_cast<float>(x[i]);
 }

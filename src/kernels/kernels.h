@@ -92,6 +92,10 @@ struct KernelTable {
   void (*add_bf16)(const uint16_t* a, const uint16_t* b, uint16_t* y, size_t n);
   // y = (x - mean) * scale over n floats, exactly as Sub then Mul compute it.
   void (*normalize_f32)(const float* x, float* y, size_t n, float mean, float scale);
+  // y[r] = mean of row r of x ([rows][len]), summed in double (ReduceMean, GlobalAveragePool).
+  void (*row_mean_f32)(const float* x, float* y, int64_t rows, int64_t len);
+  // y[r][j] = x[r][j] * scale[r] over [rows][len] (Mul by a per-row scale).
+  void (*scale_rows_f32)(const float* x, const float* scale, float* y, int64_t rows, int64_t len);
   // y = float(x) over n bytes.
   void (*widen_u8_f32)(const uint8_t* x, float* y, size_t n);
   // y[r][0..len) = softmax(x[r][0..len) + bias[r][0..len)) for `rows` contiguous rows (bias may be
@@ -120,6 +124,9 @@ struct KernelTable {
   // even, denormals to zero (channels a multiple of 16, pixels at most 2^26): the pointwise conv's
   // input from a plain float32 producer. Null below the avx512_bf16 tier.
   void (*plain_f32_to_blocked_bf16)(const float* x, int64_t channels, int64_t pixels, uint16_t* y);
+  // dst[r * dst_ld + c] = src[c * src_ld + r] for r < rows, c < cols: 4-byte elements moved
+  // bit for bit (Transpose, in register tiles).
+  void (*transpose_u32)(const uint32_t* src, int64_t rows, int64_t cols, int64_t src_ld, uint32_t* dst, int64_t dst_ld);
 };
 
 extern const KernelTable kKernelsSse41, kKernelsAvx2, kKernelsAvx512, kKernelsAvx512Bf16;

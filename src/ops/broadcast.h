@@ -12,7 +12,9 @@
 #include <cstring>
 #include <vector>
 
+#include "cpu/hardware.h"
 #include "effvit/error.h"
+#include "kernels/kernels.h"
 #include "effvit/tensor.h"
 #include "ops/op.h"
 #include "ops/parallel.h"
@@ -106,10 +108,56 @@ void for_each_row(const Shape& out_shape, const int64_t* const (&operand_strides
                });
 }
 
+// A gather that is a batch of 2-D transposes: out[b][r][c] = src[b * batch_stride + r + c * src_ld]
+// (NCHW <-> NHWC and its windowed forms). Found once the walk's mergeable axes are merged.
+struct BatchedTranspose {
+  int64_t batch = 0, rows = 0, cols = 0, batch_stride = 0, src_ld = 0;
+};
+
+inline bool as_batched_transpose(const Shape& out, const std::vector<int64_t>& strides, BatchedTranspose& t) {
+  int64_t shape[3], stride[3];
+  size_t rank = 0;
+  for (size_t d = 0; d < out.size(); ++d) {
+    if (out[d] == 1) continue;
+    if (rank > 0 && stride[rank - 1] == strides[d] * out[d]) {
+      shape[rank - 1] *= out[d];
+      stride[rank - 1] = strides[d];
+      continue;
+    }
+    if (rank == 3) return false;
+    shape[rank] = out[d];
+    stride[rank] = strides[d];
+    ++rank;
+  }
+  if (rank < 2 || stride[rank - 2] != 1 || stride[rank - 1] == 1) return false;
+  t.batch = rank == 3 ? shape[0] : 1;
+  t.batch_stride = rank == 3 ? stride[0] : 0;
+  t.rows = shape[rank - 2];
+  t.cols = shape[rank - 1];
+  t.src_ld = stride[rank - 1];
+  return true;
+}
+
 // dst (dense, shaped `out`) = elements of `src` at base + sum(idx[d] * strides[d]), for element
 // sizes 1, 4 and 8. Transpose, Slice and Expand are all this one strided gather.
 inline void strided_gather(const void* src, int64_t base, const std::vector<int64_t>& strides, void* dst,
                            const Shape& out, size_t elem) {
+  if (shape_numel(out) == 0) return;
+  BatchedTranspose t;
+  if (elem == 4 && as_batched_transpose(out, strides, t)) {
+    const auto transpose = hardware().kernels->transpose_u32;
+    const uint32_t* s = static_cast<const uint32_t*>(src) + base;
+    auto* d = static_cast<uint32_t*>(dst);
+    // Bands of 8 output rows, shared among the Session's threads (at least 16k elements each).
+    const int64_t bands = (t.rows + 7) / 8;
+    parallel_for(omp_get_max_threads(), t.batch * bands, std::max<int64_t>(1, 16384 / (8 * t.cols)), [&](int64_t first, int64_t last) {
+      for (int64_t i = first; i < last; ++i) {
+        const int64_t b = i / bands, r = i % bands * 8, rows = std::min<int64_t>(8, t.rows - r);
+        transpose(s + b * t.batch_stride + r, rows, t.cols, t.src_ld, d + (b * t.rows + r) * t.cols, t.cols);
+      }
+    });
+    return;
+  }
   const int64_t* const st[1] = {strides.data()};
   auto run = [&](auto tag) {
     using T = decltype(tag);

@@ -2,6 +2,8 @@
 // GlobalAveragePool (mean over every spatial axis, kept as size 1).
 #include <algorithm>
 
+#include "cpu/hardware.h"
+#include "kernels/kernels.h"
 #include "ops/broadcast.h"
 #include "ops/op.h"
 #include "ops/registry_decls.h"
@@ -91,13 +93,7 @@ class RowMean final : public Kernel {
  public:
   RowMean(int64_t rows, int64_t len) : rows_(rows), len_(len) {}
   void run(const TensorIn& in, const TensorOut& out) override {
-    const float* x = in[0]->data<float>();
-    float* y = out[0]->data<float>();
-    for (int64_t r = 0; r < rows_; ++r) {
-      double acc = 0.0;
-      for (int64_t j = 0; j < len_; ++j) acc += x[r * len_ + j];
-      y[r] = static_cast<float>(acc / static_cast<double>(len_));
-    }
+    hardware().kernels->row_mean_f32(in[0]->data<float>(), out[0]->data<float>(), rows_, len_);
   }
 
  private:
