@@ -387,6 +387,33 @@ TEST(KernelTables, DequantizeMatchesReference) {
   }
 }
 
+// effvit.Requantize's kernel on every code, every pair of 8-bit types, with and without the Relu,
+// against the three ops' formulas (ties at x.5 steps, saturation both ways, a NaN scale).
+TEST(KernelTables, RequantizeMatchesReference) {
+  for (IsaTier tier : tables_to_test()) {
+    const KernelTable& k = kernels_for(tier);
+    for (bool in_signed : {false, true})
+      for (bool out_signed : {false, true})
+        for (bool relu : {false, true})
+          for (auto [in_scale, out_scale] : {std::pair{0.5f, 1.f}, std::pair{0.1f, 0.037f}, std::pair{1.f, std::nanf("")}}) {
+            const RequantizeParams p{in_scale, in_signed ? -3.f : 130.f, out_scale, out_signed ? 4.f : 9.f, in_signed, out_signed, relu};
+            uint8_t codes[259], got[259];
+            for (int i = 0; i < 259; ++i) codes[i] = static_cast<uint8_t>(i * 7);
+            k.requantize_8bit(codes, got, 259, p);
+            for (int i = 0; i < 259; ++i) {
+              const float x = in_signed ? static_cast<float>(static_cast<int8_t>(codes[i])) : static_cast<float>(codes[i]);
+              float v = (x - p.in_zero) * p.in_scale;
+              if (relu) v = v > 0.f ? v : 0.f;
+              const float scaled = v / p.out_scale;
+              const float q = std::nearbyint(std::isnan(scaled) ? 0.f : scaled) + p.out_zero;
+              const float want = std::fmin(std::fmax(q, out_signed ? -128.f : 0.f), out_signed ? 127.f : 255.f);
+              const float have = out_signed ? static_cast<float>(static_cast<int8_t>(got[i])) : static_cast<float>(got[i]);
+              ASSERT_EQ(have, want) << k.isa << " code " << int(codes[i]) << " signed " << in_signed << "/" << out_signed << " relu " << relu;
+            }
+          }
+  }
+}
+
 TEST(Hardware, TierIsSupportedAndDerivesTheChannelBlock) {
   const HardwareInfo& hw = hardware_info();
   ASSERT_FALSE(hw.supported.empty());

@@ -767,6 +767,53 @@ TEST(FuseImageQuantize, LeavesWhatItCannotFuse) {
   EXPECT_EQ(g.nodes.size(), 4u);
 }
 
+// DequantizeLinear -> [Relu] -> QuantizeLinear on 8-bit codes (other tools' QDQ files between
+// their convs) becomes one effvit.Requantize: every one of the 256 input codes gives the chain's
+// bytes, in the reference and in the plan's vector kernel, for each pair of 8-bit types. The
+// scales put results on rounding ties (half to even both ways) and past both ends of the range.
+Graph requantize_chain(DType in, DType out, bool relu, float in_scale, float out_scale, bool relu_also_output, bool per_channel) {
+  GraphBuilder b;
+  const ValueId x = b.input("x", in, {1, 4, 8, 8});
+  const ValueId zx = in == DType::i8 ? b.constant("zx", Tensor::from_vector<int8_t>({}, {-3})) : b.constant("zx", Tensor::from_vector<uint8_t>({}, {131}));
+  const ValueId sx = per_channel ? b.constant("sx", f32s({4}, {in_scale, in_scale, in_scale, in_scale})) : b.constant("sx", f32s({}, {in_scale}));
+  const ValueId zx_used = per_channel ? b.constant("zx4", in == DType::i8 ? Tensor::from_vector<int8_t>({4}, {-3, -3, -3, -3})
+                                                                           : Tensor::from_vector<uint8_t>({4}, {131, 131, 131, 131}))
+                                      : zx;
+  ValueId v = b.node("DequantizeLinear", {x, sx, zx_used});
+  if (relu) v = b.node("Relu", {v});
+  if (relu_also_output) b.output(v);
+  const ValueId zy = out == DType::i8 ? b.constant("zy", Tensor::from_vector<int8_t>({}, {5})) : b.constant("zy", Tensor::from_vector<uint8_t>({}, {7}));
+  b.output(b.node("QuantizeLinear", {v, b.constant("sy", f32s({}, {out_scale})), zy}));
+  return specialize(b.graph, {{1, 4, 8, 8}});
+}
+
+TEST(FoldRequantize, OneNodeSameBytesForEveryCode) {
+  for (DType in : {DType::u8, DType::i8})
+    for (DType out : {DType::u8, DType::i8})
+      for (bool relu : {false, true})
+        for (auto [in_scale, out_scale] : {std::pair{0.5f, 1.f}, std::pair{0.25f, 0.5f}, std::pair{0.1f, 0.037f}, std::pair{0.02f, 0.9f}}) {
+          SCOPED_TRACE(std::string(dtype_name(in)) + " -> " + dtype_name(out) + (relu ? " relu" : "") + " scales " +
+                       std::to_string(in_scale) + " " + std::to_string(out_scale));
+          const Graph before = requantize_chain(in, out, relu, in_scale, out_scale, false, false);
+          Graph after = before;
+          ASSERT_EQ(fold_requantize(after), 1);
+          ASSERT_EQ(after.nodes.size(), 1u);
+          EXPECT_EQ(after.nodes[0].op, "effvit.Requantize");
+          Tensor codes(in, {1, 4, 8, 8});
+          auto* bytes = static_cast<uint8_t*>(codes.raw());
+          for (int64_t i = 0; i < codes.numel(); ++i) bytes[i] = static_cast<uint8_t>(i);
+          expect_same_bytes(before, after, codes);
+        }
+}
+
+TEST(FoldRequantize, LeavesWhatItCannotFold) {
+  // The Relu's float output has another reader; per-channel dequantization.
+  Graph shared = requantize_chain(DType::u8, DType::u8, true, 0.1f, 0.05f, true, false);
+  EXPECT_EQ(fold_requantize(shared), 0);
+  Graph per_channel = requantize_chain(DType::u8, DType::u8, false, 0.1f, 0.05f, false, true);
+  EXPECT_EQ(fold_requantize(per_channel), 0);
+}
+
 // ONNX Runtime's default QDQ: int8 activations with non-zero zero points. Read only by
 // DequantizeLinears they become uint8 with the zero point 128 higher: the same bytes out (values
 // past the int8 range saturate the same), and the conv then folds into an integer conv.

@@ -317,7 +317,11 @@ namespace {
 // chain channels-last (no reorder around the second conv), and the result matches the reference
 // ops run one by one. The uint8 tensor between the convs has zero point 0, or 37 (the portable
 // scheme's asymmetric form: the first conv then writes with a zero point, the second subtracts it).
-void check_ffn_chain(uint8_t z1_value, std::mt19937& rng) {
+//
+// With `other_tool`, as ONNX Runtime's quantizer writes it: conv1's float output gets its own
+// Q/DQ (uint8, zero point 128) and the Relu sits between that DequantizeLinear and the next
+// QuantizeLinear; the plan then runs DQ -> Relu -> Q as one effvit.Requantize, still NHWC.
+void check_ffn_chain(uint8_t z1_value, std::mt19937& rng, bool other_tool = false) {
   const int64_t c = 32, hw = 7;
   onnx::ModelProto m;
   m.set_ir_version(7);
@@ -365,7 +369,16 @@ void check_ffn_chain(uint8_t z1_value, std::mt19937& rng) {
   add_node(g, "QuantizeLinear", {"x", "s0", "z0"}, "xq");
   add_node(g, "DequantizeLinear", {"xq", "s0", "z0"}, "xd");
   add_node(g, "Conv", {"xd", "wd0"}, "c1");
-  add_node(g, "Relu", {"c1"}, "r1");
+  const float sa = 6.f / 255.f;
+  add_typed<float>(g, "sa", onnx::TensorProto::FLOAT, {}, {sa});
+  add_typed<uint8_t>(g, "za", onnx::TensorProto::UINT8, {}, {128});
+  if (other_tool) {
+    add_node(g, "QuantizeLinear", {"c1", "sa", "za"}, "cq");
+    add_node(g, "DequantizeLinear", {"cq", "sa", "za"}, "cd");
+    add_node(g, "Relu", {"cd"}, "r1");
+  } else {
+    add_node(g, "Relu", {"c1"}, "r1");
+  }
   add_node(g, "QuantizeLinear", {"r1", "s1", "z1"}, "rq");
   add_node(g, "DequantizeLinear", {"rq", "s1", "z1"}, "rd");
   add_node(g, "Conv", {"rd", "wd1"}, "c2");
@@ -374,8 +387,10 @@ void check_ffn_chain(uint8_t z1_value, std::mt19937& rng) {
   const auto model = Model::load_from_memory(bytes.data(), bytes.size(), "ffn");
   Session session(model);
   const Session::PlanInfo info = session.plan_info({{1, c, hw, hw}});
-  int int8 = 0, to_nhwc = 0, quantize = 0;
+  int int8 = 0, to_nhwc = 0, quantize = 0, requantize = 0;
   for (const auto& n : info.nodes) {
+    EXPECT_NE(n.op, "Relu") << "the Relu runs inside the conv or the requantize";
+    requantize += n.op == "effvit.Requantize";
     int8 += n.op == "Conv" && n.implementation.rfind("int8 conv", 0) == 0;
     quantize += n.op == "QuantizeLinear";
     to_nhwc += n.op == "effvit.ToNhwc" || n.op == "effvit.NhwcToPlain";
@@ -389,6 +404,7 @@ void check_ffn_chain(uint8_t z1_value, std::mt19937& rng) {
   EXPECT_GE(to_nhwc, 1);
   // The first conv writes uint8 itself (passes/fold_quantize_into_conv.cpp): only x is quantized.
   EXPECT_EQ(quantize, 1);
+  EXPECT_EQ(requantize, other_tool ? 1 : 0);
 
   for (int trial = 0; trial < 3; ++trial) {
     const Tensor x = random_f32({1, c, hw, hw}, rng, -3.f, 3.f);
@@ -396,7 +412,13 @@ void check_ffn_chain(uint8_t z1_value, std::mt19937& rng) {
       const Tensor z = u8 ? Tensor::from_vector<uint8_t>({}, {z1_value}) : Tensor::from_vector<int8_t>({}, {0});
       return run_op1("DequantizeLinear", {rt(run_op1("QuantizeLinear", {rt(t), rt(f32s({}, {s})), rt(z)})), rt(f32s({}, {s})), rt(z)});
     };
-    const Tensor r1 = run_op1("Relu", {rt(run_op1("Conv", {rt(qdq(x, s0, false)), cst(weights[0])}))});
+    const Tensor c1 = run_op1("Conv", {rt(qdq(x, s0, false)), cst(weights[0])});
+    Tensor r1 = run_op1("Relu", {rt(c1)});
+    if (other_tool) {
+      const Tensor za = Tensor::from_vector<uint8_t>({}, {128});
+      const Tensor c1q = run_op1("QuantizeLinear", {rt(c1), rt(f32s({}, {sa})), rt(za)});
+      r1 = run_op1("Relu", {rt(run_op1("DequantizeLinear", {rt(c1q), rt(f32s({}, {sa})), rt(za)}))});
+    }
     const Tensor want = run_op1("Add", {rt(run_op1("Conv", {rt(qdq(r1, s1, true)), cst(weights[1])})), rt(x)});
     expect_close(session.run(x), want, 1e-5);
   }
@@ -407,6 +429,7 @@ TEST(QuantizedConv, NhwcChainMatchesTheReferenceOps) {
   for (const uint8_t z1 : {0, 37}) {
     SCOPED_TRACE("zero point " + std::to_string(z1));
     check_ffn_chain(z1, rng);
+    check_ffn_chain(z1, rng, true);
   }
 }
 

@@ -1,11 +1,14 @@
 // Keeps int8 conv chains channels-last (NHWC), the layout oneDNN's int8 convolutions read and
-// write: without it every integer Conv reordered its uint8 input from NCHW and its float output
-// back (1.6 of M5's 7 ms). The counterpart of blocked_layout.cpp for graphs with integer Convs
+// write: without it every integer Conv reordered its uint8 input from NCHW and its output back
+// (1.6 of M5's 7 ms). The counterpart of blocked_layout.cpp for graphs with integer Convs
 // (passes/fold_qdq_into_conv.cpp):
-//   - an integer Conv writes NHWC when a reader can stay NHWC: an Add, a Relu, or a per-tensor
-//     QuantizeLinear whose readers are all integer Convs (quantizing is elementwise, so it keeps
-//     the layout, and an integer Conv reads a NHWC uint8 input as is);
-//   - an Add of two same-shape activations or a Relu stays NHWC when an input is;
+//   - an integer chain is what an integer Conv reads, directly or through Adds, Relus and
+//     per-tensor Quantize/DequantizeLinear (all elementwise, so they keep the layout): effvit's own
+//     files put a QuantizeLinear between convs, other tools' QDQ files DequantizeLinear -> Relu or
+//     Add -> QuantizeLinear;
+//   - an integer Conv writes NHWC when its output is in a chain or an Add, Relu, Quantize or
+//     DequantizeLinear reads it; those ops stay NHWC inside a chain (Add and Relu whenever an
+//     input is NHWC);
 //   - effvit.ToNhwc / effvit.NhwcToPlain convert on the edges where a reader needs the other layout.
 #include "ops/conv.h"
 #include "passes/passes.h"
@@ -15,10 +18,16 @@ namespace {
 
 bool is_activation(const Value& v) { return v.dtype == DType::f32 && v.shape.size() == 4; }
 
-bool per_tensor_quantize(const Node& n, const Graph& g) {
-  return n.op == "QuantizeLinear" && g.is_constant(n.inputs[1]) && shape_numel(g.value(n.inputs[1]).shape) == 1 &&
+// A Quantize/DequantizeLinear with one constant scale and zero point: elementwise, so it keeps
+// whatever layout its input has.
+bool per_tensor(const Node& n, const Graph& g, const char* op) {
+  return n.op == op && g.is_constant(n.inputs[1]) && shape_numel(g.value(n.inputs[1]).shape) == 1 &&
          (n.inputs.size() < 3 || n.inputs[2] == kNoValue || g.is_constant(n.inputs[2]));
 }
+bool per_tensor_quantize(const Node& n, const Graph& g) { return per_tensor(n, g, "QuantizeLinear"); }
+bool per_tensor_dequantize(const Node& n, const Graph& g) { return per_tensor(n, g, "DequantizeLinear"); }
+// Elementwise on 8-bit codes, in any layout (passes/fold_requantize.cpp).
+bool requantize(const Node& n) { return n.op == "effvit.Requantize"; }
 
 }  // namespace
 
@@ -33,34 +42,48 @@ int assign_nhwc_layout(Graph& g) {
   for (const Node& n : g.nodes)
     for (ValueId id : n.inputs)
       if (id != kNoValue) readers[static_cast<size_t>(id)].push_back(&n);
-  auto only_integer_convs_read = [&](ValueId id) {
-    const auto& r = readers[static_cast<size_t>(id)];
-    if (r.empty()) return false;
-    for (const Node* n : r)
-      if (!(n->op == "Conv" && is_quantized_conv(*n) && n->inputs[0] == id)) return false;
-    return true;
-  };
+  // Readers that take a NHWC input as it is: an integer Conv, and the elementwise ops an int8
+  // chain passes through, an Add, a Relu and a per-tensor Quantize/DequantizeLinear (another
+  // tool's QDQ file puts DequantizeLinear -> Relu/Add -> QuantizeLinear between its convs).
   auto nhwc_reader = [&](const Node& r, ValueId id) {
+    if (r.op == "Conv" && is_quantized_conv(r)) return r.inputs[0] == id;
     if (r.op == "Add" || r.op == "Relu") return true;
-    return per_tensor_quantize(r, g) && r.inputs[0] == id && only_integer_convs_read(r.outputs[0]);
+    return (per_tensor_quantize(r, g) || per_tensor_dequantize(r, g) || requantize(r)) && r.inputs[0] == id;
   };
+  auto read_nhwc = [&](ValueId id) {
+    for (const Node* r : readers[static_cast<size_t>(id)])
+      if (nhwc_reader(*r, id)) return true;
+    return false;
+  };
+  // An integer chain: a value some integer Conv reads, or that reaches one through the elementwise
+  // readers above. A chain that never meets an integer Conv stays plain.
+  std::vector<char> reaches(g.values.size(), 0);
+  for (size_t i = g.nodes.size(); i-- > 0;) {
+    const Node& n = g.nodes[i];
+    const bool elementwise = n.op == "Add" || n.op == "Relu" || per_tensor_quantize(n, g) || per_tensor_dequantize(n, g) || requantize(n);
+    const bool into_chain = (n.op == "Conv" && is_quantized_conv(n)) || (elementwise && reaches[static_cast<size_t>(n.outputs[0])]);
+    if (!into_chain) continue;
+    const size_t inputs = n.op == "Add" ? 2 : 1;
+    for (size_t k = 0; k < inputs && k < n.inputs.size(); ++k)
+      if (n.inputs[k] != kNoValue) reaches[static_cast<size_t>(n.inputs[k])] = 1;
+  }
 
   int changed = 0;
   for (const Node& n : g.nodes) {
     Value& out = g.value(n.outputs[0]);
+    const ValueId y = n.outputs[0];
+    const bool nhwc_input = !n.inputs.empty() && n.inputs[0] != kNoValue && g.value(n.inputs[0]).layout == Layout::Nhwc;
     bool nhwc = false;
-    if (n.op == "Conv" && is_quantized_conv(n) && is_activation(out)) {
-      for (const Node* r : readers[static_cast<size_t>(n.outputs[0])]) nhwc = nhwc || nhwc_reader(*r, n.outputs[0]);
-    } else if (n.op == "Conv" && is_quantized_conv(n) && out.shape.size() == 4) {
-      nhwc = only_integer_convs_read(n.outputs[0]);  // a quantized output (fold_quantize_into_conv)
+    if (n.op == "Conv" && is_quantized_conv(n) && out.shape.size() == 4) {
+      nhwc = reaches[static_cast<size_t>(y)] || (is_activation(out) && read_nhwc(y));
     } else if (n.op == "Relu" && is_activation(out)) {
-      nhwc = g.value(n.inputs[0]).layout == Layout::Nhwc;
+      nhwc = nhwc_input;
     } else if (n.op == "Add" && is_activation(out)) {
       const Value& a = g.value(n.inputs[0]);
       const Value& b = g.value(n.inputs[1]);
       nhwc = a.shape == b.shape && !a.is_constant && !b.is_constant && (a.layout == Layout::Nhwc || b.layout == Layout::Nhwc);
-    } else if (per_tensor_quantize(n, g) && out.shape.size() == 4) {
-      nhwc = g.value(n.inputs[0]).layout == Layout::Nhwc && only_integer_convs_read(n.outputs[0]);
+    } else if ((per_tensor_quantize(n, g) || per_tensor_dequantize(n, g) || requantize(n)) && out.shape.size() == 4) {
+      nhwc = nhwc_input && reaches[static_cast<size_t>(y)];
     }
     if (nhwc) {
       out.layout = Layout::Nhwc;
@@ -73,7 +96,8 @@ int assign_nhwc_layout(Graph& g) {
   // QuantizeLinear take their output's; everything else plain.
   auto wants = [&](const Node& n, size_t input) {
     if (n.op == "Conv" && is_quantized_conv(n) && input == 0) return g.value(n.inputs[0]).layout;
-    if (n.op == "Add" || n.op == "Relu" || (n.op == "QuantizeLinear" && input == 0)) return g.value(n.outputs[0]).layout;
+    if (n.op == "Add" || n.op == "Relu" || ((n.op == "QuantizeLinear" || n.op == "DequantizeLinear" || requantize(n)) && input == 0))
+      return g.value(n.outputs[0]).layout;
     return Layout::Plain;
   };
   insert_layout_conversions(g, wants, 0);

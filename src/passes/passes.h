@@ -41,6 +41,8 @@ int shift_int8_activations_to_uint8(Graph& graph);
 // Conv between DequantizeLinear nodes (QDQ) -> an integer Conv reading the quantized activation and
 // int8 weights (effvit.x_scale, per-channel weight scales as input 3). Returns how many.
 int fold_qdq_into_conv(Graph& graph);
+// DequantizeLinear -> [Relu] -> QuantizeLinear on 8-bit per-tensor parameters -> effvit.Requantize.
+int fold_requantize(Graph& graph);
 int fuse_conv_relu(Graph& graph);
 // Transpose(perm swapping the last two axes) -> MatMul becomes a MatMul reading the untransposed
 // operand with effvit.trans_a / effvit.trans_b (oneDNN reads it through strides).

@@ -86,6 +86,7 @@ void optimize_structure(Graph& graph) {
   fold_qdq_into_conv(graph);
   fuse_conv_relu(graph);
   fold_quantize_into_conv(graph);
+  fold_requantize(graph);
   fold_transpose_into_matmul(graph);
   graph.remove_dead_nodes();
 }

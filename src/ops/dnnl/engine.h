@@ -17,9 +17,16 @@ dnnl::engine& dnnl_engine();
 
 // oneDNN's blocked activation format for a channel block of 8 or 16 (nChw8c / nChw16c).
 dnnl::memory::format_tag blocked_tag(int64_t block);
-// oneDNN's type for float32 and bfloat16 activations.
+// oneDNN's type for an activation: float32 or bfloat16, or the 8-bit codes of an int8 chain (the
+// layout conversions of passes/nhwc_layout.cpp move uint8 too: read as float32, a NHWC -> NCHW
+// conversion of uint8 scrambled them).
 inline dnnl::memory::data_type dnnl_type(DType dtype) {
-  return dtype == DType::bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
+  switch (dtype) {
+    case DType::bf16: return dnnl::memory::data_type::bf16;
+    case DType::u8: return dnnl::memory::data_type::u8;
+    case DType::i8: return dnnl::memory::data_type::s8;
+    default: return dnnl::memory::data_type::f32;
+  }
 }
 // The format of a 4-D value in its layout: nchw, nChw<B>c or nhwc.
 dnnl::memory::format_tag layout_tag(const Value& value);
