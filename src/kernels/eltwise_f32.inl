@@ -34,6 +34,15 @@ static void scale_rows_f32(const float* x, const float* scale, float* y, int64_t
   }
 }
 
+// y[r * len + j] = x[r * len + j] * scale[r] + shift[r] (BatchNormalization at inference, one
+// row per channel). The compiler may fuse the multiply-add (one rounding instead of two).
+static void affine_rows_f32(const float* x, const float* scale, const float* shift, float* y, int64_t rows, int64_t len) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float s = scale[r], b = shift[r];
+    for (int64_t j = 0; j < len; ++j) y[r * len + j] = x[r * len + j] * s + b;
+  }
+}
+
 static void widen_u8_f32(const uint8_t* x, float* y, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] = static_cast<float>(x[i]);
 }

@@ -1,8 +1,12 @@
 // BatchNormalization in inference form: y = (x - mean) / sqrt(var + eps) * scale + bias, channel
 // axis 1, any rank >= 2 (BN_Linear heads apply it to [N, C]).
 #include <cmath>
+#include <vector>
 
+#include "cpu/hardware.h"
+#include "kernels/kernels.h"
 #include "ops/op.h"
+#include "ops/parallel.h"
 #include "ops/registry_decls.h"
 
 namespace effvit {
@@ -36,8 +40,51 @@ void compute_bn(const Node& n, const TensorIn& in, const TensorOut& out) {
   }
 }
 
+// A BatchNormalization that fold_batchnorm_into_conv could not fold (no Conv right before it: in
+// another tool's QDQ file a DequantizeLinear sits between them): per channel scale and shift
+// computed once, as compute_bn computes them, then one vectorised multiply-add per element
+// (fused where the tier has FMA: within one rounding of the reference).
+class BatchNormKernel final : public Kernel {
+ public:
+  BatchNormKernel(std::vector<float> scale, std::vector<float> shift, int64_t batch, int64_t inner)
+      : scale_(std::move(scale)), shift_(std::move(shift)), batch_(batch), inner_(inner), affine_(hardware().kernels->affine_rows_f32) {}
+  void run(const TensorIn& in, const TensorOut& out) override {
+    const int64_t channels = static_cast<int64_t>(scale_.size()), image = channels * inner_;
+    const float* x = in[0]->data<float>();
+    float* y = out[0]->data<float>();
+    parallel_for(omp_get_max_threads(), batch_ * channels, std::max<int64_t>(1, 32768 / std::max<int64_t>(inner_, 1)), [&](int64_t first, int64_t last) {
+      for (int64_t r = first; r < last;) {
+        const int64_t b = r / channels, c = r % channels, rows = std::min(last - r, channels - c);
+        affine_(x + b * image + c * inner_, scale_.data() + c, shift_.data() + c, y + b * image + c * inner_, rows, inner_);
+        r += rows;
+      }
+    });
+  }
+
+ private:
+  std::vector<float> scale_, shift_;
+  int64_t batch_, inner_;
+  void (*affine_)(const float*, const float*, const float*, float*, int64_t, int64_t);
+};
+
+std::unique_ptr<Kernel> create_bn(const Node& n, const Graph& g, const KernelOptions&) {
+  const Value& x = g.value(n.inputs[0]);
+  if (x.layout != Layout::Plain || x.dtype != DType::f32 || shape_numel(x.shape) == 0) return nullptr;
+  for (size_t i = 1; i <= 4; ++i)
+    if (!g.is_constant(n.inputs[i])) return nullptr;
+  const int64_t channels = x.shape[1];
+  const float eps = n.attr_float("epsilon", 1e-5f);
+  std::vector<float> scale(static_cast<size_t>(channels)), shift(static_cast<size_t>(channels));
+  auto param = [&](size_t i, int64_t c) { return g.value(n.inputs[i]).constant.data<float>()[c]; };
+  for (int64_t c = 0; c < channels; ++c) {
+    scale[static_cast<size_t>(c)] = param(1, c) / std::sqrt(param(4, c) + eps);
+    shift[static_cast<size_t>(c)] = param(2, c) - param(3, c) * scale[static_cast<size_t>(c)];
+  }
+  return std::make_unique<BatchNormKernel>(std::move(scale), std::move(shift), x.shape[0], shape_numel(x.shape) / (x.shape[0] * channels));
+}
+
 }  // namespace
 
-const OpDef kBatchNormOp{"BatchNormalization", infer_bn, compute_bn};
+const OpDef kBatchNormOp{"BatchNormalization", infer_bn, compute_bn, create_bn};
 
 }  // namespace effvit
