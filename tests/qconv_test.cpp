@@ -321,7 +321,9 @@ namespace {
 // With `other_tool`, as ONNX Runtime's quantizer writes it: conv1's float output gets its own
 // Q/DQ (uint8, zero point 128) and the Relu sits between that DequantizeLinear and the next
 // QuantizeLinear; the plan then runs DQ -> Relu -> Q as one effvit.Requantize, still NHWC.
-void check_ffn_chain(uint8_t z1_value, std::mt19937& rng, bool other_tool = false) {
+// With `batchnorm` as well, a BatchNormalization (not folded first) sits between that
+// DequantizeLinear and the Relu: it runs channels-last inside the chain.
+void check_ffn_chain(uint8_t z1_value, std::mt19937& rng, bool other_tool = false, bool batchnorm = false) {
   const int64_t c = 32, hw = 7;
   onnx::ModelProto m;
   m.set_ir_version(7);
@@ -372,10 +374,19 @@ void check_ffn_chain(uint8_t z1_value, std::mt19937& rng, bool other_tool = fals
   const float sa = 6.f / 255.f;
   add_typed<float>(g, "sa", onnx::TensorProto::FLOAT, {}, {sa});
   add_typed<uint8_t>(g, "za", onnx::TensorProto::UINT8, {}, {128});
+  const Tensor bn_scale = random_f32({c}, rng, 0.5f, 1.5f), bn_bias = random_f32({c}, rng, -0.5f, 0.5f);
+  const Tensor bn_mean = random_f32({c}, rng, -0.5f, 0.5f), bn_var = random_f32({c}, rng, 0.5f, 2.f);
   if (other_tool) {
     add_node(g, "QuantizeLinear", {"c1", "sa", "za"}, "cq");
     add_node(g, "DequantizeLinear", {"cq", "sa", "za"}, "cd");
-    add_node(g, "Relu", {"cd"}, "r1");
+    if (batchnorm) {
+      for (const auto& [name, t] : {std::pair{"bn_s", &bn_scale}, std::pair{"bn_b", &bn_bias}, std::pair{"bn_m", &bn_mean}, std::pair{"bn_v", &bn_var}})
+        add_typed<float>(g, name, onnx::TensorProto::FLOAT, {c}, std::vector<float>(t->data<float>(), t->data<float>() + c));
+      add_node(g, "BatchNormalization", {"cd", "bn_s", "bn_b", "bn_m", "bn_v"}, "cb");
+      add_node(g, "Relu", {"cb"}, "r1");
+    } else {
+      add_node(g, "Relu", {"cd"}, "r1");
+    }
   } else {
     add_node(g, "Relu", {"c1"}, "r1");
   }
@@ -389,7 +400,8 @@ void check_ffn_chain(uint8_t z1_value, std::mt19937& rng, bool other_tool = fals
   const Session::PlanInfo info = session.plan_info({{1, c, hw, hw}});
   int int8 = 0, to_nhwc = 0, quantize = 0, requantize = 0;
   for (const auto& n : info.nodes) {
-    EXPECT_NE(n.op, "Relu") << "the Relu runs inside the conv or the requantize";
+    if (!batchnorm) EXPECT_NE(n.op, "Relu") << "the Relu runs inside the conv or the requantize";
+    if (batchnorm && n.op == "BatchNormalization") EXPECT_EQ(n.implementation, "effvit") << "not the reference loop";
     requantize += n.op == "effvit.Requantize";
     int8 += n.op == "Conv" && n.implementation.rfind("int8 conv", 0) == 0;
     quantize += n.op == "QuantizeLinear";
@@ -402,9 +414,10 @@ void check_ffn_chain(uint8_t z1_value, std::mt19937& rng, bool other_tool = fals
   const IsaTier tier = hardware_info().tier;
   EXPECT_EQ(int8, int8_conv_is_exact(tier, DType::i8, full_range_weights()) + int8_conv_is_exact(tier, DType::u8, full_range_weights()));
   EXPECT_GE(to_nhwc, 1);
-  // The first conv writes uint8 itself (passes/fold_quantize_into_conv.cpp): only x is quantized.
-  EXPECT_EQ(quantize, 1);
-  EXPECT_EQ(requantize, other_tool ? 1 : 0);
+  // The first conv writes uint8 itself (passes/fold_quantize_into_conv.cpp): only x is quantized
+  // (and, behind a BatchNormalization, the Relu's output).
+  EXPECT_EQ(quantize, batchnorm ? 2 : 1);
+  EXPECT_EQ(requantize, other_tool && !batchnorm ? 1 : 0);
 
   for (int trial = 0; trial < 3; ++trial) {
     const Tensor x = random_f32({1, c, hw, hw}, rng, -3.f, 3.f);
@@ -417,7 +430,9 @@ void check_ffn_chain(uint8_t z1_value, std::mt19937& rng, bool other_tool = fals
     if (other_tool) {
       const Tensor za = Tensor::from_vector<uint8_t>({}, {128});
       const Tensor c1q = run_op1("QuantizeLinear", {rt(c1), rt(f32s({}, {sa})), rt(za)});
-      r1 = run_op1("Relu", {rt(run_op1("DequantizeLinear", {rt(c1q), rt(f32s({}, {sa})), rt(za)}))});
+      Tensor cd = run_op1("DequantizeLinear", {rt(c1q), rt(f32s({}, {sa})), rt(za)});
+      if (batchnorm) cd = run_op1("BatchNormalization", {rt(cd), cst(bn_scale), cst(bn_bias), cst(bn_mean), cst(bn_var)});
+      r1 = run_op1("Relu", {rt(cd)});
     }
     const Tensor want = run_op1("Add", {rt(run_op1("Conv", {rt(qdq(r1, s1, true)), cst(weights[1])})), rt(x)});
     expect_close(session.run(x), want, 1e-5);
@@ -430,6 +445,7 @@ TEST(QuantizedConv, NhwcChainMatchesTheReferenceOps) {
     SCOPED_TRACE("zero point " + std::to_string(z1));
     check_ffn_chain(z1, rng);
     check_ffn_chain(z1, rng, true);
+    check_ffn_chain(z1, rng, true, true);
   }
 }
 

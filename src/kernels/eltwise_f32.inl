@@ -43,6 +43,13 @@ static void affine_rows_f32(const float* x, const float* scale, const float* shi
   }
 }
 
+// y[r * len + j] = x[r * len + j] * scale[j] + shift[j]: the same with the channel innermost
+// (channels-last BatchNormalization inside an int8 chain).
+static void affine_columns_f32(const float* x, const float* scale, const float* shift, float* y, int64_t rows, int64_t len) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < len; ++j) y[r * len + j] = x[r * len + j] * scale[j] + shift[j];
+}
+
 static void widen_u8_f32(const uint8_t* x, float* y, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] = static_cast<float>(x[i]);
 }

@@ -107,6 +107,8 @@ struct KernelTable {
   // y[r][j] = x[r][j] * scale[r] + shift[r] over [rows][len], the multiply-add possibly fused
   // (BatchNormalization).
   void (*affine_rows_f32)(const float* x, const float* scale, const float* shift, float* y, int64_t rows, int64_t len);
+  // y[r][j] = x[r][j] * scale[j] + shift[j] (the channel innermost: NHWC).
+  void (*affine_columns_f32)(const float* x, const float* scale, const float* shift, float* y, int64_t rows, int64_t len);
   // y = float(x) over n bytes.
   void (*widen_u8_f32)(const uint8_t* x, float* y, size_t n);
   // y[r][0..len) = softmax(x[r][0..len) + bias[r][0..len)) for `rows` contiguous rows (bias may be

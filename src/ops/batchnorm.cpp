@@ -43,19 +43,28 @@ void compute_bn(const Node& n, const TensorIn& in, const TensorOut& out) {
 // A BatchNormalization that fold_batchnorm_into_conv could not fold (no Conv right before it: in
 // another tool's QDQ file a DequantizeLinear sits between them): per channel scale and shift
 // computed once, as compute_bn computes them, then one vectorised multiply-add per element
-// (fused where the tier has FMA: within one rounding of the reference).
+// (fused where the tier has FMA: within one rounding of the reference). Channels-last inside an
+// int8 chain (passes/nhwc_layout.cpp), where the channel is the innermost axis.
 class BatchNormKernel final : public Kernel {
  public:
-  BatchNormKernel(std::vector<float> scale, std::vector<float> shift, int64_t batch, int64_t inner)
-      : scale_(std::move(scale)), shift_(std::move(shift)), batch_(batch), inner_(inner), affine_(hardware().kernels->affine_rows_f32) {}
+  BatchNormKernel(std::vector<float> scale, std::vector<float> shift, int64_t batch, int64_t inner, bool channels_last)
+      : scale_(std::move(scale)), shift_(std::move(shift)), batch_(batch), inner_(inner), channels_last_(channels_last),
+        kernels_(*hardware().kernels) {}
   void run(const TensorIn& in, const TensorOut& out) override {
     const int64_t channels = static_cast<int64_t>(scale_.size()), image = channels * inner_;
     const float* x = in[0]->data<float>();
     float* y = out[0]->data<float>();
+    if (channels_last_) {
+      // Rows of one pixel's channels, shared among the Session's threads.
+      parallel_for(omp_get_max_threads(), batch_ * inner_, std::max<int64_t>(1, 32768 / channels), [&](int64_t first, int64_t last) {
+        kernels_.affine_columns_f32(x + first * channels, scale_.data(), shift_.data(), y + first * channels, last - first, channels);
+      });
+      return;
+    }
     parallel_for(omp_get_max_threads(), batch_ * channels, std::max<int64_t>(1, 32768 / std::max<int64_t>(inner_, 1)), [&](int64_t first, int64_t last) {
       for (int64_t r = first; r < last;) {
         const int64_t b = r / channels, c = r % channels, rows = std::min(last - r, channels - c);
-        affine_(x + b * image + c * inner_, scale_.data() + c, shift_.data() + c, y + b * image + c * inner_, rows, inner_);
+        kernels_.affine_rows_f32(x + b * image + c * inner_, scale_.data() + c, shift_.data() + c, y + b * image + c * inner_, rows, inner_);
         r += rows;
       }
     });
@@ -64,12 +73,16 @@ class BatchNormKernel final : public Kernel {
  private:
   std::vector<float> scale_, shift_;
   int64_t batch_, inner_;
-  void (*affine_)(const float*, const float*, const float*, float*, int64_t, int64_t);
+  bool channels_last_;
+  const KernelTable& kernels_;
 };
 
 std::unique_ptr<Kernel> create_bn(const Node& n, const Graph& g, const KernelOptions&) {
   const Value& x = g.value(n.inputs[0]);
-  if (x.layout != Layout::Plain || x.dtype != DType::f32 || shape_numel(x.shape) == 0) return nullptr;
+  const bool channels_last = x.layout == Layout::Nhwc;
+  if ((x.layout != Layout::Plain && !channels_last) || x.layout != g.value(n.outputs[0]).layout || x.dtype != DType::f32 ||
+      shape_numel(x.shape) == 0)
+    return nullptr;
   for (size_t i = 1; i <= 4; ++i)
     if (!g.is_constant(n.inputs[i])) return nullptr;
   const int64_t channels = x.shape[1];
@@ -80,7 +93,8 @@ std::unique_ptr<Kernel> create_bn(const Node& n, const Graph& g, const KernelOpt
     scale[static_cast<size_t>(c)] = param(1, c) / std::sqrt(param(4, c) + eps);
     shift[static_cast<size_t>(c)] = param(2, c) - param(3, c) * scale[static_cast<size_t>(c)];
   }
-  return std::make_unique<BatchNormKernel>(std::move(scale), std::move(shift), x.shape[0], shape_numel(x.shape) / (x.shape[0] * channels));
+  return std::make_unique<BatchNormKernel>(std::move(scale), std::move(shift), x.shape[0], shape_numel(x.shape) / (x.shape[0] * channels),
+                                           channels_last);
 }
 
 }  // namespace

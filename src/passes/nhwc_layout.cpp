@@ -2,8 +2,9 @@
 // write: without it every integer Conv reordered its uint8 input from NCHW and its output back
 // (1.6 of M5's 7 ms). The counterpart of blocked_layout.cpp for graphs with integer Convs
 // (passes/fold_qdq_into_conv.cpp):
-//   - an integer chain is what an integer Conv reads, directly or through Adds, Relus and
-//     per-tensor Quantize/DequantizeLinear (all elementwise, so they keep the layout): effvit's own
+//   - an integer chain is what an integer Conv reads, directly or through Adds, Relus,
+//     BatchNormalizations with constant parameters (per channel: its kernel runs channels-last)
+//     and per-tensor Quantize/DequantizeLinear (elementwise, so they keep the layout): effvit's own
 //     files put a QuantizeLinear between convs, other tools' QDQ files DequantizeLinear -> Relu or
 //     Add -> QuantizeLinear;
 //   - an integer Conv writes NHWC when its output is in a chain or an Add, Relu, Quantize or
@@ -28,6 +29,13 @@ bool per_tensor_quantize(const Node& n, const Graph& g) { return per_tensor(n, g
 bool per_tensor_dequantize(const Node& n, const Graph& g) { return per_tensor(n, g, "DequantizeLinear"); }
 // Elementwise on 8-bit codes, in any layout (passes/fold_requantize.cpp).
 bool requantize(const Node& n) { return n.op == "effvit.Requantize"; }
+// Per channel with constant parameters: its kernel runs channels-last too (ops/batchnorm.cpp).
+bool constant_batchnorm(const Node& n, const Graph& g) {
+  if (n.op != "BatchNormalization" || n.inputs.size() < 5) return false;
+  for (size_t i = 1; i < 5; ++i)
+    if (!g.is_constant(n.inputs[i])) return false;
+  return true;
+}
 
 }  // namespace
 
@@ -47,7 +55,7 @@ int assign_nhwc_layout(Graph& g) {
   // tool's QDQ file puts DequantizeLinear -> Relu/Add -> QuantizeLinear between its convs).
   auto nhwc_reader = [&](const Node& r, ValueId id) {
     if (r.op == "Conv" && is_quantized_conv(r)) return r.inputs[0] == id;
-    if (r.op == "Add" || r.op == "Relu") return true;
+    if (r.op == "Add" || r.op == "Relu" || constant_batchnorm(r, g)) return true;
     return (per_tensor_quantize(r, g) || per_tensor_dequantize(r, g) || requantize(r)) && r.inputs[0] == id;
   };
   auto read_nhwc = [&](ValueId id) {
@@ -60,7 +68,8 @@ int assign_nhwc_layout(Graph& g) {
   std::vector<char> reaches(g.values.size(), 0);
   for (size_t i = g.nodes.size(); i-- > 0;) {
     const Node& n = g.nodes[i];
-    const bool elementwise = n.op == "Add" || n.op == "Relu" || per_tensor_quantize(n, g) || per_tensor_dequantize(n, g) || requantize(n);
+    const bool elementwise = n.op == "Add" || n.op == "Relu" || constant_batchnorm(n, g) || per_tensor_quantize(n, g) ||
+                             per_tensor_dequantize(n, g) || requantize(n);
     const bool into_chain = (n.op == "Conv" && is_quantized_conv(n)) || (elementwise && reaches[static_cast<size_t>(n.outputs[0])]);
     if (!into_chain) continue;
     const size_t inputs = n.op == "Add" ? 2 : 1;
@@ -82,7 +91,8 @@ int assign_nhwc_layout(Graph& g) {
       const Value& a = g.value(n.inputs[0]);
       const Value& b = g.value(n.inputs[1]);
       nhwc = a.shape == b.shape && !a.is_constant && !b.is_constant && (a.layout == Layout::Nhwc || b.layout == Layout::Nhwc);
-    } else if ((per_tensor_quantize(n, g) || per_tensor_dequantize(n, g) || requantize(n)) && out.shape.size() == 4) {
+    } else if ((per_tensor_quantize(n, g) || per_tensor_dequantize(n, g) || requantize(n) || constant_batchnorm(n, g)) &&
+               out.shape.size() == 4 && (!constant_batchnorm(n, g) || is_activation(out))) {
       nhwc = nhwc_input && reaches[static_cast<size_t>(y)];
     }
     if (nhwc) {
@@ -96,7 +106,8 @@ int assign_nhwc_layout(Graph& g) {
   // QuantizeLinear take their output's; everything else plain.
   auto wants = [&](const Node& n, size_t input) {
     if (n.op == "Conv" && is_quantized_conv(n) && input == 0) return g.value(n.inputs[0]).layout;
-    if (n.op == "Add" || n.op == "Relu" || ((n.op == "QuantizeLinear" || n.op == "DequantizeLinear" || requantize(n)) && input == 0))
+    if (n.op == "Add" || n.op == "Relu" ||
+        ((n.op == "QuantizeLinear" || n.op == "DequantizeLinear" || requantize(n) || n.op == "BatchNormalization") && input == 0))
       return g.value(n.outputs[0]).layout;
     return Layout::Plain;
   };
