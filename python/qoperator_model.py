@@ -109,3 +109,93 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+def build_microsoft(activation_type=np.uint8, seed=0):
+    """The com.microsoft QOperator ops ONNX Runtime writes besides QLinearConv and QLinearMatMul,
+    in a squeeze-excite-like block and a classifier head:
+
+      x -> Q -> QLinearConv 3x3 -> QLinearAdd (+ the quantized input) -> QLinearGlobalAveragePool
+        -> QLinearSigmoid -> QLinearMul (the block by its gate) -> QLinearConcat (with the block)
+        -> QLinearGlobalAveragePool -> Flatten -> QGemm (per-column b, int32 bias, transB)
+        -> QLinearSoftmax -> DequantizeLinear -> y [1, 5]
+
+    Returns (ModelProto, params)."""
+    rng = np.random.RandomState(seed)
+    lo, hi = (0, 255) if activation_type == np.uint8 else (-128, 127)
+
+    def zero():
+        return np.array(rng.randint(lo + 60, hi - 60), dtype=activation_type)
+
+    p = {"x_scale": np.float32(0.03), "x_zero": zero(),
+         "w1": rng.randint(-127, 128, (8, 8, 3, 3)).astype(np.int8), "w1_scale": rng.uniform(0.001, 0.004, 8).astype(np.float32),
+         "y1_scale": np.float32(0.03), "y1_zero": zero(), "a_scale": np.float32(0.04), "a_zero": zero(),
+         "g_scale": np.float32(0.02), "g_zero": zero(), "s_scale": np.float32(1 / 255), "s_zero": np.array(lo, activation_type),
+         "m_scale": np.float32(0.03), "m_zero": zero(), "c_scale": np.float32(0.04), "c_zero": zero(),
+         "cg_scale": np.float32(0.02), "cg_zero": zero(),
+         "b": rng.randint(-127, 128, (5, 16)).astype(np.int8), "b_scale": rng.uniform(0.005, 0.02, 5).astype(np.float32),
+         "q_scale": np.float32(0.05), "q_zero": zero(), "sm_scale": np.float32(1 / 256), "sm_zero": np.array(lo, activation_type)}
+    p["b1"] = np.round(rng.uniform(-0.5, 0.5, 8) / (p["x_scale"] * p["w1_scale"])).astype(np.int32)
+    p["gemm_bias"] = np.round(rng.uniform(-0.5, 0.5, 5) / (p["cg_scale"] * p["b_scale"])).astype(np.int32)
+    for k in ("w1", "b"):
+        p[k + "_zero"] = np.zeros(p[k + "_scale"].shape, np.int8)
+    inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in p.items()]
+    ms = "com.microsoft"
+
+    def q(*names):  # a quantized tensor's (value, scale, zero point) inputs
+        return [s for n in names for s in (n, n + "_scale", n + "_zero")]
+
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zero"], ["xq"], name="x_quantize"),
+        helper.make_node("QLinearConv", ["xq", "x_scale", "x_zero", "w1", "w1_scale", "w1_zero", "y1_scale", "y1_zero", "b1"], ["y1"],
+                         name="conv", pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
+        helper.make_node("QLinearAdd", ["y1", "y1_scale", "y1_zero", "xq", "x_scale", "x_zero", "a_scale", "a_zero"], ["a"], name="add", domain=ms),
+        helper.make_node("QLinearGlobalAveragePool", q("a") + ["g_scale", "g_zero"], ["g"], name="pool", domain=ms, channels_last=0),
+        helper.make_node("QLinearSigmoid", q("g") + ["s_scale", "s_zero"], ["s"], name="gate", domain=ms),
+        helper.make_node("QLinearMul", q("a", "s") + ["m_scale", "m_zero"], ["m"], name="mul", domain=ms),
+        helper.make_node("QLinearConcat", ["c_scale", "c_zero"] + q("m", "a"), ["c"], name="concat", domain=ms, axis=1),
+        helper.make_node("QLinearGlobalAveragePool", q("c") + ["cg_scale", "cg_zero"], ["cg"], name="pool2", domain=ms, channels_last=0),
+        helper.make_node("Flatten", ["cg"], ["f"], name="flatten", axis=1),
+        helper.make_node("QGemm", ["f", "cg_scale", "cg_zero", "b", "b_scale", "b_zero", "gemm_bias", "q_scale", "q_zero"], ["qg"], name="gemm",
+                         domain=ms, transB=1, alpha=1.0),
+        helper.make_node("QLinearSoftmax", ["qg", "q_scale", "q_zero", "sm_scale", "sm_zero"], ["sm"], name="softmax", domain=ms,
+                         axis=-1, opset=13),
+        helper.make_node("DequantizeLinear", ["sm", "sm_scale", "sm_zero"], ["y"], name="y_dequantize"),
+    ]
+    graph = helper.make_graph(nodes, "qoperator_microsoft", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(SHAPE))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(ms, 1)],
+                              producer_name="qoperator_model.py")
+    model.ir_version = 8
+    return model, p
+
+
+def _dq(v, scale, zero):
+    return ((v.astype(np.int64) - zero.astype(np.int64)).astype(np.float32) * np.float32(scale)).astype(np.float32)
+
+
+def _q(v, scale, zero):
+    return _saturate(np.round(v.astype(np.float32) / np.float32(scale)).astype(np.int64) + zero.astype(np.int64), zero.dtype)
+
+
+def evaluate_microsoft(p, x):
+    """Each com.microsoft op by its definition: DequantizeLinear, the float op, QuantizeLinear."""
+    xq = _q(x, p["x_scale"], p["x_zero"])
+    acc = qlinear_conv(xq, p["x_zero"], p["w1"], p["w1_zero"], p["b1"], 1)
+    y1 = requantize(acc, (np.float64(p["x_scale"]) * p["w1_scale"].astype(np.float64) / np.float64(p["y1_scale"])).reshape(1, -1, 1, 1),
+                    p["y1_zero"])
+    a = _q(_dq(y1, p["y1_scale"], p["y1_zero"]) + _dq(xq, p["x_scale"], p["x_zero"]), p["a_scale"], p["a_zero"])
+    af = _dq(a, p["a_scale"], p["a_zero"])
+    g = _q(af.mean(axis=(2, 3), keepdims=True, dtype=np.float64).astype(np.float32), p["g_scale"], p["g_zero"])
+    s = _q(1 / (1 + np.exp(-_dq(g, p["g_scale"], p["g_zero"]))), p["s_scale"], p["s_zero"])
+    m = _q(af * _dq(s, p["s_scale"], p["s_zero"]), p["m_scale"], p["m_zero"])
+    c = _q(np.concatenate([_dq(m, p["m_scale"], p["m_zero"]), af], axis=1), p["c_scale"], p["c_zero"])
+    cf = _dq(c, p["c_scale"], p["c_zero"])
+    cg = _q(cf.mean(axis=(2, 3), dtype=np.float64).astype(np.float32), p["cg_scale"], p["cg_zero"])
+    b = p["b"].astype(np.float32) * p["b_scale"][:, None]
+    logits = _dq(cg, p["cg_scale"], p["cg_zero"]) @ b.T + p["gemm_bias"].astype(np.float32) * (p["cg_scale"] * p["b_scale"])
+    qg = _q(logits, p["q_scale"], p["q_zero"])
+    z = _dq(qg, p["q_scale"], p["q_zero"])
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    sm = _q(e / e.sum(axis=-1, keepdims=True), p["sm_scale"], p["sm_zero"])
+    return _dq(sm, p["sm_scale"], p["sm_zero"])

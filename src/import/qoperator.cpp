@@ -128,7 +128,157 @@ struct Rewriter {
     throw Error(path + ": " + n.op_type() + " node '" + (n.name().empty() ? n.output(0) : n.name()) + "': " + what);
   }
 
+  std::string node_name(const onnx::NodeProto& n) const { return n.name().empty() ? n.output(0) : n.name(); }
+
+  [[noreturn]] void refuse(const onnx::NodeProto& n, const std::string& why) const {
+    throw Error(ErrorKind::unsupported, path + ": " + n.domain() + "::" + n.op_type() + " node '" + node_name(n) + "': " + why);
+  }
+
+  // DequantizeLinear of input `value` of n with the scale and (optional) zero point at the given
+  // input indices.
+  std::string dequantize(const onnx::NodeProto& n, int value, int scale, int zero, const std::string& base) {
+    const std::string out = fresh(base + "/effvit_dq" + std::to_string(value));
+    std::vector<std::string> inputs{n.input(value), n.input(scale)};
+    if (zero < n.input_size() && !n.input(zero).empty()) inputs.push_back(n.input(zero));
+    add("DequantizeLinear", out, inputs, out);
+    return out;
+  }
+
+  // QuantizeLinear of `value` into n's output. Without a zero point QuantizeLinear writes uint8,
+  // while the com.microsoft ops write their input's type: an int8 one gets a zero point of 0.
+  void quantize(const onnx::NodeProto& n, const std::string& value, int scale, int zero, int typed_zero, const std::string& base) {
+    std::vector<std::string> inputs{value, n.input(scale)};
+    if (zero < n.input_size() && !n.input(zero).empty()) {
+      inputs.push_back(n.input(zero));
+    } else {
+      auto it = typed_zero < n.input_size() ? initializers.find(n.input(typed_zero)) : initializers.end();
+      if (it == initializers.end()) refuse(n, "without an output zero point, the input's zero point must be an initializer (its type is the output's)");
+      if (it->second->data_type() == onnx::TensorProto::INT8) {
+        onnx::TensorProto zero_point;
+        zero_point.set_name(fresh(base + "/effvit_zero"));
+        zero_point.set_data_type(onnx::TensorProto::INT8);
+        zero_point.set_raw_data(std::string(1, '\0'));
+        added.push_back(std::move(zero_point));
+        initializers[added.back().name()] = &added.back();
+        inputs.push_back(added.back().name());
+      }
+    }
+    add("QuantizeLinear", fresh(base + "/effvit_q"), inputs, n.output(0));
+  }
+
+  static const onnx::AttributeProto* attribute(const onnx::NodeProto& n, const std::string& name) {
+    for (const auto& a : n.attribute())
+      if (a.name() == name) return &a;
+    return nullptr;
+  }
+
+  // ONNX Runtime's QOperator ops of its own domain (what quantize_static writes besides QLinearConv
+  // and QLinearMatMul), each as DequantizeLinear -> the float op -> QuantizeLinear: the op's
+  // definition; ONNX Runtime's kernels approximate it (lookup tables, fixed-point scales), so the
+  // two may differ by a quantization step where a value sits on a rounding boundary.
+  bool rewrite_microsoft(const onnx::NodeProto& n, int opset) {
+    if (n.domain() != "com.microsoft" || n.output_size() != 1) return false;
+    const std::string& op = n.op_type();
+    const std::string base = node_name(n);
+    auto need = [&](int inputs) {
+      if (n.input_size() < inputs) refuse(n, "expects at least " + std::to_string(inputs) + " inputs, has " + std::to_string(n.input_size()));
+    };
+    auto per_tensor_only = [&](std::initializer_list<int> scales) {
+      for (int s : scales)
+        if (per_axis(n.input(s))) refuse(n, "scale '" + n.input(s) + "' is not a constant scalar (per-tensor only)");
+    };
+    if (op == "QLinearAdd" || op == "QLinearMul") {
+      need(7);
+      per_tensor_only({1, 4, 6});
+      const std::string a = dequantize(n, 0, 1, 2, base), b = dequantize(n, 3, 4, 5, base), y = fresh(base + "/effvit_y");
+      add(op == "QLinearAdd" ? "Add" : "Mul", base, {a, b}, y);
+      quantize(n, y, 6, 7, 2, base);
+      return true;
+    }
+    if (op == "QLinearSigmoid" || op == "QLinearGlobalAveragePool" || op == "QLinearSoftmax") {
+      need(4);
+      per_tensor_only({1, 3});
+      if (op == "QLinearGlobalAveragePool") {
+        const auto* channels_last = attribute(n, "channels_last");
+        if (channels_last && channels_last->i() != 0) refuse(n, "channels_last = 1 is not supported");
+      }
+      const std::string x = dequantize(n, 0, 1, 2, base), y = fresh(base + "/effvit_y");
+      onnx::NodeProto& f = add(op == "QLinearSigmoid" ? "Sigmoid" : op == "QLinearSoftmax" ? "Softmax" : "GlobalAveragePool", base, {x}, y);
+      if (op == "QLinearSoftmax") {
+        // Its `opset` attribute says which Softmax it is (before 13: over all axes from `axis` on);
+        // the rewritten node is read by the model's own opset.
+        const auto* own = attribute(n, "opset");
+        if (!own) refuse(n, "has no 'opset' attribute");
+        if ((own->i() < 13) != (opset < 13))
+          refuse(n, "opset " + std::to_string(own->i()) + " Softmax in a model of opset " + std::to_string(opset) + " is not supported");
+        if (const auto* axis = attribute(n, "axis")) *f.add_attribute() = *axis;
+      }
+      quantize(n, y, 3, 4, 2, base);
+      return true;
+    }
+    if (op == "QLinearConcat") {
+      need(5);
+      if ((n.input_size() - 2) % 3) refuse(n, "inputs after y_scale and y_zero_point must come in (tensor, scale, zero point) triples");
+      per_tensor_only({0});
+      std::vector<std::string> parts;
+      for (int i = 2; i < n.input_size(); i += 3) {
+        per_tensor_only({i + 1});
+        parts.push_back(dequantize(n, i, i + 1, i + 2, base));
+      }
+      const std::string y = fresh(base + "/effvit_y");
+      onnx::NodeProto& c = add("Concat", base, parts, y);
+      const auto* axis = attribute(n, "axis");
+      if (!axis) refuse(n, "has no 'axis' attribute");
+      *c.add_attribute() = *axis;
+      quantize(n, y, 0, 1, 4, base);
+      return true;
+    }
+    if (op == "QGemm") {
+      need(6);
+      per_tensor_only({1});
+      if (const auto* alpha = attribute(n, "alpha"); alpha && alpha->f() != 1.f) refuse(n, "alpha other than 1 is not supported");
+      const auto* trans_b = attribute(n, "transB");
+      std::string b_scale = n.input(4);
+      const std::string a = dequantize(n, 0, 1, 2, base);
+      const std::string b = fresh(base + "/effvit_dq3");
+      std::vector<std::string> b_inputs{n.input(3), b_scale};
+      if (!n.input(5).empty()) b_inputs.push_back(n.input(5));
+      onnx::NodeProto& bd = add("DequantizeLinear", b, b_inputs, b);
+      if (per_axis(b_scale)) {
+        if (opset < 13) refuse(n, "per-column weights need opset 13");
+        // One scale per output column: B is [K, N], or [N, K] with transB.
+        auto* axis = bd.add_attribute();
+        axis->set_name("axis");
+        axis->set_type(onnx::AttributeProto::INT);
+        axis->set_i(trans_b && trans_b->i() ? 0 : 1);
+      }
+      std::vector<std::string> gemm_inputs{a, b};
+      if (n.input_size() > 6 && !n.input(6).empty()) {
+        require_type(n, 6, {onnx::TensorProto::INT32}, "the bias must be int32");
+        const std::string c = fresh(base + "/effvit_c");
+        onnx::NodeProto& cd = add("DequantizeLinear", c, {n.input(6), bias_scale(base, n.input(1), b_scale)}, c);
+        if (per_axis(b_scale)) {
+          auto* axis = cd.add_attribute();
+          axis->set_name("axis");
+          axis->set_type(onnx::AttributeProto::INT);
+          axis->set_i(0);
+        }
+        gemm_inputs.push_back(c);
+      }
+      const bool quantized_output = n.input_size() > 7 && !n.input(7).empty();
+      if (quantized_output) per_tensor_only({7});
+      const std::string y = quantized_output ? fresh(base + "/effvit_y") : n.output(0);
+      onnx::NodeProto& g = add("Gemm", base, gemm_inputs, y);
+      for (const char* name : {"transA", "transB"})
+        if (const auto* a = attribute(n, name)) *g.add_attribute() = *a;
+      if (quantized_output) quantize(n, y, 7, 8, 2, base);
+      return true;
+    }
+    return false;
+  }
+
   bool rewrite(const onnx::NodeProto& n, int opset) {
+    if (rewrite_microsoft(n, opset)) return true;
     const bool conv = n.op_type() == "QLinearConv", matmul = n.op_type() == "QLinearMatMul";
     if (!(conv || matmul) || !(n.domain().empty() || n.domain() == "ai.onnx") || n.input_size() < 8 || n.output_size() != 1)
       return false;

@@ -92,3 +92,61 @@ def test_qlinear_type_rules_are_checked(tmp_path):
     r = subprocess.run([CLI, "info", path], capture_output=True, text=True)
     assert r.returncode != 0 and "QLinearConv node 'conv1': the bias must be int32" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+@pytest.mark.parametrize("activation_type", [np.uint8, np.int8])
+def test_microsoft_qoperator_ops_match_their_definitions(tmp_path, activation_type):
+    """ONNX Runtime's own-domain QOperator ops (QLinearAdd, QLinearMul, QLinearGlobalAveragePool,
+    QLinearSigmoid, QLinearConcat, QGemm, QLinearSoftmax) run as DequantizeLinear -> op ->
+    QuantizeLinear: the numpy evaluation of each op's definition, step for step."""
+    model, params = qoperator_model.build_microsoft(activation_type, seed=5)
+    path = str(tmp_path / "microsoft.onnx")
+    onnx.save(model, path)
+    session = effvit.InferenceSession(path)
+    rng = np.random.RandomState(2)
+    mismatched = 0
+    for scale in (1.0, 3.0, 9.0):  # the last saturates the input quantisation
+        for _ in range(4):
+            x = (rng.standard_normal(qoperator_model.SHAPE) * scale).astype(np.float32)
+            got = session.run(None, {"x": x})[0]
+            want = qoperator_model.evaluate_microsoft(params, x)
+            diff = np.abs(got - want) / np.float32(params["sm_scale"])
+            # A value on a rounding boundary in one of nine requantisations may land one step off.
+            assert diff.max() <= 3.01, (scale, got, want)
+            mismatched += int(diff.max() > 0.5)
+    assert mismatched <= 2, mismatched
+
+
+def refused(tmp_path, model, name):
+    path = str(tmp_path / name)
+    onnx.save(model, path)
+    r = subprocess.run([CLI, "info", path], capture_output=True, text=True)
+    assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    return r.stderr
+
+
+def test_microsoft_qoperator_ops_beyond_their_rewrite_are_refused_by_name(tmp_path):
+    """What the rewrite cannot express is one line naming the node and the reason, never a wrong run."""
+    def with_attribute(node_name, key, value):
+        model, _ = qoperator_model.build_microsoft(np.uint8)
+        for n in model.graph.node:
+            if n.name == node_name:
+                for a in n.attribute:
+                    if a.name == key:
+                        n.attribute.remove(a)
+                        break
+                n.attribute.append(onnx.helper.make_attribute(key, value))
+        return model
+
+    err = refused(tmp_path, with_attribute("pool", "channels_last", 1), "channels_last.onnx")
+    assert "QLinearGlobalAveragePool node 'pool': channels_last = 1 is not supported" in err, err
+    err = refused(tmp_path, with_attribute("softmax", "opset", 11), "softmax11.onnx")
+    assert "QLinearSoftmax node 'softmax'" in err and "opset 11" in err, err
+    err = refused(tmp_path, with_attribute("gemm", "alpha", 2.0), "alpha.onnx")
+    assert "QGemm node 'gemm': alpha other than 1" in err, err
+    model, _ = qoperator_model.build_microsoft(np.uint8)
+    for n in model.graph.node:
+        if n.name == "gate":
+            n.op_type = "QLinearLeakyRelu"
+    err = refused(tmp_path, model, "leaky.onnx")
+    assert "unsupported op 'com.microsoft::QLinearLeakyRelu'" in err, err
