@@ -166,6 +166,14 @@ struct Rewriter {
     add("QuantizeLinear", fresh(base + "/effvit_q"), inputs, n.output(0));
   }
 
+  // DequantizeLinear's axis: which axis a per-channel scale runs along.
+  static void set_axis(onnx::NodeProto& n, int64_t axis) {
+    auto* a = n.add_attribute();
+    a->set_name("axis");
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(axis);
+  }
+
   static const onnx::AttributeProto* attribute(const onnx::NodeProto& n, const std::string& name) {
     for (const auto& a : n.attribute())
       if (a.name() == name) return &a;
@@ -247,10 +255,7 @@ struct Rewriter {
       if (per_axis(b_scale)) {
         if (opset < 13) refuse(n, "per-column weights need opset 13");
         // One scale per output column: B is [K, N], or [N, K] with transB.
-        auto* axis = bd.add_attribute();
-        axis->set_name("axis");
-        axis->set_type(onnx::AttributeProto::INT);
-        axis->set_i(trans_b && trans_b->i() ? 0 : 1);
+        set_axis(bd, trans_b && trans_b->i() ? 0 : 1);
       }
       std::vector<std::string> gemm_inputs{a, b};
       if (n.input_size() > 6 && !n.input(6).empty()) {
@@ -258,10 +263,7 @@ struct Rewriter {
         const std::string c = fresh(base + "/effvit_c");
         onnx::NodeProto& cd = add("DequantizeLinear", c, {n.input(6), bias_scale(base, n.input(1), b_scale)}, c);
         if (per_axis(b_scale)) {
-          auto* axis = cd.add_attribute();
-          axis->set_name("axis");
-          axis->set_type(onnx::AttributeProto::INT);
-          axis->set_i(0);
+          set_axis(cd, 0);
         }
         gemm_inputs.push_back(c);
       }
@@ -300,10 +302,7 @@ struct Rewriter {
     onnx::NodeProto& w = add("DequantizeLinear", wd, {n.input(3), w_scale, w_zero}, wd);
     if (per_axis(w_scale)) {
       // Per output channel for a Conv's weight, per column for a MatMul's b.
-      auto* axis = w.add_attribute();
-      axis->set_name("axis");
-      axis->set_type(onnx::AttributeProto::INT);
-      axis->set_i(conv ? 0 : -1);
+      set_axis(w, conv ? 0 : -1);
     }
     std::vector<std::string> op_inputs{xd, wd};
     if (conv && n.input_size() > 8 && !n.input(8).empty()) {
@@ -311,10 +310,7 @@ struct Rewriter {
       const std::string scale = bias_scale(base, n.input(1), w_scale);
       onnx::NodeProto& b = add("DequantizeLinear", bd, {n.input(8), scale}, bd);
       if (per_axis(w_scale)) {
-        auto* axis = b.add_attribute();
-        axis->set_name("axis");
-        axis->set_type(onnx::AttributeProto::INT);
-        axis->set_i(0);
+        set_axis(b, 0);
       }
       op_inputs.push_back(bd);
     }
