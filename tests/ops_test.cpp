@@ -198,6 +198,12 @@ TEST(Ops, Cast) {
   EXPECT_EQ(i32.data<int32_t>()[1], 5);
   expect_identical(run_op1("Cast", {rt(f)}, {{"to", int_attr(1)}}), f);
   expect_error([&] { run_op1("Cast", {rt(f)}, {{"to", int_attr(11)}}); }, {"Cast node 'test_node'", "11"});
+  // int32 sums (ConvInteger's) and uint8 codes to float32 on the tier's kernel: the reference's
+  // values, past 2^24 (rounded to even) and at both ends of int32.
+  const Tensor sums = Tensor::from_vector<int32_t>({7}, {-2147483647 - 1, -16777217, -3, 0, 16777217, 16777219, 2147483647});
+  expect_identical(run_op("Cast", {rt(sums)}, {{"to", int_attr(1)}}, 1, "test_node", true).at(0), run_op1("Cast", {rt(sums)}, {{"to", int_attr(1)}}));
+  const Tensor codes = Tensor::from_vector<uint8_t>({4}, {0, 1, 128, 255});
+  expect_identical(run_op("Cast", {rt(codes)}, {{"to", int_attr(1)}}, 1, "test_node", true).at(0), run_op1("Cast", {rt(codes)}, {{"to", int_attr(1)}}));
 }
 
 // MatMul by its definition: 1-D operands promoted and the promoted axis removed afterwards.

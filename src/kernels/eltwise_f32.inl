@@ -50,7 +50,33 @@ static void affine_columns_f32(const float* x, const float* scale, const float* 
     for (int64_t j = 0; j < len; ++j) y[r * len + j] = x[r * len + j] * scale[j] + shift[j];
 }
 
+// The smallest and largest of n floats, into *lo and *hi (which start the search: a NaN never
+// replaces them). Eight independent lanes so the comparisons vectorise.
+static void min_max_f32(const float* x, size_t n, float* lo, float* hi) {
+  float l[8], h[8];
+  for (int k = 0; k < 8; ++k) l[k] = *lo, h[k] = *hi;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k) {
+      l[k] = x[i + k] < l[k] ? x[i + k] : l[k];
+      h[k] = x[i + k] > h[k] ? x[i + k] : h[k];
+    }
+  for (; i < n; ++i) {
+    l[0] = x[i] < l[0] ? x[i] : l[0];
+    h[0] = x[i] > h[0] ? x[i] : h[0];
+  }
+  for (int k = 0; k < 8; ++k) {
+    *lo = l[k] < *lo ? l[k] : *lo;
+    *hi = h[k] > *hi ? h[k] : *hi;
+  }
+}
+
 static void widen_u8_f32(const uint8_t* x, float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) y[i] = static_cast<float>(x[i]);
+}
+
+// y = float(x) over n int32 (rounded to nearest even past 2^24, as a C++ conversion does).
+static void widen_i32_f32(const int32_t* x, float* y, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] = static_cast<float>(x[i]);
 }
 

@@ -109,8 +109,12 @@ struct KernelTable {
   void (*affine_rows_f32)(const float* x, const float* scale, const float* shift, float* y, int64_t rows, int64_t len);
   // y[r][j] = x[r][j] * scale[j] + shift[j] (the channel innermost: NHWC).
   void (*affine_columns_f32)(const float* x, const float* scale, const float* shift, float* y, int64_t rows, int64_t len);
+  // Lowers *lo and raises *hi to the smallest and largest of n floats (NaN ignored).
+  void (*min_max_f32)(const float* x, size_t n, float* lo, float* hi);
   // y = float(x) over n bytes.
   void (*widen_u8_f32)(const uint8_t* x, float* y, size_t n);
+  // y = float(x) over n int32 (Cast of ConvInteger's / MatMulInteger's sums).
+  void (*widen_i32_f32)(const int32_t* x, float* y, size_t n);
   // y[r][0..len) = softmax(x[r][0..len) + bias[r][0..len)) for `rows` contiguous rows (bias may be
   // null; y may be x); ~1e-6 relative to std::exp.
   void (*softmax_rows_f32)(const float* x, const float* bias, float* y, int64_t rows, int64_t len);

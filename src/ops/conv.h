@@ -37,4 +37,8 @@ bool int8_conv_is_exact(IsaTier tier, DType activation, const Tensor& weights);
 std::unique_ptr<Kernel> create_quantized_conv_dnnl(const Node& node, const Graph& graph, const KernelOptions& options,
                                                    bool allow_int8 = true);
 
+// ConvInteger (ops/integer_ops.cpp) on oneDNN's int8 conv where it is exact (uint8 x, int8 weights
+// with zero point 0); null elsewhere (the reference loop runs).
+std::unique_ptr<Kernel> create_conv_integer_dnnl(const Node& node, const Graph& graph, const KernelOptions& options);
+
 }  // namespace effvit

@@ -350,6 +350,36 @@ std::unique_ptr<Kernel> create_flat_eltwise(const Node& n, const Graph& g, const
                                        options.threads);
 }
 
+// Cast of 8-bit codes or int32 sums to float32 (a quantized model's input, dynamic quantization's
+// ConvInteger / MatMulInteger results): the tier's vector conversion, the same values as
+// compute_cast's, elements shared among the Session's threads.
+class WidenToFloat final : public Kernel {
+ public:
+  WidenToFloat(bool from_int32, int64_t count, int threads) : from_int32_(from_int32), count_(count), threads_(threads), kernels_(*hardware().kernels) {}
+  void run(const TensorIn& in, const TensorOut& out) override {
+    float* y = out[0]->data<float>();
+    parallel_for(threads_, count_, 32768, [&](int64_t begin, int64_t end) {
+      const size_t n = static_cast<size_t>(end - begin);
+      if (from_int32_) kernels_.widen_i32_f32(in[0]->data<int32_t>() + begin, y + begin, n);
+      else kernels_.widen_u8_f32(in[0]->data<uint8_t>() + begin, y + begin, n);
+    });
+  }
+
+ private:
+  bool from_int32_;
+  int64_t count_;
+  int threads_;
+  const KernelTable& kernels_;
+};
+
+std::unique_ptr<Kernel> create_cast(const Node& n, const Graph& g, const KernelOptions& options) {
+  const Value& x = g.value(n.inputs[0]);
+  const Value& y = g.value(n.outputs[0]);
+  if (y.dtype != DType::f32 || (x.dtype != DType::i32 && x.dtype != DType::u8) || x.layout != y.layout || x.layout == Layout::Blocked)
+    return nullptr;
+  return std::make_unique<WidenToFloat>(x.dtype == DType::i32, shape_numel(x.shape), options.threads);
+}
+
 // Mul of a float32 tensor by one value per leading index, broadcast over the trailing axes
 // (squeeze-excite's x * gate[N, C, 1, 1]): one tight loop per row instead of the broadcast walk,
 // which costs more per row than EfficientViT's 16-49-pixel rows take to multiply.
@@ -408,7 +438,7 @@ const OpDef kReluOp{"Relu", infer_relu, compute_relu, create_flat_eltwise};
 const OpDef kSigmoidOp{"Sigmoid", infer_same_f32, compute_sigmoid};
 const OpDef kIdentityOp{"Identity", infer_same, compute_identity};
 const OpDef kDropoutOp{"Dropout", infer_dropout, compute_dropout};
-const OpDef kCastOp{"Cast", infer_cast, compute_cast};
+const OpDef kCastOp{"Cast", infer_cast, compute_cast, create_cast};
 const OpDef kAddOp{"Add", infer_binary, compute_binary, create_flat_eltwise};
 const OpDef kSubOp{"Sub", infer_binary, compute_binary};
 const OpDef kMulOp{"Mul", infer_binary, compute_binary, create_mul};

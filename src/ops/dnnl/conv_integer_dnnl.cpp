@@ -1,0 +1,98 @@
+// ConvInteger (dynamic quantization, ops/integer_ops.cpp) through oneDNN's int8 convolution: uint8
+// x whose zero point arrives per run (DynamicQuantizeLinear computes it from each input), int8
+// weights with zero point 0 packed once, exact int32 sums written as they are. Elsewhere (int8
+// or nonzero-zero-point weights, a tier where oneDNN's int8 conv is not exact) the reference loop.
+#include "cpu/hardware.h"
+#include "ops/conv.h"
+#include "ops/dnnl/engine.h"
+
+namespace effvit {
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+class ConvIntegerDnnl final : public ReorderedPrimitiveKernel {
+ public:
+  ConvIntegerDnnl(const Node& n, const Graph& graph, const KernelOptions& options) {
+    const Value& xv = graph.value(n.inputs[0]);
+    const Value& wv = graph.value(n.inputs[1]);
+    const ConvGeometry g = conv_geometry(n, xv.shape, wv.shape);
+    threads_ = dnnl_threads_for(conv_macs(g), options.threads);
+    OmpThreadScope scope(threads_);
+    auto& eng = dnnl_engine();
+    const memory::dims src_dims{g.batch, g.in_c, g.in_h, g.in_w}, dst_dims{g.batch, g.out_c, g.out_h, g.out_w};
+    const memory::dims w_dims = g.groups > 1 ? memory::dims{g.groups, g.out_c / g.groups, g.in_c / g.groups, g.kh, g.kw}
+                                             : memory::dims{g.out_c, g.in_c, g.kh, g.kw};
+    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                         memory::desc(src_dims, dt::u8, tag::any), memory::desc(w_dims, dt::s8, tag::any), memory::desc(),
+                                         memory::desc(dst_dims, dt::s32, tag::any), {g.stride_h, g.stride_w}, {g.dil_h - 1, g.dil_w - 1},
+                                         {g.pad_t, g.pad_l}, {g.pad_b, g.pad_r});
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    // The zero point changes every run: a one-int32 memory the kernel rewrites before executing.
+    attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+    dnnl::convolution_forward::primitive_desc pd(desc, attr, eng);
+    impls_ = std::string("int8 conv ") + pd.impl_info_str();
+    const memory x_zero(memory::desc({1}, dt::s32, tag::x), eng, &x_zero_);
+    std::vector<std::pair<int, memory>> args;
+    args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(memory::desc(w_dims, dt::s8, g.groups > 1 ? tag::goihw : tag::oihw), wv,
+                                                     pd.weights_desc(), options.weights, packed_));
+    args.emplace_back(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, x_zero);
+    src_plain_ = memory(memory::desc(src_dims, dt::u8, layout_tag(xv)), eng, DNNL_MEMORY_NONE);
+    memory src = src_plain_;
+    if (pd.src_desc() != src_plain_.get_desc()) {
+      src = workspace_.add(pd.src_desc());
+      src_reorder_ = make_reorder(src_plain_, src, impls_);
+    }
+    dst_plain_ = memory(memory::desc(dst_dims, dt::s32, tag::nchw), eng, DNNL_MEMORY_NONE);
+    memory dst = dst_plain_;
+    if (pd.dst_desc() != dst_plain_.get_desc()) {
+      dst = workspace_.add(pd.dst_desc());
+      dst_reorder_ = make_reorder(dst, dst_plain_, impls_);
+    }
+    args.emplace_back(DNNL_ARG_SRC, src);
+    args.emplace_back(DNNL_ARG_DST, dst);
+    args.emplace_back(DNNL_ARG_SCRATCHPAD, workspace_.add(pd.scratchpad_desc()));
+    primitive_ = BoundPrimitive(dnnl::convolution_forward(pd), std::move(args));
+  }
+
+  void run(const TensorIn& in, const TensorOut& out) override {
+    OmpThreadScope scope(threads_);
+    x_zero_ = in.size() > 2 && in[2] ? static_cast<int32_t>(in[2]->data<uint8_t>()[0]) : 0;
+    run_reordered(in[0]->raw(), out[0]->raw());
+  }
+
+ private:
+  std::shared_ptr<void> packed_;
+  int32_t x_zero_ = 0;  // what the zero-point memory points at
+};
+
+bool all_zero(const Tensor& t) {
+  const auto* b = static_cast<const uint8_t*>(t.raw());
+  for (size_t i = 0; i < t.bytes(); ++i)
+    if (b[i]) return false;
+  return true;
+}
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_conv_integer_dnnl(const Node& node, const Graph& graph, const KernelOptions& options) {
+  const Value& x = graph.value(node.inputs[0]);
+  const Value& w = graph.value(node.inputs[1]);
+  if (x.dtype != DType::u8 || x.layout == Layout::Blocked || w.dtype != DType::i8 || !w.is_constant || !w.constant.defined()) return nullptr;
+  if (node.inputs.size() > 3 && node.inputs[3] != kNoValue &&
+      (!graph.is_constant(node.inputs[3]) || !all_zero(graph.value(node.inputs[3]).constant)))
+    return nullptr;
+  if (!int8_conv_is_exact(hardware().info.tier, DType::u8, w.constant)) return nullptr;
+  try {
+    auto kernel = std::make_unique<ConvIntegerDnnl>(node, graph, options);
+    if (!is_reference_implementation(kernel->implementation())) return kernel;
+  } catch (const dnnl::error& e) {
+    if (e.status != dnnl_unimplemented && e.status != dnnl_invalid_arguments) return decline_or_rethrow(node, e);
+  }
+  return nullptr;
+}
+
+}  // namespace effvit

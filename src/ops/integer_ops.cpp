@@ -1,0 +1,215 @@
+// The ops of dynamic quantization (ONNX Runtime's quantize_dynamic): DynamicQuantizeLinear
+// (float32 -> uint8 with a scale and zero point from the tensor's own range, per run),
+// MatMulInteger and ConvInteger (8-bit operands minus their zero points, exact int32 sums). The
+// file then casts the sums to float32 and multiplies by the two scales.
+//
+// DynamicQuantizeLinear follows ONNX Runtime where the ONNX definition leaves a gap: an all-zero
+// tensor (range 0) gets scale 1, not a division by zero.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "cpu/hardware.h"
+#include "kernels/kernels.h"
+#include "ops/broadcast.h"
+#include "ops/conv.h"
+#include "ops/op.h"
+#include "ops/parallel.h"
+#include "ops/registry_decls.h"
+
+namespace effvit {
+namespace {
+
+bool eight_bit(DType t) { return t == DType::u8 || t == DType::i8; }
+
+int32_t code(const Tensor& t, int64_t i) {
+  return t.dtype() == DType::u8 ? static_cast<int32_t>(t.data<uint8_t>()[i]) : static_cast<int32_t>(t.data<int8_t>()[i]);
+}
+
+// ---- DynamicQuantizeLinear ----
+
+void infer_dynamic_quantize(InferContext& c) {
+  c.require_f32(0, 0);
+  c.set_output(0, DType::u8, c.shape(0));
+  c.set_output(1, DType::f32, {});
+  c.set_output(2, DType::u8, {});
+}
+
+struct DynamicParams {
+  float scale;
+  uint8_t zero_point;
+};
+
+// From the tensor's range widened to include 0, as ONNX Runtime computes it.
+DynamicParams dynamic_params(float lo, float hi) {
+  lo = std::min(lo, 0.f);
+  hi = std::max(hi, 0.f);
+  DynamicParams p{};
+  p.scale = hi == lo ? 1.f : (hi - lo) / 255.f;
+  const float zero = std::max(0.f, std::min(255.f, 0.f - lo / p.scale));
+  p.zero_point = static_cast<uint8_t>(std::nearbyint(zero));
+  return p;
+}
+
+void write_params(const DynamicParams& p, const TensorOut& out) {
+  out[1]->data<float>()[0] = p.scale;
+  out[2]->data<uint8_t>()[0] = p.zero_point;
+}
+
+void compute_dynamic_quantize(const Node&, const TensorIn& in, const TensorOut& out) {
+  const float* x = in[0]->data<float>();
+  const int64_t n = in[0]->numel();
+  float lo = 0.f, hi = 0.f;
+  for (int64_t i = 0; i < n; ++i) {
+    lo = x[i] < lo ? x[i] : lo;
+    hi = x[i] > hi ? x[i] : hi;
+  }
+  const DynamicParams p = dynamic_params(lo, hi);
+  write_params(p, out);
+  uint8_t* y = out[0]->data<uint8_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i] / p.scale;
+    const float q = std::nearbyint(std::isnan(v) ? 0.f : v) + static_cast<float>(p.zero_point);
+    y[i] = static_cast<uint8_t>(std::fmin(std::fmax(q, 0.f), 255.f));
+  }
+}
+
+// The range with the tier's vector min/max, the codes with its QuantizeLinear kernel (bit-equal
+// to the reference loops above).
+class DynamicQuantizeKernel final : public Kernel {
+ public:
+  explicit DynamicQuantizeKernel(int64_t count) : count_(count), kernels_(*hardware().kernels) {}
+  void run(const TensorIn& in, const TensorOut& out) override {
+    float lo = 0.f, hi = 0.f;
+    kernels_.min_max_f32(in[0]->data<float>(), static_cast<size_t>(count_), &lo, &hi);
+    const DynamicParams p = dynamic_params(lo, hi);
+    write_params(p, out);
+    kernels_.quantize_f32_u8(in[0]->data<float>(), out[0]->data<uint8_t>(), static_cast<size_t>(count_), p.scale,
+                             static_cast<float>(p.zero_point));
+  }
+
+ private:
+  int64_t count_;
+  const KernelTable& kernels_;
+};
+
+std::unique_ptr<Kernel> create_dynamic_quantize(const Node& n, const Graph& g, const KernelOptions&) {
+  const Value& x = g.value(n.inputs[0]);
+  if (x.layout == Layout::Blocked) return nullptr;
+  return std::make_unique<DynamicQuantizeKernel>(shape_numel(x.shape));
+}
+
+// ---- MatMulInteger ----
+
+// A zero point: a scalar, or one per row of a (length M) / per column of b (length N).
+void check_zero_point(InferContext& c, size_t i, DType type, int64_t along, const char* what) {
+  if (!c.has_input(i)) return;
+  if (c.input(i).dtype != type) c.fail(std::string(what) + " zero point must have its operand's type");
+  const int64_t n = shape_numel(c.shape(i));
+  if (n != 1 && !(c.shape(i).size() == 1 && n == along)) c.fail(std::string(what) + " zero point must be a scalar or one per " + (i == 2 ? "row" : "column"));
+}
+
+void infer_matmul_integer(InferContext& c) {
+  const Shape& a = c.shape(0);
+  const Shape& b = c.shape(1);
+  if (!eight_bit(c.input(0).dtype) || !eight_bit(c.input(1).dtype)) c.fail("operands must be uint8 or int8");
+  if (a.size() < 2 || b.size() < 2) c.fail("operands of rank 1 are not supported");
+  if (a.back() != b[b.size() - 2]) c.fail("inner dimensions differ: " + shape_str(a) + " x " + shape_str(b));
+  check_zero_point(c, 2, c.input(0).dtype, a[a.size() - 2], "a's");
+  check_zero_point(c, 3, c.input(1).dtype, b.back(), "b's");
+  Shape out = broadcast_shapes(Shape(a.begin(), a.end() - 2), Shape(b.begin(), b.end() - 2), c.node);
+  out.push_back(a[a.size() - 2]);
+  out.push_back(b.back());
+  c.set_output(0, DType::i32, out);
+}
+
+// Exact: products of two 8-bit differences (at most 2^16 each) summed in int64, stored as int32
+// (wrapping past it, as the definition allows for 32-bit accumulation).
+void compute_matmul_integer(const Node&, const TensorIn& in, const TensorOut& out) {
+  const Tensor& a = *in[0];
+  const Tensor& b = *in[1];
+  const Shape& sa = a.shape();
+  const Shape& sb = b.shape();
+  const int64_t m = sa[sa.size() - 2], k = sa.back(), n = sb.back();
+  const Shape& so = out[0]->shape();
+  const Shape batch(so.begin(), so.end() - 2);
+  const auto stride_a = broadcast_strides(Shape(sa.begin(), sa.end() - 2), batch);
+  const auto stride_b = broadcast_strides(Shape(sb.begin(), sb.end() - 2), batch);
+  const Tensor* za = in.size() > 2 ? in[2] : nullptr;
+  const Tensor* zb = in.size() > 3 ? in[3] : nullptr;
+  std::vector<int64_t> idx(batch.size(), 0);
+  int32_t* y = out[0]->data<int32_t>();
+  std::vector<int64_t> row(static_cast<size_t>(n));
+  for (int64_t t = 0, batches = shape_numel(batch); t < batches; ++t) {
+    int64_t oa = 0, ob = 0;
+    for (size_t d = 0; d < idx.size(); ++d) {
+      oa += idx[d] * stride_a[d];
+      ob += idx[d] * stride_b[d];
+    }
+    for (int64_t i = 0; i < m; ++i) {
+      const int32_t zai = za ? code(*za, za->numel() == 1 ? 0 : i) : 0;
+      std::fill(row.begin(), row.end(), 0);
+      for (int64_t p = 0; p < k; ++p) {
+        const int64_t av = code(a, (oa * m + i) * k + p) - zai;
+        for (int64_t j = 0; j < n; ++j) row[static_cast<size_t>(j)] += av * (code(b, (ob * k + p) * n + j) - (zb ? code(*zb, zb->numel() == 1 ? 0 : j) : 0));
+      }
+      for (int64_t j = 0; j < n; ++j) y[(t * m + i) * n + j] = static_cast<int32_t>(static_cast<uint32_t>(row[static_cast<size_t>(j)]));
+    }
+    next_index(idx, batch);
+  }
+}
+
+// ---- ConvInteger ----
+
+void infer_conv_integer(InferContext& c) {
+  if (!eight_bit(c.input(0).dtype) || !eight_bit(c.input(1).dtype)) c.fail("x and w must be uint8 or int8");
+  const ConvGeometry g = conv_geometry(c.node, c.shape(0), c.shape(1));
+  if (c.has_input(2) && (c.input(2).dtype != c.input(0).dtype || shape_numel(c.shape(2)) != 1))
+    c.fail("x's zero point must be a scalar of x's type");
+  if (c.has_input(3) && (c.input(3).dtype != c.input(1).dtype || (shape_numel(c.shape(3)) != 1 && c.shape(3) != Shape{g.out_c})))
+    c.fail("w's zero point must be a scalar or one per output channel, of w's type");
+  c.set_output(0, DType::i32, {g.batch, g.out_c, g.out_h, g.out_w});
+}
+
+void compute_conv_integer(const Node& n, const TensorIn& in, const TensorOut& out) {
+  const Tensor& x = *in[0];
+  const Tensor& w = *in[1];
+  const ConvGeometry g = conv_geometry(n, x.shape(), w.shape());
+  const int32_t zx = in.size() > 2 && in[2] ? code(*in[2], 0) : 0;
+  const Tensor* zw = in.size() > 3 ? in[3] : nullptr;
+  const int64_t cin = g.in_c / g.groups, cout = g.out_c / g.groups;
+  int32_t* y = out[0]->data<int32_t>();
+  for (int64_t b = 0; b < g.batch; ++b)
+    for (int64_t oc = 0; oc < g.out_c; ++oc) {
+      const int64_t group = oc / cout;
+      const int32_t zwo = zw ? code(*zw, zw->numel() == 1 ? 0 : oc) : 0;
+      for (int64_t oy = 0; oy < g.out_h; ++oy)
+        for (int64_t ox = 0; ox < g.out_w; ++ox) {
+          int64_t acc = 0;
+          for (int64_t ic = 0; ic < cin; ++ic)
+            for (int64_t ky = 0; ky < g.kh; ++ky) {
+              const int64_t iy = oy * g.stride_h - g.pad_t + ky * g.dil_h;
+              if (iy < 0 || iy >= g.in_h) continue;
+              for (int64_t kx = 0; kx < g.kw; ++kx) {
+                const int64_t ix = ox * g.stride_w - g.pad_l + kx * g.dil_w;
+                if (ix < 0 || ix >= g.in_w) continue;  // padding is the zero point: (zx - zx) = 0
+                const int64_t xv = code(x, ((b * g.in_c + group * cin + ic) * g.in_h + iy) * g.in_w + ix) - zx;
+                acc += xv * (code(w, ((oc * cin + ic) * g.kh + ky) * g.kw + kx) - zwo);
+              }
+            }
+          y[((b * g.out_c + oc) * g.out_h + oy) * g.out_w + ox] = static_cast<int32_t>(static_cast<uint32_t>(acc));
+        }
+    }
+}
+
+std::unique_ptr<Kernel> create_conv_integer(const Node& n, const Graph& g, const KernelOptions& options) {
+  return create_conv_integer_dnnl(n, g, options);
+}
+
+}  // namespace
+
+const OpDef kDynamicQuantizeLinearOp{"DynamicQuantizeLinear", infer_dynamic_quantize, compute_dynamic_quantize, create_dynamic_quantize};
+const OpDef kMatMulIntegerOp{"MatMulInteger", infer_matmul_integer, compute_matmul_integer};
+const OpDef kConvIntegerOp{"ConvInteger", infer_conv_integer, compute_conv_integer, create_conv_integer};
+
+}  // namespace effvit
