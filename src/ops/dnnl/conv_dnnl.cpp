@@ -22,11 +22,8 @@ class ConvDnnl final : public ReorderedPrimitiveKernel {
     threads_ = dnnl_threads_for(conv_macs(g), options.threads);
     OmpThreadScope scope(threads_);
     auto& eng = dnnl_engine();
-    const memory::dims src_dims{g.batch, g.in_c, g.in_h, g.in_w};
-    const memory::dims dst_dims{g.batch, g.out_c, g.out_h, g.out_w};
-    memory::dims w_dims = g.groups > 1
-                              ? memory::dims{g.groups, g.out_c / g.groups, g.in_c / g.groups, g.kh, g.kw}
-                              : memory::dims{g.out_c, g.in_c, g.kh, g.kw};
+    const ConvDnnlDims dims = conv_dnnl_dims(g);
+    const memory::dims &src_dims = dims.src, &dst_dims = dims.dst, &w_dims = dims.weights;
     const Value& yv = graph.value(n.outputs[0]);
     // The graph's tensors, as they are: float32, or bfloat16 between the convs of a bf16 plan.
     memory::desc src_md(src_dims, dnnl_type(xv.dtype), tag::nchw);
@@ -72,7 +69,7 @@ class ConvDnnl final : public ReorderedPrimitiveKernel {
     impls_ = std::string("conv ") + pd.impl_info_str();
 
     // Weights: a constant (pre-pack now) or a run-time input (reorder every run).
-    memory::desc w_user(w_dims, memory::data_type::f32, g.groups > 1 ? tag::goihw : tag::oihw);
+    memory::desc w_user(w_dims, memory::data_type::f32, dims.weights_tag);
     std::vector<std::pair<int, memory>> args;
     if (wv.is_constant) {
       args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(w_user, wv, pd.weights_desc(), options.weights, packed_weights_));

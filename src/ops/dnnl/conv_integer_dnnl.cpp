@@ -22,9 +22,8 @@ class ConvIntegerDnnl final : public ReorderedPrimitiveKernel {
     threads_ = dnnl_threads_for(conv_macs(g), options.threads);
     OmpThreadScope scope(threads_);
     auto& eng = dnnl_engine();
-    const memory::dims src_dims{g.batch, g.in_c, g.in_h, g.in_w}, dst_dims{g.batch, g.out_c, g.out_h, g.out_w};
-    const memory::dims w_dims = g.groups > 1 ? memory::dims{g.groups, g.out_c / g.groups, g.in_c / g.groups, g.kh, g.kw}
-                                             : memory::dims{g.out_c, g.in_c, g.kh, g.kw};
+    const ConvDnnlDims dims = conv_dnnl_dims(g);
+    const memory::dims &src_dims = dims.src, &dst_dims = dims.dst, &w_dims = dims.weights;
     dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                          memory::desc(src_dims, dt::u8, tag::any), memory::desc(w_dims, dt::s8, tag::any), memory::desc(),
                                          memory::desc(dst_dims, dt::s32, tag::any), {g.stride_h, g.stride_w}, {g.dil_h - 1, g.dil_w - 1},
@@ -37,7 +36,7 @@ class ConvIntegerDnnl final : public ReorderedPrimitiveKernel {
     impls_ = std::string("int8 conv ") + pd.impl_info_str();
     const memory x_zero(memory::desc({1}, dt::s32, tag::x), eng, &x_zero_);
     std::vector<std::pair<int, memory>> args;
-    args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(memory::desc(w_dims, dt::s8, g.groups > 1 ? tag::goihw : tag::oihw), wv,
+    args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(memory::desc(w_dims, dt::s8, dims.weights_tag), wv,
                                                      pd.weights_desc(), options.weights, packed_));
     args.emplace_back(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, x_zero);
     src_plain_ = memory(memory::desc(src_dims, dt::u8, layout_tag(xv)), eng, DNNL_MEMORY_NONE);

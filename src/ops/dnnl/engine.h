@@ -95,6 +95,21 @@ class ReorderedPrimitiveKernel : public Kernel {
   std::string impls_;
 };
 
+// oneDNN's dims of a conv's tensors (struct ConvGeometry, ops/conv.h): NCHW source and
+// destination, OIHW weights (GOIHW, in `weights_tag`, when grouped).
+struct ConvDnnlDims {
+  dnnl::memory::dims src, dst, weights;
+  dnnl::memory::format_tag weights_tag;
+};
+template <typename Geometry>
+ConvDnnlDims conv_dnnl_dims(const Geometry& g) {
+  using dims = dnnl::memory::dims;
+  const bool grouped = g.groups > 1;
+  return {dims{g.batch, g.in_c, g.in_h, g.in_w}, dims{g.batch, g.out_c, g.out_h, g.out_w},
+          grouped ? dims{g.groups, g.out_c / g.groups, g.in_c / g.groups, g.kh, g.kw} : dims{g.out_c, g.in_c, g.kh, g.kw},
+          grouped ? dnnl::memory::format_tag::goihw : dnnl::memory::format_tag::oihw};
+}
+
 // A reorder from `from` to `to`, bound to them; appends "reorder <oneDNN implementation>" to `impls`.
 BoundPrimitive make_reorder(const dnnl::memory& from, const dnnl::memory& to, std::string& impls);
 

@@ -39,10 +39,9 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
     const memory::desc zero_md({1}, dt::s32, tag::x);
     const memory x_zero(zero_md, eng, &x_zero_), y_zero(zero_md, eng, &y_zero_);
 
-    const memory::dims src_dims{g.batch, g.in_c, g.in_h, g.in_w}, dst_dims{g.batch, g.out_c, g.out_h, g.out_w};
-    const memory::dims w_dims = g.groups > 1 ? memory::dims{g.groups, g.out_c / g.groups, g.in_c / g.groups, g.kh, g.kw}
-                                             : memory::dims{g.out_c, g.in_c, g.kh, g.kw};
-    const tag w_tag = g.groups > 1 ? tag::goihw : tag::oihw;
+    const ConvDnnlDims dims = conv_dnnl_dims(g);
+    const memory::dims &src_dims = dims.src, &dst_dims = dims.dst, &w_dims = dims.weights;
+    const tag w_tag = dims.weights_tag;
     const memory::desc dst_md(dst_dims, y_type, layout_tag(yv));
     dnnl::convolution_forward::desc desc(
         dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, memory::desc(src_dims, compute, tag::any),
