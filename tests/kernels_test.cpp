@@ -387,30 +387,23 @@ TEST(KernelTables, DequantizeMatchesReference) {
   }
 }
 
-// effvit.Requantize's kernel on every code, every pair of 8-bit types, with and without the Relu,
-// against the three ops' formulas (ties at x.5 steps, saturation both ways, a NaN scale).
-TEST(KernelTables, RequantizeMatchesReference) {
+// The byte lookup behind effvit.Requantize: every byte value through random tables, at lengths
+// around each tier's vector width and from unaligned starts, against table[x].
+TEST(KernelTables, LookupMatchesReference) {
+  std::mt19937 rng(74);
   for (IsaTier tier : tables_to_test()) {
     const KernelTable& k = kernels_for(tier);
-    for (bool in_signed : {false, true})
-      for (bool out_signed : {false, true})
-        for (bool relu : {false, true})
-          for (auto [in_scale, out_scale] : {std::pair{0.5f, 1.f}, std::pair{0.1f, 0.037f}, std::pair{1.f, std::nanf("")}}) {
-            const RequantizeParams p{in_scale, in_signed ? -3.f : 130.f, out_scale, out_signed ? 4.f : 9.f, in_signed, out_signed, relu};
-            uint8_t codes[259], got[259];
-            for (int i = 0; i < 259; ++i) codes[i] = static_cast<uint8_t>(i * 7);
-            k.requantize_8bit(codes, got, 259, p);
-            for (int i = 0; i < 259; ++i) {
-              const float x = in_signed ? static_cast<float>(static_cast<int8_t>(codes[i])) : static_cast<float>(codes[i]);
-              float v = (x - p.in_zero) * p.in_scale;
-              if (relu) v = v > 0.f ? v : 0.f;
-              const float scaled = v / p.out_scale;
-              const float q = std::nearbyint(std::isnan(scaled) ? 0.f : scaled) + p.out_zero;
-              const float want = std::fmin(std::fmax(q, out_signed ? -128.f : 0.f), out_signed ? 127.f : 255.f);
-              const float have = out_signed ? static_cast<float>(static_cast<int8_t>(got[i])) : static_cast<float>(got[i]);
-              ASSERT_EQ(have, want) << k.isa << " code " << int(codes[i]) << " signed " << in_signed << "/" << out_signed << " relu " << relu;
-            }
-          }
+    for (int trial = 0; trial < 20; ++trial) {
+      uint8_t table[256];
+      for (auto& v : table) v = static_cast<uint8_t>(rng());
+      for (size_t n : {size_t{0}, size_t{1}, size_t{15}, size_t{16}, size_t{33}, size_t{64}, size_t{127}, size_t{256}, size_t{1000}}) {
+        std::vector<uint8_t> x(n + 3), y(n + 3, 0xa5);
+        for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<uint8_t>(trial == 0 ? i : rng());
+        k.lookup_u8(x.data() + 3, table, y.data() + 3, n);
+        for (size_t i = 0; i < n; ++i) ASSERT_EQ(y[i + 3], table[x[i + 3]]) << k.isa << " n " << n << " i " << i;
+        ASSERT_EQ(y[2], 0xa5) << "wrote before the start";
+      }
+    }
   }
 }
 

@@ -12,6 +12,7 @@
 #include <random>
 
 #include "ops/op.h"
+#include "ops/parallel.h"
 #include "test_util.h"
 
 namespace effvit {
@@ -348,7 +349,9 @@ TEST(Ops, TransposeRandomPermutations) {
   // Then the window attention's NCHW <-> NHWC forms on sizes past the kernels' 8x8 tiles, which
   // run as batched 2-D transposes.
   const std::vector<std::pair<Shape, std::vector<int64_t>>> tiled = {
-      {{1, 19, 13, 11}, {0, 2, 3, 1}}, {{1, 13, 11, 19}, {0, 3, 1, 2}}, {{3, 9, 17, 10}, {0, 3, 1, 2}}, {{2, 8, 16}, {0, 2, 1}}};
+      {{1, 19, 13, 11}, {0, 2, 3, 1}}, {{1, 13, 11, 19}, {0, 3, 1, 2}}, {{3, 9, 17, 10}, {0, 3, 1, 2}}, {{2, 8, 16}, {0, 2, 1}},
+      {{1, 37, 41, 3}, {0, 3, 1, 2}}};  // 3 output rows: fewer bands than threads, the columns split
+  const OmpThreadScope two_threads(2);
   for (int trial = 0; trial < 30 + static_cast<int>(tiled.size()); ++trial) {
     const bool fixed = trial >= 30;
     const Shape s = fixed ? tiled[static_cast<size_t>(trial - 30)].first : random_shape(rng, 1, 5);

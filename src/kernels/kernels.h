@@ -80,14 +80,6 @@ inline size_t pointwise_bf16_weight_index(const PointwiseConvDims& d, int64_t oc
   return static_cast<size_t>(first * d.in_c + (ic / 2) * width * 2 + (oc - first) * 2 + ic % 2);
 }
 
-// y = Q(relu?(DQ(x))) on 8-bit codes, per-tensor parameters (effvit.Requantize): the float
-// operations of DequantizeLinear ((x - in_zero) * in_scale), Relu (v > 0 ? v : 0) and
-// QuantizeLinear (round_half_even(v / out_scale) + out_zero, saturated) in that order.
-struct RequantizeParams {
-  float in_scale, in_zero, out_scale, out_zero;
-  bool in_signed, out_signed, relu;
-};
-
 struct KernelTable {
   const char* isa;  // the tier the table was compiled for
   // y = max(x, 0) over n contiguous floats.
@@ -124,8 +116,8 @@ struct KernelTable {
   // y = (x - zero_point) * scale over n bytes (DequantizeLinear per tensor), bit-equal to the op.
   void (*dequantize_u8_f32)(const uint8_t* x, float* y, size_t n, float scale, float zero_point);
   void (*dequantize_s8_f32)(const int8_t* x, float* y, size_t n, float scale, float zero_point);
-  // See RequantizeParams: n codes of x (int8 or uint8) to y, bit-equal to the three ops.
-  void (*requantize_8bit)(const void* x, void* y, size_t n, const RequantizeParams& p);
+  // y[i] = table[x[i]] over n bytes (effvit.Requantize: any function of one 8-bit code).
+  void (*lookup_u8)(const uint8_t* x, const uint8_t* table, uint8_t* y, size_t n);
   // One NV12 row to R, G, B float rows (integers 0..255, exactly the reference op's): luma is the
   // row's `width` Y bytes, chroma its interleaved U V pairs; width is even.
   void (*nv12_row_f32)(const uint8_t* luma, const uint8_t* chroma, int64_t width, float* r, float* g, float* b);

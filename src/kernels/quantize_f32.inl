@@ -38,34 +38,57 @@ static void dequantize_s8_f32(const int8_t* x, float* y, size_t n, float scale, 
   dequantize_f32<int8_t>(x, y, n, scale, zero_point);
 }
 
-// effvit.Requantize: DequantizeLinear -> Relu (optional) -> QuantizeLinear in one pass over the
-// bytes, each step the float operation the op itself performs, so the bytes equal the three ops'.
-template <typename In, typename Out, bool Relu>
-static void requantize_typed(const In* x, Out* y, size_t n, const RequantizeParams& p, float lo, float hi) {
-  for (size_t i = 0; i < n; ++i) {
-    float v = (static_cast<float>(x[i]) - p.in_zero) * p.in_scale;
-    if (Relu) v = v > 0.f ? v : 0.f;
-    v = v / p.out_scale;
-    v = v == v ? v : 0.f;
-    float q = __builtin_rintf(v) + p.out_zero;
-    q = q > lo ? q : lo;
-    q = q < hi ? q : hi;
-    y[i] = static_cast<Out>(static_cast<int>(q));
-  }
+// y[i] = table[x[i]] over n bytes: any function of one byte (effvit.Requantize's table, built
+// from the reference ops). In-register lookups: pshufb looks up 16 entries by a byte's low nibble,
+// so the 256-entry table is 16 such lookups, each kept where the high nibble selects it.
+#if defined(__AVX512BW__)
+typedef __m512i ByteVec;
+constexpr size_t kByteLanes = 64;
+static inline ByteVec broadcast_16(const uint8_t* p) { return _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+static inline ByteVec load_bytes(const uint8_t* p) { return _mm512_loadu_si512(p); }
+static inline void store_bytes(uint8_t* p, ByteVec v) { _mm512_storeu_si512(p, v); }
+static inline ByteVec lookup_bytes(const ByteVec* tables, ByteVec x) {
+  const ByteVec low = _mm512_and_si512(x, _mm512_set1_epi8(0x0f));
+  const ByteVec high = _mm512_and_si512(_mm512_srli_epi16(x, 4), _mm512_set1_epi8(0x0f));
+  ByteVec y = _mm512_setzero_si512();
+  for (int h = 0; h < 16; ++h)
+    y = _mm512_mask_shuffle_epi8(y, _mm512_cmpeq_epi8_mask(high, _mm512_set1_epi8(static_cast<char>(h))), tables[h], low);
+  return y;
 }
-
-template <typename In, typename Out>
-static void requantize_to(const void* x, void* y, size_t n, const RequantizeParams& p, float lo, float hi) {
-  if (p.relu) requantize_typed<In, Out, true>(static_cast<const In*>(x), static_cast<Out*>(y), n, p, lo, hi);
-  else requantize_typed<In, Out, false>(static_cast<const In*>(x), static_cast<Out*>(y), n, p, lo, hi);
+#elif defined(__AVX2__)
+typedef __m256i ByteVec;
+constexpr size_t kByteLanes = 32;
+static inline ByteVec broadcast_16(const uint8_t* p) { return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+static inline ByteVec load_bytes(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+static inline void store_bytes(uint8_t* p, ByteVec v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
+static inline ByteVec lookup_bytes(const ByteVec* tables, ByteVec x) {
+  const ByteVec low = _mm256_and_si256(x, _mm256_set1_epi8(0x0f));
+  const ByteVec high = _mm256_and_si256(_mm256_srli_epi16(x, 4), _mm256_set1_epi8(0x0f));
+  ByteVec y = _mm256_setzero_si256();
+  for (int h = 0; h < 16; ++h)
+    y = _mm256_blendv_epi8(y, _mm256_shuffle_epi8(tables[h], low), _mm256_cmpeq_epi8(high, _mm256_set1_epi8(static_cast<char>(h))));
+  return y;
 }
+#else
+typedef __m128i ByteVec;
+constexpr size_t kByteLanes = 16;
+static inline ByteVec broadcast_16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+static inline ByteVec load_bytes(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+static inline void store_bytes(uint8_t* p, ByteVec v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v); }
+static inline ByteVec lookup_bytes(const ByteVec* tables, ByteVec x) {
+  const ByteVec low = _mm_and_si128(x, _mm_set1_epi8(0x0f));
+  const ByteVec high = _mm_and_si128(_mm_srli_epi16(x, 4), _mm_set1_epi8(0x0f));
+  ByteVec y = _mm_setzero_si128();
+  for (int h = 0; h < 16; ++h)
+    y = _mm_blendv_epi8(y, _mm_shuffle_epi8(tables[h], low), _mm_cmpeq_epi8(high, _mm_set1_epi8(static_cast<char>(h))));
+  return y;
+}
+#endif
 
-static void requantize_8bit(const void* x, void* y, size_t n, const RequantizeParams& p) {
-  if (p.out_signed) {
-    if (p.in_signed) requantize_to<int8_t, int8_t>(x, y, n, p, -128.f, 127.f);
-    else requantize_to<uint8_t, int8_t>(x, y, n, p, -128.f, 127.f);
-  } else {
-    if (p.in_signed) requantize_to<int8_t, uint8_t>(x, y, n, p, 0.f, 255.f);
-    else requantize_to<uint8_t, uint8_t>(x, y, n, p, 0.f, 255.f);
-  }
+static void lookup_u8(const uint8_t* x, const uint8_t* table, uint8_t* y, size_t n) {
+  ByteVec tables[16];
+  for (int h = 0; h < 16; ++h) tables[h] = broadcast_16(table + 16 * h);
+  size_t i = 0;
+  for (; i + kByteLanes <= n; i += kByteLanes) store_bytes(y + i, lookup_bytes(tables, load_bytes(x + i)));
+  for (; i < n; ++i) y[i] = table[x[i]];
 }

@@ -148,12 +148,18 @@ inline void strided_gather(const void* src, int64_t base, const std::vector<int6
     const auto transpose = hardware().kernels->transpose_u32;
     const uint32_t* s = static_cast<const uint32_t*>(src) + base;
     auto* d = static_cast<uint32_t*>(dst);
-    // Bands of 8 output rows, shared among the Session's threads (at least 16k elements each).
+    // Bands of 8 output rows, shared among the Session's threads (at least 16k elements each);
+    // with fewer bands than threads (an NHWC -> NCHW image of 3 channels) the columns split too.
+    const int threads = omp_get_max_threads();
     const int64_t bands = (t.rows + 7) / 8;
-    parallel_for(omp_get_max_threads(), t.batch * bands, std::max<int64_t>(1, 16384 / (8 * t.cols)), [&](int64_t first, int64_t last) {
+    const int64_t col_chunks = t.batch * bands < threads ? std::min<int64_t>(threads, (t.cols + 7) / 8) : 1;
+    const int64_t chunk_cols = ((t.cols + col_chunks - 1) / col_chunks + 7) / 8 * 8;
+    parallel_for(threads, t.batch * bands * col_chunks, std::max<int64_t>(1, 16384 / (8 * chunk_cols)), [&](int64_t first, int64_t last) {
       for (int64_t i = first; i < last; ++i) {
-        const int64_t b = i / bands, r = i % bands * 8, rows = std::min<int64_t>(8, t.rows - r);
-        transpose(s + b * t.batch_stride + r, rows, t.cols, t.src_ld, d + (b * t.rows + r) * t.cols, t.cols);
+        const int64_t b = i / (bands * col_chunks), band = i / col_chunks % bands, c0 = i % col_chunks * chunk_cols;
+        const int64_t r = band * 8, rows = std::min<int64_t>(8, t.rows - r), cols = std::min(chunk_cols, t.cols - c0);
+        if (cols > 0)
+          transpose(s + b * t.batch_stride + r + c0 * t.src_ld, rows, cols, t.src_ld, d + (b * t.rows + r) * t.cols + c0, t.cols);
       }
     });
     return;

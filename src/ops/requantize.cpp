@@ -8,7 +8,8 @@
 //   output  y (y_zero_point's type, uint8 without one) =
 //           QuantizeLinear(Relu(DequantizeLinear(x, x_scale, x_zero_point)), y_scale, y_zero_point)
 // Each step is the float operation of the op it replaces, in the same order: the bytes are the
-// chain's.
+// chain's. The output depends on the input byte alone, so the plan's kernel computes the 256
+// possible outputs once, with this reference, and looks each byte up.
 #include <cmath>
 
 #include "cpu/hardware.h"
@@ -38,59 +39,57 @@ float zero_point_of(const Tensor* z) {
   return z->dtype() == DType::i8 ? static_cast<float>(z->data<int8_t>()[0]) : static_cast<float>(z->data<uint8_t>()[0]);
 }
 
-RequantizeParams params_of(const Node& n, const Tensor& x, const Tensor& x_scale, const Tensor* x_zero, const Tensor& y_scale,
-                           const Tensor* y_zero, DType out) {
-  return RequantizeParams{x_scale.data<float>()[0], zero_point_of(x_zero), y_scale.data<float>()[0], zero_point_of(y_zero),
-                          x.dtype() == DType::i8, out == DType::i8, n.attr_int("relu", 0) != 0};
-}
-
 // The reference: the three ops' own formulas (quantize.cpp, elementwise.cpp), element by element.
 void compute_requantize(const Node& n, const TensorIn& in, const TensorOut& out) {
-  const Tensor* x_zero = in.size() > 2 ? in[2] : nullptr;
-  const Tensor* y_zero = in.size() > 4 ? in[4] : nullptr;
-  const RequantizeParams p = params_of(n, *in[0], *in[1], x_zero, *in[3], y_zero, out[0]->dtype());
-  const float lo = p.out_signed ? -128.f : 0.f, hi = p.out_signed ? 127.f : 255.f;
+  const float x_scale = in[1]->data<float>()[0], x_zero = zero_point_of(in.size() > 2 ? in[2] : nullptr);
+  const float y_scale = in[3]->data<float>()[0], y_zero = zero_point_of(in.size() > 4 ? in[4] : nullptr);
+  const bool in_signed = in[0]->dtype() == DType::i8, out_signed = out[0]->dtype() == DType::i8, relu = n.attr_int("relu", 0) != 0;
+  const float lo = out_signed ? -128.f : 0.f, hi = out_signed ? 127.f : 255.f;
   for (int64_t i = 0, e = in[0]->numel(); i < e; ++i) {
-    const int64_t code = p.in_signed ? in[0]->data<int8_t>()[i] : in[0]->data<uint8_t>()[i];
-    float v = static_cast<float>(code - static_cast<int64_t>(p.in_zero)) * p.in_scale;
-    if (p.relu) v = v > 0.f ? v : 0.f;
-    const float scaled = v / p.out_scale;
-    const float q = std::nearbyint(std::isnan(scaled) ? 0.f : scaled) + p.out_zero;
+    const int64_t code = in_signed ? in[0]->data<int8_t>()[i] : in[0]->data<uint8_t>()[i];
+    float v = static_cast<float>(code - static_cast<int64_t>(x_zero)) * x_scale;
+    if (relu) v = v > 0.f ? v : 0.f;
+    const float scaled = v / y_scale;
+    const float q = std::nearbyint(std::isnan(scaled) ? 0.f : scaled) + y_zero;
     const float clamped = std::fmin(std::fmax(q, lo), hi);
-    if (p.out_signed) out[0]->data<int8_t>()[i] = static_cast<int8_t>(clamped);
+    if (out_signed) out[0]->data<int8_t>()[i] = static_cast<int8_t>(clamped);
     else out[0]->data<uint8_t>()[i] = static_cast<uint8_t>(clamped);
   }
 }
 
 class RequantizeKernel final : public Kernel {
  public:
-  RequantizeKernel(const RequantizeParams& p, int64_t count, int threads)
-      : p_(p), count_(count), threads_(threads), requantize_(hardware().kernels->requantize_8bit) {}
+  RequantizeKernel(const Tensor& table, int64_t count, int threads)
+      : table_(table), count_(count), threads_(threads), lookup_(hardware().kernels->lookup_u8) {}
   void run(const TensorIn& in, const TensorOut& out) override {
-    const auto* x = static_cast<const int8_t*>(in[0]->raw());
-    auto* y = static_cast<int8_t*>(out[0]->raw());
-    parallel_for(threads_, count_, 65536, [&](int64_t begin, int64_t end) {
-      requantize_(x + begin, y + begin, static_cast<size_t>(end - begin), p_);
-    });
+    const auto* x = static_cast<const uint8_t*>(in[0]->raw());
+    auto* y = static_cast<uint8_t*>(out[0]->raw());
+    const auto* table = static_cast<const uint8_t*>(table_.raw());
+    parallel_for(threads_, count_, 65536, [&](int64_t begin, int64_t end) { lookup_(x + begin, table, y + begin, static_cast<size_t>(end - begin)); });
   }
 
  private:
-  RequantizeParams p_;
+  Tensor table_;  // the output byte for each input byte (an int8 code read as its bits)
   int64_t count_;
   int threads_;
-  void (*requantize_)(const void*, void*, size_t, const RequantizeParams&);
+  void (*lookup_)(const uint8_t*, const uint8_t*, uint8_t*, size_t);
 };
 
 std::unique_ptr<Kernel> create_requantize(const Node& n, const Graph& g, const KernelOptions& options) {
   const Value& x = g.value(n.inputs[0]);
-  if (x.layout == Layout::Blocked || x.layout != g.value(n.outputs[0]).layout) return nullptr;
-  for (size_t i = 1; i < n.inputs.size(); ++i)
+  const Value& y = g.value(n.outputs[0]);
+  if (x.layout == Layout::Blocked || x.layout != y.layout) return nullptr;
+  TensorIn parameters{nullptr};
+  for (size_t i = 1; i < n.inputs.size(); ++i) {
     if (n.inputs[i] != kNoValue && !g.is_constant(n.inputs[i])) return nullptr;
-  auto constant = [&](size_t i) { return i < n.inputs.size() && n.inputs[i] != kNoValue ? &g.value(n.inputs[i]).constant : nullptr; };
-  // Only the dtype of x matters to params_of.
-  const Tensor x_type(x.dtype, Shape{0});
-  const RequantizeParams p = params_of(n, x_type, *constant(1), constant(2), *constant(3), constant(4), g.value(n.outputs[0]).dtype);
-  return std::make_unique<RequantizeKernel>(p, shape_numel(x.shape), options.threads);
+    parameters.push_back(n.inputs[i] == kNoValue ? nullptr : &g.value(n.inputs[i]).constant);
+  }
+  // Every byte value as an input code, through the reference: the table is exact by construction.
+  Tensor codes(x.dtype, {256}), table(y.dtype, {256});
+  for (int b = 0; b < 256; ++b) static_cast<uint8_t*>(codes.raw())[b] = static_cast<uint8_t>(b);
+  parameters[0] = &codes;
+  compute_requantize(n, parameters, {&table});
+  return std::make_unique<RequantizeKernel>(table, shape_numel(x.shape), options.threads);
 }
 
 }  // namespace
