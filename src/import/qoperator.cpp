@@ -2,6 +2,7 @@
 
 #include "effvit/error.h"
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <unordered_map>
@@ -188,15 +189,21 @@ struct Rewriter {
     if (n.domain() != "com.microsoft" || n.output_size() != 1) return false;
     const std::string& op = n.op_type();
     const std::string base = node_name(n);
-    auto need = [&](int inputs) {
-      if (n.input_size() < inputs) refuse(n, "expects at least " + std::to_string(inputs) + " inputs, has " + std::to_string(n.input_size()));
+    // ONNX Runtime's schemas (the ONNX checker does not know them): between `fewest` and `most`
+    // inputs, and only the `optional` ones may be left empty.
+    auto need = [&](int fewest, int most, std::initializer_list<int> optional) {
+      if (n.input_size() < fewest || n.input_size() > most)
+        refuse(n, "expects " + std::to_string(fewest) + " to " + std::to_string(most) + " inputs, has " + std::to_string(n.input_size()));
+      for (int i = 0; i < n.input_size(); ++i)
+        if (n.input(i).empty() && std::find(optional.begin(), optional.end(), i) == optional.end())
+          refuse(n, "input " + std::to_string(i) + " is required");
     };
     auto per_tensor_only = [&](std::initializer_list<int> scales) {
       for (int s : scales)
         if (per_axis(n.input(s))) refuse(n, "scale '" + n.input(s) + "' is not a constant scalar (per-tensor only)");
     };
     if (op == "QLinearAdd" || op == "QLinearMul") {
-      need(7);
+      need(7, 8, {2, 5, 7});
       per_tensor_only({1, 4, 6});
       const std::string a = dequantize(n, 0, 1, 2, base), b = dequantize(n, 3, 4, 5, base), y = fresh(base + "/effvit_y");
       add(op == "QLinearAdd" ? "Add" : "Mul", base, {a, b}, y);
@@ -204,7 +211,7 @@ struct Rewriter {
       return true;
     }
     if (op == "QLinearSigmoid" || op == "QLinearGlobalAveragePool" || op == "QLinearSoftmax") {
-      need(4);
+      need(4, 5, {2, 4});
       per_tensor_only({1, 3});
       if (op == "QLinearGlobalAveragePool") {
         const auto* channels_last = attribute(n, "channels_last");
@@ -219,13 +226,18 @@ struct Rewriter {
         if (!own) refuse(n, "has no 'opset' attribute");
         if ((own->i() < 13) != (opset < 13))
           refuse(n, "opset " + std::to_string(own->i()) + " Softmax in a model of opset " + std::to_string(opset) + " is not supported");
-        if (const auto* axis = attribute(n, "axis")) *f.add_attribute() = *axis;
+        // Written always: the op's own default is -1, an opset-11 Softmax's is 1.
+        auto* axis = f.add_attribute();
+        axis->set_name("axis");
+        axis->set_type(onnx::AttributeProto::INT);
+        const auto* given = attribute(n, "axis");
+        axis->set_i(given ? given->i() : -1);
       }
       quantize(n, y, 3, 4, 2, base);
       return true;
     }
     if (op == "QLinearConcat") {
-      need(5);
+      need(5, 2 + 3 * 1024, {});
       if ((n.input_size() - 2) % 3) refuse(n, "inputs after y_scale and y_zero_point must come in (tensor, scale, zero point) triples");
       per_tensor_only({0});
       std::vector<std::string> parts;
@@ -242,7 +254,7 @@ struct Rewriter {
       return true;
     }
     if (op == "QGemm") {
-      need(6);
+      need(6, 9, {2, 5, 6, 7, 8});
       per_tensor_only({1});
       if (const auto* alpha = attribute(n, "alpha"); alpha && alpha->f() != 1.f) refuse(n, "alpha other than 1 is not supported");
       const auto* trans_b = attribute(n, "transB");
@@ -263,11 +275,13 @@ struct Rewriter {
         const std::string c = fresh(base + "/effvit_c");
         onnx::NodeProto& cd = add("DequantizeLinear", c, {n.input(6), bias_scale(base, n.input(1), b_scale)}, c);
         if (per_axis(b_scale)) {
-          set_axis(cd, 0);
+          set_axis(cd, -1);  // the columns: C is [N], [1, N] or [M, N]
         }
         gemm_inputs.push_back(c);
       }
       const bool quantized_output = n.input_size() > 7 && !n.input(7).empty();
+      // Without a zero point ONNX Runtime's documentation and its kernel disagree on what comes out.
+      if (quantized_output && (n.input_size() < 9 || n.input(8).empty())) refuse(n, "y_scale without y_zero_point is not supported");
       if (quantized_output) per_tensor_only({7});
       const std::string y = quantized_output ? fresh(base + "/effvit_y") : n.output(0);
       onnx::NodeProto& g = add("Gemm", base, gemm_inputs, y);

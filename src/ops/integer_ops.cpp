@@ -4,7 +4,8 @@
 // file then casts the sums to float32 and multiplies by the two scales.
 //
 // DynamicQuantizeLinear follows ONNX Runtime where the ONNX definition leaves a gap: an all-zero
-// tensor (range 0) gets scale 1, not a division by zero.
+// tensor (range 0) gets scale 1, not a division by zero. A NaN element (undefined there) becomes
+// the zero point, a real 0, as in QuantizeLinear; ONNX Runtime writes the code 0 instead.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -84,8 +85,10 @@ class DynamicQuantizeKernel final : public Kernel {
     kernels_.min_max_f32(in[0]->data<float>(), static_cast<size_t>(count_), &lo, &hi);
     const DynamicParams p = dynamic_params(lo, hi);
     write_params(p, out);
-    kernels_.quantize_f32_u8(in[0]->data<float>(), out[0]->data<uint8_t>(), static_cast<size_t>(count_), p.scale,
-                             static_cast<float>(p.zero_point));
+    parallel_for(omp_get_max_threads(), count_, 32768, [&](int64_t begin, int64_t end) {
+      kernels_.quantize_f32_u8(in[0]->data<float>() + begin, out[0]->data<uint8_t>() + begin, static_cast<size_t>(end - begin), p.scale,
+                               static_cast<float>(p.zero_point));
+    });
   }
 
  private:
@@ -123,8 +126,19 @@ void infer_matmul_integer(InferContext& c) {
   c.set_output(0, DType::i32, out);
 }
 
-// Exact: products of two 8-bit differences (at most 2^16 each) summed in int64, stored as int32
-// (wrapping past it, as the definition allows for 32-bit accumulation).
+// Exact: both operands' codes minus their zero points (at most 2^16 in a product), summed in 32
+// bits, wrapping past them as the definition allows. Centred int32 copies first, so the inner loop
+// is one multiply-add over a contiguous row.
+std::vector<int32_t> centred(const Tensor& t, const Tensor* zero, int64_t rows, int64_t cols, bool per_row) {
+  std::vector<int32_t> v(static_cast<size_t>(t.numel()));
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    const int64_t r = i / cols % rows, c = i % cols;
+    const int32_t z = zero ? code(*zero, zero->numel() == 1 ? 0 : per_row ? r : c) : 0;
+    v[static_cast<size_t>(i)] = code(t, i) - z;
+  }
+  return v;
+}
+
 void compute_matmul_integer(const Node&, const TensorIn& in, const TensorOut& out) {
   const Tensor& a = *in[0];
   const Tensor& b = *in[1];
@@ -135,11 +149,11 @@ void compute_matmul_integer(const Node&, const TensorIn& in, const TensorOut& ou
   const Shape batch(so.begin(), so.end() - 2);
   const auto stride_a = broadcast_strides(Shape(sa.begin(), sa.end() - 2), batch);
   const auto stride_b = broadcast_strides(Shape(sb.begin(), sb.end() - 2), batch);
-  const Tensor* za = in.size() > 2 ? in[2] : nullptr;
-  const Tensor* zb = in.size() > 3 ? in[3] : nullptr;
+  const std::vector<int32_t> ca = centred(a, in.size() > 2 ? in[2] : nullptr, m, k, true);
+  const std::vector<int32_t> cb = centred(b, in.size() > 3 ? in[3] : nullptr, k, n, false);
   std::vector<int64_t> idx(batch.size(), 0);
   int32_t* y = out[0]->data<int32_t>();
-  std::vector<int64_t> row(static_cast<size_t>(n));
+  std::vector<uint32_t> row(static_cast<size_t>(n));
   for (int64_t t = 0, batches = shape_numel(batch); t < batches; ++t) {
     int64_t oa = 0, ob = 0;
     for (size_t d = 0; d < idx.size(); ++d) {
@@ -147,13 +161,13 @@ void compute_matmul_integer(const Node&, const TensorIn& in, const TensorOut& ou
       ob += idx[d] * stride_b[d];
     }
     for (int64_t i = 0; i < m; ++i) {
-      const int32_t zai = za ? code(*za, za->numel() == 1 ? 0 : i) : 0;
-      std::fill(row.begin(), row.end(), 0);
+      std::fill(row.begin(), row.end(), 0u);
       for (int64_t p = 0; p < k; ++p) {
-        const int64_t av = code(a, (oa * m + i) * k + p) - zai;
-        for (int64_t j = 0; j < n; ++j) row[static_cast<size_t>(j)] += av * (code(b, (ob * k + p) * n + j) - (zb ? code(*zb, zb->numel() == 1 ? 0 : j) : 0));
+        const uint32_t av = static_cast<uint32_t>(ca[static_cast<size_t>((oa * m + i) * k + p)]);
+        const int32_t* brow = cb.data() + (ob * k + p) * n;
+        for (int64_t j = 0; j < n; ++j) row[static_cast<size_t>(j)] += av * static_cast<uint32_t>(brow[j]);
       }
-      for (int64_t j = 0; j < n; ++j) y[(t * m + i) * n + j] = static_cast<int32_t>(static_cast<uint32_t>(row[static_cast<size_t>(j)]));
+      for (int64_t j = 0; j < n; ++j) y[(t * m + i) * n + j] = static_cast<int32_t>(row[static_cast<size_t>(j)]);
     }
     next_index(idx, batch);
   }

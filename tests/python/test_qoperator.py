@@ -150,3 +150,44 @@ def test_microsoft_qoperator_ops_beyond_their_rewrite_are_refused_by_name(tmp_pa
             n.op_type = "QLinearLeakyRelu"
     err = refused(tmp_path, model, "leaky.onnx")
     assert "unsupported op 'com.microsoft::QLinearLeakyRelu'" in err, err
+
+
+def test_microsoft_qoperator_edge_cases(tmp_path):
+    """A QLinearSoftmax of opset 11 without an axis uses its own default (-1), not an opset-11
+    Softmax's (1); QGemm's per-column bias may be [1, N]; extra inputs are refused as ONNX Runtime
+    refuses them."""
+    ms = "com.microsoft"
+    p = {"s": np.float32(0.05), "z": np.uint8(100), "ys": np.float32(1 / 256), "yz": np.uint8(0)}
+    inits = [onnx.numpy_helper.from_array(np.array(v), k) for k, v in p.items()]
+    nodes = [onnx.helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+             onnx.helper.make_node("QLinearSoftmax", ["xq", "s", "z", "ys", "yz"], ["yq"], domain=ms, opset=11),
+             onnx.helper.make_node("DequantizeLinear", ["yq", "ys", "yz"], ["y"])]
+    graph = onnx.helper.make_graph(nodes, "softmax11", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 3, 4])],
+                                   [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2, 3, 4])], inits)
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 11), onnx.helper.make_opsetid(ms, 1)])
+    model.ir_version = 7
+    path = str(tmp_path / "softmax11.onnx")
+    onnx.save(model, path)
+    x = np.random.RandomState(1).standard_normal((2, 3, 4)).astype(np.float32) * 2
+    xd = (np.clip(np.round(x / p["s"]) + 100, 0, 255) - 100).astype(np.float32) * p["s"]
+    e = np.exp(xd - xd.max(axis=-1, keepdims=True))
+    want = np.clip(np.round(e / e.sum(axis=-1, keepdims=True) / p["ys"]), 0, 255).astype(np.float32) * p["ys"]
+    got = effvit.InferenceSession(path).run(None, {"x": x})[0]
+    assert np.abs(got - want).max() <= 1.01 * p["ys"], (got, want)
+
+    model, params = qoperator_model.build_microsoft(np.uint8, seed=5)
+    for init in model.graph.initializer:
+        if init.name == "gemm_bias":
+            init.CopyFrom(onnx.numpy_helper.from_array(params["gemm_bias"].reshape(1, 5), "gemm_bias"))
+    path = str(tmp_path / "bias_1xn.onnx")
+    onnx.save(model, path)
+    x = np.random.RandomState(2).standard_normal(qoperator_model.SHAPE).astype(np.float32)
+    got = effvit.InferenceSession(path).run(None, {"x": x})[0]
+    assert np.abs(got - qoperator_model.evaluate_microsoft(params, x)).max() <= 3.01 * params["sm_scale"]
+
+    model, _ = qoperator_model.build_microsoft(np.uint8)
+    for n in model.graph.node:
+        if n.name == "add":
+            n.input.append("a_zero")
+    err = refused(tmp_path, model, "extra.onnx")
+    assert "QLinearAdd node 'add': expects 7 to 8 inputs, has 9" in err, err
