@@ -995,6 +995,28 @@ namespace {
 
 using namespace effvit::test;
 
+// MatMulInteger by its definition, (a - a_zero)(b - b_zero) in integers: the reference and the
+// plan's kernel (b a constant, centred once), per-row and per-column zero points, batch broadcast.
+TEST(Ops, MatMulIntegerMatchesItsDefinition) {
+  std::mt19937 rng(34);
+  Tensor a(DType::u8, {2, 3, 5}), b(DType::i8, {5, 4});
+  for (int64_t i = 0; i < a.numel(); ++i) a.data<uint8_t>()[i] = static_cast<uint8_t>(rng());
+  for (int64_t i = 0; i < b.numel(); ++i) b.data<int8_t>()[i] = static_cast<int8_t>(rng());
+  const Tensor za = Tensor::from_vector<uint8_t>({3}, {0, 128, 255}), zb = Tensor::from_vector<int8_t>({4}, {0, -128, 127, 5});
+  const std::vector<Arg> args{rt(a), cst(b), cst(za), cst(zb)};
+  const Tensor ref = run_op1("MatMulInteger", args);
+  expect_identical(run_op("MatMulInteger", args, {}, 1, "test_node", true).at(0), ref);
+  ASSERT_EQ(ref.shape(), (Shape{2, 3, 4}));
+  for (int64_t t = 0; t < 2; ++t)
+    for (int64_t i = 0; i < 3; ++i)
+      for (int64_t j = 0; j < 4; ++j) {
+        int64_t sum = 0;
+        for (int64_t p = 0; p < 5; ++p)
+          sum += (int64_t{a.data<uint8_t>()[(t * 3 + i) * 5 + p]} - za.data<uint8_t>()[i]) * (int64_t{b.data<int8_t>()[p * 4 + j]} - zb.data<int8_t>()[j]);
+        ASSERT_EQ(ref.data<int32_t>()[(t * 3 + i) * 4 + j], sum) << t << " " << i << " " << j;
+      }
+}
+
 // Mul by a per-row scale (squeeze-excite's x * gate) runs as ScaleRows: bit-equal to the broadcast
 // reference for either operand order and ranks aligned or not; other broadcasts keep the walk.
 TEST(Ops, MulScaleRowsMatchesReference) {

@@ -139,20 +139,15 @@ std::vector<int32_t> centred(const Tensor& t, const Tensor* zero, int64_t rows, 
   return v;
 }
 
-void compute_matmul_integer(const Node&, const TensorIn& in, const TensorOut& out) {
-  const Tensor& a = *in[0];
-  const Tensor& b = *in[1];
-  const Shape& sa = a.shape();
-  const Shape& sb = b.shape();
+// y = (a - a_zero) (b - b_zero), batched with numpy broadcasting, on centred operands.
+void matmul_integer_centred(const Shape& sa, const std::vector<int32_t>& ca, const Shape& sb, const int32_t* cb, Tensor& out) {
   const int64_t m = sa[sa.size() - 2], k = sa.back(), n = sb.back();
-  const Shape& so = out[0]->shape();
+  const Shape& so = out.shape();
   const Shape batch(so.begin(), so.end() - 2);
   const auto stride_a = broadcast_strides(Shape(sa.begin(), sa.end() - 2), batch);
   const auto stride_b = broadcast_strides(Shape(sb.begin(), sb.end() - 2), batch);
-  const std::vector<int32_t> ca = centred(a, in.size() > 2 ? in[2] : nullptr, m, k, true);
-  const std::vector<int32_t> cb = centred(b, in.size() > 3 ? in[3] : nullptr, k, n, false);
   std::vector<int64_t> idx(batch.size(), 0);
-  int32_t* y = out[0]->data<int32_t>();
+  int32_t* y = out.data<int32_t>();
   std::vector<uint32_t> row(static_cast<size_t>(n));
   for (int64_t t = 0, batches = shape_numel(batch); t < batches; ++t) {
     int64_t oa = 0, ob = 0;
@@ -164,13 +159,45 @@ void compute_matmul_integer(const Node&, const TensorIn& in, const TensorOut& ou
       std::fill(row.begin(), row.end(), 0u);
       for (int64_t p = 0; p < k; ++p) {
         const uint32_t av = static_cast<uint32_t>(ca[static_cast<size_t>((oa * m + i) * k + p)]);
-        const int32_t* brow = cb.data() + (ob * k + p) * n;
+        const int32_t* brow = cb + (ob * k + p) * n;
         for (int64_t j = 0; j < n; ++j) row[static_cast<size_t>(j)] += av * static_cast<uint32_t>(brow[j]);
       }
       for (int64_t j = 0; j < n; ++j) y[(t * m + i) * n + j] = static_cast<int32_t>(row[static_cast<size_t>(j)]);
     }
     next_index(idx, batch);
   }
+}
+
+void compute_matmul_integer(const Node&, const TensorIn& in, const TensorOut& out) {
+  const Shape& sa = in[0]->shape();
+  const Shape& sb = in[1]->shape();
+  const std::vector<int32_t> ca = centred(*in[0], in.size() > 2 ? in[2] : nullptr, sa[sa.size() - 2], sa.back(), true);
+  const std::vector<int32_t> cb = centred(*in[1], in.size() > 3 ? in[3] : nullptr, sb[sb.size() - 2], sb.back(), false);
+  matmul_integer_centred(sa, ca, sb, cb.data(), *out[0]);
+}
+
+// A constant b (a weight, as quantize_dynamic writes it) is centred once, at plan time.
+class MatMulIntegerKernel final : public Kernel {
+ public:
+  MatMulIntegerKernel(Shape b_shape, std::vector<int32_t> b) : b_shape_(std::move(b_shape)), b_(std::move(b)) {}
+  void run(const TensorIn& in, const TensorOut& out) override {
+    const Shape& sa = in[0]->shape();
+    const std::vector<int32_t> ca = centred(*in[0], in.size() > 2 ? in[2] : nullptr, sa[sa.size() - 2], sa.back(), true);
+    matmul_integer_centred(sa, ca, b_shape_, b_.data(), *out[0]);
+  }
+
+ private:
+  Shape b_shape_;
+  std::vector<int32_t> b_;
+};
+
+std::unique_ptr<Kernel> create_matmul_integer(const Node& n, const Graph& g, const KernelOptions&) {
+  const bool b_zero_constant = n.inputs.size() < 4 || n.inputs[3] == kNoValue || g.is_constant(n.inputs[3]);
+  if (!g.is_constant(n.inputs[1]) || !g.value(n.inputs[1]).constant.defined() || !b_zero_constant) return nullptr;
+  const Tensor& b = g.value(n.inputs[1]).constant;
+  const Tensor* zero = n.inputs.size() > 3 && n.inputs[3] != kNoValue ? &g.value(n.inputs[3]).constant : nullptr;
+  const Shape& sb = b.shape();
+  return std::make_unique<MatMulIntegerKernel>(sb, centred(b, zero, sb[sb.size() - 2], sb.back(), false));
 }
 
 // ---- ConvInteger ----
@@ -223,7 +250,7 @@ std::unique_ptr<Kernel> create_conv_integer(const Node& n, const Graph& g, const
 }  // namespace
 
 const OpDef kDynamicQuantizeLinearOp{"DynamicQuantizeLinear", infer_dynamic_quantize, compute_dynamic_quantize, create_dynamic_quantize};
-const OpDef kMatMulIntegerOp{"MatMulInteger", infer_matmul_integer, compute_matmul_integer};
+const OpDef kMatMulIntegerOp{"MatMulInteger", infer_matmul_integer, compute_matmul_integer, create_matmul_integer};
 const OpDef kConvIntegerOp{"ConvInteger", infer_conv_integer, compute_conv_integer, create_conv_integer};
 
 }  // namespace effvit
