@@ -20,14 +20,16 @@ from onnx import TensorProto, helper, numpy_helper
 SHAPE = (1, 8, 6, 6)
 
 
+def _zero_points(rng, activation_type):
+    """A maker of random activation zero points, 60 codes clear of either end of the type's range."""
+    info = np.iinfo(activation_type)
+    return lambda: np.array(rng.randint(int(info.min) + 60, int(info.max) - 60), dtype=activation_type)
+
+
 def build(activation_type=np.uint8, seed=0):
     """Returns (ModelProto, params) where params holds every tensor the evaluator needs."""
     rng = np.random.RandomState(seed)
-    lo, hi = (0, 255) if activation_type == np.uint8 else (-128, 127)
-
-    def zero():
-        return np.array(rng.randint(lo + 60, hi - 60), dtype=activation_type)
-
+    zero = _zero_points(rng, activation_type)
     p = {"x_scale": np.float32(0.03), "x_zero": zero(),
          "w1": rng.randint(-127, 128, (16, 8, 3, 3)).astype(np.int8), "w1_scale": rng.uniform(0.002, 0.01, 16).astype(np.float32),
          "y1_scale": np.float32(0.05), "y1_zero": zero(),
@@ -122,11 +124,8 @@ def build_microsoft(activation_type=np.uint8, seed=0):
 
     Returns (ModelProto, params)."""
     rng = np.random.RandomState(seed)
-    lo, hi = (0, 255) if activation_type == np.uint8 else (-128, 127)
-
-    def zero():
-        return np.array(rng.randint(lo + 60, hi - 60), dtype=activation_type)
-
+    zero = _zero_points(rng, activation_type)
+    lo = np.iinfo(activation_type).min
     p = {"x_scale": np.float32(0.03), "x_zero": zero(),
          "w1": rng.randint(-127, 128, (8, 8, 3, 3)).astype(np.int8), "w1_scale": rng.uniform(0.001, 0.004, 8).astype(np.float32),
          "y1_scale": np.float32(0.03), "y1_zero": zero(), "a_scale": np.float32(0.04), "a_zero": zero(),

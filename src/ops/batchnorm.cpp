@@ -22,17 +22,29 @@ void infer_bn(InferContext& c) {
   c.set_output(0, DType::f32, x);
 }
 
+// The per-channel multiply-add BN reduces to: scale = gamma / sqrt(var + eps), shift = beta - mean * scale.
+void scale_and_shift(const Node& n, const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& var, std::vector<float>& scale,
+                     std::vector<float>& shift) {
+  const float eps = n.attr_float("epsilon", 1e-5f);
+  scale.resize(static_cast<size_t>(gamma.numel()));
+  shift.resize(scale.size());
+  for (size_t c = 0; c < scale.size(); ++c) {
+    scale[c] = gamma.data<float>()[c] / std::sqrt(var.data<float>()[c] + eps);
+    shift[c] = beta.data<float>()[c] - mean.data<float>()[c] * scale[c];
+  }
+}
+
 void compute_bn(const Node& n, const TensorIn& in, const TensorOut& out) {
   const Shape& s = in[0]->shape();
   const int64_t channels = s[1];
   if (shape_numel(s) == 0) return;
   const int64_t inner = shape_numel(s) / (s[0] * channels);
-  const float eps = n.attr_float("epsilon", 1e-5f);
+  std::vector<float> scales, shifts;
+  scale_and_shift(n, *in[1], *in[2], *in[3], *in[4], scales, shifts);
   const float* x = in[0]->data<float>();
   float* y = out[0]->data<float>();
   for (int64_t c = 0; c < channels; ++c) {
-    const float scale = in[1]->data<float>()[c] / std::sqrt(in[4]->data<float>()[c] + eps);
-    const float shift = in[2]->data<float>()[c] - in[3]->data<float>()[c] * scale;
+    const float scale = scales[static_cast<size_t>(c)], shift = shifts[static_cast<size_t>(c)];
     for (int64_t b = 0; b < s[0]; ++b) {
       const int64_t base = (b * channels + c) * inner;
       for (int64_t i = 0; i < inner; ++i) y[base + i] = x[base + i] * scale + shift;
@@ -42,7 +54,7 @@ void compute_bn(const Node& n, const TensorIn& in, const TensorOut& out) {
 
 // A BatchNormalization that fold_batchnorm_into_conv could not fold (no Conv right before it: in
 // another tool's QDQ file a DequantizeLinear sits between them): per channel scale and shift
-// computed once, as compute_bn computes them, then one vectorised multiply-add per element
+// computed once (scale_and_shift, as compute_bn), then one vectorised multiply-add per element
 // (fused where the tier has FMA: within one rounding of the reference). Channels-last inside an
 // int8 chain (passes/nhwc_layout.cpp), where the channel is the innermost axis.
 class BatchNormKernel final : public Kernel {
@@ -86,13 +98,9 @@ std::unique_ptr<Kernel> create_bn(const Node& n, const Graph& g, const KernelOpt
   for (size_t i = 1; i <= 4; ++i)
     if (!g.is_constant(n.inputs[i])) return nullptr;
   const int64_t channels = x.shape[1];
-  const float eps = n.attr_float("epsilon", 1e-5f);
-  std::vector<float> scale(static_cast<size_t>(channels)), shift(static_cast<size_t>(channels));
-  auto param = [&](size_t i, int64_t c) { return g.value(n.inputs[i]).constant.data<float>()[c]; };
-  for (int64_t c = 0; c < channels; ++c) {
-    scale[static_cast<size_t>(c)] = param(1, c) / std::sqrt(param(4, c) + eps);
-    shift[static_cast<size_t>(c)] = param(2, c) - param(3, c) * scale[static_cast<size_t>(c)];
-  }
+  std::vector<float> scale, shift;
+  auto param = [&](size_t i) -> const Tensor& { return g.value(n.inputs[i]).constant; };
+  scale_and_shift(n, param(1), param(2), param(3), param(4), scale, shift);
   return std::make_unique<BatchNormKernel>(std::move(scale), std::move(shift), x.shape[0], shape_numel(x.shape) / (x.shape[0] * channels),
                                            channels_last);
 }

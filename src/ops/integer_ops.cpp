@@ -67,12 +67,10 @@ void compute_dynamic_quantize(const Node&, const TensorIn& in, const TensorOut& 
   }
   const DynamicParams p = dynamic_params(lo, hi);
   write_params(p, out);
-  uint8_t* y = out[0]->data<uint8_t>();
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = x[i] / p.scale;
-    const float q = std::nearbyint(std::isnan(v) ? 0.f : v) + static_cast<float>(p.zero_point);
-    y[i] = static_cast<uint8_t>(std::fmin(std::fmax(q, 0.f), 255.f));
-  }
+  // Then QuantizeLinear itself, with the parameters just written.
+  Node q;
+  q.op = "QuantizeLinear";
+  find_op(q.op)->compute(q, {in[0], out[1], out[2]}, {out[0]});
 }
 
 // The range with the tier's vector min/max, the codes with its QuantizeLinear kernel (bit-equal
@@ -127,68 +125,81 @@ void infer_matmul_integer(InferContext& c) {
 }
 
 // Exact: both operands' codes minus their zero points (at most 2^16 in a product), summed in 32
-// bits, wrapping past them as the definition allows. Centred int32 copies first, so the inner loop
-// is one multiply-add over a contiguous row.
-std::vector<int32_t> centred(const Tensor& t, const Tensor* zero, int64_t rows, int64_t cols, bool per_row) {
-  std::vector<int32_t> v(static_cast<size_t>(t.numel()));
+// bits, wrapping past them as the definition allows. Centred int32 copies first (into `to`, numel
+// elements), so the inner loop is one multiply-add over a contiguous row.
+void centre(const Tensor& t, const Tensor* zero, int64_t rows, int64_t cols, bool per_row, int32_t* to) {
   for (int64_t i = 0; i < t.numel(); ++i) {
     const int64_t r = i / cols % rows, c = i % cols;
     const int32_t z = zero ? code(*zero, zero->numel() == 1 ? 0 : per_row ? r : c) : 0;
-    v[static_cast<size_t>(i)] = code(t, i) - z;
+    to[i] = code(t, i) - z;
   }
-  return v;
 }
 
-// y = (a - a_zero) (b - b_zero), batched with numpy broadcasting, on centred operands.
-void matmul_integer_centred(const Shape& sa, const std::vector<int32_t>& ca, const Shape& sb, const int32_t* cb, Tensor& out) {
+// y = (a - a_zero) (b - b_zero), batched with numpy broadcasting, on centred operands; `row` holds
+// N sums.
+void matmul_integer_centred(const Shape& sa, const int32_t* ca, const Shape& sb, const int32_t* cb, uint32_t* row, Tensor& out) {
   const int64_t m = sa[sa.size() - 2], k = sa.back(), n = sb.back();
   const Shape& so = out.shape();
   const Shape batch(so.begin(), so.end() - 2);
-  const auto stride_a = broadcast_strides(Shape(sa.begin(), sa.end() - 2), batch);
-  const auto stride_b = broadcast_strides(Shape(sb.begin(), sb.end() - 2), batch);
-  std::vector<int64_t> idx(batch.size(), 0);
+  int64_t stride_a[kMaxWalkRank], stride_b[kMaxWalkRank], idx[kMaxWalkRank] = {};
+  broadcast_strides_into(Shape(sa.begin(), sa.end() - 2), batch, stride_a);
+  broadcast_strides_into(Shape(sb.begin(), sb.end() - 2), batch, stride_b);
   int32_t* y = out.data<int32_t>();
-  std::vector<uint32_t> row(static_cast<size_t>(n));
   for (int64_t t = 0, batches = shape_numel(batch); t < batches; ++t) {
     int64_t oa = 0, ob = 0;
-    for (size_t d = 0; d < idx.size(); ++d) {
+    for (size_t d = 0; d < batch.size(); ++d) {
       oa += idx[d] * stride_a[d];
       ob += idx[d] * stride_b[d];
     }
     for (int64_t i = 0; i < m; ++i) {
-      std::fill(row.begin(), row.end(), 0u);
+      std::fill(row, row + n, 0u);
       for (int64_t p = 0; p < k; ++p) {
-        const uint32_t av = static_cast<uint32_t>(ca[static_cast<size_t>((oa * m + i) * k + p)]);
+        const uint32_t av = static_cast<uint32_t>(ca[(oa * m + i) * k + p]);
         const int32_t* brow = cb + (ob * k + p) * n;
-        for (int64_t j = 0; j < n; ++j) row[static_cast<size_t>(j)] += av * static_cast<uint32_t>(brow[j]);
+        for (int64_t j = 0; j < n; ++j) row[j] += av * static_cast<uint32_t>(brow[j]);
       }
-      for (int64_t j = 0; j < n; ++j) y[(t * m + i) * n + j] = static_cast<int32_t>(row[static_cast<size_t>(j)]);
+      for (int64_t j = 0; j < n; ++j) y[(t * m + i) * n + j] = static_cast<int32_t>(row[j]);
     }
-    next_index(idx, batch);
+    for (size_t d = batch.size(); d-- > 0;) {  // next row-major batch index
+      if (++idx[d] < batch[d]) break;
+      idx[d] = 0;
+    }
   }
 }
 
 void compute_matmul_integer(const Node&, const TensorIn& in, const TensorOut& out) {
   const Shape& sa = in[0]->shape();
   const Shape& sb = in[1]->shape();
-  const std::vector<int32_t> ca = centred(*in[0], in.size() > 2 ? in[2] : nullptr, sa[sa.size() - 2], sa.back(), true);
-  const std::vector<int32_t> cb = centred(*in[1], in.size() > 3 ? in[3] : nullptr, sb[sb.size() - 2], sb.back(), false);
-  matmul_integer_centred(sa, ca, sb, cb.data(), *out[0]);
+  std::vector<int32_t> ca(static_cast<size_t>(in[0]->numel())), cb(static_cast<size_t>(in[1]->numel()));
+  std::vector<uint32_t> row(static_cast<size_t>(sb.back()));
+  centre(*in[0], in.size() > 2 ? in[2] : nullptr, sa[sa.size() - 2], sa.back(), true, ca.data());
+  centre(*in[1], in.size() > 3 ? in[3] : nullptr, sb[sb.size() - 2], sb.back(), false, cb.data());
+  matmul_integer_centred(sa, ca.data(), sb, cb.data(), row.data(), *out[0]);
 }
 
-// A constant b (a weight, as quantize_dynamic writes it) is centred once, at plan time.
+// A constant b (a weight, as quantize_dynamic writes it) is centred once, at plan time; a's centred
+// copy and the row of sums live in the plan's workspace, so a run allocates nothing.
 class MatMulIntegerKernel final : public Kernel {
  public:
-  MatMulIntegerKernel(Shape b_shape, std::vector<int32_t> b) : b_shape_(std::move(b_shape)), b_(std::move(b)) {}
+  MatMulIntegerKernel(Shape a_shape, Shape b_shape, std::vector<int32_t> b)
+      : a_shape_(std::move(a_shape)), b_shape_(std::move(b_shape)), b_(std::move(b)) {}
+  size_t workspace_bytes() const override {
+    return static_cast<size_t>(shape_numel(a_shape_)) * sizeof(int32_t) + static_cast<size_t>(b_shape_.back()) * sizeof(uint32_t);
+  }
+  void bind_workspace(void* base) override {
+    a_ = static_cast<int32_t*>(base);
+    row_ = reinterpret_cast<uint32_t*>(a_ + shape_numel(a_shape_));
+  }
   void run(const TensorIn& in, const TensorOut& out) override {
-    const Shape& sa = in[0]->shape();
-    const std::vector<int32_t> ca = centred(*in[0], in.size() > 2 ? in[2] : nullptr, sa[sa.size() - 2], sa.back(), true);
-    matmul_integer_centred(sa, ca, b_shape_, b_.data(), *out[0]);
+    centre(*in[0], in.size() > 2 ? in[2] : nullptr, a_shape_[a_shape_.size() - 2], a_shape_.back(), true, a_);
+    matmul_integer_centred(a_shape_, a_, b_shape_, b_.data(), row_, *out[0]);
   }
 
  private:
-  Shape b_shape_;
+  Shape a_shape_, b_shape_;
   std::vector<int32_t> b_;
+  int32_t* a_ = nullptr;
+  uint32_t* row_ = nullptr;
 };
 
 std::unique_ptr<Kernel> create_matmul_integer(const Node& n, const Graph& g, const KernelOptions&) {
@@ -197,7 +208,9 @@ std::unique_ptr<Kernel> create_matmul_integer(const Node& n, const Graph& g, con
   const Tensor& b = g.value(n.inputs[1]).constant;
   const Tensor* zero = n.inputs.size() > 3 && n.inputs[3] != kNoValue ? &g.value(n.inputs[3]).constant : nullptr;
   const Shape& sb = b.shape();
-  return std::make_unique<MatMulIntegerKernel>(sb, centred(b, zero, sb[sb.size() - 2], sb.back(), false));
+  std::vector<int32_t> centred(static_cast<size_t>(b.numel()));
+  centre(b, zero, sb[sb.size() - 2], sb.back(), false, centred.data());
+  return std::make_unique<MatMulIntegerKernel>(g.value(n.inputs[0]).shape, sb, std::move(centred));
 }
 
 // ---- ConvInteger ----

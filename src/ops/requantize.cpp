@@ -10,8 +10,6 @@
 // Each step is the float operation of the op it replaces, in the same order: the bytes are the
 // chain's. The output depends on the input byte alone, so the plan's kernel computes the 256
 // possible outputs once, with this reference, and looks each byte up.
-#include <cmath>
-
 #include "cpu/hardware.h"
 #include "kernels/kernels.h"
 #include "ops/op.h"
@@ -34,27 +32,21 @@ void infer_requantize(InferContext& c) {
   c.set_output(0, out, c.shape(0));
 }
 
-float zero_point_of(const Tensor* z) {
-  if (!z) return 0.f;
-  return z->dtype() == DType::i8 ? static_cast<float>(z->data<int8_t>()[0]) : static_cast<float>(z->data<uint8_t>()[0]);
-}
-
-// The reference: the three ops' own formulas (quantize.cpp, elementwise.cpp), element by element.
+// The reference runs the three ops it replaces, their own compute functions in order, so the
+// bytes are theirs by construction.
 void compute_requantize(const Node& n, const TensorIn& in, const TensorOut& out) {
-  const float x_scale = in[1]->data<float>()[0], x_zero = zero_point_of(in.size() > 2 ? in[2] : nullptr);
-  const float y_scale = in[3]->data<float>()[0], y_zero = zero_point_of(in.size() > 4 ? in[4] : nullptr);
-  const bool in_signed = in[0]->dtype() == DType::i8, out_signed = out[0]->dtype() == DType::i8, relu = n.attr_int("relu", 0) != 0;
-  const float lo = out_signed ? -128.f : 0.f, hi = out_signed ? 127.f : 255.f;
-  for (int64_t i = 0, e = in[0]->numel(); i < e; ++i) {
-    const int64_t code = in_signed ? in[0]->data<int8_t>()[i] : in[0]->data<uint8_t>()[i];
-    float v = static_cast<float>(code - static_cast<int64_t>(x_zero)) * x_scale;
-    if (relu) v = v > 0.f ? v : 0.f;
-    const float scaled = v / y_scale;
-    const float q = std::nearbyint(std::isnan(scaled) ? 0.f : scaled) + y_zero;
-    const float clamped = std::fmin(std::fmax(q, lo), hi);
-    if (out_signed) out[0]->data<int8_t>()[i] = static_cast<int8_t>(clamped);
-    else out[0]->data<uint8_t>()[i] = static_cast<uint8_t>(clamped);
+  const Tensor* x_zero = in.size() > 2 ? in[2] : nullptr;
+  const Tensor* y_zero = in.size() > 4 ? in[4] : nullptr;
+  Node op;
+  Tensor real(DType::f32, in[0]->shape());
+  op.op = "DequantizeLinear";
+  find_op(op.op)->compute(op, x_zero ? TensorIn{in[0], in[1], x_zero} : TensorIn{in[0], in[1]}, {&real});
+  if (n.attr_int("relu", 0)) {
+    op.op = "Relu";
+    find_op(op.op)->compute(op, {&real}, {&real});
   }
+  op.op = "QuantizeLinear";
+  find_op(op.op)->compute(op, y_zero ? TensorIn{&real, in[3], y_zero} : TensorIn{&real, in[3]}, out);
 }
 
 class RequantizeKernel final : public Kernel {
