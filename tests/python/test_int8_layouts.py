@@ -62,3 +62,44 @@ def test_uint8_read_through_a_layout_conversion(tmp_path):
     assert np.mean(np.abs(got - want) <= 0.0301 + 1e-6) > 0.99
     cosine = float(np.sum(got * want) / np.linalg.norm(got) / np.linalg.norm(want))
     assert cosine > 0.9999, cosine
+
+
+def test_quantized_output_of_the_float_fallback_on_every_tier(tmp_path):
+    """Without VNNI an integer conv runs as a float conv on dequantized operands and quantizes its
+    output itself. oneDNN 2.6's scaling reorder did that quantization wrong at avx512_core for a
+    depthwise stride-2 conv (every code at the zero point): each tier this CPU can run gives the
+    native tier's bytes, within one step of rounding."""
+    import os
+    import subprocess
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python"))
+    import ort_style_qdq
+
+    rng = np.random.RandomState(3)
+    w = rng.standard_normal((64, 1, 3, 3)).astype(np.float32) * 0.3
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w", "b"], ["c"], group=64, pads=[1, 1, 1, 1], strides=[2, 2]), helper.make_node("Relu", ["c"], ["y"])],
+        "dw_stride2", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64, 14, 14])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64, 7, 7])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(rng.standard_normal(64).astype(np.float32), "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = str(tmp_path / "dw.onnx")
+    onnx.save(ort_style_qdq.quantize(model, samples=4, uint8=True), path)
+    x = rng.standard_normal((1, 64, 14, 14)).astype(np.float32)
+    np.save(str(tmp_path / "x.npy"), x)
+    cli = os.environ.get("EFFVIT_CLI", os.path.join(os.path.dirname(__file__), "..", "..", "build", "effvit"))
+    outputs = {}
+    for tier in ("", "avx512", "avx2"):
+        env = dict(os.environ)
+        env.pop("EFFVIT_MAX_ISA", None)
+        if tier:
+            env["EFFVIT_MAX_ISA"] = tier
+        out = str(tmp_path / f"y{tier}.npy")
+        subprocess.run([cli, "run", path, "--input", str(tmp_path / "x.npy"), "--output", out], check=True, capture_output=True, env=env)
+        outputs[tier] = np.load(out)
+    step = np.abs(np.diff(np.unique(outputs[""]))).min()
+    for tier in ("avx512", "avx2"):
+        assert np.abs(outputs[tier] - outputs[""]).max() <= step * 1.01, tier
+        assert np.mean(outputs[tier] != outputs[""]) < 0.01, tier

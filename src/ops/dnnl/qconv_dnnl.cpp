@@ -5,6 +5,7 @@
 // node runs as a float32 conv on dequantized weights, its input dequantized by a scaling reorder:
 // correct everywhere, int8 where oneDNN is fast and exact.
 #include "cpu/hardware.h"
+#include "kernels/kernels.h"
 #include "ops/conv.h"
 #include "ops/dnnl/engine.h"
 
@@ -111,19 +112,18 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
     memory dst = dst_plain_;
     if (pd.dst_desc() != dst_md) {
       dst = workspace_.add(pd.dst_desc());
-      // The float fallback quantizes its output here when the node writes uint8/int8.
-      dnnl::primitive_attr scaling;
-      std::vector<std::pair<int, memory>> reorder_args{{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, dst_plain_}};
+      // The float fallback writing uint8/int8 reorders its float sums into the output's layout and
+      // quantizes them with QuantizeLinear's own kernel in run(). oneDNN 2.6's scaling reorder
+      // with a zero point did it wrong at avx512_core for some shapes (a depthwise stride-2 conv's
+      // [1,64,7,7] NHWC output came out all at the zero point; stride 1 was right).
+      memory to = dst_plain_;
       if (!int8 && y_type != dt::f32) {
-        scaling.set_output_scales(0, {1.f / y_scale});
-        if (y_zero_) {
-          scaling.set_zero_points(DNNL_ARG_TO, 0, {DNNL_RUNTIME_S32_VAL});
-          reorder_args.emplace_back(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_TO, y_zero);
-        }
+        quantized_from_ = workspace_.add(memory::desc(dst_dims, dt::f32, layout_tag(yv)));
+        to = quantized_from_;
+        y_scale_ = y_scale;
+        y_signed_ = y_type == dt::s8;
       }
-      dnnl::reorder::primitive_desc rpd(eng, pd.dst_desc(), eng, dst_md, scaling);
-      impls_ += std::string(", reorder ") + rpd.impl_info_str();
-      dst_reorder_ = BoundPrimitive(dnnl::reorder(rpd), std::move(reorder_args));
+      dst_reorder_ = make_reorder(dst, to, impls_);
     }
     args.emplace_back(DNNL_ARG_SRC, src);
     args.emplace_back(DNNL_ARG_DST, dst);
@@ -134,12 +134,21 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
   void run(const TensorIn& in, const TensorOut& out) override {
     OmpThreadScope scope(threads_);
     run_reordered(in[0]->raw(), out[0]->raw());
+    if (!quantized_from_) return;
+    const auto* sums = static_cast<const float*>(quantized_from_.get_data_handle());
+    const size_t n = static_cast<size_t>(out[0]->numel());
+    const KernelTable& k = *hardware().kernels;
+    if (y_signed_) k.quantize_f32_s8(sums, static_cast<int8_t*>(out[0]->raw()), n, y_scale_, static_cast<float>(y_zero_));
+    else k.quantize_f32_u8(sums, static_cast<uint8_t*>(out[0]->raw()), n, y_scale_, static_cast<float>(y_zero_));
   }
 
  private:
   Tensor dequantized_w_, dequantized_b_;  // the float fallback's own
   std::shared_ptr<void> packed_;
   int32_t x_zero_ = 0, y_zero_ = 0;  // what the zero-point memories point at
+  memory quantized_from_;              // the float fallback's sums before quantizing, or none
+  float y_scale_ = 1.f;
+  bool y_signed_ = false;
 };
 
 }  // namespace
