@@ -238,7 +238,7 @@ TEST(KernelTables, PlainToBlockedBf16MatchesReference) {
     const KernelTable& k = kernels_for(tier);
     if (!k.plain_f32_to_blocked_bf16) continue;
     ++tables;
-    for (const auto& [channels, pixels] : std::vector<std::array<int64_t, 2>>{{16, 1}, {32, 7}, {48, 49}, {16, 256}}) {
+    for (const auto& [channels, pixels] : std::vector<std::array<int64_t, 2>>{{16, 1}, {32, 7}, {16, 8}, {48, 49}, {16, 256}}) {
       std::vector<float> x(static_cast<size_t>(channels * pixels));
       for (float& v : x) v = normal(rng) * 100.f;
       const float specials[] = {1.00390625f, 1.01171875f, std::numeric_limits<float>::max(), -0.f, std::numeric_limits<float>::quiet_NaN(),
@@ -253,6 +253,34 @@ TEST(KernelTables, PlainToBlockedBf16MatchesReference) {
     }
   }
   if (tables == 0) GTEST_SKIP() << "no table with the bf16 pointwise conv runs on this CPU";
+}
+
+// The inverse (a bf16 plan's effvit.ToPlain): every bf16 bit pattern widens exactly, NaN payloads,
+// infinities, -0 and denormals included, to its plain position; tiles of 8 pixels and the tail.
+TEST(KernelTables, BlockedBf16ToPlainIsExact) {
+  std::mt19937 rng(76);
+  int tables = 0;
+  for (IsaTier tier : tables_to_test()) {
+    const KernelTable& k = kernels_for(tier);
+    if (!k.blocked_bf16_to_plain_f32) continue;
+    ++tables;
+    for (const auto& [channels, pixels] : std::vector<std::array<int64_t, 2>>{{16, 1}, {32, 7}, {16, 8}, {48, 49}, {32, 196}}) {
+      std::vector<uint16_t> x(static_cast<size_t>(channels * pixels));
+      for (uint16_t& v : x) v = static_cast<uint16_t>(rng());
+      const uint16_t specials[] = {0x7fc1, 0xff80, 0x8000, 0x0001, 0x7f7f};
+      for (size_t i = 0; i < std::size(specials) && i < x.size(); ++i) x[i * 5 % x.size()] = specials[i];
+      std::vector<float> y(x.size(), 7.f);
+      k.blocked_bf16_to_plain_f32(x.data(), channels, pixels, y.data());
+      for (int64_t c = 0; c < channels; ++c)
+        for (int64_t p = 0; p < pixels; ++p) {
+          uint32_t got;
+          std::memcpy(&got, &y[static_cast<size_t>(c * pixels + p)], sizeof got);
+          ASSERT_EQ(got, uint32_t{x[static_cast<size_t>(((c / 16) * pixels + p) * 16 + c % 16)]} << 16)
+              << k.isa << " " << channels << " x " << pixels << " channel " << c << " pixel " << p;
+        }
+    }
+  }
+  if (tables == 0) GTEST_SKIP() << "no table with the bf16 conversions runs on this CPU";
 }
 
 // The bf16 Add and Relu (bf16 plans) against the Add and Relu reference ops on bf16 tensors, and

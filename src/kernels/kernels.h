@@ -135,6 +135,9 @@ struct KernelTable {
   // even, denormals to zero (channels a multiple of 16, pixels at most 2^26): the pointwise conv's
   // input from a plain float32 producer. Null below the avx512_bf16 tier.
   void (*plain_f32_to_blocked_bf16)(const float* x, int64_t channels, int64_t pixels, uint16_t* y);
+  // The inverse, exact: x [channels / 16][pixels][16] bf16 -> y plain [channels][pixels] float32
+  // (a bf16 plan's effvit.ToPlain). Null below the avx512_bf16 tier.
+  void (*blocked_bf16_to_plain_f32)(const uint16_t* x, int64_t channels, int64_t pixels, float* y);
   // dst[r * dst_ld + c] = src[c * src_ld + r] for r < rows, c < cols: 4-byte elements moved
   // bit for bit (Transpose, in register tiles).
   void (*transpose_u32)(const uint32_t* src, int64_t rows, int64_t cols, int64_t src_ld, uint32_t* dst, int64_t dst_ld);

@@ -91,17 +91,49 @@ static void pointwise_conv_bf16(const PointwiseConvDims& d, const uint16_t* x, c
 
 // x plain [channels][pixels] float32 -> [channels / 16][pixels][16] bf16 (nearest even): a bf16
 // pointwise conv's input when its producer writes plain float32 (the attention's output, the SE
-// gate's product). One gather per pixel and block: oneDNN's reorder for this (jit:uni) takes ~1 ns
-// an element.
+// gate's product), and a bf16 plan's effvit.ToBlocked. Eight pixels at a time through two 8x8
+// register transposes into a small tile, then rounded a pixel (16 channels) at a time: oneDNN's
+// reorder for this (jit:uni) takes ~1 ns an element, a gather per pixel half that.
 static void plain_f32_to_blocked_bf16(const float* x, int64_t channels, int64_t pixels, uint16_t* y) {
-  const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                          _mm512_set1_epi32(static_cast<int>(pixels)));
+  alignas(64) uint32_t tile[8][16];
   for (int64_t cb = 0; cb < channels / 16; ++cb) {
     const float* xc = x + cb * 16 * pixels;
     uint16_t* yc = y + cb * pixels * 16;
-    for (int64_t p = 0; p < pixels; ++p) {
+    int64_t p = 0;
+    for (; p + 8 <= pixels; p += 8) {
+      transpose_tile_u32(reinterpret_cast<const uint32_t*>(xc + p), pixels, &tile[0][0], 16);
+      transpose_tile_u32(reinterpret_cast<const uint32_t*>(xc + 8 * pixels + p), pixels, &tile[0][8], 16);
+      for (int i = 0; i < 8; ++i)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(yc + (p + i) * 16), (__m256i)_mm512_cvtneps_pbh(_mm512_load_ps(tile[i])));
+    }
+    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(static_cast<int>(pixels)));
+    for (; p < pixels; ++p) {
       const __m512 v = _mm512_i32gather_ps(rows, xc + p, sizeof(float));
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(yc + p * 16), (__m256i)_mm512_cvtneps_pbh(v));
     }
+  }
+}
+
+// The inverse: x [channels / 16][pixels][16] bf16 -> y plain [channels][pixels] float32, exact
+// (a bf16 widens to float32 bit for bit). Eight pixels at a time, widened into a small tile and
+// moved by two 8x8 register transposes: oneDNN's reorder for this (jit:uni) took 18 us on M5's
+// [192,14,14], a strided store loop about as long.
+static void blocked_bf16_to_plain_f32(const uint16_t* x, int64_t channels, int64_t pixels, float* y) {
+  alignas(64) uint32_t tile[8][16];
+  for (int64_t cb = 0; cb < channels / 16; ++cb) {
+    const uint16_t* xc = x + cb * pixels * 16;
+    float* yc = y + cb * 16 * pixels;
+    int64_t p = 0;
+    for (; p + 8 <= pixels; p += 8) {
+      for (int i = 0; i < 8; ++i) {
+        const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xc + (p + i) * 16)));
+        _mm512_store_si512(tile[i], _mm512_slli_epi32(wide, 16));
+      }
+      transpose_tile_u32(&tile[0][0], 16, reinterpret_cast<uint32_t*>(yc + p), pixels);
+      transpose_tile_u32(&tile[0][8], 16, reinterpret_cast<uint32_t*>(yc + 8 * pixels + p), pixels);
+    }
+    for (; p < pixels; ++p)
+      for (int c = 0; c < 16; ++c) yc[c * pixels + p] = bf16_to_f32(xc[p * 16 + c]);
   }
 }

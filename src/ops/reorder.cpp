@@ -4,7 +4,9 @@
 // (passes/bf16_activations.cpp), so one reorder converts layout and type together.
 #include <cstring>
 
+#include "cpu/hardware.h"
 #include "kernels/bf16_scalar.h"
+#include "kernels/kernels.h"
 #include "ops/dnnl/engine.h"
 #include "ops/op.h"
 #include "ops/registry_decls.h"
@@ -109,11 +111,46 @@ class ReorderDnnl final : public Kernel {
   std::string impl_;
 };
 
+// A bf16 plan's conversions between plain float32 and 16-channel blocked bf16, on the kernel table's
+// converters (avx512_bf16 tier, whole 16-channel blocks): oneDNN's jit:uni reorders took 3-4x as
+// long on M5's attention inputs (bench/kernels_bench.cpp).
+class Bf16BlockConversion final : public Kernel {
+ public:
+  Bf16BlockConversion(const Shape& shape, bool to_plain) : shape_(shape), to_plain_(to_plain), kernels_(*hardware().kernels) {}
+  void run(const TensorIn& in, const TensorOut& out) override {
+    const int64_t channels = shape_[1], pixels = shape_[2] * shape_[3], image = channels * pixels;
+    for (int64_t b = 0; b < shape_[0]; ++b) {
+      if (to_plain_)
+        kernels_.blocked_bf16_to_plain_f32(static_cast<const uint16_t*>(in[0]->raw()) + b * image, channels, pixels, out[0]->data<float>() + b * image);
+      else
+        kernels_.plain_f32_to_blocked_bf16(in[0]->data<float>() + b * image, channels, pixels, static_cast<uint16_t*>(out[0]->raw()) + b * image);
+    }
+  }
+  std::string implementation() const override { return to_plain_ ? "effvit blocked_bf16_to_plain_f32" : "effvit plain_f32_to_blocked_bf16"; }
+
+ private:
+  Shape shape_;
+  bool to_plain_;
+  const KernelTable& kernels_;
+};
+
+std::unique_ptr<Kernel> create_bf16_block_conversion(const Node& n, const Graph& g, bool to_plain) {
+  const Value& blocked = g.value(to_plain ? n.inputs[0] : n.outputs[0]);
+  const Value& plain = g.value(to_plain ? n.outputs[0] : n.inputs[0]);
+  const KernelTable& k = *hardware().kernels;
+  if (blocked.dtype != DType::bf16 || plain.dtype != DType::f32 || block_of(n) != 16 || blocked.shape[1] % 16 ||
+      !(to_plain ? k.blocked_bf16_to_plain_f32 != nullptr : k.plain_f32_to_blocked_bf16 != nullptr))
+    return nullptr;
+  return std::make_unique<Bf16BlockConversion>(blocked.shape, to_plain);
+}
+
 std::unique_ptr<Kernel> create_to_blocked(const Node& n, const Graph& g, const KernelOptions& options) {
+  if (auto own = create_bf16_block_conversion(n, g, false)) return own;
   return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]), g.value(n.outputs[0]), tag::nchw, blocked_tag(block_of(n)), options.threads);
 }
 
 std::unique_ptr<Kernel> create_to_plain(const Node& n, const Graph& g, const KernelOptions& options) {
+  if (auto own = create_bf16_block_conversion(n, g, true)) return own;
   return std::make_unique<ReorderDnnl>(g.value(n.inputs[0]), g.value(n.outputs[0]), blocked_tag(block_of(n)), tag::nchw, options.threads);
 }
 
