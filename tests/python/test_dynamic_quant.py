@@ -87,3 +87,29 @@ def test_dynamic_quantization_matches_the_op_definitions(tmp_path):
     assert len(convs) == 2, info["kernels"]
     if info["isa"] in ("avx2_vnni", "avx512_vnni", "avx512_bf16", "amx"):
         assert all(c.startswith("int8 conv") for c in convs), convs
+
+
+def test_full_range_weights_below_vnni_run_exactly_on_int8_convs(tmp_path):
+    """quantize_dynamic's weights use the whole int8 range, where oneDNN's int8 conv without VNNI
+    saturates its int16 pair sums. Each tier this CPU can run (capped with EFFVIT_MAX_ISA) still runs
+    every ConvInteger on an int8 conv, the weights split in two halves within [-64, 64] where the
+    tier needs it, and gives the definition's result."""
+    rng = np.random.RandomState(12)
+    model = ort_dynamic_quant.quantize(float_model(rng))
+    weights = [numpy_helper.to_array(t) for t in model.graph.initializer if t.name.endswith("_quantized")]
+    assert max(int(np.abs(w.astype(np.int32)).max()) for w in weights) > 64, "the test needs weights beyond [-64, 64]"
+    path = str(tmp_path / "dynamic.onnx")
+    onnx.save(model, path)
+    x = (rng.standard_normal((1, 8, 9, 9)) * 3).astype(np.float32)
+    np.save(str(tmp_path / "x.npy"), x)
+    want = evaluate(model, x)
+    supported = json.loads(subprocess.run([CLI, "info", path, "--json"], check=True, capture_output=True, text=True).stdout)["isa_supported"]
+    for tier in [t for t in ("sse41", "avx2", "avx512", "avx512_vnni") if t in supported]:
+        env = dict(os.environ, EFFVIT_MAX_ISA=tier)
+        info = json.loads(subprocess.run([CLI, "info", path, "--kernels", "--json"], check=True, capture_output=True, text=True, env=env).stdout)
+        convs = [k["implementation"] for k in info["kernels"] if k["op"] == "ConvInteger"]
+        assert convs and all(c.startswith("int8 conv") for c in convs), (tier, convs)
+        assert any("split weights" in c for c in convs) == (tier != "avx512_vnni"), (tier, convs)
+        out = str(tmp_path / f"y_{tier}.npy")
+        subprocess.run([CLI, "run", path, "--input", str(tmp_path / "x.npy"), "--output", out], check=True, capture_output=True, env=env)
+        np.testing.assert_allclose(np.load(out), want, rtol=1e-6, atol=1e-6, err_msg=tier)

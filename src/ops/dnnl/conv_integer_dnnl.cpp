@@ -1,7 +1,15 @@
 // ConvInteger (dynamic quantization, ops/integer_ops.cpp) through oneDNN's int8 convolution: uint8
 // x whose zero point arrives per run (DynamicQuantizeLinear computes it from each input), int8
-// weights with zero point 0 packed once, exact int32 sums written as they are. Elsewhere (int8
-// or nonzero-zero-point weights, a tier where oneDNN's int8 conv is not exact) the reference loop.
+// weights with zero point 0 packed once, exact int32 sums written as they are.
+//
+// Below VNNI oneDNN sums pairs of u8 x s8 products in int16, exact only for weights within
+// [-64, 64] (int8_conv_is_exact); quantize_dynamic's use the full int8 range. There the weights
+// are split into w = hi + lo with hi = floor(w / 2) and lo = w - hi, both within [-64, 64], and two
+// exact convs run, the second adding its sums onto the first's (a sum post-op): twice the
+// arithmetic, against the reference loop's ~100x. Elsewhere (int8 x or nonzero-zero-point
+// weights) the reference loop.
+#include <optional>
+
 #include "cpu/hardware.h"
 #include "ops/conv.h"
 #include "ops/dnnl/engine.h"
@@ -15,7 +23,7 @@ using dt = memory::data_type;
 
 class ConvIntegerDnnl final : public ReorderedPrimitiveKernel {
  public:
-  ConvIntegerDnnl(const Node& n, const Graph& graph, const KernelOptions& options) {
+  ConvIntegerDnnl(const Node& n, const Graph& graph, const KernelOptions& options, bool split) {
     const Value& xv = graph.value(n.inputs[0]);
     const Value& wv = graph.value(n.inputs[1]);
     const ConvGeometry g = conv_geometry(n, xv.shape, wv.shape);
@@ -24,7 +32,7 @@ class ConvIntegerDnnl final : public ReorderedPrimitiveKernel {
     auto& eng = dnnl_engine();
     const ConvDnnlDims dims = conv_dnnl_dims(g);
     const memory::dims &src_dims = dims.src, &dst_dims = dims.dst, &w_dims = dims.weights;
-    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+    const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                          memory::desc(src_dims, dt::u8, tag::any), memory::desc(w_dims, dt::s8, tag::any), memory::desc(),
                                          memory::desc(dst_dims, dt::s32, tag::any), {g.stride_h, g.stride_w}, {g.dil_h - 1, g.dil_w - 1},
                                          {g.pad_t, g.pad_l}, {g.pad_b, g.pad_r});
@@ -33,11 +41,28 @@ class ConvIntegerDnnl final : public ReorderedPrimitiveKernel {
     // The zero point changes every run: a one-int32 memory the kernel rewrites before executing.
     attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
     dnnl::convolution_forward::primitive_desc pd(desc, attr, eng);
-    impls_ = std::string("int8 conv ") + pd.impl_info_str();
+    impls_ = std::string(split ? "int8 conv (split weights) " : "int8 conv ") + pd.impl_info_str();
     const memory x_zero(memory::desc({1}, dt::s32, tag::x), eng, &x_zero_);
+    const memory::desc w_user(w_dims, dt::s8, dims.weights_tag);
     std::vector<std::pair<int, memory>> args;
-    args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(memory::desc(w_dims, dt::s8, dims.weights_tag), wv,
-                                                     pd.weights_desc(), options.weights, packed_));
+    if (split) {
+      const auto [hi, lo] = split_weights(wv.constant);
+      args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(w_user, hi, pd.weights_desc(), packed_));
+      // The second conv, into the same destination: its sums added to the first's.
+      dnnl::post_ops sum;
+      sum.append_sum(1.f);
+      dnnl::primitive_attr add_attr = attr;
+      add_attr.set_post_ops(sum);
+      dnnl::convolution_forward::primitive_desc add_pd(desc, add_attr, eng);
+      if (add_pd.src_desc() != pd.src_desc() || add_pd.dst_desc() != pd.dst_desc() || is_reference_implementation(add_pd.impl_info_str()))
+        throw dnnl::error(dnnl_unimplemented, "the split conv's halves want different layouts");
+      second_args_.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(w_user, lo, add_pd.weights_desc(), packed_low_));
+      second_args_.emplace_back(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, x_zero);
+      second_args_.emplace_back(DNNL_ARG_SCRATCHPAD, workspace_.add(add_pd.scratchpad_desc()));
+      second_pd_ = add_pd;
+    } else {
+      args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(w_user, wv, pd.weights_desc(), options.weights, packed_));
+    }
     args.emplace_back(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, x_zero);
     src_plain_ = memory(memory::desc(src_dims, dt::u8, layout_tag(xv)), eng, DNNL_MEMORY_NONE);
     memory src = src_plain_;
@@ -54,6 +79,13 @@ class ConvIntegerDnnl final : public ReorderedPrimitiveKernel {
     args.emplace_back(DNNL_ARG_SRC, src);
     args.emplace_back(DNNL_ARG_DST, dst);
     args.emplace_back(DNNL_ARG_SCRATCHPAD, workspace_.add(pd.scratchpad_desc()));
+    if (second_pd_) {
+      second_args_.emplace_back(DNNL_ARG_SRC, src);
+      second_args_.emplace_back(DNNL_ARG_DST, dst);
+      second_ = BoundPrimitive(dnnl::convolution_forward(*second_pd_), std::move(second_args_));
+      // Between the first conv and the destination's reorder out.
+      std::swap(dst_reorder_, after_second_);
+    }
     primitive_ = BoundPrimitive(dnnl::convolution_forward(pd), std::move(args));
   }
 
@@ -61,10 +93,29 @@ class ConvIntegerDnnl final : public ReorderedPrimitiveKernel {
     OmpThreadScope scope(threads_);
     x_zero_ = in.size() > 2 && in[2] ? static_cast<int32_t>(in[2]->data<uint8_t>()[0]) : 0;
     run_reordered(in[0]->raw(), out[0]->raw());
+    if (second_) {
+      second_.execute(stream_);
+      if (after_second_) after_second_.execute(stream_);
+      stream_.wait();
+    }
   }
 
  private:
-  std::shared_ptr<void> packed_;
+  // hi = floor(w / 2), lo = w - hi: both within [-64, 64] for any int8 w, and hi + lo = w.
+  static std::pair<Tensor, Tensor> split_weights(const Tensor& w) {
+    Tensor hi(DType::i8, w.shape()), lo(DType::i8, w.shape());
+    for (int64_t i = 0; i < w.numel(); ++i) {
+      const int8_t v = w.data<int8_t>()[i];
+      hi.data<int8_t>()[i] = static_cast<int8_t>(v >> 1);
+      lo.data<int8_t>()[i] = static_cast<int8_t>(v - (v >> 1));
+    }
+    return {std::move(hi), std::move(lo)};
+  }
+
+  std::shared_ptr<void> packed_, packed_low_;
+  std::optional<dnnl::convolution_forward::primitive_desc> second_pd_;
+  std::vector<std::pair<int, memory>> second_args_;
+  BoundPrimitive second_, after_second_;
   int32_t x_zero_ = 0;  // what the zero-point memory points at
 };
 
@@ -84,9 +135,9 @@ std::unique_ptr<Kernel> create_conv_integer_dnnl(const Node& node, const Graph& 
   if (node.inputs.size() > 3 && node.inputs[3] != kNoValue &&
       (!graph.is_constant(node.inputs[3]) || !all_zero(graph.value(node.inputs[3]).constant)))
     return nullptr;
-  if (!int8_conv_is_exact(hardware().info.tier, DType::u8, w.constant)) return nullptr;
+  const bool split = !int8_conv_is_exact(hardware().info.tier, DType::u8, w.constant);
   try {
-    auto kernel = std::make_unique<ConvIntegerDnnl>(node, graph, options);
+    auto kernel = std::make_unique<ConvIntegerDnnl>(node, graph, options, split);
     if (!is_reference_implementation(kernel->implementation())) return kernel;
   } catch (const dnnl::error& e) {
     if (e.status != dnnl_unimplemented && e.status != dnnl_invalid_arguments) return decline_or_rethrow(node, e);
