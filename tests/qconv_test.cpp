@@ -153,15 +153,18 @@ TEST(QuantizedConv, FoldsIntoAnInt8KernelAndMatchesTheReferenceOps) {
     const auto model = Model::load_from_memory(b.bytes.data(), b.bytes.size(), "qconv");
     Session session(model);
     const Session::PlanInfo info = session.plan_info({{1, c.in_c, c.hw, c.hw}});
-    // An int8 kernel wherever oneDNN's is exact for full-range weights (VNNI); the float fallback
-    // elsewhere.
-    const bool want_int8 = int8_conv_is_exact(hardware_info().tier, c.is_signed ? DType::i8 : DType::u8, full_range_weights());
-    bool int8 = false, fallback = false;
+    // An int8 kernel wherever oneDNN's is exact for full-range weights (VNNI); below it, uint8
+    // activations on split weights and int8 ones on the float fallback.
+    const bool exact = int8_conv_is_exact(hardware_info().tier, c.is_signed ? DType::i8 : DType::u8, full_range_weights());
+    const bool want_int8 = exact || !c.is_signed;
+    bool int8 = false, split = false, fallback = false;
     for (const auto& n : info.nodes) {
       int8 = int8 || (n.op == "Conv" && n.implementation.rfind("int8 conv", 0) == 0);
+      split = split || (n.op == "Conv" && n.implementation.rfind("int8 conv (split weights)", 0) == 0);
       fallback = fallback || (n.op == "Conv" && n.implementation.rfind("dequantized conv", 0) == 0);
     }
     EXPECT_EQ(int8, want_int8) << "case in_c " << c.in_c;
+    EXPECT_EQ(split, want_int8 && !exact) << "case in_c " << c.in_c;
     EXPECT_EQ(fallback, !want_int8) << "case in_c " << c.in_c;
     for (int trial = 0; trial < 2; ++trial) {
       const Tensor x = random_f32({1, c.in_c, c.hw, c.hw}, rng, c.is_signed ? -2.f : 0.f, c.is_signed ? 2.f : 1.f);
@@ -171,7 +174,8 @@ TEST(QuantizedConv, FoldsIntoAnInt8KernelAndMatchesTheReferenceOps) {
 }
 
 // ONNX Runtime's style: uint8 activations with a zero point (128). Folded into the integer conv
-// (oneDNN subtracts the zero point); with 7-bit weights the int8 kernel is exact on every tier.
+// (oneDNN subtracts the zero point) on every tier: 7-bit weights as they are, full-range ones split
+// below VNNI.
 TEST(QuantizedConv, ActivationZeroPointsFoldIntoTheIntegerConv) {
   std::mt19937 rng(84);
   for (const float levels : {127.f, 64.f}) {
@@ -182,10 +186,11 @@ TEST(QuantizedConv, ActivationZeroPointsFoldIntoTheIntegerConv) {
     const auto model = Model::load_from_memory(b.bytes.data(), b.bytes.size(), "qconv_zp");
     Session session(model);
     const Tensor weights = Tensor::from_vector<int8_t>({1}, {static_cast<int8_t>(levels)});
-    const bool want_int8 = int8_conv_is_exact(hardware_info().tier, DType::u8, weights);
+    const bool split = !int8_conv_is_exact(hardware_info().tier, DType::u8, weights);
     for (const auto& n : session.plan_info({{1, c.in_c, c.hw, c.hw}}).nodes)
       if (n.op == "Conv") {
-        EXPECT_EQ(n.implementation.rfind("int8 conv", 0) == 0, want_int8) << n.implementation;
+        EXPECT_EQ(n.implementation.rfind("int8 conv", 0), 0u) << n.implementation;
+        EXPECT_EQ(n.implementation.rfind("int8 conv (split weights)", 0) == 0, split) << n.implementation;
       }
     const Tensor x = random_f32({1, c.in_c, c.hw, c.hw}, rng, -0.5f, 0.5f);
     expect_close(session.run(x), reference(c, b, x), 1e-5);
@@ -412,7 +417,8 @@ void check_ffn_chain(uint8_t z1_value, std::mt19937& rng, bool other_tool = fals
     }
   }
   const IsaTier tier = hardware_info().tier;
-  EXPECT_EQ(int8, int8_conv_is_exact(tier, DType::i8, full_range_weights()) + int8_conv_is_exact(tier, DType::u8, full_range_weights()));
+  // The uint8 conv on int8 kernels on every tier (split weights below VNNI), the int8 one with VNNI.
+  EXPECT_EQ(int8, int8_conv_is_exact(tier, DType::i8, full_range_weights()) + 1);
   EXPECT_GE(to_nhwc, 1);
   // The first conv writes uint8 itself (passes/fold_quantize_into_conv.cpp): only x is quantized
   // (and, behind a BatchNormalization, the Relu's output).

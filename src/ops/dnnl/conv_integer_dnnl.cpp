@@ -2,12 +2,11 @@
 // x whose zero point arrives per run (DynamicQuantizeLinear computes it from each input), int8
 // weights with zero point 0 packed once, exact int32 sums written as they are.
 //
-// Below VNNI oneDNN sums pairs of u8 x s8 products in int16, exact only for weights within
-// [-64, 64] (int8_conv_is_exact); quantize_dynamic's use the full int8 range. There the weights
-// are split into w = hi + lo with hi = floor(w / 2) and lo = w - hi, both within [-64, 64], and two
-// exact convs run, the second adding its sums onto the first's (a sum post-op): twice the
-// arithmetic, against the reference loop's ~100x. Elsewhere (int8 x or nonzero-zero-point
-// weights) the reference loop.
+// Below VNNI, where oneDNN's int8 conv is exact only for weights within [-64, 64] and
+// quantize_dynamic's use the full int8 range, the weights are split in two halves that are
+// (split_int8_weights) and the second conv adds its sums onto the first's: twice the arithmetic,
+// against the reference loop's ~100x. Elsewhere (int8 x or nonzero-zero-point weights) the
+// reference loop.
 #include <optional>
 
 #include "cpu/hardware.h"
@@ -44,9 +43,10 @@ class ConvIntegerDnnl final : public ReorderedPrimitiveKernel {
     impls_ = std::string(split ? "int8 conv (split weights) " : "int8 conv ") + pd.impl_info_str();
     const memory x_zero(memory::desc({1}, dt::s32, tag::x), eng, &x_zero_);
     const memory::desc w_user(w_dims, dt::s8, dims.weights_tag);
-    std::vector<std::pair<int, memory>> args;
+    std::vector<std::pair<int, memory>> args, accumulate_args;
+    std::optional<dnnl::convolution_forward::primitive_desc> accumulate_pd;
     if (split) {
-      const auto [hi, lo] = split_weights(wv.constant);
+      const auto [hi, lo] = split_int8_weights(wv.constant);
       args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(w_user, hi, pd.weights_desc(), packed_));
       // The second conv, into the same destination: its sums added to the first's.
       dnnl::post_ops sum;
@@ -56,10 +56,10 @@ class ConvIntegerDnnl final : public ReorderedPrimitiveKernel {
       dnnl::convolution_forward::primitive_desc add_pd(desc, add_attr, eng);
       if (add_pd.src_desc() != pd.src_desc() || add_pd.dst_desc() != pd.dst_desc() || is_reference_implementation(add_pd.impl_info_str()))
         throw dnnl::error(dnnl_unimplemented, "the split conv's halves want different layouts");
-      second_args_.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(w_user, lo, add_pd.weights_desc(), packed_low_));
-      second_args_.emplace_back(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, x_zero);
-      second_args_.emplace_back(DNNL_ARG_SCRATCHPAD, workspace_.add(add_pd.scratchpad_desc()));
-      second_pd_ = add_pd;
+      accumulate_args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(w_user, lo, add_pd.weights_desc(), packed_low_));
+      accumulate_args.emplace_back(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, x_zero);
+      accumulate_args.emplace_back(DNNL_ARG_SCRATCHPAD, workspace_.add(add_pd.scratchpad_desc()));
+      accumulate_pd = add_pd;
     } else {
       args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(w_user, wv, pd.weights_desc(), options.weights, packed_));
     }
@@ -79,12 +79,10 @@ class ConvIntegerDnnl final : public ReorderedPrimitiveKernel {
     args.emplace_back(DNNL_ARG_SRC, src);
     args.emplace_back(DNNL_ARG_DST, dst);
     args.emplace_back(DNNL_ARG_SCRATCHPAD, workspace_.add(pd.scratchpad_desc()));
-    if (second_pd_) {
-      second_args_.emplace_back(DNNL_ARG_SRC, src);
-      second_args_.emplace_back(DNNL_ARG_DST, dst);
-      second_ = BoundPrimitive(dnnl::convolution_forward(*second_pd_), std::move(second_args_));
-      // Between the first conv and the destination's reorder out.
-      std::swap(dst_reorder_, after_second_);
+    if (accumulate_pd) {
+      accumulate_args.emplace_back(DNNL_ARG_SRC, src);
+      accumulate_args.emplace_back(DNNL_ARG_DST, dst);
+      accumulate_ = BoundPrimitive(dnnl::convolution_forward(*accumulate_pd), std::move(accumulate_args));
     }
     primitive_ = BoundPrimitive(dnnl::convolution_forward(pd), std::move(args));
   }
@@ -93,29 +91,10 @@ class ConvIntegerDnnl final : public ReorderedPrimitiveKernel {
     OmpThreadScope scope(threads_);
     x_zero_ = in.size() > 2 && in[2] ? static_cast<int32_t>(in[2]->data<uint8_t>()[0]) : 0;
     run_reordered(in[0]->raw(), out[0]->raw());
-    if (second_) {
-      second_.execute(stream_);
-      if (after_second_) after_second_.execute(stream_);
-      stream_.wait();
-    }
   }
 
  private:
-  // hi = floor(w / 2), lo = w - hi: both within [-64, 64] for any int8 w, and hi + lo = w.
-  static std::pair<Tensor, Tensor> split_weights(const Tensor& w) {
-    Tensor hi(DType::i8, w.shape()), lo(DType::i8, w.shape());
-    for (int64_t i = 0; i < w.numel(); ++i) {
-      const int8_t v = w.data<int8_t>()[i];
-      hi.data<int8_t>()[i] = static_cast<int8_t>(v >> 1);
-      lo.data<int8_t>()[i] = static_cast<int8_t>(v - (v >> 1));
-    }
-    return {std::move(hi), std::move(lo)};
-  }
-
   std::shared_ptr<void> packed_, packed_low_;
-  std::optional<dnnl::convolution_forward::primitive_desc> second_pd_;
-  std::vector<std::pair<int, memory>> second_args_;
-  BoundPrimitive second_, after_second_;
   int32_t x_zero_ = 0;  // what the zero-point memory points at
 };
 

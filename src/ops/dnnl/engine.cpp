@@ -44,8 +44,19 @@ void ReorderedPrimitiveKernel::run_reordered(const void* src, void* dst) {
   dst_plain_.set_data_handle(dst);
   if (src_reorder_) src_reorder_.execute(stream_);
   primitive_.execute(stream_);
+  if (accumulate_) accumulate_.execute(stream_);
   if (dst_reorder_) dst_reorder_.execute(stream_);
   stream_.wait();
+}
+
+std::pair<Tensor, Tensor> split_int8_weights(const Tensor& weights) {
+  Tensor hi(DType::i8, weights.shape()), lo(DType::i8, weights.shape());
+  const int8_t* w = weights.data<int8_t>();
+  for (int64_t i = 0; i < weights.numel(); ++i) {
+    hi.data<int8_t>()[i] = static_cast<int8_t>(w[i] >> 1);  // floor(w / 2): arithmetic shift
+    lo.data<int8_t>()[i] = static_cast<int8_t>(w[i] - (w[i] >> 1));
+  }
+  return {std::move(hi), std::move(lo)};
 }
 
 BoundPrimitive make_reorder(const dnnl::memory& from, const dnnl::memory& to, std::string& impls) {

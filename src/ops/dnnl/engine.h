@@ -87,13 +87,21 @@ class ReorderedPrimitiveKernel : public Kernel {
  protected:
   void run_reordered(const void* src, void* dst);
 
-  BoundPrimitive primitive_, src_reorder_, dst_reorder_;
+  // accumulate_ (optional) runs after primitive_ on the same source and destination, adding onto
+  // what primitive_ wrote (a sum post-op): the second half of a split-weights int8 conv.
+  BoundPrimitive primitive_, accumulate_, src_reorder_, dst_reorder_;
   dnnl::stream stream_{dnnl_engine()};  // one per kernel: a Session runs on one thread
   dnnl::memory src_plain_, dst_plain_;   // the graph's tensors, pointed at per run
   DnnlWorkspace workspace_;
   int threads_ = 1;
   std::string impls_;
 };
+
+// Without VNNI oneDNN's int8 convs sum pairs of u8 x s8 products in int16, exact only for weights
+// within [-64, 64] (int8_conv_is_exact, ops/conv.h). Any int8 w is hi + lo with hi = floor(w / 2)
+// and lo = w - hi, both within [-64, 64]: two exact convs, the second accumulating onto the first,
+// give the full-range conv's sums.
+std::pair<Tensor, Tensor> split_int8_weights(const Tensor& weights);
 
 // oneDNN's dims of a conv's tensors (struct ConvGeometry, ops/conv.h): NCHW source and
 // destination, OIHW weights (GOIHW, in `weights_tag`, when grouped).
