@@ -113,12 +113,15 @@ if __name__ == "__main__":
     main()
 
 
+LEAKY_ALPHA = 0.1
+
+
 def build_microsoft(activation_type=np.uint8, seed=0):
     """The com.microsoft QOperator ops ONNX Runtime writes besides QLinearConv and QLinearMatMul,
     in a squeeze-excite-like block and a classifier head:
 
-      x -> Q -> QLinearConv 3x3 -> QLinearAdd (+ the quantized input) -> QLinearGlobalAveragePool
-        -> QLinearSigmoid -> QLinearMul (the block by its gate) -> QLinearConcat (with the block)
+      x -> Q -> QLinearConv 3x3 -> QLinearAdd (+ the quantized input) -> QLinearLeakyRelu
+        -> QLinearGlobalAveragePool -> QLinearSigmoid -> QLinearMul (the block by its gate) -> QLinearConcat (with the block)
         -> QLinearGlobalAveragePool -> Flatten -> QGemm (per-column b, int32 bias, transB)
         -> QLinearSoftmax -> DequantizeLinear -> y [1, 5]
 
@@ -129,6 +132,7 @@ def build_microsoft(activation_type=np.uint8, seed=0):
     p = {"x_scale": np.float32(0.03), "x_zero": zero(),
          "w1": rng.randint(-127, 128, (8, 8, 3, 3)).astype(np.int8), "w1_scale": rng.uniform(0.001, 0.004, 8).astype(np.float32),
          "y1_scale": np.float32(0.03), "y1_zero": zero(), "a_scale": np.float32(0.04), "a_zero": zero(),
+         "l_scale": np.float32(0.035), "l_zero": zero(),
          "g_scale": np.float32(0.02), "g_zero": zero(), "s_scale": np.float32(1 / 255), "s_zero": np.array(lo, activation_type),
          "m_scale": np.float32(0.03), "m_zero": zero(), "c_scale": np.float32(0.04), "c_zero": zero(),
          "cg_scale": np.float32(0.02), "cg_zero": zero(),
@@ -149,10 +153,11 @@ def build_microsoft(activation_type=np.uint8, seed=0):
         helper.make_node("QLinearConv", ["xq", "x_scale", "x_zero", "w1", "w1_scale", "w1_zero", "y1_scale", "y1_zero", "b1"], ["y1"],
                          name="conv", pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
         helper.make_node("QLinearAdd", ["y1", "y1_scale", "y1_zero", "xq", "x_scale", "x_zero", "a_scale", "a_zero"], ["a"], name="add", domain=ms),
-        helper.make_node("QLinearGlobalAveragePool", q("a") + ["g_scale", "g_zero"], ["g"], name="pool", domain=ms, channels_last=0),
+        helper.make_node("QLinearLeakyRelu", q("a") + ["l_scale", "l_zero"], ["l"], name="leaky", domain=ms, alpha=LEAKY_ALPHA),
+        helper.make_node("QLinearGlobalAveragePool", q("l") + ["g_scale", "g_zero"], ["g"], name="pool", domain=ms, channels_last=0),
         helper.make_node("QLinearSigmoid", q("g") + ["s_scale", "s_zero"], ["s"], name="gate", domain=ms),
-        helper.make_node("QLinearMul", q("a", "s") + ["m_scale", "m_zero"], ["m"], name="mul", domain=ms),
-        helper.make_node("QLinearConcat", ["c_scale", "c_zero"] + q("m", "a"), ["c"], name="concat", domain=ms, axis=1),
+        helper.make_node("QLinearMul", q("l", "s") + ["m_scale", "m_zero"], ["m"], name="mul", domain=ms),
+        helper.make_node("QLinearConcat", ["c_scale", "c_zero"] + q("m", "l"), ["c"], name="concat", domain=ms, axis=1),
         helper.make_node("QLinearGlobalAveragePool", q("c") + ["cg_scale", "cg_zero"], ["cg"], name="pool2", domain=ms, channels_last=0),
         helper.make_node("Flatten", ["cg"], ["f"], name="flatten", axis=1),
         helper.make_node("QGemm", ["f", "cg_scale", "cg_zero", "b", "b_scale", "b_zero", "gemm_bias", "q_scale", "q_zero"], ["qg"], name="gemm",
@@ -184,7 +189,9 @@ def evaluate_microsoft(p, x):
     y1 = requantize(acc, (np.float64(p["x_scale"]) * p["w1_scale"].astype(np.float64) / np.float64(p["y1_scale"])).reshape(1, -1, 1, 1),
                     p["y1_zero"])
     a = _q(_dq(y1, p["y1_scale"], p["y1_zero"]) + _dq(xq, p["x_scale"], p["x_zero"]), p["a_scale"], p["a_zero"])
-    af = _dq(a, p["a_scale"], p["a_zero"])
+    leaky = _dq(a, p["a_scale"], p["a_zero"])
+    leaky = np.where(leaky < 0, np.float32(LEAKY_ALPHA) * leaky, leaky)
+    af = _dq(_q(leaky, p["l_scale"], p["l_zero"]), p["l_scale"], p["l_zero"])
     g = _q(af.mean(axis=(2, 3), keepdims=True, dtype=np.float64).astype(np.float32), p["g_scale"], p["g_zero"])
     s = _q(1 / (1 + np.exp(-_dq(g, p["g_scale"], p["g_zero"]))), p["s_scale"], p["s_zero"])
     m = _q(af * _dq(s, p["s_scale"], p["s_zero"]), p["m_scale"], p["m_zero"])

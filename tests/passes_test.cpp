@@ -767,11 +767,13 @@ TEST(FuseImageQuantize, LeavesWhatItCannotFuse) {
   EXPECT_EQ(g.nodes.size(), 4u);
 }
 
-// DequantizeLinear -> [Relu] -> QuantizeLinear on 8-bit codes (other tools' QDQ files between
-// their convs) becomes one effvit.Requantize: every one of the 256 input codes gives the chain's
-// bytes, in the reference and in the plan's vector kernel, for each pair of 8-bit types. The
-// scales put results on rounding ties (half to even both ways) and past both ends of the range.
-Graph requantize_chain(DType in, DType out, bool relu, float in_scale, float out_scale, bool relu_also_output, bool per_channel) {
+// DequantizeLinear -> [f] -> QuantizeLinear on 8-bit codes (other tools' QDQ files between their
+// convs; QLinearLeakyRelu and QLinearSigmoid as imported) becomes one effvit.Requantize: every one
+// of the 256 input codes gives the chain's bytes, in the reference and in the plan's vector kernel,
+// for each pair of 8-bit types and each f. The scales put results on rounding ties (half to even
+// both ways) and past both ends of the range.
+Graph requantize_chain(DType in, DType out, const std::string& function, float in_scale, float out_scale, bool relu_also_output,
+                       bool per_channel) {
   GraphBuilder b;
   const ValueId x = b.input("x", in, {1, 4, 8, 8});
   const ValueId zx = in == DType::i8 ? b.constant("zx", Tensor::from_vector<int8_t>({}, {-3})) : b.constant("zx", Tensor::from_vector<uint8_t>({}, {131}));
@@ -780,7 +782,7 @@ Graph requantize_chain(DType in, DType out, bool relu, float in_scale, float out
                                                                            : Tensor::from_vector<uint8_t>({4}, {131, 131, 131, 131}))
                                       : zx;
   ValueId v = b.node("DequantizeLinear", {x, sx, zx_used});
-  if (relu) v = b.node("Relu", {v});
+  if (!function.empty()) v = b.node(function, {v}, function == "LeakyRelu" ? Attrs{{"alpha", float_attr(0.3f)}} : Attrs{});
   if (relu_also_output) b.output(v);
   const ValueId zy = out == DType::i8 ? b.constant("zy", Tensor::from_vector<int8_t>({}, {5})) : b.constant("zy", Tensor::from_vector<uint8_t>({}, {7}));
   b.output(b.node("QuantizeLinear", {v, b.constant("sy", f32s({}, {out_scale})), zy}));
@@ -790,11 +792,11 @@ Graph requantize_chain(DType in, DType out, bool relu, float in_scale, float out
 TEST(FoldRequantize, OneNodeSameBytesForEveryCode) {
   for (DType in : {DType::u8, DType::i8})
     for (DType out : {DType::u8, DType::i8})
-      for (bool relu : {false, true})
+      for (const std::string function : {"", "Relu", "LeakyRelu", "Sigmoid"})
         for (auto [in_scale, out_scale] : {std::pair{0.5f, 1.f}, std::pair{0.25f, 0.5f}, std::pair{0.1f, 0.037f}, std::pair{0.02f, 0.9f}}) {
-          SCOPED_TRACE(std::string(dtype_name(in)) + " -> " + dtype_name(out) + (relu ? " relu" : "") + " scales " +
+          SCOPED_TRACE(std::string(dtype_name(in)) + " -> " + dtype_name(out) + " " + function + " scales " +
                        std::to_string(in_scale) + " " + std::to_string(out_scale));
-          const Graph before = requantize_chain(in, out, relu, in_scale, out_scale, false, false);
+          const Graph before = requantize_chain(in, out, function, in_scale, out_scale, false, false);
           Graph after = before;
           ASSERT_EQ(fold_requantize(after), 1);
           ASSERT_EQ(after.nodes.size(), 1u);
@@ -808,9 +810,9 @@ TEST(FoldRequantize, OneNodeSameBytesForEveryCode) {
 
 TEST(FoldRequantize, LeavesWhatItCannotFold) {
   // The Relu's float output has another reader; per-channel dequantization.
-  Graph shared = requantize_chain(DType::u8, DType::u8, true, 0.1f, 0.05f, true, false);
+  Graph shared = requantize_chain(DType::u8, DType::u8, "Relu", 0.1f, 0.05f, true, false);
   EXPECT_EQ(fold_requantize(shared), 0);
-  Graph per_channel = requantize_chain(DType::u8, DType::u8, false, 0.1f, 0.05f, false, true);
+  Graph per_channel = requantize_chain(DType::u8, DType::u8, "", 0.1f, 0.05f, false, true);
   EXPECT_EQ(fold_requantize(per_channel), 0);
 }
 

@@ -210,7 +210,7 @@ struct Rewriter {
       quantize(n, y, 6, 7, 2, base);
       return true;
     }
-    if (op == "QLinearSigmoid" || op == "QLinearGlobalAveragePool" || op == "QLinearSoftmax") {
+    if (op == "QLinearSigmoid" || op == "QLinearLeakyRelu" || op == "QLinearGlobalAveragePool" || op == "QLinearSoftmax") {
       need(4, 5, {2, 4});
       per_tensor_only({1, 3});
       if (op == "QLinearGlobalAveragePool") {
@@ -218,7 +218,18 @@ struct Rewriter {
         if (channels_last && channels_last->i() != 0) refuse(n, "channels_last = 1 is not supported");
       }
       const std::string x = dequantize(n, 0, 1, 2, base), y = fresh(base + "/effvit_y");
-      onnx::NodeProto& f = add(op == "QLinearSigmoid" ? "Sigmoid" : op == "QLinearSoftmax" ? "Softmax" : "GlobalAveragePool", base, {x}, y);
+      const char* float_op = op == "QLinearSigmoid"     ? "Sigmoid"
+                             : op == "QLinearLeakyRelu" ? "LeakyRelu"
+                             : op == "QLinearSoftmax"   ? "Softmax"
+                                                        : "GlobalAveragePool";
+      onnx::NodeProto& f = add(float_op, base, {x}, y);
+      if (op == "QLinearLeakyRelu") {
+        auto* alpha = f.add_attribute();
+        alpha->set_name("alpha");
+        alpha->set_type(onnx::AttributeProto::FLOAT);
+        const auto* given = attribute(n, "alpha");
+        alpha->set_f(given ? given->f() : 0.01f);
+      }
       if (op == "QLinearSoftmax") {
         // Its `opset` attribute says which Softmax it is (before 13: over all axes from `axis` on);
         // the rewritten node is read by the model's own opset.

@@ -1,4 +1,4 @@
-// Elementwise ops: unary (Relu, Sigmoid, Identity, Cast) and broadcasting binary/ternary ops
+// Elementwise ops: unary (Relu, LeakyRelu, Sigmoid, Identity, Cast) and broadcasting binary/ternary ops
 // (Add, Sub, Mul, Div, Mod, Equal, Where). Integer variants exist because the exporter's shape
 // arithmetic runs on int64; load-time folding evaluates it with these same functions.
 #include <cmath>
@@ -51,6 +51,17 @@ void compute_sigmoid(const Node& n, const TensorIn& in, const TensorOut& out) {
   const float* x = in[0]->data<float>();
   float* y = out[0]->data<float>();
   for (int64_t i = 0, e = in[0]->numel(); i < e; ++i) y[i] = 1.f / (1.f + std::exp(-x[i]));
+}
+
+// ONNX's LeakyRelu: x where x >= 0, else alpha * x (alpha 0.01 by default). It reaches effvit from
+// com.microsoft's QLinearLeakyRelu, whose DequantizeLinear -> LeakyRelu -> QuantizeLinear becomes
+// one byte lookup (passes/fold_requantize.cpp).
+void compute_leaky_relu(const Node& n, const TensorIn& in, const TensorOut& out) {
+  if (in[0]->dtype() != DType::f32) fail_node(n, "LeakyRelu supports float32 only");
+  const float alpha = n.attr_float("alpha", 0.01f);
+  const float* x = in[0]->data<float>();
+  float* y = out[0]->data<float>();
+  for (int64_t i = 0, e = in[0]->numel(); i < e; ++i) y[i] = x[i] < 0.f ? alpha * x[i] : x[i];
 }
 
 void compute_identity(const Node&, const TensorIn& in, const TensorOut& out) {
@@ -436,6 +447,7 @@ std::unique_ptr<Kernel> create_mul(const Node& n, const Graph& g, const KernelOp
 
 const OpDef kReluOp{"Relu", infer_relu, compute_relu, create_flat_eltwise};
 const OpDef kSigmoidOp{"Sigmoid", infer_same_f32, compute_sigmoid};
+const OpDef kLeakyReluOp{"LeakyRelu", infer_same_f32, compute_leaky_relu};
 const OpDef kIdentityOp{"Identity", infer_same, compute_identity};
 const OpDef kDropoutOp{"Dropout", infer_dropout, compute_dropout};
 const OpDef kCastOp{"Cast", infer_cast, compute_cast, create_cast};

@@ -11,7 +11,7 @@ const std::map<std::string, const OpDef*>& table() {
     for (const OpDef* d :
          {&kAddOp, &kBatchNormOp, &kDropoutOp, &kCastOp, &kConcatOp, &kConstantOfShapeOp, &kConvOp, &kDivOp,
           &kEqualOp, &kExpandOp, &kFlattenOp, &kGatherOp, &kGemmOp, &kGlobalAveragePoolOp,
-          &kIdentityOp, &kMatMulOp, &kModOp, &kMulOp, &kPadOp, &kRangeOp, &kReduceMeanOp, &kReluOp,
+          &kIdentityOp, &kMatMulOp, &kModOp, &kMulOp, &kPadOp, &kRangeOp, &kReduceMeanOp, &kReluOp, &kLeakyReluOp,
           &kReshapeOp, &kShapeOp, &kSigmoidOp, &kSliceOp, &kSoftmaxOp, &kSplitOp, &kSqueezeOp,
           &kSubOp, &kTransposeOp, &kUnsqueezeOp, &kWhereOp, &kToBlockedOp, &kToPlainOp, &kQuantizeLinearOp,
           &kDequantizeLinearOp, &kClipOp, &kNv12ToRgbOp, &kToNhwcOp,

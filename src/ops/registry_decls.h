@@ -7,7 +7,7 @@ namespace effvit {
 
 extern const OpDef kAddOp, kBatchNormOp, kDropoutOp, kCastOp, kConcatOp, kConstantOfShapeOp, kConvOp, kDivOp,
     kEqualOp, kExpandOp, kFlattenOp, kGatherOp, kGemmOp, kGlobalAveragePoolOp, kIdentityOp,
-    kMatMulOp, kModOp, kMulOp, kPadOp, kRangeOp, kReduceMeanOp, kReluOp, kReshapeOp, kShapeOp,
+    kMatMulOp, kModOp, kMulOp, kPadOp, kRangeOp, kReduceMeanOp, kReluOp, kLeakyReluOp, kReshapeOp, kShapeOp,
     kSigmoidOp, kSliceOp, kSoftmaxOp, kSplitOp, kSqueezeOp, kSubOp, kTransposeOp, kUnsqueezeOp,
     kWhereOp, kToBlockedOp, kToPlainOp, kQuantizeLinearOp, kDequantizeLinearOp, kClipOp, kNv12ToRgbOp, kToNhwcOp, kNhwcToPlainOp,
     kAttentionHeadOp, kQuantizeImageOp, kRequantizeOp, kDynamicQuantizeLinearOp, kMatMulIntegerOp, kConvIntegerOp;

@@ -1,12 +1,13 @@
-// effvit.Requantize: an 8-bit tensor to another 8-bit grid, optionally through a Relu, in one pass.
-// passes/fold_requantize.cpp puts it in place of DequantizeLinear -> [Relu] -> QuantizeLinear,
+// effvit.Requantize: an 8-bit tensor to another 8-bit grid, optionally through an elementwise
+// function, in one pass. passes/fold_requantize.cpp puts it in place of DequantizeLinear -> [f] ->
+// QuantizeLinear,
 // which QDQ files from other tools (ONNX Runtime's quantizer among them) put between their convs:
 // three passes over the tensor, two of them in float32.
 //   inputs  x (uint8/int8), x_scale, x_zero_point (optional), y_scale, y_zero_point (optional);
 //           all scales and zero points constant scalars
-//   attrs   relu (0/1)
+//   attrs   function: "" (none), "Relu", "LeakyRelu" or "Sigmoid", with that op's own attributes
 //   output  y (y_zero_point's type, uint8 without one) =
-//           QuantizeLinear(Relu(DequantizeLinear(x, x_scale, x_zero_point)), y_scale, y_zero_point)
+//           QuantizeLinear(f(DequantizeLinear(x, x_scale, x_zero_point)), y_scale, y_zero_point)
 // Each step is the float operation of the op it replaces, in the same order: the bytes are the
 // chain's. The output depends on the input byte alone, so the plan's kernel computes the 256
 // possible outputs once, with this reference, and looks each byte up.
@@ -41,9 +42,15 @@ void compute_requantize(const Node& n, const TensorIn& in, const TensorOut& out)
   Tensor real(DType::f32, in[0]->shape());
   op.op = "DequantizeLinear";
   find_op(op.op)->compute(op, x_zero ? TensorIn{in[0], in[1], x_zero} : TensorIn{in[0], in[1]}, {&real});
-  if (n.attr_int("relu", 0)) {
-    op.op = "Relu";
-    find_op(op.op)->compute(op, {&real}, {&real});
+  const std::string function = n.attr_string("function", "");
+  if (!function.empty()) {
+    // f with its own attributes (LeakyRelu's alpha), which the fold kept on this node.
+    op.op = function;
+    op.attrs = n.attrs;
+    const OpDef* def = function == "Relu" || function == "LeakyRelu" || function == "Sigmoid" ? find_op(function) : nullptr;
+    if (!def) fail_node(n, "unknown function '" + function + "'");
+    def->compute(op, {&real}, {&real});
+    op.attrs.clear();
   }
   op.op = "QuantizeLinear";
   find_op(op.op)->compute(op, y_zero ? TensorIn{&real, in[3], y_zero} : TensorIn{&real, in[3]}, out);

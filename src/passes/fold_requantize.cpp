@@ -1,14 +1,15 @@
-// DequantizeLinear -> [Relu] -> QuantizeLinear, all per tensor on 8-bit codes, becomes one
-// effvit.Requantize (ops/requantize.cpp): the bytes in, the bytes out, computed as the three ops
-// compute them. Other tools' QDQ files put this chain between their convs (a conv's quantized
-// output, dequantized for a Relu, quantized again for the next conv); effvit's own files fold the
-// Relu into the conv instead.
+// DequantizeLinear -> [f] -> QuantizeLinear, all per tensor on 8-bit codes, with f one of the
+// elementwise functions below (or none), becomes one effvit.Requantize (ops/requantize.cpp): the
+// bytes in, the bytes out, computed as the three ops compute them. Other tools' QDQ files put this
+// chain between their convs (a conv's quantized output, dequantized for a Relu, quantized again
+// for the next conv); com.microsoft's QLinearSigmoid and QLinearLeakyRelu import as it
+// (import/qoperator.cpp). effvit's own files fold the Relu into the conv instead.
 //
-//   x -> DequantizeLinear(sx, zx) -> [Relu] -> QuantizeLinear(sy, zy) -> y
-//     ==>  x -> effvit.Requantize(sx, zx, sy, zy, relu) -> y
+//   x -> DequantizeLinear(sx, zx) -> [f] -> QuantizeLinear(sy, zy) -> y
+//     ==>  x -> effvit.Requantize(sx, zx, sy, zy; function = f and its attributes) -> y
 //
-// The DequantizeLinear stays when something else reads its output; the Relu's output must have no
-// other reader (it would still be needed in float).
+// The DequantizeLinear stays when something else reads its output; f's output must have no other
+// reader (it would still be needed in float).
 #include "passes/passes.h"
 
 namespace effvit {
@@ -19,6 +20,9 @@ bool constant_scalar(const Graph& g, const Node& n, size_t i) {
 }
 
 bool eight_bit(DType t) { return t == DType::u8 || t == DType::i8; }
+
+// Functions of one element alone, so of the input byte alone: a 256-entry table holds them.
+bool elementwise_function(const Node& n) { return (n.op == "Relu" || n.op == "LeakyRelu" || n.op == "Sigmoid") && n.inputs.size() == 1; }
 
 // A Quantize/DequantizeLinear with a constant float32 scale and, if present, a constant zero point,
 // both scalars, on 8-bit codes. The codes' type comes from the zero point (a QuantizeLinear
@@ -45,9 +49,9 @@ int fold_requantize(Graph& g) {
     if (q.op != "QuantizeLinear" || !per_tensor_8bit(g, q)) continue;
     ValueId v = q.inputs[0];
     Node* p = producer_of(v);
-    bool relu = false;
-    if (p && p->op == "Relu" && uses[static_cast<size_t>(v)] == 1 && !is_output[static_cast<size_t>(v)]) {
-      relu = true;
+    const Node* function = nullptr;
+    if (p && elementwise_function(*p) && uses[static_cast<size_t>(v)] == 1 && !is_output[static_cast<size_t>(v)]) {
+      function = p;
       v = p->inputs[0];
       p = producer_of(v);
     }
@@ -55,8 +59,8 @@ int fold_requantize(Graph& g) {
     const auto input_or_none = [](const Node& n, size_t i) { return i < n.inputs.size() ? n.inputs[i] : kNoValue; };
     q.inputs = {p->inputs[0], p->inputs[1], input_or_none(*p, 2), q.inputs[1], input_or_none(q, 2)};
     q.op = "effvit.Requantize";
-    q.attrs.clear();
-    q.set_int("relu", relu ? 1 : 0);
+    q.attrs = function ? function->attrs : decltype(q.attrs){};
+    if (function) q.set_string("function", function->op);
     ++folded;
   }
   if (folded) g.remove_dead_nodes();

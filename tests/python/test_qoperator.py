@@ -96,9 +96,11 @@ def test_qlinear_type_rules_are_checked(tmp_path):
 
 @pytest.mark.parametrize("activation_type", [np.uint8, np.int8])
 def test_microsoft_qoperator_ops_match_their_definitions(tmp_path, activation_type):
-    """ONNX Runtime's own-domain QOperator ops (QLinearAdd, QLinearMul, QLinearGlobalAveragePool,
-    QLinearSigmoid, QLinearConcat, QGemm, QLinearSoftmax) run as DequantizeLinear -> op ->
-    QuantizeLinear: the numpy evaluation of each op's definition, step for step."""
+    """ONNX Runtime's own-domain QOperator ops (QLinearAdd, QLinearLeakyRelu, QLinearMul,
+    QLinearGlobalAveragePool, QLinearSigmoid, QLinearConcat, QGemm, QLinearSoftmax) run as
+    DequantizeLinear -> op -> QuantizeLinear: the numpy evaluation of each op's definition, step for
+    step. QLinearLeakyRelu and QLinearSigmoid become one byte lookup each (effvit.Requantize), no
+    float op left in the plan."""
     model, params = qoperator_model.build_microsoft(activation_type, seed=5)
     path = str(tmp_path / "microsoft.onnx")
     onnx.save(model, path)
@@ -115,6 +117,9 @@ def test_microsoft_qoperator_ops_match_their_definitions(tmp_path, activation_ty
             assert diff.max() <= 3.01, (scale, got, want)
             mismatched += int(diff.max() > 0.5)
     assert mismatched <= 2, mismatched
+    ops = [k["op"] for k in json.loads(subprocess.run([CLI, "info", path, "--kernels", "--json"], check=True, capture_output=True,
+                                                      text=True).stdout)["kernels"]]
+    assert "LeakyRelu" not in ops and "Sigmoid" not in ops and ops.count("effvit.Requantize") >= 2, ops
 
 
 def refused(tmp_path, model, name):
@@ -147,9 +152,9 @@ def test_microsoft_qoperator_ops_beyond_their_rewrite_are_refused_by_name(tmp_pa
     model, _ = qoperator_model.build_microsoft(np.uint8)
     for n in model.graph.node:
         if n.name == "gate":
-            n.op_type = "QLinearLeakyRelu"
-    err = refused(tmp_path, model, "leaky.onnx")
-    assert "unsupported op 'com.microsoft::QLinearLeakyRelu'" in err, err
+            n.op_type = "QLinearAveragePool"
+    err = refused(tmp_path, model, "average_pool.onnx")
+    assert "unsupported op 'com.microsoft::QLinearAveragePool'" in err, err
 
 
 def test_microsoft_qoperator_edge_cases(tmp_path):
