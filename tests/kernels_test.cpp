@@ -393,6 +393,36 @@ TEST(KernelTables, QuantizeMatchesReference) {
   }
 }
 
+// A 16-bit QuantizeLinear -> DequantizeLinear pair on one float kernel: bit-equal to the two
+// reference ops, with exact ties (half to even), NaN, and values past both ends of the code range.
+TEST(KernelTables, QuantizeDequantizeMatchesTheTwoOps) {
+  std::mt19937 rng(77);
+  for (IsaTier tier : tables_to_test()) {
+    const KernelTable& k = kernels_for(tier);
+    for (const bool is_signed : {false, true})
+      for (int64_t n : {1, 9, 16, 1000}) {
+        Tensor x = random_f32({n}, rng, -8.f, 8.f);
+        float* xs = x.data<float>();
+        xs[0] = 0.125f * 1e-3f;  // 0.5 steps -> 0
+        for (int64_t i = 1; i < n; i += 3) xs[i] = 1e-3f * (static_cast<float>(static_cast<int>(xs[i] * 1000.f)) + 0.5f);
+        if (n > 4) xs[4] = std::numeric_limits<float>::quiet_NaN();
+        if (n > 5) xs[5] = 1e6f;   // past the top of the range
+        if (n > 6) xs[6] = -1e6f;  // and the bottom
+        const float scale = 1e-3f / 4.f;
+        const Tensor sq = f32s({}, {scale}), sd = f32s({}, {scale * 1.5f});
+        const Tensor zq = is_signed ? Tensor::from_vector<int16_t>({}, {-1234}) : Tensor::from_vector<uint16_t>({}, {30000});
+        const Tensor zd = is_signed ? Tensor::from_vector<int16_t>({}, {17}) : Tensor::from_vector<uint16_t>({}, {29000});
+        const Tensor codes = run_op1("QuantizeLinear", {rt(x), rt(sq), rt(zq)});
+        const Tensor want = run_op1("DequantizeLinear", {rt(codes), rt(sd), rt(zd)});
+        QuantizeDequantizeParams p{scale, is_signed ? -1234.f : 30000.f, is_signed ? -32768.f : 0.f, is_signed ? 32767.f : 65535.f,
+                                   scale * 1.5f, is_signed ? 17.f : 29000.f};
+        std::vector<float> got(static_cast<size_t>(n));
+        k.quantize_dequantize_f32(xs, got.data(), static_cast<size_t>(n), p);
+        ASSERT_EQ(std::memcmp(got.data(), want.raw(), static_cast<size_t>(n) * sizeof(float)), 0) << k.isa << " n " << n << (is_signed ? " int16" : " uint16");
+      }
+  }
+}
+
 // DequantizeLinear's vector kernel: every uint8 / int8 value, bit-equal to the reference op.
 TEST(KernelTables, DequantizeMatchesReference) {
   for (IsaTier tier : tables_to_test()) {

@@ -30,6 +30,8 @@ py::dtype numpy_dtype(DType t) {
     case DType::u8: return py::dtype::of<uint8_t>();
     case DType::i8: return py::dtype::of<int8_t>();
     case DType::bool8: return py::dtype::of<bool>();
+    case DType::i16: return py::dtype::of<int16_t>();
+    case DType::u16: return py::dtype::of<uint16_t>();
     case DType::bf16: break;  // only inside bf16 plans, never a model's input or output
   }
   return py::dtype::of<float>();
@@ -45,6 +47,8 @@ const char* onnx_type_name(DType t) {
     case DType::i8: return "tensor(int8)";
     case DType::bool8: return "tensor(bool)";
     case DType::bf16: return "tensor(bfloat16)";
+    case DType::i16: return "tensor(int16)";
+    case DType::u16: return "tensor(uint16)";
   }
   return "tensor(float)";
 }

@@ -14,7 +14,8 @@ namespace effvit {
 
 // bf16 (bfloat16: a float32's upper 16 bits) appears only inside bf16 plans, between convs; no
 // model input or output has it.
-enum class DType : uint8_t { f32, i64, i32, u8, i8, bool8, bf16 };
+// i16 / u16 hold 16-bit Q/DQ codes (opset 21, or com.microsoft's Q/DQ below it).
+enum class DType : uint8_t { f32, i64, i32, u8, i8, bool8, bf16, i16, u16 };
 
 const char* dtype_name(DType dtype);
 size_t dtype_size(DType dtype);
@@ -89,6 +90,8 @@ template <> struct DTypeOf<int64_t> { static constexpr DType value = DType::i64;
 template <> struct DTypeOf<int32_t> { static constexpr DType value = DType::i32; };
 template <> struct DTypeOf<uint8_t> { static constexpr DType value = DType::u8; };
 template <> struct DTypeOf<int8_t> { static constexpr DType value = DType::i8; };
+template <> struct DTypeOf<int16_t> { static constexpr DType value = DType::i16; };
+template <> struct DTypeOf<uint16_t> { static constexpr DType value = DType::u16; };
 // A bfloat16 element, read as its bits.
 struct BFloat16 {
   uint16_t bits;

@@ -22,6 +22,8 @@ const char* descr_of(DType t) {
     case DType::u8: return "|u1";
     case DType::i8: return "|i1";
     case DType::bool8: return "|b1";
+    case DType::i16: return "<i2";
+    case DType::u16: return "<u2";
     case DType::bf16: break;  // numpy has no bfloat16
   }
   return "";
@@ -94,6 +96,8 @@ Tensor read_npy(const std::string& path) {
   else if (*descr == "|u1") dtype = DType::u8;
   else if (*descr == "|i1") dtype = DType::i8;
   else if (*descr == "|b1") dtype = DType::bool8;
+  else if (*descr == "<i2") dtype = DType::i16;
+  else if (*descr == "<u2") dtype = DType::u16;
   else throw Error(path + ": unsupported .npy dtype '" + *descr + "' (effvit reads float32 and integer arrays)");
   const size_t data_at = pos + header_len;
   int64_t count = 0;

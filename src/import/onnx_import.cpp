@@ -61,6 +61,8 @@ DType dtype_from_elem(const std::string& path, const std::string& name, int32_t 
     case TP::UINT8: return DType::u8;
     case TP::INT8: return DType::i8;
     case TP::BOOL: return DType::bool8;
+    case TP::INT16: return DType::i16;
+    case TP::UINT16: return DType::u16;
   }
   throw Error(path + ": tensor '" + name + "' has unsupported element type " + std::to_string(elem));
 }

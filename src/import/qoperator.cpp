@@ -210,6 +210,17 @@ struct Rewriter {
       quantize(n, y, 6, 7, 2, base);
       return true;
     }
+    if (op == "QuantizeLinear" || op == "DequantizeLinear") {
+      // ONNX Runtime's own Q/DQ, which it writes for 16-bit codes below opset 21: ONNX's ops
+      // (per tensor or along `axis`), which opset 21 extends to 16 bits.
+      need(2, 3, {2});
+      for (const auto& a : n.attribute())
+        if (a.name() != "axis") refuse(n, "attribute '" + a.name() + "' is not supported");
+      if (opset < 13) refuse(n, "needs opset 13 or later (per-axis Q/DQ)");
+      onnx::NodeProto& plain = add(op, base, std::vector<std::string>(n.input().begin(), n.input().end()), n.output(0));
+      plain.mutable_attribute()->CopyFrom(n.attribute());
+      return true;
+    }
     if (op == "QLinearSigmoid" || op == "QLinearLeakyRelu" || op == "QLinearGlobalAveragePool" || op == "QLinearSoftmax") {
       need(4, 5, {2, 4});
       per_tensor_only({1, 3});

@@ -89,6 +89,8 @@ Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& mode
     case TP::UINT8: dtype = DType::u8; src_elem = 1; break;
     case TP::INT8: dtype = DType::i8; src_elem = 1; break;
     case TP::BOOL: dtype = DType::bool8; src_elem = 1; break;
+    case TP::INT16: dtype = DType::i16; src_elem = 2; break;
+    case TP::UINT16: dtype = DType::u16; src_elem = 2; break;
     default: throw Error(what + ": unsupported tensor data type " + std::to_string(proto.data_type()));
   }
   const size_t raw_bytes = static_cast<size_t>(n) * src_elem;
@@ -139,13 +141,15 @@ Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& mode
     case TP::INT64:
       std::copy(proto.int64_data().begin(), proto.int64_data().end(), t.data<int64_t>());
       break;
-    default:  // int32_data carries int32, uint8, int8, bool and float16 bits
+    default:  // int32_data carries int32, (u)int16, uint8, int8, bool and float16 bits
       for (int64_t i = 0; i < n; ++i) {
         const int32_t v = proto.int32_data(static_cast<int>(i));
         switch (proto.data_type()) {
           case TP::INT32: t.data<int32_t>()[i] = v; break;
           case TP::FLOAT16: t.data<float>()[i] = half_to_float(static_cast<uint16_t>(v)); break;
           case TP::INT8: t.data<int8_t>()[i] = static_cast<int8_t>(v); break;
+          case TP::INT16: t.data<int16_t>()[i] = static_cast<int16_t>(v); break;
+          case TP::UINT16: t.data<uint16_t>()[i] = static_cast<uint16_t>(v); break;
           default: t.data<uint8_t>()[i] = static_cast<uint8_t>(v); break;
         }
       }

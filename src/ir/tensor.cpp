@@ -23,6 +23,8 @@ const char* dtype_name(DType dtype) {
     case DType::i8: return "int8";
     case DType::bool8: return "bool";
     case DType::bf16: return "bfloat16";
+    case DType::i16: return "int16";
+    case DType::u16: return "uint16";
   }
   return "?";
 }
@@ -31,7 +33,7 @@ size_t dtype_size(DType dtype) {
   switch (dtype) {
     case DType::f32: case DType::i32: return 4;
     case DType::i64: return 8;
-    case DType::bf16: return 2;
+    case DType::bf16: case DType::i16: case DType::u16: return 2;
     case DType::u8: case DType::i8: case DType::bool8: return 1;
   }
   return 0;

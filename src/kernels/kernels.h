@@ -80,6 +80,12 @@ inline size_t pointwise_bf16_weight_index(const PointwiseConvDims& d, int64_t oc
   return static_cast<size_t>(first * d.in_c + (ic / 2) * width * 2 + (oc - first) * 2 + ic % 2);
 }
 
+// A QuantizeLinear -> DequantizeLinear pair per tensor: codes saturate to [lo, hi] (the code
+// type's range). Trivial on purpose (see AttentionHeadDims).
+struct QuantizeDequantizeParams {
+  float scale, zero_point, lo, hi, out_scale, out_zero_point;
+};
+
 struct KernelTable {
   const char* isa;  // the tier the table was compiled for
   // y = max(x, 0) over n contiguous floats.
@@ -116,6 +122,9 @@ struct KernelTable {
   // y = (x - zero_point) * scale over n bytes (DequantizeLinear per tensor), bit-equal to the op.
   void (*dequantize_u8_f32)(const uint8_t* x, float* y, size_t n, float scale, float zero_point);
   void (*dequantize_s8_f32)(const int8_t* x, float* y, size_t n, float scale, float zero_point);
+  // y = DequantizeLinear(QuantizeLinear(x)) over n floats, the codes never stored (16-bit Q -> DQ
+  // pairs on float activations), bit-equal to the two ops.
+  void (*quantize_dequantize_f32)(const float* x, float* y, size_t n, const QuantizeDequantizeParams& p);
   // y[i] = table[x[i]] over n bytes (effvit.Requantize: any function of one 8-bit code).
   void (*lookup_u8)(const uint8_t* x, const uint8_t* table, uint8_t* y, size_t n);
   // One NV12 row to R, G, B float rows (integers 0..255, exactly the reference op's): luma is the

@@ -92,3 +92,17 @@ static void lookup_u8(const uint8_t* x, const uint8_t* table, uint8_t* y, size_t
   for (; i + kByteLanes <= n; i += kByteLanes) store_bytes(y + i, lookup_bytes(tables, load_bytes(x + i)));
   for (; i < n; ++i) y[i] = table[x[i]];
 }
+
+// QuantizeLinear then DequantizeLinear per tensor, float32 in and out (effvit.QuantizeDequantize:
+// a 16-bit Q -> DQ pair): q as quantize_f32 computes it, kept in float32 (an exact integer below
+// 2^24), then (q - out_zero) * out_scale as dequantize_f32 does. Bit-equal to the two ops.
+static void quantize_dequantize_f32(const float* x, float* y, size_t n, const QuantizeDequantizeParams& p) {
+  for (size_t i = 0; i < n; ++i) {
+    float v = x[i] / p.scale;
+    v = v == v ? v : 0.f;
+    float q = __builtin_rintf(v) + p.zero_point;
+    q = q > p.lo ? q : p.lo;
+    q = q < p.hi ? q : p.hi;
+    y[i] = (q - p.out_zero_point) * p.out_scale;
+  }
+}

@@ -110,6 +110,8 @@ double load_double(const Tensor& t, int64_t i) {
     case DType::u8: return load_as_double<uint8_t>(t, i);
     case DType::i8: return load_as_double<int8_t>(t, i);
     case DType::bool8: return load_as_double<uint8_t>(t, i);
+    case DType::i16: return load_as_double<int16_t>(t, i);
+    case DType::u16: return load_as_double<uint16_t>(t, i);
     case DType::bf16: return bf16_to_f32(t.data<BFloat16>()[i].bits);
   }
   return 0;
@@ -133,6 +135,8 @@ void store_double(Tensor& t, int64_t i, double v) {
     case DType::u8: t.data<uint8_t>()[i] = saturate_cast<uint8_t>(v); break;
     case DType::i8: t.data<int8_t>()[i] = saturate_cast<int8_t>(v); break;
     case DType::bool8: t.data<uint8_t>()[i] = v != 0.0; break;
+    case DType::i16: t.data<int16_t>()[i] = saturate_cast<int16_t>(v); break;
+    case DType::u16: t.data<uint16_t>()[i] = saturate_cast<uint16_t>(v); break;
     case DType::bf16: t.data<BFloat16>()[i].bits = f32_to_bf16(static_cast<float>(v)); break;
   }
 }

@@ -1,9 +1,13 @@
-// QuantizeLinear and DequantizeLinear (ONNX opsets 10-17): the two ops a standard QDQ model adds
+// QuantizeLinear and DequantizeLinear (ONNX opsets 10-21): the two ops a standard QDQ model adds
 // around every quantized tensor. Plain reference loops: a QDQ model runs exactly as written, and
 // the int8 passes that fold DQ -> op -> Q into integer kernels are tested against it.
 //
-//   Quantize:   y = saturate(round_half_to_even(x / scale) + zero_point)   (uint8 or int8)
-//   Dequantize: y = (x - zero_point) * scale                               (uint8, int8 or int32)
+//   Quantize:   y = saturate(round_half_to_even(x / scale) + zero_point)   (uint8, int8, uint16, int16)
+//   Dequantize: y = (x - zero_point) * scale                      (uint8, int8, uint16, int16, int32)
+//
+// 16-bit codes (opset 21's, or com.microsoft's Q/DQ below it) mostly sit in Q -> DQ pairs on float
+// activations, which passes/fold_quantize_dequantize.cpp turns into one float op with a vector
+// kernel; a 16-bit weight behind a DequantizeLinear is dequantized once, at load.
 //
 // Scale and zero point are scalars (per tensor) or 1-D along `axis` (per channel, default 1).
 #include <cmath>
@@ -38,14 +42,15 @@ void infer_quantize(InferContext& c) {
   c.require_f32(0, 1);
   parameter_axis(c, DType::f32);
   const DType out = c.has_input(2) ? c.input(2).dtype : DType::u8;
-  if (out != DType::u8 && out != DType::i8) c.fail(std::string("zero point must be uint8 or int8, got ") + dtype_name(out));
+  if (out != DType::u8 && out != DType::i8 && out != DType::u16 && out != DType::i16)
+    c.fail(std::string("zero point must be uint8, int8, uint16 or int16, got ") + dtype_name(out));
   c.set_output(0, out, c.shape(0));
 }
 
 void infer_dequantize(InferContext& c) {
   const DType in = c.input(0).dtype;
-  if (in != DType::u8 && in != DType::i8 && in != DType::i32)
-    c.fail(std::string("input must be uint8, int8 or int32, got ") + dtype_name(in));
+  if (in != DType::u8 && in != DType::i8 && in != DType::u16 && in != DType::i16 && in != DType::i32)
+    c.fail(std::string("input must be uint8, int8, uint16, int16 or int32, got ") + dtype_name(in));
   if (c.has_input(2) && c.input(2).dtype != in) c.fail("zero point and input differ in type");
   parameter_axis(c, DType::f32);
   c.set_output(0, DType::f32, c.shape(0));
@@ -88,8 +93,12 @@ void quantize_to(const Node& n, const Tensor& x, const Tensor& scale, const Tens
 
 void compute_quantize(const Node& n, const TensorIn& in, const TensorOut& out) {
   const Tensor* zp = in.size() > 2 ? in[2] : nullptr;
-  if (out[0]->dtype() == DType::i8) quantize_to<int8_t>(n, *in[0], *in[1], zp, *out[0]);
-  else quantize_to<uint8_t>(n, *in[0], *in[1], zp, *out[0]);
+  switch (out[0]->dtype()) {
+    case DType::i8: quantize_to<int8_t>(n, *in[0], *in[1], zp, *out[0]); break;
+    case DType::i16: quantize_to<int16_t>(n, *in[0], *in[1], zp, *out[0]); break;
+    case DType::u16: quantize_to<uint16_t>(n, *in[0], *in[1], zp, *out[0]); break;
+    default: quantize_to<uint8_t>(n, *in[0], *in[1], zp, *out[0]); break;
+  }
 }
 
 template <typename Q>
@@ -109,6 +118,8 @@ void compute_dequantize(const Node& n, const TensorIn& in, const TensorOut& out)
   switch (in[0]->dtype()) {
     case DType::i8: dequantize_from<int8_t>(n, *in[0], *in[1], zp, *out[0]); break;
     case DType::i32: dequantize_from<int32_t>(n, *in[0], *in[1], zp, *out[0]); break;
+    case DType::i16: dequantize_from<int16_t>(n, *in[0], *in[1], zp, *out[0]); break;
+    case DType::u16: dequantize_from<uint16_t>(n, *in[0], *in[1], zp, *out[0]); break;
     default: dequantize_from<uint8_t>(n, *in[0], *in[1], zp, *out[0]); break;
   }
 }

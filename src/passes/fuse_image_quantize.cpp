@@ -56,6 +56,7 @@ int fuse_image_quantize(Graph& g) {
     if (quantize.inputs.size() > 2 && quantize.inputs[2] != kNoValue) {
       if (!g.is_constant(quantize.inputs[2]) || g.value(quantize.inputs[2]).constant.numel() != 1) continue;
       const Tensor& z = g.value(quantize.inputs[2]).constant;
+      if (z.dtype() != DType::u8 && z.dtype() != DType::i8) continue;  // 16-bit codes: not an int8 input
       is_signed = z.dtype() == DType::i8;
       zero = is_signed ? z.data<int8_t>()[0] : z.data<uint8_t>()[0];
     }

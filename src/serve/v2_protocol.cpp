@@ -39,7 +39,8 @@ json parse_json(const char* begin, const char* end) {
 
 std::optional<DType> dtype_of(const std::string& v2) {
   static const std::map<std::string, DType> types{{"FP32", DType::f32}, {"UINT8", DType::u8}, {"INT8", DType::i8},
-                                                  {"INT32", DType::i32}, {"INT64", DType::i64}, {"BOOL", DType::bool8}};
+                                                  {"INT32", DType::i32}, {"INT64", DType::i64}, {"BOOL", DType::bool8},
+                                                  {"INT16", DType::i16}, {"UINT16", DType::u16}};
   auto it = types.find(v2);
   if (it == types.end()) return std::nullopt;
   return it->second;
@@ -131,6 +132,8 @@ const char* v2_datatype(DType dtype) {
     case DType::i64: return "INT64";
     case DType::bool8: return "BOOL";
     case DType::bf16: return "BF16";
+    case DType::i16: return "INT16";
+    case DType::u16: return "UINT16";
   }
   return "FP32";
 }
@@ -281,6 +284,8 @@ InferRequest parse_infer_request(const Model& model, std::string body_bytes, std
         case DType::i32: fill<int32_t>(t, values, name); break;
         case DType::i64: fill<int64_t>(t, values, name); break;
         case DType::bool8: fill<uint8_t>(t, values, name); break;
+        case DType::i16: fill<int16_t>(t, values, name); break;
+        case DType::u16: fill<uint16_t>(t, values, name); break;
         case DType::bf16: bad("input '" + name + "': BF16 is not an input type effvit takes");
       }
       r.inputs.emplace(name, std::move(t));
@@ -387,6 +392,8 @@ InferResponse render_infer_response(const Model& model, const std::string& model
           for (int64_t i = 0; i < t.numel(); ++i) data.push_back(p[i] != 0);
           break;
         }
+        case DType::i16: data = std::vector<int16_t>(t.data<int16_t>(), t.data<int16_t>() + t.numel()); break;
+        case DType::u16: data = std::vector<uint16_t>(t.data<uint16_t>(), t.data<uint16_t>() + t.numel()); break;
         case DType::bf16: break;  // only inside bf16 plans, never a model's output
       }
       o["data"] = std::move(data);
