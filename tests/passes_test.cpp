@@ -816,8 +816,8 @@ TEST(FoldRequantize, LeavesWhatItCannotFold) {
   EXPECT_EQ(fold_requantize(per_channel), 0);
 }
 
-// A 16-bit Q -> DQ pair becomes one effvit.QuantizeDequantize with the same bytes out; an 8-bit
-// pair (the int8 passes' to fold) and a 16-bit Q whose codes something else reads stay.
+// A Q -> DQ pair (16- or 8-bit) becomes one effvit.QuantizeDequantize with the same bytes out; a Q
+// whose codes something else reads stays.
 Graph qdq_pair(DType code, bool codes_also_output) {
   GraphBuilder b;
   const ValueId x = b.input("x", DType::f32, {1, 3, 4, 4});
@@ -830,18 +830,18 @@ Graph qdq_pair(DType code, bool codes_also_output) {
   return specialize(b.graph, {{1, 3, 4, 4}});
 }
 
-TEST(FoldQuantizeDequantize, SixteenBitPairsOnly) {
-  const Graph before = qdq_pair(DType::i16, false);
-  Graph after = before;
-  ASSERT_EQ(fold_quantize_dequantize(after), 1);
-  ASSERT_EQ(after.nodes.size(), 1u);
-  EXPECT_EQ(after.nodes[0].op, "effvit.QuantizeDequantize");
+TEST(FoldQuantizeDequantize, PairsWhoseCodesNothingElseReads) {
   std::mt19937 rng(5);
-  expect_same_bytes(before, after, random_f32({1, 3, 4, 4}, rng, -400.f, 400.f));  // past int16's range at 0.01
-  Graph eight_bit = qdq_pair(DType::u8, false);
-  EXPECT_EQ(fold_quantize_dequantize(eight_bit), 0);
-  Graph shared = qdq_pair(DType::i16, true);
-  EXPECT_EQ(fold_quantize_dequantize(shared), 0);
+  for (DType code : {DType::i16, DType::u8}) {
+    const Graph before = qdq_pair(code, false);
+    Graph after = before;
+    ASSERT_EQ(fold_quantize_dequantize(after), 1);
+    ASSERT_EQ(after.nodes.size(), 1u);
+    EXPECT_EQ(after.nodes[0].op, "effvit.QuantizeDequantize");
+    expect_same_bytes(before, after, random_f32({1, 3, 4, 4}, rng, -400.f, 400.f));  // past both ranges at 0.01
+    Graph shared = qdq_pair(code, true);
+    EXPECT_EQ(fold_quantize_dequantize(shared), 0);
+  }
 }
 
 // ONNX Runtime's default QDQ: int8 activations with non-zero zero points. Read only by

@@ -1,23 +1,27 @@
-// A 16-bit QuantizeLinear whose codes only DequantizeLinears read (what 16-bit QDQ files put on
-// every float activation they quantize) becomes, per reader, one effvit.QuantizeDequantize
-// (ops/quantize_dequantize.cpp): float32 in, float32 out, computed as the two ops compute it, the
-// 16-bit codes never stored. Parameters must be constant scalars (per tensor) of one type.
+// A QuantizeLinear whose codes only DequantizeLinears read becomes, per reader, one
+// effvit.QuantizeDequantize (ops/quantize_dequantize.cpp): float32 in, float32 out, computed as the
+// two ops compute it, the codes never stored. 16-bit QDQ files put such a pair on every float
+// activation they quantize; 8-bit ones (ONNX Runtime's) around the attention's MatMuls, Transposes,
+// Reshapes and Splits, which run in float32. Parameters must be constant scalars (per tensor) of one
+// type.
 //
 //   x -> QuantizeLinear(sq, zq) -> q -> DequantizeLinear(sd, zd) -> y
 //     ==>  x -> effvit.QuantizeDequantize(sq, zq, sd, zd) -> y
 //
-// 8-bit pairs are left to the int8 passes (fold_qdq_into_conv and the rest), which read them.
+// Runs after the int8 passes (fold_qdq_into_conv, fold_quantize_into_conv, fold_requantize): an
+// 8-bit pair they could use is gone by then, or has a reader other than a DequantizeLinear.
 #include "passes/passes.h"
 
 namespace effvit {
 namespace {
 
-bool sixteen_bit(DType t) { return t == DType::u16 || t == DType::i16; }
+bool integer_code(DType t) { return t == DType::u8 || t == DType::i8 || t == DType::u16 || t == DType::i16; }
 
-// Constant scalar scale and a constant scalar 16-bit zero point (which gives the codes' type).
-bool per_tensor_16bit(const Graph& g, const Node& n) {
+// Constant scalar scale and a constant scalar zero point (which gives the codes' type; a pair
+// without one is left alone).
+bool per_tensor(const Graph& g, const Node& n) {
   auto scalar = [&](size_t i) { return i < n.inputs.size() && n.inputs[i] != kNoValue && g.is_constant(n.inputs[i]) && shape_numel(g.value(n.inputs[i]).shape) == 1; };
-  return scalar(1) && g.value(n.inputs[1]).dtype == DType::f32 && scalar(2) && sixteen_bit(g.value(n.inputs[2]).dtype);
+  return scalar(1) && g.value(n.inputs[1]).dtype == DType::f32 && scalar(2) && integer_code(g.value(n.inputs[2]).dtype);
 }
 
 }  // namespace
@@ -31,11 +35,11 @@ int fold_quantize_dequantize(Graph& g) {
   for (ValueId id : g.outputs) is_output[static_cast<size_t>(id)] = true;
   int folded = 0;
   for (Node& q : g.nodes) {
-    if (q.op != "QuantizeLinear" || !per_tensor_16bit(g, q) || is_output[static_cast<size_t>(q.outputs[0])]) continue;
+    if (q.op != "QuantizeLinear" || !per_tensor(g, q) || is_output[static_cast<size_t>(q.outputs[0])]) continue;
     const auto& rs = readers[static_cast<size_t>(q.outputs[0])];
     bool all_dequantize = !rs.empty();
     for (const Node* r : rs)
-      all_dequantize = all_dequantize && r->op == "DequantizeLinear" && r->inputs[0] == q.outputs[0] && per_tensor_16bit(g, *r) &&
+      all_dequantize = all_dequantize && r->op == "DequantizeLinear" && r->inputs[0] == q.outputs[0] && per_tensor(g, *r) &&
                        g.value(r->inputs[2]).dtype == g.value(q.inputs[2]).dtype;
     if (!all_dequantize) continue;
     for (Node* r : rs) {

@@ -27,8 +27,9 @@ bool per_tensor(const Node& n, const Graph& g, const char* op) {
 }
 bool per_tensor_quantize(const Node& n, const Graph& g) { return per_tensor(n, g, "QuantizeLinear"); }
 bool per_tensor_dequantize(const Node& n, const Graph& g) { return per_tensor(n, g, "DequantizeLinear"); }
-// Elementwise on 8-bit codes, in any layout (passes/fold_requantize.cpp).
-bool requantize(const Node& n) { return n.op == "effvit.Requantize"; }
+// Elementwise on 8-bit codes, or float32 through a Q -> DQ pair, in any layout
+// (passes/fold_requantize.cpp, passes/fold_quantize_dequantize.cpp).
+bool requantize(const Node& n) { return n.op == "effvit.Requantize" || n.op == "effvit.QuantizeDequantize"; }
 // Per channel with constant parameters: its kernel runs channels-last too (ops/batchnorm.cpp).
 bool constant_batchnorm(const Node& n, const Graph& g) {
   if (n.op != "BatchNormalization" || n.inputs.size() < 5) return false;

@@ -43,7 +43,7 @@ int shift_int8_activations_to_uint8(Graph& graph);
 int fold_qdq_into_conv(Graph& graph);
 // DequantizeLinear -> [Relu] -> QuantizeLinear on 8-bit per-tensor parameters -> effvit.Requantize.
 int fold_requantize(Graph& graph);
-// A 16-bit QuantizeLinear read only by DequantizeLinears (per tensor) -> one
+// A QuantizeLinear read only by DequantizeLinears (per tensor, 8 or 16 bits) -> one
 // effvit.QuantizeDequantize per reader, float32 to float32. Returns how many.
 int fold_quantize_dequantize(Graph& graph);
 int fuse_conv_relu(Graph& graph);
