@@ -112,8 +112,8 @@ class ReorderDnnl final : public Kernel {
 };
 
 // A bf16 plan's conversions between plain float32 and 16-channel blocked bf16, on the kernel table's
-// converters (avx512_bf16 tier, whole 16-channel blocks): oneDNN's jit:uni reorders took 3-4x as
-// long on M5's attention inputs (bench/kernels_bench.cpp).
+// converters (avx512_bf16 tier, whole 16-channel blocks). bench/layout_bench.cpp, Zen 5, [192,14,14]:
+// to plain 2.4 us, to blocked 6.1 us, against oneDNN's jit:uni reorders' 16.2 and 14.7 us.
 class Bf16BlockConversion final : public Kernel {
  public:
   Bf16BlockConversion(const Shape& shape, bool to_plain) : shape_(shape), to_plain_(to_plain), kernels_(*hardware().kernels) {}
