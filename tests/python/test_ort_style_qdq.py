@@ -72,3 +72,23 @@ def test_uint8_file_runs_int8_convs_on_every_tier(tmp_path):
         got = np.load(out)
         cosine = float(np.sum(got * native) / np.linalg.norm(got) / np.linalg.norm(native))
         assert cosine > 0.999 and got.argmax() == native.argmax(), (tier, cosine)
+
+
+def test_qoperator_form_of_the_file_gives_the_same_logits(tmp_path):
+    """The same quantization in ONNX Runtime's QOperator form (python/ort_qoperator.py: QLinearConv,
+    QLinearMatMul, com.microsoft QLinearAdd) imports into the same graph: logits bit for bit those
+    of the QDQ file, every conv on an int8 kernel."""
+    import ort_qoperator
+
+    u8 = write(tmp_path, "u8.onnx", True, True)
+    qop = str(tmp_path / "qop.onnx")
+    model = ort_qoperator.convert(onnx.load(u8))
+    ops = [n.op_type for n in model.graph.node]
+    assert "Conv" not in ops and ops.count("QLinearConv") > 0 and "QLinearAdd" in ops, sorted(set(ops))
+    onnx.save(model, qop)
+    x = np.random.RandomState(9).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    want = effvit.InferenceSession(u8).run(None, {"input": x})[0]
+    got = effvit.InferenceSession(qop).run(None, {"input": x})[0]
+    assert np.array_equal(got, want)
+    convs = [k["implementation"] for k in kernels(qop)["kernels"] if k["op"] == "Conv"]
+    assert convs and all(c.startswith("int8 conv") for c in convs), convs
