@@ -403,12 +403,13 @@ TEST(KernelTables, QuantizeDequantizeMatchesTheTwoOps) {
       for (int64_t n : {1, 9, 16, 1000}) {
         Tensor x = random_f32({n}, rng, -8.f, 8.f);
         float* xs = x.data<float>();
-        xs[0] = 0.125f * 1e-3f;  // 0.5 steps -> 0
-        for (int64_t i = 1; i < n; i += 3) xs[i] = 1e-3f * (static_cast<float>(static_cast<int>(xs[i] * 1000.f)) + 0.5f);
+        const float scale = 1.f / 1024.f;  // a power of two: k + 0.5 steps are exact ties
+        xs[0] = 0.5f * scale;  // 0.5 steps -> 0
+        // Exact ties, k + 0.5 steps for odd and even k of either sign (half to even goes both ways).
+        for (int64_t i = 1; i < n; i += 3) xs[i] = scale * (static_cast<float>(static_cast<int>(xs[i] * 1000.f)) + 0.5f);
         if (n > 4) xs[4] = std::numeric_limits<float>::quiet_NaN();
         if (n > 5) xs[5] = 1e6f;   // past the top of the range
         if (n > 6) xs[6] = -1e6f;  // and the bottom
-        const float scale = 1e-3f / 4.f;
         const Tensor sq = f32s({}, {scale}), sd = f32s({}, {scale * 1.5f});
         const Tensor zq = is_signed ? Tensor::from_vector<int16_t>({}, {-1234}) : Tensor::from_vector<uint16_t>({}, {30000});
         const Tensor zd = is_signed ? Tensor::from_vector<int16_t>({}, {17}) : Tensor::from_vector<uint16_t>({}, {29000});

@@ -179,8 +179,10 @@ inline void strided_gather(const void* src, int64_t base, const std::vector<int6
   };
   switch (elem) {
     case 1: run(uint8_t{}); break;
+    case 2: run(uint16_t{}); break;  // 16-bit codes, bf16
     case 4: run(uint32_t{}); break;
-    default: run(uint64_t{}); break;
+    case 8: run(uint64_t{}); break;
+    default: throw Error("internal error: strided gather of " + std::to_string(elem) + "-byte elements");
   }
 }
 

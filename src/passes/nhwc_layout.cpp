@@ -19,11 +19,14 @@ namespace {
 
 bool is_activation(const Value& v) { return v.dtype == DType::f32 && v.shape.size() == 4; }
 
-// A Quantize/DequantizeLinear with one constant scale and zero point: elementwise, so it keeps
+// A Quantize/DequantizeLinear with one constant scale and zero point on 8-bit codes (the only ones
+// its kernels take channels-last; 16-bit codes never meet an integer conv): elementwise, so it keeps
 // whatever layout its input has.
 bool per_tensor(const Node& n, const Graph& g, const char* op) {
-  return n.op == op && g.is_constant(n.inputs[1]) && shape_numel(g.value(n.inputs[1]).shape) == 1 &&
-         (n.inputs.size() < 3 || n.inputs[2] == kNoValue || g.is_constant(n.inputs[2]));
+  if (n.op != op || !g.is_constant(n.inputs[1]) || shape_numel(g.value(n.inputs[1]).shape) != 1) return false;
+  if (n.inputs.size() < 3 || n.inputs[2] == kNoValue) return true;
+  const DType code = g.value(n.inputs[2]).dtype;
+  return g.is_constant(n.inputs[2]) && (code == DType::u8 || code == DType::i8);
 }
 bool per_tensor_quantize(const Node& n, const Graph& g) { return per_tensor(n, g, "QuantizeLinear"); }
 bool per_tensor_dequantize(const Node& n, const Graph& g) { return per_tensor(n, g, "DequantizeLinear"); }

@@ -94,3 +94,54 @@ def test_16bit_qdq_runs_exactly_without_per_run_qdq_loops(tmp_path, code_type, m
     assert "QuantizeLinear" not in ops and "DequantizeLinear" not in ops, ops
     assert ops.count("effvit.QuantizeDequantize") == 3, ops
     assert all(k["implementation"] != "reference" for k in info["kernels"]), info["kernels"]
+
+
+def test_16bit_tensors_through_data_movement(tmp_path):
+    """int16/uint16 tensors (a 16-bit model's codes as inputs or outputs) move through Transpose,
+    Slice and Expand element for element: a review found them gathered as 8-byte elements, reading
+    and writing past the buffers."""
+    for dtype, proto in ((np.int16, TensorProto.INT16), (np.uint16, TensorProto.UINT16)):
+        x = (np.arange(2 * 256 * 64) % 60000).astype(dtype).reshape(2, 256, 64)
+        starts, ends = numpy_helper.from_array(np.array([1], np.int64), "starts"), numpy_helper.from_array(np.array([200], np.int64), "ends")
+        axes, shape = numpy_helper.from_array(np.array([1], np.int64), "axes"), numpy_helper.from_array(np.array([3, 2, 256, 64], np.int64), "shape")
+        nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1]), helper.make_node("Slice", ["x", "starts", "ends", "axes"], ["s"]),
+                 helper.make_node("Expand", ["x", "shape"], ["e"])]
+        outs = [helper.make_tensor_value_info(n, proto, s) for n, s in (("t", [2, 64, 256]), ("s", [2, 199, 64]), ("e", [3, 2, 256, 64]))]
+        graph = helper.make_graph(nodes, "move16", [helper.make_tensor_value_info("x", proto, [2, 256, 64])], outs, [starts, ends, axes, shape])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        model.ir_version = 8
+        path = str(tmp_path / "move16.onnx")
+        onnx.save(model, path)
+        t, s, e = effvit.InferenceSession(path).run(None, {"x": x})
+        assert t.dtype == dtype and np.array_equal(t, x.transpose(0, 2, 1))
+        assert np.array_equal(s, x[:, 1:200]) and np.array_equal(e, np.broadcast_to(x, (3, 2, 256, 64)))
+
+
+def test_16bit_codes_beside_an_int8_chain(tmp_path):
+    """A 16-bit QuantizeLinear between two int8 convs whose codes are also a model output stays a
+    QuantizeLinear (plain layout: only 8-bit Q/DQ join the convs' channels-last chain) and gives the
+    definition's codes; a review found such a model refused at load."""
+    rng = np.random.RandomState(0)
+    w1, w2 = rng.randint(-60, 60, (8, 4, 1, 1)).astype(np.int8), rng.randint(-60, 60, (8, 8, 1, 1)).astype(np.int8)
+    p = {"sx": np.float32(0.02), "zx": np.uint8(128), "w1": w1, "sw": np.float32(0.01), "zw": np.int8(0), "w2": w2,
+         "s16": np.float32(1e-3), "z16": np.int16(0), "sb": np.float32(0.05), "zb": np.uint8(128)}
+    n = helper.make_node
+    nodes = [n("QuantizeLinear", ["x", "sx", "zx"], ["xq"]), n("DequantizeLinear", ["xq", "sx", "zx"], ["xd"]),
+             n("DequantizeLinear", ["w1", "sw", "zw"], ["w1d"]), n("Conv", ["xd", "w1d"], ["c"]),
+             n("QuantizeLinear", ["c", "s16", "z16"], ["c16"]), n("DequantizeLinear", ["c16", "s16", "z16"], ["d"]),
+             n("QuantizeLinear", ["d", "sb", "zb"], ["dq"]), n("DequantizeLinear", ["dq", "sb", "zb"], ["dd"]),
+             n("DequantizeLinear", ["w2", "sw", "zw"], ["w2d"]), n("Conv", ["dd", "w2d"], ["y"])]
+    graph = helper.make_graph(nodes, "chain16", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 5, 7])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 5, 7]),
+                               helper.make_tensor_value_info("c16", TensorProto.INT16, [1, 8, 5, 7])],
+                              [numpy_helper.from_array(np.asarray(v), k) for k, v in p.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    model.ir_version = 10
+    path = str(tmp_path / "chain16.onnx")
+    onnx.save(model, path)
+    x = rng.standard_normal((1, 4, 5, 7)).astype(np.float32)
+    _, c16 = effvit.InferenceSession(path).run(None, {"x": x})
+    xd = dq16(q16(x, p["sx"], np.asarray(p["zx"])), p["sx"], np.asarray(p["zx"]))
+    c = np.einsum("nchw,oc->nohw", xd.astype(np.float64), (w1[:, :, 0, 0] * p["sw"]).astype(np.float64)).astype(np.float32)
+    want = q16(c, p["s16"], np.asarray(p["z16"]))
+    assert c16.dtype == np.int16 and np.abs(c16.astype(np.int32) - want.astype(np.int32)).max() <= 1

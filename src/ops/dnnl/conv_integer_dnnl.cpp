@@ -1,6 +1,9 @@
 // ConvInteger (dynamic quantization, ops/integer_ops.cpp) through oneDNN's int8 convolution: uint8
 // x whose zero point arrives per run (DynamicQuantizeLinear computes it from each input), int8
-// weights with zero point 0 packed once, exact int32 sums written as they are.
+// weights with zero point 0 packed once, int32 sums written as they are. oneDNN takes its int32
+// sums through float32 on the way out (and the split below adds its halves there), so they are
+// exact while |sum| < 2^24: always in practice (quantize_dynamic's Cast to float32 right after
+// rounds anything larger the same way).
 //
 // Below VNNI, where oneDNN's int8 conv is exact only for weights within [-64, 64] and
 // quantize_dynamic's use the full int8 range, the weights are split in two halves that are
@@ -35,11 +38,20 @@ class ConvIntegerDnnl final : public ReorderedPrimitiveKernel {
                                          memory::desc(src_dims, dt::u8, tag::any), memory::desc(w_dims, dt::s8, tag::any), memory::desc(),
                                          memory::desc(dst_dims, dt::s32, tag::any), {g.stride_h, g.stride_w}, {g.dil_h - 1, g.dil_w - 1},
                                          {g.pad_t, g.pad_l}, {g.pad_b, g.pad_r});
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    // The zero point changes every run: a one-int32 memory the kernel rewrites before executing.
-    attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
-    dnnl::convolution_forward::primitive_desc pd(desc, attr, eng);
+    // A fresh attribute each call: copies of a dnnl::primitive_attr share one object.
+    auto make_attr = [](bool accumulate) {
+      dnnl::primitive_attr attr;
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+      // The zero point changes every run: a one-int32 memory the kernel rewrites before executing.
+      attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+      if (accumulate) {
+        dnnl::post_ops sum;
+        sum.append_sum(1.f);
+        attr.set_post_ops(sum);
+      }
+      return attr;
+    };
+    dnnl::convolution_forward::primitive_desc pd(desc, make_attr(false), eng);
     impls_ = std::string(split ? "int8 conv (split weights) " : "int8 conv ") + pd.impl_info_str();
     const memory x_zero(memory::desc({1}, dt::s32, tag::x), eng, &x_zero_);
     const memory::desc w_user(w_dims, dt::s8, dims.weights_tag);
@@ -49,11 +61,7 @@ class ConvIntegerDnnl final : public ReorderedPrimitiveKernel {
       const auto [hi, lo] = split_int8_weights(wv.constant);
       args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(w_user, hi, pd.weights_desc(), packed_));
       // The second conv, into the same destination: its sums added to the first's.
-      dnnl::post_ops sum;
-      sum.append_sum(1.f);
-      dnnl::primitive_attr add_attr = attr;
-      add_attr.set_post_ops(sum);
-      dnnl::convolution_forward::primitive_desc add_pd(desc, add_attr, eng);
+      dnnl::convolution_forward::primitive_desc add_pd(desc, make_attr(true), eng);
       if (add_pd.src_desc() != pd.src_desc() || add_pd.dst_desc() != pd.dst_desc() || is_reference_implementation(add_pd.impl_info_str()))
         throw dnnl::error(dnnl_unimplemented, "the split conv's halves want different layouts");
       accumulate_args.emplace_back(DNNL_ARG_WEIGHTS, pack_weights(w_user, lo, add_pd.weights_desc(), packed_low_));
