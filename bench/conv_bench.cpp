@@ -3,6 +3,8 @@
 // Run: build/bench/effvit_bench_kernels [--benchmark_filter=dnnl]
 #include <benchmark/benchmark.h>
 
+#include <type_traits>
+
 #include <omp.h>
 
 #include <algorithm>
@@ -158,12 +160,15 @@ void BM_conv_dnnl_typed(benchmark::State& state, ConvShape s, ConvType type, boo
   state.SetLabel(pd.impl_info_str());
 }
 
-// effvit's bf16 pointwise conv (ops/pointwise_conv_bf16.cpp) on the same 1x1 layers, hot and cold
-// as above, beside conv_dnnl_bf16: where it is faster decides which convs it takes.
-void BM_pointwise_bf16(benchmark::State& state, ConvShape s, bool cold) {
-  const auto conv = hardware().kernels->pointwise_conv_bf16;
-  if (!conv) {
-    state.SkipWithError("no bf16 pointwise kernel at this tier (avx512_bf16 and up)");
+// effvit's pointwise convs (ops/pointwise_conv_bf16.cpp, ops/pointwise_conv_f32.cpp) on the same
+// 1x1 layers, hot and cold as above, beside conv_dnnl_bf16 / conv_dnnl_f32: where they are faster
+// decides which convs they take. T: the activation and packed weight element (bf16 bits or float).
+template <typename T>
+void BM_pointwise(benchmark::State& state, ConvShape s, bool cold) {
+  constexpr bool bf16 = std::is_same_v<T, uint16_t>;
+  const KernelTable& k = *hardware().kernels;
+  if (bf16 ? !k.pointwise_conv_bf16 : !k.pointwise_conv_f32) {
+    state.SkipWithError(bf16 ? "no bf16 pointwise kernel at this tier (avx512_bf16 and up)" : "no float32 pointwise kernel at this tier (avx512 and up)");
     return;
   }
   const PointwiseConvDims d{s.in_c, s.out_c, s.hw * s.hw, true, false};
@@ -172,19 +177,23 @@ void BM_pointwise_bf16(benchmark::State& state, ConvShape s, bool cold) {
   std::vector<float> w(static_cast<size_t>(s.in_c * s.out_c)), bias(static_cast<size_t>(s.out_c));
   for (float& v : w) v = dist(rng);
   for (float& v : bias) v = dist(rng);
-  std::vector<uint16_t> x(static_cast<size_t>(s.in_c * d.pixels), 0x3f80), y(static_cast<size_t>(s.out_c * d.pixels));
-  const size_t elems = pointwise_bf16_weight_elems(d);
+  std::vector<T> x(static_cast<size_t>(s.in_c * d.pixels), bf16 ? T(0x3f80) : T(1)), y(static_cast<size_t>(s.out_c * d.pixels));
+  const size_t elems = static_cast<size_t>(s.in_c * s.out_c);
   constexpr size_t kPoolBytes = size_t{256} << 20;
-  const size_t copies = cold ? std::max<size_t>(2, kPoolBytes / (elems * 2)) : 1;
-  std::vector<uint16_t> pool(elems * copies);
-  for (size_t i = 0; i < copies; ++i) pack_pointwise_bf16_weight(d, w.data(), pool.data() + i * elems);
+  const size_t copies = cold ? std::max<size_t>(2, kPoolBytes / (elems * sizeof(T))) : 1;
+  std::vector<T> pool(elems * copies);
+  for (size_t i = 0; i < copies; ++i) {
+    if constexpr (bf16) pack_pointwise_bf16_weight(d, w.data(), pool.data() + i * elems);
+    else pack_pointwise_f32_weight(d, w.data(), pool.data() + i * elems);
+  }
   size_t next = 0;
   for (auto _ : state) {
-    conv(d, x.data(), pool.data() + next * elems, bias.data(), y.data(), 0, pointwise_bf16_pairs(d));
+    if constexpr (bf16) k.pointwise_conv_bf16(d, x.data(), pool.data() + next * elems, bias.data(), y.data(), 0, pointwise_bf16_pairs(d));
+    else k.pointwise_conv_f32(d, x.data(), pool.data() + next * elems, bias.data(), y.data(), 0, pointwise_bf16_pairs(d));
     benchmark::DoNotOptimize(y.data());
     next = next + 1 == copies ? 0 : next + 1;
   }
-  state.counters["weight KB"] = static_cast<double>(elems * 2) / 1024;
+  state.counters["weight KB"] = static_cast<double>(elems * sizeof(T)) / 1024;
 }
 
 void BM_conv_reference(benchmark::State& state, ConvShape shape) {
@@ -206,8 +215,8 @@ const bool registered = [] {
             ->Unit(benchmark::kMicrosecond);
     if (s.k == 1 && s.stride == 1 && s.groups == 1)
       for (const bool cold : {false, true})
-        benchmark::RegisterBenchmark((std::string("pointwise_bf16") + (cold ? "_cold/" : "/") + s.name).c_str(), BM_pointwise_bf16, s, cold)
-            ->Unit(benchmark::kMicrosecond);
+        for (const auto& [name, fn] : {std::pair{"pointwise_bf16", &BM_pointwise<uint16_t>}, std::pair{"pointwise_f32", &BM_pointwise<float>}})
+          benchmark::RegisterBenchmark((std::string(name) + (cold ? "_cold/" : "/") + s.name).c_str(), fn, s, cold)->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark((std::string("conv_reference/") + s.name).c_str(), BM_conv_reference, s)->Unit(benchmark::kMicrosecond);
   }
   return true;

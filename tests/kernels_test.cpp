@@ -144,6 +144,54 @@ TEST(KernelTables, TransposeMatchesReference) {
   }
 }
 
+// The float32 pointwise conv (tables from avx512 up) against sums in double: random shapes (odd block
+// counts, pixel counts around its 8-row passes), with and without bias and ReLU, and the ReLU of a
+// NaN pixel (+0, as relu_f32) beside the NaN it keeps without one.
+TEST(KernelTables, PointwiseConvF32MatchesReference) {
+  std::mt19937 rng(78);
+  std::normal_distribution<float> normal;
+  int tables = 0;
+  for (IsaTier tier : tables_to_test()) {
+    const KernelTable& k = kernels_for(tier);
+    if (!k.pointwise_conv_f32) continue;
+    ++tables;
+    for (const auto& [in_c, out_c, pixels] : std::vector<std::array<int64_t, 3>>{
+             {16, 16, 1}, {16, 48, 7}, {32, 32, 8}, {48, 80, 9}, {96, 64, 16}, {64, 144, 49}, {288, 96, 17}, {32, 32, 196}})
+      for (const bool relu : {false, true})
+        for (const bool with_bias : {false, true}) {
+          const PointwiseConvDims d{in_c, out_c, pixels, relu, false};
+          std::vector<float> w(static_cast<size_t>(out_c * in_c)), bias(static_cast<size_t>(out_c));
+          std::vector<float> x(static_cast<size_t>(in_c * pixels)), y(static_cast<size_t>(out_c * pixels), -1234.f);
+          for (float& v : w) v = normal(rng);
+          for (float& v : bias) v = normal(rng);
+          for (float& v : x) v = normal(rng);
+          if (pixels > 2) x[(0 * pixels + 2) * 16 + 3] = std::numeric_limits<float>::quiet_NaN();  // pixel 2, channel 3
+          std::vector<float> packed(w.size());
+          pack_pointwise_f32_weight(d, w.data(), packed.data());
+          k.pointwise_conv_f32(d, x.data(), packed.data(), with_bias ? bias.data() : nullptr, y.data(), 0, pointwise_bf16_pairs(d));
+          for (int64_t oc = 0; oc < out_c; ++oc)
+            for (int64_t p = 0; p < pixels; ++p) {
+              double want = with_bias ? bias[oc] : 0.0, magnitude = std::fabs(want);
+              for (int64_t ic = 0; ic < in_c; ++ic) {
+                const double product = static_cast<double>(w[oc * in_c + ic]) * x[((ic / 16) * pixels + p) * 16 + ic % 16];
+                want += product;
+                magnitude += std::fabs(product);
+              }
+              const float got = y[((oc / 16) * pixels + p) * 16 + oc % 16];
+              if (std::isnan(want)) {
+                if (relu) ASSERT_EQ(got, 0.f) << k.isa << " oc " << oc;
+                else ASSERT_TRUE(std::isnan(got)) << k.isa << " oc " << oc;
+                continue;
+              }
+              if (relu && want < 0) want = 0;
+              ASSERT_NEAR(got, want, 1e-5 * magnitude + 1e-6)
+                  << k.isa << " " << in_c << "->" << out_c << " x " << pixels << " relu " << relu << " oc " << oc << " pixel " << p;
+            }
+        }
+  }
+  if (tables == 0) GTEST_SKIP() << "no table with the float32 pointwise conv runs on this CPU";
+}
+
 // The bf16 pointwise conv (tables from avx512_bf16 up) against sums in double of the same bf16
 // operands: random shapes (odd block counts, pixel counts around its 8-row passes), then exact
 // cases: the output's rounding ties (to even, both ways), a sum past bf16's range (infinity), a NaN

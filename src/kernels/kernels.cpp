@@ -52,6 +52,11 @@ void pack_pointwise_bf16_weight(const PointwiseConvDims& d, const float* weight,
     for (int64_t ic = 0; ic < d.in_c; ++ic) packed[pointwise_bf16_weight_index(d, oc, ic)] = f32_to_bf16(weight[oc * d.in_c + ic]);
 }
 
+void pack_pointwise_f32_weight(const PointwiseConvDims& d, const float* weight, float* packed) {
+  for (int64_t oc = 0; oc < d.out_c; ++oc)
+    for (int64_t ic = 0; ic < d.in_c; ++ic) packed[pointwise_f32_weight_index(d, oc, ic)] = weight[oc * d.in_c + ic];
+}
+
 const KernelTable& kernels_for(IsaTier tier) {
   if (tier >= IsaTier::avx512_bf16) return kKernelsAvx512Bf16;
   if (tier >= IsaTier::avx512) return kKernelsAvx512;

@@ -86,6 +86,14 @@ struct QuantizeDequantizeParams {
   float scale, zero_point, lo, hi, out_scale, out_zero_point;
 };
 
+// The float32 pointwise conv's weights: per pair of output blocks, [in_c][32 output channels]
+// ([in_c][16] for a lone last block), the order the kernel reads them in.
+inline size_t pointwise_f32_weight_index(const PointwiseConvDims& d, int64_t oc, int64_t ic) {
+  const int64_t first = oc / 32 * 32, width = d.out_c - first < 32 ? d.out_c - first : 32;
+  return static_cast<size_t>(first * d.in_c + ic * width + (oc - first));
+}
+void pack_pointwise_f32_weight(const PointwiseConvDims& d, const float* weight, float* packed);
+
 struct KernelTable {
   const char* isa;  // the tier the table was compiled for
   // y = max(x, 0) over n contiguous floats.
@@ -140,6 +148,11 @@ struct KernelTable {
   // pack_pointwise_bf16_weight packs it; bias [out_c] or null. Null below the avx512_bf16 tier.
   void (*pointwise_conv_bf16)(const PointwiseConvDims& d, const uint16_t* x, const uint16_t* w, const float* bias, void* y,
                               int64_t pair_begin, int64_t pair_end);
+  // The float32 pointwise conv: x, y [channels / 16][pixels][16] float32 (nChw16c; PointwiseConvDims
+  // with plain_f32_out false), w as pack_pointwise_f32_weight packs it, sums in float32 with FMAs
+  // from the bias, optional ReLU. Null below the avx512 tier.
+  void (*pointwise_conv_f32)(const PointwiseConvDims& d, const float* x, const float* w, const float* bias, float* y,
+                             int64_t pair_begin, int64_t pair_end);
   // x plain [channels][pixels] float32 -> y [channels / 16][pixels][16] bf16, rounded to nearest
   // even, denormals to zero (channels a multiple of 16, pixels at most 2^26): the pointwise conv's
   // input from a plain float32 producer. Null below the avx512_bf16 tier.
