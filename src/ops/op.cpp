@@ -152,9 +152,13 @@ std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out) {
 
 namespace effvit {
 
-std::shared_ptr<void> bind_own_workspace(Kernel& kernel) {
-  std::shared_ptr<void> buffer(::operator new(std::max<size_t>(kernel.workspace_bytes(), 64), std::align_val_t{64}),
+std::shared_ptr<void> aligned_buffer(size_t bytes) {
+  return std::shared_ptr<void>(::operator new(std::max<size_t>(bytes, 64), std::align_val_t{64}),
                                [](void* p) { ::operator delete(p, std::align_val_t{64}); });
+}
+
+std::shared_ptr<void> bind_own_workspace(Kernel& kernel) {
+  std::shared_ptr<void> buffer = aligned_buffer(kernel.workspace_bytes());
   kernel.bind_workspace(buffer.get());
   return buffer;
 }

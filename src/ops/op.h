@@ -67,6 +67,9 @@ class Kernel {
 // Gives a kernel run outside a plan (tests, micro-benchmarks) a workspace of its own; the kernel
 // may run while the returned buffer lives.
 std::shared_ptr<void> bind_own_workspace(Kernel& kernel);
+// `bytes` (at least 64) on a 64-byte boundary: a kernel's packed weights, whose vector loads then
+// never straddle two cache lines.
+std::shared_ptr<void> aligned_buffer(size_t bytes);
 
 // Whether `implementation` (as Kernel::implementation returns it) includes a reference loop:
 // effvit's own, or oneDNN's ref:any / simple:any fallbacks.

@@ -28,9 +28,9 @@ class PointwiseConvBf16 final : public Kernel {
     const PointwiseConvDims d = dims;
     const size_t n = static_cast<size_t>(d.out_c * d.in_c);
     auto plain_pack = [d](const float* weights) {
-      std::shared_ptr<uint16_t[]> packed(new uint16_t[pointwise_bf16_weight_elems(d)]);
-      pack_pointwise_bf16_weight(d, weights, packed.get());
-      return std::shared_ptr<void>(packed, packed.get());
+      std::shared_ptr<void> packed = aligned_buffer(pointwise_bf16_weight_elems(d) * sizeof(uint16_t));
+      pack_pointwise_bf16_weight(d, weights, static_cast<uint16_t*>(packed.get()));
+      return packed;
     };
     if (!cache) {
       packed_ = plain_pack(weight.constant.data<float>());

@@ -24,9 +24,9 @@ class PointwiseConvF32 final : public Kernel {
     const PointwiseConvDims d = dims;
     const size_t n = static_cast<size_t>(d.out_c * d.in_c);
     auto pack = [d, n](const void* plain) {
-      std::shared_ptr<float[]> packed(new float[n]);
-      pack_pointwise_f32_weight(d, static_cast<const float*>(plain), packed.get());
-      return std::shared_ptr<void>(packed, packed.get());
+      std::shared_ptr<void> packed = aligned_buffer(n * sizeof(float));
+      pack_pointwise_f32_weight(d, static_cast<const float*>(plain), static_cast<float*>(packed.get()));
+      return packed;
     };
     // A permutation: the packing gives the float32 weights back exactly, so the Model may hold it alone.
     auto unpack = [d](const std::shared_ptr<void>& packed, void* plain) {
