@@ -52,6 +52,12 @@ void BM_attention_head_kernel(benchmark::State& state) {
   }
   const KernelTable& k = kernels_for(tier);
   HeadCase h = head_case(state.range(0), state.range(1));
+  if (state.range(3)) {
+    // A QDQ file's head: every intermediate on a uint8 grid (ONNX Runtime's quantizer).
+    const QuantizeDequantizeParams grid{0.05f, 128.f, 0.f, 255.f, 0.05f, 128.f};
+    h.dims.q_grids[0] = h.dims.q_grids[1] = h.dims.k_grid = h.dims.v_grid = h.dims.scores_grid = grid;
+    h.dims.probs_grid = {1.f / 255.f, 0.f, 0.f, 255.f, 1.f / 255.f, 0.f};
+  }
   std::vector<float> scratch(attention_head_scratch_floats(h.dims) + 16), bias_t(attention_bias_floats(h.dims));
   pack_attention_bias(h.dims, h.bias.data<float>(), bias_t.data());
   const AttentionHeadScratch s = carve_attention_head_scratch(h.dims, scratch.data());
@@ -63,9 +69,15 @@ void BM_attention_head_kernel(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * h.macs);
 }
 
-// Arguments: value_dim, window side, ISA tier of the kernel table (0 sse41, 1 avx2, 3 avx512).
+// Arguments: value_dim, window side, ISA tier of the kernel table (0 sse41, 1 avx2, 3 avx512),
+// intermediates rounded to int8 grids (1) or not.
 // 64 x 7x7: M5 stage 1; 96 x 7x7: M5 stage 2; 96 x 4x4: M5 stage 3; 16 x 7x7: M0 stage 1.
-BENCHMARK(BM_attention_head_kernel)->ArgsProduct({{64, 96}, {7}, {0, 1, 3}})->Args({96, 4, 3})->Args({16, 7, 3});
+BENCHMARK(BM_attention_head_kernel)
+    ->ArgsProduct({{64, 96}, {7}, {0, 1, 3}, {0}})
+    ->Args({96, 4, 3, 0})
+    ->Args({16, 7, 3, 0})
+    ->Args({64, 7, 3, 1})
+    ->Args({96, 4, 3, 1});
 
 }  // namespace
 }  // namespace effvit

@@ -595,6 +595,59 @@ TEST(KernelTables, AttentionHeadMatchesReference) {
   }
 }
 
+// A QDQ file's head (fuse_attention_head): q', k, v, the scores and P rounded to uint8 grids, some
+// saturating at both ends. The kernel's sums run in another order than the reference's, so a value
+// within float rounding of a half step may round the other way: nearly every output is the
+// reference's, none is more than a few of P's steps times |v| away; and the grids matter.
+TEST(KernelTables, AttentionHeadRoundsIntermediatesAsReference) {
+  std::mt19937 rng(79);
+  const int64_t kd = 16, vd = 32, h = 7, w = 7, n = h * w;
+  Node node;
+  node.op = "effvit.AttentionHead";
+  node.set_int("key_dim", kd);
+  node.set_ints("pads", {2, 2, 2, 2});
+  node.set_float("scale", 0.25f);
+  node.set_floats("q_grids", {0.03f, 120.f, 0.f, 255.f, 0.03f, 120.f, 0.035f, 125.f, 0.f, 255.f, 0.035f, 125.f});
+  node.set_floats("k_grid", {0.02f, 130.f, 0.f, 255.f, 0.02f, 130.f});
+  node.set_floats("v_grid", {0.01f, 128.f, 0.f, 255.f, 0.01f, 128.f});
+  node.set_floats("scores_grid", {0.05f, 100.f, 0.f, 255.f, 0.05f, 100.f});
+  node.set_floats("probs_grid", {1.f / 255.f, 0.f, 0.f, 255.f, 1.f / 255.f, 0.f});
+  const Tensor qkv = random_f32({1, 2 * kd + vd, h, w}, rng, -3.f, 3.f);
+  const Tensor weight = random_f32({kd, 1, 5, 5}, rng);
+  const Tensor dw_bias = random_f32({kd}, rng), bias = random_f32({n, n}, rng, -2.f, 2.f);
+  Tensor want(DType::f32, {1, vd, n});
+  kAttentionHeadOp.compute(node, {&qkv, &weight, &dw_bias, &bias}, {&want});
+  for (IsaTier tier : tables_to_test()) {
+    const KernelTable& k = kernels_for(tier);
+    auto run = [&](const Node& head) {
+      const AttentionHeadDims d = attention_head_dims(head, qkv.shape(), weight.shape());
+      std::vector<float> tap_major(static_cast<size_t>(kd * 25));
+      pack_attention_dw_weight(d, weight.data<float>(), tap_major.data());
+      std::vector<float> scratch(attention_head_scratch_floats(d), std::numeric_limits<float>::quiet_NaN());
+      std::vector<float> bias_t(attention_bias_floats(d));
+      pack_attention_bias(d, bias.data<float>(), bias_t.data());
+      Tensor got(DType::f32, {1, vd, n});
+      k.attention_head_f32(d, qkv.data<float>(), tap_major.data(), dw_bias.data<float>(), bias_t.data(), got.data<float>(),
+                           carve_attention_head_scratch(d, scratch.data()));
+      return got;
+    };
+    const Tensor got = run(node);
+    int64_t equal = 0;
+    for (int64_t i = 0; i < want.numel(); ++i) {
+      const float wv = want.data<float>()[i], gv = got.data<float>()[i];
+      equal += std::fabs(gv - wv) <= 1e-5f * (1.f + std::fabs(wv));
+      ASSERT_LE(std::fabs(gv - wv), 4 * 1.28f / 255.f) << k.isa << " " << i;
+    }
+    EXPECT_GE(equal, want.numel() * 98 / 100) << k.isa;
+    Node unrounded = node;
+    for (const char* grid : {"q_grids", "k_grid", "v_grid", "scores_grid", "probs_grid"}) unrounded.attrs.erase(grid);
+    const Tensor loose = run(unrounded);
+    int64_t moved = 0;
+    for (int64_t i = 0; i < want.numel(); ++i) moved += std::fabs(loose.data<float>()[i] - want.data<float>()[i]) > 1e-4f;
+    EXPECT_GE(moved, want.numel() / 10) << k.isa << ": the grids changed nothing, so the test shows nothing";
+  }
+}
+
 // Rows whose logits are all below any finite padding (masked with -FLT_MAX, or -inf) on a window
 // that is not whole vectors (7x7): the padding lanes must never win the row's max.
 TEST(KernelTables, AttentionHeadMaskedRows) {

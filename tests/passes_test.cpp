@@ -557,6 +557,9 @@ struct HeadOptions {
   bool plain_scores = false;      // Softmax straight on the scores MatMul: no scale, no bias
   bool k_read_twice = false;
   bool quantized_dw = false;  // the depthwise conv in QDQ form (int8 q, weights and bias)
+  // ONNX Runtime's QDQ layout besides: a uint8 Q -> DQ pair on the depthwise conv's output and on
+  // every MatMul input and output, after the Transpose or Reshape that feeds it.
+  bool ort_qdq = false;
 };
 
 ValueId attention_head_graph(GraphBuilder& b, ValueId qkv, const HeadOptions& o, std::mt19937& rng, const std::string& tag) {
@@ -602,18 +605,27 @@ ValueId attention_head_graph(GraphBuilder& b, ValueId qkv, const HeadOptions& o,
   auto flat = [&](ValueId v, int64_t c, int64_t pixels) {
     return b.node("Reshape", {v, b.constant(tag + "shape" + std::to_string(v), i64s({-1, c, pixels}))});
   };
-  const ValueId qf = flat(q, o.kd, qn), kf = flat(parts[1], o.kd, n), vf = flat(parts[2], o.vd, n);
-  const ValueId qt = b.node("Transpose", {qf}, {{"perm", ints_attr({0, 2, 1})}});
-  const ValueId scores = b.node("MatMul", {qt, kf});
+  // A uint8 round trip (as ONNX Runtime writes one) when the options ask for them.
+  auto qdq = [&](ValueId v, float scale, uint8_t zero) {
+    if (!o.ort_qdq) return v;
+    const std::string id = tag + "rt" + std::to_string(v);
+    const ValueId sv = b.constant(id + "s", f32s({}, {scale}));
+    const ValueId zv = b.constant(id + "z", Tensor::from_vector<uint8_t>({}, {zero}));
+    return b.node("DequantizeLinear", {b.node("QuantizeLinear", {v, sv, zv}), sv, zv});
+  };
+  const ValueId qf = flat(qdq(q, 0.03f, 120), o.kd, qn), kf = qdq(flat(parts[1], o.kd, n), 0.02f, 130),
+                vf = qdq(flat(parts[2], o.vd, n), 0.025f, 128);
+  const ValueId qt = qdq(b.node("Transpose", {qf}, {{"perm", ints_attr({0, 2, 1})}}), 0.035f, 125);
+  const ValueId scores = qdq(b.node("MatMul", {qt, kf}), 0.05f, 100);
   ValueId logits = scores;
   if (!o.plain_scores) {
     const ValueId scaled = b.node("Mul", {scores, b.constant(tag + "scale", f32s({}, {0.5f}))});
     logits = b.node("Add", {scaled, b.constant(tag + "bias", random_f32({qn, n}, rng))});
   }
   const ValueId probs = b.node("Softmax", {logits}, {{"axis", int_attr(o.softmax_axis)}});
-  const ValueId pt = b.node("Transpose", {probs}, {{"perm", ints_attr({0, 2, 1})}});
+  const ValueId pt = qdq(b.node("Transpose", {probs}, {{"perm", ints_attr({0, 2, 1})}}), 1.f / 255.f, 0);
   if (o.k_read_twice) b.output(kf);
-  return b.node("MatMul", {vf, pt});
+  return qdq(b.node("MatMul", {vf, pt}), 0.03f, 128);
 }
 
 // What the Model does before fuse_attention_head: the shape-free folds, then specialisation.
@@ -670,6 +682,60 @@ TEST(FuseAttentionHead, QuantizedDepthwiseConv) {
   EXPECT_EQ(head.attr_float("q_lo", 0.f), -128.f);
   EXPECT_EQ(head.attr_float("q_hi", 0.f), 127.f);
   expect_same_results(before, after, {random_f32({4, c, o.h, o.w}, rng, -4.f, 4.f)}, 1e-5);
+}
+
+// ONNX Runtime's QDQ head: the round trips on q', k, v, the scores and P go into the head, which
+// rounds each where the graph did; the output's round trip stays after it.
+TEST(FuseAttentionHead, RoundTripsOfOnnxRuntimeQdq) {
+  std::mt19937 rng(97);
+  HeadOptions o;
+  o.kernel = 5;
+  o.h = o.w = 7;
+  o.kd = 16;
+  o.vd = 32;
+  o.quantized_dw = o.ort_qdq = true;
+  GraphBuilder b;
+  const int64_t c = 2 * o.kd + o.vd;
+  const ValueId x = b.input("x", DType::f32, {4, c, o.h, o.w});
+  b.output(attention_head_graph(b, x, o, rng, "h"));
+  const Graph before = specialize(b.graph, {{4, c, o.h, o.w}});
+  Graph after = b.graph;
+  optimize_structure(after);
+  after = specialize(after, {{4, c, o.h, o.w}});
+  fuse_attention_scores(after);
+  EXPECT_EQ(fuse_attention_head(after), 1);
+  EXPECT_EQ(count_ops(after, "effvit.AttentionHead"), 1);
+  for (const char* gone : {"MatMul", "Softmax", "Conv", "Transpose", "Mul"}) EXPECT_EQ(count_ops(after, gone), 0) << gone;
+  EXPECT_EQ(count_ops(after, "effvit.QuantizeDequantize"), 1);  // the output's
+  const Node* head = nullptr;
+  for (const Node& n : after.nodes)
+    if (n.op == "effvit.AttentionHead") head = &n;
+  ASSERT_NE(head, nullptr);
+  for (const char* grid : {"k_grid", "v_grid", "scores_grid", "probs_grid"}) EXPECT_TRUE(head->has(grid)) << grid;
+  ASSERT_TRUE(head->has("q_grids"));
+  EXPECT_EQ(head->attrs.at("q_grids").floats.size(), 12u);
+
+  // The head's float sums run in another order than the unfused MatMuls', so a value within float
+  // rounding of a half step may round the other way: almost every output equals the unfused
+  // graph's, none is further than a few of the output's steps (0.03).
+  const Tensor input = random_f32({4, c, o.h, o.w}, rng, -3.f, 3.f);
+  const Tensor want = interpret(before, {input}).at(0), got = interpret(after, {input}).at(0);
+  ASSERT_EQ(got.shape(), want.shape());
+  int64_t equal = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    const float w = want.data<float>()[i], g = got.data<float>()[i];
+    equal += std::fabs(g - w) <= 1e-5f * (1.f + std::fabs(w));
+    ASSERT_LE(std::fabs(g - w), 0.1f) << i;
+  }
+  EXPECT_GE(equal, want.numel() * 98 / 100);
+  // Without the intermediates' grids the head would compute another function: the test sees them.
+  Graph unrounded = after;
+  for (Node& n : unrounded.nodes)
+    for (const char* grid : {"q_grids", "k_grid", "v_grid", "scores_grid", "probs_grid"}) n.attrs.erase(grid);
+  const Tensor loose = interpret(unrounded, {input}).at(0);
+  int64_t moved = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) moved += loose.data<float>()[i] != want.data<float>()[i];
+  EXPECT_GE(moved, want.numel() / 10);
 }
 
 TEST(FuseAttentionHead, LeavesWhatItCannotFuse) {
@@ -842,6 +908,38 @@ TEST(FoldQuantizeDequantize, PairsWhoseCodesNothingElseReads) {
     Graph shared = qdq_pair(code, true);
     EXPECT_EQ(fold_quantize_dequantize(shared), 0);
   }
+}
+
+// The round trip ONNX Runtime puts after a Transpose or Reshape moves above it; the results stay
+// bit for bit, and the Transpose is again next to its MatMul.
+TEST(HoistQuantizeDequantize, AboveTransposeAndReshapeSameBytes) {
+  std::mt19937 rng(31);
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::f32, {2, 4, 6});
+  const ValueId flat = b.node("Reshape", {x, b.constant("shape", i64s({2, 6, 4}))});
+  const ValueId t = b.node("Transpose", {flat}, {{"perm", ints_attr({0, 2, 1})}});
+  const ValueId s = b.constant("s", f32s({}, {0.05f}));
+  const ValueId z = b.constant("z", Tensor::from_vector<uint8_t>({}, {128}));
+  const ValueId rounded = b.node("DequantizeLinear", {b.node("QuantizeLinear", {t, s, z}), s, z});
+  b.output(b.node("MatMul", {rounded, b.constant("w", random_f32({6, 3}, rng))}));
+  // A Reshape whose output the graph also returns: its round trip stays after it.
+  const ValueId shared = b.node("Reshape", {x, b.constant("shape2", i64s({48}))});
+  b.output(shared);
+  b.output(b.node("DequantizeLinear", {b.node("QuantizeLinear", {shared, s, z}), s, z}));
+  Graph g = specialize(b.graph, {{2, 4, 6}});
+  const Graph before = g;
+  ASSERT_EQ(fold_quantize_dequantize(g), 2);
+  EXPECT_EQ(hoist_quantize_dequantize(g), 2);  // above the Transpose, then above the first Reshape
+  const Node& first = g.nodes.front();
+  EXPECT_EQ(first.op, "effvit.QuantizeDequantize");
+  EXPECT_EQ(first.inputs[0], x);
+  EXPECT_EQ(fold_transpose_into_matmul(g), 1);
+  const Tensor x_in = random_f32({2, 4, 6}, rng, -8.f, 8.f);
+  const std::vector<Tensor> want = interpret(before, {x_in}), got = interpret(g, {x_in});
+  for (size_t i = 0; i < want.size(); ++i) expect_identical(got[i], want[i], "output " + std::to_string(i));
+  // The plan's MatMul sums in oneDNN's order.
+  Plan plan(g, KernelOptions{});
+  expect_close(plan.run({x_in}).at(0), want[0], 1e-5, "plan");
 }
 
 // ONNX Runtime's default QDQ: int8 activations with non-zero zero points. Read only by

@@ -130,6 +130,14 @@ static void attention_head_f32(const AttentionHeadDims& d, const float* qkv, con
   const float* q = qkv;
   const float* k = qkv + kd * n;
   const float* v = qkv + 2 * kd * n;
+  if (d.k_grid.scale > 0.f) {
+    quantize_dequantize_f32(k, s.k, static_cast<size_t>(kd * n), d.k_grid);
+    k = s.k;
+  }
+  if (d.v_grid.scale > 0.f) {
+    quantize_dequantize_f32(v, s.v, static_cast<size_t>(vd * n), d.v_grid);
+    v = s.v;
+  }
 
   // q, pixel-major inside a zero border (quantised to the grid first when the model says so).
   for (int64_t i = 0; i < padded_pixels * kd; ++i) s.q_padded[i] = 0.f;
@@ -180,6 +188,8 @@ static void attention_head_f32(const AttentionHeadDims& d, const float* qkv, con
           }
       }
   }
+  for (const QuantizeDequantizeParams& grid : d.q_grids)
+    if (grid.scale > 0.f) quantize_dequantize_f32(s.q, s.q, static_cast<size_t>(n * kd), grid);
   // q transposed to channel rows at the lane-padded stride (padding lanes zero).
   for (int64_t c = 0; c < kd; ++c) {
     for (int64_t i = 0; i < n; ++i) s.q_t[c * stride + i] = s.q[i * kd + c];
@@ -195,6 +205,7 @@ static void attention_head_f32(const AttentionHeadDims& d, const float* qkv, con
   for (; j0 < n; ++j0) score_rows<1>(k, n, s.q_t, kd, stride, j0, s.probs_t);
   for (int64_t j = 0; j < n; ++j) {
     float* row = s.probs_t + j * stride;
+    if (d.scores_grid.scale > 0.f) quantize_dequantize_f32(row, row, static_cast<size_t>(stride), d.scores_grid);
     const Vec scale = Vec{} + d.scale;
     for (int64_t i = 0; i < stride; i += kVectorFloats) {
       Vec logit = load_vec(row + i) * scale;
@@ -223,6 +234,7 @@ static void attention_head_f32(const AttentionHeadDims& d, const float* qkv, con
   for (int64_t j = 0; j < n; ++j)
     for (int64_t i = 0; i < stride; i += kVectorFloats)
       store_vec(s.probs_t + j * stride + i, load_vec(s.probs_t + j * stride + i) * load_vec(column_sum + i));
+  if (d.probs_grid.scale > 0.f) quantize_dequantize_f32(s.probs_t, s.probs_t, static_cast<size_t>(n * stride), d.probs_grid);
 
   // out = v P^T, kAttentionOutRows rows x 16 pixels per register block.
   int64_t r = 0;

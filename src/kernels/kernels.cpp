@@ -13,7 +13,8 @@ int64_t lane_stride(int64_t n) { return (n + 15) / 16 * 16; }
 size_t attention_head_scratch_floats(const AttentionHeadDims& d) {
   const int64_t n = d.height * d.width, stride = lane_stride(n);
   const int64_t padded = (d.height + d.kernel_h - 1) * (d.width + d.kernel_w - 1);
-  return static_cast<size_t>(padded * d.key_dim + n * d.key_dim + d.key_dim * stride + n * stride + 2 * stride);
+  return static_cast<size_t>(padded * d.key_dim + (d.key_dim + d.value_dim) * n + n * d.key_dim + d.key_dim * stride +
+                             n * stride + 2 * stride);
 }
 
 void pack_attention_dw_weight(const AttentionHeadDims& d, const float* dw_weight, float* tap_major) {
@@ -38,7 +39,9 @@ AttentionHeadScratch carve_attention_head_scratch(const AttentionHeadDims& d, fl
   const int64_t padded = (d.height + d.kernel_h - 1) * (d.width + d.kernel_w - 1);
   AttentionHeadScratch s;
   s.q_padded = base;
-  s.q = s.q_padded + padded * d.key_dim;
+  s.k = s.q_padded + padded * d.key_dim;
+  s.v = s.k + d.key_dim * n;
+  s.q = s.v + d.value_dim * n;
   s.q_t = s.q + n * d.key_dim;
   s.probs_t = s.q_t + d.key_dim * stride;
   s.column = s.probs_t + n * stride;

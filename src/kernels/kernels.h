@@ -24,15 +24,26 @@ enum class IsaTier : int;
 // q_step > 0: q first goes through QuantizeLinear(q_step, zero point q_zero, range [q_lo, q_hi])
 // and back, as an int8 model's depthwise conv reads it. Trivial on purpose (no member initialisers):
 // an implicit constructor emitted by a per-tier file could be the copy every caller links to.
+//
+// A QDQ file (ONNX Runtime's quantizer) also rounds the head's intermediates to int8 grids: each
+// grid below with scale > 0 is a Q -> DQ round trip applied where the unfused graph applies it:
+// q_grids to q' (the depthwise conv's output grid, then the scores MatMul's input grid), k_grid and
+// v_grid to k and v as the MatMuls read them, scores_grid to q'^T k before the scale, probs_grid to P.
+struct QuantizeDequantizeParams {
+  float scale, zero_point, lo, hi, out_scale, out_zero_point;
+};
 struct AttentionHeadDims {
   int64_t key_dim, value_dim, height, width, kernel_h, kernel_w, pad_top, pad_left;
   float scale;
   float q_step, q_zero, q_lo, q_hi;
+  QuantizeDequantizeParams q_grids[2], k_grid, v_grid, scores_grid, probs_grid;
 };
 
 // The kernel's scratch, carved from one region of attention_head_scratch_floats(d) floats.
 struct AttentionHeadScratch {
   float* q_padded;  // [(height + kernel_h - 1) * (width + kernel_w - 1)][key_dim]
+  float* k;         // [key_dim][N]    k on its grid (k_grid)
+  float* v;         // [value_dim][N]  v on its grid (v_grid)
   float* q;         // [N][key_dim]
   float* q_t;       // [key_dim][stride]    stride = N rounded up to 16
   float* probs_t;   // [N][stride]          P transposed
@@ -79,12 +90,6 @@ inline size_t pointwise_bf16_weight_index(const PointwiseConvDims& d, int64_t oc
   const int64_t first = oc / 32 * 32, width = d.out_c - first < 32 ? d.out_c - first : 32;
   return static_cast<size_t>(first * d.in_c + (ic / 2) * width * 2 + (oc - first) * 2 + ic % 2);
 }
-
-// A QuantizeLinear -> DequantizeLinear pair per tensor: codes saturate to [lo, hi] (the code
-// type's range). Trivial on purpose (see AttentionHeadDims).
-struct QuantizeDequantizeParams {
-  float scale, zero_point, lo, hi, out_scale, out_zero_point;
-};
 
 // The float32 pointwise conv's weights: per pair of output blocks, [in_c][32 output channels]
 // ([in_c][16] for a lone last block), the order the kernel reads them in.

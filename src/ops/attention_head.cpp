@@ -5,9 +5,15 @@
 //           dw_bias [key_dim] (optional), bias with N x N elements, N = H*W (optional)
 //   attrs   key_dim, pads (the depthwise conv's, top left bottom right), scale, and optionally
 //           q_step / q_zero / q_lo / q_hi (q is quantised to that grid before the depthwise conv)
+//           and the intermediates' Q -> DQ grids of a QDQ file, six floats each (scale, zero
+//           point, lo, hi, dequantize scale, dequantize zero point; AttentionHeadDims):
+//           q_grids (one or two, 6 or 12 floats), k_grid, v_grid, scores_grid, probs_grid
 //   output  [B, value_dim, N] = v softmax(scale * dw(q)^T k + bias)^T per window
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "cpu/hardware.h"
 #include "kernels/kernels.h"
@@ -17,6 +23,17 @@
 #include "ops/registry_decls.h"
 
 namespace effvit {
+
+namespace {
+
+std::vector<float> attr_floats(const Node& n, const char* key) {
+  const auto it = n.attrs.find(key);
+  return it == n.attrs.end() ? std::vector<float>{} : it->second.floats;
+}
+
+QuantizeDequantizeParams grid_from(const float* f) { return {f[0], f[1], f[2], f[3], f[4], f[5]}; }
+
+}  // namespace
 
 AttentionHeadDims attention_head_dims(const Node& n, const Shape& qkv, const Shape& dw_weight) {
   AttentionHeadDims d{};
@@ -36,10 +53,34 @@ AttentionHeadDims attention_head_dims(const Node& n, const Shape& qkv, const Sha
   d.q_zero = n.attr_float("q_zero", 0.f);
   d.q_lo = n.attr_float("q_lo", 0.f);
   d.q_hi = n.attr_float("q_hi", 0.f);
+  const std::vector<float> q_grids = attr_floats(n, "q_grids");
+  for (size_t i = 0; i < 2 && 6 * (i + 1) <= q_grids.size(); ++i) d.q_grids[i] = grid_from(q_grids.data() + 6 * i);
+  const std::pair<const char*, QuantizeDequantizeParams*> grids[] = {
+      {"k_grid", &d.k_grid}, {"v_grid", &d.v_grid}, {"scores_grid", &d.scores_grid}, {"probs_grid", &d.probs_grid}};
+  for (const auto& [name, grid] : grids) {
+    const std::vector<float> f = attr_floats(n, name);
+    if (f.size() == 6) *grid = grid_from(f.data());
+  }
   return d;
 }
 
+std::vector<float> attention_grid_floats(const QuantizeDequantizeParams& p) {
+  return {p.scale, p.zero_point, p.lo, p.hi, p.out_scale, p.out_zero_point};
+}
+
 namespace {
+
+// A Q -> DQ round trip as QuantizeLinear and DequantizeLinear compute it (scale <= 0: none).
+float round_trip(float x, const QuantizeDequantizeParams& p) {
+  if (!(p.scale > 0.f)) return x;
+  const float t = x / p.scale;
+  const float q = std::clamp((std::isnan(t) ? 0.f : std::nearbyint(t)) + p.zero_point, p.lo, p.hi);
+  return (q - p.out_zero_point) * p.out_scale;
+}
+
+bool valid_grid(const QuantizeDequantizeParams& p) {
+  return !(p.scale > 0.f) || (p.lo <= p.zero_point && p.zero_point <= p.hi && std::isfinite(p.out_scale));
+}
 
 void infer_attention_head(InferContext& c) {
   c.require_f32(0, 3);
@@ -63,6 +104,8 @@ void infer_attention_head(InferContext& c) {
       c.fail("attention bias " + shape_str(b) + " is not [" + std::to_string(n) + ", " + std::to_string(n) + "]");
   }
   if (d.q_step < 0.f || !(d.q_lo <= d.q_zero && d.q_zero <= d.q_hi)) c.fail("q_step/q_lo/q_hi do not describe a quantisation grid");
+  for (const QuantizeDequantizeParams& grid : {d.q_grids[0], d.q_grids[1], d.k_grid, d.v_grid, d.scores_grid, d.probs_grid})
+    if (!valid_grid(grid)) c.fail("an intermediate's grid has its zero point outside [lo, hi]");
   c.set_output(0, DType::f32, {x[0], d.value_dim, n});
 }
 
@@ -77,8 +120,9 @@ void compute_attention_head(const Node& node, const TensorIn& in, const TensorOu
   std::vector<float> q(static_cast<size_t>(kd * n)), probs(static_cast<size_t>(n * n));
   for (int64_t b = 0; b < batch; ++b) {
     const float* window = in[0]->data<float>() + b * (2 * kd + vd) * n;
-    const float* k = window + kd * n;
-    const float* v = window + 2 * kd * n;
+    std::vector<float> k(window + kd * n, window + 2 * kd * n), v(window + 2 * kd * n, window + (2 * kd + vd) * n);
+    for (float& x : k) x = round_trip(x, d.k_grid);
+    for (float& x : v) x = round_trip(x, d.v_grid);
     auto q_in = [&](int64_t c, int64_t y, int64_t x) {
       if (y < 0 || y >= h || x < 0 || x >= w) return 0.f;
       float value = window[c * n + y * w + x];
@@ -95,26 +139,26 @@ void compute_attention_head(const Node& node, const TensorIn& in, const TensorOu
           for (int64_t ky = 0; ky < d.kernel_h; ++ky)
             for (int64_t kx = 0; kx < d.kernel_w; ++kx)
               sum += weight[(c * d.kernel_h + ky) * d.kernel_w + kx] * q_in(c, y + ky - d.pad_top, x + kx - d.pad_left);
-          q[static_cast<size_t>(c * n + y * w + x)] = sum;
+          q[static_cast<size_t>(c * n + y * w + x)] = round_trip(round_trip(sum, d.q_grids[0]), d.q_grids[1]);
         }
     for (int64_t i = 0; i < n; ++i) {
       float* row = probs.data() + i * n;
       float mx = -INFINITY;
       for (int64_t j = 0; j < n; ++j) {
         float dot = 0.f;
-        for (int64_t c = 0; c < kd; ++c) dot += q[static_cast<size_t>(c * n + i)] * k[c * n + j];
-        row[j] = dot * d.scale + (bias ? bias[i * n + j] : 0.f);
+        for (int64_t c = 0; c < kd; ++c) dot += q[static_cast<size_t>(c * n + i)] * k[static_cast<size_t>(c * n + j)];
+        row[j] = round_trip(dot, d.scores_grid) * d.scale + (bias ? bias[i * n + j] : 0.f);
         mx = std::max(mx, row[j]);
       }
       float sum = 0.f;
       for (int64_t j = 0; j < n; ++j) sum += row[j] = std::exp(row[j] - mx);
-      for (int64_t j = 0; j < n; ++j) row[j] /= sum;
+      for (int64_t j = 0; j < n; ++j) row[j] = round_trip(row[j] / sum, d.probs_grid);
     }
     float* y = out[0]->data<float>() + b * vd * n;
     for (int64_t c = 0; c < vd; ++c)
       for (int64_t i = 0; i < n; ++i) {
         float sum = 0.f;
-        for (int64_t j = 0; j < n; ++j) sum += v[c * n + j] * probs[static_cast<size_t>(i * n + j)];
+        for (int64_t j = 0; j < n; ++j) sum += v[static_cast<size_t>(c * n + j)] * probs[static_cast<size_t>(i * n + j)];
         y[c * n + i] = sum;
       }
   }

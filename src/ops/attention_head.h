@@ -8,5 +8,7 @@
 namespace effvit {
 
 AttentionHeadDims attention_head_dims(const Node& node, const Shape& qkv, const Shape& dw_weight);
+// One intermediate's grid as the node's six-float attribute (k_grid, ...).
+std::vector<float> attention_grid_floats(const QuantizeDequantizeParams& grid);
 
 }  // namespace effvit

@@ -11,6 +11,7 @@
 #include "kernels/kernels.h"
 #include "ops/op.h"
 #include "ops/parallel.h"
+#include "ops/quantize_dequantize.h"
 #include "ops/registry_decls.h"
 
 namespace effvit {
@@ -51,15 +52,6 @@ float as_float(const Tensor& t) {
   }
 }
 
-std::pair<float, float> code_range(DType t) {
-  switch (t) {
-    case DType::u8: return {0.f, 255.f};
-    case DType::i8: return {-128.f, 127.f};
-    case DType::u16: return {0.f, 65535.f};
-    default: return {-32768.f, 32767.f};
-  }
-}
-
 class QuantizeDequantizeKernel final : public Kernel {
  public:
   QuantizeDequantizeKernel(const QuantizeDequantizeParams& p, int64_t count, int threads)
@@ -80,16 +72,36 @@ class QuantizeDequantizeKernel final : public Kernel {
 std::unique_ptr<Kernel> create_quantize_dequantize(const Node& n, const Graph& g, const KernelOptions& options) {
   const Value& x = g.value(n.inputs[0]);
   if (x.layout == Layout::Blocked || x.layout != g.value(n.outputs[0]).layout) return nullptr;
-  for (size_t i = 1; i < 5; ++i)
-    if (!g.is_constant(n.inputs[i])) return nullptr;
-  const Tensor& zero = g.value(n.inputs[2]).constant;
-  const auto [lo, hi] = code_range(zero.dtype());
-  const QuantizeDequantizeParams p{g.value(n.inputs[1]).constant.data<float>()[0], as_float(zero), lo, hi,
-                                   g.value(n.inputs[3]).constant.data<float>()[0], as_float(g.value(n.inputs[4]).constant)};
-  return std::make_unique<QuantizeDequantizeKernel>(p, shape_numel(x.shape), options.threads);
+  const std::optional<QuantizeDequantizeParams> p = round_trip_params(g, n);
+  if (!p) return nullptr;
+  return std::make_unique<QuantizeDequantizeKernel>(*p, shape_numel(x.shape), options.threads);
 }
 
 }  // namespace
+
+std::pair<float, float> code_range(DType t) {
+  switch (t) {
+    case DType::u8: return {0.f, 255.f};
+    case DType::i8: return {-128.f, 127.f};
+    case DType::u16: return {0.f, 65535.f};
+    default: return {-32768.f, 32767.f};
+  }
+}
+
+std::optional<QuantizeDequantizeParams> round_trip_params(const Graph& g, const Node& n) {
+  if (n.op != "effvit.QuantizeDequantize" || n.inputs.size() != 5) return std::nullopt;
+  for (size_t i = 1; i < 5; ++i)
+    if (n.inputs[i] == kNoValue || !g.is_constant(n.inputs[i]) || g.value(n.inputs[i]).constant.numel() != 1) return std::nullopt;
+  const Tensor& scale = g.value(n.inputs[1]).constant;
+  const Tensor& zero = g.value(n.inputs[2]).constant;
+  const Tensor& out_scale = g.value(n.inputs[3]).constant;
+  const Tensor& out_zero = g.value(n.inputs[4]).constant;
+  if (scale.dtype() != DType::f32 || out_scale.dtype() != DType::f32 || !integer_code(zero.dtype()) ||
+      out_zero.dtype() != zero.dtype())
+    return std::nullopt;
+  const auto [lo, hi] = code_range(zero.dtype());
+  return QuantizeDequantizeParams{scale.data<float>()[0], as_float(zero), lo, hi, out_scale.data<float>()[0], as_float(out_zero)};
+}
 
 const OpDef kQuantizeDequantizeOp{"effvit.QuantizeDequantize", infer_quantize_dequantize, compute_quantize_dequantize,
                                   create_quantize_dequantize};

@@ -47,6 +47,9 @@ int fold_requantize(Graph& graph);
 // effvit.QuantizeDequantize per reader, float32 to float32. Returns how many.
 int fold_quantize_dequantize(Graph& graph);
 int fuse_conv_relu(Graph& graph);
+// Transpose|Reshape -> effvit.QuantizeDequantize becomes the round trip first, then the
+// Transpose|Reshape (they commute), where the moved op's output has no other reader. Returns moves.
+int hoist_quantize_dequantize(Graph& graph);
 // Transpose(perm swapping the last two axes) -> MatMul becomes a MatMul reading the untransposed
 // operand with effvit.trans_a / effvit.trans_b (oneDNN reads it through strides).
 int fold_transpose_into_matmul(Graph& graph);

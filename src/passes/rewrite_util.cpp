@@ -88,6 +88,7 @@ void optimize_structure(Graph& graph) {
   fold_quantize_into_conv(graph);
   fold_requantize(graph);
   fold_quantize_dequantize(graph);
+  hoist_quantize_dequantize(graph);
   fold_transpose_into_matmul(graph);
   graph.remove_dead_nodes();
 }
