@@ -472,6 +472,34 @@ TEST(KernelTables, QuantizeDequantizeMatchesTheTwoOps) {
   }
 }
 
+// effvit.QuantizedAdd's kernel: every pair of uint8 codes, bit-equal to DequantizeLinear twice, Add
+// and QuantizeLinear. Halves as scales make exact ties (half to even both ways); a tiny output
+// scale saturates at both ends; the last set has no special values at all.
+TEST(KernelTables, AddRequantizeMatchesTheFourOps) {
+  Tensor a(DType::u8, {256 * 256}), b(DType::u8, {256 * 256});
+  for (int i = 0; i < 256 * 256; ++i) {
+    a.data<uint8_t>()[i] = static_cast<uint8_t>(i >> 8);
+    b.data<uint8_t>()[i] = static_cast<uint8_t>(i & 255);
+  }
+  const AddRequantizeParams sets[] = {{0.5f, 128.f, 0.5f, 3.f, 1.f, 128.f},
+                                      {0.0137f, 131.f, 0.0291f, 0.f, 0.0002f, 7.f},
+                                      {0.0213f, 117.f, 0.0171f, 140.f, 0.0383f, 121.f}};
+  for (const AddRequantizeParams& p : sets) {
+    auto code = [](float z) { return Tensor::from_vector<uint8_t>({}, {static_cast<uint8_t>(z)}); };
+    const Tensor want = run_op1("effvit.QuantizedAdd", {rt(a), rt(f32s({}, {p.a_scale})), rt(code(p.a_zero)), rt(b),
+                                                        rt(f32s({}, {p.b_scale})), rt(code(p.b_zero)),
+                                                        rt(f32s({}, {p.y_scale})), rt(code(p.y_zero))});
+    for (IsaTier tier : tables_to_test()) {
+      const KernelTable& k = kernels_for(tier);
+      for (size_t n : {size_t{256 * 256}, size_t{77}}) {  // whole vectors, and a tail
+        std::vector<uint8_t> got(n);
+        k.add_requantize_u8(a.data<uint8_t>(), b.data<uint8_t>(), got.data(), n, p);
+        ASSERT_EQ(std::memcmp(got.data(), want.raw(), n), 0) << k.isa << " scales " << p.a_scale << " " << p.b_scale << " " << p.y_scale;
+      }
+    }
+  }
+}
+
 // DequantizeLinear's vector kernel: every uint8 / int8 value, bit-equal to the reference op.
 TEST(KernelTables, DequantizeMatchesReference) {
   for (IsaTier tier : tables_to_test()) {

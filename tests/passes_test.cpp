@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <random>
+#include <tuple>
 
 #include "cpu/hardware.h"
 #include "passes/passes.h"
@@ -880,6 +881,39 @@ TEST(FoldRequantize, LeavesWhatItCannotFold) {
   EXPECT_EQ(fold_requantize(shared), 0);
   Graph per_channel = requantize_chain(DType::u8, DType::u8, "", 0.1f, 0.05f, false, true);
   EXPECT_EQ(fold_requantize(per_channel), 0);
+}
+
+// DequantizeLinear(a), DequantizeLinear(b) -> Add -> QuantizeLinear (a QDQ file's residual
+// connection) becomes one effvit.QuantizedAdd: every code gives the chain's bytes, in the reference
+// and in the plan's kernel; halves as scales put sums on exact ties. Both operands read the one
+// input here, through different grids.
+Graph quantized_add_chain(float a_scale, float b_scale, float y_scale, bool sum_also_output) {
+  GraphBuilder b;
+  const ValueId x = b.input("x", DType::u8, {1, 4, 8, 8});
+  auto code = [&](const char* name, uint8_t z) { return b.constant(name, Tensor::from_vector<uint8_t>({}, {z})); };
+  const ValueId fa = b.node("DequantizeLinear", {x, b.constant("sa", f32s({}, {a_scale})), code("za", 131)});
+  const ValueId fb = b.node("DequantizeLinear", {x, b.constant("sb", f32s({}, {b_scale})), code("zb", 3)});
+  const ValueId sum = b.node("Add", {fa, fb});
+  if (sum_also_output) b.output(sum);
+  b.output(b.node("QuantizeLinear", {sum, b.constant("sy", f32s({}, {y_scale})), code("zy", 120)}));
+  return specialize(b.graph, {{1, 4, 8, 8}});
+}
+
+TEST(FoldQuantizedAdd, OneNodeSameBytesForEveryCode) {
+  for (auto [a_scale, b_scale, y_scale] : {std::tuple{0.5f, 0.5f, 1.f}, std::tuple{0.0137f, 0.0291f, 0.0383f}, std::tuple{0.1f, 0.2f, 0.001f}}) {
+    SCOPED_TRACE("scales " + std::to_string(a_scale) + " " + std::to_string(b_scale) + " " + std::to_string(y_scale));
+    const Graph before = quantized_add_chain(a_scale, b_scale, y_scale, false);
+    Graph after = before;
+    ASSERT_EQ(fold_quantized_add(after), 1);
+    ASSERT_EQ(after.nodes.size(), 1u);
+    EXPECT_EQ(after.nodes[0].op, "effvit.QuantizedAdd");
+    Tensor codes(DType::u8, {1, 4, 8, 8});
+    for (int64_t i = 0; i < codes.numel(); ++i) codes.data<uint8_t>()[i] = static_cast<uint8_t>(i);
+    expect_same_bytes(before, after, codes);
+  }
+  // The float sum has another reader: it stays.
+  Graph shared = quantized_add_chain(0.1f, 0.2f, 0.3f, true);
+  EXPECT_EQ(fold_quantized_add(shared), 0);
 }
 
 // A Q -> DQ pair (16- or 8-bit) becomes one effvit.QuantizeDequantize with the same bytes out; a Q

@@ -91,6 +91,11 @@ inline size_t pointwise_bf16_weight_index(const PointwiseConvDims& d, int64_t oc
   return static_cast<size_t>(first * d.in_c + (ic / 2) * width * 2 + (oc - first) * 2 + ic % 2);
 }
 
+// Two 8-bit tensors dequantized, added and quantized again (effvit.QuantizedAdd): per tensor.
+struct AddRequantizeParams {
+  float a_scale, a_zero, b_scale, b_zero, y_scale, y_zero;
+};
+
 // The float32 pointwise conv's weights: per pair of output blocks, [in_c][32 output channels]
 // ([in_c][16] for a lone last block), the order the kernel reads them in.
 inline size_t pointwise_f32_weight_index(const PointwiseConvDims& d, int64_t oc, int64_t ic) {
@@ -168,6 +173,9 @@ struct KernelTable {
   // dst[r * dst_ld + c] = src[c * src_ld + r] for r < rows, c < cols: 4-byte elements moved
   // bit for bit (Transpose, in register tiles).
   void (*transpose_u32)(const uint32_t* src, int64_t rows, int64_t cols, int64_t src_ld, uint32_t* dst, int64_t dst_ld);
+  // y = QuantizeLinear(DequantizeLinear(a) + DequantizeLinear(b)) over n uint8 codes, each step the
+  // op's own float operation in order, bit-equal to the three ops.
+  void (*add_requantize_u8)(const uint8_t* a, const uint8_t* b, uint8_t* y, size_t n, const AddRequantizeParams& p);
 };
 
 extern const KernelTable kKernelsSse41, kKernelsAvx2, kKernelsAvx512, kKernelsAvx512Bf16;

@@ -38,6 +38,25 @@ static void dequantize_s8_f32(const int8_t* x, float* y, size_t n, float scale, 
   dequantize_f32<int8_t>(x, y, n, scale, zero_point);
 }
 
+// DequantizeLinear of a and of b, Add, QuantizeLinear, per uint8 element: each step rounds as its op
+// does. The kernel flags allow contracting the product and the sum into one fused multiply-add
+// (one rounding fewer) and reassociating them, either of which could move a result across a
+// rounding tie; this function alone is compiled without both.
+__attribute__((optimize("fp-contract=off", "no-associative-math"))) static void add_requantize_u8(
+    const uint8_t* a, const uint8_t* b, uint8_t* y, size_t n, const AddRequantizeParams& p) {
+  const float a_scale = p.a_scale, a_zero = p.a_zero, b_scale = p.b_scale, b_zero = p.b_zero, y_scale = p.y_scale,
+              y_zero = p.y_zero;
+  for (size_t i = 0; i < n; ++i) {
+    const float sum = (static_cast<float>(a[i]) - a_zero) * a_scale + (static_cast<float>(b[i]) - b_zero) * b_scale;
+    float v = sum / y_scale;
+    v = v == v ? v : 0.f;
+    float q = __builtin_rintf(v) + y_zero;
+    q = q > 0.f ? q : 0.f;
+    q = q < 255.f ? q : 255.f;
+    y[i] = static_cast<uint8_t>(static_cast<int>(q));
+  }
+}
+
 // y[i] = table[x[i]] over n bytes: any function of one byte (effvit.Requantize's table, built
 // from the reference ops). In-register lookups: pshufb looks up 16 entries by a byte's low nibble,
 // so the 256-entry table is 16 such lookups, each kept where the high nibble selects it.

@@ -15,7 +15,7 @@ const std::map<std::string, const OpDef*>& table() {
           &kReshapeOp, &kShapeOp, &kSigmoidOp, &kSliceOp, &kSoftmaxOp, &kSplitOp, &kSqueezeOp,
           &kSubOp, &kTransposeOp, &kUnsqueezeOp, &kWhereOp, &kToBlockedOp, &kToPlainOp, &kQuantizeLinearOp,
           &kDequantizeLinearOp, &kClipOp, &kNv12ToRgbOp, &kToNhwcOp,
-          &kNhwcToPlainOp, &kAttentionHeadOp, &kQuantizeImageOp, &kRequantizeOp, &kQuantizeDequantizeOp, &kDynamicQuantizeLinearOp, &kMatMulIntegerOp, &kConvIntegerOp})
+          &kNhwcToPlainOp, &kAttentionHeadOp, &kQuantizeImageOp, &kRequantizeOp, &kQuantizeDequantizeOp, &kDynamicQuantizeLinearOp, &kMatMulIntegerOp, &kConvIntegerOp, &kQuantizedAddOp})
       m[d->name] = d;
     return m;
   }();

@@ -10,6 +10,6 @@ extern const OpDef kAddOp, kBatchNormOp, kDropoutOp, kCastOp, kConcatOp, kConsta
     kMatMulOp, kModOp, kMulOp, kPadOp, kRangeOp, kReduceMeanOp, kReluOp, kLeakyReluOp, kReshapeOp, kShapeOp,
     kSigmoidOp, kSliceOp, kSoftmaxOp, kSplitOp, kSqueezeOp, kSubOp, kTransposeOp, kUnsqueezeOp,
     kWhereOp, kToBlockedOp, kToPlainOp, kQuantizeLinearOp, kDequantizeLinearOp, kClipOp, kNv12ToRgbOp, kToNhwcOp, kNhwcToPlainOp,
-    kAttentionHeadOp, kQuantizeImageOp, kRequantizeOp, kQuantizeDequantizeOp, kDynamicQuantizeLinearOp, kMatMulIntegerOp, kConvIntegerOp;
+    kAttentionHeadOp, kQuantizeImageOp, kRequantizeOp, kQuantizeDequantizeOp, kDynamicQuantizeLinearOp, kMatMulIntegerOp, kConvIntegerOp, kQuantizedAddOp;
 
 }  // namespace effvit

@@ -2,7 +2,8 @@
 // write: without it every integer Conv reordered its uint8 input from NCHW and its output back
 // (1.6 of M5's 7 ms). The counterpart of blocked_layout.cpp for graphs with integer Convs
 // (passes/fold_qdq_into_conv.cpp):
-//   - an integer chain is what an integer Conv reads, directly or through Adds, Relus,
+//   - an integer chain is what an integer Conv reads, directly or through Adds (float, or
+//     effvit.QuantizedAdd on codes), Relus,
 //     BatchNormalizations with constant parameters (per channel: its kernel runs channels-last)
 //     and per-tensor Quantize/DequantizeLinear (elementwise, so they keep the layout): effvit's own
 //     files put a QuantizeLinear between convs, other tools' QDQ files DequantizeLinear -> Relu or
@@ -33,6 +34,8 @@ bool per_tensor_dequantize(const Node& n, const Graph& g) { return per_tensor(n,
 // Elementwise on 8-bit codes, or float32 through a Q -> DQ pair, in any layout
 // (passes/fold_requantize.cpp, passes/fold_quantize_dequantize.cpp).
 bool requantize(const Node& n) { return n.op == "effvit.Requantize" || n.op == "effvit.QuantizeDequantize"; }
+// effvit.QuantizedAdd's operands (inputs 0 and 3): an Add of two 8-bit tensors.
+bool quantized_add_operand(const Node& n, size_t input) { return n.op == "effvit.QuantizedAdd" && (input == 0 || input == 3); }
 // Per channel with constant parameters: its kernel runs channels-last too (ops/batchnorm.cpp).
 bool constant_batchnorm(const Node& n, const Graph& g) {
   if (n.op != "BatchNormalization" || n.inputs.size() < 5) return false;
@@ -60,6 +63,7 @@ int assign_nhwc_layout(Graph& g) {
   auto nhwc_reader = [&](const Node& r, ValueId id) {
     if (r.op == "Conv" && is_quantized_conv(r)) return r.inputs[0] == id;
     if (r.op == "Add" || r.op == "Relu" || constant_batchnorm(r, g)) return true;
+    if (r.op == "effvit.QuantizedAdd") return r.inputs[0] == id || r.inputs[3] == id;
     return (per_tensor_quantize(r, g) || per_tensor_dequantize(r, g) || requantize(r)) && r.inputs[0] == id;
   };
   auto read_nhwc = [&](ValueId id) {
@@ -72,13 +76,14 @@ int assign_nhwc_layout(Graph& g) {
   std::vector<char> reaches(g.values.size(), 0);
   for (size_t i = g.nodes.size(); i-- > 0;) {
     const Node& n = g.nodes[i];
-    const bool elementwise = n.op == "Add" || n.op == "Relu" || constant_batchnorm(n, g) || per_tensor_quantize(n, g) ||
-                             per_tensor_dequantize(n, g) || requantize(n);
+    const bool elementwise = n.op == "Add" || n.op == "Relu" || n.op == "effvit.QuantizedAdd" || constant_batchnorm(n, g) ||
+                             per_tensor_quantize(n, g) || per_tensor_dequantize(n, g) || requantize(n);
     const bool into_chain = (n.op == "Conv" && is_quantized_conv(n)) || (elementwise && reaches[static_cast<size_t>(n.outputs[0])]);
     if (!into_chain) continue;
-    const size_t inputs = n.op == "Add" ? 2 : 1;
-    for (size_t k = 0; k < inputs && k < n.inputs.size(); ++k)
-      if (n.inputs[k] != kNoValue) reaches[static_cast<size_t>(n.inputs[k])] = 1;
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      const bool data = n.op == "Add" ? k < 2 : n.op == "effvit.QuantizedAdd" ? quantized_add_operand(n, k) : k == 0;
+      if (data && n.inputs[k] != kNoValue) reaches[static_cast<size_t>(n.inputs[k])] = 1;
+    }
   }
 
   int changed = 0;
@@ -91,10 +96,11 @@ int assign_nhwc_layout(Graph& g) {
       nhwc = reaches[static_cast<size_t>(y)] || (is_activation(out) && read_nhwc(y));
     } else if (n.op == "Relu" && is_activation(out)) {
       nhwc = nhwc_input;
-    } else if (n.op == "Add" && is_activation(out)) {
+    } else if ((n.op == "Add" && is_activation(out)) || (n.op == "effvit.QuantizedAdd" && out.shape.size() == 4)) {
       const Value& a = g.value(n.inputs[0]);
-      const Value& b = g.value(n.inputs[1]);
-      nhwc = a.shape == b.shape && !a.is_constant && !b.is_constant && (a.layout == Layout::Nhwc || b.layout == Layout::Nhwc);
+      const Value& b = g.value(n.inputs[n.op == "Add" ? 1 : 3]);
+      nhwc = a.shape == b.shape && a.shape == out.shape && !a.is_constant && !b.is_constant &&
+             (a.layout == Layout::Nhwc || b.layout == Layout::Nhwc);
     } else if ((per_tensor_quantize(n, g) || per_tensor_dequantize(n, g) || requantize(n) || constant_batchnorm(n, g)) &&
                out.shape.size() == 4 && (!constant_batchnorm(n, g) || is_activation(out))) {
       nhwc = nhwc_input && reaches[static_cast<size_t>(y)];
@@ -110,7 +116,7 @@ int assign_nhwc_layout(Graph& g) {
   // QuantizeLinear take their output's; everything else plain.
   auto wants = [&](const Node& n, size_t input) {
     if (n.op == "Conv" && is_quantized_conv(n) && input == 0) return g.value(n.inputs[0]).layout;
-    if (n.op == "Add" || n.op == "Relu" ||
+    if (n.op == "Add" || n.op == "Relu" || quantized_add_operand(n, input) ||
         ((n.op == "QuantizeLinear" || n.op == "DequantizeLinear" || requantize(n) || n.op == "BatchNormalization") && input == 0))
       return g.value(n.outputs[0]).layout;
     return Layout::Plain;

@@ -43,6 +43,9 @@ int shift_int8_activations_to_uint8(Graph& graph);
 int fold_qdq_into_conv(Graph& graph);
 // DequantizeLinear -> [Relu] -> QuantizeLinear on 8-bit per-tensor parameters -> effvit.Requantize.
 int fold_requantize(Graph& graph);
+// DequantizeLinear(a), DequantizeLinear(b) -> Add -> QuantizeLinear on 8-bit per-tensor parameters
+// -> effvit.QuantizedAdd. Returns how many.
+int fold_quantized_add(Graph& graph);
 // A QuantizeLinear read only by DequantizeLinears (per tensor, 8 or 16 bits) -> one
 // effvit.QuantizeDequantize per reader, float32 to float32. Returns how many.
 int fold_quantize_dequantize(Graph& graph);

@@ -87,6 +87,7 @@ void optimize_structure(Graph& graph) {
   fuse_conv_relu(graph);
   fold_quantize_into_conv(graph);
   fold_requantize(graph);
+  fold_quantized_add(graph);
   fold_quantize_dequantize(graph);
   hoist_quantize_dequantize(graph);
   fold_transpose_into_matmul(graph);
