@@ -472,29 +472,41 @@ TEST(KernelTables, QuantizeDequantizeMatchesTheTwoOps) {
   }
 }
 
-// effvit.QuantizedAdd's kernel: every pair of uint8 codes, bit-equal to DequantizeLinear twice, Add
-// and QuantizeLinear. Halves as scales make exact ties (half to even both ways); a tiny output
-// scale saturates at both ends; the last set has no special values at all.
+// effvit.QuantizedAdd's kernel: every pair of codes, for each mix of uint8 and int8 operands and
+// output, bit-equal to DequantizeLinear twice, Add and QuantizeLinear. Halves as scales make exact
+// ties (half to even both ways); a tiny output scale saturates at both ends; the last set has no
+// special values at all.
 TEST(KernelTables, AddRequantizeMatchesTheFourOps) {
-  Tensor a(DType::u8, {256 * 256}), b(DType::u8, {256 * 256});
-  for (int i = 0; i < 256 * 256; ++i) {
-    a.data<uint8_t>()[i] = static_cast<uint8_t>(i >> 8);
-    b.data<uint8_t>()[i] = static_cast<uint8_t>(i & 255);
-  }
-  const AddRequantizeParams sets[] = {{0.5f, 128.f, 0.5f, 3.f, 1.f, 128.f},
-                                      {0.0137f, 131.f, 0.0291f, 0.f, 0.0002f, 7.f},
-                                      {0.0213f, 117.f, 0.0171f, 140.f, 0.0383f, 121.f}};
-  for (const AddRequantizeParams& p : sets) {
-    auto code = [](float z) { return Tensor::from_vector<uint8_t>({}, {static_cast<uint8_t>(z)}); };
-    const Tensor want = run_op1("effvit.QuantizedAdd", {rt(a), rt(f32s({}, {p.a_scale})), rt(code(p.a_zero)), rt(b),
-                                                        rt(f32s({}, {p.b_scale})), rt(code(p.b_zero)),
-                                                        rt(f32s({}, {p.y_scale})), rt(code(p.y_zero))});
-    for (IsaTier tier : tables_to_test()) {
-      const KernelTable& k = kernels_for(tier);
-      for (size_t n : {size_t{256 * 256}, size_t{77}}) {  // whole vectors, and a tail
-        std::vector<uint8_t> got(n);
-        k.add_requantize_u8(a.data<uint8_t>(), b.data<uint8_t>(), got.data(), n, p);
-        ASSERT_EQ(std::memcmp(got.data(), want.raw(), n), 0) << k.isa << " scales " << p.a_scale << " " << p.b_scale << " " << p.y_scale;
+  struct Scales {
+    float a, b, y;
+  };
+  const Scales sets[] = {{0.5f, 0.5f, 1.f}, {0.0137f, 0.0291f, 0.0002f}, {0.0213f, 0.0171f, 0.0383f}};
+  for (int signs = 0; signs < 8; ++signs) {
+    const bool a_signed = signs & 1, b_signed = signs & 2, y_signed = signs & 4;
+    Tensor a(a_signed ? DType::i8 : DType::u8, {256 * 256}), b(b_signed ? DType::i8 : DType::u8, {256 * 256});
+    for (int i = 0; i < 256 * 256; ++i) {
+      static_cast<uint8_t*>(a.raw())[i] = static_cast<uint8_t>(i >> 8);
+      static_cast<uint8_t*>(b.raw())[i] = static_cast<uint8_t>(i & 255);
+    }
+    // Zero points inside each type's range, away from its middle.
+    auto zero = [](bool is_signed, int u8_value) {
+      return is_signed ? Tensor::from_vector<int8_t>({}, {static_cast<int8_t>(u8_value - 128)})
+                       : Tensor::from_vector<uint8_t>({}, {static_cast<uint8_t>(u8_value)});
+    };
+    const Tensor za = zero(a_signed, 131), zb = zero(b_signed, 3), zy = zero(y_signed, 120);
+    for (const Scales& sc : sets) {
+      const Tensor want = run_op1("effvit.QuantizedAdd", {rt(a), rt(f32s({}, {sc.a})), rt(za), rt(b), rt(f32s({}, {sc.b})), rt(zb),
+                                                          rt(f32s({}, {sc.y})), rt(zy)});
+      const AddRequantizeParams p{sc.a, a_signed ? 3.f : 131.f, sc.b, b_signed ? -125.f : 3.f, sc.y, y_signed ? -8.f : 120.f,
+                                  a_signed, b_signed, y_signed};
+      for (IsaTier tier : tables_to_test()) {
+        const KernelTable& k = kernels_for(tier);
+        for (size_t n : {size_t{256 * 256}, size_t{77}}) {  // whole vectors, and a tail
+          std::vector<uint8_t> got(n);
+          k.add_requantize_8bit(a.raw(), b.raw(), got.data(), n, p);
+          ASSERT_EQ(std::memcmp(got.data(), want.raw(), n), 0)
+              << k.isa << " signs " << signs << " scales " << sc.a << " " << sc.b << " " << sc.y;
+        }
       }
     }
   }

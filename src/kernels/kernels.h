@@ -91,9 +91,11 @@ inline size_t pointwise_bf16_weight_index(const PointwiseConvDims& d, int64_t oc
   return static_cast<size_t>(first * d.in_c + (ic / 2) * width * 2 + (oc - first) * 2 + ic % 2);
 }
 
-// Two 8-bit tensors dequantized, added and quantized again (effvit.QuantizedAdd): per tensor.
+// Two 8-bit tensors dequantized, added and quantized again (effvit.QuantizedAdd): per tensor,
+// each of a, b and y uint8 or int8 (*_signed).
 struct AddRequantizeParams {
   float a_scale, a_zero, b_scale, b_zero, y_scale, y_zero;
+  bool a_signed, b_signed, y_signed;
 };
 
 // The float32 pointwise conv's weights: per pair of output blocks, [in_c][32 output channels]
@@ -173,9 +175,9 @@ struct KernelTable {
   // dst[r * dst_ld + c] = src[c * src_ld + r] for r < rows, c < cols: 4-byte elements moved
   // bit for bit (Transpose, in register tiles).
   void (*transpose_u32)(const uint32_t* src, int64_t rows, int64_t cols, int64_t src_ld, uint32_t* dst, int64_t dst_ld);
-  // y = QuantizeLinear(DequantizeLinear(a) + DequantizeLinear(b)) over n uint8 codes, each step the
-  // op's own float operation in order, bit-equal to the three ops.
-  void (*add_requantize_u8)(const uint8_t* a, const uint8_t* b, uint8_t* y, size_t n, const AddRequantizeParams& p);
+  // y = QuantizeLinear(DequantizeLinear(a) + DequantizeLinear(b)) over n 8-bit codes, each step
+  // the op's own float operation in order, bit-equal to the four ops.
+  void (*add_requantize_8bit)(const void* a, const void* b, void* y, size_t n, const AddRequantizeParams& p);
 };
 
 extern const KernelTable kKernelsSse41, kKernelsAvx2, kKernelsAvx512, kKernelsAvx512Bf16;

@@ -38,23 +38,39 @@ static void dequantize_s8_f32(const int8_t* x, float* y, size_t n, float scale, 
   dequantize_f32<int8_t>(x, y, n, scale, zero_point);
 }
 
-// DequantizeLinear of a and of b, Add, QuantizeLinear, per uint8 element: each step rounds as its op
-// does. The kernel flags allow contracting the product and the sum into one fused multiply-add
-// (one rounding fewer) and reassociating them, either of which could move a result across a
-// rounding tie; this function alone is compiled without both.
-__attribute__((optimize("fp-contract=off", "no-associative-math"))) static void add_requantize_u8(
-    const uint8_t* a, const uint8_t* b, uint8_t* y, size_t n, const AddRequantizeParams& p) {
+// DequantizeLinear of a and of b, Add, QuantizeLinear, per element of 8-bit codes (each uint8 or
+// int8, AddRequantizeParams): each step rounds as its op does. The kernel flags allow contracting
+// the product and the sum into one fused multiply-add (one rounding fewer) and reassociating them,
+// either of which could move a result across a rounding tie; these functions alone are compiled
+// without both.
+template <typename A, typename B, typename Y>
+__attribute__((optimize("fp-contract=off", "no-associative-math"))) static void add_requantize(
+    const A* a, const B* b, Y* y, size_t n, const AddRequantizeParams& p) {
   const float a_scale = p.a_scale, a_zero = p.a_zero, b_scale = p.b_scale, b_zero = p.b_zero, y_scale = p.y_scale,
               y_zero = p.y_zero;
+  const float lo = p.y_signed ? -128.f : 0.f, hi = p.y_signed ? 127.f : 255.f;
   for (size_t i = 0; i < n; ++i) {
     const float sum = (static_cast<float>(a[i]) - a_zero) * a_scale + (static_cast<float>(b[i]) - b_zero) * b_scale;
     float v = sum / y_scale;
     v = v == v ? v : 0.f;
     float q = __builtin_rintf(v) + y_zero;
-    q = q > 0.f ? q : 0.f;
-    q = q < 255.f ? q : 255.f;
-    y[i] = static_cast<uint8_t>(static_cast<int>(q));
+    q = q > lo ? q : lo;
+    q = q < hi ? q : hi;
+    y[i] = static_cast<Y>(static_cast<int>(q));
   }
+}
+
+template <typename A, typename B>
+static void add_requantize_to(const A* a, const B* b, void* y, size_t n, const AddRequantizeParams& p) {
+  if (p.y_signed) add_requantize(a, b, static_cast<int8_t*>(y), n, p);
+  else add_requantize(a, b, static_cast<uint8_t*>(y), n, p);
+}
+
+static void add_requantize_8bit(const void* a, const void* b, void* y, size_t n, const AddRequantizeParams& p) {
+  if (p.a_signed && p.b_signed) add_requantize_to(static_cast<const int8_t*>(a), static_cast<const int8_t*>(b), y, n, p);
+  else if (p.a_signed) add_requantize_to(static_cast<const int8_t*>(a), static_cast<const uint8_t*>(b), y, n, p);
+  else if (p.b_signed) add_requantize_to(static_cast<const uint8_t*>(a), static_cast<const int8_t*>(b), y, n, p);
+  else add_requantize_to(static_cast<const uint8_t*>(a), static_cast<const uint8_t*>(b), y, n, p);
 }
 
 // y[i] = table[x[i]] over n bytes: any function of one byte (effvit.Requantize's table, built

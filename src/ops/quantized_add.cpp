@@ -6,7 +6,7 @@
 //           y_zero_point; scales float32 scalars, zero points scalars of their codes' type
 //   output  y (y_zero_point's type) = QuantizeLinear(DequantizeLinear(a) + DequantizeLinear(b))
 // The reference runs the four ops' own compute functions (broadcasting as Add does); the kernel
-// takes uint8 operands of one shape and computes the same bits.
+// takes operands of the output's shape and layout and computes the same bits.
 #include "cpu/hardware.h"
 #include "kernels/kernels.h"
 #include "ops/op.h"
@@ -54,8 +54,9 @@ float scalar(const Graph& g, ValueId id) {
 class QuantizedAddKernel final : public Kernel {
  public:
   QuantizedAddKernel(const AddRequantizeParams& p, int64_t count, int threads)
-      : p_(p), count_(count), threads_(threads), kernel_(hardware().kernels->add_requantize_u8) {}
+      : p_(p), count_(count), threads_(threads), kernel_(hardware().kernels->add_requantize_8bit) {}
   void run(const TensorIn& in, const TensorOut& out) override {
+    // Bytes either way: a code's offset is its index whatever its type.
     const auto* a = static_cast<const uint8_t*>(in[0]->raw());
     const auto* b = static_cast<const uint8_t*>(in[3]->raw());
     auto* y = static_cast<uint8_t*>(out[0]->raw());
@@ -68,7 +69,7 @@ class QuantizedAddKernel final : public Kernel {
   AddRequantizeParams p_;
   int64_t count_;
   int threads_;
-  void (*kernel_)(const uint8_t*, const uint8_t*, uint8_t*, size_t, const AddRequantizeParams&);
+  void (*kernel_)(const void*, const void*, void*, size_t, const AddRequantizeParams&);
 };
 
 std::unique_ptr<Kernel> create_quantized_add(const Node& n, const Graph& g, const KernelOptions& options) {
@@ -76,13 +77,13 @@ std::unique_ptr<Kernel> create_quantized_add(const Node& n, const Graph& g, cons
   const Value& b = g.value(n.inputs[3]);
   const Value& y = g.value(n.outputs[0]);
   // One flat pass: same shape and layout everywhere (the layouts' channel padding included).
-  if (a.shape != y.shape || b.shape != y.shape || a.layout != y.layout || b.layout != y.layout || y.layout == Layout::Blocked ||
-      a.dtype != DType::u8 || b.dtype != DType::u8 || y.dtype != DType::u8)
+  if (a.shape != y.shape || b.shape != y.shape || a.layout != y.layout || b.layout != y.layout || y.layout == Layout::Blocked)
     return nullptr;
   for (size_t i : {1, 2, 4, 5, 6, 7})
     if (!g.is_constant(n.inputs[i])) return nullptr;
   const AddRequantizeParams p{scalar(g, n.inputs[1]), scalar(g, n.inputs[2]), scalar(g, n.inputs[4]),
-                              scalar(g, n.inputs[5]), scalar(g, n.inputs[6]), scalar(g, n.inputs[7])};
+                              scalar(g, n.inputs[5]), scalar(g, n.inputs[6]), scalar(g, n.inputs[7]),
+                              a.dtype == DType::i8, b.dtype == DType::i8, y.dtype == DType::i8};
   return std::make_unique<QuantizedAddKernel>(p, shape_numel(y.shape), options.threads);
 }
 
