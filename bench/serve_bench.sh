@@ -30,7 +30,7 @@ PY
 # The bench median is taken before and after the load (this VM drifts by a few tenths of a ms
 # between runs of a minute apart); the target compares against their mean.
 "$effvit" bench "$model" --iters 100 --json >"$work/one_before.json"
-"$effvit" serve --model "m=$model" --host 127.0.0.1 --http-port 0 --metrics-port 0 --instances 2 --max-batch-size 8 \
+"$effvit" serve --model "m=$model" --host 127.0.0.1 --http-port 0 --metrics-port 0 --grpc-port 0 --instances 2 --max-batch-size 8 \
     --max-queue-delay-us 1000 >"$work/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 100); do grep -q "HTTP on" "$work/serve.log" && break; sleep 0.1; done

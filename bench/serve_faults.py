@@ -34,7 +34,7 @@ def threads(pid):
 
 
 def start(cli, model, *args):
-    proc = subprocess.Popen([cli, "serve", "--model", "m=" + model, "--host", "127.0.0.1", "--http-port", "0", "--metrics-port", "0"] + list(args),
+    proc = subprocess.Popen([cli, "serve", "--model", "m=" + model, "--host", "127.0.0.1", "--http-port", "0", "--metrics-port", "0", "--grpc-port", "0"] + list(args),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     while True:
         line = proc.stdout.readline()

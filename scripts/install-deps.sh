@@ -15,6 +15,7 @@ fonts-wqy-microhei
 libgtest-dev libgmock-dev libbenchmark-dev time
 python3-torch python3-onnx python3-numpy python3-opencv python3-pil
 pybind11-dev python3-dev python3-pytest python3-requests python3-yaml libcpp-httplib-dev hey wrk
+libgrpc++-dev protobuf-compiler-grpc python3-grpcio
 dataset-fashion-mnist
 clang libclang-rt-14-dev libomp-dev
 "

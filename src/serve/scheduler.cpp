@@ -26,6 +26,17 @@ bool same_rows(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
 
 double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
 
+// The job's outcome, then its caller's callback.
+void finish(ModelScheduler::Job& job, std::vector<Tensor> outputs) {
+  job.done.set_value(std::move(outputs));
+  if (job.on_done) job.on_done(job);
+}
+
+void finish(ModelScheduler::Job& job, std::exception_ptr error) {
+  job.done.set_exception(std::move(error));
+  if (job.on_done) job.on_done(job);
+}
+
 }  // namespace
 
 Tensor stack_rows(const std::vector<Tensor>& parts) {
@@ -70,9 +81,10 @@ ModelScheduler::ModelScheduler(std::shared_ptr<const Model> model, const Schedul
 ModelScheduler::~ModelScheduler() { stop(); }
 
 std::shared_ptr<ModelScheduler::Job> ModelScheduler::submit(std::vector<Tensor> inputs, std::shared_ptr<void> storage,
-                                                            Clock::time_point deadline) {
+                                                            Clock::time_point deadline, std::function<void(Job&)> on_done) {
   auto job = std::make_shared<Job>();
   job->storage = std::move(storage);
+  job->on_done = std::move(on_done);
   job->rows = inputs.empty() || inputs[0].rank() == 0 ? 1 : inputs[0].dim(0);
   job->inputs = std::move(inputs);
   job->enqueued = Clock::now();
@@ -111,6 +123,18 @@ std::shared_ptr<ModelScheduler::Job> ModelScheduler::submit(std::vector<Tensor> 
   std::vector<std::shared_ptr<Job>> batch{job};
   run_batch(*session, batch);
   return job;
+}
+
+void ModelScheduler::cancel(const std::shared_ptr<Job>& job) {
+  job->abandoned = true;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = std::find(queue_.begin(), queue_.end(), job);
+    if (it == queue_.end()) return;  // running, or done
+    queue_.erase(it);
+    --stats_.pending;
+  }
+  finish(*job, std::make_exception_ptr(StatusError(503, "the client cancelled the request", true)));
 }
 
 void ModelScheduler::release(Session* session) {
@@ -185,7 +209,7 @@ void ModelScheduler::run_batch(Session& session, std::vector<std::shared_ptr<Job
     stats_.pending--;
     job->queue_us = micros(start - job->enqueued);
     if (job->abandoned || start > job->deadline) {
-      job->done.set_exception(std::make_exception_ptr(StatusError(503, "the request timed out in the queue", true)));
+      finish(*job, std::make_exception_ptr(StatusError(503, "the request timed out in the queue", true)));
       continue;
     }
     live.push_back(job);
@@ -205,7 +229,7 @@ void ModelScheduler::run_batch(Session& session, std::vector<std::shared_ptr<Job
     ++stats_.exec_count;
     if (live.size() == 1) {
       live[0]->compute_us = compute;
-      live[0]->done.set_value(std::move(outputs));
+      finish(*live[0], std::move(outputs));
       return;
     }
     int64_t row = 0;
@@ -221,13 +245,13 @@ void ModelScheduler::run_batch(Session& session, std::vector<std::shared_ptr<Job
       }
       row += job->rows;
       job->compute_us = compute;
-      job->done.set_value(std::move(mine));
+      finish(*job, std::move(mine));
     }
   } catch (const Error& e) {
     // The engine refused these inputs (a shape it cannot run, say): the clients' error, not ours.
-    for (auto& job : live) job->done.set_exception(std::make_exception_ptr(StatusError(e.has_kind() && e.kind() == ErrorKind::invalid_input ? 400 : 500, e.what())));
+    for (auto& job : live) finish(*job, std::make_exception_ptr(StatusError(e.has_kind() && e.kind() == ErrorKind::invalid_input ? 400 : 500, e.what())));
   } catch (const std::exception& e) {
-    for (auto& job : live) job->done.set_exception(std::make_exception_ptr(StatusError(500, e.what())));
+    for (auto& job : live) finish(*job, std::make_exception_ptr(StatusError(500, e.what())));
   }
 }
 

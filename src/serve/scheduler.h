@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -56,6 +57,9 @@ class ModelScheduler {
     int64_t rows = 1;            // batch rows (dimension 0), for batching
     Clock::time_point enqueued, deadline;
     std::promise<std::vector<Tensor>> done;
+    // Called once `done` holds the outputs or the error, on whichever thread set it (the
+    // submitting one for a request run at once): how an asynchronous caller learns of it.
+    std::function<void(Job&)> on_done;
     std::atomic<bool> abandoned{false};  // the client stopped waiting (timeout)
     double queue_us = 0, compute_us = 0;
   };
@@ -68,7 +72,11 @@ class ModelScheduler {
   // Runs a request at once on the calling thread when nothing is queued and a session is free
   // (one thread per run, no deadline), else queues it; the returned job's `done` is then ready or
   // pending. Throws StatusError(503) when the queue is full or the scheduler is stopping.
-  std::shared_ptr<Job> submit(std::vector<Tensor> inputs, std::shared_ptr<void> storage, Clock::time_point deadline);
+  std::shared_ptr<Job> submit(std::vector<Tensor> inputs, std::shared_ptr<void> storage, Clock::time_point deadline,
+                              std::function<void(Job&)> on_done = {});
+  // The client went away: a job still queued leaves the queue at once (its `done` gets a 503
+  // marked timed out); one already running finishes unread.
+  void cancel(const std::shared_ptr<Job>& job);
   // Runs what is queued, then stops the instances.
   void stop();
   ModelStats& stats() { return stats_; }

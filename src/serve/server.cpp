@@ -14,13 +14,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <semaphore>
 #include <thread>
 #include <sstream>
 
-#include "effvit/image.h"
-#include "runtime/non_finite.h"
 #include "serve/buffered_http_server.h"
+#include "serve/grpc_server.h"
+#include "serve/served_model.h"
 #include "serve/status_error.h"
 #include "serve/v2_protocol.h"
 #include "tools/shared/labels.h"
@@ -30,13 +29,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-struct Served {
-  std::string name, version, path;
-  std::shared_ptr<const Model> model;
-  std::vector<std::string> labels;
-  std::unique_ptr<ModelScheduler> scheduler;
-};
 
 // Triton's repository layout: DIR/NAME/VERSION/model.onnx; the highest numeric version is served.
 std::vector<std::pair<std::string, std::pair<std::string, std::string>>> scan_repository(const std::string& dir) {
@@ -59,41 +51,12 @@ std::vector<std::pair<std::string, std::pair<std::string, std::string>>> scan_re
   return found;
 }
 
-// Images a request may send: far larger than a classifier's input needs, and small enough that a
-// compressed file cannot expand to gigabytes.
-constexpr int64_t kMaxImagePixels = int64_t{4096} * 4096;
-
-// Decoding runs on the HTTP threads, before a request reaches the queue that bounds the rest: at
-// most one decode per core at a time keeps its memory bounded too.
-std::counting_semaphore<> decode_slots(std::max(1u, std::thread::hardware_concurrency()));
-
-Tensor decode_images(const Model& model, const std::vector<std::string>& encoded) {
-  const Preprocess pre = Preprocess::from_metadata(model.metadata());
-  DecodeOptions options;
-  options.max_pixels = kMaxImagePixels;
-  std::vector<Tensor> each;
-  decode_slots.acquire();
-  struct Release {
-    ~Release() { decode_slots.release(); }
-  } release;
-  for (size_t i = 0; i < encoded.size(); ++i) {
-    const std::vector<uint8_t> bytes(encoded[i].begin(), encoded[i].end());
-    try {
-      each.push_back(preprocess(decode_image(bytes, "image " + std::to_string(i), options), pre));
-    } catch (const Error& e) {
-      throw StatusError(400, e.what());
-    }
-  }
-  if (each.empty()) throw StatusError(400, "a BYTES input of no images");
-  return stack_rows(each);
-}
-
 void reply_error(httplib::Response& res, int status, const std::string& message) {
   res.status = status;
   res.set_content(json{{"error", message}}.dump(), "application/json");
 }
 
-std::string prometheus(const std::vector<std::unique_ptr<Served>>& models) {
+std::string prometheus(const std::vector<std::unique_ptr<ServedModel>>& models) {
   std::ostringstream out;
   auto family = [&](const char* name, const char* type, const char* help, auto value) {
     out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
@@ -104,13 +67,13 @@ std::string prometheus(const std::vector<std::unique_ptr<Served>>& models) {
     for (char c : v) e += c == '\\' ? "\\\\" : c == '"' ? "\\\"" : c == '\n' ? "\\n" : std::string(1, c);
     return e;
   };
-  auto line = [&](const char* name, const Served& m, auto v, const std::string& extra = "") {
+  auto line = [&](const char* name, const ServedModel& m, auto v, const std::string& extra = "") {
     out << name << "{model=\"" << escape(m.name) << "\",version=\"" << escape(m.version) << "\"" << extra << "} " << v << "\n";
   };
-  family("nv_inference_request_success", "counter", "Number of successful inference requests", [&](const Served& m) {
+  family("nv_inference_request_success", "counter", "Number of successful inference requests", [&](const ServedModel& m) {
     line("nv_inference_request_success", m, m.scheduler->stats().success.load());
   });
-  family("nv_inference_request_failure", "counter", "Number of failed inference requests", [&](const Served& m) {
+  family("nv_inference_request_failure", "counter", "Number of failed inference requests", [&](const ServedModel& m) {
     const ModelStats& s = m.scheduler->stats();
     line("nv_inference_request_failure", m, s.failure_rejected.load(), ",reason=\"REJECTED\"");
     line("nv_inference_request_failure", m, s.failure_timeout.load(), ",reason=\"CANCELED\"");
@@ -130,8 +93,8 @@ std::string prometheus(const std::vector<std::unique_ptr<Served>>& models) {
       {"nv_inference_compute_infer_duration_us", "counter", "Cumulative model execution time, in microseconds", &ModelStats::compute_us},
   };
   for (const Single& f : singles)
-    family(f.name, f.type, f.help, [&](const Served& m) { line(f.name, m, (m.scheduler->stats().*f.counter).load()); });
-  family("nv_inference_pending_request_count", "gauge", "Requests waiting in the queue", [&](const Served& m) {
+    family(f.name, f.type, f.help, [&](const ServedModel& m) { line(f.name, m, (m.scheduler->stats().*f.counter).load()); });
+  family("nv_inference_pending_request_count", "gauge", "Requests waiting in the queue", [&](const ServedModel& m) {
     line("nv_inference_pending_request_count", m, m.scheduler->stats().pending.load());
   });
   return out.str();
@@ -217,11 +180,12 @@ void serve(const ServeOptions& options) {
     if (std::none_of(wanted.begin(), wanted.end(), [&](const auto& w) { return w.first == name; }))
       throw Error(ErrorKind::invalid_input, "serve: --model-precision names '" + name + "', which is not among the models served");
   }
-  std::vector<std::unique_ptr<Served>> models;
+  ModelRegistry registry;
+  std::vector<std::unique_ptr<ServedModel>>& models = registry.models;
   for (const auto& [name, version_path] : wanted) {
     for (const auto& m : models)
       if (m->name == name) throw Error(ErrorKind::invalid_input, "serve: two models named '" + name + "'");
-    auto s = std::make_unique<Served>();
+    auto s = std::make_unique<ServedModel>();
     s->name = name;
     s->version = version_path.first;
     s->path = version_path.second;
@@ -242,15 +206,7 @@ void serve(const ServeOptions& options) {
     }
     models.push_back(std::move(s));
   }
-  auto find = [&](const std::string& name, const std::string& version) -> Served& {
-    for (auto& m : models)
-      if (m->name == name) {
-        if (!version.empty() && version != m->version)
-          throw StatusError(404, "model '" + name + "' has no version '" + version + "' (serving " + m->version + ")");
-        return *m;
-      }
-    throw StatusError(404, "no model named '" + name + "'");
-  };
+  auto find = [&](const std::string& name, const std::string& version) -> ServedModel& { return registry.find(name, version); };
 
   std::atomic<bool> ready{true};
   std::atomic<int> in_flight{0}, connections{0};
@@ -321,7 +277,7 @@ void serve(const ServeOptions& options) {
   });
   const std::string model_path = R"(/v2/models/([^/]+)(?:/versions/([^/]+))?)";
   http.Get(model_path, guarded([&](const httplib::Request& req, httplib::Response& res) {
-             Served& m = find(req.matches[1], req.matches[2]);
+             ServedModel& m = find(req.matches[1], req.matches[2]);
              res.set_content(model_metadata_json(*m.model, m.name, m.version), "application/json");
            }));
   http.Get(model_path + "/ready", guarded([&](const httplib::Request& req, httplib::Response& res) {
@@ -335,7 +291,7 @@ void serve(const ServeOptions& options) {
                 std::atomic<int>& n;
                 ~Leave() { --n; }
               } leave{in_flight};
-              Served& m = find(req.matches[1], req.matches[2]);
+              ServedModel& m = find(req.matches[1], req.matches[2]);
               ModelStats& stats = m.scheduler->stats();
               try {
                 if (!ready) throw StatusError(503, "the server is shutting down");
@@ -345,19 +301,9 @@ void serve(const ServeOptions& options) {
                 // The library's Request is a non-const object handed to handlers by const reference and
                 // not read after the handler returns: its body can be moved out, not copied.
                 InferRequest request = parse_infer_request(*m.model, std::move(const_cast<httplib::Request&>(req).body), json_length, decode_images);
-                std::vector<Tensor> inputs;
-                for (const auto& info : m.model->summary().inputs) {
-                  inputs.push_back(request.inputs.at(info.name));
-                  // Refused here, per request: a batch-mate's NaN must not fail the others' rows.
-                  if (inputs.back().dtype() != DType::f32) continue;
-                  const int64_t at = first_non_finite(inputs.back().data<float>(), inputs.back().numel());
-                  if (at >= 0)
-                    throw StatusError(400, "input '" + info.name + "' holds " + (std::isnan(inputs.back().data<float>()[at]) ? "NaN" : "an infinity") +
-                                               " at element " + std::to_string(at) + "; effvit refuses non-finite inputs");
-                }
                 const auto deadline = request.timeout_us > 0 ? start + std::chrono::microseconds(static_cast<int64_t>(request.timeout_us))
                                                              : Clock::time_point::max();
-                auto job = m.scheduler->submit(std::move(inputs), request.storage, deadline);
+                auto job = submit_infer(m, request, deadline);
                 auto done = job->done.get_future();
                 if (deadline != Clock::time_point::max() && done.wait_until(deadline) == std::future_status::timeout) {
                   job->abandoned = true;
@@ -371,21 +317,9 @@ void serve(const ServeOptions& options) {
                 } else {
                   res.set_content(response.body, "application/json");
                 }
-                ++stats.success;
-                stats.inference_count += static_cast<uint64_t>(job->rows);
-                stats.queue_us += static_cast<uint64_t>(job->queue_us);
-                stats.compute_us += static_cast<uint64_t>(job->compute_us);
-                stats.request_us += static_cast<uint64_t>(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
-              } catch (const StatusError& e) {
-                (e.status() == 400 ? stats.failure_input : e.timed_out() ? stats.failure_timeout
-                                                         : e.status() == 503 ? stats.failure_rejected
-                                                                             : stats.failure_backend)++;
-                throw;
-              } catch (const Error& e) {
-                (e.has_kind() && e.kind() == ErrorKind::invalid_input ? stats.failure_input : stats.failure_backend)++;
-                throw;
+                count_success(stats, *job, start);
               } catch (...) {
-                ++stats.failure_backend;
+                count_failure(stats, std::current_exception());
                 throw;
               }
             }));
@@ -398,12 +332,18 @@ void serve(const ServeOptions& options) {
   int http_listening = -1, metrics_listening = -1;
   const int http_port = listen_on(http, options.host, options.http_port, "HTTP", http_listening);
   const int metrics_port = listen_on(metrics, options.host, options.metrics_port, "metrics", metrics_listening);
+  GrpcOptions grpc_options;
+  grpc_options.host = options.host;
+  grpc_options.port = options.grpc_port;
+  grpc_options.max_message_bytes = options.http_max_input_size;
+  GrpcServer grpc(registry, ready, grpc_options);
   std::thread http_thread([&] { http.listen_after_bind(); });
   std::thread metrics_thread([&] { metrics.listen_after_bind(); });
   for (const auto& m : models)
     std::printf("effvit serve: model '%s' version %s from %s (%s)\n", m->name.c_str(), m->version.c_str(), m->path.c_str(),
                 m->scheduler->precision().c_str());
   std::printf("effvit serve: HTTP on %s:%d, metrics on %s:%d/metrics\n", options.host.c_str(), http_port, options.host.c_str(), metrics_port);
+  std::printf("effvit serve: gRPC on %s:%d\n", options.host.c_str(), grpc.port());
   std::fflush(stdout);
 
   int signal_number = 0;
@@ -420,15 +360,18 @@ void serve(const ServeOptions& options) {
   bool backlog_taken = false;
   while (Clock::now() < give_up) {
     backlog_taken = backlog_taken || pending_accepts(http_listening) == 0;
-    if (backlog_taken && in_flight == 0 && connections == 0) break;
+    if (backlog_taken && in_flight == 0 && connections == 0 && grpc.in_flight() == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  if (in_flight > 0 || connections > 0) {
+  if (in_flight > 0 || connections > 0 || grpc.in_flight() > 0) {
     // Out of time: requests still running would hold the exit up indefinitely.
-    std::printf("effvit serve: exit timeout: %d request(s) and %d connection(s) dropped\n", in_flight.load(), connections.load());
+    std::printf("effvit serve: exit timeout: %d request(s), %d connection(s) and %d gRPC call(s) dropped\n", in_flight.load(),
+                connections.load(), grpc.in_flight());
     std::fflush(stdout);
     std::_Exit(0);
   }
+  // Nothing is in flight: calls arriving now are refused at once (not ready).
+  grpc.shutdown(Clock::now() + std::chrono::seconds(1));
   http.stop();
   metrics.stop();
   http_thread.join();

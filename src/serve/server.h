@@ -1,6 +1,7 @@
-// `effvit serve`: the KServe v2 REST protocol over HTTP for one or more models, each with its own
-// scheduler (instances sharing one loaded Model, dynamic batching, a bounded queue), Prometheus
-// metrics on a second port, and a clean shutdown on SIGTERM/SIGINT.
+// `effvit serve`: the KServe v2 protocol over HTTP and over gRPC for one or more models, each with
+// its own scheduler (instances sharing one loaded Model, dynamic batching, a bounded queue) that
+// both protocols share, Prometheus metrics on a third port, and a clean shutdown of both on
+// SIGTERM/SIGINT.
 #pragma once
 
 #include <string>
@@ -17,6 +18,7 @@ struct ServeOptions {
   std::string host = "0.0.0.0";
   int http_port = 8080;      // 0: any free port (printed)
   int metrics_port = 8002;   // 0: any free port (printed)
+  int grpc_port = 8001;      // the v2 gRPC service (0: any free port, printed)
   SchedulerOptions scheduler;  // its precision is every model's but those named here
   std::vector<std::pair<std::string, Precision>> model_precision;  // NAME=PRECISION
   size_t http_max_input_size = size_t{64} << 20;

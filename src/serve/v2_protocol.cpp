@@ -37,7 +37,9 @@ json parse_json(const char* begin, const char* end) {
   }
 }
 
-std::optional<DType> dtype_of(const std::string& v2) {
+}  // namespace
+
+std::optional<DType> v2_dtype(const std::string& v2) {
   static const std::map<std::string, DType> types{{"FP32", DType::f32}, {"UINT8", DType::u8}, {"INT8", DType::i8},
                                                   {"INT32", DType::i32}, {"INT64", DType::i64}, {"BOOL", DType::bool8},
                                                   {"INT16", DType::i16}, {"UINT16", DType::u16}};
@@ -45,6 +47,8 @@ std::optional<DType> dtype_of(const std::string& v2) {
   if (it == types.end()) return std::nullopt;
   return it->second;
 }
+
+namespace {
 
 void flatten(const json& data, std::vector<const json*>& out) {
   if (data.is_array())
@@ -92,11 +96,15 @@ std::string base64_decode(const std::string& in, const std::string& name) {
   return out;
 }
 
-const TensorInfo* find_info(const std::vector<TensorInfo>& infos, const std::string& name) {
+}  // namespace
+
+const TensorInfo* find_tensor_info(const std::vector<TensorInfo>& infos, const std::string& name) {
   for (const auto& t : infos)
     if (t.name == name) return &t;
   return nullptr;
 }
+
+namespace {
 
 Shape parse_shape(const json& j, const std::string& name) {
   if (!j.is_array()) bad("input '" + name + "': 'shape' must be an array of dimensions");
@@ -114,14 +122,52 @@ Shape parse_shape(const json& j, const std::string& name) {
   return shape;
 }
 
-// The model's own shape rules: every fixed dimension as declared.
-void check_shape(const TensorInfo& info, const Shape& shape) {
+}  // namespace
+
+void check_input_shape(const TensorInfo& info, const Shape& shape) {
   bool ok = shape.size() == info.shape.size();
   for (size_t d = 0; ok && d < shape.size(); ++d) ok = info.shape[d] < 0 || info.shape[d] == shape[d];
   if (!ok) bad("input '" + info.name + "': shape " + shape_str(shape) + " does not fit the model's " + shape_str(info.shape));
 }
 
-}  // namespace
+DType checked_input_dtype(const TensorInfo& info, const std::string& datatype) {
+  const auto dtype = v2_dtype(datatype);
+  if (!dtype) bad("input '" + info.name + "': unknown datatype '" + datatype + "'");
+  if (*dtype != info.dtype) bad("input '" + info.name + "' is " + datatype + "; the model takes " + v2_datatype(info.dtype));
+  return *dtype;
+}
+
+Tensor decode_image_input(const Model& model, const TensorInfo& info, const std::vector<std::string>& items, const Shape& shape,
+                          ImageDecoder decode) {
+  if (static_cast<int64_t>(items.size()) != shape_numel(shape))
+    bad("input '" + info.name + "': " + std::to_string(items.size()) + " BYTES elements for shape " + shape_str(shape));
+  if (!decode) bad("input '" + info.name + "': BYTES inputs are not accepted here");
+  Tensor t = decode(model, items);
+  check_input_shape(info, t.shape());
+  return t;
+}
+
+std::vector<std::string> top_classes(const Tensor& t, const std::string& output, int count, const std::vector<std::string>& labels,
+                                     Shape& shape) {
+  if (t.dtype() != DType::f32 || t.rank() < 1) throw StatusError(400, "output '" + output + "' is not float scores to classify");
+  const int64_t batch = t.rank() > 1 ? t.dim(0) : 1;
+  const int64_t classes = t.numel() / std::max<int64_t>(batch, 1);
+  const int64_t top = std::min<int64_t>(count, classes);
+  std::vector<std::string> data;
+  for (int64_t b = 0; b < batch; ++b) {
+    const float* row = t.data<float>() + b * classes;
+    std::vector<int64_t> order(static_cast<size_t>(classes));
+    for (int64_t c = 0; c < classes; ++c) order[static_cast<size_t>(c)] = c;
+    std::partial_sort(order.begin(), order.begin() + top, order.end(), [&](int64_t x, int64_t y) { return row[x] > row[y]; });
+    for (int64_t i = 0; i < top; ++i) {
+      const int64_t c = order[static_cast<size_t>(i)];
+      const std::string label = c < static_cast<int64_t>(labels.size()) ? labels[static_cast<size_t>(c)] : "";
+      data.push_back(std::to_string(row[c]) + ":" + std::to_string(c) + (label.empty() ? "" : ":" + label));
+    }
+  }
+  shape = t.rank() > 1 ? Shape{batch, top} : Shape{top};
+  return data;
+}
 
 const char* v2_datatype(DType dtype) {
   switch (dtype) {
@@ -197,7 +243,7 @@ InferRequest parse_infer_request(const Model& model, std::string body_bytes, std
   for (const json& in : j["inputs"]) {
     if (!in.is_object() || !in.contains("name") || !in["name"].is_string()) bad("each input needs a 'name'");
     const std::string name = in["name"].get<std::string>();
-    const TensorInfo* info = find_info(infos, name);
+    const TensorInfo* info = find_tensor_info(infos, name);
     if (!info) bad("the model has no input named '" + name + "'");
     if (r.inputs.count(name)) bad("input '" + name + "' is given twice");
     if (!in.contains("datatype") || !in["datatype"].is_string()) bad("input '" + name + "' needs a 'datatype'");
@@ -239,21 +285,14 @@ InferRequest parse_infer_request(const Model& model, std::string body_bytes, std
           items.push_back(base64_decode(v->get<std::string>(), name));
         }
       }
-      if (static_cast<int64_t>(items.size()) != count)
-        bad("input '" + name + "': " + std::to_string(items.size()) + " BYTES elements for shape " + shape_str(shape));
-      if (!decode) bad("input '" + name + "': BYTES inputs are not accepted here");
-      Tensor t = decode(model, items);
-      check_shape(*info, t.shape());
-      r.inputs.emplace(name, std::move(t));
+      r.inputs.emplace(name, decode_image_input(model, *info, items, shape, decode));
       continue;
     }
-    const auto dtype = dtype_of(datatype);
-    if (!dtype) bad("input '" + name + "': unknown datatype '" + datatype + "'");
-    if (*dtype != info->dtype) bad("input '" + name + "' is " + datatype + "; the model takes " + v2_datatype(info->dtype));
-    check_shape(*info, shape);
+    const auto dtype = checked_input_dtype(*info, datatype);
+    check_input_shape(*info, shape);
     // Sizes are checked against the data actually sent before anything is allocated: a short
     // request must not make the server reserve what its shape claims.
-    const size_t bytes = static_cast<size_t>(count) * dtype_size(*dtype);
+    const size_t bytes = static_cast<size_t>(count) * dtype_size(dtype);
     if (binary_size) {
       if (*binary_size != bytes)
         bad("input '" + name + "': binary_data_size " + std::to_string(*binary_size) + " for shape " + shape_str(shape) + " of " +
@@ -262,11 +301,11 @@ InferRequest parse_infer_request(const Model& model, std::string body_bytes, std
       // from the kernel and page-faulted in on every request. Where the JSON part's length leaves
       // the data off its element alignment, it is copied instead (a misaligned float is not one).
       char* data = held->data() + binary_at;
-      if (reinterpret_cast<uintptr_t>(data) % dtype_size(*dtype) == 0) {
+      if (reinterpret_cast<uintptr_t>(data) % dtype_size(dtype) == 0) {
         r.storage = held;
-        r.inputs.emplace(name, Tensor::view(*dtype, shape, data));
+        r.inputs.emplace(name, Tensor::view(dtype, shape, data));
       } else {
-        Tensor copy(*dtype, shape);
+        Tensor copy(dtype, shape);
         std::memcpy(copy.raw(), data, bytes);
         r.inputs.emplace(name, std::move(copy));
       }
@@ -276,8 +315,8 @@ InferRequest parse_infer_request(const Model& model, std::string body_bytes, std
       flatten(in["data"], values);
       if (static_cast<int64_t>(values.size()) != count)
         bad("input '" + name + "': " + std::to_string(values.size()) + " values for shape " + shape_str(shape) + " (" + std::to_string(count) + ")");
-      Tensor t(*dtype, shape);
-      switch (*dtype) {
+      Tensor t(dtype, shape);
+      switch (dtype) {
         case DType::f32: fill<float>(t, values, name); break;
         case DType::u8: fill<uint8_t>(t, values, name); break;
         case DType::i8: fill<int8_t>(t, values, name); break;
@@ -301,7 +340,7 @@ InferRequest parse_infer_request(const Model& model, std::string body_bytes, std
       if (!o.is_object() || !o.contains("name") || !o["name"].is_string()) bad("each requested output needs a 'name'");
       RequestedOutput out;
       out.name = o["name"].get<std::string>();
-      if (!find_info(model.summary().outputs, out.name)) bad("the model has no output named '" + out.name + "'");
+      if (!find_tensor_info(model.summary().outputs, out.name)) bad("the model has no output named '" + out.name + "'");
       if (!seen.insert(out.name).second) bad("output '" + out.name + "' is requested twice");
       out.binary = r.binary_outputs;
       if (o.contains("parameters")) {
@@ -340,24 +379,10 @@ InferResponse render_infer_response(const Model& model, const std::string& model
     json o{{"name", w.name}};
     if (w.classification) {
       // "value:index:label" for the top classes of each batch entry, as Triton's extension.
-      if (t.dtype() != DType::f32 || t.rank() < 1) throw StatusError(400, "output '" + w.name + "' is not float scores to classify");
-      const int64_t batch = t.rank() > 1 ? t.dim(0) : 1;
-      const int64_t classes = t.numel() / std::max<int64_t>(batch, 1);
-      const int64_t top = std::min<int64_t>(w.classification, classes);
-      json data = json::array();
-      for (int64_t b = 0; b < batch; ++b) {
-        const float* row = t.data<float>() + b * classes;
-        std::vector<int64_t> order(static_cast<size_t>(classes));
-        for (int64_t c = 0; c < classes; ++c) order[static_cast<size_t>(c)] = c;
-        std::partial_sort(order.begin(), order.begin() + top, order.end(), [&](int64_t x, int64_t y) { return row[x] > row[y]; });
-        for (int64_t i = 0; i < top; ++i) {
-          const int64_t c = order[static_cast<size_t>(i)];
-          const std::string label = c < static_cast<int64_t>(labels.size()) ? labels[static_cast<size_t>(c)] : "";
-          data.push_back(std::to_string(row[c]) + ":" + std::to_string(c) + (label.empty() ? "" : ":" + label));
-        }
-      }
+      Shape shape;
+      json data = top_classes(t, w.name, w.classification, labels, shape);
       o["datatype"] = "BYTES";
-      o["shape"] = t.rank() > 1 ? json{batch, top} : json{top};
+      o["shape"] = shape;
       if (w.binary) {
         size_t bytes = 0;
         for (const auto& s : data) {

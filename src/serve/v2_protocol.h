@@ -24,7 +24,7 @@ struct RequestedOutput {
 struct InferRequest {
   std::string id;
   std::map<std::string, Tensor> inputs;  // by model input name; binary ones view `storage`
-  std::shared_ptr<std::string> storage;  // the body, when binary inputs view it
+  std::shared_ptr<void> storage;         // what binary inputs view (the body, the message)
   std::vector<RequestedOutput> outputs;  // empty: every output, as JSON data
   bool binary_outputs = false;           // request-level binary_data_output
   double timeout_us = 0;                 // 0: none
@@ -58,7 +58,24 @@ InferResponse render_infer_response(const Model& model, const std::string& model
 // GET /v2/models/{m}: name, versions, platform, inputs and outputs (datatype, shape with -1).
 std::string model_metadata_json(const Model& model, const std::string& name, const std::string& version);
 
-// "FP32", "UINT8", ... as the protocol names element types.
+// "FP32", "UINT8", ... as the protocol names element types, and back (nothing for an unknown name).
 const char* v2_datatype(DType dtype);
+std::optional<DType> v2_dtype(const std::string& datatype);
+
+// The model's input or output of that name, or null.
+const TensorInfo* find_tensor_info(const std::vector<TensorInfo>& infos, const std::string& name);
+// The model's own shape rules: every fixed dimension as declared. Throws StatusError(400).
+void check_input_shape(const TensorInfo& info, const Shape& shape);
+// The datatype a request names for an input, checked against the model's. Throws StatusError(400).
+DType checked_input_dtype(const TensorInfo& info, const std::string& datatype);
+// A BYTES input of encoded images (one per element of `shape`) decoded into the model's input.
+// Throws StatusError(400) when the count, the decoder or the decoded shape does not fit.
+Tensor decode_image_input(const Model& model, const TensorInfo& info, const std::vector<std::string>& items, const Shape& shape,
+                          ImageDecoder decode);
+// The classification extension: the `count` best classes of each batch row of float scores as
+// "score:index[:label]", and their shape ([batch, top], or [top] for a 1-D output) into `shape`.
+// Throws StatusError(400) for an output that is not float scores.
+std::vector<std::string> top_classes(const Tensor& scores, const std::string& output, int count,
+                                     const std::vector<std::string>& labels, Shape& shape);
 
 }  // namespace effvit::serve

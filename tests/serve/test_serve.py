@@ -34,7 +34,7 @@ class Server:
         that need work to outlast a deadline or keep an instance busy whatever the CPU's speed."""
         env = dict(env or os.environ, EFFVIT_TEST_RUN_DELAY_MS=str(run_delay_ms))
         self.startup = []  # what it printed before it listened
-        self.proc = subprocess.Popen([CLI, "serve", "--http-port", "0", "--metrics-port", "0", "--host", "127.0.0.1"] + list(args),
+        self.proc = subprocess.Popen([CLI, "serve", "--http-port", "0", "--metrics-port", "0", "--grpc-port", "0", "--host", "127.0.0.1"] + list(args),
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         for _ in range(200):
             line = self.proc.stdout.readline()
@@ -43,6 +43,9 @@ class Server:
             if m:
                 self.url = "http://127.0.0.1:%s" % m.group(1)
                 self.metrics = "http://127.0.0.1:%s/metrics" % m.group(2)
+            m = re.search(r"gRPC on [^:]+:(\d+)", line)
+            if m:
+                self.grpc = "127.0.0.1:%s" % m.group(1)
                 return
             if not line and self.proc.poll() is not None:
                 break
@@ -392,7 +395,7 @@ def test_each_model_runs_at_its_own_precision():
     if tier in ("avx512", "avx512_vnni"):
         env["EFFVIT_TEST_FORCE_BF16"] = "1"
     elif tier not in ("avx512_bf16", "amx"):
-        refused = subprocess.run([CLI, "serve", "--model", "m0=" + M0, "--model-precision", "m0=bf16", "--http-port", "0"],
+        refused = subprocess.run([CLI, "serve", "--model", "m0=" + M0, "--model-precision", "m0=bf16", "--http-port", "0", "--grpc-port", "0"],
                                  capture_output=True, text=True, timeout=60)
         assert refused.returncode != 0 and "serve: model 'm0':" in refused.stderr and "needs native bf16" in refused.stderr
         pytest.skip(f"no bf16 at tier {tier}: refused, as it must be")
@@ -405,7 +408,7 @@ def test_each_model_runs_at_its_own_precision():
         assert exact.argmax() == fast.argmax()
         assert exact @ fast / np.linalg.norm(exact) / np.linalg.norm(fast) > 0.999
         assert not np.array_equal(exact, fast)
-    bad = subprocess.run([CLI, "serve", "--model", "m0=" + M0, "--model-precision", "other=bf16", "--http-port", "0"],
+    bad = subprocess.run([CLI, "serve", "--model", "m0=" + M0, "--model-precision", "other=bf16", "--http-port", "0", "--grpc-port", "0"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "--model-precision names 'other', which is not among the models served" in bad.stderr
 
@@ -460,7 +463,7 @@ def test_one_connection_carries_many_and_pipelined_requests(server):
 
 def test_a_second_server_on_a_busy_port_fails(server):
     port = server.url.rsplit(":", 1)[1]
-    out = subprocess.run([CLI, "serve", "--model", "m0=" + M0, "--host", "127.0.0.1", "--http-port", port, "--metrics-port", "0"],
+    out = subprocess.run([CLI, "serve", "--model", "m0=" + M0, "--host", "127.0.0.1", "--http-port", port, "--metrics-port", "0", "--grpc-port", "0"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "cannot listen for HTTP" in out.stderr, out
 

@@ -20,6 +20,7 @@ Handler add_serve(CLI::App& app) {
   cmd->add_option("--host", o->host, "Address to listen on")->capture_default_str();
   cmd->add_option("--http-port", o->http_port, "HTTP port (0: any free port, printed)")->capture_default_str()->check(CLI::Range(0, 65535));
   cmd->add_option("--metrics-port", o->metrics_port, "Prometheus /metrics port (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
+  cmd->add_option("--grpc-port", o->grpc_port, "KServe v2 gRPC port (0: any free port, printed)")->capture_default_str()->check(CLI::Range(0, 65535));
   cmd->add_option("--instances", o->scheduler.instances, "Sessions per model, each on its own thread")->capture_default_str()->check(CLI::Range(1, 256));
   cmd->add_option("--threads", o->scheduler.threads, "Threads inside each run")->capture_default_str()->check(CLI::Range(1, 256));
   add_precision_option(cmd, o->scheduler.precision)->description("Every model's precision (see --model-precision): fp32 (exact, default), bf16 or auto");
