@@ -48,20 +48,30 @@ def test_kserve_and_kubernetes_yaml_name_the_real_ports_and_paths():
     assert service["metadata"]["annotations"]["prometheus.io/port"] == "8002"
     for c in (runtime, deployment):
         assert "--http-port=8080" in c["args"] and "--metrics-port=8002" in c["args"] and "--model-repository=/mnt/models" in c["args"]
+        assert "--grpc-port=8001" in c["args"]
         assert c["ports"][0]["containerPort"] == 8080
         assert c["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
         assert c["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
     kinds = {d["kind"] for d in docs("kubernetes/effvit.yaml")}
     assert kinds == {"Deployment", "Service", "HorizontalPodAutoscaler"}
     dockerfile = open(os.path.join(ROOT, "deploy", "Dockerfile")).read()
-    assert "FROM debian:12" in dockerfile and "make build" in dockerfile and "EXPOSE 8080 8002" in dockerfile
+    assert "FROM debian:12" in dockerfile and "make build" in dockerfile and "EXPOSE 8080 8001 8002" in dockerfile
+    assert "--grpc-port=8001" in dockerfile
+    # The gRPC runtime: the same container on its gRPC port, named h2c for KServe's serverless mode.
+    grpc_runtime = docs("kserve/serving-runtime.yaml")[1]
+    assert grpc_runtime["metadata"]["name"] == "effvit-grpc" and grpc_runtime["spec"]["protocolVersions"] == ["grpc-v2"]
+    port = grpc_runtime["spec"]["containers"][0]["ports"][0]
+    assert port == {"containerPort": 8001, "name": "h2c", "protocol": "TCP"}
+    assert "--grpc-port=8001" in grpc_runtime["spec"]["containers"][0]["args"]
+    service = [d for d in docs("kubernetes/effvit.yaml") if d["kind"] == "Service"][0]
+    assert {"name": "grpc", "port": 8001, "targetPort": 8001, "appProtocol": "kubernetes.io/h2c"} in service["spec"]["ports"]
 
 
 def test_the_container_arguments_start_the_server_on_a_repository():
     runtime, deployment = containers()
     repo = repository()
     for c in (runtime, deployment):
-        args = [a.replace("/mnt/models", repo).replace("=8080", "=0").replace("=8002", "=0") for a in c["args"]]
+        args = [a.replace("/mnt/models", repo).replace("=8080", "=0").replace("=8001", "=0").replace("=8002", "=0") for a in c["args"]]
         proc = subprocess.Popen([CLI] + args + ["--host", "127.0.0.1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             lines = []
