@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <deque>
 #include <mutex>
 #include <thread>
 
@@ -179,34 +180,203 @@ void answer_model_metadata(Shared& s, ModelMetadataCall& call) {
   }
 }
 
-void answer_infer(Shared& s, InferCall& call) {
+// One infer request from its message to its answer: `answer(status)` runs exactly once, with
+// `response` filled when the status is OK, possibly before this returns (a request run at once, or
+// refused). Returns the job while it may still be queued (to cancel), else null.
+std::shared_ptr<ModelScheduler::Job> start_infer(Shared& s, inference::ModelInferRequest&& message, Clock::time_point deadline,
+                                                 inference::ModelInferResponse& response,
+                                                 std::function<void(const grpc::Status&)> answer) {
   const auto start = Clock::now();
   ServedModel* m = nullptr;
   try {
     if (!s.ready) throw StatusError(503, "the server is shutting down");
-    m = &s.registry.find(call.request.model_name(), call.request.model_version());
-    auto message = std::make_shared<inference::ModelInferRequest>(std::move(call.request));
-    auto request = std::make_shared<InferRequest>(parse_grpc_infer_request(*m->model, std::move(message), decode_images));
-    auto job = submit_infer(*m, *request, steady_deadline(call.ctx), [&call, m, request, start](ModelScheduler::Job& job) {
+    m = &s.registry.find(message.model_name(), message.model_version());
+    auto owned = std::make_shared<inference::ModelInferRequest>(std::move(message));
+    auto request = std::make_shared<InferRequest>(parse_grpc_infer_request(*m->model, std::move(owned), decode_images));
+    return submit_infer(*m, *request, deadline, [&response, answer, m, request, start](ModelScheduler::Job& job) {
       ModelStats& stats = m->scheduler->stats();
       try {
         const std::vector<Tensor> outputs = job.done.get_future().get();
-        render_grpc_infer_response(*m->model, m->name, m->version, *request, outputs, m->labels, call.response);
+        render_grpc_infer_response(*m->model, m->name, m->version, *request, outputs, m->labels, response);
         count_success(stats, job, start);
-        call.finish(grpc::Status::OK);
       } catch (...) {
         count_failure(stats, std::current_exception());
-        call.finish(status_of(std::current_exception()));
+        answer(status_of(std::current_exception()));
+        return;
       }
-    });
-    call.on_cancel([m, weak = std::weak_ptr<ModelScheduler::Job>(job)] {
-      if (auto j = weak.lock()) m->scheduler->cancel(j);
+      answer(grpc::Status::OK);
     });
   } catch (...) {
     if (m) count_failure(m->scheduler->stats(), std::current_exception());
-    call.finish(status_of(std::current_exception()));
+    answer(status_of(std::current_exception()));
+    return nullptr;
   }
 }
+
+void answer_infer(Shared& s, InferCall& call) {
+  auto job = start_infer(s, std::move(call.request), steady_deadline(call.ctx), call.response,
+                         [&call](const grpc::Status& status) { call.finish(status); });
+  if (!job) return;
+  call.on_cancel([weak = std::weak_ptr<ModelScheduler::Job>(job)] {
+    if (auto j = weak.lock()) j->owner->cancel(j);
+  });
+}
+
+// ModelStreamInfer: requests read one after another while earlier ones run (at most kWindow
+// unanswered), answers written in the requests' order, each an infer response or, for a request
+// that failed, its error message (the stream goes on). The client's half-close ends the stream once
+// everything read is answered; its cancellation takes the queued jobs out of their queues. The
+// object lives while any gRPC operation or job of it is pending.
+class StreamCall final : public Event {
+ public:
+  static void arm(Shared& shared, grpc::ServerCompletionQueue* cq) { new StreamCall(shared, cq); }
+
+  void on(bool ok) override {  // the stream arrived
+    if (!ok) {
+      delete this;
+      return;
+    }
+    arm(shared_, cq_);
+    ++shared_.in_flight;
+    std::unique_lock<std::mutex> lock(mutex_);
+    read();
+    release(lock);
+  }
+
+ private:
+  static constexpr size_t kWindow = 16;
+  struct Slot {
+    inference::ModelStreamInferResponse response;
+    std::weak_ptr<ModelScheduler::Job> job;
+    bool ready = false;
+    bool started = false;  // its job is recorded: it may be written (and leave the deque)
+  };
+  struct Sub final : Event {
+    StreamCall* call;
+    void (StreamCall::*what)(bool);
+    Sub(StreamCall* c, void (StreamCall::*w)(bool)) : call(c), what(w) {}
+    void on(bool ok) override { (call->*what)(ok); }
+  };
+
+  StreamCall(Shared& shared, grpc::ServerCompletionQueue* cq)
+      : shared_(shared), cq_(cq), stream_(&ctx_), read_done_(this, &StreamCall::on_read), write_done_(this, &StreamCall::on_write),
+        finish_done_(this, &StreamCall::on_finish), notice_(this, &StreamCall::on_notice) {
+    ctx_.AsyncNotifyWhenDone(&notice_);
+    shared_.service.RequestModelStreamInfer(&ctx_, &stream_, cq_, cq_, this);
+  }
+
+  // Each starts one pending operation (a hold on the object); all under mutex_.
+  void read() {
+    reading_ = true;
+    ++holds_;
+    stream_.Read(&incoming_, &read_done_);
+  }
+
+  void on_read(bool ok) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    reading_ = false;
+    if (!ok) {
+      half_closed_ = true;
+    } else {
+      slots_.emplace_back();
+      Slot& slot = slots_.back();
+      ++holds_;  // the job's answer
+      lock.unlock();
+      auto job = start_infer(shared_, std::move(incoming_), Clock::time_point::max(), *slot.response.mutable_infer_response(),
+                             [this, &slot](const grpc::Status& status) { answered(slot, status); });
+      lock.lock();
+      slot.job = job;
+      slot.started = true;
+      if (slots_.size() < kWindow && !cancelled_) read();
+    }
+    pump(lock);
+    release(lock);
+  }
+
+  void answered(Slot& slot, const grpc::Status& status) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!status.ok()) {
+      slot.response.clear_infer_response();
+      slot.response.set_error_message(status.error_message());
+    }
+    slot.ready = true;
+    pump(lock);
+    release(lock);
+  }
+
+  // Writes the oldest answer when it is ready and no write is pending; ends the stream when all is
+  // answered after the client's half-close (or its cancellation).
+  void pump(std::unique_lock<std::mutex>&) {
+    if (writing_ || finishing_) return;
+    if (!slots_.empty() && slots_.front().ready && slots_.front().started && !cancelled_) {
+      writing_ = true;
+      ++holds_;
+      stream_.Write(slots_.front().response, &write_done_);
+      return;
+    }
+    const bool idle = slots_.empty() || cancelled_;
+    if (idle && (half_closed_ || cancelled_) && !reading_ && pending_jobs() == 0) {
+      finishing_ = true;
+      ++holds_;
+      stream_.Finish(grpc::Status::OK, &finish_done_);
+    }
+  }
+
+  size_t pending_jobs() const {
+    size_t n = 0;
+    for (const Slot& slot : slots_) n += !slot.ready || !slot.started;
+    return n;
+  }
+
+  void on_write(bool ok) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    writing_ = false;
+    slots_.pop_front();
+    if (!ok) cancelled_ = true;  // the client is gone
+    if (!reading_ && !half_closed_ && !cancelled_ && slots_.size() < kWindow) read();
+    pump(lock);
+    release(lock);
+  }
+
+  void on_finish(bool) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    release(lock);
+  }
+
+  void on_notice(bool) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (ctx_.IsCancelled()) {
+      cancelled_ = true;
+      std::vector<std::shared_ptr<ModelScheduler::Job>> queued;
+      for (Slot& slot : slots_)
+        if (auto job = slot.job.lock()) queued.push_back(job);
+      lock.unlock();
+      for (auto& job : queued) job->owner->cancel(job);
+      lock.lock();
+      pump(lock);
+    }
+    release(lock);
+  }
+
+  // Drops one hold; the last deletes the call (after the lock is let go).
+  void release(std::unique_lock<std::mutex>& lock) {
+    if (--holds_ > 0) return;
+    lock.unlock();
+    --shared_.in_flight;
+    delete this;
+  }
+
+  Shared& shared_;
+  grpc::ServerCompletionQueue* cq_;
+  grpc::ServerContext ctx_;
+  grpc::ServerAsyncReaderWriter<inference::ModelStreamInferResponse, inference::ModelInferRequest> stream_;
+  inference::ModelInferRequest incoming_;
+  Sub read_done_, write_done_, finish_done_, notice_;
+  std::mutex mutex_;
+  std::deque<Slot> slots_;  // read, in order; the front is the next to write
+  int holds_ = 2;           // the arrival's handling and the done notice
+  bool reading_ = false, writing_ = false, finishing_ = false, half_closed_ = false, cancelled_ = false;
+};
 
 }  // namespace
 
@@ -245,6 +415,7 @@ GrpcServer::GrpcServer(const ModelRegistry& registry, const std::atomic<bool>& r
     ServerMetadataCall::arm(s, cq, &Service::RequestServerMetadata, answer_server_metadata);
     ModelMetadataCall::arm(s, cq, &Service::RequestModelMetadata, answer_model_metadata);
     InferCall::arm(s, cq, &Service::RequestModelInfer, answer_infer);
+    StreamCall::arm(s, cq);
     state_->threads.emplace_back([cq] {
       void* tag = nullptr;
       bool ok = false;

@@ -85,6 +85,7 @@ std::shared_ptr<ModelScheduler::Job> ModelScheduler::submit(std::vector<Tensor> 
   auto job = std::make_shared<Job>();
   job->storage = std::move(storage);
   job->on_done = std::move(on_done);
+  job->owner = this;
   job->rows = inputs.empty() || inputs[0].rank() == 0 ? 1 : inputs[0].dim(0);
   job->inputs = std::move(inputs);
   job->enqueued = Clock::now();

@@ -60,6 +60,7 @@ class ModelScheduler {
     // Called once `done` holds the outputs or the error, on whichever thread set it (the
     // submitting one for a request run at once): how an asynchronous caller learns of it.
     std::function<void(Job&)> on_done;
+    ModelScheduler* owner = nullptr;  // whose queue it waits in
     std::atomic<bool> abandoned{false};  // the client stopped waiting (timeout)
     double queue_us = 0, compute_us = 0;
   };

@@ -251,10 +251,15 @@ def test_both_protocols_share_one_scheduler_and_its_counters():
 
 
 def test_sigterm_drains_grpc_calls_in_flight():
-    with serving("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "16", run_delay_ms=150) as s:
+    with serving("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "16", run_delay_ms=300) as s:
         x = np.zeros((1, 3, 224, 224), np.float32)
-        calls = [stub(s).ModelInfer.future(raw_request(x)) for _ in range(4)]
-        time.sleep(0.1)
+        client = stub(s)
+        calls = [client.ModelInfer.future(raw_request(x)) for _ in range(4)]
+        # All four accepted (one running, three queued) before the signal, whatever the CPU's speed.
+        for _ in range(200):
+            if metric(requests.get(s.metrics).text, "nv_inference_pending_request_count") == 3:
+                break
+            time.sleep(0.01)
         s.proc.send_signal(signal.SIGTERM)
         results = []
         for c in calls:
@@ -311,3 +316,37 @@ def test_a_load_run_with_a_third_cancelled_costs_nothing():
         assert end[0] <= third[0] + 2, (third, end)
         assert end[1] <= third[1] + 20 * 1024, (third, end)  # KB
         channel.close()
+
+
+def test_a_stream_answers_each_request_in_order_with_its_id_or_its_error(server):
+    xs = [np.random.default_rng(20 + k).standard_normal((1, 3, 224, 224)).astype(np.float32) for k in range(6)]
+    wants = [cli_run(x, "grpc_stream%d" % k) for k, x in enumerate(xs)]
+    requests_ = []
+    for k, x in enumerate(xs):
+        requests_.append(raw_request(x, id="s%d" % k))
+        if k == 2:  # a bad request in the middle: its answer is an error message, the stream goes on
+            requests_.append(pb.ModelInferRequest(model_name="m0", id="bad"))
+    answers = list(stub(server).ModelStreamInfer(iter(requests_)))
+    assert len(answers) == len(requests_)
+    k = 0
+    for a, r in zip(answers, requests_):
+        if r.id == "bad":
+            assert a.error_message and "missing" in a.error_message, a
+            continue
+        assert not a.error_message and a.infer_response.id == r.id
+        assert np.array_equal(logits(a.infer_response), wants[k])
+        k += 1
+
+
+def test_a_cancelled_stream_takes_its_queued_jobs_out():
+    with serving("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "32", run_delay_ms=400) as s:
+        x = np.zeros((1, 3, 224, 224), np.float32)
+        call = stub(s).ModelStreamInfer(iter([raw_request(x, id=str(k)) for k in range(10)]))
+        time.sleep(0.3)
+        call.cancel()
+        time.sleep(1.0)
+        text = requests.get(s.metrics).text
+        assert metric(text, "nv_inference_pending_request_count") == 0
+        assert metric(text, "nv_inference_exec_count") <= 2, text
+        # The server goes on, streams included.
+        assert len(list(stub(s).ModelStreamInfer(iter([raw_request(x)])))) == 1
