@@ -1,13 +1,16 @@
 #!/bin/sh
-# `effvit serve` under load on loopback, against `effvit bench` on the same model (issue #11):
-#   serve_bench.sh EFFVIT MODEL [SECONDS]    (CLIENT=wrk, the default, or CLIENT=hey)
-# Starts the server (2 instances, dynamic batching up to 8), sends binary v2 requests at concurrency
-# 8 and 1 for SECONDS each, and prints the server's FPS against `bench --streams 2`, and its p50 at
-# concurrency 1 against the bench median. The load tool shares the machine's cores with the server:
-# wrk (C, one epoll thread) takes less of them than hey (Go), whose runtime costs the server ~10%
-# of its throughput at concurrency 8 here and ~0.5 ms of p50 on some runs.
+# `effvit serve` under load on loopback, against `effvit bench` on the same model (issues #11, #21):
+#   serve_bench.sh EFFVIT MODEL [SECONDS]    (CLIENT=wrk, the default, or CLIENT=hey, or CLIENT=grpc)
+# Starts the server (2 instances, dynamic batching up to 8), sends v2 requests at concurrency 8 and
+# 1 for SECONDS each, and prints the server's FPS against `bench --streams 2`, and its p50 at
+# concurrency 1 against the bench median. HTTP requests carry binary tensor data; CLIENT=grpc sends
+# ModelInfer calls with raw_input_contents from bench/grpc_load.cpp (effvit_grpc_load, beside
+# EFFVIT's build: one thread, one completion queue). The load tool shares the machine's cores with
+# the server: wrk (C, one epoll thread) takes less of them than hey (Go), whose runtime costs the
+# server ~10% of its throughput at concurrency 8 here and ~0.5 ms of p50 on some runs.
 set -eu
 effvit=$1 model=$2 seconds=${3:-8} client=${CLIENT:-wrk}
+grpc_load=$(dirname "$effvit")/bench/effvit_grpc_load
 work=$(mktemp -d)
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -25,6 +28,7 @@ head = json.dumps({"inputs": [{"name": inp["name"], "shape": shape, "datatype": 
                    "outputs": [{"name": info["outputs"][0]["name"], "parameters": {"binary_data": True}}]}).encode()
 open(work + "/body.bin", "wb").write(head + x.tobytes())
 open(work + "/header_length", "w").write(str(len(head)))
+open(work + "/grpc_args", "w").write("%s %s %s" % (inp["name"], "UINT8" if dtype == np.uint8 else "FP32", ",".join(map(str, shape))))
 PY
 
 # The bench median is taken before and after the load (this VM drifts by a few tenths of a ms
@@ -37,6 +41,8 @@ for _ in $(seq 100); do grep -q "HTTP on" "$work/serve.log" && break; sleep 0.1;
 port=$(sed -n 's/.*HTTP on [^:]*:\([0-9]*\),.*/\1/p' "$work/serve.log")
 url="http://127.0.0.1:$port/v2/models/m/infer"
 metrics="http://127.0.0.1:$(sed -n 's/.*metrics on [^:]*:\([0-9]*\)\/metrics.*/\1/p' "$work/serve.log")/metrics"
+for _ in $(seq 100); do grep -q "gRPC on" "$work/serve.log" && break; sleep 0.1; done
+grpc_target="127.0.0.1:$(sed -n 's/.*gRPC on [^:]*:\([0-9]*\).*/\1/p' "$work/serve.log")"
 cat >"$work/post.lua" <<LUA
 local f = io.open("$work/body.bin", "rb")
 wrk.method = "POST"
@@ -46,7 +52,10 @@ wrk.headers["Content-Type"] = "application/octet-stream"
 wrk.headers["Inference-Header-Content-Length"] = "$(cat "$work/header_length")"
 LUA
 load() {  # SECONDS CONCURRENCY
-    if [ "$client" = hey ]; then
+    if [ "$client" = grpc ]; then
+        # shellcheck disable=SC2046
+        "$grpc_load" "$grpc_target" m $(cat "$work/grpc_args") "$1" "$2"
+    elif [ "$client" = hey ]; then
         hey -z "$1s" -c "$2" -m POST -H "Inference-Header-Content-Length: $(cat "$work/header_length")" -T application/octet-stream \
             -D "$work/body.bin" "$url"
     else
@@ -69,6 +78,9 @@ work, client = sys.argv[1:3]
 def client_results(path):
     text = open(path).read()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    if client == "grpc":
+        p50 = float(re.search(r"p50 ([\d.]+) ms", text).group(1))
+        return rps, p50, {c: int(n) for c, n in re.findall(r" (\w+(?: \d+)?)=(\d+)", text.split("Statuses:")[1])}
     if client == "hey":
         p50 = float(re.search(r"50%+ in ([\d.]+) secs", text).group(1)) * 1e3
         codes = dict((int(c), int(n)) for c, n in re.findall(r"\[(\d+)\]\s+(\d+) responses", text))

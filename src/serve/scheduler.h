@@ -100,6 +100,7 @@ class ModelScheduler {
   bool stopping_ = false;
   std::vector<std::unique_ptr<Session>> sessions_;  // one per instance
   std::vector<Session*> free_sessions_;              // not running a batch (under mutex_)
+  std::map<const Session*, std::vector<Tensor>> staging_;  // per session, per input: max_batch_size rows
   bool gathering_ = false;                           // an instance is gathering a batch (under mutex_)
   std::vector<std::thread> instances_;
   ModelStats stats_;

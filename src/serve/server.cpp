@@ -336,6 +336,9 @@ void serve(const ServeOptions& options) {
   grpc_options.host = options.host;
   grpc_options.port = options.grpc_port;
   grpc_options.max_message_bytes = options.http_max_input_size;
+  // A request may run on the completion-queue thread that received it (no hand-off to an instance
+  // thread); as many more threads keep reading and writing the sockets meanwhile.
+  grpc_options.threads = 2 * std::max(1, options.scheduler.instances) * static_cast<int>(registry.models.size());
   GrpcServer grpc(registry, ready, grpc_options);
   std::thread http_thread([&] { http.listen_after_bind(); });
   std::thread metrics_thread([&] { metrics.listen_after_bind(); });
