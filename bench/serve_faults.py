@@ -10,11 +10,15 @@
 2. Overload at 4x capacity: 4x as many concurrent clients as instances x max batch, each with a
    timeout: every answer 200 or 503, none later than its timeout (+ a margin for the transfer),
    and RSS flat from the first round to the last.
+3. Over gRPC (issue #21): REQUESTS ModelInfer calls from 8 client threads, a third cancelled
+   mid-way: no status but OK, CANCELLED and UNAVAILABLE (nothing INTERNAL or UNKNOWN), the server's
+   threads and RSS flat between a third of the way and the end, and a clean exit on SIGTERM.
 Prints one line per check with the CPU and tier; exits 1 when a check fails.
 """
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -40,7 +44,11 @@ def start(cli, model, *args):
         line = proc.stdout.readline()
         m = re.search(r"HTTP on [^:]+:(\d+)", line)
         if m:
-            return proc, int(m.group(1))
+            http_port = int(m.group(1))
+        m = re.search(r"gRPC on [^:]+:(\d+)", line)
+        if m:
+            proc.grpc_port = int(m.group(1))
+            return proc, http_port
         if not line:
             raise SystemExit("effvit serve did not start")
 
@@ -149,7 +157,72 @@ def main():
     print("overload, %d clients on %d instances x batch %d, timeout %d ms: answers %s, slowest per round %s s, RSS per round %s MB: %s" %
           (4 * instances * max_batch, instances, max_batch, timeout_us // 1000, statuses, slowest, [round(r, 1) for r in rss],
            "ok" if good else "FAILED"))
+    ok &= grpc_faults(cli, model, info, data, total)
     sys.exit(0 if ok else 1)
+
+
+def grpc_faults(cli, model, info, data, total):
+    import tempfile
+    import grpc
+    stubs = tempfile.mkdtemp(prefix="effvit_grpc_stubs_")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run(["protoc", "--proto_path=" + os.path.join(root, "proto"), "--python_out=" + stubs, "--grpc_out=" + stubs,
+                    "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin", "grpc_service.proto"], check=True)
+    sys.path.insert(0, stubs)
+    import grpc_service_pb2 as pb
+    import grpc_service_pb2_grpc as pb_grpc
+    inp = info["inputs"][0]
+    shape = [d if d > 0 else 1 for d in inp["shape"]]
+    request = pb.ModelInferRequest(model_name="m", inputs=[pb.ModelInferRequest.InferInputTensor(
+        name=inp["name"], datatype="UINT8" if inp["dtype"] == "uint8" else "FP32", shape=shape)], raw_input_contents=[data])
+    proc, _ = start(cli, model, "--instances", "2", "--max-queue-size", "16")
+    channel = grpc.insecure_channel("127.0.0.1:%d" % proc.grpc_port)
+    client = pb_grpc.GRPCInferenceServiceStub(channel)
+    client.ModelInfer(request)
+    base_threads = threads(proc.pid)
+    codes, lock, next_k, third = {}, threading.Lock(), [0], []
+
+    def worker():
+        while True:
+            with lock:
+                k = next_k[0]
+                next_k[0] += 1
+                if k == total // 3:
+                    third.append((threads(proc.pid), rss_kb(proc.pid)))
+            if k >= total:
+                return
+            call = client.ModelInfer.future(request)
+            if k % 3 == 0:
+                time.sleep(0.0005)
+                call.cancel()
+            try:
+                call.result(timeout=60)
+                code = "OK"
+            except grpc.FutureCancelledError:
+                code = "CANCELLED"
+            except grpc.RpcError as e:
+                code = e.code().name
+            with lock:
+                codes[code] = codes.get(code, 0) + 1
+
+    t0 = time.time()
+    pool = [threading.Thread(target=worker) for _ in range(8)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    time.sleep(1)
+    after_threads, after_rss = threads(proc.pid), rss_kb(proc.pid)
+    channel.close()
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=60)
+    bad = {c: n for c, n in codes.items() if c not in ("OK", "CANCELLED", "UNAVAILABLE")}
+    good = not bad and code == 0 and after_threads <= max(base_threads, third[0][0]) and after_rss < third[0][1] + 10 * 1024
+    print("gRPC: %d calls from 8 threads, a third cancelled, in %.0f s: statuses %s; threads %d at start, %d a third of the way, %d at"
+          " the end; RSS %.1f MB a third of the way, %.1f MB at the end; exit code %d on SIGTERM: %s" %
+          (total, time.time() - t0, codes, base_threads, third[0][0], after_threads, third[0][1] / 1024, after_rss / 1024, code,
+           "ok" if good else "FAILED"))
+    return good
 
 
 if __name__ == "__main__":
