@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <thread>
 
@@ -367,6 +368,25 @@ TEST(Session, SharedWeightCacheSurvivesEvictionChurn) {
     });
   for (auto& th : threads) th.join();
   for (size_t t = 0; t < mismatches.size(); ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+}
+
+}  // namespace
+}  // namespace effvit
+
+namespace effvit {
+namespace {
+
+// A NaN input is refused by default; a caller that has checked its inputs (the server, per
+// request) turns the scan off, and the run goes through.
+TEST(Session, CheckFiniteCanBeLeftToTheCaller) {
+  std::mt19937 rng(84);
+  const auto model = load_small_model("session_finite");
+  Tensor x = random_f32({1, 16, 8, 8}, rng);
+  x.data<float>()[5] = std::numeric_limits<float>::quiet_NaN();
+  Session checked(model);
+  EXPECT_THROW(checked.run(x), Error);
+  Session unchecked(model, {.check_finite = false});
+  EXPECT_NO_THROW(unchecked.run(x));
 }
 
 }  // namespace

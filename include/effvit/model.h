@@ -95,6 +95,10 @@ struct SessionOptions {
   // recently used go first, and the plan of the current run is always kept. A server that sees
   // many batch sizes stays within this.
   size_t plan_cache_bytes = size_t{256} << 20;
+  // Each run refuses a float input holding NaN or an infinity (Error, naming the input and the
+  // element). False: the caller has checked every input already (a server checks each request
+  // before joining requests into a batch), and the run does not scan them again.
+  bool check_finite = true;
 };
 
 class Session {

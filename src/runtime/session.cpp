@@ -80,6 +80,7 @@ struct Session::Impl {
   // max(x, 0) and the int8 input's saturating quantization would turn it into plausible logits
   // where PyTorch and ONNX Runtime give NaN, hiding a bug in the caller's preprocessing.
   void check_finite(const std::vector<Tensor>& inputs) const {
+    if (!options.check_finite) return;
     const auto& declared = model->summary().inputs;
     for (size_t i = 0; i < inputs.size(); ++i) {
       if (inputs[i].dtype() != DType::f32) continue;

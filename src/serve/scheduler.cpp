@@ -60,7 +60,9 @@ ModelScheduler::ModelScheduler(std::shared_ptr<const Model> model, const Schedul
   // built under load would hold up the requests batched into it.
   std::vector<std::unique_ptr<Session>> sessions;
   for (int i = 0; i < options_.instances; ++i) {
-    sessions.push_back(std::make_unique<Session>(model_, SessionOptions{.threads = options_.threads, .precision = options_.precision}));
+    // submit_infer (served_model.cpp) checks each request's inputs before they join a batch.
+    sessions.push_back(std::make_unique<Session>(
+        model_, SessionOptions{.threads = options_.threads, .precision = options_.precision, .check_finite = false}));
     for (int rows = 1; rows <= (batchable_ ? options_.max_batch_size : 1); ++rows) {
       std::vector<Tensor> inputs;
       for (const auto& info : model_->summary().inputs) {

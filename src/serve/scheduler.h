@@ -72,7 +72,8 @@ class ModelScheduler {
 
   // Runs a request at once on the calling thread when nothing is queued and a session is free
   // (one thread per run, no deadline), else queues it; the returned job's `done` is then ready or
-  // pending. Throws StatusError(503) when the queue is full or the scheduler is stopping.
+  // pending. Throws StatusError(503) when the queue is full or the scheduler is stopping. The
+  // sessions do not scan float inputs for NaN or infinities: the caller has (submit_infer).
   std::shared_ptr<Job> submit(std::vector<Tensor> inputs, std::shared_ptr<void> storage, Clock::time_point deadline,
                               std::function<void(Job&)> on_done = {});
   // The client went away: a job still queued leaves the queue at once (its `done` gets a 503
