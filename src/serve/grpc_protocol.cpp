@@ -3,6 +3,7 @@
 #include <cstring>
 #include <limits>
 #include <set>
+#include <utility>
 
 #include "serve/status_error.h"
 
@@ -30,10 +31,7 @@ Shape declared_shape(const inference::ModelInferRequest::InferInputTensor& in) {
 // Typed contents into a tensor of `count` elements: the field the datatype uses, of exactly that
 // many values, each within the type's range.
 template <typename T, typename Field>
-void fill_from(Tensor& t, const Field& values, const std::string& name, const char* field) {
-  if (static_cast<int64_t>(values.size()) != t.numel())
-    bad("input '" + name + "': " + std::to_string(values.size()) + " values in contents." + field + " for " + std::to_string(t.numel()) +
-        " elements");
+void fill_from(Tensor& t, const Field& values, const std::string& name) {
   T* p = reinterpret_cast<T*>(t.raw());
   for (int i = 0; i < values.size(); ++i) {
     const auto v = values.Get(i);
@@ -45,18 +43,40 @@ void fill_from(Tensor& t, const Field& values, const std::string& name, const ch
   }
 }
 
+// The contents field the datatype uses and how many values it holds.
+std::pair<const char*, int64_t> contents_field(const inference::InferTensorContents& c, DType dtype) {
+  switch (dtype) {
+    case DType::f32: return {"fp32_contents", c.fp32_contents_size()};
+    case DType::u8:
+    case DType::u16: return {"uint_contents", c.uint_contents_size()};
+    case DType::i8:
+    case DType::i16:
+    case DType::i32: return {"int_contents", c.int_contents_size()};
+    case DType::i64: return {"int64_contents", c.int64_contents_size()};
+    case DType::bool8: return {"bool_contents", c.bool_contents_size()};
+    case DType::bf16: break;
+  }
+  return {"", 0};
+}
+
 Tensor from_contents(const inference::InferTensorContents& c, DType dtype, const Shape& shape, const std::string& name) {
+  if (dtype == DType::bf16) bad("input '" + name + "': BF16 is not an input type effvit takes");
+  // The values sent are counted before the tensor the shape claims is allocated.
+  const auto [field, count] = contents_field(c, dtype);
+  if (count != shape_numel(shape))
+    bad("input '" + name + "': " + std::to_string(count) + " values in contents." + field + " for shape " + shape_str(shape) + " (" +
+        std::to_string(shape_numel(shape)) + " elements)");
   Tensor t(dtype, shape);
   switch (dtype) {
-    case DType::f32: fill_from<float>(t, c.fp32_contents(), name, "fp32_contents"); break;
-    case DType::u8: fill_from<uint8_t>(t, c.uint_contents(), name, "uint_contents"); break;
-    case DType::u16: fill_from<uint16_t>(t, c.uint_contents(), name, "uint_contents"); break;
-    case DType::i8: fill_from<int8_t>(t, c.int_contents(), name, "int_contents"); break;
-    case DType::i16: fill_from<int16_t>(t, c.int_contents(), name, "int_contents"); break;
-    case DType::i32: fill_from<int32_t>(t, c.int_contents(), name, "int_contents"); break;
-    case DType::i64: fill_from<int64_t>(t, c.int64_contents(), name, "int64_contents"); break;
-    case DType::bool8: fill_from<uint8_t>(t, c.bool_contents(), name, "bool_contents"); break;
-    case DType::bf16: bad("input '" + name + "': BF16 is not an input type effvit takes");
+    case DType::f32: fill_from<float>(t, c.fp32_contents(), name); break;
+    case DType::u8: fill_from<uint8_t>(t, c.uint_contents(), name); break;
+    case DType::u16: fill_from<uint16_t>(t, c.uint_contents(), name); break;
+    case DType::i8: fill_from<int8_t>(t, c.int_contents(), name); break;
+    case DType::i16: fill_from<int16_t>(t, c.int_contents(), name); break;
+    case DType::i32: fill_from<int32_t>(t, c.int_contents(), name); break;
+    case DType::i64: fill_from<int64_t>(t, c.int64_contents(), name); break;
+    case DType::bool8: fill_from<uint8_t>(t, c.bool_contents(), name); break;
+    case DType::bf16: break;
   }
   return t;
 }
@@ -73,7 +93,7 @@ std::vector<std::string> split_bytes(const std::string& raw, const std::string& 
     if (n > raw.size() - at) bad("input '" + name + "': a BYTES element runs past the end of its raw contents");
     items.emplace_back(raw.data() + at, n);
     at += n;
-    if (static_cast<int64_t>(items.size()) > kMaxImages) break;
+    if (static_cast<int64_t>(items.size()) > kMaxImages) break;  // more than any count allowed: refused by the caller
   }
   return items;
 }
@@ -110,8 +130,14 @@ InferRequest parse_grpc_infer_request(const Model& model, std::shared_ptr<infere
       // Encoded images, one per batch entry.
       if (count > kMaxImages) bad("input '" + name + "': " + std::to_string(count) + " images in one request (at most " + std::to_string(kMaxImages) + ")");
       std::vector<std::string> items;
-      if (raw) items = split_bytes(m.raw_input_contents(i), name);
-      else items.assign(in.contents().bytes_contents().begin(), in.contents().bytes_contents().end());
+      if (raw) {
+        items = split_bytes(m.raw_input_contents(i), name);
+      } else {
+        // Counted before anything is copied: a message of millions of empty elements costs nothing more.
+        if (in.contents().bytes_contents_size() != count)
+          bad("input '" + name + "': " + std::to_string(in.contents().bytes_contents_size()) + " BYTES elements for shape " + shape_str(shape));
+        items.assign(in.contents().bytes_contents().begin(), in.contents().bytes_contents().end());
+      }
       r.inputs.emplace(name, decode_image_input(model, *info, items, shape, decode));
       continue;
     }

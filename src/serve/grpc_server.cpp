@@ -4,6 +4,7 @@
 
 #include <deque>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "grpc_service.grpc.pb.h"
@@ -22,11 +23,16 @@ class Event {
   virtual void on(bool ok) = 0;
 };
 
+class StreamCall;
+
 struct Shared {
   const ModelRegistry& registry;
   const std::atomic<bool>& ready;
   Service service;
   std::atomic<int> in_flight{0};
+  // Open ModelStreamInfer streams: a drain ends the idle ones (an open stream is a call in flight).
+  std::mutex streams_mutex;
+  std::set<StreamCall*> streams;
 };
 
 // An error as Triton's gRPC front end reports it.
@@ -238,9 +244,35 @@ class StreamCall final : public Event {
     }
     arm(shared_, cq_);
     ++shared_.in_flight;
+    {
+      std::lock_guard<std::mutex> streams(shared_.streams_mutex);
+      shared_.streams.insert(this);
+    }
     std::unique_lock<std::mutex> lock(mutex_);
     read();
+    pump(lock);
     release(lock);
+  }
+
+  // The server stopped being ready: a stream with nothing unanswered ends now (the client sees
+  // CANCELLED) instead of holding the drain until the exit timeout; one with answers pending ends
+  // after writing them. Takes a hold while it runs, unless the stream is already ending.
+  static void drain(Shared& shared) {
+    std::vector<StreamCall*> open;
+    {
+      std::lock_guard<std::mutex> streams(shared.streams_mutex);
+      for (StreamCall* call : shared.streams) {
+        std::lock_guard<std::mutex> lock(call->mutex_);
+        if (call->holds_ == 0) continue;
+        ++call->holds_;
+        open.push_back(call);
+      }
+    }
+    for (StreamCall* call : open) {
+      std::unique_lock<std::mutex> lock(call->mutex_);
+      call->pump(lock);
+      call->release(lock);
+    }
   }
 
  private:
@@ -319,6 +351,12 @@ class StreamCall final : public Event {
       finishing_ = true;
       ++holds_;
       stream_.Finish(grpc::Status::OK, &finish_done_);
+      return;
+    }
+    // Draining: the read waiting for the client's next request is cancelled, which ends the stream.
+    if (!shared_.ready && slots_.empty() && reading_ && !ending_) {
+      ending_ = true;
+      ctx_.TryCancel();
     }
   }
 
@@ -362,6 +400,10 @@ class StreamCall final : public Event {
   void release(std::unique_lock<std::mutex>& lock) {
     if (--holds_ > 0) return;
     lock.unlock();
+    {
+      std::lock_guard<std::mutex> streams(shared_.streams_mutex);
+      shared_.streams.erase(this);
+    }
     --shared_.in_flight;
     delete this;
   }
@@ -375,7 +417,7 @@ class StreamCall final : public Event {
   std::mutex mutex_;
   std::deque<Slot> slots_;  // read, in order; the front is the next to write
   int holds_ = 2;           // the arrival's handling and the done notice
-  bool reading_ = false, writing_ = false, finishing_ = false, half_closed_ = false, cancelled_ = false;
+  bool reading_ = false, writing_ = false, finishing_ = false, half_closed_ = false, cancelled_ = false, ending_ = false;
 };
 
 }  // namespace
@@ -434,6 +476,8 @@ GrpcServer::~GrpcServer() { shutdown(Clock::now()); }
 int GrpcServer::port() const { return state_->port; }
 
 int GrpcServer::in_flight() const { return state_->shared.in_flight.load(); }
+
+void GrpcServer::drain() { StreamCall::drain(state_->shared); }
 
 void GrpcServer::shutdown(Clock::time_point deadline) {
   if (state_->stopped) return;

@@ -29,6 +29,9 @@ class GrpcServer {
   int port() const;
   // Calls that have started and not yet finished.
   int in_flight() const;
+  // Once the server is no longer ready: ends the open streams with nothing left to answer (the
+  // others after their last answer), so that in_flight() comes down to the calls doing work.
+  void drain();
   // Refuses new calls, lets the ones in flight finish (until `deadline`, then cancels them) and
   // stops the threads.
   void shutdown(Clock::time_point deadline);

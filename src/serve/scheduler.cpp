@@ -241,7 +241,15 @@ void ModelScheduler::run_batch(Session& session, std::vector<std::shared_ptr<Job
     for (size_t i = 0; i < live[0]->inputs.size(); ++i) {
       std::vector<Tensor> rows;
       for (const auto& job : live) rows.push_back(job->inputs[i]);
-      if (rows.size() == 1 || stage == staging_.end() || stage->second.empty()) {
+      // The buffer takes the batch when every part is its type and all of them fit; a request the
+      // session will refuse (another dtype, inputs disagreeing on their rows) is stacked as it is.
+      size_t bytes = 0;
+      bool fits = rows.size() > 1 && stage != staging_.end() && i < stage->second.size();
+      for (size_t k = 0; fits && k < rows.size(); ++k) {
+        bytes += rows[k].bytes();
+        fits = rows[k].dtype() == stage->second[i].dtype() && bytes <= stage->second[i].bytes();
+      }
+      if (!fits) {
         inputs.push_back(stack_rows(rows));
         continue;
       }

@@ -45,6 +45,14 @@ std::shared_ptr<ModelScheduler::Job> submit_infer(ServedModel& m, InferRequest& 
       throw StatusError(400, "input '" + info.name + "' holds " + (std::isnan(inputs.back().data<float>()[at]) ? "NaN" : "an infinity") +
                                  " at element " + std::to_string(at) + "; effvit refuses non-finite inputs");
   }
+  // Requests are batched by the rows of their first input: every input with a batch dimension
+  // must have as many, or batch-mates would be stacked out of step.
+  const auto& infos = m.model->summary().inputs;
+  for (size_t i = 1; i < inputs.size(); ++i)
+    if (!infos[i].shape.empty() && infos[i].shape[0] < 0 && !infos[0].shape.empty() && infos[0].shape[0] < 0 &&
+        inputs[i].dim(0) != inputs[0].dim(0))
+      throw StatusError(400, "input '" + infos[i].name + "' has " + std::to_string(inputs[i].dim(0)) + " rows but input '" + infos[0].name +
+                                 "' has " + std::to_string(inputs[0].dim(0)));
   return m.scheduler->submit(std::move(inputs), request.storage, deadline, std::move(on_done));
 }
 

@@ -353,6 +353,7 @@ void serve(const ServeOptions& options) {
   sigwait(&signals, &signal_number);
   ready = false;
   http.drain();
+  grpc.drain();
   // Said once it is true: a supervisor (or a test) reading this line may rely on it.
   std::printf("effvit serve: %s: not ready; finishing requests in flight\n", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
   std::fflush(stdout);

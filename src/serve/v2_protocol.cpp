@@ -143,6 +143,9 @@ Tensor decode_image_input(const Model& model, const TensorInfo& info, const std:
     bad("input '" + info.name + "': " + std::to_string(items.size()) + " BYTES elements for shape " + shape_str(shape));
   if (!decode) bad("input '" + info.name + "': BYTES inputs are not accepted here");
   Tensor t = decode(model, items);
+  if (t.dtype() != info.dtype)
+    bad("input '" + info.name + "': its images decode to " + dtype_name(t.dtype()) + " but the model takes " + v2_datatype(info.dtype) +
+        "; send the tensor itself");
   check_input_shape(info, t.shape());
   return t;
 }

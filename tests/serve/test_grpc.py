@@ -131,7 +131,8 @@ def _bad(server, request):
 @pytest.mark.parametrize("case", [
     "wrong_datatype", "unknown_datatype", "wrong_shape", "huge_shape", "negative_dimension", "short_raw", "long_raw",
     "raw_and_contents", "raw_count", "missing_input", "unknown_input", "twice", "unknown_output", "output_twice",
-    "typed_count", "classification_zero", "classification_string", "bytes_cut", "bytes_count", "not_an_image"])
+    "typed_count", "typed_huge", "classification_zero", "classification_string", "bytes_cut", "bytes_count", "bytes_contents_count",
+    "not_an_image"])
 def test_bad_and_hostile_messages_are_invalid_argument(server, case):
     x = np.zeros((1, 3, 224, 224), np.float32)
     shape = [1, 3, 224, 224]
@@ -165,12 +166,17 @@ def test_bad_and_hostile_messages_are_invalid_argument(server, case):
         "output_twice": raw_request(x, outputs=[Output(name="logits"), Output(name="logits")]),
         "typed_count": pb.ModelInferRequest(model_name="m0", inputs=[
             Input(name="input", datatype="FP32", shape=shape, contents=pb.InferTensorContents(fp32_contents=[1.0, 2.0]))]),
+        # One value for a shape claiming 60 GB: refused on the count, nothing allocated first.
+        "typed_huge": pb.ModelInferRequest(model_name="m0", inputs=[
+            Input(name="input", datatype="FP32", shape=[100000, 3, 224, 224], contents=pb.InferTensorContents(fp32_contents=[1.0]))]),
         "classification_zero": raw_request(x, outputs=[Output(name="logits", parameters={"classification": pb.InferParameter(int64_param=0)})]),
         "classification_string": raw_request(x, outputs=[Output(name="logits", parameters={"classification": pb.InferParameter(string_param="3")})]),
         "bytes_cut": pb.ModelInferRequest(model_name="m0", inputs=[Input(name="input", datatype="BYTES", shape=[1])],
                                           raw_input_contents=[struct.pack("<I", 1000) + b"abc"]),
         "bytes_count": pb.ModelInferRequest(model_name="m0", inputs=[Input(name="input", datatype="BYTES", shape=[1 << 40])],
                                             raw_input_contents=[b""]),
+        "bytes_contents_count": pb.ModelInferRequest(model_name="m0", inputs=[
+            Input(name="input", datatype="BYTES", shape=[1], contents=pb.InferTensorContents(bytes_contents=[b""] * 100000))]),
         "not_an_image": pb.ModelInferRequest(model_name="m0", inputs=[Input(name="input", datatype="BYTES", shape=[1])],
                                              raw_input_contents=[struct.pack("<I", 5) + b"hello"]),
     }
@@ -216,7 +222,8 @@ def test_cancelled_calls_leave_the_queue():
     # then, not run one after another for five more seconds.
     with serving("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "32", run_delay_ms=500) as s:
         x = np.zeros((1, 3, 224, 224), np.float32)
-        calls = [stub(s).ModelInfer.future(raw_request(x)) for _ in range(12)]
+        client = stub(s)  # held: a channel garbage-collected mid-test would cancel the calls itself
+        calls = [client.ModelInfer.future(raw_request(x)) for _ in range(12)]
         time.sleep(0.25)
         for c in calls:
             c.cancel()
@@ -341,7 +348,8 @@ def test_a_stream_answers_each_request_in_order_with_its_id_or_its_error(server)
 def test_a_cancelled_stream_takes_its_queued_jobs_out():
     with serving("--model", "m0=" + M0, "--instances", "1", "--max-queue-size", "32", run_delay_ms=400) as s:
         x = np.zeros((1, 3, 224, 224), np.float32)
-        call = stub(s).ModelStreamInfer(iter([raw_request(x, id=str(k)) for k in range(10)]))
+        client = stub(s)  # held: a channel garbage-collected mid-test would cancel the stream itself
+        call = client.ModelStreamInfer(iter([raw_request(x, id=str(k)) for k in range(10)]))
         time.sleep(0.3)
         call.cancel()
         time.sleep(1.0)
@@ -350,3 +358,49 @@ def test_a_cancelled_stream_takes_its_queued_jobs_out():
         assert metric(text, "nv_inference_exec_count") <= 2, text
         # The server goes on, streams included.
         assert len(list(stub(s).ModelStreamInfer(iter([raw_request(x)])))) == 1
+
+
+def test_an_idle_stream_does_not_hold_up_sigterm():
+    # A client keeps a stream open after its answer; the drain must end it, not wait the exit
+    # timeout out (30 s here, far longer than the drain needs on any CPU).
+    with serving("--model", "m0=" + M0, "--exit-timeout-s", "30") as s:
+        x = np.zeros((1, 3, 224, 224), np.float32)
+        release = threading.Event()
+
+        def requests_then_wait():
+            yield raw_request(x, id="only")
+            release.wait(60)
+
+        client = stub(s)  # held: a channel garbage-collected mid-test would end the stream itself
+        answers = client.ModelStreamInfer(requests_then_wait())
+        assert next(answers).infer_response.id == "only"
+        start = time.monotonic()
+        s.proc.send_signal(signal.SIGTERM)
+        assert s.proc.wait(timeout=60) == 0
+        took = time.monotonic() - start
+        release.set()
+        out = s.proc.stdout.read()
+        assert "exit timeout" not in out and took < 20, (took, out)
+
+
+def test_batch_mates_with_inputs_out_of_step_are_refused_alone(tmp_path):
+    # A model of two batched inputs: a request whose inputs disagree on their rows is refused
+    # (INVALID_ARGUMENT) before it joins a batch, and the batch-mates it would have joined answer.
+    import onnx
+    from onnx import TensorProto, helper
+    graph = helper.make_graph([helper.make_node("Add", ["a", "b"], ["y"])], "two",
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 64]) for n in ("a", "b")],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 64])])
+    path = str(tmp_path / "two.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    with serving("--model", "two=" + path, "--instances", "1", "--max-batch-size", "4", "--max-queue-delay-us", "200000",
+                 run_delay_ms=200) as s:
+        def call(rows_b):
+            a, b = np.ones((1, 64), np.float32), np.ones((rows_b, 64), np.float32)
+            return code_of(lambda: stub(s).ModelInfer(pb.ModelInferRequest(
+                model_name="two", inputs=[Input(name="a", datatype="FP32", shape=[1, 64]), Input(name="b", datatype="FP32", shape=[rows_b, 64])],
+                raw_input_contents=[a.tobytes(), b.tobytes()])))[0]
+        codes = []
+        run_threads(lambda k: codes.append((k, call(1 if k % 2 else 256))), 6, with_index=True)
+        assert [c for k, c in codes if k % 2] == [grpc.StatusCode.OK] * 3, codes
+        assert [c for k, c in codes if not k % 2] == [grpc.StatusCode.INVALID_ARGUMENT] * 3, codes
