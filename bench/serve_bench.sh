@@ -1,6 +1,7 @@
 #!/bin/sh
 # `effvit serve` under load on loopback, against `effvit bench` on the same model (issues #11, #21):
-#   serve_bench.sh EFFVIT MODEL [SECONDS]    (CLIENT=wrk, the default, or CLIENT=hey, or CLIENT=grpc)
+#   serve_bench.sh EFFVIT MODEL [SECONDS]    (CLIENT=wrk, the default, or CLIENT=hey, or CLIENT=grpc;
+#                                            DELAY_US: --max-queue-delay-us, default 1000)
 # Starts the server (2 instances, dynamic batching up to 8), sends v2 requests at concurrency 8 and
 # 1 for SECONDS each, and prints the server's FPS against `bench --streams 2`, and its p50 at
 # concurrency 1 against the bench median. HTTP requests carry binary tensor data; CLIENT=grpc sends
@@ -9,7 +10,7 @@
 # the server: wrk (C, one epoll thread) takes less of them than hey (Go), whose runtime costs the
 # server ~10% of its throughput at concurrency 8 here and ~0.5 ms of p50 on some runs.
 set -eu
-effvit=$1 model=$2 seconds=${3:-8} client=${CLIENT:-wrk}
+effvit=$1 model=$2 seconds=${3:-8} client=${CLIENT:-wrk} delay_us=${DELAY_US:-1000}
 grpc_load=$(dirname "$effvit")/bench/effvit_grpc_load
 work=$(mktemp -d)
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -35,7 +36,7 @@ PY
 # between runs of a minute apart); the target compares against their mean.
 "$effvit" bench "$model" --iters 100 --json >"$work/one_before.json"
 "$effvit" serve --model "m=$model" --host 127.0.0.1 --http-port 0 --metrics-port 0 --grpc-port 0 --instances 2 --max-batch-size 8 \
-    --max-queue-delay-us 1000 >"$work/serve.log" 2>&1 &
+    --max-queue-delay-us "$delay_us" >"$work/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 100); do grep -q "HTTP on" "$work/serve.log" && break; sleep 0.1; done
 port=$(sed -n 's/.*HTTP on [^:]*:\([0-9]*\),.*/\1/p' "$work/serve.log")
