@@ -11,7 +11,10 @@
 //   - an integer Conv writes NHWC when its output is in a chain or an Add, Relu, Quantize or
 //     DequantizeLinear reads it; those ops stay NHWC inside a chain (Add and Relu whenever an
 //     input is NHWC);
-//   - effvit.ToNhwc / effvit.NhwcToPlain convert on the edges where a reader needs the other layout.
+//   - a per-tensor QuantizeLinear from plain float32 into a chain writes NHWC codes, and a
+//     DequantizeLinear from the chain to plain float32 reads them, each converting as it goes;
+//   - effvit.ToNhwc / effvit.NhwcToPlain convert on the other edges where a reader needs the other
+//     layout.
 #include "ops/conv.h"
 #include "passes/passes.h"
 
@@ -86,6 +89,18 @@ int assign_nhwc_layout(Graph& g) {
     }
   }
 
+  // A per-tensor Quantize/DequantizeLinear between plain float32 and NHWC codes converts the
+  // layout itself: no reorder on either side.
+  auto from_plain_floats = [&](const Node& q) {
+    const Value& x = g.value(q.inputs[0]);
+    return x.layout == Layout::Plain && is_activation(x) && !x.is_constant;
+  };
+  auto converts = [&](const Node& n) {
+    const Value& x = g.value(n.inputs[0]);
+    const Value& y = g.value(n.outputs[0]);
+    if (per_tensor_quantize(n, g)) return from_plain_floats(n) && y.layout == Layout::Nhwc;
+    return per_tensor_dequantize(n, g) && x.layout == Layout::Nhwc && y.layout == Layout::Plain && is_activation(y);
+  };
   int changed = 0;
   for (const Node& n : g.nodes) {
     Value& out = g.value(n.outputs[0]);
@@ -93,7 +108,8 @@ int assign_nhwc_layout(Graph& g) {
     const bool nhwc_input = !n.inputs.empty() && n.inputs[0] != kNoValue && g.value(n.inputs[0]).layout == Layout::Nhwc;
     bool nhwc = false;
     if (n.op == "Conv" && is_quantized_conv(n) && out.shape.size() == 4) {
-      nhwc = reaches[static_cast<size_t>(y)] || (is_activation(out) && read_nhwc(y));
+      // Codes too: a DequantizeLinear reading them converts to plain as it goes.
+      nhwc = reaches[static_cast<size_t>(y)] || read_nhwc(y);
     } else if (n.op == "Relu" && is_activation(out)) {
       nhwc = nhwc_input;
     } else if ((n.op == "Add" && is_activation(out)) || (n.op == "effvit.QuantizedAdd" && out.shape.size() == 4)) {
@@ -101,6 +117,9 @@ int assign_nhwc_layout(Graph& g) {
       const Value& b = g.value(n.inputs[n.op == "Add" ? 1 : 3]);
       nhwc = a.shape == b.shape && a.shape == out.shape && !a.is_constant && !b.is_constant &&
              (a.layout == Layout::Nhwc || b.layout == Layout::Nhwc);
+    } else if (per_tensor_quantize(n, g) && out.shape.size() == 4 && from_plain_floats(n)) {
+      // Quantized straight into the chain's layout (ops/quantize.cpp converts as it goes).
+      nhwc = reaches[static_cast<size_t>(y)];
     } else if ((per_tensor_quantize(n, g) || per_tensor_dequantize(n, g) || requantize(n) || constant_batchnorm(n, g)) &&
                out.shape.size() == 4 && (!constant_batchnorm(n, g) || is_activation(out))) {
       nhwc = nhwc_input && reaches[static_cast<size_t>(y)];
@@ -116,6 +135,7 @@ int assign_nhwc_layout(Graph& g) {
   // QuantizeLinear take their output's; everything else plain.
   auto wants = [&](const Node& n, size_t input) {
     if (n.op == "Conv" && is_quantized_conv(n) && input == 0) return g.value(n.inputs[0]).layout;
+    if (input == 0 && converts(n)) return g.value(n.inputs[0]).layout;
     if (n.op == "Add" || n.op == "Relu" || quantized_add_operand(n, input) ||
         ((n.op == "QuantizeLinear" || n.op == "DequantizeLinear" || requantize(n) || n.op == "BatchNormalization") && input == 0))
       return g.value(n.outputs[0]).layout;
