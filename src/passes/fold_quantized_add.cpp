@@ -16,16 +16,10 @@
 namespace effvit {
 namespace {
 
-bool constant_scalar(const Graph& g, const Node& n, size_t i) {
-  return i < n.inputs.size() && n.inputs[i] != kNoValue && g.is_constant(n.inputs[i]) && shape_numel(g.value(n.inputs[i]).shape) == 1;
-}
-
-// A constant float32 scale and a constant 8-bit zero point (which gives the codes' type: this pass
-// runs before types are inferred), both scalars.
-bool per_tensor_8bit(const Graph& g, const Node& n, const char* op) {
-  if (n.op != op || !constant_scalar(g, n, 1) || g.value(n.inputs[1]).dtype != DType::f32 || !constant_scalar(g, n, 2)) return false;
-  const DType codes = g.value(n.inputs[2]).dtype;
-  return codes == DType::u8 || codes == DType::i8;
+// Per tensor on 8-bit codes with an explicit zero point: the kernel takes both operands' types
+// from theirs.
+bool with_zero_point(const Graph& g, const Node& n, const char* op) {
+  return n.op == op && per_tensor_8bit(g, n) && n.inputs.size() > 2 && n.inputs[2] != kNoValue;
 }
 
 }  // namespace
@@ -39,11 +33,11 @@ int fold_quantized_add(Graph& g) {
     const int p = producers[static_cast<size_t>(id)];
     if (p < 0) return nullptr;
     const Node& n = g.nodes[static_cast<size_t>(p)];
-    return per_tensor_8bit(g, n, "DequantizeLinear") ? &n : nullptr;
+    return with_zero_point(g, n, "DequantizeLinear") ? &n : nullptr;
   };
   int folded = 0;
   for (Node& q : g.nodes) {
-    if (!per_tensor_8bit(g, q, "QuantizeLinear")) continue;
+    if (!with_zero_point(g, q, "QuantizeLinear")) continue;
     const ValueId sum = q.inputs[0];
     const int p = producers[static_cast<size_t>(sum)];
     if (p < 0 || uses[static_cast<size_t>(sum)] != 1 || is_output[static_cast<size_t>(sum)]) continue;

@@ -15,23 +15,8 @@
 namespace effvit {
 namespace {
 
-bool constant_scalar(const Graph& g, const Node& n, size_t i) {
-  return i < n.inputs.size() && n.inputs[i] != kNoValue && g.is_constant(n.inputs[i]) && shape_numel(g.value(n.inputs[i]).shape) == 1;
-}
-
-bool eight_bit(DType t) { return t == DType::u8 || t == DType::i8; }
-
 // Functions of one element alone, so of the input byte alone: a 256-entry table holds them.
 bool elementwise_function(const Node& n) { return (n.op == "Relu" || n.op == "LeakyRelu" || n.op == "Sigmoid") && n.inputs.size() == 1; }
-
-// A Quantize/DequantizeLinear with a constant float32 scale and, if present, a constant zero point,
-// both scalars, on 8-bit codes. The codes' type comes from the zero point (a QuantizeLinear
-// without one writes uint8): this pass runs before types are inferred.
-bool per_tensor_8bit(const Graph& g, const Node& n) {
-  if (!constant_scalar(g, n, 1) || g.value(n.inputs[1]).dtype != DType::f32) return false;
-  if (n.inputs.size() < 3 || n.inputs[2] == kNoValue) return n.op == "QuantizeLinear";
-  return constant_scalar(g, n, 2) && eight_bit(g.value(n.inputs[2]).dtype);
-}
 
 }  // namespace
 

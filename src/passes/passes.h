@@ -97,5 +97,9 @@ Node* sole_producer(Graph& graph, ValueId value, const char* op, const std::vect
 Node* sole_conv_producer(Graph& graph, ValueId value, const std::vector<int>& uses, const std::vector<int>& producers);
 // Makes `producer` write the value `consumer` wrote; `consumer` is left dead for remove_dead_nodes.
 void absorb_consumer(Node& producer, Node& consumer);
+// A Quantize/DequantizeLinear with a constant float32 scale and, if present, a constant zero point,
+// both scalars, on 8-bit codes. The codes' type comes from the zero point (a QuantizeLinear without
+// one writes uint8): the folds run before types are inferred.
+bool per_tensor_8bit(const Graph& graph, const Node& node);
 
 }  // namespace effvit

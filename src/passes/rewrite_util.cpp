@@ -26,6 +26,16 @@ Node* sole_conv_producer(Graph& graph, ValueId value, const std::vector<int>& us
   return conv && !conv->has("effvit.activation") ? conv : nullptr;
 }
 
+bool per_tensor_8bit(const Graph& g, const Node& n) {
+  auto constant_scalar = [&](size_t i) {
+    return i < n.inputs.size() && n.inputs[i] != kNoValue && g.is_constant(n.inputs[i]) && shape_numel(g.value(n.inputs[i]).shape) == 1;
+  };
+  if (!constant_scalar(1) || g.value(n.inputs[1]).dtype != DType::f32) return false;
+  if (n.inputs.size() < 3 || n.inputs[2] == kNoValue) return n.op == "QuantizeLinear";
+  const DType codes = g.value(n.inputs[2]).dtype;
+  return constant_scalar(2) && (codes == DType::u8 || codes == DType::i8);
+}
+
 void absorb_consumer(Node& producer, Node& consumer) {
   std::swap(producer.outputs[0], consumer.outputs[0]);
   // The consumer now reads and writes the producer's old value, which nothing else reads.

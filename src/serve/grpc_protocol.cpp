@@ -153,17 +153,8 @@ InferRequest parse_grpc_infer_request(const Model& model, std::shared_ptr<infere
     if (bytes.size() != want)
       bad("input '" + name + "': " + std::to_string(bytes.size()) + " bytes of raw_input_contents for shape " + shape_str(shape) + " of " +
           in.datatype() + " (" + std::to_string(want) + " bytes)");
-    // A view of the message where the bytes sit on the element's alignment (protobuf's strings
-    // usually do), a copy where they do not.
-    void* data = const_cast<char*>(bytes.data());
-    if (reinterpret_cast<uintptr_t>(data) % dtype_size(dtype) == 0) {
-      r.storage = message;
-      r.inputs.emplace(name, Tensor::view(dtype, shape, data));
-    } else {
-      Tensor copy(dtype, shape);
-      std::memcpy(copy.raw(), data, want);
-      r.inputs.emplace(name, std::move(copy));
-    }
+    // Protobuf's strings usually sit on the element's alignment: a view of the message.
+    r.inputs.emplace(name, view_or_copy(dtype, shape, const_cast<char*>(bytes.data()), message, r));
   }
   for (const auto& info : infos)
     if (!r.inputs.count(info.name)) bad("input '" + info.name + "' is missing");

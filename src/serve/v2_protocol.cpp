@@ -130,6 +130,16 @@ void check_input_shape(const TensorInfo& info, const Shape& shape) {
   if (!ok) bad("input '" + info.name + "': shape " + shape_str(shape) + " does not fit the model's " + shape_str(info.shape));
 }
 
+Tensor view_or_copy(DType dtype, const Shape& shape, char* data, const std::shared_ptr<void>& owner, InferRequest& request) {
+  if (reinterpret_cast<uintptr_t>(data) % dtype_size(dtype) == 0) {
+    request.storage = owner;
+    return Tensor::view(dtype, shape, data);
+  }
+  Tensor copy(dtype, shape);
+  std::memcpy(copy.raw(), data, copy.bytes());
+  return copy;
+}
+
 DType checked_input_dtype(const TensorInfo& info, const std::string& datatype) {
   const auto dtype = v2_dtype(datatype);
   if (!dtype) bad("input '" + info.name + "': unknown datatype '" + datatype + "'");
@@ -300,18 +310,8 @@ InferRequest parse_infer_request(const Model& model, std::string body_bytes, std
       if (*binary_size != bytes)
         bad("input '" + name + "': binary_data_size " + std::to_string(*binary_size) + " for shape " + shape_str(shape) + " of " +
             datatype + " (" + std::to_string(bytes) + " bytes)");
-      // Binary inputs are views of the body: a fresh tensor of a few hundred KB would be mapped
-      // from the kernel and page-faulted in on every request. Where the JSON part's length leaves
-      // the data off its element alignment, it is copied instead (a misaligned float is not one).
-      char* data = held->data() + binary_at;
-      if (reinterpret_cast<uintptr_t>(data) % dtype_size(dtype) == 0) {
-        r.storage = held;
-        r.inputs.emplace(name, Tensor::view(dtype, shape, data));
-      } else {
-        Tensor copy(dtype, shape);
-        std::memcpy(copy.raw(), data, bytes);
-        r.inputs.emplace(name, std::move(copy));
-      }
+      // Binary inputs are views of the body, where the JSON part leaves them aligned.
+      r.inputs.emplace(name, view_or_copy(dtype, shape, held->data() + binary_at, held, r));
       binary_at += bytes;
     } else {
       std::vector<const json*> values;

@@ -66,6 +66,11 @@ std::optional<DType> v2_dtype(const std::string& datatype);
 const TensorInfo* find_tensor_info(const std::vector<TensorInfo>& infos, const std::string& name);
 // The model's own shape rules: every fixed dimension as declared. Throws StatusError(400).
 void check_input_shape(const TensorInfo& info, const Shape& shape);
+// An input's elements where a request holds them: a view when they sit on the element's alignment
+// (the request then keeps `owner`, what they live in, as its storage), else a copy (a misaligned
+// float is not one). A fresh tensor of a few hundred KB would be mapped and page-faulted in on
+// every request.
+Tensor view_or_copy(DType dtype, const Shape& shape, char* data, const std::shared_ptr<void>& owner, InferRequest& request);
 // The datatype a request names for an input, checked against the model's. Throws StatusError(400).
 DType checked_input_dtype(const TensorInfo& info, const std::string& datatype);
 // A BYTES input of encoded images (one per element of `shape`) decoded into the model's input.
