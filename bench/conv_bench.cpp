@@ -1,5 +1,5 @@
 // Conv kernels on EfficientViT-M0/M5's real layer shapes: the oneDNN kernel against the reference
-// loop it replaces, and effvit's bf16 pointwise conv against oneDNN's bf16 one.
+// loop it replaces, and effvit's pointwise convs (float32, bf16, 8-bit) against oneDNN's of the same type.
 // Run: build/bench/effvit_bench_kernels [--benchmark_filter=dnnl]
 #include <benchmark/benchmark.h>
 
@@ -196,6 +196,35 @@ void BM_pointwise(benchmark::State& state, ConvShape s, bool cold) {
   state.counters["weight KB"] = static_cast<double>(elems * sizeof(T)) / 1024;
 }
 
+// effvit's 8-bit pointwise conv (ops/pointwise_conv_8bit.cpp) on the same 1x1 layers, hot and
+// cold, beside conv_dnnl_int8: uint8 in and out, per-channel scales, ReLU.
+void BM_pointwise_8bit(benchmark::State& state, ConvShape s, bool cold) {
+  const KernelTable& k = *hardware().kernels;
+  if (!k.pointwise_conv_8bit) {
+    state.SkipWithError("no 8-bit pointwise kernel at this tier (avx512_bf16 and up)");
+    return;
+  }
+  const Pointwise8bitDims d{s.in_c, s.out_c, s.hw * s.hw, Pointwise8bitOutput::u8, true, 128.f};
+  std::mt19937 rng(1);
+  std::vector<int8_t> w(static_cast<size_t>(s.in_c * s.out_c));
+  for (int8_t& v : w) v = static_cast<int8_t>(rng());
+  std::vector<int32_t> offset(static_cast<size_t>(s.out_c), 100);
+  std::vector<float> scale(static_cast<size_t>(s.out_c), 0.01f);
+  std::vector<uint8_t> x(static_cast<size_t>(s.in_c * d.pixels), 3), y(static_cast<size_t>(s.out_c * d.pixels));
+  const size_t elems = w.size();
+  constexpr size_t kPoolBytes = size_t{256} << 20;
+  const size_t copies = cold ? std::max<size_t>(2, kPoolBytes / elems) : 1;
+  std::vector<int8_t> pool(elems * copies);
+  for (size_t i = 0; i < copies; ++i) pack_pointwise_8bit_weight(d, w.data(), pool.data() + i * elems);
+  size_t next = 0;
+  for (auto _ : state) {
+    k.pointwise_conv_8bit(d, x.data(), pool.data() + next * elems, offset.data(), scale.data(), y.data(), 0, pointwise_8bit_pairs(d));
+    benchmark::DoNotOptimize(y.data());
+    next = next + 1 == copies ? 0 : next + 1;
+  }
+  state.counters["weight KB"] = static_cast<double>(elems) / 1024;
+}
+
 void BM_conv_reference(benchmark::State& state, ConvShape shape) {
   omp_set_num_threads(1);  // one core, as the latency target is quoted
   ConvFixture f = make_conv(shape);
@@ -217,6 +246,10 @@ const bool registered = [] {
       for (const bool cold : {false, true})
         for (const auto& [name, fn] : {std::pair{"pointwise_bf16", &BM_pointwise<uint16_t>}, std::pair{"pointwise_f32", &BM_pointwise<float>}})
           benchmark::RegisterBenchmark((std::string(name) + (cold ? "_cold/" : "/") + s.name).c_str(), fn, s, cold)->Unit(benchmark::kMicrosecond);
+    if (s.k == 1 && s.stride == 1 && s.groups == 1)
+      for (const bool cold : {false, true})
+        benchmark::RegisterBenchmark((std::string("pointwise_8bit") + (cold ? "_cold/" : "/") + s.name).c_str(), BM_pointwise_8bit, s, cold)
+            ->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark((std::string("conv_reference/") + s.name).c_str(), BM_conv_reference, s)->Unit(benchmark::kMicrosecond);
   }
   return true;

@@ -275,6 +275,70 @@ TEST(KernelTables, PointwiseConvBf16MatchesReference) {
   if (tables == 0) GTEST_SKIP() << "no table with the bf16 pointwise conv runs on this CPU";
 }
 
+// The 8-bit pointwise conv (tables from avx512_bf16 up) against integer sums: random shapes (odd
+// block counts, pixel counts around its 8-row passes), codes over their whole range (255 x -128
+// products, which vpdpbusd must sum without saturating), every output kind with and without ReLU,
+// scales that put outputs on exact rounding ties (to even) and far past the 8-bit and int32 ranges.
+TEST(KernelTables, PointwiseConv8bitMatchesReference) {
+  std::mt19937 rng(91);
+  int tables = 0;
+  for (IsaTier tier : tables_to_test()) {
+    const KernelTable& k = kernels_for(tier);
+    if (!k.pointwise_conv_8bit) continue;
+    ++tables;
+    for (const auto& [in_c, out_c, pixels] : std::vector<std::array<int64_t, 3>>{
+             {4, 16, 1}, {12, 48, 7}, {32, 32, 8}, {64, 80, 9}, {96, 64, 16}, {64, 144, 49}, {288, 96, 17}, {32, 32, 196}})
+      for (const Pointwise8bitOutput output :
+           {Pointwise8bitOutput::u8, Pointwise8bitOutput::s8, Pointwise8bitOutput::f32_nhwc, Pointwise8bitOutput::f32_plain})
+        for (const bool relu : {false, true})
+          for (const int scaling : {0, 1, 2}) {  // 0: ordinary, 1: half-integer ties, 2: far out of range
+            const bool eight_bit = output == Pointwise8bitOutput::u8 || output == Pointwise8bitOutput::s8;
+            const float y_zero = output == Pointwise8bitOutput::u8 ? static_cast<float>(rng() % 256) : 0.f;
+            const Pointwise8bitDims d{in_c, out_c, pixels, output, relu, y_zero};
+            std::vector<uint8_t> x(static_cast<size_t>(pixels * in_c));
+            std::vector<int8_t> w(static_cast<size_t>(out_c * in_c));
+            std::vector<int32_t> offset(static_cast<size_t>(out_c));
+            std::vector<float> scale(static_cast<size_t>(out_c));
+            for (uint8_t& v : x) v = rng() % 4 == 0 ? 255 : static_cast<uint8_t>(rng());
+            for (int8_t& v : w) v = rng() % 4 == 0 ? int8_t{-128} : static_cast<int8_t>(rng());
+            for (int32_t& v : offset) v = static_cast<int32_t>(rng() % 200001) - 100000;
+            for (float& v : scale) v = scaling == 1 ? 0.5f : scaling == 2 ? 3e5f : std::ldexp(1.f + (rng() % 1000) / 1000.f, -13);
+            std::vector<int8_t> packed(w.size());
+            pack_pointwise_8bit_weight(d, w.data(), packed.data());
+            std::vector<uint8_t> y8(static_cast<size_t>(pixels * out_c), 77);
+            std::vector<float> yf(static_cast<size_t>(pixels * out_c), -1234.f);
+            void* y = eight_bit ? static_cast<void*>(y8.data()) : static_cast<void*>(yf.data());
+            k.pointwise_conv_8bit(d, x.data(), packed.data(), offset.data(), scale.data(), y, 0, pointwise_8bit_pairs(d));
+            for (int64_t oc = 0; oc < out_c; ++oc)
+              for (int64_t p = 0; p < pixels; ++p) {
+                int64_t sum = offset[static_cast<size_t>(oc)];
+                for (int64_t ic = 0; ic < in_c; ++ic)
+                  sum += int64_t{x[static_cast<size_t>(p * in_c + ic)]} * w[static_cast<size_t>(oc * in_c + ic)];
+                const float real = static_cast<float>(sum);
+                const std::string where = std::string(k.isa) + " " + std::to_string(in_c) + "->" + std::to_string(out_c) + " x " +
+                                          std::to_string(pixels) + " output " + std::to_string(static_cast<int>(output)) + " relu " +
+                                          std::to_string(relu) + " scaling " + std::to_string(scaling) + " oc " + std::to_string(oc) +
+                                          " pixel " + std::to_string(p);
+                if (eight_bit) {
+                  const bool is_signed = output == Pointwise8bitOutput::s8;
+                  const float lowest = is_signed ? -128.f : 0.f, highest = is_signed ? 127.f : 255.f;
+                  const float lo = relu ? std::max(lowest, y_zero) : lowest;
+                  const float want = std::min(std::max(std::nearbyint(std::fma(real, scale[static_cast<size_t>(oc)], y_zero)), lo), highest);
+                  const size_t at = static_cast<size_t>(p * out_c + oc);
+                  const float got = is_signed ? static_cast<float>(static_cast<int8_t>(y8[at])) : static_cast<float>(y8[at]);
+                  ASSERT_EQ(got, want) << where;
+                } else {
+                  float want = real * scale[static_cast<size_t>(oc)];
+                  if (relu) want = std::max(want, 0.f);
+                  const size_t at = static_cast<size_t>(output == Pointwise8bitOutput::f32_nhwc ? p * out_c + oc : oc * pixels + p);
+                  ASSERT_EQ(yf[at], want) << where;
+                }
+              }
+          }
+  }
+  if (tables == 0) GTEST_SKIP() << "no table with the 8-bit pointwise conv runs on this CPU";
+}
+
 // The plain float32 -> blocked bf16 conversion the pointwise conv reads a plain producer through:
 // every element rounded as f32_to_bf16 rounds it (ties to even, FLT_MAX to infinity, NaN quiet, -0
 // kept), in the blocked order.

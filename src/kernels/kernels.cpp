@@ -60,6 +60,11 @@ void pack_pointwise_f32_weight(const PointwiseConvDims& d, const float* weight, 
     for (int64_t ic = 0; ic < d.in_c; ++ic) packed[pointwise_f32_weight_index(d, oc, ic)] = weight[oc * d.in_c + ic];
 }
 
+void pack_pointwise_8bit_weight(const Pointwise8bitDims& d, const int8_t* weight, int8_t* packed) {
+  for (int64_t oc = 0; oc < d.out_c; ++oc)
+    for (int64_t ic = 0; ic < d.in_c; ++ic) packed[pointwise_8bit_weight_index(d, oc, ic)] = weight[oc * d.in_c + ic];
+}
+
 const KernelTable& kernels_for(IsaTier tier) {
   if (tier >= IsaTier::avx512_bf16) return kKernelsAvx512Bf16;
   if (tier >= IsaTier::avx512) return kKernelsAvx512;

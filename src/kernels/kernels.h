@@ -106,6 +106,31 @@ inline size_t pointwise_f32_weight_index(const PointwiseConvDims& d, int64_t oc,
 }
 void pack_pointwise_f32_weight(const PointwiseConvDims& d, const float* weight, float* packed);
 
+// An integer 1x1 convolution (stride 1, one group) of one image, with AVX512-VNNI's vpdpbusd (four
+// uint8 x int8 products summed into int32 lanes, exactly): x channels-last [pixels][in_c] uint8
+// codes (an int8 activation is shifted by 128 first, its offset folded into `offset`), in_c a
+// multiple of 4, out_c of 16. Per output channel c the int32 sum s = offset[c] + sum x * w becomes
+//   8-bit out: clamp(round_half_even(fma(float(s), scale[c], y_zero)), lo, hi), lo raised to y_zero
+//              by a ReLU (a ReLU before the quantization: y_zero is the real value 0);
+//   float out: float(s) * scale[c], then max(., 0) with a ReLU.
+// Trivial on purpose (see AttentionHeadDims).
+enum class Pointwise8bitOutput : int { u8, s8, f32_nhwc, f32_plain };
+struct Pointwise8bitDims {
+  int64_t in_c, out_c, pixels;
+  Pointwise8bitOutput output;
+  bool relu;
+  float y_zero;  // 8-bit outputs: the output zero point
+};
+// Per pair of output blocks (the last alone when out_c / 16 is odd), [in_c / 4][32 output channels]
+// [4 input channels] int8 ([in_c / 4][16][4] for a lone last block): the order the kernel reads them.
+inline size_t pointwise_8bit_weight_index(const Pointwise8bitDims& d, int64_t oc, int64_t ic) {
+  const int64_t first = oc / 32 * 32, width = d.out_c - first < 32 ? d.out_c - first : 32;
+  return static_cast<size_t>(first * d.in_c + (ic / 4) * width * 4 + (oc - first) * 4 + ic % 4);
+}
+inline int64_t pointwise_8bit_pairs(const Pointwise8bitDims& d) { return (d.out_c / 16 + 1) / 2; }
+// weight [out_c][in_c] (ONNX's, 1x1) -> that packing.
+void pack_pointwise_8bit_weight(const Pointwise8bitDims& d, const int8_t* weight, int8_t* packed);
+
 struct KernelTable {
   const char* isa;  // the tier the table was compiled for
   // y = max(x, 0) over n contiguous floats.
@@ -178,6 +203,11 @@ struct KernelTable {
   // y = QuantizeLinear(DequantizeLinear(a) + DequantizeLinear(b)) over n 8-bit codes, each step
   // the op's own float operation in order, bit-equal to the four ops.
   void (*add_requantize_8bit)(const void* a, const void* b, void* y, size_t n, const AddRequantizeParams& p);
+  // See Pointwise8bitDims: the output block pairs [pair_begin, pair_end) of y (8-bit or float32
+  // channels-last [pixels][out_c], or float32 plain [out_c][pixels]). w as pack_pointwise_8bit_weight
+  // packs it. Null below the avx512_bf16 tier (the tier that is built with AVX512-VNNI).
+  void (*pointwise_conv_8bit)(const Pointwise8bitDims& d, const uint8_t* x, const int8_t* w, const int32_t* offset, const float* scale,
+                              void* y, int64_t pair_begin, int64_t pair_end);
 };
 
 extern const KernelTable kKernelsSse41, kKernelsAvx2, kKernelsAvx512, kKernelsAvx512Bf16;

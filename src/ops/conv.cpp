@@ -2,6 +2,7 @@
 // effvit.activation = "Relu" after folding the following Relu into this node.
 #include "ops/conv.h"
 
+#include "ops/pointwise_conv_8bit.h"
 #include "ops/pointwise_conv_bf16.h"
 #include "ops/pointwise_conv_f32.h"
 #include "ops/registry_decls.h"
@@ -169,6 +170,7 @@ void compute_float_conv(const Node& n, const TensorIn& in, const TensorOut& out)
 std::unique_ptr<Kernel> create_conv(const Node& n, const Graph& graph, const KernelOptions& options) {
   if (auto own = create_pointwise_conv_bf16(n, graph, options)) return own;
   if (auto own = create_pointwise_conv_f32(n, graph, options)) return own;
+  if (auto own = create_pointwise_conv_8bit(n, graph, options)) return own;
   return create_conv_dnnl(n, graph, options);
 }
 

@@ -1,7 +1,14 @@
 // effvit's micro-kernels compiled for the avx512_bf16 tier: the avx512 tier's, built again with
-// AVX512_BF16 allowed, plus the bf16 pointwise conv that needs its instructions (this file alone
-// gets that tier's compiler flags; see CMakeLists.txt).
+// AVX512_BF16 and AVX512-VNNI allowed (every CPU of the tier has both), plus the bf16 and 8-bit
+// pointwise convs that need their instructions (this file alone gets that tier's compiler flags;
+// see CMakeLists.txt).
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which its -Wuninitialized then
+// reports wherever they are inlined (GCC bug 105593): false alarms, silenced where they point.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 
 #include <cstddef>
 #include <cstdint>
@@ -24,6 +31,7 @@ constexpr int kScoreRows = 2;
 #include "kernels/attention_head_f32.inl"
 #include "kernels/pointwise_conv_bf16.inl"
 #include "kernels/pointwise_conv_f32.inl"
+#include "kernels/pointwise_conv_8bit.inl"
 }  // namespace
 }  // namespace avx512_bf16_kernels
 
@@ -32,6 +40,6 @@ const KernelTable kKernelsAvx512Bf16 = {"avx512_bf16", avx512_bf16_kernels::relu
     avx512_bf16_kernels::widen_u8_f32, avx512_bf16_kernels::widen_i32_f32, avx512_bf16_kernels::softmax_rows_f32, avx512_bf16_kernels::quantize_f32_u8,
     avx512_bf16_kernels::quantize_f32_s8, avx512_bf16_kernels::dequantize_u8_f32, avx512_bf16_kernels::dequantize_s8_f32, avx512_bf16_kernels::quantize_dequantize_f32, avx512_bf16_kernels::lookup_u8, avx512_bf16_kernels::nv12_row_f32, avx512_bf16_kernels::attention_head_f32,
     avx512_bf16_kernels::pointwise_conv_bf16, avx512_bf16_kernels::pointwise_conv_f32, avx512_bf16_kernels::plain_f32_to_blocked_bf16, avx512_bf16_kernels::blocked_bf16_to_plain_f32,
-    avx512_bf16_kernels::transpose_u32, avx512_bf16_kernels::add_requantize_8bit};
+    avx512_bf16_kernels::transpose_u32, avx512_bf16_kernels::add_requantize_8bit, avx512_bf16_kernels::pointwise_conv_8bit};
 
 }  // namespace effvit
