@@ -278,7 +278,8 @@ TEST(KernelTables, PointwiseConvBf16MatchesReference) {
 // The 8-bit pointwise conv (tables from avx512_bf16 up) against integer sums: random shapes (odd
 // block counts, pixel counts around its 8-row passes), codes over their whole range (255 x -128
 // products, which vpdpbusd must sum without saturating), every output kind with and without ReLU,
-// scales that put outputs on exact rounding ties (to even) and far past the 8-bit and int32 ranges.
+// scales that put outputs on exact rounding ties (to even) and far past the 8-bit and int32 ranges;
+// 8-bit codes also through a random table.
 TEST(KernelTables, PointwiseConv8bitMatchesReference) {
   std::mt19937 rng(91);
   int tables = 0;
@@ -294,7 +295,7 @@ TEST(KernelTables, PointwiseConv8bitMatchesReference) {
           for (const int scaling : {0, 1, 2}) {  // 0: ordinary, 1: half-integer ties, 2: far out of range
             const bool eight_bit = output == Pointwise8bitOutput::u8 || output == Pointwise8bitOutput::s8;
             const float y_zero = output == Pointwise8bitOutput::u8 ? static_cast<float>(rng() % 256) : 0.f;
-            const Pointwise8bitDims d{in_c, out_c, pixels, output, relu, y_zero};
+            const Pointwise8bitDims d{in_c, out_c, pixels, output, relu, y_zero, nullptr};
             std::vector<uint8_t> x(static_cast<size_t>(pixels * in_c));
             std::vector<int8_t> w(static_cast<size_t>(out_c * in_c));
             std::vector<int32_t> offset(static_cast<size_t>(out_c));
@@ -309,6 +310,13 @@ TEST(KernelTables, PointwiseConv8bitMatchesReference) {
             std::vector<float> yf(static_cast<size_t>(pixels * out_c), -1234.f);
             void* y = eight_bit ? static_cast<void*>(y8.data()) : static_cast<void*>(yf.data());
             k.pointwise_conv_8bit(d, x.data(), packed.data(), offset.data(), scale.data(), y, 0, pointwise_8bit_pairs(d));
+            // The same codes through a table (a folded effvit.Requantize).
+            std::vector<uint8_t> table(256), y_table(y8.size(), 77);
+            for (uint8_t& v : table) v = static_cast<uint8_t>(rng());
+            Pointwise8bitDims with_table = d;
+            with_table.table = table.data();
+            if (eight_bit)
+              k.pointwise_conv_8bit(with_table, x.data(), packed.data(), offset.data(), scale.data(), y_table.data(), 0, pointwise_8bit_pairs(d));
             for (int64_t oc = 0; oc < out_c; ++oc)
               for (int64_t p = 0; p < pixels; ++p) {
                 int64_t sum = offset[static_cast<size_t>(oc)];
@@ -327,6 +335,7 @@ TEST(KernelTables, PointwiseConv8bitMatchesReference) {
                   const size_t at = static_cast<size_t>(p * out_c + oc);
                   const float got = is_signed ? static_cast<float>(static_cast<int8_t>(y8[at])) : static_cast<float>(y8[at]);
                   ASSERT_EQ(got, want) << where;
+                  ASSERT_EQ(y_table[at], table[y8[at]]) << where << " (table)";
                 } else {
                   float want = real * scale[static_cast<size_t>(oc)];
                   if (relu) want = std::max(want, 0.f);

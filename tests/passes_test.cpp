@@ -883,6 +883,64 @@ TEST(FoldRequantize, LeavesWhatItCannotFold) {
   EXPECT_EQ(fold_requantize(per_channel), 0);
 }
 
+// An integer conv writing 8-bit codes read only by an effvit.Requantize (another tool's conv ->
+// Q -> DQ -> Relu -> Q) takes in the Requantize as a code table: the same bytes as before, in the
+// reference and in the plan, for a 1x1 conv on one pixel (effvit's 8-bit pointwise kernel where
+// the CPU has it) and on 5x5 pixels (oneDNN's conv, then the table), each output type, with and
+// without the Relu.
+Graph conv_requantize_chain(int64_t hw, DType out, const std::string& function, bool codes_also_output, std::mt19937& rng) {
+  GraphBuilder b;
+  const int64_t c = 32;
+  const ValueId x = b.input("x", DType::u8, {1, c, hw, hw});
+  std::vector<int8_t> w(static_cast<size_t>(c * c));
+  for (int8_t& v : w) v = static_cast<int8_t>(rng());
+  std::vector<int32_t> bias(static_cast<size_t>(c));
+  for (int32_t& v : bias) v = static_cast<int32_t>(rng() % 20001) - 10000;
+  std::vector<float> w_scale(static_cast<size_t>(c));
+  for (float& v : w_scale) v = 0.001f * static_cast<float>(1 + rng() % 9);
+  const ValueId codes = b.node("Conv",
+                               {x, b.constant("w", Tensor::from_vector<int8_t>({c, c, 1, 1}, w)), b.constant("b", Tensor::from_vector<int32_t>({c}, bias)),
+                                b.constant("ws", f32s({c}, w_scale))},
+                               Attrs{{"effvit.x_scale", float_attr(0.02f)}, {"effvit.y_scale", float_attr(0.1f)}, {"effvit.y_zero_point", int_attr(120)}});
+  if (codes_also_output) b.output(codes);
+  const ValueId zy = out == DType::i8 ? b.constant("zy", Tensor::from_vector<int8_t>({}, {-5})) : b.constant("zy", Tensor::from_vector<uint8_t>({}, {3}));
+  Attrs requantize;
+  if (!function.empty()) requantize["function"] = string_attr(function);
+  b.output(b.node("effvit.Requantize",
+                  {codes, b.constant("sc", f32s({}, {0.1f})), b.constant("zc", Tensor::from_vector<uint8_t>({}, {120})), b.constant("sy", f32s({}, {0.07f})), zy},
+                  requantize));
+  return specialize(b.graph, {{1, c, hw, hw}});
+}
+
+TEST(FoldRequantizeIntoConv, TheConvMapsItsCodesThroughTheTable) {
+  std::mt19937 rng(131);
+  for (const int64_t hw : {int64_t{1}, int64_t{5}})
+    for (DType out : {DType::u8, DType::i8})
+      for (const std::string function : {"", "Relu"}) {
+        SCOPED_TRACE(std::to_string(hw) + "x" + std::to_string(hw) + " -> " + dtype_name(out) + " " + function);
+        const Graph before = conv_requantize_chain(hw, out, function, false, rng);
+        Graph after = before;
+        ASSERT_EQ(fold_requantize_into_conv(after), 1);
+        ASSERT_EQ(after.nodes.size(), 1u);
+        EXPECT_EQ(after.nodes[0].op, "Conv");
+        EXPECT_EQ(after.nodes[0].attr_ints("effvit.table").size(), 256u);
+        for (int trial = 0; trial < 3; ++trial) {
+          Tensor x(DType::u8, {1, 32, hw, hw});
+          for (int64_t i = 0; i < x.numel(); ++i) x.data<uint8_t>()[i] = static_cast<uint8_t>(rng());
+          // Plan against plan: the integer conv's kernel rounds with its combined scale (a code
+          // exactly between two steps may differ from the reference's), the same before and after.
+          expect_identical(interpret(after, {x}).at(0), interpret(before, {x}).at(0), "reference");
+          expect_identical(Plan(after, KernelOptions{}).run({x}).at(0), Plan(before, KernelOptions{}).run({x}).at(0), "plan");
+        }
+      }
+}
+
+TEST(FoldRequantizeIntoConv, LeavesCodesThatOthersRead) {
+  std::mt19937 rng(132);
+  Graph g = conv_requantize_chain(1, DType::u8, "Relu", true, rng);
+  EXPECT_EQ(fold_requantize_into_conv(g), 0);
+}
+
 // DequantizeLinear(a), DequantizeLinear(b) -> Add -> QuantizeLinear (a QDQ file's residual
 // connection) becomes one effvit.QuantizedAdd: every code gives the chain's bytes, in the reference
 // and in the plan's kernel; halves as scales put sums on exact ties. Both operands read the one

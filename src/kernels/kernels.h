@@ -113,13 +113,15 @@ void pack_pointwise_f32_weight(const PointwiseConvDims& d, const float* weight, 
 //   8-bit out: clamp(round_half_even(fma(float(s), scale[c], y_zero)), lo, hi), lo raised to y_zero
 //              by a ReLU (a ReLU before the quantization: y_zero is the real value 0);
 //   float out: float(s) * scale[c], then max(., 0) with a ReLU.
-// Trivial on purpose (see AttentionHeadDims).
+// An 8-bit output code then goes through `table` when there is one (y = table[code's byte]: a
+// folded effvit.Requantize). Trivial on purpose (see AttentionHeadDims).
 enum class Pointwise8bitOutput : int { u8, s8, f32_nhwc, f32_plain };
 struct Pointwise8bitDims {
   int64_t in_c, out_c, pixels;
   Pointwise8bitOutput output;
   bool relu;
-  float y_zero;  // 8-bit outputs: the output zero point
+  float y_zero;          // 8-bit outputs: the output zero point
+  const uint8_t* table;  // 8-bit outputs: 256 bytes, or null
 };
 // Per pair of output blocks (the last alone when out_c / 16 is odd), [in_c / 4][32 output channels]
 // [4 input channels] int8 ([in_c / 4][16][4] for a lone last block): the order the kernel reads them.

@@ -21,6 +21,26 @@ static inline __m512i dot4_accumulate(__m512i acc, __m512i x_u8, __m512i w_s8) {
   return acc;
 }
 
+// table[q & 255] for the 16 int32 codes q, as int32: the 256 bytes are 64 words, two vpermi2d
+// look up a code's word (one per half of the table) and a shift picks its byte.
+struct ByteTable {
+  __m512i words[4];
+};
+static inline ByteTable load_byte_table(const uint8_t* table) {
+  ByteTable t;
+  for (int i = 0; i < 4; ++i) t.words[i] = _mm512_loadu_si512(table + 64 * i);
+  return t;
+}
+static inline __m512i look_up_bytes(const ByteTable& t, __m512i q) {
+  const __m512i index = _mm512_and_si512(q, _mm512_set1_epi32(255));
+  const __m512i word = _mm512_srli_epi32(index, 2);
+  const __m512i low = _mm512_permutex2var_epi32(t.words[0], word, t.words[1]);
+  const __m512i high = _mm512_permutex2var_epi32(t.words[2], word, t.words[3]);
+  const __m512i picked = _mm512_mask_blend_epi32(_mm512_test_epi32_mask(word, _mm512_set1_epi32(32)), low, high);
+  const __m512i shift = _mm512_slli_epi32(_mm512_and_si512(index, _mm512_set1_epi32(3)), 3);
+  return _mm512_and_si512(_mm512_srlv_epi32(picked, shift), _mm512_set1_epi32(255));
+}
+
 template <int NB, int R>
 static void pointwise_rows_8bit(const Pointwise8bitDims& d, const uint8_t* x, const int8_t* w, const int32_t* offset, const float* scale,
                                 void* y, int64_t ob, int64_t p0) {
@@ -49,6 +69,8 @@ static void pointwise_rows_8bit(const Pointwise8bitDims& d, const uint8_t* x, co
   const float lowest = is_signed ? -128.f : 0.f;
   const __m512 lo = _mm512_set1_ps(d.relu && d.y_zero > lowest ? d.y_zero : lowest);
   const __m512 hi = _mm512_set1_ps(is_signed ? 127.f : 255.f);
+  ByteTable table{};
+  if (d.table) table = load_byte_table(d.table);
   const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                           _mm512_set1_epi32(static_cast<int>(d.pixels)));
   for (int b = 0; b < NB; ++b) {
@@ -63,7 +85,9 @@ static void pointwise_rows_8bit(const Pointwise8bitDims& d, const uint8_t* x, co
         // the wrong way.
         const __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_fmadd_ps(sum, sc, zero_point), lo), hi);
         const __m512i q = _mm512_cvtps_epi32(v);  // round half to even (the default MXCSR)
-        __m128i bytes = is_signed ? _mm512_cvtsepi32_epi8(q) : _mm512_cvtusepi32_epi8(q);
+        const __m128i bytes = d.table ? _mm512_cvtepi32_epi8(look_up_bytes(table, q))
+                              : is_signed ? _mm512_cvtsepi32_epi8(q)
+                                          : _mm512_cvtusepi32_epi8(q);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(static_cast<uint8_t*>(y) + p * d.out_c + oc), bytes);
         continue;
       }

@@ -90,7 +90,11 @@ void infer_conv(InferContext& c) {
   ConvGeometry g = conv_geometry(c.node, c.shape(0), c.shape(1));
   if (c.has_input(2) && c.shape(2) != Shape{g.out_c}) c.fail("bias shape " + shape_str(c.shape(2)) + " != [" + std::to_string(g.out_c) + "]");
   if (is_quantized_conv(c.node) && c.shape(3) != Shape{g.out_c}) c.fail("weight scales must be one per output channel");
-  const DType out = !c.node.has("effvit.y_scale") ? DType::f32 : c.node.attr_int("effvit.y_signed", 0) ? DType::i8 : DType::u8;
+  if (c.node.has("effvit.table") && (!c.node.has("effvit.y_scale") || c.node.attr_ints("effvit.table").size() != 256))
+    c.fail("an integer conv's code table needs 8-bit output and 256 entries");
+  const DType out = !c.node.has("effvit.y_scale")                ? DType::f32
+                    : c.node.has("effvit.table")                 ? (c.node.attr_int("effvit.table_signed", 0) ? DType::i8 : DType::u8)
+                    : c.node.attr_int("effvit.y_signed", 0) ? DType::i8 : DType::u8;
   c.set_output(0, out, {g.batch, g.out_c, g.out_h, g.out_w});
 }
 
@@ -121,12 +125,22 @@ void compute_quantized_conv(const Node& n, const TensorIn& in, const TensorOut& 
   Tensor y(DType::f32, out[0]->shape());
   compute_float_conv(n, float_in, {&y});
   const Tensor scale = Tensor::from_vector<float>({}, {n.attr_float("effvit.y_scale", 1.f)});
-  const Tensor zero = out[0]->dtype() == DType::i8
-                          ? Tensor::from_vector<int8_t>({}, {0})
-                          : Tensor::from_vector<uint8_t>({}, {static_cast<uint8_t>(n.attr_int("effvit.y_zero_point", 0))});
+  const bool signed_codes = n.attr_int("effvit.y_signed", 0);
+  const Tensor zero = signed_codes ? Tensor::from_vector<int8_t>({}, {0})
+                                   : Tensor::from_vector<uint8_t>({}, {static_cast<uint8_t>(n.attr_int("effvit.y_zero_point", 0))});
   Node q;
   q.op = "QuantizeLinear";
-  find_op(q.op)->compute(q, {&y, &scale, &zero}, out);
+  if (!n.has("effvit.table")) {
+    find_op(q.op)->compute(q, {&y, &scale, &zero}, out);
+    return;
+  }
+  // A folded effvit.Requantize (passes/fold_requantize_into_conv.cpp): each code through its table.
+  Tensor codes(signed_codes ? DType::i8 : DType::u8, out[0]->shape());
+  find_op(q.op)->compute(q, {&y, &scale, &zero}, {&codes});
+  const std::vector<int64_t> table = n.attr_ints("effvit.table");
+  const auto* from = static_cast<const uint8_t*>(codes.raw());
+  auto* to = static_cast<uint8_t*>(out[0]->raw());
+  for (int64_t i = 0; i < codes.numel(); ++i) to[i] = static_cast<uint8_t>(table[from[i]]);
 }
 
 void compute_conv(const Node& n, const TensorIn& in, const TensorOut& out) {

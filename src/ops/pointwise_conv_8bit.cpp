@@ -21,6 +21,11 @@ class PointwiseConv8bit final : public Kernel {
  public:
   PointwiseConv8bit(const Node& n, const Graph& graph, const Pointwise8bitDims& dims, int64_t batch, WeightCache* cache, int threads)
       : dims_(dims), batch_(batch), threads_(threads), conv_(hardware().kernels->pointwise_conv_8bit) {
+    if (n.has("effvit.table")) {
+      const std::vector<int64_t> table = n.attr_ints("effvit.table");
+      table_.assign(table.begin(), table.end());
+      dims_.table = table_.data();
+    }
     const Pointwise8bitDims d = dims;
     const size_t n_weights = static_cast<size_t>(d.out_c * d.in_c);
     auto pack = [d, n_weights](const void* plain) {
@@ -93,6 +98,7 @@ class PointwiseConv8bit final : public Kernel {
   std::shared_ptr<void> packed_;
   std::vector<int32_t> offset_;
   std::vector<float> scale_;
+  std::vector<uint8_t> table_;  // a folded code table (dims_.table points here), or empty
   bool shift_x_ = false;
   uint8_t* shifted_ = nullptr;
 };
@@ -121,7 +127,7 @@ std::unique_ptr<Kernel> create_pointwise_conv_8bit(const Node& n, const Graph& g
   Pointwise8bitOutput output;
   if (y.dtype == DType::u8 || y.dtype == DType::i8) {
     if (!channels_last(y, pixels)) return nullptr;
-    output = y.dtype == DType::u8 ? Pointwise8bitOutput::u8 : Pointwise8bitOutput::s8;
+    output = n.attr_int("effvit.y_signed", 0) ? Pointwise8bitOutput::s8 : Pointwise8bitOutput::u8;
   } else if (y.layout == Layout::Nhwc) {
     output = Pointwise8bitOutput::f32_nhwc;
   } else if (y.layout == Layout::Plain) {
@@ -130,7 +136,7 @@ std::unique_ptr<Kernel> create_pointwise_conv_8bit(const Node& n, const Graph& g
     return nullptr;
   }
   const float y_zero = static_cast<float>(n.attr_int("effvit.y_zero_point", 0));
-  const Pointwise8bitDims dims{g.in_c, g.out_c, pixels, output, activation == "Relu", y_zero};
+  const Pointwise8bitDims dims{g.in_c, g.out_c, pixels, output, activation == "Relu", y_zero, nullptr};
   return std::make_unique<PointwiseConv8bit>(n, graph, dims, g.batch, options.weights, std::max(1, options.threads));
 }
 

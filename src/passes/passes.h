@@ -43,6 +43,9 @@ int shift_int8_activations_to_uint8(Graph& graph);
 int fold_qdq_into_conv(Graph& graph);
 // DequantizeLinear -> [Relu] -> QuantizeLinear on 8-bit per-tensor parameters -> effvit.Requantize.
 int fold_requantize(Graph& graph);
+// Integer Conv (8-bit output) -> effvit.Requantize -> the Conv maps its codes through the
+// Requantize's table (effvit.table, effvit.table_signed). Returns how many.
+int fold_requantize_into_conv(Graph& graph);
 // DequantizeLinear(a), DequantizeLinear(b) -> Add -> QuantizeLinear on 8-bit per-tensor parameters
 // -> effvit.QuantizedAdd. Returns how many.
 int fold_quantized_add(Graph& graph);

@@ -97,6 +97,7 @@ void optimize_structure(Graph& graph) {
   fuse_conv_relu(graph);
   fold_quantize_into_conv(graph);
   fold_requantize(graph);
+  fold_requantize_into_conv(graph);
   fold_quantized_add(graph);
   fold_quantize_dequantize(graph);
   hoist_quantize_dequantize(graph);

@@ -43,7 +43,13 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
     const dt x_type = xv.dtype == DType::u8 ? dt::u8 : dt::s8;
     // A folded QuantizeLinear (passes/fold_quantize_into_conv.cpp) makes the output uint8/int8.
     const Value& yv = graph.value(n.outputs[0]);
-    const dt y_type = yv.dtype == DType::u8 ? dt::u8 : yv.dtype == DType::i8 ? dt::s8 : dt::f32;
+    // The conv's own codes: a folded code table (passes/fold_requantize_into_conv.cpp) maps them to
+    // the output's afterwards, in place.
+    const dt y_type = !n.has("effvit.y_scale") ? dt::f32 : n.attr_int("effvit.y_signed", 0) ? dt::s8 : dt::u8;
+    if (n.has("effvit.table")) {
+      const std::vector<int64_t> table = n.attr_ints("effvit.table");
+      table_.assign(table.begin(), table.end());
+    }
     const float y_scale = n.attr_float("effvit.y_scale", 1.f);
     x_zero_ = static_cast<int32_t>(n.attr_int("effvit.x_zero_point", 0));
     y_zero_ = static_cast<int32_t>(n.attr_int("effvit.y_zero_point", 0));
@@ -192,16 +198,19 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
   void run(const TensorIn& in, const TensorOut& out) override {
     OmpThreadScope scope(threads_);
     run_reordered(in[0]->raw(), out[0]->raw());
-    if (!quantized_from_) return;
-    const auto* sums = static_cast<const float*>(quantized_from_.get_data_handle());
     const size_t n = static_cast<size_t>(out[0]->numel());
     const KernelTable& k = *hardware().kernels;
-    if (y_signed_) k.quantize_f32_s8(sums, static_cast<int8_t*>(out[0]->raw()), n, y_scale_, static_cast<float>(y_zero_));
-    else k.quantize_f32_u8(sums, static_cast<uint8_t*>(out[0]->raw()), n, y_scale_, static_cast<float>(y_zero_));
+    if (quantized_from_) {
+      const auto* sums = static_cast<const float*>(quantized_from_.get_data_handle());
+      if (y_signed_) k.quantize_f32_s8(sums, static_cast<int8_t*>(out[0]->raw()), n, y_scale_, static_cast<float>(y_zero_));
+      else k.quantize_f32_u8(sums, static_cast<uint8_t*>(out[0]->raw()), n, y_scale_, static_cast<float>(y_zero_));
+    }
+    if (!table_.empty()) k.lookup_u8(static_cast<const uint8_t*>(out[0]->raw()), table_.data(), static_cast<uint8_t*>(out[0]->raw()), n);
   }
 
  private:
   Tensor dequantized_w_, dequantized_b_;  // the float fallback's own
+  std::vector<uint8_t> table_;            // a folded code table, or empty
   std::shared_ptr<void> packed_, packed_low_;
   int32_t x_zero_ = 0, y_zero_ = 0;  // what the zero-point memories point at
   memory quantized_from_;              // the float fallback's sums before quantizing, or none
