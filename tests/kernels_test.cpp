@@ -99,6 +99,28 @@ TEST(KernelTables, ReluAndAddMatchReference) {
 
 // Row means (double sums, reassociated) within a float rounding of the serial double sum, and the
 // per-row scale bit-equal to the element loop; large magnitudes of both signs make cancellation.
+// The input check: finite extremes (the largest float, denormals, -0) pass; one NaN or infinity of
+// either sign anywhere (block edges included) fails it.
+TEST(KernelTables, AllFiniteFindsAnyNanOrInfinity) {
+  for (IsaTier tier : tables_to_test()) {
+    const KernelTable& k = kernels_for(tier);
+    for (const size_t n : {size_t{0}, size_t{1}, size_t{15}, size_t{1023}, size_t{1024}, size_t{1025}, size_t{5000}}) {
+      std::vector<float> x(n, 1.f);
+      for (size_t i = 0; i < n; i += 3) x[i] = i % 2 ? std::numeric_limits<float>::max() : -std::numeric_limits<float>::denorm_min();
+      if (n) x[n / 2] = -0.f;
+      EXPECT_TRUE(k.all_finite_f32(x.data(), n)) << k.isa << " n " << n;
+      for (const size_t at : {size_t{0}, n / 2, n > 1024 ? size_t{1024} : size_t{0}, n - 1})
+        for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                                -std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::quiet_NaN()}) {
+          if (!n) continue;
+          std::vector<float> y = x;
+          y[at] = bad;
+          EXPECT_FALSE(k.all_finite_f32(y.data(), n)) << k.isa << " n " << n << " at " << at << " " << bad;
+        }
+    }
+  }
+}
+
 TEST(KernelTables, RowMeanAndScaleRowsMatchReference) {
   std::mt19937 rng(73);
   std::uniform_real_distribution<float> big(-1e6f, 1e6f);

@@ -154,6 +154,8 @@ struct KernelTable {
   void (*affine_rows_f32)(const float* x, const float* scale, const float* shift, float* y, int64_t rows, int64_t len);
   // y[r][j] = x[r][j] * scale[j] + shift[j] (the channel innermost: NHWC).
   void (*affine_columns_f32)(const float* x, const float* scale, const float* shift, float* y, int64_t rows, int64_t len);
+  // Whether none of n floats is a NaN or an infinity (the Session's input check).
+  bool (*all_finite_f32)(const float* x, size_t n);
   // Lowers *lo and raises *hi to the smallest and largest of n floats (NaN ignored).
   void (*min_max_f32)(const float* x, size_t n, float* lo, float* hi);
   // y = float(x) over n bytes.

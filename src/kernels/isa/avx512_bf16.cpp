@@ -36,7 +36,7 @@ constexpr int kScoreRows = 2;
 }  // namespace avx512_bf16_kernels
 
 const KernelTable kKernelsAvx512Bf16 = {"avx512_bf16", avx512_bf16_kernels::relu_f32, avx512_bf16_kernels::add_f32,
-    avx512_bf16_kernels::relu_bf16, avx512_bf16_kernels::add_bf16, avx512_bf16_kernels::normalize_f32, avx512_bf16_kernels::row_mean_f32, avx512_bf16_kernels::scale_rows_f32, avx512_bf16_kernels::affine_rows_f32, avx512_bf16_kernels::affine_columns_f32, avx512_bf16_kernels::min_max_f32,
+    avx512_bf16_kernels::relu_bf16, avx512_bf16_kernels::add_bf16, avx512_bf16_kernels::normalize_f32, avx512_bf16_kernels::row_mean_f32, avx512_bf16_kernels::scale_rows_f32, avx512_bf16_kernels::affine_rows_f32, avx512_bf16_kernels::affine_columns_f32, avx512_bf16_kernels::all_finite_f32, avx512_bf16_kernels::min_max_f32,
     avx512_bf16_kernels::widen_u8_f32, avx512_bf16_kernels::widen_i32_f32, avx512_bf16_kernels::softmax_rows_f32, avx512_bf16_kernels::quantize_f32_u8,
     avx512_bf16_kernels::quantize_f32_s8, avx512_bf16_kernels::dequantize_u8_f32, avx512_bf16_kernels::dequantize_s8_f32, avx512_bf16_kernels::quantize_dequantize_f32, avx512_bf16_kernels::lookup_u8, avx512_bf16_kernels::nv12_row_f32, avx512_bf16_kernels::attention_head_f32,
     avx512_bf16_kernels::pointwise_conv_bf16, avx512_bf16_kernels::pointwise_conv_f32, avx512_bf16_kernels::plain_f32_to_blocked_bf16, avx512_bf16_kernels::blocked_bf16_to_plain_f32,
