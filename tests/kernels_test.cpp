@@ -166,6 +166,24 @@ TEST(KernelTables, TransposeMatchesReference) {
   }
 }
 
+// A few-channel image's codes to NHWC: every channel count to 9 (the specialised 1-4 and the
+// general loop), pixel counts around vector widths.
+TEST(KernelTables, PlanesToPixelsMatchesReference) {
+  std::mt19937 rng(57);
+  for (IsaTier tier : tables_to_test()) {
+    const KernelTable& k = kernels_for(tier);
+    for (int64_t channels = 1; channels <= 9; ++channels)
+      for (const int64_t pixels : {int64_t{1}, int64_t{15}, int64_t{64}, int64_t{65}, int64_t{1000}}) {
+        std::vector<uint8_t> x(static_cast<size_t>(channels * pixels)), y(x.size(), 0), want(x.size());
+        for (uint8_t& v : x) v = static_cast<uint8_t>(rng());
+        for (int64_t p = 0; p < pixels; ++p)
+          for (int64_t c = 0; c < channels; ++c) want[static_cast<size_t>(p * channels + c)] = x[static_cast<size_t>(c * pixels + p)];
+        k.planes_to_pixels_u8(x.data(), channels, pixels, y.data());
+        ASSERT_EQ(y, want) << k.isa << " channels " << channels << " pixels " << pixels;
+      }
+  }
+}
+
 // The float32 pointwise conv (tables from avx512 up) against sums in double: random shapes (odd block
 // counts, pixel counts around its 8-row passes), with and without bias and ReLU, and the ReLU of a
 // NaN pixel (+0, as relu_f32) beside the NaN it keeps without one.

@@ -204,6 +204,8 @@ struct KernelTable {
   // dst[r * dst_ld + c] = src[c * src_ld + r] for r < rows, c < cols: 4-byte elements moved
   // bit for bit (Transpose, in register tiles).
   void (*transpose_u32)(const uint32_t* src, int64_t rows, int64_t cols, int64_t src_ld, uint32_t* dst, int64_t dst_ld);
+  // y [pixels][channels] = x [channels][pixels], bytes (a few-channel image's codes to NHWC).
+  void (*planes_to_pixels_u8)(const uint8_t* x, int64_t channels, int64_t pixels, uint8_t* y);
   // y = QuantizeLinear(DequantizeLinear(a) + DequantizeLinear(b)) over n 8-bit codes, each step
   // the op's own float operation in order, bit-equal to the four ops.
   void (*add_requantize_8bit)(const void* a, const void* b, void* y, size_t n, const AddRequantizeParams& p);

@@ -50,3 +50,23 @@ static void transpose_u32(const uint32_t* src, int64_t rows, int64_t cols, int64
   for (int64_t r = full_r; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) dst[r * dst_ld + c] = src[c * src_ld + r];
 }
+
+// x [channels][pixels] bytes -> y [pixels][channels]: a few-channel image's codes (the RGB stem)
+// interleaved. Register tiles need 8 channels; with the channel count a constant the compiler
+// vectorises the interleave instead (3 channels, 224x224: ~3 us at avx512, 5 at avx2).
+template <int C>
+static void interleave_planes_u8(const uint8_t* x, int64_t pixels, uint8_t* y) {
+  for (int64_t p = 0; p < pixels; ++p)
+    for (int c = 0; c < C; ++c) y[p * C + c] = x[c * pixels + p];
+}
+static void planes_to_pixels_u8(const uint8_t* x, int64_t channels, int64_t pixels, uint8_t* y) {
+  switch (channels) {
+    case 1: __builtin_memcpy(y, x, static_cast<size_t>(pixels)); return;
+    case 2: interleave_planes_u8<2>(x, pixels, y); return;
+    case 3: interleave_planes_u8<3>(x, pixels, y); return;
+    case 4: interleave_planes_u8<4>(x, pixels, y); return;
+    default:
+      for (int64_t p = 0; p < pixels; ++p)
+        for (int64_t c = 0; c < channels; ++c) y[p * channels + c] = x[c * pixels + p];
+  }
+}

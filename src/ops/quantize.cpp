@@ -185,6 +185,9 @@ class PerTensorKernel final : public Kernel {
 // from NHWC codes to plain float32. Per image, the floats are transposed (register tiles) and
 // quantized or dequantized contiguously through a workspace: the oneDNN reorder each conv ran on
 // its codes (81 per M5 run, 0.25 ms) is gone.
+// Transposes move floats in 8x8 register tiles; fewer channels than that run scalar.
+constexpr int64_t kTileChannels = 8;
+
 class PerTensorConvertingKernel final : public Kernel {
  public:
   PerTensorConvertingKernel(const PerTensor& p, bool quantize, const Shape& shape)
@@ -195,7 +198,14 @@ class PerTensorConvertingKernel final : public Kernel {
     const int64_t per_image = channels_ * pixels_;
     const size_t n = static_cast<size_t>(per_image);
     for (int64_t b = 0; b < images_; ++b) {
-      if (quantize_) {
+      if (quantize_ && channels_ < kTileChannels) {
+        // Quantized in order, then the codes [C][HW] -> [HW][C].
+        const float* x = in[0]->data<float>() + b * per_image;
+        auto* codes = reinterpret_cast<uint8_t*>(floats_);
+        if (p_.is_signed) kernels_.quantize_f32_s8(x, reinterpret_cast<int8_t*>(codes), n, p_.scale, p_.zero_point);
+        else kernels_.quantize_f32_u8(x, codes, n, p_.scale, p_.zero_point);
+        kernels_.planes_to_pixels_u8(codes, channels_, pixels_, static_cast<uint8_t*>(out[0]->raw()) + b * per_image);
+      } else if (quantize_) {
         // [C][HW] -> [HW][C], then quantized in order.
         const float* x = in[0]->data<float>() + b * per_image;
         kernels_.transpose_u32(reinterpret_cast<const uint32_t*>(x), pixels_, channels_, pixels_, reinterpret_cast<uint32_t*>(floats_),

@@ -90,19 +90,21 @@ int assign_nhwc_layout(Graph& g) {
   }
 
   // A per-tensor Quantize/DequantizeLinear between plain float32 and NHWC codes converts the
-  // layout itself: no reorder on either side. Only with a register tile's worth of channels (8):
-  // its transposes run scalar below that, and the stem's 3-channel image quantized 3x slower than
-  // the reorder it saved.
+  // layout itself: no reorder on either side. A DequantizeLinear only with a register tile's worth
+  // of channels (8): its float transposes run scalar below that (the stem's 3-channel image went
+  // 3x slower than the reorder it saved). A QuantizeLinear interleaves a few channels' codes
+  // instead (ops/quantize.cpp).
   constexpr int64_t kMinConvertedChannels = 8;
-  auto convertible = [&](const Value& floats) {
-    return is_activation(floats) && floats.shape[1] >= kMinConvertedChannels && floats.layout == Layout::Plain && !floats.is_constant;
+  auto convertible = [&](const Value& floats, bool quantize) {
+    return is_activation(floats) && (quantize || floats.shape[1] >= kMinConvertedChannels) && floats.layout == Layout::Plain &&
+           !floats.is_constant;
   };
-  auto from_plain_floats = [&](const Node& q) { return convertible(g.value(q.inputs[0])); };
+  auto from_plain_floats = [&](const Node& q) { return convertible(g.value(q.inputs[0]), true); };
   auto converts = [&](const Node& n) {
     const Value& x = g.value(n.inputs[0]);
     const Value& y = g.value(n.outputs[0]);
     if (per_tensor_quantize(n, g)) return from_plain_floats(n) && y.layout == Layout::Nhwc;
-    return per_tensor_dequantize(n, g) && x.layout == Layout::Nhwc && (x.dtype == DType::u8 || x.dtype == DType::i8) && convertible(y);
+    return per_tensor_dequantize(n, g) && x.layout == Layout::Nhwc && (x.dtype == DType::u8 || x.dtype == DType::i8) && convertible(y, false);
   };
   int changed = 0;
   for (const Node& n : g.nodes) {

@@ -40,6 +40,6 @@ const KernelTable kKernelsAvx512Bf16 = {"avx512_bf16", avx512_bf16_kernels::relu
     avx512_bf16_kernels::widen_u8_f32, avx512_bf16_kernels::widen_i32_f32, avx512_bf16_kernels::softmax_rows_f32, avx512_bf16_kernels::quantize_f32_u8,
     avx512_bf16_kernels::quantize_f32_s8, avx512_bf16_kernels::dequantize_u8_f32, avx512_bf16_kernels::dequantize_s8_f32, avx512_bf16_kernels::quantize_dequantize_f32, avx512_bf16_kernels::lookup_u8, avx512_bf16_kernels::nv12_row_f32, avx512_bf16_kernels::attention_head_f32,
     avx512_bf16_kernels::pointwise_conv_bf16, avx512_bf16_kernels::pointwise_conv_f32, avx512_bf16_kernels::plain_f32_to_blocked_bf16, avx512_bf16_kernels::blocked_bf16_to_plain_f32,
-    avx512_bf16_kernels::transpose_u32, avx512_bf16_kernels::add_requantize_8bit, avx512_bf16_kernels::pointwise_conv_8bit};
+    avx512_bf16_kernels::transpose_u32, avx512_bf16_kernels::planes_to_pixels_u8, avx512_bf16_kernels::add_requantize_8bit, avx512_bf16_kernels::pointwise_conv_8bit};
 
 }  // namespace effvit
