@@ -662,6 +662,13 @@ TEST(KernelTables, LookupMatchesReference) {
         k.lookup_u8(x.data() + 3, table, y.data() + 3, n);
         for (size_t i = 0; i < n; ++i) ASSERT_EQ(y[i + 3], table[x[i + 3]]) << k.isa << " n " << n << " i " << i;
         ASSERT_EQ(y[2], 0xa5) << "wrote before the start";
+        // The VBMI build where this CPU can run it; it must not write past the end either.
+        if (!k.lookup_u8_vbmi || !__builtin_cpu_supports("avx512vbmi")) continue;
+        std::vector<uint8_t> z(n + 4, 0xa5);
+        k.lookup_u8_vbmi(x.data() + 3, table, z.data() + 3, n);
+        for (size_t i = 0; i < n; ++i) ASSERT_EQ(z[i + 3], table[x[i + 3]]) << k.isa << " vbmi n " << n << " i " << i;
+        ASSERT_EQ(z[2], 0xa5) << "vbmi wrote before the start";
+        ASSERT_EQ(z[n + 3], 0xa5) << "vbmi wrote past the end";
       }
     }
   }

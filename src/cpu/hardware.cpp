@@ -125,6 +125,7 @@ Hardware decide() {
                 isa_tier_name(dnnl_tier) + " before effvit loaded (load a model before using oneDNN directly)");
   info.channel_block = channel_block_for(info.tier);
   hw.kernels = &kernels_for(info.tier);
+  hw.lookup_u8 = hw.kernels->lookup_u8_vbmi && __builtin_cpu_supports("avx512vbmi") ? hw.kernels->lookup_u8_vbmi : hw.kernels->lookup_u8;
   return hw;
 }
 

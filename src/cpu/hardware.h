@@ -3,6 +3,9 @@
 // itself.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+
 #include <optional>
 #include <string_view>
 
@@ -15,6 +18,8 @@ struct KernelTable;
 struct Hardware {
   HardwareInfo info;
   const KernelTable* kernels = nullptr;  // effvit's own micro-kernels built for info.tier
+  // kernels->lookup_u8, or its AVX512-VBMI build where the table has one and the CPU has VBMI.
+  void (*lookup_u8)(const uint8_t* x, const uint8_t* table, uint8_t* y, size_t n) = nullptr;
 
   bool has(IsaTier t) const { return info.tier >= t; }
 };

@@ -176,6 +176,9 @@ struct KernelTable {
   void (*quantize_dequantize_f32)(const float* x, float* y, size_t n, const QuantizeDequantizeParams& p);
   // y[i] = table[x[i]] over n bytes (effvit.Requantize: any function of one 8-bit code).
   void (*lookup_u8)(const uint8_t* x, const uint8_t* table, uint8_t* y, size_t n);
+  // The same with AVX512-VBMI's byte permutes (64 bytes in four instructions), for CPUs of the
+  // table's tier that also have VBMI (Hardware::lookup_u8 picks it). Null below avx512_bf16.
+  void (*lookup_u8_vbmi)(const uint8_t* x, const uint8_t* table, uint8_t* y, size_t n);
   // One NV12 row to R, G, B float rows (integers 0..255, exactly the reference op's): luma is the
   // row's `width` Y bytes, chroma its interleaved U V pairs; width is even.
   void (*nv12_row_f32)(const uint8_t* luma, const uint8_t* chroma, int64_t width, float* r, float* g, float* b);

@@ -59,7 +59,7 @@ void compute_requantize(const Node& n, const TensorIn& in, const TensorOut& out)
 class RequantizeKernel final : public Kernel {
  public:
   RequantizeKernel(const Tensor& table, int64_t count, int threads)
-      : table_(table), count_(count), threads_(threads), lookup_(hardware().kernels->lookup_u8) {}
+      : table_(table), count_(count), threads_(threads), lookup_(hardware().lookup_u8) {}
   void run(const TensorIn& in, const TensorOut& out) override {
     const auto* x = static_cast<const uint8_t*>(in[0]->raw());
     auto* y = static_cast<uint8_t*>(out[0]->raw());

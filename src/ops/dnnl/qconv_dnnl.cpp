@@ -205,7 +205,7 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
       if (y_signed_) k.quantize_f32_s8(sums, static_cast<int8_t*>(out[0]->raw()), n, y_scale_, static_cast<float>(y_zero_));
       else k.quantize_f32_u8(sums, static_cast<uint8_t*>(out[0]->raw()), n, y_scale_, static_cast<float>(y_zero_));
     }
-    if (!table_.empty()) k.lookup_u8(static_cast<const uint8_t*>(out[0]->raw()), table_.data(), static_cast<uint8_t*>(out[0]->raw()), n);
+    if (!table_.empty()) hardware().lookup_u8(static_cast<const uint8_t*>(out[0]->raw()), table_.data(), static_cast<uint8_t*>(out[0]->raw()), n);
   }
 
  private:
