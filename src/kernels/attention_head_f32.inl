@@ -139,23 +139,20 @@ static void attention_head_f32(const AttentionHeadDims& d, const float* qkv, con
     v = s.v;
   }
 
-  // q, pixel-major inside a zero border (quantised to the grid first when the model says so).
+  // q quantised to the grid first when the model says so: in its own layout, whole vectors (s.q
+  // is free until the depthwise conv writes it).
+  if (d.q_step > 0.f) {
+    const QuantizeDequantizeParams grid{d.q_step, d.q_zero, d.q_lo, d.q_hi, d.q_step, d.q_zero};
+    quantize_dequantize_f32(q, s.q, static_cast<size_t>(kd * n), grid);
+    q = s.q;
+  }
+  // Then pixel-major inside a zero border.
   for (int64_t i = 0; i < padded_pixels * kd; ++i) s.q_padded[i] = 0.f;
   for (int64_t y = 0; y < h; ++y)
     for (int64_t x = 0; x < w; ++x) {
       const float* src = q + y * w + x;
       float* dst = s.q_padded + ((y + d.pad_top) * padded_w + x + d.pad_left) * kd;
-      if (d.q_step > 0.f) {
-        for (int64_t c = 0; c < kd; ++c) {
-          float t = src[c * n] / d.q_step;
-          t = (t == t ? __builtin_rintf(t) : 0.f) + d.q_zero;
-          t = t > d.q_lo ? t : d.q_lo;
-          t = t < d.q_hi ? t : d.q_hi;
-          dst[c] = (t - d.q_zero) * d.q_step;
-        }
-      } else {
-        for (int64_t c = 0; c < kd; ++c) dst[c] = src[c * n];
-      }
+      for (int64_t c = 0; c < kd; ++c) dst[c] = src[c * n];
     }
   // Depthwise conv, channel vectors, up to eight pixels of a row at a time: each pixel is an
   // independent chain of multiply-adds over the taps (one pixel alone waits on its previous tap
