@@ -204,7 +204,7 @@ void BM_pointwise_8bit(benchmark::State& state, ConvShape s, bool cold) {
     state.SkipWithError("no 8-bit pointwise kernel at this tier (avx512_bf16 and up)");
     return;
   }
-  const Pointwise8bitDims d{s.in_c, s.out_c, s.hw * s.hw, Pointwise8bitOutput::u8, true, 128.f, nullptr};
+  const Pointwise8bitDims d{s.in_c, s.out_c, s.hw * s.hw, Pointwise8bitOutput::u8, true, 128.f, nullptr, nullptr, {}};
   std::mt19937 rng(1);
   std::vector<int8_t> w(static_cast<size_t>(s.in_c * s.out_c));
   for (int8_t& v : w) v = static_cast<int8_t>(rng());

@@ -319,7 +319,7 @@ TEST(KernelTables, PointwiseConvBf16MatchesReference) {
 // block counts, pixel counts around its 8-row passes), codes over their whole range (255 x -128
 // products, which vpdpbusd must sum without saturating), every output kind with and without ReLU,
 // scales that put outputs on exact rounding ties (to even) and far past the 8-bit and int32 ranges;
-// 8-bit codes also through a random table.
+// 8-bit codes also through a random table, and summed with a random residual.
 TEST(KernelTables, PointwiseConv8bitMatchesReference) {
   std::mt19937 rng(91);
   int tables = 0;
@@ -335,7 +335,7 @@ TEST(KernelTables, PointwiseConv8bitMatchesReference) {
           for (const int scaling : {0, 1, 2}) {  // 0: ordinary, 1: half-integer ties, 2: far out of range
             const bool eight_bit = output == Pointwise8bitOutput::u8 || output == Pointwise8bitOutput::s8;
             const float y_zero = output == Pointwise8bitOutput::u8 ? static_cast<float>(rng() % 256) : 0.f;
-            const Pointwise8bitDims d{in_c, out_c, pixels, output, relu, y_zero, nullptr};
+            const Pointwise8bitDims d{in_c, out_c, pixels, output, relu, y_zero, nullptr, nullptr, {}};
             std::vector<uint8_t> x(static_cast<size_t>(pixels * in_c));
             std::vector<int8_t> w(static_cast<size_t>(out_c * in_c));
             std::vector<int32_t> offset(static_cast<size_t>(out_c));
@@ -357,6 +357,22 @@ TEST(KernelTables, PointwiseConv8bitMatchesReference) {
             with_table.table = table.data();
             if (eight_bit)
               k.pointwise_conv_8bit(with_table, x.data(), packed.data(), offset.data(), scale.data(), y_table.data(), 0, pointwise_8bit_pairs(d));
+            // And summed with a residual (a folded effvit.QuantizedAdd): the add kernel's bytes on the
+            // codes above. Scales with ties (halves), signed and unsigned residuals and sums.
+            std::vector<uint8_t> residual(y8.size()), y_sum(y8.size(), 77), want_sum(y8.size());
+            for (uint8_t& v : residual) v = static_cast<uint8_t>(rng());
+            const bool residual_signed = rng() % 2, sum_signed = rng() % 2;
+            Pointwise8bitDims with_residual = d;
+            with_residual.residual = residual.data();
+            with_residual.add = AddRequantizeParams{scaling == 1 ? 0.5f : 0.031f, output == Pointwise8bitOutput::u8 ? y_zero : 0.f,
+                                                    scaling == 1 ? 0.25f : 0.017f, residual_signed ? -3.f : 130.f,
+                                                    scaling == 1 ? 0.5f : 0.043f, sum_signed ? 2.f : 121.f,
+                                                    output == Pointwise8bitOutput::s8, residual_signed, sum_signed};
+            if (eight_bit) {
+              k.pointwise_conv_8bit(with_residual, x.data(), packed.data(), offset.data(), scale.data(), y_sum.data(), 0, pointwise_8bit_pairs(d));
+              k.add_requantize_8bit(y8.data(), residual.data(), want_sum.data(), y8.size(), with_residual.add);
+              ASSERT_EQ(y_sum, want_sum) << k.isa << " residual, " << in_c << "->" << out_c << " x " << pixels << " scaling " << scaling;
+            }
             for (int64_t oc = 0; oc < out_c; ++oc)
               for (int64_t p = 0; p < pixels; ++p) {
                 int64_t sum = offset[static_cast<size_t>(oc)];

@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "cpu/hardware.h"
+#include "ops/conv.h"
 #include "passes/passes.h"
 #include "runtime/plan.h"
 #include "test_util.h"
@@ -939,6 +940,66 @@ TEST(FoldRequantizeIntoConv, LeavesCodesThatOthersRead) {
   std::mt19937 rng(132);
   Graph g = conv_requantize_chain(1, DType::u8, "Relu", true, rng);
   EXPECT_EQ(fold_requantize_into_conv(g), 0);
+}
+
+// An integer conv whose 8-bit codes only an effvit.QuantizedAdd reads adds the residual itself:
+// the same bytes as before, in the reference and in the plan, for a 1x1 conv on one pixel (effvit's
+// 8-bit pointwise kernel where the CPU has it) and on 5x5 pixels (oneDNN's conv, then the add
+// kernel), the conv's codes as either operand, each residual and sum type. Scales put sums on ties.
+Graph conv_add_chain(int64_t hw, bool conv_first, DType residual, DType sum, bool codes_also_output, std::mt19937& rng) {
+  GraphBuilder b;
+  const int64_t c = 32;
+  const ValueId x = b.input("x", DType::u8, {1, c, hw, hw});
+  const ValueId r = b.input("r", residual, {1, c, hw, hw});
+  std::vector<int8_t> w(static_cast<size_t>(c * c));
+  for (int8_t& v : w) v = static_cast<int8_t>(rng());
+  std::vector<float> w_scale(static_cast<size_t>(c));
+  for (float& v : w_scale) v = 0.001f * static_cast<float>(1 + rng() % 9);
+  const ValueId codes = b.node("Conv", {x, b.constant("w", Tensor::from_vector<int8_t>({c, c, 1, 1}, w)), kNoValue, b.constant("ws", f32s({c}, w_scale))},
+                               Attrs{{"effvit.x_scale", float_attr(0.02f)}, {"effvit.y_scale", float_attr(0.25f)}, {"effvit.y_zero_point", int_attr(120)}});
+  if (codes_also_output) b.output(codes);
+  const auto zero = [&](const char* name, DType t, int v) {
+    return t == DType::i8 ? b.constant(name, Tensor::from_vector<int8_t>({}, {static_cast<int8_t>(v - 128)}))
+                          : b.constant(name, Tensor::from_vector<uint8_t>({}, {static_cast<uint8_t>(v)}));
+  };
+  const std::vector<ValueId> own{codes, b.constant("sc", f32s({}, {0.25f})), zero("zc", DType::u8, 120)};
+  const std::vector<ValueId> other{r, b.constant("sr", f32s({}, {0.125f})), zero("zr", residual, 131)};
+  const std::vector<ValueId>& first = conv_first ? own : other;
+  const std::vector<ValueId>& second = conv_first ? other : own;
+  b.output(b.node("effvit.QuantizedAdd", {first[0], first[1], first[2], second[0], second[1], second[2], b.constant("sy", f32s({}, {0.5f})),
+                                          zero("zy", sum, 125)}));
+  return specialize(b.graph, {{1, c, hw, hw}, {1, c, hw, hw}});
+}
+
+TEST(FoldQuantizedAddIntoConv, TheConvAddsTheResidual) {
+  std::mt19937 rng(133);
+  for (const int64_t hw : {int64_t{1}, int64_t{5}})
+    for (const bool conv_first : {true, false})
+      for (DType residual : {DType::u8, DType::i8})
+        for (DType sum : {DType::u8, DType::i8}) {
+          SCOPED_TRACE(std::to_string(hw) + "x" + std::to_string(hw) + (conv_first ? " conv first " : " residual first ") +
+                       dtype_name(residual) + " -> " + dtype_name(sum));
+          const Graph before = conv_add_chain(hw, conv_first, residual, sum, false, rng);
+          Graph after = before;
+          ASSERT_EQ(fold_quantized_add_into_conv(after), 1);
+          ASSERT_EQ(after.nodes.size(), 1u);
+          EXPECT_EQ(after.nodes[0].op, "Conv");
+          EXPECT_TRUE(has_residual(after.nodes[0]));
+          for (int trial = 0; trial < 3; ++trial) {
+            Tensor x(DType::u8, {1, 32, hw, hw}), r(residual, {1, 32, hw, hw});
+            for (int64_t i = 0; i < x.numel(); ++i) static_cast<uint8_t*>(x.raw())[i] = static_cast<uint8_t>(rng());
+            for (int64_t i = 0; i < r.numel(); ++i) static_cast<uint8_t*>(r.raw())[i] = static_cast<uint8_t>(rng());
+            // Plan against plan, as for the folded Requantize above.
+            expect_identical(interpret(after, {x, r}).at(0), interpret(before, {x, r}).at(0), "reference");
+            expect_identical(Plan(after, KernelOptions{}).run({x, r}).at(0), Plan(before, KernelOptions{}).run({x, r}).at(0), "plan");
+          }
+        }
+}
+
+TEST(FoldQuantizedAddIntoConv, LeavesCodesThatOthersRead) {
+  std::mt19937 rng(134);
+  Graph g = conv_add_chain(1, true, DType::u8, DType::u8, true, rng);
+  EXPECT_EQ(fold_quantized_add_into_conv(g), 0);
 }
 
 // DequantizeLinear(a), DequantizeLinear(b) -> Add -> QuantizeLinear (a QDQ file's residual

@@ -114,7 +114,7 @@ void pack_pointwise_f32_weight(const PointwiseConvDims& d, const float* weight, 
 //              by a ReLU (a ReLU before the quantization: y_zero is the real value 0);
 //   float out: float(s) * scale[c], then max(., 0) with a ReLU.
 // An 8-bit output code then goes through `table` when there is one (y = table[code's byte]: a
-// folded effvit.Requantize). Trivial on purpose (see AttentionHeadDims).
+// folded effvit.Requantize), or is added to a residual. Trivial on purpose (see AttentionHeadDims).
 enum class Pointwise8bitOutput : int { u8, s8, f32_nhwc, f32_plain };
 struct Pointwise8bitDims {
   int64_t in_c, out_c, pixels;
@@ -122,6 +122,10 @@ struct Pointwise8bitDims {
   bool relu;
   float y_zero;          // 8-bit outputs: the output zero point
   const uint8_t* table;  // 8-bit outputs: 256 bytes, or null
+  // 8-bit outputs without a table: the codes then summed with this residual ([pixels][out_c], this
+  // image's) as add_requantize_8bit sums them (a: the codes, b: the residual), or null.
+  const void* residual;
+  AddRequantizeParams add;
 };
 // Per pair of output blocks (the last alone when out_c / 16 is odd), [in_c / 4][32 output channels]
 // [4 input channels] int8 ([in_c / 4][16][4] for a lone last block): the order the kernel reads them.

@@ -41,6 +41,23 @@ static inline __m512i look_up_bytes(const ByteTable& t, __m512i q) {
   return _mm512_and_si512(_mm512_srlv_epi32(picked, shift), _mm512_set1_epi32(255));
 }
 
+// QuantizeLinear(DequantizeLinear(q) + DequantizeLinear(residual)) for 16 codes, each step the
+// float operation add_requantize_8bit does, in its order, so the bytes are a separate
+// effvit.QuantizedAdd's. The explicit-rounding forms are opaque to the compiler: the kernel flags
+// would otherwise let it fuse a product into the sum (one rounding fewer) or reassociate.
+static inline __m128i add_residual(const AddRequantizeParams& p, __m512i q, const uint8_t* residual) {
+  constexpr int kAsIs = _MM_FROUND_CUR_DIRECTION;
+  const __m128i r = _mm_loadu_si128(reinterpret_cast<const __m128i*>(residual));
+  const __m512 b = _mm512_cvtepi32_ps(p.b_signed ? _mm512_cvtepi8_epi32(r) : _mm512_cvtepu8_epi32(r));
+  const __m512 a_real =
+      _mm512_mul_round_ps(_mm512_sub_round_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(p.a_zero), kAsIs), _mm512_set1_ps(p.a_scale), kAsIs);
+  const __m512 b_real = _mm512_mul_round_ps(_mm512_sub_round_ps(b, _mm512_set1_ps(p.b_zero), kAsIs), _mm512_set1_ps(p.b_scale), kAsIs);
+  const __m512 v = _mm512_div_round_ps(_mm512_add_round_ps(a_real, b_real, kAsIs), _mm512_set1_ps(p.y_scale), kAsIs);
+  __m512 y = _mm512_add_ps(_mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), _mm512_set1_ps(p.y_zero));
+  y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(p.y_signed ? -128.f : 0.f)), _mm512_set1_ps(p.y_signed ? 127.f : 255.f));
+  return _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(y));
+}
+
 template <int NB, int R>
 static void pointwise_rows_8bit(const Pointwise8bitDims& d, const uint8_t* x, const int8_t* w, const int32_t* offset, const float* scale,
                                 void* y, int64_t ob, int64_t p0) {
@@ -85,9 +102,10 @@ static void pointwise_rows_8bit(const Pointwise8bitDims& d, const uint8_t* x, co
         // the wrong way.
         const __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_fmadd_ps(sum, sc, zero_point), lo), hi);
         const __m512i q = _mm512_cvtps_epi32(v);  // round half to even (the default MXCSR)
-        const __m128i bytes = d.table ? _mm512_cvtepi32_epi8(look_up_bytes(table, q))
-                              : is_signed ? _mm512_cvtsepi32_epi8(q)
-                                          : _mm512_cvtusepi32_epi8(q);
+        const __m128i bytes = d.table      ? _mm512_cvtepi32_epi8(look_up_bytes(table, q))
+                              : d.residual ? add_residual(d.add, q, static_cast<const uint8_t*>(d.residual) + p * d.out_c + oc)
+                              : is_signed  ? _mm512_cvtsepi32_epi8(q)
+                                           : _mm512_cvtusepi32_epi8(q);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(static_cast<uint8_t*>(y) + p * d.out_c + oc), bytes);
         continue;
       }

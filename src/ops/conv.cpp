@@ -5,6 +5,7 @@
 #include "ops/pointwise_conv_8bit.h"
 #include "ops/pointwise_conv_bf16.h"
 #include "ops/pointwise_conv_f32.h"
+#include "ops/quantized_add.h"
 #include "ops/registry_decls.h"
 
 namespace effvit {
@@ -92,10 +93,28 @@ void infer_conv(InferContext& c) {
   if (is_quantized_conv(c.node) && c.shape(3) != Shape{g.out_c}) c.fail("weight scales must be one per output channel");
   if (c.node.has("effvit.table") && (!c.node.has("effvit.y_scale") || c.node.attr_ints("effvit.table").size() != 256))
     c.fail("an integer conv's code table needs 8-bit output and 256 entries");
-  const DType out = !c.node.has("effvit.y_scale")                ? DType::f32
-                    : c.node.has("effvit.table")                 ? (c.node.attr_int("effvit.table_signed", 0) ? DType::i8 : DType::u8)
-                    : c.node.attr_int("effvit.y_signed", 0) ? DType::i8 : DType::u8;
-  c.set_output(0, out, {g.batch, g.out_c, g.out_h, g.out_w});
+  DType out = !c.node.has("effvit.y_scale")   ? DType::f32
+              : c.node.has("effvit.table")    ? (c.node.attr_int("effvit.table_signed", 0) ? DType::i8 : DType::u8)
+              : c.node.attr_int("effvit.y_signed", 0) ? DType::i8 : DType::u8;
+  if (has_residual(c.node)) {
+    // The folded effvit.QuantizedAdd's checks (ops/quantized_add.cpp), the conv's codes as one operand.
+    const auto eight_bit = [](DType t) { return t == DType::u8 || t == DType::i8; };
+    if (c.node.inputs.size() != kConvResidual + 7 || !c.node.has("effvit.y_scale") || c.node.has("effvit.table") ||
+        !eight_bit(c.input(kConvResidual).dtype))
+      c.fail("an integer conv's residual needs 8-bit output, an 8-bit residual and its six grid parameters");
+    for (size_t i : {kConvResidual + 1, kConvResidual + 3, kConvResidual + 5})
+      if (c.input(i).dtype != DType::f32 || shape_numel(c.shape(i)) != 1) c.fail("residual scales must be float32 scalars");
+    if (c.input(kConvResidual + 2).dtype != c.input(kConvResidual).dtype || c.input(kConvResidual + 4).dtype != out ||
+        !eight_bit(c.input(kConvResidual + 6).dtype))
+      c.fail("residual zero points must be 8-bit, of their codes' types");
+    for (size_t i : {kConvResidual + 2, kConvResidual + 4, kConvResidual + 6})
+      if (shape_numel(c.shape(i)) != 1) c.fail("residual zero points must be scalars");
+    out = c.input(kConvResidual + 6).dtype;
+  }
+  const Shape y{g.batch, g.out_c, g.out_h, g.out_w};
+  if (has_residual(c.node) && c.shape(kConvResidual) != y)
+    c.fail("residual " + shape_str(c.shape(kConvResidual)) + " differs from the output " + shape_str(y));
+  c.set_output(0, out, y);
 }
 
 void compute_float_conv(const Node& n, const TensorIn& in, const TensorOut& out);
@@ -130,6 +149,16 @@ void compute_quantized_conv(const Node& n, const TensorIn& in, const TensorOut& 
                                    : Tensor::from_vector<uint8_t>({}, {static_cast<uint8_t>(n.attr_int("effvit.y_zero_point", 0))});
   Node q;
   q.op = "QuantizeLinear";
+  if (has_residual(n)) {
+    // A folded effvit.QuantizedAdd (passes/fold_quantized_add_into_conv.cpp): its reference on the codes.
+    Tensor codes(signed_codes ? DType::i8 : DType::u8, out[0]->shape());
+    find_op(q.op)->compute(q, {&y, &scale, &zero}, {&codes});
+    const size_t r = kConvResidual;
+    Node add;
+    add.op = "effvit.QuantizedAdd";
+    find_op(add.op)->compute(add, {&codes, in[r + 3], in[r + 4], in[r], in[r + 1], in[r + 2], in[r + 5], in[r + 6]}, out);
+    return;
+  }
   if (!n.has("effvit.table")) {
     find_op(q.op)->compute(q, {&y, &scale, &zero}, out);
     return;
@@ -189,6 +218,13 @@ std::unique_ptr<Kernel> create_conv(const Node& n, const Graph& graph, const Ker
 }
 
 }  // namespace
+
+AddRequantizeParams residual_add_params(const Node& n, const Graph& g) {
+  const std::vector<ValueId>& in = n.inputs;
+  const size_t r = kConvResidual;
+  return quantized_add_params(g, {in[r + 3], in[r + 4], in[r + 1], in[r + 2], in[r + 5], in[r + 6]},
+                              n.attr_int("effvit.y_signed", 0) ? DType::i8 : DType::u8, g.value(in[r]).dtype, g.value(n.outputs[0]).dtype);
+}
 
 const OpDef kConvOp{"Conv", infer_conv, compute_conv, create_conv};
 

@@ -1,6 +1,7 @@
 // Convolution geometry shared by the reference Conv and its oneDNN kernel.
 #pragma once
 
+#include "kernels/kernels.h"
 #include "ops/op.h"
 
 namespace effvit {
@@ -26,6 +27,15 @@ inline double conv_macs(const ConvGeometry& g) {
 // A Conv that passes/fold_qdq_into_conv.cpp made integer: inputs (uint8/int8 x, int8 w, int32
 // bias or none, float32 per-channel weight scales), attribute effvit.x_scale.
 inline bool is_quantized_conv(const Node& node) { return node.has("effvit.x_scale"); }
+
+// An integer conv with 8-bit output may add a residual to its codes
+// (passes/fold_quantized_add_into_conv.cpp), as effvit.QuantizedAdd does: inputs 4 to 10 are the
+// residual r, r's scale and zero point, the conv's own codes' scale and zero point as the sum reads
+// them, and the sum's scale and zero point; the output takes the sum's type.
+constexpr size_t kConvResidual = 4;
+inline bool has_residual(const Node& node) { return node.inputs.size() > kConvResidual && node.inputs[kConvResidual] != kNoValue; }
+// That sum's parameters (a: the conv's own codes, b: the residual), from the graph's constants.
+AddRequantizeParams residual_add_params(const Node& node, const Graph& graph);
 
 std::unique_ptr<Kernel> create_conv_dnnl(const Node& node, const Graph& graph, const KernelOptions& options);
 // Whether oneDNN's int8 conv at `tier` computes the exact integer sums for these operands: always

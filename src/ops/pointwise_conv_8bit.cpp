@@ -26,6 +26,8 @@ class PointwiseConv8bit final : public Kernel {
       table_.assign(table.begin(), table.end());
       dims_.table = table_.data();
     }
+    if (has_residual(n)) dims_.add = residual_add_params(n, graph);
+    residual_ = has_residual(n);
     const Pointwise8bitDims d = dims;
     const size_t n_weights = static_cast<size_t>(d.out_c * d.in_c);
     auto pack = [d, n_weights](const void* plain) {
@@ -67,7 +69,8 @@ class PointwiseConv8bit final : public Kernel {
   }
 
   std::string implementation() const override { return "int8 conv effvit pointwise_conv_8bit"; }
-  bool packed_input(size_t i) const override { return i >= 1; }
+  // The weights, bias and scales are packed, a residual's grids copied; the residual is read.
+  bool packed_input(size_t i) const override { return i >= 1 && i != kConvResidual; }
   size_t workspace_bytes() const override { return shift_x_ ? static_cast<size_t>(batch_ * dims_.in_c * dims_.pixels) : 0; }
   void bind_workspace(void* base) override { shifted_ = static_cast<uint8_t*>(base); }
 
@@ -83,10 +86,14 @@ class PointwiseConv8bit final : public Kernel {
     const size_t out_element = dims_.output == Pointwise8bitOutput::u8 || dims_.output == Pointwise8bitOutput::s8 ? 1 : sizeof(float);
     // Images inside the pair loop: a pair's weights, read from memory for the first image, come
     // from the cache for the others.
+    const auto* residual = residual_ ? static_cast<const uint8_t*>(in[kConvResidual]->raw()) : nullptr;
     parallel_for(threads_, pointwise_8bit_pairs(dims_), 1, [&](int64_t first, int64_t last) {
+      Pointwise8bitDims d = dims_;
       for (int64_t pair = first; pair < last; ++pair)
-        for (int64_t b = 0; b < batch_; ++b)
-          conv_(dims_, x + b * image_in, w, offset_.data(), scale_.data(), y + static_cast<size_t>(b * image_out) * out_element, pair, pair + 1);
+        for (int64_t b = 0; b < batch_; ++b) {
+          if (residual) d.residual = residual + b * image_out;
+          conv_(d, x + b * image_in, w, offset_.data(), scale_.data(), y + static_cast<size_t>(b * image_out) * out_element, pair, pair + 1);
+        }
     });
   }
 
@@ -99,6 +106,7 @@ class PointwiseConv8bit final : public Kernel {
   std::vector<int32_t> offset_;
   std::vector<float> scale_;
   std::vector<uint8_t> table_;  // a folded code table (dims_.table points here), or empty
+  bool residual_ = false;       // a folded residual Add reads input kConvResidual
   bool shift_x_ = false;
   uint8_t* shifted_ = nullptr;
 };
@@ -136,7 +144,12 @@ std::unique_ptr<Kernel> create_pointwise_conv_8bit(const Node& n, const Graph& g
     return nullptr;
   }
   const float y_zero = static_cast<float>(n.attr_int("effvit.y_zero_point", 0));
-  const Pointwise8bitDims dims{g.in_c, g.out_c, pixels, output, activation == "Relu", y_zero, nullptr};
+  if (has_residual(n)) {
+    if (!channels_last(graph.value(n.inputs[kConvResidual]), pixels)) return nullptr;
+    for (size_t i = kConvResidual + 1; i < n.inputs.size(); ++i)
+      if (!graph.is_constant(n.inputs[i])) return nullptr;
+  }
+  const Pointwise8bitDims dims{g.in_c, g.out_c, pixels, output, activation == "Relu", y_zero, nullptr, nullptr, {}};
   return std::make_unique<PointwiseConv8bit>(n, graph, dims, g.batch, options.weights, std::max(1, options.threads));
 }
 

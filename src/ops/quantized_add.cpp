@@ -11,6 +11,7 @@
 #include "kernels/kernels.h"
 #include "ops/op.h"
 #include "ops/parallel.h"
+#include "ops/quantized_add.h"
 #include "ops/registry_decls.h"
 
 namespace effvit {
@@ -40,15 +41,6 @@ void compute_quantized_add(const Node&, const TensorIn& in, const TensorOut& out
   find_op(op.op)->compute(op, {&a, &b}, {&sum});
   op.op = "QuantizeLinear";
   find_op(op.op)->compute(op, {&sum, in[6], in[7]}, out);
-}
-
-float scalar(const Graph& g, ValueId id) {
-  const Tensor& t = g.value(id).constant;
-  switch (t.dtype()) {
-    case DType::f32: return t.data<float>()[0];
-    case DType::u8: return static_cast<float>(t.data<uint8_t>()[0]);
-    default: return static_cast<float>(t.data<int8_t>()[0]);
-  }
 }
 
 class QuantizedAddKernel final : public Kernel {
@@ -81,13 +73,22 @@ std::unique_ptr<Kernel> create_quantized_add(const Node& n, const Graph& g, cons
     return nullptr;
   for (size_t i : {1, 2, 4, 5, 6, 7})
     if (!g.is_constant(n.inputs[i])) return nullptr;
-  const AddRequantizeParams p{scalar(g, n.inputs[1]), scalar(g, n.inputs[2]), scalar(g, n.inputs[4]),
-                              scalar(g, n.inputs[5]), scalar(g, n.inputs[6]), scalar(g, n.inputs[7]),
-                              a.dtype == DType::i8, b.dtype == DType::i8, y.dtype == DType::i8};
+  const AddRequantizeParams p =
+      quantized_add_params(g, {n.inputs[1], n.inputs[2], n.inputs[4], n.inputs[5], n.inputs[6], n.inputs[7]}, a.dtype, b.dtype, y.dtype);
   return std::make_unique<QuantizedAddKernel>(p, shape_numel(y.shape), options.threads);
 }
 
 }  // namespace
+
+AddRequantizeParams quantized_add_params(const Graph& g, const std::array<ValueId, 6>& grids, DType a, DType b, DType y) {
+  float v[6];
+  for (size_t i = 0; i < 6; ++i) {
+    const Tensor& t = g.value(grids[i]).constant;
+    v[i] = t.dtype() == DType::f32 ? t.data<float>()[0] : t.dtype() == DType::u8 ? static_cast<float>(t.data<uint8_t>()[0])
+                                                                                   : static_cast<float>(t.data<int8_t>()[0]);
+  }
+  return AddRequantizeParams{v[0], v[1], v[2], v[3], v[4], v[5], a == DType::i8, b == DType::i8, y == DType::i8};
+}
 
 const OpDef kQuantizedAddOp{"effvit.QuantizedAdd", infer_quantized_add, compute_quantized_add, create_quantized_add};
 

@@ -64,7 +64,7 @@ int assign_nhwc_layout(Graph& g) {
   // chain passes through, an Add, a Relu and a per-tensor Quantize/DequantizeLinear (another
   // tool's QDQ file puts DequantizeLinear -> Relu/Add -> QuantizeLinear between its convs).
   auto nhwc_reader = [&](const Node& r, ValueId id) {
-    if (r.op == "Conv" && is_quantized_conv(r)) return r.inputs[0] == id;
+    if (r.op == "Conv" && is_quantized_conv(r)) return r.inputs[0] == id || (has_residual(r) && r.inputs[kConvResidual] == id);
     if (r.op == "Add" || r.op == "Relu" || constant_batchnorm(r, g)) return true;
     if (r.op == "effvit.QuantizedAdd") return r.inputs[0] == id || r.inputs[3] == id;
     return (per_tensor_quantize(r, g) || per_tensor_dequantize(r, g) || requantize(r)) && r.inputs[0] == id;
@@ -84,7 +84,9 @@ int assign_nhwc_layout(Graph& g) {
     const bool into_chain = (n.op == "Conv" && is_quantized_conv(n)) || (elementwise && reaches[static_cast<size_t>(n.outputs[0])]);
     if (!into_chain) continue;
     for (size_t k = 0; k < n.inputs.size(); ++k) {
-      const bool data = n.op == "Add" ? k < 2 : n.op == "effvit.QuantizedAdd" ? quantized_add_operand(n, k) : k == 0;
+      const bool data = n.op == "Add"                    ? k < 2
+                        : n.op == "effvit.QuantizedAdd" ? quantized_add_operand(n, k)
+                                                        : k == 0 || (n.op == "Conv" && has_residual(n) && k == kConvResidual);
       if (data && n.inputs[k] != kNoValue) reaches[static_cast<size_t>(n.inputs[k])] = 1;
     }
   }
@@ -136,10 +138,12 @@ int assign_nhwc_layout(Graph& g) {
   }
   if (!changed) return 0;
 
-  // What each reader needs: integer Convs take their input in either layout; Add, Relu and
-  // QuantizeLinear take their output's; everything else plain.
+  // What each reader needs: integer Convs take their input in either layout and a residual in
+  // their output's; Add, Relu and QuantizeLinear take their output's; everything else plain.
   auto wants = [&](const Node& n, size_t input) {
     if (n.op == "Conv" && is_quantized_conv(n) && input == 0) return g.value(n.inputs[0]).layout;
+    // A conv's residual is added where its output is written.
+    if (n.op == "Conv" && has_residual(n) && input == kConvResidual) return g.value(n.outputs[0]).layout;
     if (input == 0 && converts(n)) return g.value(n.inputs[0]).layout;
     if (n.op == "Add" || n.op == "Relu" || quantized_add_operand(n, input) ||
         ((n.op == "QuantizeLinear" || n.op == "DequantizeLinear" || requantize(n) || n.op == "BatchNormalization") && input == 0))

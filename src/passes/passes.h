@@ -46,6 +46,9 @@ int fold_requantize(Graph& graph);
 // Integer Conv (8-bit output) -> effvit.Requantize -> the Conv maps its codes through the
 // Requantize's table (effvit.table, effvit.table_signed). Returns how many.
 int fold_requantize_into_conv(Graph& graph);
+// Integer Conv (8-bit output) -> effvit.QuantizedAdd -> the Conv adds the residual itself (its
+// inputs 4 to 10, ops/conv.h). Needs shapes. Returns how many.
+int fold_quantized_add_into_conv(Graph& graph);
 // DequantizeLinear(a), DequantizeLinear(b) -> Add -> QuantizeLinear on 8-bit per-tensor parameters
 // -> effvit.QuantizedAdd. Returns how many.
 int fold_quantized_add(Graph& graph);

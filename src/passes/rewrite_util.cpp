@@ -106,6 +106,7 @@ void optimize_structure(Graph& graph) {
 }
 
 void optimize_for_shapes(Graph& graph, int block, bool bf16) {
+  fold_quantized_add_into_conv(graph);
   fuse_attention_scores(graph);
   fuse_attention_head(graph);
   if (has_integer_conv(graph)) {

@@ -50,6 +50,8 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
       const std::vector<int64_t> table = n.attr_ints("effvit.table");
       table_.assign(table.begin(), table.end());
     }
+    // A folded residual Add (passes/fold_quantized_add_into_conv.cpp) runs on the codes afterwards.
+    if (has_residual(n)) residual_ = residual_add_params(n, graph);
     const float y_scale = n.attr_float("effvit.y_scale", 1.f);
     x_zero_ = static_cast<int32_t>(n.attr_int("effvit.x_zero_point", 0));
     y_zero_ = static_cast<int32_t>(n.attr_int("effvit.y_zero_point", 0));
@@ -205,12 +207,14 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
       if (y_signed_) k.quantize_f32_s8(sums, static_cast<int8_t*>(out[0]->raw()), n, y_scale_, static_cast<float>(y_zero_));
       else k.quantize_f32_u8(sums, static_cast<uint8_t*>(out[0]->raw()), n, y_scale_, static_cast<float>(y_zero_));
     }
+    if (residual_) k.add_requantize_8bit(out[0]->raw(), in[kConvResidual]->raw(), out[0]->raw(), n, *residual_);
     if (!table_.empty()) hardware().lookup_u8(static_cast<const uint8_t*>(out[0]->raw()), table_.data(), static_cast<uint8_t*>(out[0]->raw()), n);
   }
 
  private:
   Tensor dequantized_w_, dequantized_b_;  // the float fallback's own
   std::vector<uint8_t> table_;            // a folded code table, or empty
+  std::optional<AddRequantizeParams> residual_;  // a folded residual Add, or none
   std::shared_ptr<void> packed_, packed_low_;
   int32_t x_zero_ = 0, y_zero_ = 0;  // what the zero-point memories point at
   memory quantized_from_;              // the float fallback's sums before quantizing, or none
@@ -234,6 +238,12 @@ bool int8_conv_is_exact(IsaTier tier, DType activation, const Tensor& weights) {
 std::unique_ptr<Kernel> create_quantized_conv_dnnl(const Node& node, const Graph& graph, const KernelOptions& options, bool allow_int8) {
   // The input is plain or NHWC (passes/nhwc_layout.cpp): no pass makes a blocked quantized one.
   if (graph.value(node.inputs[0]).layout == Layout::Blocked) return nullptr;
+  // A residual is added element by element: in the output's layout, with constant grids.
+  if (has_residual(node)) {
+    if (graph.value(node.inputs[kConvResidual]).layout != graph.value(node.outputs[0]).layout) return nullptr;
+    for (size_t i = kConvResidual + 1; i < node.inputs.size(); ++i)
+      if (!graph.is_constant(node.inputs[i])) return nullptr;
+  }
   const DType x = graph.value(node.inputs[0]).dtype;
   const bool exact = options.int8_where_inexact || int8_conv_is_exact(hardware().info.tier, x, graph.value(node.inputs[1]).constant);
   // Without VNNI: uint8 activations split the weights; int8 ones have no exact int8 path there.

@@ -1,0 +1,45 @@
+// An integer Conv writing 8-bit codes that only an effvit.QuantizedAdd reads (a QDQ file's residual
+// connection after a block's last conv) computes the sum itself, while its codes are in registers:
+// the Add's other operand and the Add's grids become the conv's inputs 4 to 10 (ops/conv.h,
+// kConvResidual). The conv's codes are rounded as before and the sum from them exactly as the
+// QuantizedAdd computes it, so the bytes are unchanged; one pass over the tensor fewer.
+//
+//   integer Conv -> c -+
+//                      +-> effvit.QuantizedAdd -> y    ==>    integer Conv(x, w, b, ws, r, r grid, c grid, y grid) -> y
+//   r -----------------+
+// Needs shapes (the operands must match: no broadcast), so it runs with the shape-specific passes.
+#include "ops/conv.h"
+#include "passes/passes.h"
+
+namespace effvit {
+
+int fold_quantized_add_into_conv(Graph& g) {
+  const auto uses = g.use_counts();
+  const auto producer = g.producers();
+  std::vector<bool> is_output(g.values.size(), false);
+  for (ValueId id : g.outputs) is_output[static_cast<size_t>(id)] = true;
+  int folded = 0;
+  for (Node& add : g.nodes) {
+    if (add.op != "effvit.QuantizedAdd" || add.inputs.size() != 8) continue;
+    for (const size_t own : {size_t{0}, size_t{3}}) {
+      const ValueId codes = add.inputs[own], residual = add.inputs[3 - own];
+      const int p = producer[static_cast<size_t>(codes)];
+      if (p < 0 || codes == residual || uses[static_cast<size_t>(codes)] != 1 || is_output[static_cast<size_t>(codes)]) continue;
+      Node& conv = g.nodes[static_cast<size_t>(p)];
+      if (conv.op != "Conv" || !is_quantized_conv(conv) || !conv.has("effvit.y_scale") || conv.has("effvit.table") || has_residual(conv))
+        continue;
+      const Value& r = g.value(residual);
+      if (r.shape != g.value(codes).shape || r.shape != g.value(add.outputs[0]).shape) continue;
+      conv.inputs.resize(kConvResidual, kNoValue);
+      conv.inputs.insert(conv.inputs.end(), {residual, add.inputs[3 - own + 1], add.inputs[3 - own + 2], add.inputs[own + 1],
+                                             add.inputs[own + 2], add.inputs[6], add.inputs[7]});
+      absorb_consumer(conv, add);
+      ++folded;
+      break;
+    }
+  }
+  if (folded) g.remove_dead_nodes();
+  return folded;
+}
+
+}  // namespace effvit
