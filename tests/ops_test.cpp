@@ -1037,6 +1037,29 @@ TEST(Ops, MulScaleRowsMatchesReference) {
   }
 }
 
+// Sub of a per-row value (an image's per-channel mean, as `effvit quantize` writes a featuremap
+// model's input) runs as ShiftRows: bit-equal to the broadcast reference, zeros of both signs and
+// equal operands included; the mean first, or other broadcasts, keep the walk.
+TEST(Ops, SubShiftRowsMatchesReference) {
+  std::mt19937 rng(34);
+  const std::vector<std::pair<Shape, Shape>> cases = {{{1, 3, 224, 224}, {1, 3, 1, 1}}, {{2, 5, 3, 4}, {2, 5, 1, 1}},
+                                                      {{3, 17, 9}, {3, 1, 1}},           {{1, 4, 5}, {4, 1}},
+                                                      {{2, 3, 4}, {2, 3, 4}},            {{6, 4, 5}, {4, 1}}};
+  for (size_t c = 0; c < cases.size(); ++c) {
+    const auto& [full, mean] = cases[c];
+    Tensor x = random_f32(full, rng), m = random_f32(mean, rng);
+    x.data<float>()[0] = -0.f;
+    m.data<float>()[0] = 0.f;
+    x.data<float>()[1] = m.data<float>()[0];
+    const std::vector<Arg> args{rt(x), rt(m)};
+    if (c < 4)
+      expect_identical(run_op("Sub", args, {}, 1, "test_node", true).at(0), run_op1("Sub", args));
+    else
+      EXPECT_THROW(run_op("Sub", args, {}, 1, "test_node", true), std::runtime_error) << shape_str(full) << " - " << shape_str(mean);
+    EXPECT_THROW(run_op("Sub", {rt(m), rt(x)}, {}, 1, "test_node", true), std::runtime_error) << "mean first";
+  }
+}
+
 // Seventeen axes (a review found 16 as a silent limit of the allocation-free walks): an Add and a
 // reversing Transpose, plan-time kernel and reference alike.
 TEST(Ops, ManyAxesStillWork) {

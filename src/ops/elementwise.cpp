@@ -435,6 +435,39 @@ bool scales_rows(const Shape& full, const Shape& scale, int64_t& rows) {
   return rows > 0 && rows < shape_numel(full);
 }
 
+// Sub of one value per leading index (an image's per-channel mean): x - m[r] computed as
+// x * 1 + (-m[r]) by the affine kernel, the same single rounding (x * 1 is exact, and adding -m is
+// subtracting m), so the bits are the broadcast walk's.
+class ShiftRows final : public Kernel {
+ public:
+  ShiftRows(int64_t rows, int64_t len) : rows_(rows), len_(len), ones_(static_cast<size_t>(rows), 1.f), negated_(static_cast<size_t>(rows)) {}
+  void run(const TensorIn& in, const TensorOut& out) override {
+    const float* x = in[0]->data<float>();
+    const float* m = in[1]->data<float>();
+    for (int64_t r = 0; r < rows_; ++r) negated_[static_cast<size_t>(r)] = -m[r];
+    float* y = out[0]->data<float>();
+    const auto kernel = hardware().kernels->affine_rows_f32;
+    parallel_for(omp_get_max_threads(), rows_, std::max<int64_t>(1, 32768 / len_), [&](int64_t first, int64_t last) {
+      kernel(x + first * len_, ones_.data() + first, negated_.data() + first, y + first * len_, last - first, len_);
+    });
+  }
+
+ private:
+  int64_t rows_, len_;
+  std::vector<float> ones_, negated_;
+};
+
+std::unique_ptr<Kernel> create_sub(const Node& n, const Graph& g, const KernelOptions&) {
+  const Value& a = g.value(n.inputs[0]);
+  const Value& b = g.value(n.inputs[1]);
+  const Value& y = g.value(n.outputs[0]);
+  for (const Value* v : {&a, &b, &y})
+    if (v->dtype != DType::f32 || v->layout != Layout::Plain) return nullptr;
+  int64_t rows = 0;
+  if (a.shape == y.shape && scales_rows(y.shape, b.shape, rows)) return std::make_unique<ShiftRows>(rows, shape_numel(y.shape) / rows);
+  return nullptr;
+}
+
 std::unique_ptr<Kernel> create_mul(const Node& n, const Graph& g, const KernelOptions&) {
   const Value& a = g.value(n.inputs[0]);
   const Value& b = g.value(n.inputs[1]);
@@ -456,7 +489,7 @@ const OpDef kIdentityOp{"Identity", infer_same, compute_identity};
 const OpDef kDropoutOp{"Dropout", infer_dropout, compute_dropout};
 const OpDef kCastOp{"Cast", infer_cast, compute_cast, create_cast};
 const OpDef kAddOp{"Add", infer_binary, compute_binary, create_flat_eltwise};
-const OpDef kSubOp{"Sub", infer_binary, compute_binary};
+const OpDef kSubOp{"Sub", infer_binary, compute_binary, create_sub};
 const OpDef kMulOp{"Mul", infer_binary, compute_binary, create_mul};
 const OpDef kDivOp{"Div", infer_binary, compute_binary};
 const OpDef kModOp{"Mod", infer_binary, compute_binary};
