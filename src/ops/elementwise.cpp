@@ -457,26 +457,30 @@ class ShiftRows final : public Kernel {
   std::vector<float> ones_, negated_;
 };
 
+// Both operands and the output float32 in the plain layout: what the row kernels take.
+bool plain_f32_binary(const Node& n, const Graph& g) {
+  for (ValueId id : {n.inputs[0], n.inputs[1], n.outputs[0]})
+    if (g.value(id).dtype != DType::f32 || g.value(id).layout != Layout::Plain) return false;
+  return true;
+}
+
 std::unique_ptr<Kernel> create_sub(const Node& n, const Graph& g, const KernelOptions&) {
-  const Value& a = g.value(n.inputs[0]);
-  const Value& b = g.value(n.inputs[1]);
-  const Value& y = g.value(n.outputs[0]);
-  for (const Value* v : {&a, &b, &y})
-    if (v->dtype != DType::f32 || v->layout != Layout::Plain) return nullptr;
+  if (!plain_f32_binary(n, g)) return nullptr;
+  const Shape& a = g.value(n.inputs[0]).shape;
+  const Shape& y = g.value(n.outputs[0]).shape;
   int64_t rows = 0;
-  if (a.shape == y.shape && scales_rows(y.shape, b.shape, rows)) return std::make_unique<ShiftRows>(rows, shape_numel(y.shape) / rows);
+  if (a == y && scales_rows(y, g.value(n.inputs[1]).shape, rows)) return std::make_unique<ShiftRows>(rows, shape_numel(y) / rows);
   return nullptr;
 }
 
 std::unique_ptr<Kernel> create_mul(const Node& n, const Graph& g, const KernelOptions&) {
-  const Value& a = g.value(n.inputs[0]);
-  const Value& b = g.value(n.inputs[1]);
-  const Value& y = g.value(n.outputs[0]);
-  for (const Value* v : {&a, &b, &y})
-    if (v->dtype != DType::f32 || v->layout != Layout::Plain) return nullptr;
+  if (!plain_f32_binary(n, g)) return nullptr;
+  const Shape& a = g.value(n.inputs[0]).shape;
+  const Shape& b = g.value(n.inputs[1]).shape;
+  const Shape& y = g.value(n.outputs[0]).shape;
   int64_t rows = 0;
-  if (a.shape == y.shape && scales_rows(y.shape, b.shape, rows)) return std::make_unique<ScaleRows>(false, rows, shape_numel(y.shape) / rows);
-  if (b.shape == y.shape && scales_rows(y.shape, a.shape, rows)) return std::make_unique<ScaleRows>(true, rows, shape_numel(y.shape) / rows);
+  if (a == y && scales_rows(y, b, rows)) return std::make_unique<ScaleRows>(false, rows, shape_numel(y) / rows);
+  if (b == y && scales_rows(y, a, rows)) return std::make_unique<ScaleRows>(true, rows, shape_numel(y) / rows);
   return nullptr;
 }
 
