@@ -946,11 +946,12 @@ TEST(FoldRequantizeIntoConv, LeavesCodesThatOthersRead) {
 // the same bytes as before, in the reference and in the plan, for a 1x1 conv on one pixel (effvit's
 // 8-bit pointwise kernel where the CPU has it) and on 5x5 pixels (oneDNN's conv, then the add
 // kernel), the conv's codes as either operand, each residual and sum type. Scales put sums on ties.
-Graph conv_add_chain(int64_t hw, bool conv_first, DType residual, DType sum, bool codes_also_output, std::mt19937& rng) {
+Graph conv_add_chain(int64_t hw, bool conv_first, DType residual, DType sum, bool codes_also_output, std::mt19937& rng,
+                     bool residual_made_after = false) {
   GraphBuilder b;
   const int64_t c = 32;
   const ValueId x = b.input("x", DType::u8, {1, c, hw, hw});
-  const ValueId r = b.input("r", residual, {1, c, hw, hw});
+  ValueId r = b.input("r", residual, {1, c, hw, hw});
   std::vector<int8_t> w(static_cast<size_t>(c * c));
   for (int8_t& v : w) v = static_cast<int8_t>(rng());
   std::vector<float> w_scale(static_cast<size_t>(c));
@@ -962,6 +963,10 @@ Graph conv_add_chain(int64_t hw, bool conv_first, DType residual, DType sum, boo
     return t == DType::i8 ? b.constant(name, Tensor::from_vector<int8_t>({}, {static_cast<int8_t>(v - 128)}))
                           : b.constant(name, Tensor::from_vector<uint8_t>({}, {static_cast<uint8_t>(v)}));
   };
+  // The residual computed by a node listed after the conv (a shortcut exported after its branch).
+  if (residual_made_after)
+    r = b.node("effvit.Requantize", {r, b.constant("sq", f32s({}, {0.25f})), zero("zq", residual, 128), b.constant("sq2", f32s({}, {0.125f})),
+                                     zero("zq2", residual, 128)});
   const std::vector<ValueId> own{codes, b.constant("sc", f32s({}, {0.25f})), zero("zc", DType::u8, 120)};
   const std::vector<ValueId> other{r, b.constant("sr", f32s({}, {0.125f})), zero("zr", residual, 131)};
   const std::vector<ValueId>& first = conv_first ? own : other;
@@ -994,6 +999,25 @@ TEST(FoldQuantizedAddIntoConv, TheConvAddsTheResidual) {
             expect_identical(Plan(after, KernelOptions{}).run({x, r}).at(0), Plan(before, KernelOptions{}).run({x, r}).at(0), "plan");
           }
         }
+}
+
+// The fused conv takes the Add's place: a residual made by a node after the conv is computed first
+// (a review found the conv left in place reading it before it was written).
+TEST(FoldQuantizedAddIntoConv, ResidualMadeAfterTheConv) {
+  std::mt19937 rng(135);
+  for (const int64_t hw : {int64_t{1}, int64_t{5}}) {
+    const Graph before = conv_add_chain(hw, true, DType::u8, DType::u8, false, rng, true);
+    Graph after = before;
+    ASSERT_EQ(fold_quantized_add_into_conv(after), 1);
+    ASSERT_EQ(after.nodes.size(), 2u);
+    EXPECT_EQ(after.nodes[0].op, "effvit.Requantize");
+    EXPECT_EQ(after.nodes[1].op, "Conv");
+    Tensor x(DType::u8, {1, 32, hw, hw}), r(DType::u8, {1, 32, hw, hw});
+    for (int64_t i = 0; i < x.numel(); ++i) x.data<uint8_t>()[i] = static_cast<uint8_t>(rng());
+    for (int64_t i = 0; i < r.numel(); ++i) r.data<uint8_t>()[i] = static_cast<uint8_t>(rng());
+    expect_identical(interpret(after, {x, r}).at(0), interpret(before, {x, r}).at(0), "reference");
+    expect_identical(Plan(after, KernelOptions{}).run({x, r}).at(0), Plan(before, KernelOptions{}).run({x, r}).at(0), "plan");
+  }
 }
 
 TEST(FoldQuantizedAddIntoConv, LeavesCodesThatOthersRead) {

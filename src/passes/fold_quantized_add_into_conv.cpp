@@ -30,10 +30,14 @@ int fold_quantized_add_into_conv(Graph& g) {
         continue;
       const Value& r = g.value(residual);
       if (r.shape != g.value(codes).shape || r.shape != g.value(add.outputs[0]).shape) continue;
-      conv.inputs.resize(kConvResidual, kNoValue);
-      conv.inputs.insert(conv.inputs.end(), {residual, add.inputs[3 - own + 1], add.inputs[3 - own + 2], add.inputs[own + 1],
-                                             add.inputs[own + 2], add.inputs[6], add.inputs[7]});
-      absorb_consumer(conv, add);
+      // The fused conv takes the Add's place in the node order: the residual's producer may come
+      // after the conv (a ResNet-style shortcut exported after the branch), never after the Add.
+      Node fused = conv;
+      fused.inputs.resize(kConvResidual, kNoValue);
+      fused.inputs.insert(fused.inputs.end(), {residual, add.inputs[3 - own + 1], add.inputs[3 - own + 2], add.inputs[own + 1],
+                                               add.inputs[own + 2], add.inputs[6], add.inputs[7]});
+      fused.outputs = add.outputs;
+      add = std::move(fused);  // the conv left behind writes codes nothing reads any more
       ++folded;
       break;
     }

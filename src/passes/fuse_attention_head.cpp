@@ -62,7 +62,7 @@ ValueId through_round_trip(Graph& g, ValueId v, QuantizeDequantizeParams& grid, 
 
 // An integer conv's output grid as the DequantizeLinear that reads it (its sole reader) sees it.
 bool conv_output_grid(const Graph& g, const Node& conv, const Node& dequantize, QuantizeDequantizeParams& grid) {
-  if (conv.has("effvit.table")) return false;  // its codes are no longer on one grid
+  if (conv.has("effvit.table") || has_residual(conv)) return false;  // its codes are no longer on its grid
   if (dequantize.inputs.size() < 2 || !g.is_constant(dequantize.inputs[1])) return false;
   const Tensor& scale = g.value(dequantize.inputs[1]).constant;
   if (scale.dtype() != DType::f32 || scale.numel() != 1) return false;
