@@ -31,6 +31,7 @@ done
 o=$(printf '%s\n' $ours | median)
 t=$(printf '%s\n' $theirs | median)
 hw=$(effvit_hardware "$effvit" "$model")
+precision=$(effvit_precision "$effvit" "$model")
 awk -v o="$o" -v t="$t" -v m="$model" -v om="$ort_model" -v hw="$hw" -v r="$rounds" \
-    -v p="${EFFVIT_PRECISION:-fp32}" \
+    -v p="$precision" \
     'BEGIN { printf "effvit %s (%s): %.3f ms, onnxruntime %s: %.3f ms, ratio %.2fx (medians of %d rounds; effvit isa %s)\n", m, p, o, om, t, o / t, r, hw }'

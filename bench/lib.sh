@@ -14,3 +14,9 @@ effvit_latency() {
 effvit_hardware() {
     "$1" info "$2" --json | awk -F'"' '$2 == "isa" { isa = $4 } $2 == "cpu" { cpu = $4 } END { print isa " on " cpu }'
 }
+
+# effvit_precision EFFVIT MODEL: what effvit runs MODEL in at EFFVIT_PRECISION ("int8" for a
+# quantized model whatever was asked).
+effvit_precision() {
+    "$1" info "$2" --json --precision "${EFFVIT_PRECISION:-fp32}" | awk -F'"' '$2 == "precision" { print $4; exit }'
+}
