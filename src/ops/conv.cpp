@@ -166,10 +166,10 @@ void compute_quantized_conv(const Node& n, const TensorIn& in, const TensorOut& 
   // A folded effvit.Requantize (passes/fold_requantize_into_conv.cpp): each code through its table.
   Tensor codes(signed_codes ? DType::i8 : DType::u8, out[0]->shape());
   find_op(q.op)->compute(q, {&y, &scale, &zero}, {&codes});
-  const std::vector<int64_t> table = n.attr_ints("effvit.table");
+  const std::vector<uint8_t> table = code_table(n);
   const auto* from = static_cast<const uint8_t*>(codes.raw());
   auto* to = static_cast<uint8_t*>(out[0]->raw());
-  for (int64_t i = 0; i < codes.numel(); ++i) to[i] = static_cast<uint8_t>(table[from[i]]);
+  for (int64_t i = 0; i < codes.numel(); ++i) to[i] = table[from[i]];
 }
 
 void compute_conv(const Node& n, const TensorIn& in, const TensorOut& out) {
@@ -224,6 +224,19 @@ AddRequantizeParams residual_add_params(const Node& n, const Graph& g) {
   const size_t r = kConvResidual;
   return quantized_add_params(g, {in[r + 3], in[r + 4], in[r + 1], in[r + 2], in[r + 5], in[r + 6]},
                               n.attr_int("effvit.y_signed", 0) ? DType::i8 : DType::u8, g.value(in[r]).dtype, g.value(n.outputs[0]).dtype);
+}
+
+bool residual_fits(const Node& n, const Graph& g, Layout output_layout) {
+  if (!has_residual(n)) return true;
+  if (g.value(n.inputs[kConvResidual]).layout != output_layout) return false;
+  for (size_t i = kConvResidual + 1; i < n.inputs.size(); ++i)
+    if (!g.is_constant(n.inputs[i])) return false;
+  return true;
+}
+
+std::vector<uint8_t> code_table(const Node& n) {
+  const std::vector<int64_t> table = n.attr_ints("effvit.table");
+  return std::vector<uint8_t>(table.begin(), table.end());
 }
 
 const OpDef kConvOp{"Conv", infer_conv, compute_conv, create_conv};

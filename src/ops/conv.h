@@ -36,6 +36,11 @@ constexpr size_t kConvResidual = 4;
 inline bool has_residual(const Node& node) { return node.inputs.size() > kConvResidual && node.inputs[kConvResidual] != kNoValue; }
 // That sum's parameters (a: the conv's own codes, b: the residual), from the graph's constants.
 AddRequantizeParams residual_add_params(const Node& node, const Graph& graph);
+// Whether a conv kernel writing `output_layout` can add the node's residual (if any): the residual
+// in that layout, its grids constant.
+bool residual_fits(const Node& node, const Graph& graph, Layout output_layout);
+// A folded Requantize's table (passes/fold_requantize_into_conv.cpp) as bytes, or empty.
+std::vector<uint8_t> code_table(const Node& node);
 
 std::unique_ptr<Kernel> create_conv_dnnl(const Node& node, const Graph& graph, const KernelOptions& options);
 // Whether oneDNN's int8 conv at `tier` computes the exact integer sums for these operands: always

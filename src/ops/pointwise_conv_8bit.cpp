@@ -21,11 +21,8 @@ class PointwiseConv8bit final : public Kernel {
  public:
   PointwiseConv8bit(const Node& n, const Graph& graph, const Pointwise8bitDims& dims, int64_t batch, WeightCache* cache, int threads)
       : dims_(dims), batch_(batch), threads_(threads), conv_(hardware().kernels->pointwise_conv_8bit) {
-    if (n.has("effvit.table")) {
-      const std::vector<int64_t> table = n.attr_ints("effvit.table");
-      table_.assign(table.begin(), table.end());
-      dims_.table = table_.data();
-    }
+    table_ = code_table(n);
+    if (!table_.empty()) dims_.table = table_.data();
     if (has_residual(n)) dims_.add = residual_add_params(n, graph);
     residual_ = has_residual(n);
     const Pointwise8bitDims d = dims;
@@ -141,11 +138,7 @@ std::unique_ptr<Kernel> create_pointwise_conv_8bit(const Node& n, const Graph& g
     return nullptr;
   }
   const float y_zero = static_cast<float>(n.attr_int("effvit.y_zero_point", 0));
-  if (has_residual(n)) {
-    if (!channels_last(graph.value(n.inputs[kConvResidual]), pixels)) return nullptr;
-    for (size_t i = kConvResidual + 1; i < n.inputs.size(); ++i)
-      if (!graph.is_constant(n.inputs[i])) return nullptr;
-  }
+  if (!residual_fits(n, graph, y.layout)) return nullptr;
   const Pointwise8bitDims dims{g.in_c, g.out_c, pixels, output, activation == "Relu", y_zero, nullptr, nullptr, {}};
   return std::make_unique<PointwiseConv8bit>(n, graph, dims, g.batch, options.weights, std::max(1, options.threads));
 }

@@ -15,19 +15,16 @@ namespace effvit {
 
 int fold_quantized_add_into_conv(Graph& g) {
   const auto uses = g.use_counts();
-  const auto producer = g.producers();
-  std::vector<bool> is_output(g.values.size(), false);
-  for (ValueId id : g.outputs) is_output[static_cast<size_t>(id)] = true;
+  const auto producers = g.producers();
   int folded = 0;
   for (Node& add : g.nodes) {
     if (add.op != "effvit.QuantizedAdd" || add.inputs.size() != 8) continue;
     for (const size_t own : {size_t{0}, size_t{3}}) {
+      // codes == residual is read twice: never the sole reader's.
       const ValueId codes = add.inputs[own], residual = add.inputs[3 - own];
-      const int p = producer[static_cast<size_t>(codes)];
-      if (p < 0 || codes == residual || uses[static_cast<size_t>(codes)] != 1 || is_output[static_cast<size_t>(codes)]) continue;
-      Node& conv = g.nodes[static_cast<size_t>(p)];
-      if (conv.op != "Conv" || !is_quantized_conv(conv) || !conv.has("effvit.y_scale") || conv.has("effvit.table") || has_residual(conv))
-        continue;
+      Node* found = sole_eight_bit_conv(g, codes, uses, producers);
+      if (!found) continue;
+      const Node& conv = *found;
       const Value& r = g.value(residual);
       if (r.shape != g.value(codes).shape || r.shape != g.value(add.outputs[0]).shape) continue;
       // The fused conv takes the Add's place in the node order: the residual's producer may come

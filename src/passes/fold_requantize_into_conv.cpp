@@ -14,18 +14,14 @@ namespace effvit {
 
 int fold_requantize_into_conv(Graph& g) {
   const auto uses = g.use_counts();
-  const auto producer = g.producers();
-  std::vector<bool> is_output(g.values.size(), false);
-  for (ValueId id : g.outputs) is_output[static_cast<size_t>(id)] = true;
+  const auto producers = g.producers();
   const OpDef* requantize = find_op("effvit.Requantize");
   int folded = 0;
   for (Node& r : g.nodes) {
     if (r.op != "effvit.Requantize") continue;
-    const ValueId codes = r.inputs[0];
-    const int p = producer[static_cast<size_t>(codes)];
-    if (p < 0 || uses[static_cast<size_t>(codes)] != 1 || is_output[static_cast<size_t>(codes)]) continue;
-    Node& conv = g.nodes[static_cast<size_t>(p)];
-    if (conv.op != "Conv" || !is_quantized_conv(conv) || !conv.has("effvit.y_scale") || conv.has("effvit.table")) continue;
+    Node* found = sole_eight_bit_conv(g, r.inputs[0], uses, producers);
+    if (!found) continue;
+    Node& conv = *found;
     // fold_requantize made r from constant scalars only; its input type is the conv's.
     const DType in_type = conv.attr_int("effvit.y_signed", 0) ? DType::i8 : DType::u8;
     const DType out_type = r.inputs.size() > 4 && r.inputs[4] != kNoValue ? g.value(r.inputs[4]).constant.dtype() : DType::u8;

@@ -101,6 +101,9 @@ Node* sole_producer(Graph& graph, ValueId value, const char* op, const std::vect
 // The Conv that produces `value` when `value` has no other reader and the Conv has no fused
 // activation yet (so something more may fold into it); otherwise null.
 Node* sole_conv_producer(Graph& graph, ValueId value, const std::vector<int>& uses, const std::vector<int>& producers);
+// The integer Conv writing 8-bit `codes` (no code table, no residual yet, so one may fold into it)
+// when nothing else reads them, graph outputs included; otherwise null.
+Node* sole_eight_bit_conv(Graph& graph, ValueId codes, const std::vector<int>& uses, const std::vector<int>& producers);
 // Makes `producer` write the value `consumer` wrote; `consumer` is left dead for remove_dead_nodes.
 void absorb_consumer(Node& producer, Node& consumer);
 // A Quantize/DequantizeLinear with a constant float32 scale and, if present, a constant zero point,

@@ -1,6 +1,7 @@
 #include <functional>
 #include <map>
 
+#include "ops/conv.h"
 #include "passes/passes.h"
 
 namespace effvit {
@@ -24,6 +25,12 @@ Node* sole_producer(Graph& graph, ValueId value, const char* op, const std::vect
 Node* sole_conv_producer(Graph& graph, ValueId value, const std::vector<int>& uses, const std::vector<int>& producers) {
   Node* conv = sole_producer(graph, value, "Conv", uses, producers);
   return conv && !conv->has("effvit.activation") ? conv : nullptr;
+}
+
+Node* sole_eight_bit_conv(Graph& graph, ValueId codes, const std::vector<int>& uses, const std::vector<int>& producers) {
+  Node* conv = sole_producer(graph, codes, "Conv", uses, producers);
+  const bool plain_codes = conv && is_quantized_conv(*conv) && conv->has("effvit.y_scale") && !conv->has("effvit.table") && !has_residual(*conv);
+  return plain_codes ? conv : nullptr;
 }
 
 bool per_tensor_8bit(const Graph& g, const Node& n) {

@@ -46,10 +46,7 @@ class QConvDnnl final : public ReorderedPrimitiveKernel {
     // The conv's own codes: a folded code table (passes/fold_requantize_into_conv.cpp) maps them to
     // the output's afterwards, in place.
     const dt y_type = !n.has("effvit.y_scale") ? dt::f32 : n.attr_int("effvit.y_signed", 0) ? dt::s8 : dt::u8;
-    if (n.has("effvit.table")) {
-      const std::vector<int64_t> table = n.attr_ints("effvit.table");
-      table_.assign(table.begin(), table.end());
-    }
+    table_ = code_table(n);
     // A folded residual Add (passes/fold_quantized_add_into_conv.cpp) runs on the codes afterwards.
     if (has_residual(n)) residual_ = residual_add_params(n, graph);
     const float y_scale = n.attr_float("effvit.y_scale", 1.f);
@@ -238,12 +235,8 @@ bool int8_conv_is_exact(IsaTier tier, DType activation, const Tensor& weights) {
 std::unique_ptr<Kernel> create_quantized_conv_dnnl(const Node& node, const Graph& graph, const KernelOptions& options, bool allow_int8) {
   // The input is plain or NHWC (passes/nhwc_layout.cpp): no pass makes a blocked quantized one.
   if (graph.value(node.inputs[0]).layout == Layout::Blocked) return nullptr;
-  // A residual is added element by element: in the output's layout, with constant grids.
-  if (has_residual(node)) {
-    if (graph.value(node.inputs[kConvResidual]).layout != graph.value(node.outputs[0]).layout) return nullptr;
-    for (size_t i = kConvResidual + 1; i < node.inputs.size(); ++i)
-      if (!graph.is_constant(node.inputs[i])) return nullptr;
-  }
+  // A residual is added element by element, after the conv.
+  if (!residual_fits(node, graph, graph.value(node.outputs[0]).layout)) return nullptr;
   const DType x = graph.value(node.inputs[0]).dtype;
   const bool exact = options.int8_where_inexact || int8_conv_is_exact(hardware().info.tier, x, graph.value(node.inputs[1]).constant);
   // Without VNNI: uint8 activations split the weights; int8 ones have no exact int8 path there.
