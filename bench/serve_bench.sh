@@ -1,7 +1,8 @@
 #!/bin/sh
 # `effvit serve` under load on loopback, against `effvit bench` on the same model (issues #11, #21):
 #   serve_bench.sh EFFVIT MODEL [SECONDS]    (CLIENT=wrk, the default, or CLIENT=hey, or CLIENT=grpc;
-#                                            DELAY_US: --max-queue-delay-us, default 1000)
+#                                            DELAY_US: --max-queue-delay-us, default 1000; MAX_BATCH:
+#                                            --max-batch-size, default 8)
 # Starts the server (2 instances, dynamic batching up to 8), sends v2 requests at concurrency 8 and
 # 1 for SECONDS each, and prints the server's FPS against `bench --streams 2`, and its p50 at
 # concurrency 1 against the bench median. HTTP requests carry binary tensor data; CLIENT=grpc sends
@@ -10,7 +11,7 @@
 # the server: wrk (C, one epoll thread) takes less of them than hey (Go), whose runtime costs the
 # server ~10% of its throughput at concurrency 8 here and ~0.5 ms of p50 on some runs.
 set -eu
-effvit=$1 model=$2 seconds=${3:-8} client=${CLIENT:-wrk} delay_us=${DELAY_US:-1000}
+effvit=$1 model=$2 seconds=${3:-8} client=${CLIENT:-wrk} delay_us=${DELAY_US:-1000} max_batch=${MAX_BATCH:-8}
 grpc_load=$(dirname "$effvit")/bench/effvit_grpc_load
 work=$(mktemp -d)
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -35,7 +36,7 @@ PY
 # The bench median is taken before and after the load (this VM drifts by a few tenths of a ms
 # between runs of a minute apart); the target compares against their mean.
 "$effvit" bench "$model" --iters 100 --json >"$work/one_before.json"
-"$effvit" serve --model "m=$model" --host 127.0.0.1 --http-port 0 --metrics-port 0 --grpc-port 0 --instances 2 --max-batch-size 8 \
+"$effvit" serve --model "m=$model" --host 127.0.0.1 --http-port 0 --metrics-port 0 --grpc-port 0 --instances 2 --max-batch-size "$max_batch" \
     --max-queue-delay-us "$delay_us" >"$work/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 100); do grep -q "HTTP on" "$work/serve.log" && break; sleep 0.1; done

@@ -17,6 +17,7 @@
 #include <thread>
 #include <sstream>
 
+#include "serve/body_pool.h"
 #include "serve/buffered_http_server.h"
 #include "serve/grpc_server.h"
 #include "serve/served_model.h"
@@ -49,6 +50,32 @@ std::vector<std::pair<std::string, std::pair<std::string, std::string>>> scan_re
   if (found.empty()) throw Error(ErrorKind::invalid_input, dir + ": no NAME/VERSION/model.onnx in the model repository");
   std::sort(found.begin(), found.end());
   return found;
+}
+
+// An infer request's body, read whole into a pooled body whose binary part (from byte
+// `binary_at`) lands aligned. Null when the read failed: the library has set the answer's status
+// (400, 413 over `max_bytes`) or the request timed out, and the error handler words it.
+std::shared_ptr<Body> read_body(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& read, BodyPool& pool,
+                                size_t binary_at, size_t max_bytes) {
+  if (req.is_multipart_form_data())
+    throw StatusError(400, "a multipart/form-data body is not an infer request: send application/json, or application/octet-stream "
+                           "with the binary tensor extension");
+  // The declared length is only a reservation hint, bounded by the limit the library enforces while
+  // reading: a client cannot make the server reserve more than a body it may send.
+  const std::string length = req.get_header_value("Content-Length");
+  const size_t expected = std::min<size_t>(length.empty() ? 0 : std::strtoull(length.c_str(), nullptr, 10), max_bytes);
+  auto body = pool.take(expected, binary_at);
+  const bool ok = read([&](const char* data, size_t bytes) {
+    if (body->size() + bytes > max_bytes) {  // a chunked body past the limit
+      res.status = 413;
+      return false;
+    }
+    body->append(data, bytes);
+    return true;
+  });
+  if (ok) return body;
+  if (res.status < 400) res.status = 400;
+  return nullptr;
 }
 
 void reply_error(httplib::Response& res, int status, const std::string& message) {
@@ -240,15 +267,17 @@ void serve(const ServeOptions& options) {
       return;
     }
     if (!res.body.empty()) return;
-    // The library also caps form-encoded bodies (which is what curl --data-binary sends unless told
-    // otherwise) at 8 KB: that is a content type to fix, not a size limit to raise.
-    const bool form = req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0;
-    const std::string why = res.status == 413 && form ? "a form-encoded body is limited to 8 KB: send tensors as "
-                                                        "application/octet-stream or application/json"
-                            : res.status == 413 ? "the request body is larger than --http-max-input-size (" +
-                                                    std::to_string(options.http_max_input_size) + " bytes)"
+    // The library caps form-encoded bodies at 8 KB, but only on the paths whose body it reads
+    // itself: not an infer endpoint (those read their own), so such a 413 is a wrong path.
+    const std::string length = req.get_header_value("Content-Length");
+    const bool over_limit = res.status == 413 && (length.empty() || std::strtoull(length.c_str(), nullptr, 10) > options.http_max_input_size);
+    if (res.status == 413 && !over_limit) res.status = 404;
+    const std::string why = over_limit ? "the request body is larger than --http-max-input-size (" +
+                                             std::to_string(options.http_max_input_size) + " bytes)"
                             : res.status == 404 ? "no such endpoint: " + req.method + " " + req.path
-                                                : "HTTP " + std::to_string(res.status);
+                            : res.status == 400 && req.method == "POST" && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")
+                                ? "the request body is empty (no Content-Length): an infer request is a JSON object"
+                                : "HTTP " + std::to_string(res.status);
     res.set_content(json{{"error", why}}.dump(), "application/json");
   });
   auto guarded = [&](auto body) {
@@ -284,7 +313,19 @@ void serve(const ServeOptions& options) {
              find(req.matches[1], req.matches[2]);
              res.status = ready ? 200 : 503;
            }));
-  http.Post(model_path + "/infer", guarded([&](const httplib::Request& req, httplib::Response& res) {
+  // Infer bodies are read by the handler itself, into pooled memory (serve/body_pool.h). Enough
+  // bodies are kept for every request that can be running or queued at once.
+  BodyPool bodies(static_cast<size_t>(options.scheduler.instances * options.scheduler.max_batch_size) * models.size() + 16, size_t{4} << 20);
+  http.Post(model_path + "/infer", [&](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& read) {
+    std::optional<size_t> json_length;
+    std::shared_ptr<Body> body;
+    guarded([&](const httplib::Request&, httplib::Response&) {
+      if (req.has_header("Inference-Header-Content-Length"))
+        json_length = parse_json_length_header(req.get_header_value("Inference-Header-Content-Length"));
+      body = read_body(req, res, read, bodies, json_length.value_or(0), options.http_max_input_size);
+    })(req, res);
+    if (!body) return;  // answered: the library's 400/413, or a timeout, goes through the error handler
+    guarded([&](const httplib::Request&, httplib::Response&) {
               const auto start = Clock::now();
               ++in_flight;
               struct Leave {
@@ -295,12 +336,8 @@ void serve(const ServeOptions& options) {
               ModelStats& stats = m.scheduler->stats();
               try {
                 if (!ready) throw StatusError(503, "the server is shutting down");
-                std::optional<size_t> json_length;
-                if (req.has_header("Inference-Header-Content-Length"))
-                  json_length = parse_json_length_header(req.get_header_value("Inference-Header-Content-Length"));
-                // The library's Request is a non-const object handed to handlers by const reference and
-                // not read after the handler returns: its body can be moved out, not copied.
-                InferRequest request = parse_infer_request(*m.model, std::move(const_cast<httplib::Request&>(req).body), json_length, decode_images);
+                InferRequest request = parse_infer_request(*m.model, body->view(), body, json_length, decode_images);
+                body.reset();  // the request holds it while its inputs view it
                 const auto deadline = request.timeout_us > 0 ? start + std::chrono::microseconds(static_cast<int64_t>(request.timeout_us))
                                                              : Clock::time_point::max();
                 auto job = submit_infer(m, request, deadline);
@@ -322,7 +359,8 @@ void serve(const ServeOptions& options) {
                 count_failure(stats, std::current_exception());
                 throw;
               }
-            }));
+            })(req, res);
+  });
 
   httplib::Server metrics;
   metrics.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {

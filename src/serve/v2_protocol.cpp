@@ -204,9 +204,14 @@ size_t parse_json_length_header(const std::string& v) {
 }
 
 InferRequest parse_infer_request(const Model& model, std::string body_bytes, std::optional<size_t> json_length, ImageDecoder decode) {
-  // Binary inputs view the body itself, held by the request: no copy of a few hundred KB each.
   auto held = std::make_shared<std::string>(std::move(body_bytes));
-  const std::string& body = *held;
+  return parse_infer_request(model, *held, held, json_length, decode);
+}
+
+InferRequest parse_infer_request(const Model& model, std::string_view body, std::shared_ptr<void> owner, std::optional<size_t> json_length,
+                                 ImageDecoder decode) {
+  // Binary inputs view the body itself, held by the request: no copy of a few hundred KB each.
+  char* const body_bytes = const_cast<char*>(body.data());
   const auto& infos = model.summary().inputs;
   InferRequest r;
   if (json_length && *json_length == 0) {
@@ -218,14 +223,16 @@ InferRequest parse_infer_request(const Model& model, std::string body_bytes, std
       if (d != 0) bad("a raw binary body needs the input's shape fixed but for the batch; it is " + shape_str(infos[0].shape));
       shape[d] = 1;
     }
-    Tensor t(infos[0].dtype, shape);
-    if (body.size() != t.bytes())
+    const size_t want = static_cast<size_t>(shape_numel(shape)) * dtype_size(infos[0].dtype);
+    if (body.size() != want)
       bad("the raw binary body is " + std::to_string(body.size()) + " bytes; input '" + infos[0].name + "' " + shape_str(shape) + " of " +
-          dtype_name(infos[0].dtype) + " is " + std::to_string(t.bytes()));
-    std::memcpy(t.raw(), body.data(), body.size());
-    r.inputs.emplace(infos[0].name, std::move(t));
+          dtype_name(infos[0].dtype) + " is " + std::to_string(want));
+    r.inputs.emplace(infos[0].name, view_or_copy(infos[0].dtype, shape, body_bytes, owner, r));
     return r;
   }
+  if (body.empty())
+    bad("the request body is empty: an infer request is a JSON object, followed by binary tensor data when "
+        "Inference-Header-Content-Length gives the JSON part's length");
   const size_t json_end = json_length ? *json_length : body.size();
   if (json_end > body.size())
     bad("Inference-Header-Content-Length is " + std::to_string(json_end) + " but the body has " + std::to_string(body.size()) + " bytes");
@@ -310,8 +317,8 @@ InferRequest parse_infer_request(const Model& model, std::string body_bytes, std
       if (*binary_size != bytes)
         bad("input '" + name + "': binary_data_size " + std::to_string(*binary_size) + " for shape " + shape_str(shape) + " of " +
             datatype + " (" + std::to_string(bytes) + " bytes)");
-      // Binary inputs are views of the body, where the JSON part leaves them aligned.
-      r.inputs.emplace(name, view_or_copy(dtype, shape, held->data() + binary_at, held, r));
+      // A view of the body where the data is aligned (a pooled HTTP body always aligns it).
+      r.inputs.emplace(name, view_or_copy(dtype, shape, body_bytes + binary_at, owner, r));
       binary_at += bytes;
     } else {
       std::vector<const json*> values;

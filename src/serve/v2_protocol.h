@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "effvit/model.h"
@@ -38,8 +39,11 @@ using ImageDecoder = Tensor (*)(const Model& model, const std::vector<std::strin
 // the rest of the body is binary tensor data), or nullopt when the header is absent (the whole body
 // is JSON). A zero length means a raw binary body holding the model's single input. Throws
 // StatusError(400) naming the problem.
-// The body is taken (moved in, not copied): binary inputs are views of it, kept alive by
-// InferRequest::storage.
+// Binary inputs are views of the body where their data is aligned, kept alive by `owner` (which
+// InferRequest::storage then holds), and copies where it is not.
+InferRequest parse_infer_request(const Model& model, std::string_view body, std::shared_ptr<void> owner, std::optional<size_t> json_length,
+                                 ImageDecoder decode);
+// The same for a body it takes (moved in, not copied).
 InferRequest parse_infer_request(const Model& model, std::string body, std::optional<size_t> json_length, ImageDecoder decode);
 
 // The Inference-Header-Content-Length header's value as the json_length above: decimal digits
