@@ -110,6 +110,7 @@ std::shared_ptr<ModelScheduler::Job> ModelScheduler::submit(std::vector<Tensor> 
   job->enqueued = Clock::now();
   job->deadline = deadline;
   Session* session = nullptr;
+  bool someone_can_take_it = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) throw StatusError(503, "the server is shutting down");
@@ -128,11 +129,14 @@ std::shared_ptr<ModelScheduler::Job> ModelScheduler::submit(std::vector<Tensor> 
         throw StatusError(503, "the queue is full (" + std::to_string(options_.max_queue_size) + " requests waiting)");
       }
       queue_.push_back(job);
+      // Only an instance with a session to run it, or one gathering a batch, can use the job:
+      // waking the others only to find every session busy cost two context switches a request.
+      someone_can_take_it = !free_sessions_.empty() || gathering_;
     }
   }
   if (!session) {
     // Every instance: the one gathering a batch must see it, not only an idle one that cannot start.
-    wake_.notify_all();
+    if (someone_can_take_it) wake_.notify_all();
     return job;
   }
   struct Release {
@@ -158,13 +162,15 @@ void ModelScheduler::cancel(const std::shared_ptr<Job>& job) {
 }
 
 void ModelScheduler::release(Session* session) {
+  bool waited_for = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     free_sessions_.push_back(session);
+    waited_for = !queue_.empty() || gathering_ || stopping_;
   }
   // Queued requests may have waited for a session, and an instance gathering batch-mates stops
-  // waiting now that a session is free to run the next one.
-  wake_.notify_all();
+  // waiting now that a session is free to run the next one. With neither, nobody is woken.
+  if (waited_for) wake_.notify_all();
 }
 
 void ModelScheduler::stop() {
