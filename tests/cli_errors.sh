@@ -109,6 +109,39 @@ expect_error "gone.png" "$effvit" classify m0/model.onnx gone.png
 printf '\211PNG\r\n\032\n\000\000' >cut.png
 expect_error "cut.png" "$effvit" classify m0/model.onnx cut.png
 
+# One bad file among good ones costs only itself (text and JSON), unless --fail-fast.
+"$python" -c "
+import numpy as np, zlib, struct
+def png(path, pixels):
+    h, w = pixels.shape[:2]
+    raw = b''.join(b'\\0' + pixels[y].tobytes() for y in range(h))
+    chunk = lambda t, d: struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))
+    open(path, 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0)) +
+                           chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
+png('good.png', np.random.default_rng(3).integers(0, 256, (40, 40, 3), dtype=np.uint8))
+"
+mkdir -p batch/inner && cp good.png batch/a.png && cp good.png batch/inner/b.png && cp fake.jpg batch/c.jpg
+set +e
+"$effvit" classify m0/model.onnx good.png fake.jpg batch --topk 1 >batch.txt 2>batch.err; text_status=$?
+"$effvit" classify m0/model.onnx good.png fake.jpg batch --topk 1 --json >batch.json 2>/dev/null; json_status=$?
+set -e
+"$python" - "$text_status" "$json_status" <<'PY'
+import json, sys
+assert sys.argv[1:] == ["1", "1"], f"exit statuses {sys.argv[1:]}, expected 1 and 1"
+r = json.load(open("batch.json"))
+assert [e.get("image", e.get("file")) for e in r] == ["good.png", "fake.jpg", "batch/a.png", "batch/c.jpg", "batch/inner/b.png"], r
+assert [("error" in e) for e in r] == [False, True, False, True, False], r
+assert r[1] == {"file": "fake.jpg", "error": "fake.jpg: not a JPEG, PNG, WebP or BMP image"}, r[1]
+assert r[0]["top"] == r[2]["top"] == r[4]["top"], r
+text, err = open("batch.txt").read(), open("batch.err").read().splitlines()
+assert text.count("good.png") == 1 and "batch/inner/b.png" in text and "2 of 5 images failed" in text, text
+assert err == ["effvit: fake.jpg: not a JPEG, PNG, WebP or BMP image", "effvit: batch/c.jpg: not a JPEG, PNG, WebP or BMP image"], err
+print("ok: classify goes on past bad files")
+PY
+expect_error "fake.jpg: not a JPEG, PNG, WebP or BMP image" "$effvit" classify m0/model.onnx fake.jpg good.png --fail-fast
+mkdir -p no_images && echo x >no_images/readme.txt
+expect_error "no_images: a folder with no .jpg/.jpeg/.png/.webp/.bmp images" "$effvit" classify m0/model.onnx no_images
+
 # Labels.
 printf 'a\nb\n' >two_labels.txt
 expect_error "two_labels.txt: has 2 labels, model has 1000 classes" "$effvit" classify m0/model.onnx fake.jpg --labels two_labels.txt

@@ -4,7 +4,7 @@
 #
 #   cli_eval.sh EFFVIT_BINARY WORKDIR
 . "$(dirname "$0")/cli_lib.sh"
-rm -rf idx folders empty broken literal positional mixed literal_first
+rm -rf idx folders empty broken literal positional mixed literal_first survive
 mkdir -p idx empty/Coat broken/Coat m0
 [ -f m0/model.onnx ] || "$python" "$pydir/export_onnx.py" --variant m0 --num-classes 10 --seed 7 --output m0/model.onnx \
     --metadata-json "$testdir/../models/fashion_mnist_metadata.json" >/dev/null
@@ -104,6 +104,24 @@ expect_error "nolabels-labels-idx1-ubyte.gz: labels file not found" "$effvit" ev
 expect_error "has 23 labels for 24 images" "$effvit" eval m0/model.onnx --data idx/bad-images-idx3-ubyte.gz
 expect_error "empty: no .png/.jpg/.jpeg/.webp/.bmp images" "$effvit" eval m0/model.onnx --data empty
 echo "not a picture" >broken/Coat/0.png
-expect_error "broken/Coat/0.png: not a JPEG, PNG, WebP or BMP image" "$effvit" eval m0/model.onnx --data broken
+expect_error "broken/Coat/0.png: not a JPEG, PNG, WebP or BMP image" "$effvit" eval m0/model.onnx --data broken --fail-fast
+# Without --fail-fast one bad file costs only itself: every other image is scored, the bad one is
+# listed (text and JSON), and the exit status says something failed.
+rm -rf survive && cp -r folders survive
+head -c 100 "$(ls survive/Ankle_boot/* | head -1)" >survive/Ankle_boot/truncated.png
+set +e
+"$effvit" eval m0/model.onnx --data survive >survive.txt 2>/dev/null; text_status=$?
+"$effvit" eval m0/model.onnx --data survive --json >survive.json 2>/dev/null; json_status=$?
+set -e
+"$python" - "$text_status" "$json_status" <<'PY'
+import json, sys
+assert sys.argv[1:] == ["1", "1"], f"exit statuses {sys.argv[1:]}, expected 1 and 1"
+r, full = json.load(open("survive.json")), json.load(open("folders.json"))
+assert r["count"] == 24 and r["top1"] == full["top1"], (r, full)
+assert [f["file"] for f in r["failed"]] == ["survive/Ankle_boot/truncated.png"] and "corrupt PNG" in r["failed"][0]["error"], r["failed"]
+text = open("survive.txt").read()
+assert "failed: survive/Ankle_boot/truncated.png: corrupt PNG" in text and "1 of 25 images failed" in text, text
+print("ok: a truncated PNG is listed and the other 24 images scored")
+PY
 expect_error "nowhere: not found" "$effvit" eval m0/model.onnx --data nowhere
 finish

@@ -1,6 +1,7 @@
-// Classifies JPEG/PNG images with the model's own preprocessing (from its metadata, else timm's
+// Classifies images (files, or every image in a folder) with the model's own preprocessing (from its metadata, else timm's
 // eval transform) and prints the top-k classes; optionally renders a labelled contact sheet.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -17,24 +18,56 @@
 #include "tools/shared/labels.h"
 
 namespace effvit::cli {
+namespace {
+
+bool is_image_file(const std::filesystem::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".webp" || ext == ".bmp";
+}
+
+// Files as given (whatever their name: the decoder says what they are); a folder stands for its
+// image files, subfolders included, in name order.
+std::vector<std::string> image_files(const std::vector<std::string>& args) {
+  std::vector<std::string> files;
+  for (const std::string& arg : args) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(arg, ec)) {
+      files.push_back(arg);
+      continue;
+    }
+    std::vector<std::string> found;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(arg, ec))
+      if (e.is_regular_file() && is_image_file(e.path())) found.push_back(e.path().string());
+    if (found.empty()) throw Error(ErrorKind::invalid_input, arg + ": a folder with no .jpg/.jpeg/.png/.webp/.bmp images");
+    std::sort(found.begin(), found.end());
+    files.insert(files.end(), found.begin(), found.end());
+  }
+  return files;
+}
+
+}  // namespace
+
 Handler add_classify(CLI::App& app) {
-  auto* cmd = app.add_subcommand("classify", "Classify JPEG/PNG images");
+  auto* cmd = app.add_subcommand("classify", "Classify JPEG, PNG, WebP or BMP images, or the images in folders");
   struct Args {
     std::string model, labels, render;
     std::vector<std::string> images;
     int topk = 5, threads = 1;
     Precision precision = Precision::fp32;
-    bool json = false;
+    bool json = false, fail_fast = false;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("MODEL", a->model, "ONNX model")->required();
-  cmd->add_option("IMAGE", a->images, "JPEG, PNG, WebP or BMP files")->required();
+  cmd->add_option("IMAGE", a->images, "JPEG, PNG, WebP or BMP files, or folders (their images, subfolders included, in name order)")
+      ->required();
   cmd->add_option("--topk", a->topk, "Classes to print per image")->check(CLI::Range(1, 100000));
   cmd->add_option("--labels", a->labels, "Class names, one per line (default: model metadata, else ImageNet-1k)");
   cmd->add_option("--render", a->render, "Also write a contact sheet PNG with the predictions drawn on the images");
   cmd->add_option("--threads", a->threads, "Threads per inference")->check(CLI::Range(1, 256));
   add_precision_option(cmd, a->precision);
   cmd->add_flag("--json", a->json, "Print JSON");
+  cmd->add_flag("--fail-fast", a->fail_fast, "Stop at the first image that cannot be read (default: report it, go on, exit 1 at the end)");
   const auto image_options = add_image_options(cmd);
   return [=] {
     auto model = Model::load(a->model);
@@ -44,9 +77,22 @@ Handler add_classify(CLI::App& app) {
     say_precision(a->precision, session.precision());
     nlohmann::json results = nlohmann::json::array();
     std::vector<SheetItem> sheet;
-    for (const std::string& path : a->images) {
-      const Image image = read_image(path, image_options->decode());
-      const Tensor logits = session.run(preprocess(image, pre));
+    size_t failures = 0;
+    for (const std::string& path : image_files(a->images)) {
+      Image image;
+      Tensor logits;
+      try {
+        image = read_image(path, image_options->decode());
+        logits = session.run(preprocess(image, pre));
+      } catch (const Error& e) {
+        const std::string what = e.what();
+        const std::string why = what.rfind(path, 0) == 0 ? what : path + ": " + what;
+        if (a->fail_fast) throw Error(why);
+        ++failures;
+        results.push_back({{"file", path}, {"error", why}});
+        std::fprintf(stderr, "effvit: %s\n", why.c_str());
+        continue;
+      }
       const auto ranked = top_classes(logits.data<float>(), logits.numel(), a->topk);
       nlohmann::json top = nlohmann::json::array();
       for (const RankedClass& r : ranked)
@@ -74,11 +120,12 @@ Handler add_classify(CLI::App& app) {
       }
     }
     if (a->json) std::printf("%s\n", results.dump(2).c_str());
+    if (failures > 0 && !a->json) std::printf("%zu of %zu images failed\n", failures, results.size());
     if (!a->render.empty()) {
       write_png(a->render, render_contact_sheet(sheet, std::min<int>(5, static_cast<int>(sheet.size())), 160));
       if (!a->json) std::printf("contact sheet: %s\n", a->render.c_str());
     }
-    return 0;
+    return failures > 0 ? 1 : 0;
   };
 }
 

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <cmath>
 #include <atomic>
 #include <chrono>
@@ -51,7 +52,7 @@ Handler add_eval(CLI::App& app) {
     size_t limit = 0;
     int workers = 0, threads = 1;
     Precision precision = Precision::fp32;
-    bool json = false;
+    bool json = false, fail_fast = false;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("MODEL", a->model, "ONNX model")->required();
@@ -63,6 +64,7 @@ Handler add_eval(CLI::App& app) {
   add_precision_option(cmd, a->precision);
   cmd->add_option("--save-images", a->save_images, "Also write each evaluated image as DIR/<class>/<index>.png");
   cmd->add_flag("--json", a->json, "Print JSON");
+  cmd->add_flag("--fail-fast", a->fail_fast, "Stop at the first unreadable image (default: report it, go on, exit 1 at the end)");
   const auto image_options = add_image_options(cmd);
   return [=] {
     auto model = Model::load(a->model);
@@ -81,6 +83,7 @@ Handler add_eval(CLI::App& app) {
     size_t done = 0, top1 = 0, top5 = 0;  // under mu: the progress line's ratio is of one moment
     std::atomic<bool> failed{false};
     std::string error;
+    std::vector<std::pair<size_t, std::string>> bad_items;  // under mu: (item, why), reported at the end
     std::mutex mu;
     ProgressBar progress("eval", count);
     const auto t0 = Clock::now();
@@ -88,27 +91,37 @@ Handler add_eval(CLI::App& app) {
       try {
         Session session(model, options);
         for (size_t i; !failed && (i = next.fetch_add(1)) < count;) {
-          const Image image = data->image(i);
           const int label = data->label(i);
+          // An image that cannot be read or run is this item's failure, not the whole run's
+          // (unless --fail-fast); writing --save-images is the run's.
+          std::optional<Image> image;
+          Tensor logits;
+          try {
+            image = data->image(i);
+            logits = session.run(preprocess(*image, pre));
+          } catch (const Error& e) {
+            const std::string what = e.what();
+            // Decode errors name their file already; the engine's do not.
+            std::string why = what.rfind(data->source(i), 0) == 0 ? what : data->source(i) + ": " + what;
+            if (a->fail_fast) throw Error(why);
+            std::lock_guard<std::mutex> lock(mu);
+            bad_items.emplace_back(i, std::move(why));
+            progress.update(done + bad_items.size(), "failed: " + std::to_string(bad_items.size()));
+            continue;
+          }
           if (!a->save_images.empty()) {
             const auto dir = std::filesystem::path(a->save_images) / class_folder_name(names[static_cast<size_t>(label)]);
             std::filesystem::create_directories(dir);
-            write_png((dir / (std::to_string(i) + ".png")).string(), image);
-          }
-          Tensor logits;
-          try {
-            logits = session.run(preprocess(image, pre));
-          } catch (const Error& e) {
-            throw Error(data->source(i) + ": " + e.what());
+            write_png((dir / (std::to_string(i) + ".png")).string(), *image);
           }
           const int64_t rank = rank_of_truth(logits, label, data->source(i));
           std::lock_guard<std::mutex> lock(mu);
           top1 += rank == 0;
           top5 += rank < 5;
           ++done;
-          char detail[32];
+          char detail[48];
           std::snprintf(detail, sizeof detail, "top-1 %.2f%%", 100.0 * static_cast<double>(top1) / static_cast<double>(done));
-          progress.update(done, detail);
+          progress.update(done + bad_items.size(), bad_items.empty() ? std::string(detail) : std::string(detail) + ", failed: " + std::to_string(bad_items.size()));
         }
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(mu);
@@ -119,19 +132,25 @@ Handler add_eval(CLI::App& app) {
     for (int w = 0; w < workers; ++w) pool.emplace_back(work);
     for (auto& t : pool) t.join();
     if (failed) throw Error(error);
+    std::sort(bad_items.begin(), bad_items.end());
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    const double t1 = count ? static_cast<double>(top1) / static_cast<double>(count) : 0.0;
-    const double t5 = count ? static_cast<double>(top5) / static_cast<double>(count) : 0.0;
+    // Accuracy over the images that were evaluated; the failed ones are listed, not scored.
+    const double t1 = done ? static_cast<double>(top1) / static_cast<double>(done) : 0.0;
+    const double t5 = done ? static_cast<double>(top5) / static_cast<double>(done) : 0.0;
     if (a->json) {
-      nlohmann::json j{{"model", a->model}, {"precision", precision}, {"data", a->data}, {"count", count}, {"top1", t1}, {"top5", t5},
-                       {"seconds", secs}, {"images_per_second", static_cast<double>(count) / secs}};
+      nlohmann::json j{{"model", a->model}, {"precision", precision}, {"data", a->data}, {"count", done}, {"top1", t1}, {"top5", t5},
+                       {"seconds", secs}, {"images_per_second", static_cast<double>(done) / secs}};
+      j["failed"] = nlohmann::json::array();
+      for (const auto& [item, why] : bad_items) j["failed"].push_back({{"file", data->source(item)}, {"error", why}});
       std::printf("%s\n", j.dump(2).c_str());
     } else {
       std::printf("%s (%s) on %s\n", a->model.c_str(), precision.c_str(), data->description().c_str());
-      std::printf("top-1 %.2f%%  top-5 %.2f%%  (%zu images, %.1f s, %.0f img/s)\n", 100 * t1, 100 * t5, count, secs,
-                  static_cast<double>(count) / secs);
+      std::printf("top-1 %.2f%%  top-5 %.2f%%  (%zu images, %.1f s, %.0f img/s)\n", 100 * t1, 100 * t5, done, secs,
+                  static_cast<double>(done) / secs);
+      for (const auto& [item, why] : bad_items) std::printf("failed: %s\n", why.c_str());
+      if (!bad_items.empty()) std::printf("%zu of %zu images failed and are not in the accuracy\n", bad_items.size(), count);
     }
-    return 0;
+    return bad_items.empty() ? 0 : 1;
   };
 }
 
