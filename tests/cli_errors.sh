@@ -142,6 +142,14 @@ expect_error "fake.jpg: not a JPEG, PNG, WebP or BMP image" "$effvit" classify m
 mkdir -p no_images && echo x >no_images/readme.txt
 expect_error "no_images: a folder with no .jpg/.jpeg/.png/.webp/.bmp images" "$effvit" classify m0/model.onnx no_images
 
+# The version, and usage errors that point at the verb's own help.
+version=$("$effvit" --version)
+[ "$version" = "effvit $(sed -n 's/^project(effvit VERSION \([0-9.]*\).*/\1/p' "$testdir/../CMakeLists.txt")" ] ||
+    { echo "FAIL: effvit --version said '$version'" >&2; failures=$((failures + 1)); }
+expect_error "MODEL is required (see effvit classify --help)" "$effvit" classify
+expect_error "--data is required (see effvit eval --help)" "$effvit" eval m0/model.onnx
+expect_error "(see effvit --help)" "$effvit" frobnicate
+
 # Labels.
 printf 'a\nb\n' >two_labels.txt
 expect_error "two_labels.txt: has 2 labels, model has 1000 classes" "$effvit" classify m0/model.onnx fake.jpg --labels two_labels.txt

@@ -1,3 +1,4 @@
+#include "effvit/version.h"
 #include "serve/grpc_server.h"
 
 #include <grpcpp/grpcpp.h>
@@ -171,7 +172,7 @@ void answer_model_ready(Shared& s, ModelReadyCall& call) {
 
 void answer_server_metadata(Shared&, ServerMetadataCall& call) {
   call.response.set_name("effvit");
-  call.response.set_version("0.1.0");
+  call.response.set_version(EFFVIT_VERSION);
   call.response.add_extensions("classification");
   call.finish(grpc::Status::OK);
 }

@@ -1,3 +1,4 @@
+#include "effvit/version.h"
 #include "serve/server.h"
 
 #include <httplib.h>
@@ -301,7 +302,7 @@ void serve(const ServeOptions& options) {
     if (!ready) BufferedHttpServer::close_after_answer(res);
   });
   http.Get("/v2", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(json{{"name", "effvit"}, {"version", "0.1.0"}, {"extensions", {"binary_tensor_data", "classification"}}}.dump(),
+    res.set_content(json{{"name", "effvit"}, {"version", EFFVIT_VERSION}, {"extensions", {"binary_tensor_data", "classification"}}}.dump(),
                     "application/json");
   });
   const std::string model_path = R"(/v2/models/([^/]+)(?:/versions/([^/]+))?)";

@@ -4,13 +4,16 @@
 #include <cstdlib>
 #include <exception>
 #include <map>
+#include <string>
 
 #include "effvit/error.h"
+#include "effvit/version.h"
 #include "tools/effvit/commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"effvit: run, benchmark and evaluate EfficientViT-MSRA models on CPU"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "effvit " EFFVIT_VERSION);
   // Accepted before or after the verb (fallthrough): every verb builds plans.
   app.fallthrough();
   bool strict = false;
@@ -31,8 +34,12 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);  // --help
-    std::fprintf(stderr, "effvit: %s (see effvit --help)\n", e.what());
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // The help that explains the mistake: the verb's own when one was given.
+    std::string help = "effvit --help";
+    for (CLI::App* sub : app.get_subcommands({}))
+      if (sub->parsed()) help = "effvit " + sub->get_name() + " --help";
+    std::fprintf(stderr, "effvit: %s (see %s)\n", e.what(), help.c_str());
     return 1;
   }
   // Sessions read it when they are created (SessionOptions::strict).
