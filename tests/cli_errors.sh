@@ -149,6 +149,7 @@ version=$("$effvit" --version)
 expect_error "MODEL is required (see effvit classify --help)" "$effvit" classify
 expect_error "--data is required (see effvit eval --help)" "$effvit" eval m0/model.onnx
 expect_error "(see effvit --help)" "$effvit" frobnicate
+expect_error "effvit: EFFVIT_MAX_ISA: unknown tier 'pentium'" env EFFVIT_MAX_ISA=pentium "$effvit" info m0/model.onnx
 
 # Labels.
 printf 'a\nb\n' >two_labels.txt

@@ -14,6 +14,8 @@
 "$effvit" bench m0/model.onnx --iters 3 --warmup 1 --streams 2 --json >bench.json
 "$effvit" bench m0dyn/model.onnx --iters 2 --warmup 1 --batch 3 --json >bench_batch.json
 EFFVIT_MAX_ISA=sse41 "$effvit" info m0/model.onnx --json >info_sse41.json
+"$effvit" info "$testdir/../models/efficientvit_m0_fashion_mnist.onnx" --json >info_bundled.json
+"$effvit" info "$testdir/../models/efficientvit_m0_fashion_mnist.onnx" >info_bundled.txt
 # A dynamic image size (exported as [N,3,H,W]) loads, reports -1, and runs at the size it is given.
 "$python" -c "
 import onnx
@@ -124,6 +126,18 @@ tiers = ["sse41", "avx2", "avx2_vnni", "avx512", "avx512_vnni", "avx512_bf16", "
 assert info["isa"] in info["isa_supported"] and info["isa_native"] == info["isa_supported"][-1], info
 assert all(t in tiers for t in info["isa_supported"]) and info["isa_supported"][0] == "sse41", info
 assert info["cpu"], info
+# What classify, eval and serve will do to an image, so an export can be checked before use: the
+# fixture's metadata is timm's eval transform, with ImageNet's 1000 classes by default; the bundled
+# model's says Fashion-MNIST's 224x224 and its 10 classes.
+assert info["preprocess"] == {"source": "metadata", "resize_shorter": 256, "crop": 224, "input": "float32 RGB, normalised",
+                              "layout": "NCHW", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}, info["preprocess"]
+assert info["classes"]["count"] == 1000 and info["classes"]["source"] == "ImageNet-1k (default)" and info["classes"]["first"][:2] == ["tench", "goldfish"], info["classes"]
+bundled = json.load(open("info_bundled.json"))
+assert bundled["preprocess"]["source"] == "metadata" and bundled["preprocess"]["resize_shorter"] == 0, bundled["preprocess"]
+assert bundled["classes"] == {"count": 10, "source": "metadata (effvit.classes)", "first": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat"]}
+text = open("info_bundled.txt").read()
+assert "images   metadata: resized to 224x224, float32 RGB, normalised NCHW, mean [0.485,0.456,0.406] std [0.229,0.224,0.225]" in text, text
+assert "classes  10 from metadata (effvit.classes): T-shirt/top, Trouser, Pullover, Dress, Coat, ..." in text, text
 capped = json.load(open("info_sse41.json"))
 assert capped["isa"] == "sse41" and capped["isa_native"] == info["isa_native"], capped
 

@@ -261,7 +261,8 @@ class ModelPy {
   const std::map<std::string, std::string>& metadata() const { return model_->metadata(); }
   const std::string& path() const { return model_->path(); }
 
-  // An image file, or an RGB uint8 array (height x width x 3), made into the tensor the model takes
+  // An image file, or a uint8 array (height x width x 3 RGB, or height x width gray, as a gray
+  // file decodes), made into the tensor the model takes
   // (normalised float32 NCHW, or uint8 pixels / NV12 for a quantized model), batch 1.
   py::array preprocess(const py::object& image, bool letterbox, bool exif_rotate) const {
     Preprocess pre = Preprocess::from_metadata(model_->metadata());
@@ -275,13 +276,21 @@ class ModelPy {
       img = read_image(file, options);
     } else {
       py::array any = py::array::ensure(image);
-      if (!any || !same_element(any.dtype(), py::dtype::of<uint8_t>()) || any.ndim() != 3 || any.shape(2) != 3)
-        throw Error(ErrorKind::invalid_input, "preprocess: expected an image path or an RGB uint8 array of shape (height, width, 3), got " +
-                                                  (any ? numpy_name(any.dtype()) + " " + std::string(py::str(py::tuple(any.attr("shape")))) : "no array"));
-      auto rgb = py::array_t<uint8_t, py::array::c_style>::ensure(any);
-      img.height = static_cast<int>(rgb.shape(0));
-      img.width = static_cast<int>(rgb.shape(1));
-      img.rgb.assign(rgb.data(), rgb.data() + rgb.size());
+      const bool gray = any && (any.ndim() == 2 || (any.ndim() == 3 && any.shape(2) == 1));
+      if (!any || !same_element(any.dtype(), py::dtype::of<uint8_t>()) || !(gray || (any.ndim() == 3 && any.shape(2) == 3)))
+        throw Error(ErrorKind::invalid_input,
+                    "preprocess: expected an image path, an RGB uint8 array of shape (height, width, 3) or a gray one of shape (height, width), got " +
+                        (any ? numpy_name(any.dtype()) + " " + std::string(py::str(py::tuple(any.attr("shape")))) : "no array"));
+      auto pixels = py::array_t<uint8_t, py::array::c_style>::ensure(any);
+      img.height = static_cast<int>(pixels.shape(0));
+      img.width = static_cast<int>(pixels.shape(1));
+      if (gray) {
+        // As a gray file decodes: the one channel three times.
+        img.rgb.resize(static_cast<size_t>(pixels.size()) * 3);
+        for (py::ssize_t i = 0; i < pixels.size(); ++i) img.rgb[3 * i] = img.rgb[3 * i + 1] = img.rgb[3 * i + 2] = pixels.data()[i];
+      } else {
+        img.rgb.assign(pixels.data(), pixels.data() + pixels.size());
+      }
     }
     Tensor t;
     {

@@ -108,7 +108,8 @@ struct Session::Impl {
       if (ok && !t.raw())
         throw Error(ErrorKind::invalid_input, model->path() + ": input '" + d.name + "' has no data");
       if (!ok || t.numel() == 0)
-        throw Error(ErrorKind::invalid_input, model->path() + ": input '" + d.name + "' must have shape " + shape_str(d.shape) + " (-1 = any), got " + shape_str(t.shape()));
+        throw Error(ErrorKind::invalid_input, model->path() + ": input '" + d.name + "' must have shape " + shape_str(d.shape) +
+                                  (std::any_of(d.shape.begin(), d.shape.end(), [](int64_t v) { return v < 0; }) ? " (-1 = any)" : "") + ", got " + shape_str(t.shape()));
     }
   }
 };

@@ -109,7 +109,7 @@ int64_t classification_count(const inference::ModelInferRequest::InferRequestedO
 
 }  // namespace
 
-InferRequest parse_grpc_infer_request(const Model& model, std::shared_ptr<inference::ModelInferRequest> message, ImageDecoder decode) {
+InferRequest parse_grpc_infer_request(const Model& model, std::shared_ptr<inference::ModelInferRequest> message, const ImageDecoder& decode) {
   const inference::ModelInferRequest& m = *message;
   const auto& infos = model.summary().inputs;
   InferRequest r;

@@ -15,7 +15,7 @@ namespace effvit::serve {
 
 // Parses a request. Raw inputs are views of the message, which the result's `storage` keeps.
 // Throws StatusError(400) naming the problem, before allocating what a declared shape claims.
-InferRequest parse_grpc_infer_request(const Model& model, std::shared_ptr<inference::ModelInferRequest> message, ImageDecoder decode);
+InferRequest parse_grpc_infer_request(const Model& model, std::shared_ptr<inference::ModelInferRequest> message, const ImageDecoder& decode);
 
 // The response: every requested output (all, when none is named) as raw_output_contents, or as
 // BYTES contents "score:index[:label]" for a classification request.

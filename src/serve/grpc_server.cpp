@@ -29,11 +29,12 @@ class StreamCall;
 struct Shared {
   const ModelRegistry& registry;
   const std::atomic<bool>& ready;
-  Service service;
+  ImageDecoder decode;  // BYTES inputs, within --max-image-pixels
+  Service service{};
   std::atomic<int> in_flight{0};
   // Open ModelStreamInfer streams: a drain ends the idle ones (an open stream is a call in flight).
-  std::mutex streams_mutex;
-  std::set<StreamCall*> streams;
+  std::mutex streams_mutex{};
+  std::set<StreamCall*> streams{};
 };
 
 // An error as Triton's gRPC front end reports it.
@@ -199,7 +200,7 @@ std::shared_ptr<ModelScheduler::Job> start_infer(Shared& s, inference::ModelInfe
     if (!s.ready) throw StatusError(503, "the server is shutting down");
     m = &s.registry.find(message.model_name(), message.model_version());
     auto owned = std::make_shared<inference::ModelInferRequest>(std::move(message));
-    auto request = std::make_shared<InferRequest>(parse_grpc_infer_request(*m->model, std::move(owned), decode_images));
+    auto request = std::make_shared<InferRequest>(parse_grpc_infer_request(*m->model, std::move(owned), s.decode));
     return submit_infer(*m, *request, deadline, [&response, answer, m, request, start](ModelScheduler::Job& job) {
       ModelStats& stats = m->scheduler->stats();
       try {
@@ -431,11 +432,14 @@ struct GrpcServer::State {
   int port = 0;
   bool stopped = false;
 
-  State(const ModelRegistry& registry, const std::atomic<bool>& ready) : shared{registry, ready, {}, {}} {}
+  State(const ModelRegistry& registry, const std::atomic<bool>& ready, int64_t max_image_pixels)
+      : shared{registry, ready, [max_image_pixels](const Model& model, const std::vector<std::string>& encoded) {
+                 return decode_images(model, encoded, max_image_pixels);
+               }} {}
 };
 
 GrpcServer::GrpcServer(const ModelRegistry& registry, const std::atomic<bool>& ready, const GrpcOptions& options)
-    : state_(std::make_unique<State>(registry, ready)) {
+    : state_(std::make_unique<State>(registry, ready, options.max_image_pixels)) {
   grpc::ServerBuilder builder;
   const std::string address = (options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host) + ":" +
                               std::to_string(options.port);

@@ -12,10 +12,6 @@
 namespace effvit::serve {
 namespace {
 
-// Images a request may send: far larger than a classifier's input needs, and small enough that a
-// compressed file cannot expand to gigabytes.
-constexpr int64_t kMaxImagePixels = int64_t{4096} * 4096;
-
 // Decoding runs on the front ends' threads, before a request reaches the queue that bounds the
 // rest: at most one decode per core at a time keeps its memory bounded too.
 std::counting_semaphore<> decode_slots(std::max(1u, std::thread::hardware_concurrency()));
@@ -78,10 +74,10 @@ void count_failure(ModelStats& stats, const std::exception_ptr& error) {
   }
 }
 
-Tensor decode_images(const Model& model, const std::vector<std::string>& encoded) {
+Tensor decode_images(const Model& model, const std::vector<std::string>& encoded, int64_t max_pixels) {
   const Preprocess pre = Preprocess::from_metadata(model.metadata());
   DecodeOptions options;
-  options.max_pixels = kMaxImagePixels;
+  options.max_pixels = max_pixels;
   std::vector<Tensor> each;
   decode_slots.acquire();
   struct Release {

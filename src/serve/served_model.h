@@ -40,8 +40,12 @@ std::shared_ptr<ModelScheduler::Job> submit_infer(ServedModel& model, InferReque
 void count_success(ModelStats& stats, const ModelScheduler::Job& job, Clock::time_point start);
 void count_failure(ModelStats& stats, const std::exception_ptr& error);
 
+// Images a request may send by default (--max-image-pixels): a 50-megapixel phone photo, while
+// at most one decode per core at a time stays within a few hundred MB (3 bytes a pixel).
+constexpr int64_t kDefaultMaxImagePixels = int64_t{64} << 20;
+
 // Encoded images (a BYTES input) decoded and preprocessed by the model's own rules, one per batch
-// row; at most one decode per core at a time, each image at most 4096 x 4096 pixels.
-Tensor decode_images(const Model& model, const std::vector<std::string>& encoded);
+// row; at most one decode per core at a time, each image at most `max_pixels` pixels.
+Tensor decode_images(const Model& model, const std::vector<std::string>& encoded, int64_t max_pixels);
 
 }  // namespace effvit::serve

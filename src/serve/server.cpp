@@ -38,13 +38,20 @@ std::vector<std::pair<std::string, std::pair<std::string, std::string>>> scan_re
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw Error(ErrorKind::invalid_input, dir + ": --model-repository is not a folder");
   for (const auto& m : fs::directory_iterator(dir)) {
-    if (!m.is_directory()) continue;
-    long best = -1;
+    // Hidden folders (.git, a volume's lost+found is not hidden but holds no versions either) are
+    // not models.
+    if (!m.is_directory() || m.path().filename().string().front() == '.') continue;
+    long long best = -1;
     for (const auto& v : fs::directory_iterator(m.path())) {
       const std::string name = v.path().filename().string();
-      if (!v.is_directory() || name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
-      if (fs::exists(v.path() / "model.onnx")) best = std::max(best, std::stol(name));
+      if (!v.is_directory() || name.empty() || name.size() > 18 || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+      if (fs::exists(v.path() / "model.onnx")) best = std::max(best, std::stoll(name));
     }
+    // A model folder without a servable version is a mistake to name, not to skip: its clients
+    // would get 404s from a server that started as if all was well.
+    if (best < 0 && m.path().filename() != "lost+found")
+      throw Error(ErrorKind::invalid_input, m.path().string() + ": a model folder with no VERSION/model.onnx (expected " +
+                                                (m.path() / "1" / "model.onnx").string() + ")");
     if (best >= 0)
       found.push_back({m.path().filename().string(), {std::to_string(best), (m.path() / std::to_string(best) / "model.onnx").string()}});
   }
@@ -54,28 +61,29 @@ std::vector<std::pair<std::string, std::pair<std::string, std::string>>> scan_re
 }
 
 // An infer request's body, read whole into a pooled body whose binary part (from byte
-// `binary_at`) lands aligned. Null when the read failed: the library has set the answer's status
-// (400, 413 over `max_bytes`) or the request timed out, and the error handler words it.
+// `binary_at`) lands aligned. Null when the read failed: the answer's status is set (413 over
+// `max_bytes`, the library's 400) or the request timed out, and the error handler words it.
 std::shared_ptr<Body> read_body(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& read, BodyPool& pool,
                                 size_t binary_at, size_t max_bytes) {
-  if (req.is_multipart_form_data())
-    throw StatusError(400, "a multipart/form-data body is not an infer request: send application/json, or application/octet-stream "
-                           "with the binary tensor extension");
+  const std::string length = req.get_header_value("Content-Length");
+  // Neither a length nor chunks: by HTTP/1.1 the body is empty (waiting for the client to close
+  // would hold the request until the read timeout).
+  if (length.empty() && !req.has_header("Transfer-Encoding")) return pool.take(0, 0);
   // The declared length is only a reservation hint, bounded by the limit the library enforces while
   // reading: a client cannot make the server reserve more than a body it may send.
-  const std::string length = req.get_header_value("Content-Length");
   const size_t expected = std::min<size_t>(length.empty() ? 0 : std::strtoull(length.c_str(), nullptr, 10), max_bytes);
   auto body = pool.take(expected, binary_at);
+  bool too_big = false;  // a chunked body past the limit (the library then says 400, whatever we set)
   const bool ok = read([&](const char* data, size_t bytes) {
-    if (body->size() + bytes > max_bytes) {  // a chunked body past the limit
-      res.status = 413;
+    if (body->size() + bytes > max_bytes) {
+      too_big = true;
       return false;
     }
     body->append(data, bytes);
     return true;
   });
   if (ok) return body;
-  if (res.status < 400) res.status = 400;
+  res.status = too_big ? 413 : std::max(res.status, 400);
   return nullptr;
 }
 
@@ -276,9 +284,7 @@ void serve(const ServeOptions& options) {
     const std::string why = over_limit ? "the request body is larger than --http-max-input-size (" +
                                              std::to_string(options.http_max_input_size) + " bytes)"
                             : res.status == 404 ? "no such endpoint: " + req.method + " " + req.path
-                            : res.status == 400 && req.method == "POST" && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")
-                                ? "the request body is empty (no Content-Length): an infer request is a JSON object"
-                                : "HTTP " + std::to_string(res.status);
+                                                : "HTTP " + std::to_string(res.status);
     res.set_content(json{{"error", why}}.dump(), "application/json");
   });
   auto guarded = [&](auto body) {
@@ -316,16 +322,36 @@ void serve(const ServeOptions& options) {
            }));
   // Infer bodies are read by the handler itself, into pooled memory (serve/body_pool.h). Enough
   // bodies are kept for every request that can be running or queued at once.
+  const ImageDecoder decode = [&options](const Model& model, const std::vector<std::string>& encoded) {
+    return decode_images(model, encoded, options.max_image_pixels);
+  };
   BodyPool bodies(static_cast<size_t>(options.scheduler.instances * options.scheduler.max_batch_size) * models.size() + 16, size_t{4} << 20);
   http.Post(model_path + "/infer", [&](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& read) {
     std::optional<size_t> json_length;
     std::shared_ptr<Body> body;
     guarded([&](const httplib::Request&, httplib::Response&) {
-      if (req.has_header("Inference-Header-Content-Length"))
-        json_length = parse_json_length_header(req.get_header_value("Inference-Header-Content-Length"));
+      // The body is read before the request is judged: an error answered over an unread body
+      // would have to end the connection (its bytes cannot be read as the next request).
+      std::exception_ptr bad_header;
+      try {
+        if (req.has_header("Inference-Header-Content-Length"))
+          json_length = parse_json_length_header(req.get_header_value("Inference-Header-Content-Length"));
+      } catch (const StatusError&) {
+        bad_header = std::current_exception();
+      }
+      if (req.is_multipart_form_data()) {
+        // The library would parse its parts: it is refused unread, and the connection ends.
+        BufferedHttpServer::close_after_answer(res);
+        throw StatusError(400, "a multipart/form-data body is not an infer request: send application/json, or "
+                               "application/octet-stream with the binary tensor extension");
+      }
       body = read_body(req, res, read, bodies, json_length.value_or(0), options.http_max_input_size);
+      if (body && bad_header) {
+        body.reset();
+        std::rethrow_exception(bad_header);
+      }
     })(req, res);
-    if (!body) return;  // answered: the library's 400/413, or a timeout, goes through the error handler
+    if (!body) return;  // answered: a 400/413 or a timeout (the error handler words the library's own)
     guarded([&](const httplib::Request&, httplib::Response&) {
               const auto start = Clock::now();
               ++in_flight;
@@ -337,7 +363,7 @@ void serve(const ServeOptions& options) {
               ModelStats& stats = m.scheduler->stats();
               try {
                 if (!ready) throw StatusError(503, "the server is shutting down");
-                InferRequest request = parse_infer_request(*m.model, body->view(), body, json_length, decode_images);
+                InferRequest request = parse_infer_request(*m.model, body->view(), body, json_length, decode);
                 body.reset();  // the request holds it while its inputs view it
                 const auto deadline = request.timeout_us > 0 ? start + std::chrono::microseconds(static_cast<int64_t>(request.timeout_us))
                                                              : Clock::time_point::max();
@@ -375,6 +401,7 @@ void serve(const ServeOptions& options) {
   grpc_options.host = options.host;
   grpc_options.port = options.grpc_port;
   grpc_options.max_message_bytes = options.http_max_input_size;
+  grpc_options.max_image_pixels = options.max_image_pixels;
   // A request may run on the completion-queue thread that received it (no hand-off to an instance
   // thread); as many more threads keep reading and writing the sockets meanwhile.
   grpc_options.threads = 2 * std::max(1, options.scheduler.instances) * static_cast<int>(registry.models.size());

@@ -142,13 +142,16 @@ Tensor view_or_copy(DType dtype, const Shape& shape, char* data, const std::shar
 
 DType checked_input_dtype(const TensorInfo& info, const std::string& datatype) {
   const auto dtype = v2_dtype(datatype);
-  if (!dtype) bad("input '" + info.name + "': unknown datatype '" + datatype + "'");
+  // A datatype of the protocol that effvit has no tensors of (FP64, FP16, ...) is still a request
+  // for this input: say what the model takes.
+  if (!dtype)
+    bad("input '" + info.name + "' is " + datatype + ", which effvit does not take; the model takes " + v2_datatype(info.dtype));
   if (*dtype != info.dtype) bad("input '" + info.name + "' is " + datatype + "; the model takes " + v2_datatype(info.dtype));
   return *dtype;
 }
 
 Tensor decode_image_input(const Model& model, const TensorInfo& info, const std::vector<std::string>& items, const Shape& shape,
-                          ImageDecoder decode) {
+                          const ImageDecoder& decode) {
   if (static_cast<int64_t>(items.size()) != shape_numel(shape))
     bad("input '" + info.name + "': " + std::to_string(items.size()) + " BYTES elements for shape " + shape_str(shape));
   if (!decode) bad("input '" + info.name + "': BYTES inputs are not accepted here");
@@ -203,13 +206,13 @@ size_t parse_json_length_header(const std::string& v) {
   return std::stoull(v);
 }
 
-InferRequest parse_infer_request(const Model& model, std::string body_bytes, std::optional<size_t> json_length, ImageDecoder decode) {
+InferRequest parse_infer_request(const Model& model, std::string body_bytes, std::optional<size_t> json_length, const ImageDecoder& decode) {
   auto held = std::make_shared<std::string>(std::move(body_bytes));
   return parse_infer_request(model, *held, held, json_length, decode);
 }
 
 InferRequest parse_infer_request(const Model& model, std::string_view body, std::shared_ptr<void> owner, std::optional<size_t> json_length,
-                                 ImageDecoder decode) {
+                                 const ImageDecoder& decode) {
   // Binary inputs view the body itself, held by the request: no copy of a few hundred KB each.
   char* const body_bytes = const_cast<char*>(body.data());
   const auto& infos = model.summary().inputs;

@@ -2,6 +2,7 @@
 // binary tensor data extension, over effvit's public tensors. Knows nothing about HTTP.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -33,7 +34,7 @@ struct InferRequest {
 
 // An input given as encoded images (a BYTES tensor): decoded and preprocessed by the model's own
 // rules into its input tensor, one image per batch entry.
-using ImageDecoder = Tensor (*)(const Model& model, const std::vector<std::string>& encoded);
+using ImageDecoder = std::function<Tensor(const Model& model, const std::vector<std::string>& encoded)>;
 
 // Parses a request body. `json_length`: the Inference-Header-Content-Length header (the JSON part;
 // the rest of the body is binary tensor data), or nullopt when the header is absent (the whole body
@@ -42,9 +43,9 @@ using ImageDecoder = Tensor (*)(const Model& model, const std::vector<std::strin
 // Binary inputs are views of the body where their data is aligned, kept alive by `owner` (which
 // InferRequest::storage then holds), and copies where it is not.
 InferRequest parse_infer_request(const Model& model, std::string_view body, std::shared_ptr<void> owner, std::optional<size_t> json_length,
-                                 ImageDecoder decode);
+                                 const ImageDecoder& decode);
 // The same for a body it takes (moved in, not copied).
-InferRequest parse_infer_request(const Model& model, std::string body, std::optional<size_t> json_length, ImageDecoder decode);
+InferRequest parse_infer_request(const Model& model, std::string body, std::optional<size_t> json_length, const ImageDecoder& decode);
 
 // The Inference-Header-Content-Length header's value as the json_length above: decimal digits
 // only, at most 18 of them (so it fits). Throws StatusError(400) naming the value otherwise.
@@ -80,7 +81,7 @@ DType checked_input_dtype(const TensorInfo& info, const std::string& datatype);
 // A BYTES input of encoded images (one per element of `shape`) decoded into the model's input.
 // Throws StatusError(400) when the count, the decoder or the decoded shape does not fit.
 Tensor decode_image_input(const Model& model, const TensorInfo& info, const std::vector<std::string>& items, const Shape& shape,
-                          ImageDecoder decode);
+                          const ImageDecoder& decode);
 // The classification extension: the `count` best classes of each batch row of float scores as
 // "score:index[:label]", and their shape ([batch, top], or [top] for a 1-D output) into `shape`.
 // Throws StatusError(400) for an output that is not float scores.

@@ -239,6 +239,12 @@ def test_model_labels_classify_and_bench(shoe_jpeg):
     rgb = cv2.cvtColor(cv2.imread(shoe_jpeg), cv2.COLOR_BGR2RGB)
     both = model.classify([shoe_jpeg, rgb], topk=1)
     assert len(both) == 2 and both[0][0][0] == 9 and both[1][0][0] == 9
+    # A gray array reads as a gray file does (the CLI takes gray PNGs): the channel three times.
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    as_rgb = model.classify(np.repeat(gray[:, :, None], 3, axis=2), topk=3)
+    assert model.classify(gray, topk=3) == as_rgb and model.classify(gray[:, :, None], topk=3) == as_rgb
+    with pytest.raises(effvit.Error, match="or a gray one of shape"):
+        model.classify(np.zeros((4, 4, 2), np.uint8))
     # The CLI's classify ranks the same way.
     out = subprocess.run([CLI, "classify", FP32, shoe_jpeg, "--topk", "3", "--json"], check=True, capture_output=True, text=True).stdout
     import json

@@ -204,6 +204,9 @@ def test_classification_and_images_as_bytes(server):
     ({"inputs": [{"name": "input", "shape": [-1, 3, 224, 224], "datatype": "FP32", "data": [1]}]}, "negative dimension"),
     ({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32", "data": [1, 2]}]}, "2 values for shape"),
     ({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "UINT8", "data": [1]}]}, "the model takes FP32"),
+    ({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP64", "data": [1]}]},
+     "input 'input' is FP64, which effvit does not take; the model takes FP32"),
+    ({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "QUUX", "data": [1]}]}, "is QUUX, which effvit does not take"),
     ({"inputs": [{"name": "input", "shape": [1, 3, 100, 224], "datatype": "FP32", "data": [1]}]}, "does not fit the model's"),
     ({"inputs": [{"name": "other", "shape": [1], "datatype": "FP32", "data": [1]}]}, "no input named 'other'"),
     ({"inputs": []}, "input 'input' is missing"),
@@ -225,17 +228,29 @@ def test_bad_requests_are_400(server, body, needle):
     assert r.status_code == 400 and needle in r.json()["error"], (r.status_code, r.text)
 
 
+def test_max_image_pixels_bounds_images_sent_as_bytes():
+    png = cv2.imencode(".png", np.zeros((40, 50, 3), np.uint8))[1].tobytes()
+    head = json.dumps({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 4 + len(png)}}]}).encode()
+    body = head + struct.pack("<I", len(png)) + png
+    for limit, ok in (("1999", False), ("2000", True)):
+        with serving("--model", "m0=" + M0, "--max-image-pixels", limit) as s:
+            r = requests.post(s.url + "/v2/models/m0/infer", data=body, headers={"Inference-Header-Content-Length": str(len(head))})
+            assert (r.status_code == 200) == ok, (limit, r.text)
+            if not ok:
+                assert "image too large (50x40, at most 1999 pixels)" in r.json()["error"], r.text
+
+
 def test_hostile_sizes_cost_the_server_nothing(server):
     metrics = requests.get(server.metrics).text
     backend = re.search(r'reason="BACKEND"\} (\d+)', metrics).group(1)
     big = b'{"inputs": [{"name": "input", "shape": [1], "datatype": "FP32", "data": [' + b"0," * (9 << 20) + b'0]}]}'
     r = requests.post(server.url + "/v2/models/m0/infer", data=big, headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and "binary tensor extension" in r.json()["error"], r.text[:200]
-    bomb = cv2.imencode(".png", np.zeros((5000, 5000), np.uint8))[1].tobytes()
+    bomb = cv2.imencode(".png", np.zeros((9000, 9000), np.uint8))[1].tobytes()  # 81 Mpx: over the 64 Mpx default
     head = json.dumps({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 4 + len(bomb)}}]}).encode()
     r = requests.post(server.url + "/v2/models/m0/infer", data=head + struct.pack("<I", len(bomb)) + bomb,
                       headers={"Inference-Header-Content-Length": str(len(head))})
-    assert r.status_code == 400 and "image too large (5000x5000" in r.json()["error"], r.text
+    assert r.status_code == 400 and "image too large (9000x9000, at most 67108864 pixels)" in r.json()["error"], r.text
     # None of the hostile requests counted as the engine failing.
     assert re.search(r'reason="BACKEND"\} (\d+)', requests.get(server.metrics).text).group(1) == backend
 
@@ -398,12 +413,70 @@ def test_binary_data_after_any_json_length_gives_the_same_answer(server):
         assert r.status_code == 200 and np.array_equal(logits_of(r), want), r.text[:300]
 
 
+def raw_exchange(port, data, wait=0.5):
+    """Sends bytes on one connection and returns all that comes back until the server closes it or goes quiet."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+        c.sendall(data)
+        c.settimeout(wait)
+        got = b""
+        try:
+            while True:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        except socket.timeout:
+            pass
+        return got
+
+
 def test_empty_and_multipart_bodies_are_named(server):
     url = server.url + "/v2/models/m0/infer"
     r = requests.post(url, data=b"")
     assert r.status_code == 400 and "body is empty" in r.json()["error"], r.text
     r = requests.post(url, files={"input": ("x.bin", b"1234")})
     assert r.status_code == 400 and "multipart/form-data" in r.json()["error"], r.text
+    # A POST with neither Content-Length nor chunks has an empty body (HTTP/1.1): answered at once.
+    port = int(server.url.rsplit(":", 1)[1])
+    start = time.monotonic()
+    got = raw_exchange(port, b"POST /v2/models/m0/infer HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b"400 Bad Request" in got and b"body is empty" in got and time.monotonic() - start < 3, got
+
+
+def test_requests_refused_after_their_body_keep_the_connection(server):
+    # Each refused request is followed on the same connection by a pipelined GET: its answer must
+    # come too (the refused body was read, not left to be taken for the next request).
+    port = int(server.url.rsplit(":", 1)[1])
+    live = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n"
+    body = b"x" * 300000
+    for extra in (b"Inference-Header-Content-Length: abc\r\n", b"Inference-Header-Content-Length: 10\r\n", b""):
+        head = b"POST /v2/models/m0/infer HTTP/1.1\r\nHost: x\r\n" + extra + b"Content-Length: %d\r\n\r\n" % len(body)
+        got = raw_exchange(port, head + body + live)
+        assert got.count(b"HTTP/1.1 400") == 1 and got.count(b"HTTP/1.1 200") == 1, (extra, got[:400])
+
+
+def test_a_chunked_body_over_the_limit_gets_413():
+    with serving("--model", "m0=" + M0, "--http-max-input-size", "100000") as s:
+        chunks = (b"x" * 50000 for _ in range(4))
+        r = requests.post(s.url + "/v2/models/m0/infer", data=chunks)
+        assert r.status_code == 413 and "--http-max-input-size (100000 bytes)" in r.json()["error"], r.text
+
+
+def test_a_model_repository_serves_each_models_highest_version_and_names_an_empty_folder(tmp_path):
+    for version in ("1", "3", "12"):
+        os.makedirs(tmp_path / "m0" / version)
+    for version in ("1", "3"):  # 12 holds no model.onnx: not a version
+        os.symlink(M0, tmp_path / "m0" / version / "model.onnx")
+    os.makedirs(tmp_path / ".git")
+    with serving("--model-repository", str(tmp_path)) as s:
+        assert "model 'm0' version 3" in "".join(s.startup), s.startup
+        assert requests.get(s.url + "/v2/models/m0/versions/3/ready").status_code == 200
+        assert requests.get(s.url + "/v2/models/m0/versions/1/ready").status_code == 404
+    os.makedirs(tmp_path / "empty_model")
+    r = subprocess.run([CLI, "serve", "--model-repository", str(tmp_path), "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == [
+        "effvit: %s: a model folder with no VERSION/model.onnx (expected %s)" % (tmp_path / "empty_model", tmp_path / "empty_model" / "1" / "model.onnx")], r.stderr
 
 
 def test_the_example_client_classifies_image_files(server):

@@ -121,7 +121,7 @@ Handler add_classify(CLI::App& app) {
     }
     if (a->json) std::printf("%s\n", results.dump(2).c_str());
     if (failures > 0 && !a->json) std::printf("%zu of %zu images failed\n", failures, results.size());
-    if (!a->render.empty()) {
+    if (!a->render.empty() && !sheet.empty()) {  // with every image failed, there is nothing to draw
       write_png(a->render, render_contact_sheet(sheet, std::min<int>(5, static_cast<int>(sheet.size())), 160));
       if (!a->json) std::printf("contact sheet: %s\n", a->render.c_str());
     }

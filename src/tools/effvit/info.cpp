@@ -1,13 +1,69 @@
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "effvit/image.h"
 #include "effvit/model.h"
 #include "tools/effvit/commands.h"
 #include "tools/effvit/precision_option.h"
 #include "tools/shared/format.h"
+#include "tools/shared/labels.h"
 #include "tools/shared/shapes.h"
 
 namespace effvit::cli {
+namespace {
+
+const char* input_type_name(Preprocess::Input input) {
+  switch (input) {
+    case Preprocess::Input::normalized_f32: return "float32 RGB, normalised";
+    case Preprocess::Input::rgb_u8: return "uint8 RGB";
+    case Preprocess::Input::bgr_u8: return "uint8 BGR";
+    case Preprocess::Input::gray_u8: return "uint8 gray";
+    case Preprocess::Input::nv12_u8: return "uint8 NV12";
+  }
+  return "?";
+}
+
+// What classify, eval, run --image and serve do to an image before the model sees it, and the
+// class names they print: from the model's metadata, else the defaults, said which.
+nlohmann::json image_contract(const Model& model) {
+  const auto& md = model.metadata();
+  const Preprocess pre = Preprocess::from_metadata(md);
+  const bool from_metadata = md.count("effvit.crop") || md.count("effvit.resize_shorter") || md.count("effvit.mean") || md.count("effvit.std") ||
+                             md.count("effvit.input_type_rt");
+  nlohmann::json j{{"source", from_metadata ? "metadata" : "default (timm's eval transform)"},
+                   {"resize_shorter", pre.resize_shorter},
+                   {"crop", pre.crop},
+                   {"input", input_type_name(pre.input)},
+                   {"layout", pre.nhwc ? "NHWC" : "NCHW"}};
+  if (pre.input == Preprocess::Input::normalized_f32) {
+    // As written (0.485), not as float32 holds it (0.48500001430511475).
+    auto shortest = [](const float* v) {
+      std::vector<double> out;
+      for (int c = 0; c < 3; ++c) {
+        char text[32];
+        std::snprintf(text, sizeof text, "%.7g", v[c]);
+        out.push_back(std::strtod(text, nullptr));
+      }
+      return out;
+    };
+    j["mean"] = shortest(pre.mean);
+    j["std"] = shortest(pre.std);
+  }
+  nlohmann::json classes;
+  try {
+    const std::vector<std::string> names = class_names(model, "");
+    classes = {{"count", names.size()},
+               {"source", md.count("effvit.classes") ? "metadata (effvit.classes)" : names.size() == 1000 ? "ImageNet-1k (default)" : "indices"},
+               {"first", std::vector<std::string>(names.begin(), names.begin() + std::min<size_t>(names.size(), 5))}};
+  } catch (const Error& e) {
+    classes = {{"count", 0}, {"source", std::string("none: ") + e.what()}};
+  }
+  return {{"preprocess", j}, {"classes", classes}};
+}
+
+}  // namespace
 
 Handler add_info(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Inputs, outputs, op histogram, parameters, MACs and variant of a model");
@@ -44,6 +100,7 @@ Handler add_info(CLI::App& app) {
       j["precision"] = session.precision();
       j["ops"] = s.ops;
       j["opset"] = s.opset;
+      j.update(image_contract(*model));
       add_hardware_json(j);
       if (*kernels) {
         j["kernels"] = nlohmann::json::array();
@@ -59,6 +116,25 @@ Handler add_info(CLI::App& app) {
     std::printf("precision %s\n", session.precision().c_str());
     for (const auto& t : s.inputs) std::printf("input    %s %s %s\n", t.name.c_str(), dtype_name(t.dtype), shape_str(t.shape).c_str());
     for (const auto& t : s.outputs) std::printf("output   %s %s %s\n", t.name.c_str(), dtype_name(t.dtype), shape_str(t.shape).c_str());
+    const nlohmann::json contract = image_contract(*model);
+    const nlohmann::json& pre = contract["preprocess"];
+    const int crop = pre["crop"].get<int>(), shorter = pre["resize_shorter"].get<int>();
+    std::printf("images   %s: ", pre["source"].get<std::string>().c_str());
+    if (shorter > 0)
+      std::printf("shorter side resized to %d, center crop %d", shorter, crop);
+    else
+      std::printf("resized to %dx%d", crop, crop);
+    std::printf(", %s %s", pre["input"].get<std::string>().c_str(), pre["layout"].get<std::string>().c_str());
+    if (pre.contains("mean")) std::printf(", mean %s std %s", pre["mean"].dump().c_str(), pre["std"].dump().c_str());
+    std::printf("\n");
+    const nlohmann::json& classes = contract["classes"];
+    std::printf("classes  %d from %s", classes["count"].get<int>(), classes["source"].get<std::string>().c_str());
+    if (classes.contains("first")) {
+      std::string first;
+      for (const auto& n : classes["first"]) first += (first.empty() ? "" : ", ") + n.get<std::string>();
+      std::printf(": %s%s", first.c_str(), classes["count"].get<size_t>() > classes["first"].size() ? ", ..." : "");
+    }
+    std::printf("\n");
     std::printf("params   %s (%lld)\n", human_count(s.params).c_str(), static_cast<long long>(s.params));
     std::printf("MACs     %s (%lld, batch 1)\n", human_count(s.macs).c_str(), static_cast<long long>(s.macs));
     int total = 0;

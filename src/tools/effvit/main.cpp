@@ -7,6 +7,7 @@
 #include <string>
 
 #include "effvit/error.h"
+#include "effvit/hardware.h"
 #include "effvit/version.h"
 #include "tools/effvit/commands.h"
 
@@ -45,6 +46,9 @@ int main(int argc, char** argv) {
   // Sessions read it when they are created (SessionOptions::strict).
   if (strict) setenv("EFFVIT_STRICT", "1", 1);
   try {
+    // The CPU and EFFVIT_MAX_ISA first: a bad tier is the environment's mistake, not that of the
+    // first file a verb happens to open.
+    effvit::hardware_info();
     for (auto& [sub, handler] : handlers)
       if (sub->parsed()) return handler();
   } catch (const effvit::Error& e) {

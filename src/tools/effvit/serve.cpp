@@ -32,6 +32,10 @@ Handler add_serve(CLI::App& app) {
   cmd->add_option("--max-queue-size", o->scheduler.max_queue_size, "Requests waiting per model; more are refused with 503")
       ->capture_default_str()->check(CLI::Range(1, 100000));
   cmd->add_option("--http-max-input-size", o->http_max_input_size, "Largest request body in bytes")->capture_default_str();
+  cmd->add_option("--max-image-pixels", o->max_image_pixels,
+                  "Largest image a request may send as BYTES, in pixels (width x height; the CLI's own limit is 268435456)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 28));
   cmd->add_option("--http-request-timeout-s", o->http_request_timeout_s,
                   "How long one request (head and body) may take to arrive; a slower client is answered 400 and dropped (0: no limit)")
       ->capture_default_str()->check(CLI::Range(0, 86400));
