@@ -415,19 +415,10 @@ def test_binary_data_after_any_json_length_gives_the_same_answer(server):
 
 def raw_exchange(port, data, wait=0.5):
     """Sends bytes on one connection and returns all that comes back until the server closes it or goes quiet."""
+    from test_faults import answer_then_eof
     with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
         c.sendall(data)
-        c.settimeout(wait)
-        got = b""
-        try:
-            while True:
-                chunk = c.recv(65536)
-                if not chunk:
-                    break
-                got += chunk
-        except socket.timeout:
-            pass
-        return got
+        return answer_then_eof(c, wait)[0]
 
 
 def test_empty_and_multipart_bodies_are_named(server):
