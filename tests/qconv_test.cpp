@@ -405,8 +405,12 @@ void check_ffn_chain(uint8_t z1_value, std::mt19937& rng, bool other_tool = fals
   const Session::PlanInfo info = session.plan_info({{1, c, hw, hw}});
   int int8 = 0, to_nhwc = 0, quantize = 0, requantize = 0;
   for (const auto& n : info.nodes) {
-    if (!batchnorm) EXPECT_NE(n.op, "Relu") << "the Relu runs inside the conv or the requantize";
-    if (batchnorm && n.op == "BatchNormalization") EXPECT_EQ(n.implementation, "effvit") << "not the reference loop";
+    if (!batchnorm) {
+      EXPECT_NE(n.op, "Relu") << "the Relu runs inside the conv or the requantize";
+    }
+    if (batchnorm && n.op == "BatchNormalization") {
+      EXPECT_EQ(n.implementation, "effvit") << "not the reference loop";
+    }
     requantize += n.op == "effvit.Requantize";
     int8 += n.op == "Conv" && n.implementation.rfind("int8 conv", 0) == 0;
     quantize += n.op == "QuantizeLinear";

@@ -5,6 +5,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -12,6 +16,7 @@
 #include <vector>
 
 #include "effvit/effvit.h"
+#include "effvit/version.h"
 #include "quant/config.h"
 #include "quant/quantize.h"
 #include "tools/shared/benchmark.h"
@@ -82,9 +87,14 @@ py::array as_array(const Tensor& t) {
   return py::array(numpy_dtype(t.dtype()), shape, owner->raw(), release);
 }
 
-py::object dims(const Shape& shape) {
+// As ONNX Runtime shows a shape: sizes, the file's name for a named dynamic dimension ("batch"),
+// None for an unnamed one.
+py::object dims(const TensorInfo& t) {
   py::list out;
-  for (int64_t d : shape) out.append(d < 0 ? py::object(py::none()) : py::object(py::int_(d)));
+  for (size_t k = 0; k < t.shape.size(); ++k) {
+    const std::string name = k < t.dim_names.size() ? t.dim_names[k] : "";
+    out.append(t.shape[k] >= 0 ? py::object(py::int_(t.shape[k])) : name.empty() ? py::object(py::none()) : py::object(py::str(name)));
+  }
   return out;
 }
 
@@ -96,7 +106,7 @@ struct NodeArg {
 
 struct ModelMetadata {
   std::map<std::string, std::string> custom_metadata_map;
-  std::string producer_name = "effvit", graph_name, domain, description;
+  std::string producer_name, graph_name, domain, description, graph_description;
   int64_t version = 0;
 };
 
@@ -107,6 +117,9 @@ struct SessionOptionsPy {
   bool strict = false;
   int execution_mode = 0, log_severity_level = 2, log_verbosity_level = 0;
   bool enable_cpu_mem_arena = true, enable_mem_pattern = true, enable_profiling = false;
+  // ONNX Runtime writes its optimised graph there. effvit's optimisations are made at load, in its
+  // own graph form: the model is written as loaded (see the README's list of differences).
+  std::string optimized_model_filepath;
   // add_session_config_entry's keys, as ONNX Runtime keeps them; effvit reads "effvit.precision".
   std::map<std::string, std::string> config;
 };
@@ -141,11 +154,127 @@ class InferenceSession {
     // The first Session now, so a precision this CPU lacks fails here rather than in run().
     idle_.push_back(make_session());
     resolved_ = idle_.back()->precision();
+    if (!options.optimized_model_filepath.empty()) write_model_copy(path_or_bytes, options.optimized_model_filepath);
   }
 
   py::list run(const py::object& output_names, const py::dict& feed) {
     const ModelSummary& s = model_->summary();
     std::vector<py::array> keep;
+    const std::vector<Tensor> inputs = feed_tensors(feed, keep);
+    std::vector<size_t> wanted;
+    if (py::isinstance<py::str>(output_names)) throw py::type_error("output_names must be a list of names or None, not a string");
+    if (output_names.is_none() || py::len(output_names) == 0) {
+      for (size_t i = 0; i < s.outputs.size(); ++i) wanted.push_back(i);
+    } else {
+      for (const auto& item : output_names) wanted.push_back(output_index(py::str(item)));
+    }
+    std::vector<Tensor> outputs;
+    {
+      py::gil_scoped_release unlocked;
+      outputs = run_session([&](Session& session) { return session.run(inputs); });
+    }
+    py::list result;
+    for (size_t i : wanted) result.append(as_array(outputs[i]));
+    return result;
+  }
+
+  // IOBinding's run: `bound` maps output names to arrays to fill. With every output bound, the
+  // engine writes into them (Session::run_into, no copy); otherwise the bound ones are copied
+  // into. Returns every output, the bound ones as the very arrays given.
+  py::list run_bound(const py::dict& feed, const py::dict& bound) {
+    const ModelSummary& s = model_->summary();
+    std::vector<py::array> keep;
+    const std::vector<Tensor> inputs = feed_tensors(feed, keep);
+    std::vector<py::object> given(s.outputs.size());
+    std::vector<Tensor> targets(s.outputs.size());
+    for (const auto& [key, value] : bound) {
+      const size_t i = output_index(py::str(key));
+      py::array array = py::reinterpret_borrow<py::array>(value);
+      if (!same_element(array.dtype(), numpy_dtype(s.outputs[i].dtype)) || !(array.flags() & py::array::c_style) ||
+          !array.writeable() || array.dtype().byteorder() == '>')
+        throw Error(ErrorKind::invalid_input, model_->path() + ": output '" + s.outputs[i].name + "' must be bound to a writable C-contiguous " +
+                                                  dtype_name(s.outputs[i].dtype) + " array, got " + numpy_name(array.dtype()));
+      given[i] = array;
+      targets[i] = Tensor::view(s.outputs[i].dtype, Shape(array.shape(), array.shape() + array.ndim()), array.mutable_data());
+    }
+    const bool all_bound = std::all_of(given.begin(), given.end(), [](const py::object& o) { return static_cast<bool>(o); });
+    std::vector<Tensor> outputs;
+    {
+      py::gil_scoped_release unlocked;
+      outputs = run_session([&](Session& session) {
+        if (!all_bound) return session.run(inputs);
+        session.run_into(inputs, targets);
+        return targets;
+      });
+    }
+    py::list result;
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      if (!given[i]) {
+        result.append(as_array(outputs[i]));
+        continue;
+      }
+      if (!all_bound) {
+        if (outputs[i].shape() != targets[i].shape())
+          throw Error(ErrorKind::invalid_input, model_->path() + ": output '" + s.outputs[i].name + "' is " + shape_str(outputs[i].shape()) +
+                                                    "; the array bound to it is " + shape_str(targets[i].shape()));
+        std::memcpy(targets[i].raw(), outputs[i].raw(), outputs[i].bytes());
+      }
+      result.append(given[i]);
+    }
+    return result;
+  }
+
+  std::vector<NodeArg> inputs() const { return args(model_->summary().inputs); }
+  std::vector<NodeArg> outputs() const { return args(model_->summary().outputs); }
+  ModelMetadata meta() const {
+    const ModelFileInfo& f = model_->file_info();
+    ModelMetadata m;
+    m.custom_metadata_map = model_->metadata();
+    m.producer_name = f.producer_name;
+    m.graph_name = f.graph_name;
+    m.domain = f.domain;
+    m.description = f.description;
+    m.graph_description = f.graph_description;
+    m.version = f.version;
+    return m;
+  }
+  const std::shared_ptr<const Model>& model() const { return model_; }
+  // What runs: fp32, bf16 (auto resolved) or int8.
+  std::string precision() const { return resolved_; }
+
+ private:
+  // The loaded model's bytes at `target`, written whole or not at all.
+  static void write_model_copy(const py::object& path_or_bytes, const std::string& target) {
+    std::string bytes;
+    if (py::isinstance<py::bytes>(path_or_bytes)) {
+      bytes = path_or_bytes.cast<std::string>();
+    } else {
+      std::ifstream in(std::string(py::str(py::module_::import("os").attr("fspath")(path_or_bytes))), std::ios::binary);
+      bytes.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    const std::string partial = target + ".partial";
+    {
+      std::ofstream out(partial, std::ios::binary);
+      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      if (!out.flush()) throw Error(ErrorKind::invalid_input, target + ": cannot write optimized_model_filepath");
+    }
+    if (std::rename(partial.c_str(), target.c_str()) != 0) {
+      std::remove(partial.c_str());
+      throw Error(ErrorKind::invalid_input, target + ": cannot write optimized_model_filepath");
+    }
+  }
+
+  size_t output_index(const std::string& name) const {
+    const ModelSummary& s = model_->summary();
+    for (size_t i = 0; i < s.outputs.size(); ++i)
+      if (s.outputs[i].name == name) return i;
+    throw Error(ErrorKind::invalid_input, model_->path() + ": the model has no output named '" + name + "'");
+  }
+
+  // {input name: array} as the model's inputs in order (views where the layout allows; `keep`
+  // holds what they view).
+  std::vector<Tensor> feed_tensors(const py::dict& feed, std::vector<py::array>& keep) const {
+    const ModelSummary& s = model_->summary();
     std::vector<Tensor> inputs(s.inputs.size());
     std::vector<bool> given(s.inputs.size(), false);
     for (const auto& [key, value] : feed) {
@@ -161,51 +290,27 @@ class InferenceSession {
     }
     for (size_t i = 0; i < given.size(); ++i)
       if (!given[i]) throw Error(ErrorKind::invalid_input, model_->path() + ": input '" + s.inputs[i].name + "' is missing");
-    std::vector<size_t> wanted;
-    if (py::isinstance<py::str>(output_names)) throw py::type_error("output_names must be a list of names or None, not a string");
-    if (output_names.is_none() || py::len(output_names) == 0) {
-      for (size_t i = 0; i < s.outputs.size(); ++i) wanted.push_back(i);
-    } else {
-      for (const auto& item : output_names) {
-        const std::string name = py::str(item);
-        size_t i = 0;
-        while (i < s.outputs.size() && s.outputs[i].name != name) ++i;
-        if (i == s.outputs.size()) throw Error(ErrorKind::invalid_input, model_->path() + ": the model has no output named '" + name + "'");
-        wanted.push_back(i);
-      }
-    }
-    std::vector<Tensor> outputs;
-    {
-      py::gil_scoped_release unlocked;
-      std::unique_ptr<Session> session = borrow();
-      try {
-        outputs = session->run(inputs);
-      } catch (...) {
-        give_back(std::move(session));
-        throw;
-      }
+    return inputs;
+  }
+
+  // `work` on an idle Session (the GIL released by the caller).
+  template <class Work>
+  std::vector<Tensor> run_session(Work work) {
+    std::unique_ptr<Session> session = borrow();
+    try {
+      std::vector<Tensor> outputs = work(*session);
       give_back(std::move(session));
+      return outputs;
+    } catch (...) {
+      give_back(std::move(session));
+      throw;
     }
-    py::list result;
-    for (size_t i : wanted) result.append(as_array(outputs[i]));
-    return result;
   }
 
-  std::vector<NodeArg> inputs() const { return args(model_->summary().inputs); }
-  std::vector<NodeArg> outputs() const { return args(model_->summary().outputs); }
-  ModelMetadata meta() const {
-    ModelMetadata m;
-    m.custom_metadata_map = model_->metadata();
-    return m;
-  }
-  const std::shared_ptr<const Model>& model() const { return model_; }
-  // What runs: fp32, bf16 (auto resolved) or int8.
-  std::string precision() const { return resolved_; }
 
- private:
   static std::vector<NodeArg> args(const std::vector<TensorInfo>& infos) {
     std::vector<NodeArg> out;
-    for (const auto& t : infos) out.push_back({t.name, dims(t.shape), onnx_type_name(t.dtype)});
+    for (const auto& t : infos) out.push_back({t.name, dims(t), onnx_type_name(t.dtype)});
     return out;
   }
 
@@ -383,11 +488,48 @@ py::dict quantize_config(const py::object& config_like, const py::object& output
                   "notes"_a = r.notes, "logits_cosine"_a = r.agreement.logits_cosine, "top1_agreement"_a = r.agreement.top1_agreement);
 }
 
+// effvit.Error, and under it ONNX Runtime's exception classes (its
+// onnxruntime.capi.onnxruntime_pybind11_state), so that `except InvalidArgument` in a ported
+// script catches what it caught there, and `except effvit.Error` still catches everything.
+void register_errors(py::module_& m) {
+  static py::exception<Error> base(m, "Error", PyExc_RuntimeError);
+  static std::map<std::string, PyObject*> classes;
+  for (const char* name : {"Fail", "InvalidArgument", "NoSuchFile", "NoModel", "EngineError", "RuntimeException", "InvalidProtobuf", "ModelLoaded",
+                           "NotImplemented", "InvalidGraph", "EPFail"}) {
+    // Owned by the module for the life of the process.
+    PyObject* cls = PyErr_NewException(("effvit._effvit." + std::string(name)).c_str(), base.ptr(), nullptr);
+    if (!cls) throw py::error_already_set();
+    m.attr(name) = py::reinterpret_borrow<py::object>(cls);
+    classes[name] = cls;
+  }
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const Error& e) {
+      // ONNX Runtime's choice for the same failure.
+      const std::string what = e.what();
+      const char* name = "Fail";
+      if (what.find(": file not found") != std::string::npos) name = "NoSuchFile";
+      else if (what.find("protobuf parse failed") != std::string::npos) name = "InvalidProtobuf";
+      else if (e.has_kind())
+        switch (e.kind()) {
+          case ErrorKind::invalid_model: name = "InvalidGraph"; break;
+          case ErrorKind::invalid_input: name = "InvalidArgument"; break;
+          case ErrorKind::unsupported: name = "NotImplemented"; break;
+          case ErrorKind::out_of_memory: name = "RuntimeException"; break;
+          case ErrorKind::internal: name = "Fail"; break;
+        }
+      PyErr_SetString(classes.at(name), what.c_str());
+    }
+  });
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_effvit, m) {
   m.doc() = "effvit: EfficientViT-MSRA inference on CPUs (fp32 and int8), with ONNX Runtime's session API.";
-  py::register_exception<Error>(m, "Error", PyExc_RuntimeError);
+  m.attr("__version__") = EFFVIT_VERSION;
+  register_errors(m);
 
   py::class_<SessionOptionsPy>(m, "SessionOptions", "ONNX Runtime-style session options; effvit reads intra_op_num_threads.")
       .def(py::init<>())
@@ -402,6 +544,8 @@ PYBIND11_MODULE(_effvit, m) {
       .def_readwrite("enable_cpu_mem_arena", &SessionOptionsPy::enable_cpu_mem_arena, "Accepted; effvit plans one arena per input shape")
       .def_readwrite("enable_mem_pattern", &SessionOptionsPy::enable_mem_pattern, "Accepted")
       .def_readwrite("enable_profiling", &SessionOptionsPy::enable_profiling, "Accepted; see EFFVIT_PROFILE")
+      .def_readwrite("optimized_model_filepath", &SessionOptionsPy::optimized_model_filepath,
+                     "Where to write the model once loaded; effvit writes it as it was loaded (its optimisations live in its own graph form)")
       .def(
           "add_session_config_entry", [](SessionOptionsPy& o, const std::string& key, const std::string& value) { o.config[key] = value; },
           py::arg("config_key"), py::arg("config_value"),
@@ -424,12 +568,14 @@ PYBIND11_MODULE(_effvit, m) {
         return "NodeArg(name='" + a.name + "', type='" + a.type + "', shape=" + std::string(py::repr(a.shape)) + ")";
       });
 
-  py::class_<ModelMetadata>(m, "ModelMetadata", "The model's metadata_props (custom_metadata_map), as ONNX Runtime shows them")
+  py::class_<ModelMetadata>(m, "ModelMetadata", "What the file says about itself (producer, graph name, ...) and its metadata_props "
+                                                "(custom_metadata_map), as ONNX Runtime shows them")
       .def_readonly("custom_metadata_map", &ModelMetadata::custom_metadata_map)
       .def_readonly("producer_name", &ModelMetadata::producer_name)
       .def_readonly("graph_name", &ModelMetadata::graph_name)
       .def_readonly("domain", &ModelMetadata::domain)
       .def_readonly("description", &ModelMetadata::description)
+      .def_readonly("graph_description", &ModelMetadata::graph_description)
       .def_readonly("version", &ModelMetadata::version);
 
   py::class_<InferenceSession>(m, "InferenceSession", R"doc(
@@ -461,6 +607,8 @@ at once. Errors raise effvit.Error with the same one-line message the CLI prints
           "run", [](InferenceSession& s, const py::object& names, const py::dict& feed, const py::object&) { return s.run(names, feed); },
           py::arg("output_names"), py::arg("input_feed"), py::arg("run_options") = py::none(),
           "Runs the model on {input name: array}; returns the outputs named in output_names (None: all), as arrays")
+      .def("_run_bound", &InferenceSession::run_bound, py::arg("input_feed"), py::arg("bound_outputs"),
+           "IOBinding's run: outputs written into the bound arrays (no copy when every output is bound); returns every output")
       .def("get_inputs", &InferenceSession::inputs, "The model's inputs as NodeArg objects")
       .def("get_outputs", &InferenceSession::outputs, "The model's outputs as NodeArg objects")
       .def("get_modelmeta", &InferenceSession::meta, "The model's metadata_props")

@@ -24,6 +24,17 @@ struct TensorInfo {
   std::string name;
   DType dtype = DType::f32;
   Shape shape;  // -1 marks a dynamic dimension
+  // The file's symbolic name of each dimension ("batch"), "" where it has none (a fixed size, or an
+  // unnamed dynamic one). Empty for tensors that are not graph inputs or outputs.
+  std::vector<std::string> dim_names;
+};
+
+// What the ONNX file says about itself (ModelProto and GraphProto fields), as ONNX Runtime's
+// ModelMetadata shows it.
+struct ModelFileInfo {
+  std::string producer_name, producer_version, domain, description;  // description: doc_string
+  std::string graph_name, graph_description;
+  int64_t version = 0;  // model_version
 };
 
 struct ModelSummary {
@@ -52,6 +63,7 @@ class Model {
   const ModelSummary& summary() const { return summary_; }
   // ONNX metadata_props, e.g. preprocessing and class names written by python/export_onnx.py.
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  const ModelFileInfo& file_info() const { return file_info_; }
   // Concrete input shapes the model was checked at when it loaded: a dynamic batch is 1, a dynamic
   // image size the model's crop (metadata; 224 by default), anything else dynamic 1.
   const std::vector<Shape>& example_input_shapes() const { return example_input_shapes_; }
@@ -66,6 +78,7 @@ class Model {
   std::string path_;
   ModelSummary summary_;
   std::map<std::string, std::string> metadata_;
+  ModelFileInfo file_info_;
   std::vector<Shape> example_input_shapes_;
   std::unique_ptr<Runtime> runtime_;
 };

@@ -67,6 +67,12 @@ DType dtype_from_elem(const std::string& path, const std::string& name, int32_t 
   throw Error(path + ": tensor '" + name + "' has unsupported element type " + std::to_string(elem));
 }
 
+std::vector<std::string> dim_names_of(const onnx::TypeProto& type) {
+  std::vector<std::string> names;
+  for (const auto& d : type.tensor_type().shape().dim()) names.push_back(d.has_dim_value() ? "" : d.dim_param());
+  return names;
+}
+
 Shape shape_from_type(const onnx::TypeProto& type) {
   Shape s;
   for (const auto& d : type.tensor_type().shape().dim()) s.push_back(d.has_dim_value() ? d.dim_value() : -1);
@@ -263,6 +269,7 @@ ImportedModel convert(onnx::ModelProto model, const std::string& path, const std
     v.name = in.name();
     v.dtype = dtype_from_elem(path, in.name(), in.type().tensor_type().elem_type());
     v.shape = shape_from_type(in.type());
+    out.dim_names[in.name()] = dim_names_of(in.type());
     ValueId id = g.add_value(v);
     by_name[in.name()] = id;
     g.inputs.push_back(id);
@@ -304,9 +311,13 @@ ImportedModel convert(onnx::ModelProto model, const std::string& path, const std
   }
   for (const auto& o : gp.output()) g.outputs.push_back(lookup(o.name(), "graph output"));
   for (const auto& o : gp.output())
-    if (o.type().has_tensor_type() && o.type().tensor_type().has_shape())
+    if (o.type().has_tensor_type() && o.type().tensor_type().has_shape()) {
       g.value(by_name[o.name()]).onnx_shape = shape_from_type(o.type());
+      out.dim_names[o.name()] = dim_names_of(o.type());
+    }
   for (const auto& p : model.metadata_props()) out.metadata[p.key()] = p.value();
+  out.file_info = {model.producer_name(), model.producer_version(), model.domain(), model.doc_string(),
+                   gp.name(),             gp.doc_string(),          model.model_version()};
   return out;
 }
 

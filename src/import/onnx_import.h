@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 
+#include "effvit/model.h"
 #include "ir/graph.h"
 
 namespace effvit {
@@ -11,6 +12,9 @@ namespace effvit {
 struct ImportedModel {
   Graph graph;
   std::map<std::string, std::string> metadata;
+  ModelFileInfo file_info;
+  // The symbolic dimension names of the graph's inputs and outputs, by tensor name ("" unnamed).
+  std::map<std::string, std::vector<std::string>> dim_names;
 };
 
 // Parses, validates with onnx::checker, runs onnx::shape_inference (its shapes are kept on values

@@ -117,6 +117,7 @@ std::shared_ptr<const Model> ModelLoader::from_imported(ImportedModel imported, 
   std::shared_ptr<Model> model(new Model());  // private constructor: no make_shared
   model->path_ = path;
   model->metadata_ = std::move(imported.metadata);
+  model->file_info_ = std::move(imported.file_info);
   const Graph& graph = imported.graph;
   model->example_input_shapes_ = default_input_shapes(graph, model->metadata_);
   const std::vector<Shape>& shapes = model->example_input_shapes_;
@@ -133,6 +134,13 @@ std::shared_ptr<const Model> ModelLoader::from_imported(ImportedModel imported, 
     // Built now so load reports shape errors; the first Session at this shape reuses it.
     const auto runtime = model->runtime_->graph_for(shapes);
     model->summary_ = summarize(graph, specialized, *runtime);
+    for (auto* list : {&model->summary_.inputs, &model->summary_.outputs})
+      for (TensorInfo& info : *list) {
+        const auto names = imported.dim_names.find(info.name);
+        // The file's names fit the shape effvit reports unless shape inference changed its rank.
+        if (names != imported.dim_names.end() && names->second.size() == info.shape.size()) info.dim_names = names->second;
+        else info.dim_names.assign(info.shape.size(), "");
+      }
   } catch (const Error& e) {
     throw e.has_kind() ? Error(e.kind(), path + ": " + e.what()) : Error(path + ": " + e.what());
   }

@@ -89,7 +89,7 @@ ModelSummary summarize(const Graph& imported, const Graph& specialized, const Gr
   ModelSummary s;
   auto describe = [](const Graph& g, ValueId id) {
     const Value& v = g.value(id);
-    return TensorInfo{v.name, v.dtype, v.shape};
+    return TensorInfo{v.name, v.dtype, v.shape, {}};
   };
   for (ValueId id : imported.inputs) s.inputs.push_back(describe(imported, id));
   for (size_t i = 0; i < imported.outputs.size(); ++i) {

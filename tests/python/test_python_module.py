@@ -91,13 +91,46 @@ def test_int8_nv12_run_is_the_cli_run_bit_for_bit(work, nv12_model):
 def test_inputs_outputs_and_metadata():
     sess = effvit.InferenceSession(FP32)
     (i,), (o,) = sess.get_inputs(), sess.get_outputs()
-    assert (i.name, i.type, i.shape) == ("input", "tensor(float)", [None, 3, 224, 224])
-    assert (o.name, o.type, o.shape) == ("logits", "tensor(float)", [None, 10])
-    meta = sess.get_modelmeta().custom_metadata_map
+    # A named dynamic dimension shows its name, as ONNX Runtime shows it; an unnamed one is None.
+    assert (i.name, i.type, i.shape) == ("input", "tensor(float)", ["batch", 3, 224, 224])
+    assert (o.name, o.type, o.shape) == ("logits", "tensor(float)", ["batch", 10])
+    file_meta = sess.get_modelmeta()
+    assert (file_meta.producer_name, file_meta.graph_name) == ("pytorch", "torch_jit"), "what the file says, not effvit's name"
+    meta = file_meta.custom_metadata_map
     assert "effvit.classes" in meta and "Ankle boot" in meta["effvit.classes"]
     model = effvit.Model(FP32)
     assert model.summary["variant"] == "m0" and model.summary["precision"] == "fp32" and model.summary["params"] > 2_000_000
     assert model.metadata == meta
+
+
+def test_unnamed_dynamic_dimensions_are_none(work):
+    import onnx
+    m = onnx.load(FP32)
+    for value in (m.graph.input[0], m.graph.output[0]):
+        value.type.tensor_type.shape.dim[0].ClearField("dim_param")
+    path = os.path.join(work, "unnamed_batch.onnx")
+    onnx.save(m, path)
+    sess = effvit.InferenceSession(path)
+    assert sess.get_inputs()[0].shape == [None, 3, 224, 224] and sess.get_outputs()[0].shape == [None, 10]
+
+
+def test_errors_are_typed_as_onnx_runtime_types_them(work):
+    from effvit.capi.onnxruntime_pybind11_state import InvalidArgument, InvalidGraph, InvalidProtobuf, NoSuchFile
+    sess = effvit.InferenceSession(FP32)
+    x = np.zeros((1, 3, 224, 224), np.float32)
+    for call, kind in [(lambda: sess.run(None, {"nope": x}), InvalidArgument), (lambda: sess.run(None, {"input": x[0]}), InvalidArgument),
+                       (lambda: effvit.InferenceSession(os.path.join(work, "absent.onnx")), NoSuchFile),
+                       (lambda: effvit.InferenceSession(b"\x08\x07garbage"), InvalidProtobuf)]:
+        with pytest.raises(kind) as info:
+            call()
+        assert isinstance(info.value, effvit.Error) and isinstance(info.value, RuntimeError), type(info.value).__mro__
+    import onnx
+    m = onnx.load(FP32)
+    m.graph.node[0].input[0] = "undefined_tensor"
+    path = os.path.join(work, "broken_graph.onnx")
+    onnx.save(m, path)
+    with pytest.raises(InvalidGraph):
+        effvit.InferenceSession(path)
 
 
 def test_errors_are_one_line_effvit_errors(work):

@@ -11,10 +11,64 @@ ONNX Runtime's session API, so existing scripts change one import::
 """
 import enum
 
-from ._effvit import Error, InferenceSession, Model, ModelMetadata, NodeArg, SessionOptions, quantize
+from . import _effvit
+from ._effvit import Error, Model, ModelMetadata, NodeArg, SessionOptions, __version__, quantize
+from ._ort_values import IOBinding, OrtValue, inputs_of
 
-__all__ = ["Error", "ExecutionMode", "GraphOptimizationLevel", "InferenceSession", "Model", "ModelMetadata", "NodeArg", "RunOptions",
-           "SessionOptions", "get_available_providers", "quantize"]
+__all__ = ["Error", "ExecutionMode", "GraphOptimizationLevel", "IOBinding", "InferenceSession", "Model", "ModelMetadata", "NodeArg",
+           "OrtValue", "RunOptions", "SessionOptions", "__version__", "get_all_providers", "get_available_providers", "get_device", "quantize",
+           "set_default_logger_severity", "set_default_logger_verbosity"]
+
+_logger = {"severity": 2, "verbosity": 0}
+
+
+class InferenceSession(_effvit.InferenceSession):
+    __doc__ = _effvit.InferenceSession.__doc__
+
+    def io_binding(self):
+        """Inputs and outputs bound to arrays before run_with_iobinding, as ONNX Runtime's."""
+        return IOBinding(self)
+
+    def run_with_iobinding(self, iobinding, run_options=None):
+        iobinding._run()
+
+    def run_with_ort_values(self, output_names, input_dict_of_ort_values, run_options=None):
+        """run() over OrtValues: OrtValues in, OrtValues out (sharing the arrays)."""
+        return [OrtValue(array) for array in self.run(output_names, inputs_of(input_dict_of_ort_values), run_options)]
+
+    def get_session_options(self):
+        return self._options
+
+    def end_profiling(self):
+        """ONNX Runtime writes a profile file and returns its name; effvit profiles through
+        EFFVIT_PROFILE instead, so there is no file: ''."""
+        return ""
+
+    def __init__(self, path_or_bytes, sess_options=None, providers=None, provider_options=None, **kwargs):
+        super().__init__(path_or_bytes, sess_options, providers, **kwargs)
+        self._options = sess_options if sess_options is not None else SessionOptions()
+
+
+def get_device():
+    """ONNX Runtime's build device: 'CPU'."""
+    return "CPU"
+
+
+def set_default_logger_severity(severity):
+    """ONNX Runtime's log level, 0 (verbose) to 4 (fatal); effvit only ever prints warnings."""
+    if not isinstance(severity, int) or not 0 <= severity <= 4:
+        raise ValueError("severity must be an int from 0 to 4, got %r" % (severity,))
+    _logger["severity"] = severity
+
+
+def set_default_logger_verbosity(verbosity):
+    if not isinstance(verbosity, int) or verbosity < 0:
+        raise ValueError("verbosity must be a non-negative int, got %r" % (verbosity,))
+    _logger["verbosity"] = verbosity
+
+
+def get_all_providers():
+    return ["CPUExecutionProvider"]
 
 
 class GraphOptimizationLevel(enum.IntEnum):

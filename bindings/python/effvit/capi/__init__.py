@@ -1,0 +1,1 @@
+"""Where ONNX Runtime scripts import from ``onnxruntime.capi``: its exception classes."""
