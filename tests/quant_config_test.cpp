@@ -9,6 +9,7 @@
 
 #include "effvit/error.h"
 #include "quant/config.h"
+#include "quant/did_you_mean.h"
 
 namespace effvit::quant {
 namespace {
@@ -90,6 +91,13 @@ TEST_F(QuantConfigTest, TheSeedsYamlLoadsWithOnlyItsPathsChanged) {
   EXPECT_NE(notes.find("compiler_parameters"), std::string::npos) << notes;
 }
 
+// `s` with the first `from` replaced by `to` (which must be there).
+std::string replace(std::string s, const std::string& from, const std::string& to) {
+  const size_t at = s.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  return s.replace(at, from.size(), to);
+}
+
 TEST_F(QuantConfigTest, DefaultsOfAMinimalConfig) {
   const QuantConfig c = load_quant_config(write(kMinimal));
   EXPECT_EQ(c.output_path(), (dir_ / "m_int8.onnx").string());
@@ -114,12 +122,39 @@ TEST_F(QuantConfigTest, KlSettingsAreNotedWhereNothingReadsThem) {
   EXPECT_EQ(k.num_quantized_bins, 128);
 }
 
+TEST_F(QuantConfigTest, TyposAreNamedWithWhatTheyMeant) {
+  const std::string m = kMinimal;
+  // An optional key misspelt: the note says what it would have been, and that the default holds.
+  std::string yaml = replace(m, "calibration_type: 'max'", "calibration_type: 'max'\n  max_percentil: 0.99");
+  const QuantConfig c = load_quant_config(write(yaml));
+  ASSERT_EQ(c.notes.size(), 1u);
+  EXPECT_EQ(c.notes[0], "calibration_parameters.max_percentil: unknown key, ignored (did you mean 'max_percentile'?); its default is used");
+  EXPECT_DOUBLE_EQ(c.max_percentile, 1.0);
+  // A required key misspelt: the error names the misspelling, not only the missing key.
+  expect_error(replace(m, "  onnx_model: 'm.onnx'", "  onnx_modle: 'm.onnx'"),
+               "model_parameters.onnx_model: missing required key ('onnx_modle' is there: a typo of it?)");
+  expect_error(replace(m, "calibration_parameters:", "calibration_parameter:"),
+               "calibration_parameters: missing required section ('calibration_parameter' is there: a typo of it?)");
+  // A misspelt value or node_info field.
+  expect_error(replace(m, "input_type_rt: 'rgb'", "input_type_rt: 'rbg'"), "(did you mean 'rgb'?)");
+  expect_error(replace(m, "  onnx_model: 'm.onnx'", "  onnx_model: 'm.onnx'\n  node_info: {'n': {'InputTyp': 'int16'}}"),
+               "unknown field (expected ON, InputType, OutputType) (did you mean 'InputType'?)");
+  // An unknown section near a known one.
+  const QuantConfig s = load_quant_config(write(m + "input_parameter:\n  x: 1\n"));
+  ASSERT_EQ(s.notes.size(), 1u);
+  EXPECT_EQ(s.notes[0], "input_parameter: unknown section, ignored (did you mean 'input_parameters'?)");
+}
+
+TEST(DidYouMean, SuggestsOnlyCloseNames) {
+  EXPECT_EQ(closest_name("max_percentil", {"max_percentile", "per_channel"}), "max_percentile");
+  EXPECT_EQ(closest_name("ONNX_MODEL", {"onnx_model"}), "onnx_model");
+  EXPECT_EQ(closest_name("nmu_bin", {"num_bin"}), "num_bin");  // a transposition is one edit
+  EXPECT_EQ(closest_name("colour", {"onnx_model", "num_bin"}), "");
+  EXPECT_EQ(closest_name("ab", {"xy"}), "") << "two edits of two letters is another word";
+  EXPECT_EQ(did_you_mean("onnx_model", {"onnx_model"}), "") << "the name itself is no typo";
+}
+
 TEST_F(QuantConfigTest, EveryBadConfigNamesTheKey) {
-  auto replace = [](std::string s, const std::string& from, const std::string& to) {
-    const size_t at = s.find(from);
-    EXPECT_NE(at, std::string::npos) << from;
-    return s.replace(at, from.size(), to);
-  };
   const std::string m = kMinimal;
   expect_error(replace(m, "  onnx_model: 'm.onnx'\n", "  working_dir: '.'\n"), "model_parameters.onnx_model: missing required key");
   expect_error(replace(m, "  onnx_model: 'm.onnx'\n", ""), "model_parameters: missing required section");

@@ -69,8 +69,9 @@ assert strip(a) == strip(b), (a, b)
 
 # int16 on a Conv, and run_on_cpu (the board toolchain's ';'-separated list): float32 in the file.
 variant int16 "s|  output_model_file_prefix: 'int16'|  output_model_file_prefix: 'int16'\n  node_info: {'/patch_embed/conv1/Conv': {'ON': 'BPU', 'InputType': 'int16', 'OutputType': 'int16'}}|"
-"$effvit" quantize --config int16.yaml >/dev/null 2>int16.err
-grep -q "/patch_embed/conv1/Conv: int16 asked; kept in float32" int16.err
+"$effvit" quantize --config int16.yaml --verbose >/dev/null 2>int16.err
+grep -q "node_info: 1 node(s) asked int16 (Conv x1) kept in float32" int16.err
+grep -q "note:   node_info int16, kept float32: /patch_embed/conv1/Conv" int16.err
 convs_on_int8 out/int16.onnx >int16.txt
 if grep -qx "/patch_embed/conv1/Conv" int16.txt || ! grep -qx "/patch_embed/conv2/Conv" int16.txt; then
     echo "FAIL: int16 on /patch_embed/conv1/Conv must keep it (and only it) in float32" >&2

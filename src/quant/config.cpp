@@ -1,9 +1,5 @@
 #include "quant/config.h"
 
-#include <filesystem>
-
-#include "quant/quantize.h"
-
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
@@ -12,6 +8,8 @@
 #include <sstream>
 
 #include "effvit/error.h"
+#include "quant/did_you_mean.h"
+#include "quant/quantize.h"
 
 namespace effvit::quant {
 namespace {
@@ -29,7 +27,7 @@ class Reader {
   YAML::Node section(const YAML::Node& root, const std::string& name, bool required) const {
     const YAML::Node s = root[name];
     if (!s || s.IsNull()) {
-      if (required) fail(name, "missing required section");
+      if (required) fail(name, "missing required section" + misspelt_as(root, name));
       return YAML::Node(YAML::NodeType::Map);
     }
     if (!s.IsMap()) fail(name, "must be a mapping of keys");
@@ -40,6 +38,7 @@ class Reader {
                   const std::string& fallback = "") const {
     const YAML::Node v = s[key];
     if (!v || v.IsNull() || (v.IsScalar() && v.Scalar().empty() && !required)) {
+      if (required && !v) fail(section + "." + key, "missing required key" + misspelt_as(s, key));
       if (required) fail(section + "." + key, "missing required key");
       return fallback;
     }
@@ -91,16 +90,29 @@ class Reader {
   template <typename E>
   E choice(const std::string& value, const std::string& key, const std::vector<std::pair<std::string, E>>& options) const {
     std::string expected;
+    std::vector<std::string> names;
     for (const auto& [name, e] : options) {
       if (value == name) return e;
       expected += (expected.empty() ? "" : ", ") + name;
+      names.push_back(name);
     }
-    fail(key, "'" + value + "' is not one of " + expected);
+    fail(key, "'" + value + "' is not one of " + expected + did_you_mean(value, names));
   }
 
   const std::string& path() const { return path_; }
 
  private:
+  // For a missing key: " ('input_type_r' is there: a typo?)" when a key present in `map` is a typo
+  // of it, else "".
+  static std::string misspelt_as(const YAML::Node& map, const std::string& key) {
+    if (!map.IsMap()) return "";
+    for (const auto& kv : map) {
+      const std::string present = kv.first.IsScalar() ? kv.first.Scalar() : "";
+      if (!closest_name(present, {key}).empty()) return " ('" + present + "' is there: a typo of it?)";
+    }
+    return "";
+  }
+
   std::string path_;
 };
 
@@ -124,24 +136,29 @@ const std::vector<std::pair<std::string, InputKind>> kInputKinds = {{"nv12", Inp
                                                                     {"gray", InputKind::gray},
                                                                     {"featuremap", InputKind::featuremap}};
 
-void note_unused_keys(const Reader& r, const YAML::Node& root, std::vector<std::string>& notes) {
+void note_unused_keys(const YAML::Node& root, std::vector<std::string>& notes) {
+  std::vector<std::string> sections;
+  for (const auto& [name, keys] : kUsed) sections.push_back(name);
   for (const auto& entry : root) {
     const std::string section = entry.first.as<std::string>();
     auto used = kUsed.find(section);
     if (used == kUsed.end()) {
       notes.push_back(section + ": " + (section == "compiler_parameters" || section == "custom_op"
                                             ? "the board compiler's settings; nothing to do on a CPU"
-                                            : "unknown section, ignored"));
+                                            : "unknown section, ignored" + did_you_mean(section, sections)));
       continue;
     }
     if (!entry.second.IsMap()) continue;  // reported by the section reader
+    const std::vector<std::string> known(used->second.begin(), used->second.end());
     for (const auto& kv : entry.second) {
       const std::string key = kv.first.as<std::string>();
       if (used->second.count(key)) continue;
-      notes.push_back(section + "." + key + ": " + (kBoardOnly.count(key) ? "ignored on a CPU" : "unknown key, ignored"));
+      // A typo of a key that has a default would leave the default in force without a word.
+      const std::string guess = did_you_mean(key, known);
+      notes.push_back(section + "." + key + ": " +
+                      (kBoardOnly.count(key) ? "ignored on a CPU" : "unknown key, ignored" + guess + (guess.empty() ? "" : "; its default is used")));
     }
   }
-  (void)r;
 }
 
 std::map<std::string, NodePrecision> read_node_info(const Reader& r, const YAML::Node& model) {
@@ -164,7 +181,7 @@ std::map<std::string, NodePrecision> read_node_info(const Reader& r, const YAML:
       }
       else if (f == "InputType") p.input_bits = r.choice<int>(v, key + ".InputType", {{"int8", 8}, {"int16", 16}});
       else if (f == "OutputType") p.output_bits = r.choice<int>(v, key + ".OutputType", {{"int8", 8}, {"int16", 16}});
-      else r.fail(key + "." + f, "unknown field (expected ON, InputType, OutputType)");
+      else r.fail(key + "." + f, "unknown field (expected ON, InputType, OutputType)" + did_you_mean(f, {"ON", "InputType", "OutputType"}));
     }
     out[name] = p;
   }
@@ -370,7 +387,7 @@ QuantConfig read_config(const std::string& path) {
   read_node_placement(r, cal, "run_on_cpu", false, c.node_info);
   read_node_placement(r, cal, "run_on_bpu", true, c.node_info);
 
-  note_unused_keys(r, root, c.notes);
+  note_unused_keys(root, c.notes);
   return c;
 }
 

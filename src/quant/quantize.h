@@ -27,6 +27,8 @@ struct QuantizeReport {
   // vs per channel), on the sensitivity samples; NaN before opset 13 (no per-channel there).
   double weights_kept_way_cosine = NAN, weights_other_way_cosine = NAN;
   std::vector<std::string> notes;
+  // What a grouped note stands for, one line each (a node a line): shown with --verbose.
+  std::vector<std::string> details;
   std::string calibration;     // how the clipping bounds were chosen ("max at percentile ...", kl, mse)
   Agreement agreement;         // the written model against the float one, on calibration samples
   std::vector<ActivationRange> ranges;  // every quantized activation: range, bound, grid, histogram

@@ -47,7 +47,7 @@ Handler add_quantize(CLI::App& app) {
   auto* cmd = app.add_subcommand("quantize", "Quantize a model to int8 QDQ ONNX from an RDK-style YAML config");
   struct Args {
     std::string config, output, init_config, input_type, report, auto_mixed;
-    bool json = false, full_range = false, sensitivity = false;
+    bool json = false, full_range = false, sensitivity = false, verbose = false;
   };
   auto a = std::make_shared<Args>();
   auto* config = cmd->add_option("--config", a->config, "Quantization YAML (model_parameters, input_parameters, calibration_parameters)");
@@ -68,6 +68,7 @@ Handler add_quantize(CLI::App& app) {
                   "Keep the fewest, most sensitive nodes in float32 until BUDGET holds on calibration samples: cosine>=0.999 or "
                   "top1>=99.5%; writes CFG.auto_mixed.yaml beside the config with them as node_info");
   cmd->add_flag("--json", a->json, "Print JSON");
+  cmd->add_flag("--verbose", a->verbose, "Also list what each grouped note stands for (a node a line)");
   return [=] {
     if (!a->init_config.empty()) return write_starter_config(a->init_config, a->input_type, a->output);
     if (a->config.empty()) throw Error(ErrorKind::invalid_input, "quantize: --config CFG.yaml (or --init-config MODEL.onnx) is required");
@@ -109,6 +110,8 @@ Handler add_quantize(CLI::App& app) {
     for (const auto& n : agree.nodes) worst.push_back(&n);
     std::stable_sort(worst.begin(), worst.end(), [](const auto* x, const auto* y) { return !(x->cosine >= y->cosine); });
     for (size_t i = config.notes.size(); i < r.notes.size(); ++i) std::fprintf(stderr, "effvit: note: %s\n", r.notes[i].c_str());
+    if (a->verbose)
+      for (const auto& detail : r.details) std::fprintf(stderr, "effvit: note:   %s\n", detail.c_str());
     if (a->json) {
       nlohmann::json j{{"config", a->config},
                        {"model", config.onnx_model},
