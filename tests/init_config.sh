@@ -74,6 +74,12 @@ done
 "$effvit" quantize --init-config m0_timm/model.onnx --input-type rgb >stdout.yaml
 grep -q "onnx_model: '$(pwd)/m0_timm/model.onnx'" stdout.yaml || { echo "FAIL: stdout YAML path" >&2; failures=$((failures + 1)); }
 grep -q "input_type_rt: 'rgb'" stdout.yaml || { echo "FAIL: --input-type rgb" >&2; failures=$((failures + 1)); }
+# Written to a file: relative to it when the model is in or under its folder, else absolute (no '../').
+"$effvit" quantize --init-config m0_timm/model.onnx -o beside.yaml 2>/dev/null
+grep -q "onnx_model: 'm0_timm/model.onnx'" beside.yaml || { echo "FAIL: a model below the YAML is not named relatively" >&2; failures=$((failures + 1)); }
+mkdir -p deep/er
+"$effvit" quantize --init-config m0_timm/model.onnx -o deep/er/elsewhere.yaml 2>/dev/null
+grep -q "onnx_model: '$(pwd)/m0_timm/model.onnx'" deep/er/elsewhere.yaml || { echo "FAIL: a model above the YAML is not named by absolute path" >&2; failures=$((failures + 1)); }
 expect_error "not one of nv12, rgb, bgr, gray, featuremap" "$effvit" quantize --init-config m0_timm/model.onnx --input-type yuv
 expect_error "cannot take gray input" "$effvit" quantize --init-config m0_timm/model.onnx --input-type gray
 expect_error "missing.onnx: cannot open the model" "$effvit" quantize --init-config missing.onnx

@@ -258,7 +258,13 @@ if [ "$status" -ne 1 ] || ! grep -q "out/taken.onnx: cannot write the quantized 
     failures=$((failures + 1))
 fi
 
-for f in mean2 scale2 nhwc nhwc_fm mean2_unread dup idx_overflow report_bad cpu_typo cpu_both fm_nan gray; do
+# An int8 model given to quantize, or to --init-config, is named as such (not as a tensor read as float).
+variant requant "s|'$models/efficientvit_m0_fashion_mnist.onnx'|'out/nhwc_rt.onnx'|"
+expect_error "out/nhwc_rt.onnx: already quantized (DequantizeLinear x" "$effvit" quantize --config requant.yaml
+expect_error "out/nhwc_rt.onnx: already quantized (DequantizeLinear x" "$effvit" quantize --init-config out/nhwc_rt.onnx -o requant_starter.yaml
+if [ -e requant_starter.yaml ]; then echo "FAIL: --init-config on an int8 model wrote a YAML" >&2; failures=$((failures + 1)); fi
+
+for f in mean2 scale2 nhwc nhwc_fm mean2_unread dup idx_overflow report_bad cpu_typo cpu_both fm_nan gray requant; do
     if [ -e "out/$f.onnx" ]; then echo "FAIL: the failed $f.yaml left out/$f.onnx" >&2; failures=$((failures + 1)); fi
 done
 if ls out | grep -q tmp; then

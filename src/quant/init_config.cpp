@@ -10,6 +10,7 @@
 #include "effvit/error.h"
 #include "effvit/image.h"
 #include "onnx/onnx_pb.h"
+#include "quant/qdq_model.h"
 
 namespace effvit::quant {
 namespace {
@@ -58,6 +59,7 @@ std::string starter_config(const std::string& model_file, const std::string& mod
   if (!in) throw Error(ErrorKind::invalid_input, model_file + ": cannot open the model");
   onnx::ModelProto model;
   if (!model.ParseFromIstream(&in)) throw Error(ErrorKind::invalid_model, model_file + ": not an ONNX model (protobuf parse failed)");
+  refuse_quantized(model, model_file);
 
   // The image input: the first graph input that is not an initializer.
   std::vector<std::string> initializers;

@@ -4,6 +4,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <set>
 
 #include "effvit/error.h"
@@ -12,6 +13,18 @@
 namespace effvit::quant {
 
 std::string node_name(const onnx::NodeProto& n) { return n.name().empty() ? (n.output_size() ? n.output(0) : n.op_type()) : n.name(); }
+
+void refuse_quantized(const onnx::ModelProto& model, const std::string& path) {
+  static const std::set<std::string> kQuantized = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv",
+                                                   "QLinearMatMul", "ConvInteger", "MatMulInteger", "QLinearAdd"};
+  std::map<std::string, int> found;
+  for (const auto& n : model.graph().node())
+    if (kQuantized.count(n.op_type())) ++found[n.op_type()];
+  if (found.empty()) return;
+  std::string ops;
+  for (const auto& [op, count] : found) ops += (ops.empty() ? "" : ", ") + op + " x" + std::to_string(count);
+  throw Error(ErrorKind::invalid_input, path + ": already quantized (" + ops + "); quantize the float32 export it was made from");
+}
 
 std::shared_ptr<const Model> load_proto(const onnx::ModelProto& model, const std::string& name) {
   const std::string bytes = model.SerializeAsString();

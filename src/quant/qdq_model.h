@@ -48,6 +48,11 @@ std::vector<QuantTarget> find_targets(const onnx::ModelProto& model, const Quant
 // A node's name, or its first output's when it has none (how quantize and node_info name nodes).
 std::string node_name(const onnx::NodeProto& node);
 
+// Throws, naming `path`, when `model` is already quantized (QDQ pairs, QOperator or integer ops):
+// quantizing needs the float32 export it came from, and reading its integer tensors as float
+// would only fail later with a message about tensors.
+void refuse_quantized(const onnx::ModelProto& model, const std::string& path);
+
 // `model` loaded by effvit (checked as any load checks it), `name` standing for it in messages.
 std::shared_ptr<const Model> load_proto(const onnx::ModelProto& model, const std::string& name);
 

@@ -124,6 +124,7 @@ QuantizeReport quantize(const QuantConfig& given, std::string output_path, const
   report.notes = given.notes;
 
   onnx::ModelProto model = read_model(given.onnx_model);
+  refuse_quantized(model, given.onnx_model);
   // The config is checked against the model before any calibration data is read.
   check_config_against_model(model, given);
   // node_info may name a BatchNormalization as the original export does; once folded, its Conv

@@ -20,16 +20,19 @@ namespace effvit::cli {
 
 namespace {
 
-// --init-config: the YAML names the model relative to its own folder when written to a file, and
-// by absolute path on stdout (where it will be saved is unknown).
+// --init-config: the YAML names the model relative to its own folder when written to a file beside
+// or above it, and by absolute path otherwise: on stdout (where it will be saved is unknown), or
+// when the relative path would climb out of the YAML's folder ('../../../models/m.onnx' reads
+// worse and breaks when the YAML moves).
 int write_starter_config(const std::string& model, const std::string& input_type, const std::string& output) {
   namespace fs = std::filesystem;
   std::optional<quant::InputKind> kind;
   if (!input_type.empty()) kind = quant::parse_input_kind(input_type);
   // Lexically, as quantize resolves it (no symlinks followed on either side).
   const fs::path absolute = fs::absolute(model).lexically_normal();
-  const std::string named =
-      output.empty() ? absolute.string() : absolute.lexically_relative(fs::absolute(output).lexically_normal().parent_path()).string();
+  const std::string relative =
+      output.empty() ? "" : absolute.lexically_relative(fs::absolute(output).lexically_normal().parent_path()).string();
+  const std::string named = relative.empty() || relative.rfind("..", 0) == 0 ? absolute.string() : relative;
   const std::string yaml = quant::starter_config(model, named, kind);
   if (output.empty()) {
     std::fputs(yaml.c_str(), stdout);
