@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <sstream>
 
@@ -143,6 +144,36 @@ TEST_F(QuantConfigTest, TyposAreNamedWithWhatTheyMeant) {
   const QuantConfig s = load_quant_config(write(m + "input_parameter:\n  x: 1\n"));
   ASSERT_EQ(s.notes.size(), 1u);
   EXPECT_EQ(s.notes[0], "input_parameter: unknown section, ignored (did you mean 'input_parameters'?)");
+}
+
+TEST_F(QuantConfigTest, AutoMixedConfigKeepsTheFileAsWrittenWithANodeALine) {
+  const std::string yaml = "# my notes on this config\n" + replace(kMinimal, "  onnx_model: 'm.onnx'\n", R"(  onnx_model: 'm.onnx'   # the export of 2026-12-01
+  # pinned by hand after a sensitivity run
+  node_info: {'a': {'ON': 'BPU', 'InputType': 'int16'},
+              'b': {'ON': 'BPU'}}
+  output_model_file_prefix: 'mixed'
+)");
+  const QuantConfig c = load_quant_config(write(yaml));
+  const std::string path = write_config_with_float_nodes(c, {"b", "it's/new"});
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* kept : {"# my notes on this config", "onnx_model: 'm.onnx'   # the export of 2026-12-01",
+                           "  # pinned by hand after a sensitivity run\n  node_info: {\n", "  output_model_file_prefix: 'mixed'"})
+    EXPECT_NE(text.find(kept), std::string::npos) << kept << " missing from:\n" << text;
+  EXPECT_NE(text.find("    'a': {'ON': 'BPU', 'InputType': 'int16'},\n    'b': {'ON': 'CPU'},\n    'it''s/new': {'ON': 'CPU'}\n  }\n"),
+            std::string::npos) << text;
+  const QuantConfig mixed = load_quant_config(path);
+  EXPECT_EQ(mixed.node_info.at("a").input_bits, 16);
+  EXPECT_FALSE(mixed.node_info.at("b").integer);
+  EXPECT_FALSE(mixed.node_info.at("it's/new").integer);
+  EXPECT_EQ(mixed.output_path(), c.output_path());
+
+  // Without node_info: added at the end of model_parameters.
+  std::string none = kMinimal;
+  const QuantConfig n = load_quant_config(write(none));
+  std::ifstream again(write_config_with_float_nodes(n, {"x"}));
+  const std::string added((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>());
+  EXPECT_NE(added.find("  onnx_model: 'm.onnx'\n  node_info: {\n    'x': {'ON': 'CPU'}\n  }\ninput_parameters:"), std::string::npos) << added;
 }
 
 TEST(DidYouMean, SuggestsOnlyCloseNames) {

@@ -3,13 +3,17 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 
 #include "effvit/error.h"
 #include "quant/did_you_mean.h"
 #include "quant/quantize.h"
+#include "quant/yaml_text.h"
 
 namespace effvit::quant {
 namespace {
@@ -391,18 +395,118 @@ QuantConfig read_config(const std::string& path) {
   return c;
 }
 
+namespace {
+
+// node_info with `float_nodes` set ON: CPU: the entries the config has, in its order, then the new
+// ones.
+std::vector<NodeInfoEntry> merged_node_info(const YAML::Node& info, const std::vector<std::string>& float_nodes) {
+  std::vector<NodeInfoEntry> entries;
+  if (info.IsMap())
+    for (const auto& kv : info) {
+      NodeInfoEntry e{kv.first.as<std::string>(), {}};
+      if (kv.second.IsMap())
+        for (const auto& f : kv.second) e.fields.emplace_back(f.first.as<std::string>(), f.second.as<std::string>());
+      entries.push_back(std::move(e));
+    }
+  for (const std::string& name : float_nodes) {
+    auto at = std::find_if(entries.begin(), entries.end(), [&](const NodeInfoEntry& e) { return e.node == name; });
+    if (at == entries.end()) at = entries.insert(entries.end(), NodeInfoEntry{name, {}});
+    auto on = std::find_if(at->fields.begin(), at->fields.end(), [](const auto& f) { return f.first == "ON"; });
+    if (on == at->fields.end()) at->fields.insert(at->fields.begin(), {"ON", "CPU"});
+    else on->second = "CPU";
+  }
+  return entries;
+}
+
+// Lines [from, to) of `lines` less the blank and comment lines at its end: those belong to
+// whatever follows.
+size_t end_of_content(const std::vector<std::string>& lines, size_t from, size_t to) {
+  while (to > from) {
+    const std::string& l = lines[to - 1];
+    const size_t first = l.find_first_not_of(" \t");
+    if (first != std::string::npos && l[first] != '#') break;
+    --to;
+  }
+  return to;
+}
+
+// The config's own text with node_info replaced (or added at the end of model_parameters) by
+// `block`: every comment and key of the file kept as written. Empty when the file's layout is
+// beyond a line-wise edit (a one-line flow mapping for model_parameters, say).
+std::string spliced(const std::string& text, const YAML::Node& root, const std::vector<NodeInfoEntry>& entries) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  const YAML::Node model = root["model_parameters"];
+  if (!model.IsMap() || model.Mark().line < 0) return "";
+  // The first line after model_parameters' own lines: the next top-level key's.
+  int section_line = -1;
+  for (const auto& kv : root)
+    if (kv.first.as<std::string>() == "model_parameters") section_line = kv.first.Mark().line;
+  size_t section_end = lines.size();
+  for (const auto& kv : root)
+    if (kv.first.Mark().line > section_line) section_end = std::min(section_end, static_cast<size_t>(kv.first.Mark().line));
+  size_t from = 0, to = 0, indent = 0;
+  bool found = false;
+  for (const auto& kv : model) {
+    if (kv.first.as<std::string>() == "node_info") {
+      from = static_cast<size_t>(kv.first.Mark().line);
+      indent = static_cast<size_t>(kv.first.Mark().column);
+      found = true;
+    }
+    indent = found ? indent : static_cast<size_t>(kv.first.Mark().column);
+  }
+  if (found) {
+    to = section_end;
+    for (const auto& kv : model)
+      if (kv.first.Mark().line > static_cast<int>(from)) to = std::min(to, static_cast<size_t>(kv.first.Mark().line));
+    to = end_of_content(lines, from, to);
+  } else {
+    from = to = end_of_content(lines, static_cast<size_t>(model.Mark().line), section_end);
+  }
+  if (from > lines.size() || to > lines.size() || from > to || lines.empty()) return "";
+  std::string out;
+  for (size_t i = 0; i < from; ++i) out += lines[i] + "\n";
+  out += node_info_block(entries, indent);
+  for (size_t i = to; i < lines.size(); ++i) out += lines[i] + "\n";
+  return out;
+}
+
+}  // namespace
+
 std::string write_config_with_float_nodes(const QuantConfig& config, const std::vector<std::string>& float_nodes) {
-  YAML::Node root = YAML::LoadFile(config.path);
-  YAML::Node info = root["model_parameters"]["node_info"];
-  if (!info.IsMap()) info = YAML::Node(YAML::NodeType::Map);  // absent (or null): none yet
-  for (const auto& name : float_nodes) info[name]["ON"] = "CPU";
-  root["model_parameters"]["node_info"] = info;
-  YAML::Emitter out;
-  out << YAML::Comment("effvit quantize --auto-mixed: " + config.path + " with the nodes it kept in float32") << YAML::Newline
-      << root;
+  std::ifstream in(config.path, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  YAML::Node root = YAML::Load(text);
+  const std::vector<NodeInfoEntry> entries = merged_node_info(root["model_parameters"]["node_info"], float_nodes);
+  const std::string header = "# effvit quantize --auto-mixed: " + config.path + ", with " + std::to_string(float_nodes.size()) +
+                             " node(s) it kept in float32 added to node_info ('ON': 'CPU')\n";
+  std::string out = spliced(text, root, entries);
+  // The edit must read back as intended; a layout it cannot edit line-wise is written afresh
+  // (keys and values kept, comments lost).
+  auto reads_back = [&](const std::string& yaml) {
+    try {
+      const YAML::Node again = YAML::Load(yaml)["model_parameters"]["node_info"];
+      return merged_node_info(again, {}).size() == entries.size() &&
+             std::all_of(float_nodes.begin(), float_nodes.end(), [&](const std::string& n) {
+               return again[n] && again[n]["ON"] && again[n]["ON"].as<std::string>() == "CPU";
+             });
+    } catch (const YAML::Exception&) {
+      return false;
+    }
+  };
+  if (out.empty() || !reads_back(out)) {
+    YAML::Node info(YAML::NodeType::Map);
+    for (const NodeInfoEntry& e : entries)
+      for (const auto& [key, value] : e.fields) info[e.node][key] = value;
+    root["model_parameters"]["node_info"] = info;
+    YAML::Emitter emitter;
+    emitter << root;
+    out = std::string(emitter.c_str()) + "\n";
+  }
   const std::filesystem::path source(config.path);
   const std::string path = (source.parent_path() / (source.stem().string() + ".auto_mixed.yaml")).string();
-  write_atomically(path, std::string(out.c_str()) + "\n", "auto-mixed config");
+  write_atomically(path, header + out, "auto-mixed config");
   return path;
 }
 

@@ -71,7 +71,9 @@ const char* input_kind_name(InputKind kind);
 
 // The config file at config.path with `float_nodes` added to model_parameters.node_info as
 // {'ON': 'CPU'} (float32), written beside it (so its relative paths still hold) as
-// <name>.auto_mixed.yaml. Returns that path. Comments of the original are not kept.
+// <name>.auto_mixed.yaml. Returns that path. The file's own text is kept, comments and all, with
+// node_info rewritten an entry a line; a layout too odd to edit line-wise (model_parameters as a
+// one-line flow mapping) is written afresh instead, without its comments.
 std::string write_config_with_float_nodes(const QuantConfig& config, const std::vector<std::string>& float_nodes);
 
 }  // namespace effvit::quant

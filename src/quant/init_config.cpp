@@ -11,6 +11,7 @@
 #include "effvit/image.h"
 #include "onnx/onnx_pb.h"
 #include "quant/qdq_model.h"
+#include "quant/yaml_text.h"
 
 namespace effvit::quant {
 namespace {
@@ -19,30 +20,6 @@ std::string number(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.8g", v);
   return buf;
-}
-
-// A YAML single-quoted scalar (a quote doubles), as the seed writes names; where a control
-// character (a newline in a node name, say) would be folded into a space by YAML's line folding,
-// double-quoted with escapes. Not named quoted: std::quoted, found by ADL, wins for a non-const
-// std::string argument.
-std::string yaml_quoted(const std::string& s) {
-  const bool control = std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
-  if (!control) {
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-    return out + "'";
-  }
-  std::string out = "\"";
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') out += std::string("\\") + c;
-    else if (u < 0x20 || u == 0x7f) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", u);
-      out += hex;
-    } else out += c;
-  }
-  return out + "\"";
 }
 
 }  // namespace
@@ -110,12 +87,10 @@ std::string starter_config(const std::string& model_file, const std::string& mod
     y << "  # node_info: per node name, {'ON': 'BPU' (integer) or 'CPU' (float32), 'InputType'/'OutputType': 'int8' or 'int16'}\n";
   } else {
     y << "  # The attention Softmax nodes, pinned to int16 as the seed's M5 config does (effvit keeps them\n"
-      << "  # in float32, which is at least as precise). Per node: 'ON': 'BPU' (integer) or 'CPU' (float32).\n"
-      << "  node_info: {\n";
-    for (size_t i = 0; i < softmax.size(); ++i)
-      y << "    " << yaml_quoted(softmax[i]) << ": {'ON': 'BPU', 'InputType': 'int16', 'OutputType': 'int16'}"
-        << (i + 1 < softmax.size() ? "," : "") << "\n";
-    y << "  }\n";
+      << "  # in float32, which is at least as precise). Per node: 'ON': 'BPU' (integer) or 'CPU' (float32).\n";
+    std::vector<NodeInfoEntry> pinned;
+    for (const std::string& name : softmax) pinned.push_back({name, {{"ON", "BPU"}, {"InputType", "int16"}, {"OutputType", "int16"}}});
+    y << node_info_block(pinned, 2);
   }
   y << "\ninput_parameters:\n"
     << "  # What the deployed model takes: nv12 (camera frames), rgb, bgr, gray (uint8 pixels) or featuremap.\n"
