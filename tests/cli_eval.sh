@@ -124,4 +124,6 @@ assert "failed: survive/Ankle_boot/truncated.png: corrupt PNG" in text and "1 of
 print("ok: a truncated PNG is listed and the other 24 images scored")
 PY
 expect_error "nowhere: not found" "$effvit" eval m0/model.onnx --data nowhere
+expect_error "$(ls survive/Ankle_boot/*.png | head -1): one image has no label to score; --data takes a ROOT/<class>/<image> folder tree" \
+    "$effvit" eval m0/model.onnx --data "$(ls survive/Ankle_boot/*.png | head -1)"
 finish

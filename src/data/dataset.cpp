@@ -1,6 +1,7 @@
 #include "data/dataset.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 
 #include "data/idx.h"
@@ -155,6 +156,12 @@ std::unique_ptr<Dataset> open_dataset(const std::string& path, const std::vector
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(path + ": not found");
   if (fs::is_regular_file(path, ec)) {
+    // One image has no label to score against: eval reads labelled sets.
+    std::string ext = fs::path(path).extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".webp" || ext == ".bmp")
+      throw Error(ErrorKind::invalid_input, path + ": one image has no label to score; --data takes a ROOT/<class>/<image> folder tree or "
+                                                   "an IDX images file (to classify images, use effvit classify)");
     const std::string labels = labels_for(path);
     if (!fs::exists(labels, ec)) throw Error(labels + ": labels file not found (needed for " + path + ")");
     return std::make_unique<IdxDataset>(path, labels, class_names.size());

@@ -155,11 +155,20 @@ Tensor decode_image_input(const Model& model, const TensorInfo& info, const std:
   if (static_cast<int64_t>(items.size()) != shape_numel(shape))
     bad("input '" + info.name + "': " + std::to_string(items.size()) + " BYTES elements for shape " + shape_str(shape));
   if (!decode) bad("input '" + info.name + "': BYTES inputs are not accepted here");
+  // In the request's own terms (images), before any is decoded: the client never sent the tensor
+  // they would make.
+  if (!info.shape.empty() && info.shape[0] >= 0 && static_cast<int64_t>(items.size()) != info.shape[0])
+    bad("input '" + info.name + "': " + std::to_string(items.size()) + " images in one request, but the model's batch is fixed at " +
+        std::to_string(info.shape[0]) + " (" + shape_str(info.shape) + "): send " + std::to_string(info.shape[0]) + " per request");
   Tensor t = decode(model, items);
   if (t.dtype() != info.dtype)
     bad("input '" + info.name + "': its images decode to " + dtype_name(t.dtype()) + " but the model takes " + v2_datatype(info.dtype) +
         "; send the tensor itself");
-  check_input_shape(info, t.shape());
+  bool fits = static_cast<size_t>(t.rank()) == info.shape.size();
+  for (size_t d = 0; fits && d < info.shape.size(); ++d) fits = info.shape[d] < 0 || info.shape[d] == t.dim(d);
+  if (!fits)
+    bad("input '" + info.name + "': the model's own preprocessing (its metadata) makes the images " + shape_str(t.shape()) +
+        ", which does not fit its input " + shape_str(info.shape) + "; send the tensor itself");
   return t;
 }
 

@@ -228,6 +228,24 @@ def test_bad_requests_are_400(server, body, needle):
     assert r.status_code == 400 and needle in r.json()["error"], (r.status_code, r.text)
 
 
+def test_images_for_a_fixed_batch_model_are_counted_as_sent(tmp_path):
+    import onnx
+    m = onnx.load(M0)
+    for value in (m.graph.input[0], m.graph.output[0]):
+        value.type.tensor_type.shape.dim[0].dim_value = 1  # the batch fixed at 1
+    fixed = str(tmp_path / "fixed_batch.onnx")
+    onnx.save(m, fixed)
+    png = cv2.imencode(".png", np.zeros((40, 50, 3), np.uint8))[1].tobytes()
+    with serving("--model", "m=" + fixed) as s:
+        import base64
+        data = [base64.b64encode(png).decode()] * 2
+        r = requests.post(s.url + "/v2/models/m/infer", json={"inputs": [{"name": "input", "shape": [2], "datatype": "BYTES", "data": data}]})
+        assert r.status_code == 400 and r.json()["error"] == (
+            "input 'input': 2 images in one request, but the model's batch is fixed at 1 ([1,3,224,224]): send 1 per request"), r.text
+        r = requests.post(s.url + "/v2/models/m/infer", json={"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "data": data[:1]}]})
+        assert r.status_code == 200, r.text
+
+
 def test_max_image_pixels_bounds_images_sent_as_bytes():
     png = cv2.imencode(".png", np.zeros((40, 50, 3), np.uint8))[1].tobytes()
     head = json.dumps({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 4 + len(png)}}]}).encode()
