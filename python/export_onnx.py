@@ -9,9 +9,12 @@ into the model's metadata_props; the variant is deliberately not, since effvit d
 """
 
 import argparse
+import difflib
 import io
 import json
+import math
 import os
+import re
 import sys
 import warnings
 
@@ -111,15 +114,65 @@ def prepare_model(variant, layout, num_classes=None, checkpoint=None, seed=0, fu
     return model.eval()
 
 
-def merged_metadata(layout, overrides=None):
-    meta = dict(DEFAULT_METADATA, **{"effvit.layout": layout})
-    for k, v in (overrides or {}).items():
-        if not isinstance(k, str) or not isinstance(v, str):
-            raise ValueError(f"metadata must map strings to strings; got {k!r}: {v!r}")
-        meta[k] = v
+# The effvit.* keys effvit reads or shows, and what each must hold: checked at export, so a bad
+# value fails here and not in a later classify or serve.
+METADATA_EXAMPLE = """{"effvit.resize_shorter": "0", "effvit.mean": "0.485 0.456 0.406", "effvit.std": "0.229 0.224 0.225",
+ "effvit.classes": "[\\"T-shirt/top\\", \\"Trouser\\", ...]"}   (every value a string; classes a JSON array inside it)"""
+
+
+def _numbers(value, positive):
+    try:
+        numbers = [float(w) for w in value.split()]
+    except ValueError:
+        return None
+    ok = len(numbers) == 3 and all(math.isfinite(n) and (n > 0 or not positive) for n in numbers)
+    return numbers if ok else None
+
+
+def check_metadata(meta, num_classes):
+    """Raises ValueError naming the first effvit.* key whose value effvit would refuse or misread."""
+    def bad(key, expected):
+        raise ValueError(f"metadata {key} is {meta[key]!r}; expected {expected}")
+
+    known = {"effvit.resize_shorter", "effvit.crop", "effvit.mean", "effvit.std", "effvit.classes", "effvit.layout",
+             "effvit.input_type_rt", "effvit.input_layout", "effvit.interpolation", "effvit.channel_order", "effvit.input_note"}
+    for key in meta:
+        if key.startswith("effvit.") and key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            raise ValueError(f"metadata {key} is not a key effvit reads" + (f" (did you mean {close[0]}?)" if close else "") +
+                             "; effvit's keys: " + ", ".join(sorted(known)))
+    if not re.fullmatch(r"\d+", meta["effvit.resize_shorter"]):
+        bad("effvit.resize_shorter", "a whole number of pixels (0: resize straight to the crop)")
     # The graph's input is fixed at INPUT_SIZE, so a different crop would describe another model.
     if meta["effvit.crop"] != str(INPUT_SIZE):
         raise ValueError(f"effvit.crop must be {INPUT_SIZE}, the exported input size")
+    if _numbers(meta["effvit.mean"], False) is None:
+        bad("effvit.mean", "3 numbers separated by spaces, as a string (\"0.485 0.456 0.406\")")
+    if _numbers(meta["effvit.std"], True) is None:
+        bad("effvit.std", "3 positive numbers separated by spaces, as a string (\"0.229 0.224 0.225\")")
+    if "effvit.classes" in meta:
+        try:
+            names = json.loads(meta["effvit.classes"])
+        except json.JSONDecodeError:
+            names = None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            bad("effvit.classes", "a JSON array of strings inside the string, e.g. \"[\\\"cat\\\", \\\"dog\\\"]\"")
+        if num_classes is not None and len(names) != num_classes:
+            raise ValueError(f"metadata effvit.classes has {len(names)} names for the model's {num_classes} classes")
+    if meta.get("effvit.input_type_rt", "featuremap") not in ("nv12", "rgb", "bgr", "gray", "featuremap"):
+        bad("effvit.input_type_rt", "nv12, rgb, bgr, gray or featuremap")
+    if meta.get("effvit.input_layout", "NCHW") not in ("NCHW", "NHWC"):
+        bad("effvit.input_layout", "NCHW or NHWC")
+
+
+def merged_metadata(layout, overrides=None, num_classes=None):
+    meta = dict(DEFAULT_METADATA, **{"effvit.layout": layout})
+    for k, v in (overrides or {}).items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            hint = " (effvit.classes is a JSON array written inside a string)" if k == "effvit.classes" else ""
+            raise ValueError(f"metadata must map strings to strings; got {k!r}: {v!r}{hint}")
+        meta[k] = v
+    check_metadata(meta, num_classes)
     return meta
 
 
@@ -176,7 +229,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0, help="seed for random weights (default 0)")
     ap.add_argument("--output", help="ONNX file to write (default <variant>.onnx)")
     ap.add_argument("--metadata-json",
-                    help="JSON object of string keys/values merged over the default metadata_props")
+                    help="JSON file of an object of string keys and values, merged over the default metadata_props and "
+                         "checked against what effvit reads; for example: " + METADATA_EXAMPLE)
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -190,9 +244,11 @@ def main():
                     raise ValueError(f"{args.metadata_json}: {e}") from None
             if not isinstance(overrides, dict):
                 raise ValueError(f"{args.metadata_json}: expected a JSON object")
-        metadata = merged_metadata(args.layout, overrides)
+        merged_metadata(args.layout, overrides)  # before the model is built: a bad file fails at once
         model = prepare_model(args.variant, args.layout, args.num_classes, args.checkpoint, args.seed,
                               args.fuse_bn)
+        classes = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1].out_features
+        metadata = merged_metadata(args.layout, overrides, num_classes=classes)
         output = args.output or f"{args.variant}.onnx"
         proto = export_onnx(model, output, metadata, args.opset, args.dynamic_batch)
     except (OSError, ValueError) as e:
