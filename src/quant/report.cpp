@@ -21,23 +21,82 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// One text run with Pango (a sans font at `size` points), anchored at (x, y) by (ax, ay) in [0, 1]
-// of its own extent, optionally rotated 90 degrees anticlockwise.
-void text(cairo_t* cr, const std::string& s, double x, double y, double size, double ax = 0, double ay = 0, bool vertical = false) {
-  PangoLayout* layout = pango_cairo_create_layout(cr);
-  PangoFontDescription* font = pango_font_description_from_string(("Sans " + std::to_string(size)).c_str());
-  pango_layout_set_font_description(layout, font);
-  pango_layout_set_text(layout, s.c_str(), -1);
-  int w = 0, h = 0;
-  pango_layout_get_pixel_size(layout, &w, &h);
+// A Pango layout of one line of sans text at `size` points. With `max_width` (pixels) a longer
+// text is shortened in the middle ("/stages/…/attn/Softmax_3"), where long node names differ
+// least: their start says the stage, their end the op.
+struct TextRun {
+  PangoLayout* layout;
+  int width = 0, height = 0;
+  TextRun(cairo_t* cr, const std::string& s, double size, double max_width) : layout(pango_cairo_create_layout(cr)) {
+    PangoFontDescription* font = pango_font_description_from_string(("Sans " + std::to_string(size)).c_str());
+    pango_layout_set_font_description(layout, font);
+    pango_font_description_free(font);
+    pango_layout_set_text(layout, s.c_str(), -1);
+    if (max_width > 0) {
+      pango_layout_set_width(layout, static_cast<int>(max_width * PANGO_SCALE));
+      pango_layout_set_ellipsize(layout, PANGO_ELLIPSIZE_MIDDLE);
+    }
+    pango_layout_get_pixel_size(layout, &width, &height);
+  }
+  ~TextRun() { g_object_unref(layout); }
+  TextRun(const TextRun&) = delete;
+  TextRun& operator=(const TextRun&) = delete;
+};
+
+// One text run anchored at (x, y) by (ax, ay) in [0, 1] of its own extent, optionally rotated 90
+// degrees anticlockwise, and shortened in the middle past `max_width` pixels.
+void text(cairo_t* cr, const std::string& s, double x, double y, double size, double ax = 0, double ay = 0, bool vertical = false,
+          double max_width = 0) {
+  const TextRun run(cr, s, size, max_width);
   cairo_save(cr);
   cairo_translate(cr, x, y);
   if (vertical) cairo_rotate(cr, -M_PI / 2);
-  cairo_move_to(cr, -ax * w, -ay * h);
-  pango_cairo_show_layout(cr, layout);
+  cairo_move_to(cr, -ax * run.width, -ay * run.height);
+  pango_cairo_show_layout(cr, run.layout);
   cairo_restore(cr);
-  pango_font_description_free(font);
-  g_object_unref(layout);
+}
+
+struct Box {
+  double x0, y0, x1, y1;
+  bool overlaps(const Box& o) const { return x0 < o.x1 && o.x0 < x1 && y0 < o.y1 && o.y0 < y1; }
+  bool inside(const Box& o) const { return x0 >= o.x0 && x1 <= o.x1 && y0 >= o.y0 && y1 <= o.y1; }
+};
+
+// Labels for marked points, each placed beside its point where it overlaps no other label and
+// stays in `area`: tried right then left of the point, then ever further up and down; a label
+// moved off its point gets a leader line to it.
+void point_labels(cairo_t* cr, const std::vector<std::pair<std::string, std::pair<double, double>>>& labels, const Box& area, double size,
+                  double max_width) {
+  std::vector<Box> placed;
+  for (const auto& [name, point] : labels) {
+    const auto [px, py] = point;
+    const TextRun run(cr, name, size, max_width);
+    Box best{};
+    bool found = false;
+    for (int step = 0; step <= 24 && !found; ++step) {
+      const double dy = (step % 2 ? 1 : -1) * ((step + 1) / 2) * (run.height + 2.0);
+      for (const bool right : {px < (area.x0 + area.x1) / 2, px >= (area.x0 + area.x1) / 2}) {
+        const double x = right ? px + 6 : px - 6 - run.width, y = py - run.height / 2.0 + dy;
+        const Box box{x, y, x + run.width, y + run.height};
+        if (!box.inside(area) || std::any_of(placed.begin(), placed.end(), [&](const Box& b) { return b.overlaps(box); })) continue;
+        best = box;
+        found = true;
+        break;
+      }
+    }
+    if (!found) continue;  // no room left: the point stays marked, unlabelled
+    placed.push_back(best);
+    if (std::abs(best.y0 + run.height / 2.0 - py) > 1) {
+      cairo_save(cr);
+      cairo_set_line_width(cr, 0.6);
+      cairo_move_to(cr, px, py);
+      cairo_line_to(cr, best.x0 > px ? best.x0 - 1 : best.x1 + 1, best.y0 + run.height / 2.0);
+      cairo_stroke(cr);
+      cairo_restore(cr);
+    }
+    cairo_move_to(cr, best.x0, best.y0);
+    pango_cairo_show_layout(cr, run.layout);
+  }
 }
 
 // Draws with `paint(cr, width, height)` into PATH.png and PATH.svg.
@@ -112,13 +171,13 @@ void plot_agreement(const std::string& path, const Agreement& a, const std::stri
     }
     cairo_stroke(cr);
     cairo_set_source_rgb(cr, 0.8, 0.1, 0.1);
+    std::vector<std::pair<std::string, std::pair<double, double>>> labels;
     for (size_t i : worst) {
       cairo_arc(cr, px(i), py(a.nodes[i].cosine), 3.5, 0, 2 * M_PI);
       cairo_fill(cr);
-      std::string name = a.nodes[i].node;
-      if (name.size() > 48) name = "..." + name.substr(name.size() - 45);
-      text(cr, name, px(i) + 5, py(a.nodes[i].cosine) + 2, 8, i > count / 2 ? 1.0 : 0.0, 0);
+      labels.push_back({a.nodes[i].node, {px(i), py(a.nodes[i].cosine)}});
     }
+    point_labels(cr, labels, Box{left, top, width - right, height - bottom}, 8, 300);
     cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
     text(cr, "quantized nodes in graph order (input to output)", left + plot_w / 2, height - 22, 10, 0.5, 0.5);
     text(cr, "cosine similarity to float32", 22, top + plot_h / 2, 10, 0.5, 0.5, true);
@@ -141,9 +200,7 @@ void plot_histograms(const std::string& path, const std::vector<const Activation
       double peak = 1;
       for (uint64_t c : r.histogram) peak = std::max(peak, std::log10(1.0 + static_cast<double>(c)));
       cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-      std::string name = r.tensor;
-      if (name.size() > 60) name = "..." + name.substr(name.size() - 57);
-      text(cr, name, x0, y0 - 22, 9);
+      text(cr, r.tensor, x0, y0 - 22, 9, 0, 0, false, w);
       cairo_set_source_rgb(cr, 0.35, 0.55, 0.85);
       const double bar = w / static_cast<double>(r.histogram.size());
       for (size_t i = 0; i < r.histogram.size(); ++i) {
