@@ -363,7 +363,15 @@ void serve(const ServeOptions& options) {
               ModelStats& stats = m.scheduler->stats();
               try {
                 if (!ready) throw StatusError(503, "the server is shutting down");
-                InferRequest request = parse_infer_request(*m.model, body->view(), body, json_length, decode);
+                // Without Inference-Header-Content-Length, a body that cannot be JSON (its first
+                // byte is not '{' or space) and is not labelled JSON is the raw input, as a client
+                // posting a tensor file with curl sends it.
+                const std::string_view bytes = body->view();
+                const size_t first = bytes.find_first_not_of(" \t\r\n");
+                if (!json_length && first != std::string_view::npos && bytes[first] != '{' &&
+                    req.get_header_value("Content-Type").rfind("application/json", 0) != 0)
+                  json_length = 0;
+                InferRequest request = parse_infer_request(*m.model, bytes, body, json_length, decode);
                 body.reset();  // the request holds it while its inputs view it
                 const auto deadline = request.timeout_us > 0 ? start + std::chrono::microseconds(static_cast<int64_t>(request.timeout_us))
                                                              : Clock::time_point::max();

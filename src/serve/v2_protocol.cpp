@@ -238,7 +238,7 @@ InferRequest parse_infer_request(const Model& model, std::string_view body, std:
     const size_t want = static_cast<size_t>(shape_numel(shape)) * dtype_size(infos[0].dtype);
     if (body.size() != want)
       bad("the raw binary body is " + std::to_string(body.size()) + " bytes; input '" + infos[0].name + "' " + shape_str(shape) + " of " +
-          dtype_name(infos[0].dtype) + " is " + std::to_string(want));
+          dtype_name(infos[0].dtype) + " is " + std::to_string(want) + " (a body that does not start with '{' is read as the raw input)");
     r.inputs.emplace(infos[0].name, view_or_copy(infos[0].dtype, shape, body_bytes, owner, r));
     return r;
   }

@@ -421,6 +421,18 @@ def test_a_body_is_read_whatever_its_content_type_says(server):
         assert r.status_code == 200 and np.array_equal(logits_of(r), want), (content_type, r.text[:300])
 
 
+def test_a_body_that_is_not_json_is_the_raw_input(server):
+    # As a client posting a tensor file with curl --data-binary sends it: no header, no JSON.
+    x = np.random.default_rng(9).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    want = logits_of(binary_request(server.url + "/v2/models/m0/infer", x))
+    r = requests.post(server.url + "/v2/models/m0/infer", data=x.tobytes())
+    assert r.status_code == 200 and np.array_equal(logits_of(r), want), r.text[:300]
+    r = requests.post(server.url + "/v2/models/m0/infer", data=b"xxxx")
+    assert r.status_code == 400 and "is read as the raw input" in r.json()["error"], r.text
+    r = requests.post(server.url + "/v2/models/m0/infer", data=b"xxxx", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "not valid JSON" in r.json()["error"], r.text
+
+
 def test_binary_data_after_any_json_length_gives_the_same_answer(server):
     # The binary part starts wherever the JSON ends: at any byte offset the server reads it alike
     # (a view of the body where it is aligned, which a pooled body always makes it).
