@@ -120,12 +120,17 @@ METADATA_EXAMPLE = """{"effvit.resize_shorter": "0", "effvit.mean": "0.485 0.456
  "effvit.classes": "[\\"T-shirt/top\\", \\"Trouser\\", ...]"}   (every value a string; classes a JSON array inside it)"""
 
 
+# As effvit reads these values (src/image/preprocess.cpp): ends trimmed of spaces, tabs and line
+# breaks; words split on spaces and tabs; numbers in std::from_chars' form (no '+', no '_').
+_NUMBER = re.compile(r"-?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
 def _numbers(value, positive):
-    try:
-        numbers = [float(w) for w in value.split()]
-    except ValueError:
+    words = [w for w in re.split(r"[ \t]+", value.strip(" \t\r\n")) if w]
+    if len(words) != 3 or not all(_NUMBER.fullmatch(w) for w in words):
         return None
-    ok = len(numbers) == 3 and all(math.isfinite(n) and (n > 0 or not positive) for n in numbers)
+    numbers = [float(w) for w in words]
+    ok = all(math.isfinite(n) and (n > 0 or not positive) for n in numbers)
     return numbers if ok else None
 
 
@@ -141,11 +146,15 @@ def check_metadata(meta, num_classes):
             close = difflib.get_close_matches(key, sorted(known), n=1)
             raise ValueError(f"metadata {key} is not a key effvit reads" + (f" (did you mean {close[0]}?)" if close else "") +
                              "; effvit's keys: " + ", ".join(sorted(known)))
-    if not re.fullmatch(r"\d+", meta["effvit.resize_shorter"]):
+    shorter = meta["effvit.resize_shorter"].strip(" \t\r\n")
+    if not re.fullmatch(r"\d+", shorter):
         bad("effvit.resize_shorter", "a whole number of pixels (0: resize straight to the crop)")
     # The graph's input is fixed at INPUT_SIZE, so a different crop would describe another model.
-    if meta["effvit.crop"] != str(INPUT_SIZE):
+    if meta["effvit.crop"].strip(" \t\r\n") != str(INPUT_SIZE):
         raise ValueError(f"effvit.crop must be {INPUT_SIZE}, the exported input size")
+    if 0 < int(shorter) < INPUT_SIZE:
+        bad("effvit.resize_shorter", f"0 (resize straight to the crop) or at least the crop, {INPUT_SIZE}: a crop larger than "
+                                     "the resized image is not supported")
     if _numbers(meta["effvit.mean"], False) is None:
         bad("effvit.mean", "3 numbers separated by spaces, as a string (\"0.485 0.456 0.406\")")
     if _numbers(meta["effvit.std"], True) is None:

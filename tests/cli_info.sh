@@ -16,6 +16,16 @@
 EFFVIT_MAX_ISA=sse41 "$effvit" info m0/model.onnx --json >info_sse41.json
 "$effvit" info "$testdir/../models/efficientvit_m0_fashion_mnist.onnx" --json >info_bundled.json
 "$effvit" info "$testdir/../models/efficientvit_m0_fashion_mnist.onnx" >info_bundled.txt
+# Metadata effvit cannot read for images: info says so and goes on (the model runs on tensors).
+"$python" -c "
+import onnx
+m = onnx.load('m0/model.onnx')
+[p for p in m.metadata_props if p.key == 'effvit.std'][0].value = '0.2_29 0.224 0.225'
+onnx.save(m, 'bad_std.onnx')
+"
+"$effvit" info bad_std.onnx >bad_std.txt
+grep -q "^images   invalid metadata: model metadata effvit.std: expected 3 space-separated positive numbers" bad_std.txt
+grep -q "^params " bad_std.txt
 # A dynamic image size (exported as [N,3,H,W]) loads, reports -1, and runs at the size it is given.
 "$python" -c "
 import onnx

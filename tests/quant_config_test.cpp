@@ -176,6 +176,24 @@ TEST_F(QuantConfigTest, AutoMixedConfigKeepsTheFileAsWrittenWithANodeALine) {
   EXPECT_NE(added.find("  onnx_model: 'm.onnx'\n  node_info: {\n    'x': {'ON': 'CPU'}\n  }\ninput_parameters:"), std::string::npos) << added;
 }
 
+TEST_F(QuantConfigTest, AutoMixedConfigKeepsLineEndsAndBlockScalars) {
+  // CRLF, node_info last in model_parameters with a comment after it; a block scalar whose last
+  // line starts with '#' (its own text, not a comment).
+  std::string crlf = replace(kMinimal, "  onnx_model: 'm.onnx'\n",
+                             "  onnx_model: 'm.onnx'\n  node_info:\n    a: {ON: BPU}\n  # about input parameters: keep rgb\n\n");
+  for (size_t at = crlf.find('\n'); at != std::string::npos; at = crlf.find('\n', at + 2)) crlf.insert(at, "\r");
+  const QuantConfig c = load_quant_config(write(crlf));
+  std::ifstream in(write_config_with_float_nodes(c, {"b"}), std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("    'b': {'ON': 'CPU'}\r\n  }\r\n  # about input parameters: keep rgb\r\n\r\ninput_parameters:"), std::string::npos) << text;
+
+  const std::string block = replace(kMinimal, "  onnx_model: 'm.onnx'\n", "  onnx_model: 'm.onnx'\n  output_model_file_prefix: >-\n    pre\n    # fix\n");
+  const QuantConfig b = load_quant_config(write(block));
+  const QuantConfig mixed = load_quant_config(write_config_with_float_nodes(b, {"x"}));
+  EXPECT_EQ(mixed.output_path(), b.output_path()) << "the prefix's last line was taken for a comment";
+  EXPECT_FALSE(mixed.node_info.at("x").integer);
+}
+
 TEST(DidYouMean, SuggestsOnlyCloseNames) {
   EXPECT_EQ(closest_name("max_percentil", {"max_percentile", "per_channel"}), "max_percentile");
   EXPECT_EQ(closest_name("ONNX_MODEL", {"onnx_model"}), "onnx_model");

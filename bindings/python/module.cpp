@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -118,7 +117,7 @@ struct SessionOptionsPy {
   int execution_mode = 0, log_severity_level = 2, log_verbosity_level = 0;
   bool enable_cpu_mem_arena = true, enable_mem_pattern = true, enable_profiling = false;
   // ONNX Runtime writes its optimised graph there. effvit's optimisations are made at load, in its
-  // own graph form: the model is written as loaded (see the README's list of differences).
+  // own graph form: the Python package writes the model as loaded (see the README's differences).
   std::string optimized_model_filepath;
   // add_session_config_entry's keys, as ONNX Runtime keeps them; effvit reads "effvit.precision".
   std::map<std::string, std::string> config;
@@ -154,7 +153,6 @@ class InferenceSession {
     // The first Session now, so a precision this CPU lacks fails here rather than in run().
     idle_.push_back(make_session());
     resolved_ = idle_.back()->precision();
-    if (!options.optimized_model_filepath.empty()) write_model_copy(path_or_bytes, options.optimized_model_filepath);
   }
 
   py::list run(const py::object& output_names, const py::dict& feed) {
@@ -243,27 +241,6 @@ class InferenceSession {
   std::string precision() const { return resolved_; }
 
  private:
-  // The loaded model's bytes at `target`, written whole or not at all.
-  static void write_model_copy(const py::object& path_or_bytes, const std::string& target) {
-    std::string bytes;
-    if (py::isinstance<py::bytes>(path_or_bytes)) {
-      bytes = path_or_bytes.cast<std::string>();
-    } else {
-      std::ifstream in(std::string(py::str(py::module_::import("os").attr("fspath")(path_or_bytes))), std::ios::binary);
-      bytes.assign(std::istreambuf_iterator<char>(in), {});
-    }
-    const std::string partial = target + ".partial";
-    {
-      std::ofstream out(partial, std::ios::binary);
-      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-      if (!out.flush()) throw Error(ErrorKind::invalid_input, target + ": cannot write optimized_model_filepath");
-    }
-    if (std::rename(partial.c_str(), target.c_str()) != 0) {
-      std::remove(partial.c_str());
-      throw Error(ErrorKind::invalid_input, target + ": cannot write optimized_model_filepath");
-    }
-  }
-
   size_t output_index(const std::string& name) const {
     const ModelSummary& s = model_->summary();
     for (size_t i = 0; i < s.outputs.size(); ++i)

@@ -418,13 +418,14 @@ std::vector<NodeInfoEntry> merged_node_info(const YAML::Node& info, const std::v
   return entries;
 }
 
-// Lines [from, to) of `lines` less the blank and comment lines at its end: those belong to
-// whatever follows.
-size_t end_of_content(const std::vector<std::string>& lines, size_t from, size_t to) {
+// Lines [from, to) of `lines` less the blank lines and the comment lines at its end that are not
+// indented past `indent` (those belong to whatever follows; a deeper one may be a block scalar's
+// own text).
+size_t end_of_content(const std::vector<std::string>& lines, size_t from, size_t to, size_t indent) {
   while (to > from) {
     const std::string& l = lines[to - 1];
-    const size_t first = l.find_first_not_of(" \t");
-    if (first != std::string::npos && l[first] != '#') break;
+    const size_t first = l.find_first_not_of(" \t\r");
+    if (first != std::string::npos && (l[first] != '#' || first > indent)) break;
     --to;
   }
   return to;
@@ -460,14 +461,19 @@ std::string spliced(const std::string& text, const YAML::Node& root, const std::
     to = section_end;
     for (const auto& kv : model)
       if (kv.first.Mark().line > static_cast<int>(from)) to = std::min(to, static_cast<size_t>(kv.first.Mark().line));
-    to = end_of_content(lines, from, to);
+    to = end_of_content(lines, from, to, indent);
   } else {
-    from = to = end_of_content(lines, static_cast<size_t>(model.Mark().line), section_end);
+    from = to = end_of_content(lines, static_cast<size_t>(model.Mark().line), section_end, indent);
   }
   if (from > lines.size() || to > lines.size() || from > to || lines.empty()) return "";
+  // The file's own line ends (a CRLF file stays CRLF).
+  const bool crlf = !lines[0].empty() && lines[0].back() == '\r';
+  std::string block = node_info_block(entries, indent);
+  if (crlf)
+    for (size_t at = block.find('\n'); at != std::string::npos; at = block.find('\n', at + 2)) block.insert(at, "\r");
   std::string out;
   for (size_t i = 0; i < from; ++i) out += lines[i] + "\n";
-  out += node_info_block(entries, indent);
+  out += block;
   for (size_t i = to; i < lines.size(); ++i) out += lines[i] + "\n";
   return out;
 }
@@ -482,15 +488,25 @@ std::string write_config_with_float_nodes(const QuantConfig& config, const std::
   const std::string header = "# effvit quantize --auto-mixed: " + config.path + ", with " + std::to_string(float_nodes.size()) +
                              " node(s) it kept in float32 added to node_info ('ON': 'CPU')\n";
   std::string out = spliced(text, root, entries);
-  // The edit must read back as intended; a layout it cannot edit line-wise is written afresh
-  // (keys and values kept, comments lost).
+  // The edit must read back as intended: node_info as merged, and everything else exactly as the
+  // file had it. A layout it cannot edit line-wise is written afresh (keys and values kept,
+  // comments lost).
+  auto without_node_info = [](YAML::Node doc) {
+    if (doc["model_parameters"].IsMap()) doc["model_parameters"].remove("node_info");
+    YAML::Emitter e;
+    e << doc;
+    return std::string(e.c_str());
+  };
+  const std::string rest = without_node_info(YAML::Load(text));
   auto reads_back = [&](const std::string& yaml) {
     try {
-      const YAML::Node again = YAML::Load(yaml)["model_parameters"]["node_info"];
+      const YAML::Node doc = YAML::Load(yaml);
+      const YAML::Node again = doc["model_parameters"]["node_info"];
       return merged_node_info(again, {}).size() == entries.size() &&
              std::all_of(float_nodes.begin(), float_nodes.end(), [&](const std::string& n) {
                return again[n] && again[n]["ON"] && again[n]["ON"].as<std::string>() == "CPU";
-             });
+             }) &&
+             without_node_info(YAML::Load(yaml)) == rest;
     } catch (const YAML::Exception&) {
       return false;
     }

@@ -12,6 +12,10 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 import export_onnx  # noqa: E402
 
 
+def test_values_effvit_reads_pass_as_effvit_reads_them():
+    export_onnx.merged_metadata("timm", {"effvit.resize_shorter": " 256 ", "effvit.mean": " .5\t-0.5 1e-1\n", "effvit.std": "1 2 3"}, 10)
+
+
 def test_the_bundled_models_metadata_passes():
     with open(os.path.join(ROOT, "models", "fashion_mnist_metadata.json")) as f:
         meta = export_onnx.merged_metadata("timm", json.load(f), num_classes=10)
@@ -25,6 +29,10 @@ def test_the_bundled_models_metadata_passes():
     ({"effvit.mean": "0.5 0.5"}, "metadata effvit.mean is '0.5 0.5'; expected 3 numbers"),
     ({"effvit.std": "0.2 0 0.2"}, "expected 3 positive numbers"),
     ({"effvit.resize_shorter": "256px"}, "a whole number of pixels"),
+    ({"effvit.resize_shorter": "100"}, "at least the crop, 224"),
+    ({"effvit.mean": "+0.485 0.456 0.406"}, "expected 3 numbers"),
+    ({"effvit.mean": "0.485\n0.456 0.406"}, "expected 3 numbers"),
+    ({"effvit.std": "0.2_29 0.224 0.225"}, "expected 3 positive numbers"),
     ({"effvit.crop": "256"}, "effvit.crop must be 224"),
     ({"effvit.stdd": "1 1 1"}, "effvit.stdd is not a key effvit reads (did you mean effvit.std?)"),
     ({"effvit.input_type_rt": "yuv"}, "nv12, rgb, bgr, gray or featuremap"),

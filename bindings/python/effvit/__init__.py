@@ -29,6 +29,19 @@ class InferenceSession(_effvit.InferenceSession):
         """Inputs and outputs bound to arrays before run_with_iobinding, as ONNX Runtime's."""
         return IOBinding(self)
 
+    def run(self, output_names, input_feed, run_options=None):
+        """Runs the model on {input name: array}; returns the outputs named in output_names (None:
+        all), as arrays. A missing input is a ValueError, as in ONNX Runtime."""
+        self._check_feed(input_feed)
+        return super().run(output_names, input_feed, run_options)
+
+    def _check_feed(self, input_feed):
+        """ONNX Runtime's check before a run: a missing input is a ValueError, with its wording."""
+        names = [i.name for i in self.get_inputs()]
+        missing = [n for n in names if n not in input_feed]
+        if missing:
+            raise ValueError("Required inputs (%s) are missing from input feed (%s)." % (missing, list(input_feed)))
+
     def run_with_iobinding(self, iobinding, run_options=None):
         iobinding._run()
 
@@ -47,6 +60,28 @@ class InferenceSession(_effvit.InferenceSession):
     def __init__(self, path_or_bytes, sess_options=None, providers=None, provider_options=None, **kwargs):
         super().__init__(path_or_bytes, sess_options, providers, **kwargs)
         self._options = sess_options if sess_options is not None else SessionOptions()
+        if self._options.optimized_model_filepath:
+            _write_model(path_or_bytes, self._options.optimized_model_filepath)
+
+
+def _write_model(path_or_bytes, target):
+    """optimized_model_filepath: the model as loaded (effvit's optimisations live in its own graph
+    form), one self-contained file: weights stored as external data are brought inside. Written
+    whole or not at all."""
+    import os
+    import tempfile
+
+    import onnx
+    model = onnx.load_model_from_string(path_or_bytes) if isinstance(path_or_bytes, bytes) else onnx.load(os.fspath(path_or_bytes))
+    folder = os.path.dirname(os.path.abspath(target))
+    fd, partial = tempfile.mkstemp(dir=folder, suffix=".partial")
+    os.close(fd)
+    try:
+        onnx.save(model, partial)
+        os.replace(partial, target)
+    except BaseException:
+        os.remove(partial)
+        raise
 
 
 def get_device():

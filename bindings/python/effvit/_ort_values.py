@@ -4,11 +4,12 @@ import numpy as np
 
 from ._effvit import Error, InvalidArgument
 
-# ONNX Runtime's type strings and its OrtValue.element_type() NumPy types.
-_TYPE_NAMES = {np.dtype(np.float32): "tensor(float)", np.dtype(np.uint8): "tensor(uint8)", np.dtype(np.int8): "tensor(int8)",
-               np.dtype(np.int32): "tensor(int32)", np.dtype(np.int64): "tensor(int64)", np.dtype(np.bool_): "tensor(bool)",
-               np.dtype(np.int16): "tensor(int16)", np.dtype(np.uint16): "tensor(uint16)", np.dtype(np.float64): "tensor(double)",
-               np.dtype(np.float16): "tensor(float16)"}
+# ONNX Runtime's type strings, and the ONNX TensorProto element type numbers its
+# OrtValue.element_type() returns.
+_TYPES = {np.dtype(np.float32): ("tensor(float)", 1), np.dtype(np.uint8): ("tensor(uint8)", 2), np.dtype(np.int8): ("tensor(int8)", 3),
+          np.dtype(np.uint16): ("tensor(uint16)", 4), np.dtype(np.int16): ("tensor(int16)", 5), np.dtype(np.int32): ("tensor(int32)", 6),
+          np.dtype(np.int64): ("tensor(int64)", 7), np.dtype(np.bool_): ("tensor(bool)", 9), np.dtype(np.float16): ("tensor(float16)", 10),
+          np.dtype(np.float64): ("tensor(double)", 11)}
 
 
 def _check_cpu(device_type):
@@ -26,7 +27,8 @@ class OrtValue:
     @staticmethod
     def ortvalue_from_numpy(numpy_obj, device_type="cpu", device_id=0):
         _check_cpu(device_type)
-        return OrtValue(np.ascontiguousarray(numpy_obj))
+        # C order without losing a 0-d array's shape (np.ascontiguousarray would make it 1-d).
+        return OrtValue(np.require(numpy_obj, requirements="C"))
 
     @staticmethod
     def ortvalue_from_shape_and_type(shape=None, element_type=None, device_type="cpu", device_id=0):
@@ -34,16 +36,18 @@ class OrtValue:
         return OrtValue(np.empty(shape, dtype=element_type))
 
     def numpy(self):
-        return self._array
+        """A copy, as ONNX Runtime's: the value itself may be a bound output the next run rewrites."""
+        return np.array(self._array)
 
     def shape(self):
         return list(self._array.shape)
 
     def data_type(self):
-        return _TYPE_NAMES.get(self._array.dtype, "tensor(%s)" % self._array.dtype)
+        return _TYPES.get(self._array.dtype, ("tensor(%s)" % self._array.dtype, 0))[0]
 
     def element_type(self):
-        return self._array.dtype.type
+        """The ONNX TensorProto element type number (1 for float), as ONNX Runtime returns it."""
+        return _TYPES.get(self._array.dtype, ("", 0))[1]
 
     def device_name(self):
         return "cpu"
@@ -71,7 +75,7 @@ def _array_at(buffer_ptr, element_type, shape):
 
 
 def _as_array(value):
-    return value.numpy() if isinstance(value, OrtValue) else value
+    return value._array if isinstance(value, OrtValue) else value
 
 
 class IOBinding:
@@ -95,10 +99,11 @@ class IOBinding:
         self._inputs[name] = _array_at(buffer_ptr, element_type, shape)
 
     def bind_ortvalue_input(self, name, ortvalue):
-        self._inputs[name] = ortvalue.numpy()
+        self._inputs[name] = ortvalue._array
 
     def bind_output(self, name, device_type="cpu", device_id=0, element_type=None, shape=None, buffer_ptr=None):
         _check_cpu(device_type)
+        self._check_output(name)
         if buffer_ptr is None:
             self._outputs[name] = None
             return
@@ -107,7 +112,13 @@ class IOBinding:
         self._outputs[name] = _array_at(buffer_ptr, element_type, shape)
 
     def bind_ortvalue_output(self, name, ortvalue):
-        self._outputs[name] = ortvalue.numpy()
+        self._check_output(name)
+        self._outputs[name] = ortvalue._array
+
+    def _check_output(self, name):
+        names = [o.name for o in self._session.get_outputs()]
+        if name not in names:
+            raise InvalidArgument("the model has no output named '%s' (its outputs: %s)" % (name, ", ".join(names)))
 
     def clear_binding_inputs(self):
         self._inputs = {}
@@ -123,6 +134,7 @@ class IOBinding:
 
     def _run(self):
         bound = {name: array for name, array in self._outputs.items() if array is not None}
+        self._session._check_feed(self._inputs)
         outputs = self._session._run_bound(self._inputs, bound)
         names = [o.name for o in self._session.get_outputs()]
         wanted = list(self._outputs) or names

@@ -29,14 +29,21 @@ const char* input_type_name(Preprocess::Input input) {
 // class names they print: from the model's metadata, else the defaults, said which.
 nlohmann::json image_contract(const Model& model) {
   const auto& md = model.metadata();
-  const Preprocess pre = Preprocess::from_metadata(md);
+  Preprocess pre;
+  try {
+    pre = Preprocess::from_metadata(md);
+  } catch (const Error& e) {
+    // The model still loads and runs on tensors; only its images cannot be prepared. info is
+    // where a user looks to find that out, so it says so and goes on.
+    return {{"preprocess", {{"source", std::string("invalid metadata: ") + e.what()}}}, {"classes", {{"count", 0}, {"source", "not read"}}}};
+  }
   const bool from_metadata = md.count("effvit.crop") || md.count("effvit.resize_shorter") || md.count("effvit.mean") || md.count("effvit.std") ||
                              md.count("effvit.input_type_rt");
   nlohmann::json j{{"source", from_metadata ? "metadata" : "default (timm's eval transform)"},
                    {"resize_shorter", pre.resize_shorter},
                    {"crop", pre.crop},
                    {"input", input_type_name(pre.input)},
-                   {"layout", pre.nhwc ? "NHWC" : "NCHW"}};
+                   {"layout", pre.input == Preprocess::Input::nv12_u8 ? "[N, H*3/2, W, 1]" : pre.nhwc ? "NHWC" : "NCHW"}};
   if (pre.input == Preprocess::Input::normalized_f32) {
     // As written (0.485), not as float32 holds it (0.48500001430511475).
     auto shortest = [](const float* v) {
@@ -61,6 +68,30 @@ nlohmann::json image_contract(const Model& model) {
     classes = {{"count", 0}, {"source", std::string("none: ") + e.what()}};
   }
   return {{"preprocess", j}, {"classes", classes}};
+}
+
+// The text form of image_contract: an "images" and a "classes" line.
+void print_image_contract(const nlohmann::json& contract) {
+  const nlohmann::json& pre = contract["preprocess"];
+  std::printf("images   %s", pre["source"].get<std::string>().c_str());
+  if (pre.contains("crop")) {
+    const int crop = pre["crop"].get<int>(), shorter = pre["resize_shorter"].get<int>();
+    if (shorter > 0)
+      std::printf(": shorter side resized to %d, center crop %d", shorter, crop);
+    else
+      std::printf(": resized to %dx%d", crop, crop);
+    std::printf(", %s %s", pre["input"].get<std::string>().c_str(), pre["layout"].get<std::string>().c_str());
+    if (pre.contains("mean")) std::printf(", mean %s std %s", pre["mean"].dump().c_str(), pre["std"].dump().c_str());
+  }
+  std::printf("\n");
+  const nlohmann::json& classes = contract["classes"];
+  std::printf("classes  %d from %s", classes["count"].get<int>(), classes["source"].get<std::string>().c_str());
+  if (classes.contains("first")) {
+    std::string first;
+    for (const auto& n : classes["first"]) first += (first.empty() ? "" : ", ") + n.get<std::string>();
+    std::printf(": %s%s", first.c_str(), classes["count"].get<size_t>() > classes["first"].size() ? ", ..." : "");
+  }
+  std::printf("\n");
 }
 
 }  // namespace
@@ -116,25 +147,7 @@ Handler add_info(CLI::App& app) {
     std::printf("precision %s\n", session.precision().c_str());
     for (const auto& t : s.inputs) std::printf("input    %s %s %s\n", t.name.c_str(), dtype_name(t.dtype), shape_str(t.shape).c_str());
     for (const auto& t : s.outputs) std::printf("output   %s %s %s\n", t.name.c_str(), dtype_name(t.dtype), shape_str(t.shape).c_str());
-    const nlohmann::json contract = image_contract(*model);
-    const nlohmann::json& pre = contract["preprocess"];
-    const int crop = pre["crop"].get<int>(), shorter = pre["resize_shorter"].get<int>();
-    std::printf("images   %s: ", pre["source"].get<std::string>().c_str());
-    if (shorter > 0)
-      std::printf("shorter side resized to %d, center crop %d", shorter, crop);
-    else
-      std::printf("resized to %dx%d", crop, crop);
-    std::printf(", %s %s", pre["input"].get<std::string>().c_str(), pre["layout"].get<std::string>().c_str());
-    if (pre.contains("mean")) std::printf(", mean %s std %s", pre["mean"].dump().c_str(), pre["std"].dump().c_str());
-    std::printf("\n");
-    const nlohmann::json& classes = contract["classes"];
-    std::printf("classes  %d from %s", classes["count"].get<int>(), classes["source"].get<std::string>().c_str());
-    if (classes.contains("first")) {
-      std::string first;
-      for (const auto& n : classes["first"]) first += (first.empty() ? "" : ", ") + n.get<std::string>();
-      std::printf(": %s%s", first.c_str(), classes["count"].get<size_t>() > classes["first"].size() ? ", ..." : "");
-    }
-    std::printf("\n");
+    print_image_contract(image_contract(*model));
     std::printf("params   %s (%lld)\n", human_count(s.params).c_str(), static_cast<long long>(s.params));
     std::printf("MACs     %s (%lld, batch 1)\n", human_count(s.macs).c_str(), static_cast<long long>(s.macs));
     int total = 0;

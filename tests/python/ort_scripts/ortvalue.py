@@ -6,6 +6,7 @@ import onnxruntime
 x = np.random.rand(3, 3, 224, 224).astype(np.float32)
 x_ortvalue = onnxruntime.OrtValue.ortvalue_from_numpy(x)
 assert x_ortvalue.device_name() == "cpu"
+assert x_ortvalue.element_type() == 1  # onnx.TensorProto.FLOAT
 assert x_ortvalue.shape() == [3, 3, 224, 224]
 assert x_ortvalue.data_type() == "tensor(float)"
 assert x_ortvalue.is_tensor()
@@ -22,4 +23,14 @@ y_ortvalue = onnxruntime.OrtValue.ortvalue_from_shape_and_type([3, 10], np.float
 io_binding.bind_ortvalue_output("logits", y_ortvalue)
 session.run_with_iobinding(io_binding)
 assert np.array_equal(y_ortvalue.numpy(), results[0].numpy())
+
+# Results collected across runs on one binding stay each run's own (numpy() copies).
+collected = []
+for k in range(3):
+    io_binding.bind_cpu_input("input", x * (k + 1))
+    session.run_with_iobinding(io_binding)
+    collected.append(io_binding.get_outputs()[0].numpy())
+for k in range(3):
+    assert np.array_equal(collected[k], session.run(["logits"], {"input": x * (k + 1)})[0]), k
+assert onnxruntime.OrtValue.ortvalue_from_numpy(np.float32(3)).shape() == []
 print("ok")
