@@ -159,6 +159,11 @@ def check_metadata(meta, num_classes):
         bad("effvit.mean", "3 numbers separated by spaces, as a string (\"0.485 0.456 0.406\")")
     if _numbers(meta["effvit.std"], True) is None:
         bad("effvit.std", "3 positive numbers separated by spaces, as a string (\"0.229 0.224 0.225\")")
+    # effvit normalises pixels scaled to 0..1 (as torchvision does): a mean on the 0..255 scale
+    # (an RDK YAML's mean_value) would shift every pixel far off and every image to one class.
+    if max(abs(v) for v in _numbers(meta["effvit.mean"], False)) > 1.5:
+        bad("effvit.mean", "values on the 0..1 pixel scale effvit normalises on (0.485, not 123.675: divide an RDK "
+                           "mean_value by 255)")
     if "effvit.classes" in meta:
         try:
             names = json.loads(meta["effvit.classes"])

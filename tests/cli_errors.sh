@@ -120,26 +120,27 @@ def png(path, pixels):
                            chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
 png('good.png', np.random.default_rng(3).integers(0, 256, (40, 40, 3), dtype=np.uint8))
 "
-mkdir -p batch/inner && cp good.png batch/a.png && cp good.png batch/inner/b.png && cp fake.jpg batch/c.jpg
+mkdir -p batch/inner no_images && cp good.png batch/a.png && cp good.png batch/inner/b.png && cp fake.jpg batch/c.jpg
+echo x >no_images/readme.txt
 set +e
-"$effvit" classify m0/model.onnx good.png fake.jpg batch --topk 1 >batch.txt 2>batch.err; text_status=$?
-"$effvit" classify m0/model.onnx good.png fake.jpg batch --topk 1 --json >batch.json 2>/dev/null; json_status=$?
+"$effvit" classify m0/model.onnx good.png fake.jpg batch no_images --topk 1 >batch.txt 2>batch.err; text_status=$?
+"$effvit" classify m0/model.onnx good.png fake.jpg batch no_images --topk 1 --json >batch.json 2>/dev/null; json_status=$?
 set -e
 "$python" - "$text_status" "$json_status" <<'PY'
 import json, sys
 assert sys.argv[1:] == ["1", "1"], f"exit statuses {sys.argv[1:]}, expected 1 and 1"
 r = json.load(open("batch.json"))
-assert [e.get("image", e.get("file")) for e in r] == ["good.png", "fake.jpg", "batch/a.png", "batch/c.jpg", "batch/inner/b.png"], r
-assert [("error" in e) for e in r] == [False, True, False, True, False], r
-assert r[1] == {"file": "fake.jpg", "error": "fake.jpg: not a JPEG, PNG, WebP or BMP image"}, r[1]
+assert [e["image"] for e in r] == ["good.png", "fake.jpg", "batch/a.png", "batch/c.jpg", "batch/inner/b.png", "no_images"], r
+assert [("error" in e) for e in r] == [False, True, False, True, False, True], r
+assert r[1] == {"image": "fake.jpg", "file": "fake.jpg", "error": "fake.jpg: not a JPEG, PNG, WebP or BMP image"}, r[1]
 assert r[0]["top"] == r[2]["top"] == r[4]["top"], r
 text, err = open("batch.txt").read(), open("batch.err").read().splitlines()
-assert text.count("good.png") == 1 and "batch/inner/b.png" in text and "2 of 5 images failed" in text, text
-assert err == ["effvit: fake.jpg: not a JPEG, PNG, WebP or BMP image", "effvit: batch/c.jpg: not a JPEG, PNG, WebP or BMP image"], err
+assert text.count("good.png") == 1 and "batch/inner/b.png" in text and "failed" not in text, text
+assert err == ["effvit: fake.jpg: not a JPEG, PNG, WebP or BMP image", "effvit: batch/c.jpg: not a JPEG, PNG, WebP or BMP image",
+               "effvit: no_images: a folder with no .jpg/.jpeg/.png/.webp/.bmp images", "effvit: 3 of 6 images failed"], err
 print("ok: classify goes on past bad files")
 PY
 expect_error "fake.jpg: not a JPEG, PNG, WebP or BMP image" "$effvit" classify m0/model.onnx fake.jpg good.png --fail-fast
-mkdir -p no_images && echo x >no_images/readme.txt
 expect_error "no_images: a folder with no .jpg/.jpeg/.png/.webp/.bmp images" "$effvit" classify m0/model.onnx no_images
 
 # The version, and usage errors that point at the verb's own help.
@@ -148,7 +149,8 @@ version=$("$effvit" --version)
     { echo "FAIL: effvit --version said '$version'" >&2; failures=$((failures + 1)); }
 expect_error "MODEL is required (see effvit classify --help)" "$effvit" classify
 expect_error "--data is required (see effvit eval --help)" "$effvit" eval m0/model.onnx
-expect_error "(see effvit --help)" "$effvit" frobnicate
+expect_error "unknown verb 'frobnicate' (see effvit --help)" "$effvit" frobnicate
+expect_error "unknown verb 'clasify' (did you mean 'classify'?) (see effvit --help)" "$effvit" clasify m0/model.onnx good.png
 expect_error "effvit: EFFVIT_MAX_ISA: unknown tier 'pentium'" env EFFVIT_MAX_ISA=pentium "$effvit" info m0/model.onnx
 
 # Labels.

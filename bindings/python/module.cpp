@@ -17,6 +17,7 @@
 #include "effvit/effvit.h"
 #include "effvit/version.h"
 #include "quant/config.h"
+#include "quant/did_you_mean.h"
 #include "quant/quantize.h"
 #include "tools/shared/benchmark.h"
 #include "tools/shared/labels.h"
@@ -139,6 +140,11 @@ Precision precision_from(const std::string& name, const char* where) {
 class InferenceSession {
  public:
   InferenceSession(const py::object& path_or_bytes, const SessionOptionsPy& options) : options_(options) {
+    // effvit's own entries misspelt would leave the default in force without a word.
+    for (const auto& [key, value] : options.config)
+      if (key.rfind("effvit.", 0) == 0 && key != kPrecisionKey)
+        PyErr_WarnEx(PyExc_UserWarning,
+                     ("session config entry '" + key + "' is not one effvit reads" + quant::did_you_mean(key, {kPrecisionKey}) + "; ignored").c_str(), 1);
     const auto entry = options.config.find(kPrecisionKey);
     precision_ = entry == options.config.end() ? Precision::fp32 : precision_from(entry->second, kPrecisionKey);
     if (py::isinstance<py::bytes>(path_or_bytes)) {

@@ -9,6 +9,7 @@
 
 #include "effvit/error.h"
 #include "import/tensor_proto.h"
+#include "quant/did_you_mean.h"
 
 namespace effvit::quant {
 
@@ -188,7 +189,8 @@ std::vector<QuantTarget> find_targets(const ModelProto& model, const QuantConfig
   for (const auto& [name, precision] : config.node_info)
     if (!names.count(name))
       throw Error(ErrorKind::invalid_input, config.path + ": " + precision.source + " names node '" + name + "', which " +
-                                                config.onnx_model + " does not have");
+                                                config.onnx_model + " does not have" +
+                                                did_you_mean(name, std::vector<std::string>(names.begin(), names.end())));
   const auto inits = initializers(model);
   std::vector<QuantTarget> targets;
   for (const auto& n : model.graph().node()) {

@@ -49,9 +49,15 @@ std::vector<std::pair<std::string, std::pair<std::string, std::string>>> scan_re
     }
     // A model folder without a servable version is a mistake to name, not to skip: its clients
     // would get 404s from a server that started as if all was well.
-    if (best < 0 && m.path().filename() != "lost+found")
+    if (best < 0 && m.path().filename() != "lost+found") {
+      // Name what is there: an .onnx file under another name or in the wrong place is the usual slip.
+      std::string found_onnx;
+      for (const auto& f : fs::recursive_directory_iterator(m.path(), ec))
+        if (f.is_regular_file() && f.path().extension() == ".onnx" && found_onnx.empty()) found_onnx = f.path().string();
       throw Error(ErrorKind::invalid_input, m.path().string() + ": a model folder with no VERSION/model.onnx (expected " +
-                                                (m.path() / "1" / "model.onnx").string() + ")");
+                                                (m.path() / "1" / "model.onnx").string() + ")" +
+                                                (found_onnx.empty() ? "" : "; it holds " + found_onnx + ": rename or move it"));
+    }
     if (best >= 0)
       found.push_back({m.path().filename().string(), {std::to_string(best), (m.path() / std::to_string(best) / "model.onnx").string()}});
   }

@@ -236,6 +236,14 @@ InferRequest parse_infer_request(const Model& model, std::string_view body, std:
       shape[d] = 1;
     }
     const size_t want = static_cast<size_t>(shape_numel(shape)) * dtype_size(infos[0].dtype);
+    // An image or .npy file posted as it is: say how to send it rather than count its bytes.
+    const auto starts = [&](std::string_view magic) { return body.substr(0, magic.size()) == magic; };
+    if (body.size() != want && (starts("\x89PNG") || starts("\xff\xd8\xff") || starts("RIFF") || starts("BM")))
+      bad("the body is an image file; send it as a BYTES input (docs/serving.md has a curl example), or send the input tensor's raw " +
+          std::to_string(want) + " bytes");
+    if (body.size() != want && starts("\x93NUMPY"))
+      bad("the body is a .npy file; send the array's raw data (" + std::to_string(want) + " bytes of " + dtype_name(infos[0].dtype) +
+          "), e.g. x.tobytes(), or JSON");
     if (body.size() != want)
       bad("the raw binary body is " + std::to_string(body.size()) + " bytes; input '" + infos[0].name + "' " + shape_str(shape) + " of " +
           dtype_name(infos[0].dtype) + " is " + std::to_string(want) + " (a body that does not start with '{' is read as the raw input)");

@@ -30,6 +30,7 @@ def test_the_bundled_models_metadata_passes():
     ({"effvit.std": "0.2 0 0.2"}, "expected 3 positive numbers"),
     ({"effvit.resize_shorter": "256px"}, "a whole number of pixels"),
     ({"effvit.resize_shorter": "100"}, "at least the crop, 224"),
+    ({"effvit.mean": "123.675 116.28 103.53"}, "divide an RDK mean_value by 255"),
     ({"effvit.mean": "+0.485 0.456 0.406"}, "expected 3 numbers"),
     ({"effvit.mean": "0.485\n0.456 0.406"}, "expected 3 numbers"),
     ({"effvit.std": "0.2_29 0.224 0.225"}, "expected 3 positive numbers"),

@@ -153,6 +153,17 @@ def test_errors_are_one_line_effvit_errors(work):
         sess.run(None, {})
 
 
+def test_a_misspelt_effvit_config_entry_warns():
+    so = effvit.SessionOptions()
+    so.add_session_config_entry("effvit.precison", "bf16")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sess = effvit.InferenceSession(FP32, so)
+    assert [str(w.message) for w in caught] == [
+        "session config entry 'effvit.precison' is not one effvit reads (did you mean 'effvit.precision'?); ignored"]
+    assert sess.precision == "fp32"
+
+
 def test_other_providers_warn_once_and_run_on_the_cpu():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

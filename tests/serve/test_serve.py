@@ -429,6 +429,8 @@ def test_a_body_that_is_not_json_is_the_raw_input(server):
     assert r.status_code == 200 and np.array_equal(logits_of(r), want), r.text[:300]
     r = requests.post(server.url + "/v2/models/m0/infer", data=b"xxxx")
     assert r.status_code == 400 and "is read as the raw input" in r.json()["error"], r.text
+    r = requests.post(server.url + "/v2/models/m0/infer", data=image(0))
+    assert r.status_code == 400 and "the body is an image file; send it as a BYTES input" in r.json()["error"], r.text
     r = requests.post(server.url + "/v2/models/m0/infer", data=b"xxxx", headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and "not valid JSON" in r.json()["error"], r.text
 

@@ -27,7 +27,8 @@ bool is_image_file(const std::filesystem::path& p) {
 }
 
 // Files as given (whatever their name: the decoder says what they are); a folder stands for its
-// image files, subfolders included, in name order.
+// image files, subfolders included, in name order. A folder with none stays in the list, to fail
+// as a file would (read_image names it).
 std::vector<std::string> image_files(const std::vector<std::string>& args) {
   std::vector<std::string> files;
   for (const std::string& arg : args) {
@@ -39,8 +40,8 @@ std::vector<std::string> image_files(const std::vector<std::string>& args) {
     std::vector<std::string> found;
     for (const auto& e : std::filesystem::recursive_directory_iterator(arg, ec))
       if (e.is_regular_file() && is_image_file(e.path())) found.push_back(e.path().string());
-    if (found.empty()) throw Error(ErrorKind::invalid_input, arg + ": a folder with no .jpg/.jpeg/.png/.webp/.bmp images");
     std::sort(found.begin(), found.end());
+    if (found.empty()) found.push_back(arg);
     files.insert(files.end(), found.begin(), found.end());
   }
   return files;
@@ -82,6 +83,9 @@ Handler add_classify(CLI::App& app) {
       Image image;
       Tensor logits;
       try {
+        std::error_code ec;
+        if (std::filesystem::is_directory(path, ec))
+          throw Error(ErrorKind::invalid_input, path + ": a folder with no .jpg/.jpeg/.png/.webp/.bmp images");
         image = read_image(path, image_options->decode());
         logits = session.run(preprocess(image, pre));
       } catch (const Error& e) {
@@ -89,7 +93,7 @@ Handler add_classify(CLI::App& app) {
         const std::string why = what.rfind(path, 0) == 0 ? what : path + ": " + what;
         if (a->fail_fast) throw Error(why);
         ++failures;
-        results.push_back({{"file", path}, {"error", why}});
+        results.push_back({{"image", path}, {"file", path}, {"error", why}});
         std::fprintf(stderr, "effvit: %s\n", why.c_str());
         continue;
       }
@@ -120,7 +124,8 @@ Handler add_classify(CLI::App& app) {
       }
     }
     if (a->json) std::printf("%s\n", results.dump(2).c_str());
-    if (failures > 0 && !a->json) std::printf("%zu of %zu images failed\n", failures, results.size());
+    // The count, where there is more than the one line to count.
+    if (failures > 0 && results.size() > 1) std::fprintf(stderr, "effvit: %zu of %zu images failed\n", failures, results.size());
     if (!a->render.empty() && !sheet.empty()) {  // with every image failed, there is nothing to draw
       write_png(a->render, render_contact_sheet(sheet, std::min<int>(5, static_cast<int>(sheet.size())), 160));
       if (!a->json) std::printf("contact sheet: %s\n", a->render.c_str());

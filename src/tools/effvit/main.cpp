@@ -5,10 +5,12 @@
 #include <exception>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "effvit/error.h"
 #include "effvit/hardware.h"
 #include "effvit/version.h"
+#include "quant/did_you_mean.h"
 #include "tools/effvit/commands.h"
 
 int main(int argc, char** argv) {
@@ -38,8 +40,23 @@ int main(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     // The help that explains the mistake: the verb's own when one was given.
     std::string help = "effvit --help";
-    for (CLI::App* sub : app.get_subcommands({}))
-      if (sub->parsed()) help = "effvit " + sub->get_name() + " --help";
+    bool verb_given = false;
+    std::vector<std::string> verbs;
+    for (CLI::App* sub : app.get_subcommands({})) {
+      verbs.push_back(sub->get_name());
+      if (sub->parsed()) {
+        help = "effvit " + sub->get_name() + " --help";
+        verb_given = true;
+      }
+    }
+    // The first word is not a verb: say which word, and which verb it may have meant.
+    if (!verb_given && argc > 1 && argv[1][0] != '-') {
+      const std::string word = argv[1];
+      const std::string guess = word == "version" || word == "help" ? " (did you mean 'effvit --" + word + "'?)"
+                                                                      : effvit::quant::did_you_mean(word, verbs);
+      std::fprintf(stderr, "effvit: unknown verb '%s'%s (see effvit --help)\n", word.c_str(), guess.c_str());
+      return 1;
+    }
     std::fprintf(stderr, "effvit: %s (see %s)\n", e.what(), help.c_str());
     return 1;
   }
