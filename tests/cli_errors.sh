@@ -91,7 +91,7 @@ PY
 expect_error "bad_dim.npy: bad dimension" "$effvit" run m0/model.onnx --input bad_dim.npy --output o6.npy
 expect_error "huge.npy" "$effvit" run m0/model.onnx --input huge.npy --output o7.npy
 expect_error "small.npy" "$effvit" run m0/model.onnx --input small.npy --output o1.npy
-expect_error "double.npy: unsupported .npy dtype" "$effvit" run m0/model.onnx --input double.npy --output o2.npy
+expect_error "double.npy: unsupported .npy dtype '<f8' (effvit reads float32 and integer arrays; save x.astype(np.float32))" "$effvit" run m0/model.onnx --input double.npy --output o2.npy
 expect_error "must be float32, got int64" "$effvit" run m0/model.onnx --input ints.npy --output o3.npy
 expect_error "must have shape [1,3,224,224]" "$effvit" run m0/model.onnx --input rank3.npy --output o4.npy
 expect_error "nothere.npy: cannot open" "$effvit" run m0/model.onnx --input nothere.npy --output o5.npy

@@ -75,6 +75,7 @@ done
 grep -q "onnx_model: '$(pwd)/m0_timm/model.onnx'" stdout.yaml || { echo "FAIL: stdout YAML path" >&2; failures=$((failures + 1)); }
 grep -q "input_type_rt: 'rgb'" stdout.yaml || { echo "FAIL: --input-type rgb" >&2; failures=$((failures + 1)); }
 # Written to a file: relative to it when the model is in or under its folder, else absolute (no '../').
+rm -rf beside.yaml deep
 "$effvit" quantize --init-config m0_timm/model.onnx -o beside.yaml 2>/dev/null
 grep -q "onnx_model: 'm0_timm/model.onnx'" beside.yaml || { echo "FAIL: a model below the YAML is not named relatively" >&2; failures=$((failures + 1)); }
 mkdir -p deep/er
@@ -84,4 +85,10 @@ expect_error "not one of nv12, rgb, bgr, gray, featuremap" "$effvit" quantize --
 expect_error "cannot take gray input" "$effvit" quantize --init-config m0_timm/model.onnx --input-type gray
 expect_error "missing.onnx: cannot open the model" "$effvit" quantize --init-config missing.onnx
 expect_error "--config" "$effvit" quantize
+# An existing config is not overwritten unasked (it may hold edits); --force does.
+echo "# my edits" >>beside.yaml
+expect_error "beside.yaml: already exists; --init-config does not overwrite a config" "$effvit" quantize --init-config m0_timm/model.onnx -o beside.yaml
+grep -q "# my edits" beside.yaml || { echo "FAIL: the edited config was overwritten" >&2; failures=$((failures + 1)); }
+"$effvit" quantize --init-config m0_timm/model.onnx -o beside.yaml --force 2>/dev/null
+if grep -q "# my edits" beside.yaml; then echo "FAIL: --force did not overwrite" >&2; failures=$((failures + 1)); fi
 finish

@@ -75,7 +75,8 @@ Tensor read_npy(const std::string& path) {
   const std::optional<std::string> descr = dict_value(header, "descr", '\'', '\'');
   if (!descr || descr->empty()) throw Error(path + ": .npy header has no descr");
   const std::optional<std::string> fortran = dict_value(header, "fortran_order", 0, 0);
-  if (fortran && fortran->rfind("True", 0) == 0) throw Error(path + ": Fortran-order arrays are not supported");
+  if (fortran && fortran->rfind("True", 0) == 0)
+    throw Error(path + ": a Fortran-order array (a transpose saved as is); save np.ascontiguousarray(x) instead");
   const std::optional<std::string> dims_text = dict_value(header, "shape", '(', ')');
   if (!dims_text) throw Error(path + ": .npy header has no shape");
   Shape shape;
@@ -98,7 +99,9 @@ Tensor read_npy(const std::string& path) {
   else if (*descr == "|b1") dtype = DType::bool8;
   else if (*descr == "<i2") dtype = DType::i16;
   else if (*descr == "<u2") dtype = DType::u16;
-  else throw Error(path + ": unsupported .npy dtype '" + *descr + "' (effvit reads float32 and integer arrays)");
+  else
+    throw Error(path + ": unsupported .npy dtype '" + *descr + "' (effvit reads float32 and integer arrays" +
+                (descr->find("f8") != std::string::npos || descr->find("f2") != std::string::npos ? "; save x.astype(np.float32)" : "") + ")");
   const size_t data_at = pos + header_len;
   int64_t count = 0;
   try {

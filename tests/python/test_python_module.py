@@ -223,8 +223,12 @@ def test_pyeasy_dnn_describes_nv12_as_the_board_does(nv12_model):
     assert np.array_equal(out[0].buffer, want)
     with pytest.raises(effvit.Error):
         model.forward([frame, frame])
-    # An NV12 frame as cameras and OpenCV give it, (H*3/2, W), is the same frame.
+    # An NV12 frame as cameras and OpenCV give it, (H*3/2, W), is the same frame; so are its bytes.
     assert np.array_equal(model.forward(frame.reshape(336, 224))[0].buffer, want)
+    assert np.array_equal(model.forward(frame.tobytes())[0].buffer, want)
+    from effvit.capi.onnxruntime_pybind11_state import InvalidArgument
+    with pytest.raises(InvalidArgument, match=r"takes an NV12 frame of \(H\*3/2, W\) = \(336, 224\)"):
+        model.forward(frame.reshape(112, 672))
 
 
 def test_a_nan_input_is_refused_not_turned_into_logits():
@@ -244,6 +248,7 @@ def test_pyeasy_dnn_refuses_a_shape_that_only_has_the_right_size():
     x = np.random.default_rng(8).standard_normal((1, 3, 224, 224)).astype(np.float32)
     want = model.forward(x)[0].buffer
     assert np.array_equal(model.forward(x.ravel())[0].buffer, want)  # flat: read in the model's layout
+    assert np.array_equal(model.forward(x.tobytes())[0].buffer, want)  # bytes: read as the input's own type
     # A dynamic batch dimension takes any size.
     assert model.forward(np.concatenate([x, x]))[0].buffer.shape == (2, 10)
     for wrong in (x.transpose(0, 2, 3, 1).copy(), x.reshape(3, 224, 224), x.reshape(224, 224, 3)):

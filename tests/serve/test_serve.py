@@ -246,6 +246,12 @@ def test_images_for_a_fixed_batch_model_are_counted_as_sent(tmp_path):
         assert r.status_code == 200, r.text
 
 
+def test_a_bare_model_path_is_served_under_its_file_name():
+    with serving("--model", M0) as s:
+        assert "model 'efficientvit_m0_fashion_mnist' version 1" in "".join(s.startup), s.startup
+        assert requests.get(s.url + "/v2/models/efficientvit_m0_fashion_mnist/ready").status_code == 200
+
+
 def test_max_image_pixels_bounds_images_sent_as_bytes():
     png = cv2.imencode(".png", np.zeros((40, 50, 3), np.uint8))[1].tobytes()
     head = json.dumps({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 4 + len(png)}}]}).encode()
@@ -513,6 +519,13 @@ def test_the_example_client_classifies_image_files(server):
     # Fashion-MNIST test images 0 and 1: an ankle boot and a pullover.
     assert out[0].endswith("client_0.png") and out[1].startswith("  Ankle boot (9)"), out
     assert out[3].endswith("client_1.png") and out[4].startswith("  Pullover (2)"), out
+    # A bad file costs only its own answer; the exit status says something failed.
+    bad = os.path.join(WORK, "client_notes.png")
+    open(bad, "wb").write(b"not an image")
+    r = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "examples", "serve_client.py"), server.url, "m0", paths[0], bad, paths[1]],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and r.stdout.splitlines()[0].endswith("client_0.png") and r.stdout.splitlines()[2].endswith("client_1.png"), r
+    assert r.stderr.startswith(bad + ": 400 ") and len(r.stderr.splitlines()) == 1, r.stderr
 
 
 def test_each_model_runs_at_its_own_precision():

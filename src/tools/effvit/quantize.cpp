@@ -24,8 +24,13 @@ namespace {
 // or above it, and by absolute path otherwise: on stdout (where it will be saved is unknown), or
 // when the relative path would climb out of the YAML's folder ('../../../models/m.onnx' reads
 // worse and breaks when the YAML moves).
-int write_starter_config(const std::string& model, const std::string& input_type, const std::string& output) {
+int write_starter_config(const std::string& model, const std::string& input_type, const std::string& output, bool force) {
   namespace fs = std::filesystem;
+  std::error_code ec;
+  // A config that is there may hold a user's edits: a starter does not replace it unasked.
+  if (!output.empty() && fs::exists(output, ec) && !force)
+    throw Error(ErrorKind::invalid_input, output + ": already exists; --init-config does not overwrite a config (it may hold your edits): "
+                                                   "choose another -o, or pass --force");
   std::optional<quant::InputKind> kind;
   if (!input_type.empty()) kind = quant::parse_input_kind(input_type);
   // Lexically, as quantize resolves it (no symlinks followed on either side).
@@ -50,7 +55,7 @@ Handler add_quantize(CLI::App& app) {
   auto* cmd = app.add_subcommand("quantize", "Quantize a model to int8 QDQ ONNX from an RDK-style YAML config");
   struct Args {
     std::string config, output, init_config, input_type, report, auto_mixed;
-    bool json = false, full_range = false, sensitivity = false, verbose = false;
+    bool json = false, full_range = false, sensitivity = false, verbose = false, force = false;
   };
   auto a = std::make_shared<Args>();
   auto* config = cmd->add_option("--config", a->config, "Quantization YAML (model_parameters, input_parameters, calibration_parameters)");
@@ -72,8 +77,9 @@ Handler add_quantize(CLI::App& app) {
                   "top1>=99.5%; writes CFG.auto_mixed.yaml beside the config with them as node_info");
   cmd->add_flag("--json", a->json, "Print JSON");
   cmd->add_flag("--verbose", a->verbose, "Also list what each grouped note stands for (a node a line)");
+  cmd->add_flag("--force", a->force, "With --init-config: overwrite an existing -o file");
   return [=] {
-    if (!a->init_config.empty()) return write_starter_config(a->init_config, a->input_type, a->output);
+    if (!a->init_config.empty()) return write_starter_config(a->init_config, a->input_type, a->output, a->force);
     if (a->config.empty()) throw Error(ErrorKind::invalid_input, "quantize: --config CFG.yaml (or --init-config MODEL.onnx) is required");
     const quant::QuantScheme scheme = a->full_range ? quant::QuantScheme::full_range : quant::QuantScheme::portable;
     quant::QuantizeOptions options;

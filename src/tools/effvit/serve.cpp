@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 
 #include "serve/server.h"
 #include "tools/effvit/commands.h"
@@ -15,7 +16,7 @@ Handler add_serve(CLI::App& app) {
   auto o = std::make_shared<serve::ServeOptions>();
   auto models = std::make_shared<std::vector<std::string>>();
   auto model_precision = std::make_shared<std::vector<std::string>>();
-  cmd->add_option("--model", *models, "NAME=PATH of a model to serve (repeatable)");
+  cmd->add_option("--model", *models, "NAME=PATH of a model to serve (repeatable); a bare PATH is served under its file's name");
   cmd->add_option("--model-repository", o->model_repository, "Triton-style folder: DIR/NAME/VERSION/model.onnx");
   cmd->add_option("--host", o->host, "Address to listen on")->capture_default_str();
   cmd->add_option("--http-port", o->http_port, "HTTP port (0: any free port, printed)")->capture_default_str()->check(CLI::Range(0, 65535));
@@ -49,8 +50,13 @@ Handler add_serve(CLI::App& app) {
     }
     for (const std::string& m : *models) {
       const size_t eq = m.find('=');
+      // A bare path serves the model under its file's name (models/m0.onnx as 'm0').
+      if (eq == std::string::npos && !std::filesystem::path(m).stem().empty()) {
+        o->models.emplace_back(std::filesystem::path(m).stem().string(), m);
+        continue;
+      }
       if (eq == std::string::npos || eq == 0 || eq + 1 == m.size())
-        throw Error(ErrorKind::invalid_input, "--model '" + m + "': expected NAME=PATH");
+        throw Error(ErrorKind::invalid_input, "--model '" + m + "': expected NAME=PATH (or a PATH, served under its file's name)");
       o->models.emplace_back(m.substr(0, eq), m.substr(eq + 1));
     }
     for (const std::string& m : *model_precision) {

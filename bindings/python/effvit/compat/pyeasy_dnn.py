@@ -21,6 +21,7 @@ an NCHW model hold the right number of bytes in the wrong order.
 import numpy as np
 
 from .. import Error, InferenceSession
+from .._effvit import InvalidArgument
 
 __all__ = ["load", "Model", "pyDNNTensor", "TensorProperties", "Error"]
 
@@ -79,13 +80,14 @@ class Model:
 
     def forward(self, args):
         """Runs on one array (or a list, one per input); returns the outputs, each with .buffer."""
-        if isinstance(args, (bytes, bytearray, memoryview)):
-            args = np.frombuffer(args, np.uint8)  # a camera frame's bytes, as board scripts pass them
         arrays = list(args) if isinstance(args, (list, tuple)) else [args]
         if len(arrays) != len(self.inputs):
-            raise Error("%s: forward() got %d input(s), the model takes %d" % (self.name, len(arrays), len(self.inputs)))
+            raise InvalidArgument("%s: forward() got %d input(s), the model takes %d" % (self.name, len(arrays), len(self.inputs)))
         feed = {}
         for tensor, array in zip(self.inputs, arrays):
+            if isinstance(array, (bytes, bytearray, memoryview)):
+                # A frame's or tensor's bytes, as board scripts pass them: read as the input's own type.
+                array = np.frombuffer(array, np.dtype(tensor.properties.dtype))
             feed[tensor.name] = self._as_model_input(tensor, np.asarray(array))
         results = self._session.run(None, feed)
         return [pyDNNTensor(t.name, t.properties, r) for t, r in zip(self.outputs, results)]
@@ -102,9 +104,11 @@ class Model:
             accepted = accepted or array.shape in ((want[1], want[2]), (1, want[1], want[2]))
         if accepted and array.size == int(np.prod(want)):
             return array.reshape(want)
-        raise Error("%s: forward(): input '%s' got an array of shape %s; the model takes %s %s%s (or the same bytes flat)" % (
-            self.name, tensor.name, tuple(array.shape), tuple(want), props.layout,
-            ", an NV12 frame of (H*3/2, W)" if props.tensor_type == "NV12" else ""))
+        if props.tensor_type == "NV12":
+            raise InvalidArgument("%s: forward(): input '%s' got an array of shape %s; the model takes an NV12 frame of (H*3/2, W) = %s, "
+                                  "or its bytes flat" % (self.name, tensor.name, tuple(array.shape), (want[1], want[2])))
+        raise InvalidArgument("%s: forward(): input '%s' got an array of shape %s; the model takes %s %s (or the same %s data flat)" % (
+            self.name, tensor.name, tuple(array.shape), tuple(want), props.layout, props.dtype))
 
 
 def load(path):
