@@ -38,8 +38,7 @@ std::vector<std::pair<std::string, std::pair<std::string, std::string>>> scan_re
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw Error(ErrorKind::invalid_input, dir + ": --model-repository is not a folder");
   for (const auto& m : fs::directory_iterator(dir)) {
-    // Hidden folders (.git, a volume's lost+found is not hidden but holds no versions either) are
-    // not models.
+    // Hidden folders (.git) are not models; neither is a volume's lost+found, skipped below.
     if (!m.is_directory() || m.path().filename().string().front() == '.') continue;
     long long best = -1;
     for (const auto& v : fs::directory_iterator(m.path())) {
@@ -326,11 +325,11 @@ void serve(const ServeOptions& options) {
              find(req.matches[1], req.matches[2]);
              res.status = ready ? 200 : 503;
            }));
-  // Infer bodies are read by the handler itself, into pooled memory (serve/body_pool.h). Enough
-  // bodies are kept for every request that can be running or queued at once.
   const ImageDecoder decode = [&options](const Model& model, const std::vector<std::string>& encoded) {
     return decode_images(model, encoded, options.max_image_pixels);
   };
+  // Infer bodies are read by the handler itself, into pooled memory (serve/body_pool.h). Enough
+  // bodies are kept for every request that can be running or queued at once.
   BodyPool bodies(static_cast<size_t>(options.scheduler.instances * options.scheduler.max_batch_size) * models.size() + 16, size_t{4} << 20);
   http.Post(model_path + "/infer", [&](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& read) {
     std::optional<size_t> json_length;
