@@ -37,8 +37,7 @@ class InferenceSession(_effvit.InferenceSession):
 
     def _check_feed(self, input_feed):
         """ONNX Runtime's check before a run: a missing input is a ValueError, with its wording."""
-        names = [i.name for i in self.get_inputs()]
-        missing = [n for n in names if n not in input_feed]
+        missing = [n for n in self._input_names if n not in input_feed]
         if missing:
             raise ValueError("Required inputs (%s) are missing from input feed (%s)." % (missing, list(input_feed)))
 
@@ -60,6 +59,7 @@ class InferenceSession(_effvit.InferenceSession):
     def __init__(self, path_or_bytes, sess_options=None, providers=None, provider_options=None, **kwargs):
         super().__init__(path_or_bytes, sess_options, providers, **kwargs)
         self._options = sess_options if sess_options is not None else SessionOptions()
+        self._input_names = [i.name for i in self.get_inputs()]  # once: run() checks the feed against them
         if self._options.optimized_model_filepath:
             _write_model(path_or_bytes, self._options.optimized_model_filepath)
 
