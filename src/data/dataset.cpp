@@ -9,6 +9,12 @@
 
 namespace effvit {
 namespace fs = std::filesystem;
+bool has_image_extension(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".webp" || ext == ".bmp";
+}
+
 std::string class_folder_name(std::string class_name) {
   for (char& c : class_name)
     if (c == '/' || c == ' ') c = '_';
@@ -99,12 +105,8 @@ class FolderDataset final : public Dataset {
       if (taken[static_cast<size_t>(index)]) throw Error(root + "/" + classes[k] + ": a second folder for class " + std::to_string(index));
       taken[static_cast<size_t>(index)] = true;
       std::vector<std::string> files;
-      for (const auto& e : fs::directory_iterator(fs::path(root) / classes[k])) {
-        std::string ext = e.path().extension().string();
-        std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        if (e.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".webp" || ext == ".bmp"))
-          files.push_back(e.path().string());
-      }
+      for (const auto& e : fs::directory_iterator(fs::path(root) / classes[k]))
+        if (e.is_regular_file() && has_image_extension(e.path().string())) files.push_back(e.path().string());
       std::sort(files.begin(), files.end());
       for (auto& f : files) items_.push_back({std::move(f), index});
     }
@@ -157,9 +159,7 @@ std::unique_ptr<Dataset> open_dataset(const std::string& path, const std::vector
   if (!fs::exists(path, ec)) throw Error(path + ": not found");
   if (fs::is_regular_file(path, ec)) {
     // One image has no label to score against: eval reads labelled sets.
-    std::string ext = fs::path(path).extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".webp" || ext == ".bmp")
+    if (has_image_extension(path))
       throw Error(ErrorKind::invalid_input, path + ": one image has no label to score; --data takes a ROOT/<class>/<image> folder tree or "
                                                    "an IDX images file (to classify images, use effvit classify)");
     const std::string labels = labels_for(path);

@@ -14,6 +14,10 @@ namespace effvit {
 // characters a path cannot ("T-shirt/top"), so '/' and ' ' become '_'.
 std::string class_folder_name(std::string class_name);
 
+// Whether a file's name says image (.jpg, .jpeg, .png, .webp, .bmp, any case): how folders of
+// images are listed. A file named otherwise is still decoded by its content when named alone.
+bool has_image_extension(const std::string& path);
+
 class Dataset {
  public:
   virtual ~Dataset() = default;

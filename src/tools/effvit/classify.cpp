@@ -1,7 +1,6 @@
 // Classifies images (files, or every image in a folder) with the model's own preprocessing (from its metadata, else timm's
 // eval transform) and prints the top-k classes; optionally renders a labelled contact sheet.
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -20,12 +19,6 @@
 namespace effvit::cli {
 namespace {
 
-bool is_image_file(const std::filesystem::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".webp" || ext == ".bmp";
-}
-
 // Files as given (whatever their name: the decoder says what they are); a folder stands for its
 // image files, subfolders included, in name order. A folder with none stays in the list, to fail
 // as a file would (read_image names it).
@@ -39,7 +32,7 @@ std::vector<std::string> image_files(const std::vector<std::string>& args) {
     }
     std::vector<std::string> found;
     for (const auto& e : std::filesystem::recursive_directory_iterator(arg, ec))
-      if (e.is_regular_file() && is_image_file(e.path())) found.push_back(e.path().string());
+      if (e.is_regular_file() && has_image_extension(e.path().string())) found.push_back(e.path().string());
     std::sort(found.begin(), found.end());
     if (found.empty()) found.push_back(arg);
     files.insert(files.end(), found.begin(), found.end());
