@@ -84,6 +84,8 @@ np.save("small.npy", np.zeros((1, 3, 100, 100), np.float32))
 np.save("double.npy", np.zeros((1, 3, 224, 224), np.float64))
 np.save("ints.npy", np.zeros((1, 3, 224, 224), np.int64))
 np.save("rank3.npy", np.zeros((3, 224, 224), np.float32))
+np.save("nhwc.npy", np.zeros((1, 224, 224, 3), np.float32))
+np.save("hwc.npy", np.zeros((224, 224, 3), np.float32))
 data = open("small.npy", "rb").read()
 open("bad_dim.npy", "wb").write(data.replace(b"(1, 3, 100, 100)", b"(1, 3, 1ab, 100)"))
 open("huge.npy", "wb").write(data.replace(b"(1, 3, 100, 100)", b"(99999999999, 3)"))
@@ -93,7 +95,9 @@ expect_error "huge.npy" "$effvit" run m0/model.onnx --input huge.npy --output o7
 expect_error "small.npy" "$effvit" run m0/model.onnx --input small.npy --output o1.npy
 expect_error "double.npy: unsupported .npy dtype '<f8' (effvit reads float32 and integer arrays; save x.astype(np.float32))" "$effvit" run m0/model.onnx --input double.npy --output o2.npy
 expect_error "must be float32, got int64" "$effvit" run m0/model.onnx --input ints.npy --output o3.npy
-expect_error "must have shape [1,3,224,224]" "$effvit" run m0/model.onnx --input rank3.npy --output o4.npy
+expect_error "must have shape [1,3,224,224], got [3,224,224]; it has no batch dimension: add one, x[None]" "$effvit" run m0/model.onnx --input rank3.npy --output o4.npy
+expect_error "got [1,224,224,3]; it looks channels-last (NHWC) where the model takes NCHW: x.transpose(0, 3, 1, 2)" "$effvit" run m0/model.onnx --input nhwc.npy --output o8.npy
+expect_error "got [224,224,3]; it looks like one channels-last image (HWC) where the model takes a batch of NCHW: x.transpose(2, 0, 1)[None]" "$effvit" run m0/model.onnx --input hwc.npy --output o9.npy
 expect_error "nothere.npy: cannot open" "$effvit" run m0/model.onnx --input nothere.npy --output o5.npy
 for f in o1.npy o2.npy o3.npy o4.npy o5.npy o6.npy o7.npy; do
     if [ -e "$f" ] || [ -e "$f.tmp" ]; then

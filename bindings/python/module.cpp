@@ -27,6 +27,31 @@ using namespace effvit;
 
 namespace {
 
+// effvit.Error, and under it ONNX Runtime's exception classes (its
+// onnxruntime.capi.onnxruntime_pybind11_state), so that `except InvalidArgument` in a ported
+// script catches what it caught there, and `except effvit.Error` still catches everything.
+std::map<std::string, PyObject*>& error_classes() {
+  static std::map<std::string, PyObject*> classes;  // owned by the module for the life of the process
+  return classes;
+}
+
+// ONNX Runtime's class for the same failure.
+PyObject* error_class(const Error& e) {
+  const std::string what = e.what();
+  const char* name = "Fail";
+  if (what.find(": file not found") != std::string::npos || what.find(": No such file or directory") != std::string::npos) name = "NoSuchFile";
+  else if (what.find("protobuf parse failed") != std::string::npos) name = "InvalidProtobuf";
+  else if (e.has_kind())
+    switch (e.kind()) {
+      case ErrorKind::invalid_model: name = "InvalidGraph"; break;
+      case ErrorKind::invalid_input: name = "InvalidArgument"; break;
+      case ErrorKind::unsupported: name = "NotImplemented"; break;
+      case ErrorKind::out_of_memory: name = "RuntimeException"; break;
+      case ErrorKind::internal: name = "Fail"; break;
+    }
+  return error_classes().at(name);
+}
+
 py::dtype numpy_dtype(DType t) {
   switch (t) {
     case DType::f32: return py::dtype::of<float>();
@@ -392,26 +417,20 @@ class ModelPy {
 
   // Each image (path or RGB array) through the model's own preprocessing and one run; per image,
   // the topk classes as (index, label, probability), most probable first. One image in, one list
-  // out; a list of images in, a list of such lists out.
-  py::object classify(const py::object& images, int topk, bool letterbox) {
+  // out; a list of images in, a list of such lists out. With return_exceptions (asyncio.gather's
+  // word for it), an image that cannot be read or run takes the place of its list as the
+  // effvit.Error it raised, and the others go on, as `effvit classify` does.
+  py::object classify(const py::object& images, int topk, bool letterbox, bool return_exceptions) {
     const bool many = py::isinstance<py::list>(images) || py::isinstance<py::tuple>(images);
     const std::vector<std::string> names = labels();
     py::list all;
     for (const py::handle item : many ? py::iterable(images) : py::iterable(py::make_tuple(images))) {
-      py::array x = preprocess(py::reinterpret_borrow<py::object>(item), letterbox, true);
-      std::vector<py::array> keep;
-      const Tensor input = as_tensor(x, model_->summary().inputs.at(0), model_->path(), keep);
-      std::vector<cli::RankedClass> ranked;
-      {
-        py::gil_scoped_release unlocked;
-        std::lock_guard<std::mutex> lock(mutex_);
-        const Tensor logits = session_->run(input);
-        if (logits.dtype() != DType::f32) throw Error(ErrorKind::invalid_model, model_->path() + ": the first output is not float32 logits");
-        ranked = cli::top_classes(logits.data<float>(), logits.numel(), topk);
+      try {
+        all.append(classify_one(py::reinterpret_borrow<py::object>(item), topk, letterbox, names));
+      } catch (const Error& e) {
+        if (!return_exceptions) throw;
+        all.append(py::reinterpret_borrow<py::object>(error_class(e))(e.what()));
       }
-      py::list top;
-      for (const auto& r : ranked) top.append(py::make_tuple(r.index, names.at(static_cast<size_t>(r.index)), r.prob));
-      all.append(top);
     }
     return many ? py::object(all) : py::object(all[0]);
   }
@@ -443,6 +462,23 @@ class ModelPy {
   }
 
  private:
+  py::list classify_one(const py::object& image, int topk, bool letterbox, const std::vector<std::string>& names) {
+    py::array x = preprocess(image, letterbox, true);
+    std::vector<py::array> keep;
+    const Tensor input = as_tensor(x, model_->summary().inputs.at(0), model_->path(), keep);
+    std::vector<cli::RankedClass> ranked;
+    {
+      py::gil_scoped_release unlocked;
+      std::lock_guard<std::mutex> lock(mutex_);
+      const Tensor logits = session_->run(input);
+      if (logits.dtype() != DType::f32) throw Error(ErrorKind::invalid_model, model_->path() + ": the first output is not float32 logits");
+      ranked = cli::top_classes(logits.data<float>(), logits.numel(), topk);
+    }
+    py::list top;
+    for (const auto& r : ranked) top.append(py::make_tuple(r.index, names.at(static_cast<size_t>(r.index)), r.prob));
+    return top;
+  }
+
   Precision precision_;
   std::shared_ptr<const Model> model_;
   std::mutex mutex_;
@@ -471,38 +507,21 @@ py::dict quantize_config(const py::object& config_like, const py::object& output
                   "notes"_a = r.notes, "logits_cosine"_a = r.agreement.logits_cosine, "top1_agreement"_a = r.agreement.top1_agreement);
 }
 
-// effvit.Error, and under it ONNX Runtime's exception classes (its
-// onnxruntime.capi.onnxruntime_pybind11_state), so that `except InvalidArgument` in a ported
-// script catches what it caught there, and `except effvit.Error` still catches everything.
+// effvit.Error and ONNX Runtime's classes under it: see error_classes().
 void register_errors(py::module_& m) {
   static py::exception<Error> base(m, "Error", PyExc_RuntimeError);
-  static std::map<std::string, PyObject*> classes;
   for (const char* name : {"Fail", "InvalidArgument", "NoSuchFile", "NoModel", "EngineError", "RuntimeException", "InvalidProtobuf", "ModelLoaded",
                            "NotImplemented", "InvalidGraph", "EPFail"}) {
-    // Owned by the module for the life of the process.
     PyObject* cls = PyErr_NewException(("effvit._effvit." + std::string(name)).c_str(), base.ptr(), nullptr);
     if (!cls) throw py::error_already_set();
     m.attr(name) = py::reinterpret_borrow<py::object>(cls);
-    classes[name] = cls;
+    error_classes()[name] = cls;
   }
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const Error& e) {
-      // ONNX Runtime's choice for the same failure.
-      const std::string what = e.what();
-      const char* name = "Fail";
-      if (what.find(": file not found") != std::string::npos) name = "NoSuchFile";
-      else if (what.find("protobuf parse failed") != std::string::npos) name = "InvalidProtobuf";
-      else if (e.has_kind())
-        switch (e.kind()) {
-          case ErrorKind::invalid_model: name = "InvalidGraph"; break;
-          case ErrorKind::invalid_input: name = "InvalidArgument"; break;
-          case ErrorKind::unsupported: name = "NotImplemented"; break;
-          case ErrorKind::out_of_memory: name = "RuntimeException"; break;
-          case ErrorKind::internal: name = "Fail"; break;
-        }
-      PyErr_SetString(classes.at(name), what.c_str());
+      PyErr_SetString(error_class(e), e.what());
     }
   });
 }
@@ -611,7 +630,9 @@ at once. Errors raise effvit.Error with the same one-line message the CLI prints
            "An image path or RGB uint8 array (H, W, 3) made into the model's input tensor, batch 1")
       .def_property_readonly("labels", &ModelPy::labels, "Class names: the model's metadata, else ImageNet-1k for 1000 classes")
       .def("classify", &ModelPy::classify, py::arg("images"), py::arg("topk") = 5, py::arg("letterbox") = false,
-           "An image (path or RGB array) or a list of them; per image the topk (index, label, probability)")
+           py::arg("return_exceptions") = false,
+           "An image (path or RGB array) or a list of them; per image the topk (index, label, probability). "
+           "return_exceptions=True: a bad image's entry is the effvit.Error it raised, and the others go on")
       .def("bench", &ModelPy::bench, py::arg("threads") = 1, py::arg("streams") = 1, py::arg("iters") = 100, py::arg("warmup") = 5,
            py::arg("batch") = 1, "Latency and throughput: the dict `effvit bench --json` prints");
 

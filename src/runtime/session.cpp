@@ -14,6 +14,7 @@
 #include "runtime/non_finite.h"
 #include "runtime/plan.h"
 #include "runtime/precision.h"
+#include "runtime/shape_hint.h"
 
 namespace effvit {
 
@@ -109,7 +110,8 @@ struct Session::Impl {
         throw Error(ErrorKind::invalid_input, model->path() + ": input '" + d.name + "' has no data");
       if (!ok || t.numel() == 0)
         throw Error(ErrorKind::invalid_input, model->path() + ": input '" + d.name + "' must have shape " + shape_str(d.shape) +
-                                  (std::any_of(d.shape.begin(), d.shape.end(), [](int64_t v) { return v < 0; }) ? " (-1 = any)" : "") + ", got " + shape_str(t.shape()));
+                                  (std::any_of(d.shape.begin(), d.shape.end(), [](int64_t v) { return v < 0; }) ? " (-1 = any)" : "") + ", got " + shape_str(t.shape()) +
+                                  shape_mismatch_hint(d.shape, t.shape()));
     }
   }
 };

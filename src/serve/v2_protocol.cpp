@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "runtime/shape_hint.h"
 #include "serve/status_error.h"
 
 namespace effvit::serve {
@@ -136,7 +137,8 @@ bool fits_input(const TensorInfo& info, const Shape& shape) {
 }  // namespace
 
 void check_input_shape(const TensorInfo& info, const Shape& shape) {
-  if (!fits_input(info, shape)) bad("input '" + info.name + "': shape " + shape_str(shape) + " does not fit the model's " + shape_str(info.shape));
+  if (!fits_input(info, shape)) bad("input '" + info.name + "': shape " + shape_str(shape) + " does not fit the model's " + shape_str(info.shape) +
+                                       shape_mismatch_hint(info.shape, shape));
 }
 
 Tensor view_or_copy(DType dtype, const Shape& shape, char* data, const std::shared_ptr<void>& owner, InferRequest& request) {

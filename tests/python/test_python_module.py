@@ -308,6 +308,24 @@ def test_model_labels_classify_and_bench(shoe_jpeg):
     assert set(report) == set(want) and report["streams"] == 2 and report["latency_ms"]["median"] > 0
 
 
+def test_model_classify_can_go_on_past_a_bad_image(shoe_jpeg, tmp_path):
+    from effvit.capi.onnxruntime_pybind11_state import InvalidArgument, NoSuchFile
+    model = effvit.Model(FP32)
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(open(shoe_jpeg, "rb").read()[:300])
+    missing = str(tmp_path / "missing.png")
+    images = [shoe_jpeg, str(truncated), np.zeros((4, 4, 2), np.uint8), missing, shoe_jpeg]
+    with pytest.raises(effvit.Error, match="truncated.jpg"):
+        model.classify(images, topk=1)
+    results = model.classify(images, topk=1, return_exceptions=True)
+    assert len(results) == 5 and results[0] == results[4] and results[0][0][0] == 9
+    assert isinstance(results[1], InvalidArgument) and "truncated.jpg" in str(results[1])
+    assert isinstance(results[2], effvit.Error) and "gray one of shape" in str(results[2])
+    assert isinstance(results[3], NoSuchFile) and "missing.png" in str(results[3])
+    # One image in: its list, or its exception, not a list of one.
+    assert isinstance(model.classify(missing, return_exceptions=True), NoSuchFile)
+
+
 def test_quantize_writes_what_the_cli_writes(work, nv12_model):
     calls = []
     out = os.path.join(work, "m0_nv12_from_python.onnx")

@@ -208,6 +208,8 @@ def test_classification_and_images_as_bytes(server):
      "input 'input' is FP64, which effvit does not take; the model takes FP32"),
     ({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "QUUX", "data": [1]}]}, "is QUUX, which effvit does not take"),
     ({"inputs": [{"name": "input", "shape": [1, 3, 100, 224], "datatype": "FP32", "data": [1]}]}, "does not fit the model's"),
+    ({"inputs": [{"name": "input", "shape": [1, 224, 224, 3], "datatype": "FP32", "data": [1]}]},
+     "does not fit the model's [-1,3,224,224]; it looks channels-last (NHWC) where the model takes NCHW: x.transpose(0, 3, 1, 2)"),
     ({"inputs": [{"name": "other", "shape": [1], "datatype": "FP32", "data": [1]}]}, "no input named 'other'"),
     ({"inputs": []}, "input 'input' is missing"),
     ({"inputs": [{"name": "input", "shape": [400000, 3, 224, 224], "datatype": "FP32", "data": []}]}, "0 values for shape"),
