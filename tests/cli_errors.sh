@@ -124,7 +124,10 @@ def png(path, pixels):
                            chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
 png('good.png', np.random.default_rng(3).integers(0, 256, (40, 40, 3), dtype=np.uint8))
 "
-mkdir -p batch/inner no_images && cp good.png batch/a.png && cp good.png batch/inner/b.png && cp fake.jpg batch/c.jpg
+# Folders are listed by content: a PNG without an extension is an image, a text file named .jpg and
+# a GIF are not (noted, with what they are), hidden files are passed over in silence.
+mkdir -p batch/inner batch/.cache no_images && cp good.png batch/a.png && cp good.png batch/inner/b.png && cp fake.jpg batch/c.jpg
+cp good.png batch/IMG_0001 && cp good.png batch/.hidden.png && cp fake.jpg batch/.cache/x.jpg && printf 'GIF89a\001\000\001\000' >batch/d.gif
 echo x >no_images/readme.txt
 set +e
 "$effvit" classify m0/model.onnx good.png fake.jpg batch no_images --topk 1 >batch.txt 2>batch.err; text_status=$?
@@ -134,18 +137,20 @@ set -e
 import json, sys
 assert sys.argv[1:] == ["1", "1"], f"exit statuses {sys.argv[1:]}, expected 1 and 1"
 r = json.load(open("batch.json"))
-assert [e["image"] for e in r] == ["good.png", "fake.jpg", "batch/a.png", "batch/c.jpg", "batch/inner/b.png", "no_images"], r
-assert [("error" in e) for e in r] == [False, True, False, True, False, True], r
+assert [e["image"] for e in r] == ["good.png", "fake.jpg", "batch/IMG_0001", "batch/a.png", "batch/inner/b.png", "no_images"], r
+assert [("error" in e) for e in r] == [False, True, False, False, False, True], r
 assert r[1] == {"image": "fake.jpg", "file": "fake.jpg", "error": "fake.jpg: not a JPEG, PNG, WebP or BMP image"}, r[1]
-assert r[0]["top"] == r[2]["top"] == r[4]["top"], r
+assert r[0]["top"] == r[2]["top"] == r[3]["top"] == r[4]["top"], r
 text, err = open("batch.txt").read(), open("batch.err").read().splitlines()
 assert text.count("good.png") == 1 and "batch/inner/b.png" in text and "failed" not in text, text
-assert err == ["effvit: fake.jpg: not a JPEG, PNG, WebP or BMP image", "effvit: batch/c.jpg: not a JPEG, PNG, WebP or BMP image",
-               "effvit: no_images: a folder with no .jpg/.jpeg/.png/.webp/.bmp images", "effvit: 3 of 6 images failed"], err
+assert err == ["effvit: note: batch: skipped 2 files that are not a JPEG, PNG, WebP or BMP image (c.jpg, d.gif (GIF))",
+               "effvit: fake.jpg: not a JPEG, PNG, WebP or BMP image",
+               "effvit: no_images: a folder with no JPEG, PNG, WebP or BMP images; it holds readme.txt", "effvit: 2 of 6 images failed"], err
 print("ok: classify goes on past bad files")
 PY
 expect_error "fake.jpg: not a JPEG, PNG, WebP or BMP image" "$effvit" classify m0/model.onnx fake.jpg good.png --fail-fast
-expect_error "no_images: a folder with no .jpg/.jpeg/.png/.webp/.bmp images" "$effvit" classify m0/model.onnx no_images
+expect_error "no_images: a folder with no JPEG, PNG, WebP or BMP images; it holds readme.txt" "$effvit" classify m0/model.onnx no_images
+expect_error "batch/d.gif: a GIF image; effvit reads JPEG, PNG, WebP and BMP" "$effvit" classify m0/model.onnx batch/d.gif
 
 # The version, and usage errors that point at the verb's own help.
 version=$("$effvit" --version)

@@ -4,7 +4,7 @@
 #
 #   cli_eval.sh EFFVIT_BINARY WORKDIR
 . "$(dirname "$0")/cli_lib.sh"
-rm -rf idx folders empty broken literal positional mixed literal_first survive
+rm -rf idx folders empty broken literal loose positional partial mixed literal_first survive
 mkdir -p idx empty/Coat broken/Coat m0
 [ -f m0/model.onnx ] || "$python" "$pydir/export_onnx.py" --variant m0 --num-classes 10 --seed 7 --output m0/model.onnx \
     --metadata-json "$testdir/../models/fashion_mnist_metadata.json" >/dev/null
@@ -69,24 +69,42 @@ PY
 expect_error "the model returned a non-finite logit (nan)" "$effvit" eval nan.onnx --data idx/small-images-idx3-ubyte.gz
 grep -q "small-images-idx3-ubyte.gz#[0-9]*: " err.txt || { echo "FAIL: the NaN error does not name the image" >&2; failures=$((failures + 1)); }
 
-# Class folders: literal class names (spaces and all) map by name; folders named otherwise map by
-# sorted position, and the mapping is printed before the run; a mixed tree names its strays.
-rm -rf literal positional mixed
+# Class folders: class names as they are (spaces and all), or spelt loosely (case, ' ', '_', '-',
+# '/'), map by name; folders named otherwise, one per class, map by sorted position, and the mapping
+# is printed before the run; fewer such folders than classes, or a mixed tree, is an error naming them.
+rm -rf literal loose positional partial mixed
 for c in "Ankle boot" "T-shirt_top" "Pullover"; do mkdir -p "literal/$c"; done
 cp folders/Ankle_boot/* "literal/Ankle boot/"
 cp folders/Pullover/* literal/Pullover/
 cp folders/T-shirt_top/* literal/T-shirt_top/ 2>/dev/null || true
 "$effvit" eval m0/model.onnx --data literal --json >literal.json 2>literal.err
 if grep -q "sorted position" literal.err; then echo "FAIL: literal class names mapped by position" >&2; failures=$((failures + 1)); fi
-mkdir -p positional/boots positional/pants
-cp folders/Ankle_boot/* positional/boots/
-cp folders/Trouser/* positional/pants/ 2>/dev/null || true
+mkdir -p loose/ankle-boot loose/pullover
+cp folders/Ankle_boot/* loose/ankle-boot/
+cp folders/Pullover/* loose/pullover/
+echo "not a picture" >loose/pullover/readme.txt
+"$effvit" eval "$testdir/../models/efficientvit_m0_fashion_mnist.onnx" --data loose --json >loose.json 2>loose.err
+if grep -q "sorted position" loose.err; then echo "FAIL: class names in another case mapped by position" >&2; failures=$((failures + 1)); fi
+grep -qxF "effvit: note: loose/pullover: skipped 1 file that is not a JPEG, PNG, WebP or BMP image (readme.txt)" loose.err ||
+    { echo "FAIL: a file that is not an image was not noted" >&2; cat loose.err >&2; failures=$((failures + 1)); }
+"$python" -c "
+import json
+r = json.load(open('loose.json'))
+assert r['count'] > 0 and r['top1'] >= 0.5, r  # 0.0 with the folders mapped by position (0 T-shirt/top, 1 Trouser)
+" || failures=$((failures + 1))
+for k in 0 1 2 3 4 5 6 7 8 9; do mkdir -p "positional/c$k"; done
+cp folders/Ankle_boot/* positional/c0/
+cp folders/Trouser/* positional/c1/ 2>/dev/null || true
 "$effvit" eval m0/model.onnx --data positional --json >positional.json 2>positional.err
-grep -qF "positional: class folders are not named after the model's classes; they map by sorted position: boots -> 0 T-shirt/top, pants -> 1 Trouser" positional.err     || { echo "FAIL: the positional mapping was not printed" >&2; cat positional.err >&2; failures=$((failures + 1)); }
+grep -qF "positional: class folders are not named after the model's classes; they map by sorted position: c0 -> 0 T-shirt/top, c1 -> 1 Trouser, c2 -> 2 Pullover" positional.err     || { echo "FAIL: the positional mapping was not printed" >&2; cat positional.err >&2; failures=$((failures + 1)); }
+mkdir -p partial/boots partial/pants
+cp folders/Ankle_boot/* partial/boots/
+expect_error "partial: its 2 class folders are not named after the model's 10 classes ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', ...), and sorted position maps folders to classes only when there is one folder per class; name the folders after the classes or number them 0..9" \
+    "$effvit" eval m0/model.onnx --data partial
 mkdir -p mixed/Coat mixed/boots
 cp folders/Ankle_boot/* mixed/boots/
 cp folders/Ankle_boot/* mixed/Coat/
-expect_error "mixed: 1 class folders are named after the model's classes, but 1 are not ('boots'); rename or remove them" \
+expect_error "mixed: 1 class folders are named after the model's classes, but 1 is not ('boots'); rename or remove them (the model's classes: 'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', ...)" \
     "$effvit" eval m0/model.onnx --data mixed
 # A literal class name wins over another class's '_' form: folder x_y is class 9 "x_y", not class 3
 # "x y". Every image in it is an ankle boot, class 9 of the bundled model: mapped to class 3, none would score.
@@ -102,9 +120,11 @@ assert r['top1'] >= 0.5, r  # 0.0 with the folder mapped to class 3
 
 expect_error "nolabels-labels-idx1-ubyte.gz: labels file not found" "$effvit" eval m0/model.onnx --data idx/nolabels-images-idx3-ubyte.gz
 expect_error "has 23 labels for 24 images" "$effvit" eval m0/model.onnx --data idx/bad-images-idx3-ubyte.gz
-expect_error "empty: no .png/.jpg/.jpeg/.webp/.bmp images" "$effvit" eval m0/model.onnx --data empty
-echo "not a picture" >broken/Coat/0.png
-expect_error "broken/Coat/0.png: not a JPEG, PNG, WebP or BMP image" "$effvit" eval m0/model.onnx --data broken --fail-fast
+expect_error "empty: no JPEG, PNG, WebP or BMP images" "$effvit" eval m0/model.onnx --data empty
+expect_error "idx/small-labels-idx1-ubyte.gz: this is the labels file; pass the images file, small-images-idx3-ubyte.gz" \
+    "$effvit" eval m0/model.onnx --data idx/small-labels-idx1-ubyte.gz
+printf '\211PNG\r\n\032\nnot a picture' >broken/Coat/0.png
+expect_error "broken/Coat/0.png: corrupt PNG" "$effvit" eval m0/model.onnx --data broken --fail-fast
 # Without --fail-fast one bad file costs only itself: every other image is scored, the bad one is
 # listed (text and JSON), and the exit status says something failed.
 rm -rf survive && cp -r folders survive

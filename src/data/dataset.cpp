@@ -5,20 +5,39 @@
 #include <filesystem>
 
 #include "data/idx.h"
+#include "data/image_listing.h"
 #include "effvit/error.h"
+#include "image/sniff.h"
 
 namespace effvit {
 namespace fs = std::filesystem;
-bool has_image_extension(const std::string& path) {
-  std::string ext = fs::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".webp" || ext == ".bmp";
+namespace {
+
+// A class name as a folder may spell it: case, and ' ', '_', '-', '/', ignored.
+std::string loose_class_name(const std::string& name) {
+  std::string loose;
+  for (const char c : name) {
+    if (c == ' ' || c == '_' || c == '-' || c == '/') continue;
+    loose += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return loose;
 }
+
+}  // namespace
 
 std::string class_folder_name(std::string class_name) {
   for (char& c : class_name)
     if (c == '/' || c == ' ') c = '_';
   return class_name;
+}
+
+int class_of_folder(const std::string& folder, const std::vector<std::string>& class_names) {
+  auto found = std::find(class_names.begin(), class_names.end(), folder);
+  if (found == class_names.end()) {
+    const std::string loose = loose_class_name(folder);
+    found = std::find_if(class_names.begin(), class_names.end(), [&](const std::string& n) { return loose_class_name(n) == loose; });
+  }
+  return found == class_names.end() ? -1 : static_cast<int>(found - class_names.begin());
 }
 
 namespace {
@@ -71,32 +90,39 @@ class FolderDataset final : public Dataset {
       if (e.is_directory()) classes.push_back(e.path().filename().string());
     std::sort(classes.begin(), classes.end());
     if (classes.empty()) throw Error(root + ": no class subfolders (expected ROOT/<class>/<image>)");
-    // Folders map to classes all by name (the class itself, "Ankle boot", or with '/' and ' ' as
-    // '_'), all by number, or (neither) by sorted position, which is said in mapping_note(); a
-    // mix would silently mislabel, so it is an error naming the folders that match no class.
-    // A literal match wins over the '_' form of another class ("x_y" is class "x_y", not "x y").
-    auto by_name = [&](const std::string& folder) {
-      auto literal = std::find(class_names.begin(), class_names.end(), folder);
-      if (literal != class_names.end()) return literal;
-      return std::find_if(class_names.begin(), class_names.end(), [&](const std::string& n) { return class_folder_name(n) == folder; });
-    };
+    // Folders map to classes all by name (the class itself, "Ankle boot", or a spelling that
+    // differs only in case and in ' ', '_', '-', '/': "ankle_boot"), all by number, or (neither)
+    // by sorted position, as ImageNet's synset folders do, which is said in mapping_note(). A mix
+    // would silently mislabel, so it is an error naming the folders that match no class; so is
+    // mapping by position when the folders are not one per class.
+    auto by_name = [&](const std::string& folder) { return class_of_folder(folder, class_names); };
     auto numeric = [](const std::string& f) { return !f.empty() && f.size() <= 6 && f.find_first_not_of("0123456789") == std::string::npos; };
-    const size_t named = static_cast<size_t>(std::count_if(classes.begin(), classes.end(), [&](const std::string& f) { return by_name(f) != class_names.end(); }));
+    const size_t named = static_cast<size_t>(std::count_if(classes.begin(), classes.end(), [&](const std::string& f) { return by_name(f) >= 0; }));
     const size_t numbered = static_cast<size_t>(std::count_if(classes.begin(), classes.end(), numeric));
+    auto some_classes = [&] {
+      std::string listed;
+      for (size_t i = 0; i < class_names.size() && i < 5; ++i) listed += (i ? ", '" : "'") + class_names[i] + "'";
+      return listed + (class_names.size() > 5 ? ", ..." : "");
+    };
     if (named != 0 && named != classes.size()) {
       std::string strays;
       size_t listed = 0;
       for (const auto& f : classes)
-        if (by_name(f) == class_names.end() && listed++ < 5) strays += (strays.empty() ? "'" : ", '") + f + "'";
+        if (by_name(f) < 0 && listed++ < 5) strays += (strays.empty() ? "'" : ", '") + f + "'";
       throw Error(root + ": " + std::to_string(named) + " class folders are named after the model's classes, but " +
-                  std::to_string(classes.size() - named) + " are not (" + strays + (classes.size() - named > 5 ? ", ..." : "") +
-                  "); rename or remove them");
+                  std::to_string(classes.size() - named) + (classes.size() - named == 1 ? " is" : " are") + " not (" + strays +
+                  (classes.size() - named > 5 ? ", ..." : "") + "); rename or remove them (the model's classes: " + some_classes() + ")");
     }
+    if (named == 0 && numbered != classes.size() && classes.size() != class_names.size())
+      throw Error(root + ": its " + std::to_string(classes.size()) + " class folders are not named after the model's " +
+                  std::to_string(class_names.size()) + " classes (" + some_classes() +
+                  "), and sorted position maps folders to classes only when there is one folder per class; name the folders "
+                  "after the classes or number them 0.." + std::to_string(class_names.size() - 1));
     const bool by_position = !named && numbered != classes.size();
     std::vector<bool> taken(class_names.size(), false);
     for (size_t k = 0; k < classes.size(); ++k) {
       int index = static_cast<int>(k);
-      if (named) index = static_cast<int>(by_name(classes[k]) - class_names.begin());
+      if (named) index = by_name(classes[k]);
       else if (numbered == classes.size()) index = std::stoi(classes[k]);
       if (by_position && index < static_cast<int>(class_names.size()))
         mapping_ += (mapping_.empty() ? "" : ", ") + classes[k] + " -> " + std::to_string(index) + " " + class_names[static_cast<size_t>(index)];
@@ -104,17 +130,16 @@ class FolderDataset final : public Dataset {
         throw Error(root + "/" + classes[k] + ": class folder maps to index " + std::to_string(index) + ", the model has " + std::to_string(class_names.size()) + " classes");
       if (taken[static_cast<size_t>(index)]) throw Error(root + "/" + classes[k] + ": a second folder for class " + std::to_string(index));
       taken[static_cast<size_t>(index)] = true;
-      std::vector<std::string> files;
-      for (const auto& e : fs::directory_iterator(fs::path(root) / classes[k]))
-        if (e.is_regular_file() && has_image_extension(e.path().string())) files.push_back(e.path().string());
-      std::sort(files.begin(), files.end());
-      for (auto& f : files) items_.push_back({std::move(f), index});
+      const std::string folder = (fs::path(root) / classes[k]).string();
+      ImageListing listing = list_images(folder, false);
+      if (const std::string note = skipped_note(folder, listing); !note.empty()) notes_.push_back(note);
+      for (auto& f : listing.images) items_.push_back({std::move(f), index});
     }
-    if (items_.empty()) throw Error(root + ": no .png/.jpg/.jpeg/.webp/.bmp images in its class subfolders");
+    if (items_.empty()) throw Error(root + ": no JPEG, PNG, WebP or BMP images in its class subfolders");
     if (by_position)
-      mapping_ = root + ": class folders are not named after the model's classes; they map by sorted position: " + mapping_;
+      notes_.insert(notes_.begin(), root + ": class folders are not named after the model's classes; they map by sorted position: " + mapping_);
   }
-  std::string mapping_note() const override { return mapping_; }
+  std::vector<std::string> notes() const override { return notes_; }
   size_t size() const override { return items_.size(); }
   Image image(size_t i) const override { return read_image(items_[i].path, decode_); }
   int label(size_t i) const override { return items_[i].label; }
@@ -130,12 +155,16 @@ class FolderDataset final : public Dataset {
   DecodeOptions decode_;
   std::vector<Item> items_;
   std::string mapping_;
+  std::vector<std::string> notes_;
 };
 
 std::string labels_for(const std::string& images) {
   const std::string from = "images-idx3", to = "labels-idx1";
   const std::string name = fs::path(images).filename().string();
   const size_t at = name.find(from);
+  if (const size_t labels_at = name.find(to); at == std::string::npos && labels_at != std::string::npos)
+    throw Error(ErrorKind::invalid_input, images + ": this is the labels file; pass the images file, " +
+                                              name.substr(0, labels_at) + from + name.substr(labels_at + to.size()));
   if (at == std::string::npos) throw Error(images + ": cannot tell its labels file (name lacks 'images-idx3')");
   return (fs::path(images).parent_path() / (name.substr(0, at) + to + name.substr(at + from.size()))).string();
 }
@@ -159,7 +188,7 @@ std::unique_ptr<Dataset> open_dataset(const std::string& path, const std::vector
   if (!fs::exists(path, ec)) throw Error(path + ": not found");
   if (fs::is_regular_file(path, ec)) {
     // One image has no label to score against: eval reads labelled sets.
-    if (has_image_extension(path))
+    if (is_readable(sniff_image_file(path)))
       throw Error(ErrorKind::invalid_input, path + ": one image has no label to score; --data takes a ROOT/<class>/<image> folder tree or "
                                                    "an IDX images file (to classify images, use effvit classify)");
     const std::string labels = labels_for(path);

@@ -14,9 +14,10 @@ namespace effvit {
 // characters a path cannot ("T-shirt/top"), so '/' and ' ' become '_'.
 std::string class_folder_name(std::string class_name);
 
-// Whether a file's name says image (.jpg, .jpeg, .png, .webp, .bmp, any case): how folders of
-// images are listed. A file named otherwise is still decoded by its content when named alone.
-bool has_image_extension(const std::string& path);
+// The class a folder in such a tree stands for, or -1: its name as is, else a spelling that
+// differs only in case and in ' ', '_', '-', '/' ("ankle_boot" for "Ankle boot"). A literal match
+// wins over a loose one ("x_y" is class "x_y", not "x y").
+int class_of_folder(const std::string& folder, const std::vector<std::string>& class_names);
 
 class Dataset {
  public:
@@ -28,15 +29,15 @@ class Dataset {
   // Where item i comes from, for messages: "t10k-images-idx3-ubyte.gz#17" or a file path.
   virtual std::string source(size_t i) const = 0;
   virtual std::string description() const = 0;
-  // How labels were read where a user cannot see it from the data: class folders that map to the
-  // model's classes by sorted position ("boots -> 0 T-shirt/top, ..."). Empty otherwise.
-  virtual std::string mapping_note() const { return ""; }
+  // What a user cannot see from the data: class folders that map to the model's classes by sorted
+  // position ("boots -> 0 T-shirt/top, ..."), files in them that are not images.
+  virtual std::vector<std::string> notes() const { return {}; }
 };
 
 // `path` is an IDX images file (labels found by replacing "images-idx3" with "labels-idx1"), a
 // directory holding such a pair (the t10k pair when train and test are both there), or a folder
 // tree. Folder classes map to `class_names` by name (as is, or with '/' and ' ' as '_'), by number
-// (all folders 0, 1, ...), otherwise to their sorted order (said by mapping_note()). Throws effvit::Error on a missing labels file, mismatched counts, an empty
+// (all folders 0, 1, ...), otherwise to their sorted order (said by notes()). Throws effvit::Error on a missing labels file, mismatched counts, an empty
 // folder tree or a label outside [0, classes).
 // Images in a folder tree are JPEG, PNG, WebP or BMP files, decoded with `decode`.
 std::unique_ptr<Dataset> open_dataset(const std::string& path, const std::vector<std::string>& class_names,

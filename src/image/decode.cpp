@@ -14,13 +14,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "effvit/error.h"
 #include "effvit/image.h"
+#include "image/sniff.h"
 
 namespace effvit {
 namespace {
@@ -37,10 +37,6 @@ void check_dimensions(const std::string& name, uint64_t width, uint64_t height, 
   const uint64_t max_pixels = options.max_pixels > 0 ? std::min<uint64_t>(kMaxPixels, static_cast<uint64_t>(options.max_pixels)) : kMaxPixels;
   if (width > kMaxSide || height > kMaxSide || width * height > max_pixels)
     fail(name, "image too large (" + std::to_string(width) + "x" + std::to_string(height) + ", at most " + std::to_string(max_pixels) + " pixels)");
-}
-
-bool starts_with(const std::vector<uint8_t>& bytes, std::initializer_list<uint8_t> magic) {
-  return bytes.size() >= magic.size() && std::equal(magic.begin(), magic.end(), bytes.begin());
 }
 
 using SpngCtx = std::unique_ptr<spng_ctx, decltype(&spng_ctx_free)>;
@@ -264,11 +260,15 @@ Image apply_orientation(const Image& image, int orientation) {
 }
 
 Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name_for_errors, const DecodeOptions& options) {
-  if (starts_with(bytes, {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'})) return decode_png(bytes, name_for_errors, options);
-  if (starts_with(bytes, {0xff, 0xd8, 0xff})) return decode_jpeg(bytes, name_for_errors, options);
-  if (bytes.size() >= 12 && starts_with(bytes, {'R', 'I', 'F', 'F'}) && std::memcmp(bytes.data() + 8, "WEBP", 4) == 0)
-    return decode_webp(bytes, name_for_errors, options);
-  if (starts_with(bytes, {'B', 'M'})) return decode_bmp(bytes, name_for_errors, options);
+  const ImageFormat format = sniff_image_format(bytes.data(), bytes.size());
+  switch (format) {
+    case ImageFormat::png: return decode_png(bytes, name_for_errors, options);
+    case ImageFormat::jpeg: return decode_jpeg(bytes, name_for_errors, options);
+    case ImageFormat::webp: return decode_webp(bytes, name_for_errors, options);
+    case ImageFormat::bmp: return decode_bmp(bytes, name_for_errors, options);
+    case ImageFormat::unknown: break;
+    default: fail(name_for_errors, std::string("a ") + image_format_name(format) + " image; effvit reads JPEG, PNG, WebP and BMP");
+  }
   fail(name_for_errors, bytes.empty() ? "empty file" : "not a JPEG, PNG, WebP or BMP image");
 }
 

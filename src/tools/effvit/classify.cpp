@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "data/dataset.h"
+#include "data/image_listing.h"
 #include "effvit/image.h"
 #include "effvit/model.h"
 #include "image/contact_sheet.h"
@@ -20,8 +21,8 @@ namespace effvit::cli {
 namespace {
 
 // Files as given (whatever their name: the decoder says what they are); a folder stands for its
-// image files, subfolders included, in name order. A folder with none stays in the list, to fail
-// as a file would (read_image names it).
+// images, subfolders included, in name order, recognised by content as a file is. A folder with
+// none stays in the list, to fail as a file would, naming what it holds instead.
 std::vector<std::string> image_files(const std::vector<std::string>& args) {
   std::vector<std::string> files;
   for (const std::string& arg : args) {
@@ -30,12 +31,13 @@ std::vector<std::string> image_files(const std::vector<std::string>& args) {
       files.push_back(arg);
       continue;
     }
-    std::vector<std::string> found;
-    for (const auto& e : std::filesystem::recursive_directory_iterator(arg, ec))
-      if (e.is_regular_file() && has_image_extension(e.path().string())) found.push_back(e.path().string());
-    std::sort(found.begin(), found.end());
-    if (found.empty()) found.push_back(arg);
-    files.insert(files.end(), found.begin(), found.end());
+    const ImageListing listing = list_images(arg, true);
+    if (listing.images.empty()) {
+      files.push_back(arg);
+      continue;
+    }
+    if (const std::string note = skipped_note(arg, listing); !note.empty()) std::fprintf(stderr, "effvit: note: %s\n", note.c_str());
+    files.insert(files.end(), listing.images.begin(), listing.images.end());
   }
   return files;
 }
@@ -77,8 +79,11 @@ Handler add_classify(CLI::App& app) {
       Tensor logits;
       try {
         std::error_code ec;
-        if (std::filesystem::is_directory(path, ec))
-          throw Error(ErrorKind::invalid_input, path + ": a folder with no .jpg/.jpeg/.png/.webp/.bmp images");
+        if (std::filesystem::is_directory(path, ec)) {
+          const std::string holds = skipped_names(list_images(path, true));
+          throw Error(ErrorKind::invalid_input,
+                      path + ": a folder with no JPEG, PNG, WebP or BMP images" + (holds.empty() ? "" : "; it holds " + holds));
+        }
         image = read_image(path, image_options->decode());
         logits = session.run(preprocess(image, pre));
       } catch (const Error& e) {
@@ -97,13 +102,14 @@ Handler add_classify(CLI::App& app) {
       results.push_back({{"image", path}, {"top", top}});
       // An image inside a folder named after a class (as `eval --save-images` writes) has a known truth.
       const std::string folder = std::filesystem::path(path).parent_path().filename().string();
-      const auto truth = std::find_if(names.begin(), names.end(), [&](const std::string& s) { return class_folder_name(s) == folder; });
-      const bool known = truth != names.end();
+      const int truth = class_of_folder(folder, names);
+      const bool known = truth >= 0;
       const auto best = static_cast<size_t>(ranked[0].index);
-      const bool correct = known && static_cast<size_t>(truth - names.begin()) == best;
-      if (known) results.back()["true_label"] = *truth;
+      const bool correct = known && truth == ranked[0].index;
+      if (known) results.back()["true_label"] = names[static_cast<size_t>(truth)];
       if (!a->json) {
-        std::printf("%s%s\n", path.c_str(), known ? (std::string("  (true: ") + *truth + (correct ? ", correct)" : ", WRONG)")).c_str() : "");
+        std::printf("%s%s\n", path.c_str(),
+                    known ? (std::string("  (true: ") + names[static_cast<size_t>(truth)] + (correct ? ", correct)" : ", WRONG)")).c_str() : "");
         for (const auto& t : top)
           std::printf("  %6.2f%%  %s (%d)\n", 100.0 * t["prob"].get<double>(), t["label"].get<std::string>().c_str(), t["index"].get<int>());
       }
@@ -112,7 +118,7 @@ Handler add_classify(CLI::App& app) {
         std::snprintf(line, sizeof line, "%s %.0f%%", names[best].c_str(), 100.0 * ranked[0].prob);
         SheetItem item{image, {}};
         item.lines.push_back({line, !known ? 0x202020u : correct ? kSheetCorrect : kSheetWrong});
-        if (known) item.lines.push_back({"true: " + *truth, 0x606060u});
+        if (known) item.lines.push_back({"true: " + names[static_cast<size_t>(truth)], 0x606060u});
         sheet.push_back(std::move(item));
       }
     }

@@ -75,7 +75,7 @@ Handler add_eval(CLI::App& app) {
     const std::string precision = Session(model, options).precision();
     say_precision(a->precision, precision);
     const auto data = open_dataset(a->data, names, image_options->decode());
-    if (!data->mapping_note().empty()) std::fprintf(stderr, "effvit: note: %s\n", data->mapping_note().c_str());
+    for (const std::string& note : data->notes()) std::fprintf(stderr, "effvit: note: %s\n", note.c_str());
     const size_t count = a->limit ? std::min(a->limit, data->size()) : data->size();
     const int workers = a->workers ? a->workers : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 

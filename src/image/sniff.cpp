@@ -1,0 +1,52 @@
+#include "image/sniff.h"
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+namespace effvit {
+namespace {
+
+bool has_at(const uint8_t* head, size_t size, size_t at, const char* magic, size_t length) {
+  return size >= at + length && std::memcmp(head + at, magic, length) == 0;
+}
+
+}  // namespace
+
+ImageFormat sniff_image_format(const uint8_t* head, size_t size) {
+  if (has_at(head, size, 0, "\x89PNG\r\n\x1a\n", 8)) return ImageFormat::png;
+  if (has_at(head, size, 0, "\xff\xd8\xff", 3)) return ImageFormat::jpeg;
+  if (has_at(head, size, 0, "RIFF", 4) && has_at(head, size, 8, "WEBP", 4)) return ImageFormat::webp;
+  if (has_at(head, size, 0, "BM", 2)) return ImageFormat::bmp;
+  if (has_at(head, size, 0, "GIF8", 4)) return ImageFormat::gif;
+  if (has_at(head, size, 0, "II*\0", 4) || has_at(head, size, 0, "MM\0*", 4)) return ImageFormat::tiff;
+  if (has_at(head, size, 4, "ftyp", 4)) return ImageFormat::heif;
+  return ImageFormat::unknown;
+}
+
+ImageFormat sniff_image_file(const std::string& path) {
+  std::unique_ptr<FILE, decltype(&std::fclose)> file(std::fopen(path.c_str(), "rb"), std::fclose);
+  if (!file) return ImageFormat::unknown;
+  uint8_t head[16];
+  return sniff_image_format(head, std::fread(head, 1, sizeof head, file.get()));
+}
+
+bool is_readable(ImageFormat format) {
+  return format == ImageFormat::jpeg || format == ImageFormat::png || format == ImageFormat::webp || format == ImageFormat::bmp;
+}
+
+const char* image_format_name(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::jpeg: return "JPEG";
+    case ImageFormat::png: return "PNG";
+    case ImageFormat::webp: return "WebP";
+    case ImageFormat::bmp: return "BMP";
+    case ImageFormat::gif: return "GIF";
+    case ImageFormat::tiff: return "TIFF";
+    case ImageFormat::heif: return "HEIF/AVIF";
+    case ImageFormat::unknown: break;
+  }
+  return "";
+}
+
+}  // namespace effvit
