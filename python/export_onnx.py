@@ -15,9 +15,11 @@ import json
 import math
 import os
 import re
+import struct
 import sys
 import warnings
 
+import numpy as np
 import onnx
 import torch
 
@@ -34,23 +36,141 @@ DEFAULT_METADATA = {
 # Key prefixes that only one layout's state dict has.
 LAYOUT_MARKERS = {"stages.": "timm", "blocks1.": "cream"}
 HEAD_WEIGHT = {"timm": "head.linear.weight", "cream": "head.l.weight"}
+# Where training scripts keep the weights in the dict they save: timm's train.py and Lightning under
+# 'state_dict', Cream and train_fashion_mnist.py under 'model'. The EMA copies saved beside them are
+# taken only from a file with no plain weights: which of the two to ship is the user's call.
+WEIGHT_ENTRIES = ("state_dict", "model", "state_dict_ema", "model_ema")
+# What DDP ('module.') and Lightning (the LightningModule's attribute, usually 'model.') put before
+# every key of the model's own state dict.
+WRAPPER_PREFIXES = ("module.", "model.")
+SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+                      "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
+                      "U8": torch.uint8, "BOOL": torch.bool}
+# The format's own bound on its JSON header; a larger length in the first 8 bytes is another format.
+SAFETENSORS_MAX_HEADER = 100_000_000
+
+
+def looks_like_safetensors(head):
+    if len(head) < 10:
+        return False
+    (header_length,) = struct.unpack("<Q", head[:8])
+    return 2 <= header_length <= SAFETENSORS_MAX_HEADER and head[8:9] == b"{"
+
+
+def read_safetensors(path):
+    """The tensors of a safetensors file, read here since python3-safetensors is not a dependency:
+    an 8-byte little-endian header length, a JSON header {name: {dtype, shape, data_offsets}} and
+    the tensors' little-endian bytes, offsets counted from the end of the header."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    (header_length,) = struct.unpack("<Q", blob[:8])
+    try:
+        header = json.loads(blob[8:8 + header_length])
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: a safetensors file whose header is not JSON ({e})") from None
+    data = blob[8 + header_length:]
+    state = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype_name, shape, (begin, end) = info["dtype"], [int(n) for n in info["shape"]], info["data_offsets"]
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{path}: a damaged safetensors file (the header's entry for {name} is not "
+                             "{dtype, shape, data_offsets})") from None
+        dtype = SAFETENSORS_DTYPES.get(dtype_name)
+        if dtype is None:
+            raise ValueError(f"{path}: safetensors tensor {name} is {dtype_name}; export_onnx reads "
+                             + ", ".join(SAFETENSORS_DTYPES))
+        size = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+        if end - begin != size or begin < 0:
+            raise ValueError(f"{path}: a damaged safetensors file (tensor {name}'s bytes {begin}..{end} do not hold "
+                             f"its shape {shape} of {dtype_name})")
+        if end > len(data):
+            raise ValueError(f"{path}: a truncated safetensors file (tensor {name} ends at byte {end} of the data, "
+                             f"which has {len(data)})")
+        # A copy, as the file's offsets need not be aligned to the dtype; torch views no empty bytes
+        # as another dtype.
+        raw = torch.from_numpy(np.frombuffer(data, np.uint8, end - begin, begin).copy())
+        state[name] = (raw.view(dtype) if size else torch.empty(0, dtype=dtype)).reshape(shape)
+    return state
+
+
+def what_the_file_is(path, head, load_error):
+    """A few words on what a file torch.load refused seems to be, from its first bytes."""
+    if not head:
+        return "an empty file"
+    if head.startswith(b"version https://git-lfs"):
+        return "a Git LFS pointer, not the weights (git lfs pull fetches them)"
+    if head.lstrip().lower().startswith((b"<!doctype html", b"<html")):
+        return "an HTML page, not the weights (a download of the page that links to them?)"
+    # Protobuf writes fields in order, and ir_version is ModelProto's field 1.
+    if head.startswith(b"\x08"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # protobuf's complaints about a file that is no ONNX either
+            try:
+                if onnx.load_model(path, load_external_data=False).graph.node:
+                    return "an ONNX model, not a checkpoint: effvit runs it as it is"
+            except Exception:  # whatever protobuf makes of a file that is not ONNX
+                pass
+    # A checkpoint cut short, or one whose pickle names a module not installed here, fails in torch.load
+    # itself: its reason is the one to give.
+    if head.startswith(b"PK\x03\x04"):
+        return f"a zip archive torch.load cannot read ({load_error})"
+    try:
+        head.decode("utf-8")
+        return "a text file, not a checkpoint"
+    except UnicodeDecodeError:
+        return f"neither a PyTorch checkpoint nor a safetensors file (torch.load: {load_error})"
+
+
+def load_checkpoint_file(path):
+    """The object a checkpoint file holds; safetensors files are told from their first bytes."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if looks_like_safetensors(head):
+        return read_safetensors(path)
+    try:
+        return torch.load(path, map_location="cpu")
+    except Exception as e:  # torch.load raises anything, from UnpicklingError to EOFError
+        load_error = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path}: {what_the_file_is(path, head, load_error)}") from None
+
+
+def layouts_of(state):
+    return {layout for prefix, layout in LAYOUT_MARKERS.items() if any(k.startswith(prefix) for k in state)}
 
 
 def read_checkpoint(path):
-    """Returns (state_dict, layout). Accepts a bare state dict or one under a 'model' key, which is
-    how both Cream's release files and train_fashion_mnist.py's last.pt store it."""
-    obj = torch.load(path, map_location="cpu")
-    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
-        obj = obj["model"]
+    """Returns (state_dict, layout). Accepts a bare state dict, safetensors, or the dict a training
+    script saves around one (see WEIGHT_ENTRIES), keys prefixed by DDP or Lightning or not."""
+    obj = load_checkpoint_file(path)
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: not a state dict (got {type(obj).__name__})")
-    state = {k: v for k, v in obj.items() if not k.endswith("attention_bias_idxs")}
-    layouts = {layout for prefix, layout in LAYOUT_MARKERS.items()
-               if any(k.startswith(prefix) for k in state)}
-    if len(layouts) != 1:
-        raise ValueError(f"{path}: cannot tell the layout; expected keys under 'stages.' (timm) "
-                         f"or 'blocks1.' (cream)")
-    return state, layouts.pop()
+    entry = next((e for e in WEIGHT_ENTRIES if isinstance(obj.get(e), dict)), None)
+    if entry is not None:
+        ema = " (EMA weights: the file holds no plain ones)" if entry.endswith("_ema") else ""
+        print(f"export_onnx: using the {entry!r} entry of {path}{ema}")
+    weights = obj if entry is None else obj[entry]
+    state = weights
+    while len(layouts_of(state)) != 1:
+        prefix = next((p for p in WRAPPER_PREFIXES if any(k.startswith(p) for k in state)), None)
+        if prefix is None:
+            seen = sorted({k.split(".")[0] for k in weights})
+            listed = ", ".join(seen[:12]) + (", ..." if len(seen) > 12 else "")
+            inside = f" in its {entry!r} entry" if entry else ""
+            raise ValueError(f"{path}: cannot tell the layout; expected keys under 'stages.' (timm) or 'blocks1.' "
+                             f"(cream), found top-level keys {listed or 'none'}{inside}")
+        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    state = {k: v for k, v in state.items() if not k.endswith("attention_bias_idxs")}
+    return state, layouts_of(state).pop()
+
+
+def variant_of(state):
+    """The variant whose embedding widths the weights have, or None. Every block's first depthwise
+    conv (dw0 in both layouts) is as wide as its stage, and every variant widens stage by stage."""
+    widths = sorted({v.shape[0] for k, v in state.items() if ".dw0." in k and v.dim()})
+    return next((name for name, cfg in efficientvit_msra.VARIANTS.items() if cfg["embed_dim"] == widths), None)
 
 
 @torch.no_grad()
@@ -97,6 +217,10 @@ def prepare_model(variant, layout, num_classes=None, checkpoint=None, seed=0, fu
         unexpected = sorted(state.keys() - wanted.keys())
         reshaped = sorted(k for k in wanted.keys() & state.keys() if state[k].shape != wanted[k])
         if missing or unexpected or reshaped:
+            looks_like = variant_of(state)
+            if looks_like not in (None, variant):
+                raise ValueError(f"{checkpoint}: does not fit {variant}: the checkpoint looks like "
+                                 f"{looks_like.upper()}; pass --variant {looks_like}")
             raise ValueError(f"{checkpoint}: does not fit {variant} ({src_layout} layout, {num_classes} "
                              f"classes): missing {missing[:3]}, unexpected {unexpected[:3]}, "
                              f"shape differs {reshaped[:3]}")
@@ -231,7 +355,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variant", required=True, choices=sorted(efficientvit_msra.VARIANTS),
                     help="model size")
-    ap.add_argument("--checkpoint", help="timm or Cream .pth to load; random weights when omitted")
+    ap.add_argument("--checkpoint", help="timm or Cream weights to load (.pth, also as timm's train.py or Lightning save "
+                                         "them, or .safetensors); random weights when omitted")
     ap.add_argument("--num-classes", type=int,
                     help="classifier outputs (default: the checkpoint's, else 1000)")
     ap.add_argument("--opset", type=int, default=13, choices=range(11, 18), metavar="{11..17}",
