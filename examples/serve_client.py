@@ -3,12 +3,14 @@
 BYTES input, binary tensor extension), the server decodes and preprocesses it by the model's own
 rules, and the classification extension answers "score:index:label" (the score is the logit).
 One request per image, over one connection: any model takes it (a fixed batch of 1 too), the
-server batches requests itself, and a bad file costs only its own answer.
+server batches requests itself, and a bad file costs only its own answer. The server may be given
+as host:port alone, as `effvit serve` prints it.
 
     effvit serve --model m0=models/efficientvit_m0_fashion_mnist.onnx &
     examples/serve_client.py http://127.0.0.1:8080 m0 IMAGE... [--top 3]
 """
 import json
+import re
 import struct
 import sys
 
@@ -28,6 +30,12 @@ def classify(session, url, model, names, path, top):
     return r.json()["outputs"][0]["data"]
 
 
+def unreachable(url, error):
+    """One line for a server that cannot be reached: the OS's reason, not urllib3's retry chain."""
+    reason = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(error))
+    return "%s: cannot reach the server (%s)" % (url, reason.group(1).strip() if reason else error)
+
+
 def main():
     args = sys.argv[1:]
     top = 1
@@ -38,8 +46,15 @@ def main():
         print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
         return 2
     url, model, paths = args[0].rstrip("/"), args[1], args[2:]
+    if "://" not in url:
+        url = "http://" + url
     session = requests.Session()
-    meta = session.get("%s/v2/models/%s" % (url, model))
+    try:
+        meta = session.get("%s/v2/models/%s" % (url, model))
+    except requests.exceptions.ConnectionError as e:
+        raise SystemExit(unreachable(url, e))
+    except requests.exceptions.RequestException as e:
+        raise SystemExit("%s: %s" % (url, e))
     if meta.status_code != 200:
         raise SystemExit("%s: %d %s" % (url, meta.status_code, meta.json().get("error", meta.text)))
     names = (meta.json()["inputs"][0]["name"], meta.json()["outputs"][0]["name"])
@@ -47,6 +62,8 @@ def main():
     for path in paths:
         try:
             classes = classify(session, url, model, names, path, top)
+        except requests.exceptions.ConnectionError as e:
+            raise SystemExit(unreachable(url, e))  # the server went away: every file left would fail the same
         except (OSError, ValueError) as e:
             print("%s: %s" % (path, e), file=sys.stderr)
             failed += 1

@@ -535,6 +535,22 @@ def test_the_example_client_classifies_image_files(server):
     assert r.stderr.startswith(bad + ": 400 ") and len(r.stderr.splitlines()) == 1, r.stderr
 
 
+def test_the_example_client_takes_host_port_and_names_a_server_it_cannot_reach(server):
+    path = os.path.join(WORK, "client_0.png")
+    open(path, "wb").write(image(0))
+    client = ["/usr/bin/python3", os.path.join(ROOT, "examples", "serve_client.py")]
+    host_port = server.url[len("http://"):]
+    out = subprocess.run(client + [host_port, "m0", path], check=True, capture_output=True, text=True).stdout.splitlines()
+    assert out[1].startswith("  Ankle boot (9)"), out
+    # A port bound but not listening refuses connections, and no other process can take it meanwhile.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        r = subprocess.run(client + ["127.0.0.1:%d" % port, "m0", path], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.splitlines() == [
+        "http://127.0.0.1:%d: cannot reach the server (Connection refused)" % port], r.stderr
+
+
 def test_each_model_runs_at_its_own_precision():
     """--precision for every model, --model-precision for one: the startup lines say what each runs,
     and the bf16 model answers close to the fp32 one (same class). bf16 runs natively at tiers
