@@ -21,8 +21,10 @@ test: build
 install: build
 	cmake --install $(BUILD)
 
+# Tables and contact sheet go to $(BUILD)/demo; RESULTS=docs records them in the tree.
+RESULTS ?= $(BUILD)/demo
 demo: build
-	./scripts/demo.sh $(BUILD)
+	./scripts/demo.sh $(BUILD) $(RESULTS)
 
 # The whole suite under AddressSanitizer + UBSan (separate tree; slower build). Without the Python
 # module: an instrumented extension needs the sanitizer runtime preloaded into the interpreter.

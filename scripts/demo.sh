@@ -5,15 +5,19 @@
 # classify with that, benchmark one and two streams of each, and print the seed's table. Then the
 # seed's own row, M5: an untrained M5 export (python/make_fixture.py), quantized from the seed's
 # YAML with only its paths changed, timed in fp32, bf16 and int8 (speed only: no accuracy for
-# untrained weights). Both tables are also written to docs/results.md.
+# untrained weights). Both tables are also written to RESULTS/results.md (default: BUILD/demo, so
+# that a user's run leaves the tree as it was; `make demo RESULTS=docs` records them in docs/).
+#
+#   demo.sh [BUILD] [RESULTS]
 set -eu
 build=${1:-build}
 effvit=$build/effvit
 model=models/efficientvit_m0_fashion_mnist.onnx
 data=/usr/share/datasets/fashion-mnist
 out=$build/demo
+results=${2:-$out}
 python=${PYTHON:-/usr/bin/python3}
-mkdir -p "$out" docs
+mkdir -p "$out" "$results"
 # Results of an earlier run (on another CPU, or another tier) must not stand in for this one's.
 rm -f "$out"/bench_*.json "$out"/eval_*.json
 # bf16 runs where the ISA tier has native bf16 dot products; elsewhere its rows say why not.
@@ -35,7 +39,7 @@ echo
 echo "== classify a few real test images (written out as PNG, true class = folder name)"
 rm -rf "$out/samples"
 "$effvit" eval "$model" --data "$data" --limit 10 --save-images "$out/samples" >/dev/null 2>&1
-"$effvit" classify "$model" "$out"/samples/*/*.png --topk 1 --render docs/demo_contact_sheet.png
+"$effvit" classify "$model" "$out"/samples/*/*.png --topk 1 --render "$results"/demo_contact_sheet.png
 
 echo
 echo "== float32 accuracy on all 10000 Fashion-MNIST test images"
@@ -149,11 +153,11 @@ m5_table=$(printf '%s\n%s\n%s\n%s' "$header" \
     echo "$m5_table"
     echo
     echo "Contact sheet of the classified samples: [demo_contact_sheet.png](demo_contact_sheet.png)."
-} >docs/results.md
+} >"$results"/results.md
 
 echo
 echo "$table"
 echo
 echo "$m5_table"
 echo
-echo "(written to docs/results.md; contact sheet: docs/demo_contact_sheet.png)"
+echo "(written to $results/results.md; contact sheet: $results/demo_contact_sheet.png)"

@@ -269,7 +269,9 @@ expect_error "q_load_missing.yaml: calibration_parameters.qdq_model: out/nothing
 
 # --auto-mixed: every node measured quantized alone (most sensitive first); the most sensitive kept
 # in float32 until the logits' cosine reaches the budget; a config with them written beside the
-# YAML, which quantizes to the same model.
+# YAML, which quantizes to the same model. The budget is judged on the samples the agreement is
+# measured on, so the note and the agreement say the same.
+rm -f q_rgb.auto_mixed.yaml
 "$effvit" quantize --config q_rgb.yaml -o out/m0_mixed.onnx --auto-mixed "cosine>=0.9995" --json >mixed.json 2>mixed.err
 "$effvit" quantize --config q_rgb.auto_mixed.yaml -o out/m0_mixed_again.onnx --json >mixed_again.json 2>/dev/null
 "$python" - <<'PY'
@@ -283,9 +285,17 @@ assert all(a["cosine"] <= b["cosine"] for a, b in zip(sens, sens[1:])), "not sor
 assert 0 < len(floats) < 10 and floats == [s["node"] for s in sens[:len(floats)]], floats
 assert r["agreement"]["logits_cosine"] >= 0.999, r["agreement"]["logits_cosine"]
 assert again["quantized_nodes"] == r["quantized_nodes"] and again["float_nodes"] == r["float_nodes"], (again["quantized_nodes"], r["quantized_nodes"])
+note = [l for l in open("mixed.err") if "--auto-mixed cosine>=0.9995: " in l]
+assert len(note) == 1 and ("logits cosine %.5f, top-1 agreement %.2f%% on %d samples" % (
+    r["agreement"]["logits_cosine"], 100 * r["agreement"]["top1_agreement"], r["agreement"]["samples"])) in note[0], (note, r["agreement"])
 print("auto-mixed: %d node(s) kept in float32 (%s), logits cosine %.5f" % (len(floats), ", ".join(floats), r["agreement"]["logits_cosine"]))
 PY
 expect_error "--auto-mixed: 'accuracy>=1' is not" "$effvit" quantize --config q_rgb.yaml --auto-mixed "accuracy>=1"
+expect_error "--auto-mixed: 'cosine' is not cosine>=X or top1>=Y% (X, Y/100 in (0, 1]); quote it, or the shell reads '>' as a redirection" \
+    "$effvit" quantize --config q_rgb.yaml --auto-mixed cosine
+expect_error "q_rgb.auto_mixed.yaml: exists (an earlier --auto-mixed run's, perhaps edited since); --force replaces it" \
+    "$effvit" quantize --config q_rgb.yaml -o out/m0_mixed_twice.onnx --auto-mixed "cosine>=0.9995"
+[ ! -e out/m0_mixed_twice.onnx ] || { echo "FAIL: a refused --auto-mixed run wrote its model" >&2; failures=$((failures + 1)); }
 
 # The full-range scheme (--full-range): int8 weights in [-127, 127]; integer speed needs VNNI.
 "$effvit" quantize --config q_rgb.yaml --full-range -o out/m0_full.onnx --json >full.json 2>/dev/null
@@ -350,6 +360,9 @@ sed "s|'$models/calibration/fashion_mnist_train_200'|'cal_bad'|; s|'m0_int8'|'ba
 expect_error "cal_bad/short.bin: 100 bytes, expected" "$effvit" quantize --config q_short.yaml
 sed "s|calibration_type: 'max'|calibration_type: 'entropy'|" q_rgb.yaml >q_entropy.yaml
 expect_error "q_entropy.yaml: calibration_parameters.calibration_type: 'entropy' is not one of max, kl, mse, default, mix, load" "$effvit" quantize --config q_entropy.yaml
+sed "s|calibration_type: 'max'|calibration_type: 'skip'|" q_rgb.yaml >q_skip.yaml
+expect_error "q_skip.yaml: calibration_parameters.calibration_type: 'skip' (the RDK toolchain's calibration-free mode, for speed checks) is not taken" \
+    "$effvit" quantize --config q_skip.yaml
 expect_error "nothere.yaml: file not found" "$effvit" quantize --config nothere.yaml
 "$python" -c "
 import numpy as np
@@ -357,6 +370,11 @@ np.save('cal_bad/hwc.npy', np.zeros((1, 224, 224, 3), np.float32))
 "
 rm cal_bad/short.bin
 expect_error "cal_bad/hwc.npy: calibration sample of shape [1,224,224,3], the model takes [1,3,224,224]" "$effvit" quantize --config q_short.yaml
+rm cal_bad/hwc.npy
+printf '\377\330\377\340 cut short' >cal_bad/broken.jpg
+expect_error "(a calibration sample in cal_data_dir: fix or remove it)" "$effvit" quantize --config q_short.yaml
+grep -q "cal_bad/broken.jpg: " err.txt || { echo "FAIL: the broken sample is not named" >&2; cat err.txt >&2; failures=$((failures + 1)); }
+rm cal_bad/broken.jpg
 # An IDX images file stands for a folder (labels unneeded): 8 training images.
 "$python" -c "
 import gzip, struct, sys
@@ -369,6 +387,14 @@ with gzip.open('cal8-images-idx3-ubyte.gz', 'wb') as f:
 sed "s|'$models/calibration/fashion_mnist_train_200'|'cal8-images-idx3-ubyte.gz'|; s|'m0_int8'|'m0_idx'|" q_rgb.yaml >q_idx.yaml
 "$effvit" quantize --config q_idx.yaml --json >idx.json 2>/dev/null
 grep -q '"samples": 8' idx.json || { echo "FAIL: IDX calibration" >&2; cat idx.json >&2; failures=$((failures + 1)); }
+# --calibration-samples takes that many, spread over the set; files that are no sample are noted.
+cp "$models"/calibration/fashion_mnist_train_200/*/*.png cal_bad/ 2>/dev/null || cp "$models"/calibration/fashion_mnist_train_200/*.png cal_bad/
+echo "notes" >cal_bad/readme.txt
+"$effvit" quantize --config q_short.yaml --calibration-samples 5 --json >capped.json 2>capped.err
+grep -q '"samples": 5' capped.json || { echo "FAIL: --calibration-samples 5" >&2; cat capped.json >&2; failures=$((failures + 1)); }
+grep -q "cal_bad: skipped 1 file(s) that are no calibration sample (readme.txt)" capped.err ||
+    { echo "FAIL: a file that is no sample was not noted" >&2; cat capped.err >&2; failures=$((failures + 1)); }
+rm -f out/bad.onnx
 rm -f out/m0_idx.onnx
 if [ -e out/bad.onnx ] || ls out | grep -q tmp; then
     echo "FAIL: a failed quantize left a file behind" >&2

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "data/image_listing.h"
 #include "data/npy.h"
 #include "effvit/error.h"
 #include "effvit/image.h"
@@ -21,12 +22,11 @@ std::string extension(const std::string& path) {
   return e;
 }
 
-bool is_image(const std::string& e) { return e == ".jpg" || e == ".jpeg" || e == ".png"; }
 bool is_raw(const std::string& e) { return e == ".bin" || e == ".rgb" || e == ".raw"; }
 
 }  // namespace
 
-CalibrationSet::CalibrationSet(const QuantConfig& config, Shape input_shape, const std::map<std::string, std::string>& metadata)
+CalibrationSet::CalibrationSet(const QuantConfig& config, Shape input_shape, const std::map<std::string, std::string>& metadata, size_t limit)
     : config_(config), shape_(std::move(input_shape)), metadata_(metadata) {
   const std::string& dir = config.cal_data_dir;
   std::error_code ec;
@@ -36,26 +36,32 @@ CalibrationSet::CalibrationSet(const QuantConfig& config, Shape input_shape, con
     if (idx_->dims.size() != 3 || idx_->dims[0] == 0)
       throw Error(ErrorKind::invalid_input, config.path + ": calibration_parameters.cal_data_dir: " + dir +
                                                 " is not an IDX file of images ([count, height, width])");
-    return;
+    total_ = static_cast<size_t>(idx_->dims[0]);
+  } else {
+    if (!fs::is_directory(dir, ec))
+      throw Error(ErrorKind::invalid_input, config.path + ": calibration_parameters.cal_data_dir: " + dir + " does not exist");
+    // Tensors by their extension (raw bytes have no signature); images by content, as everywhere.
+    const ImageListing listing = list_images(dir, true);
+    for (const std::string& path : listing.skipped) {
+      const std::string full = (fs::path(dir) / path).string(), e = extension(full);
+      if (e == ".npy" || is_raw(e)) files_.push_back(full);
+      else skipped_.push_back(path);
+    }
+    files_.insert(files_.end(), listing.images.begin(), listing.images.end());
+    std::sort(files_.begin(), files_.end());
+    if (files_.empty())
+      throw Error(ErrorKind::invalid_input, config.path + ": calibration_parameters.cal_data_dir: " + dir +
+                                                " holds no .npy, .bin/.rgb/.raw file or JPEG, PNG, WebP or BMP image");
+    total_ = files_.size();
   }
-  if (!fs::is_directory(dir, ec))
-    throw Error(ErrorKind::invalid_input, config.path + ": calibration_parameters.cal_data_dir: " + dir + " does not exist");
-  for (const auto& entry : fs::recursive_directory_iterator(dir, ec)) {
-    if (!entry.is_regular_file()) continue;
-    const std::string e = extension(entry.path().string());
-    if (e == ".npy" || is_raw(e) || is_image(e)) files_.push_back(entry.path().string());
-  }
-  std::sort(files_.begin(), files_.end());
-  if (files_.empty())
-    throw Error(ErrorKind::invalid_input, config.path + ": calibration_parameters.cal_data_dir: " + dir +
-                                              " holds no .npy, .bin/.rgb/.raw or JPEG/PNG file");
+  count_ = limit ? std::min(limit, total_) : total_;
 }
 
 CalibrationSet::~CalibrationSet() = default;
 
-size_t CalibrationSet::size() const { return idx_ ? static_cast<size_t>(idx_->dims[0]) : files_.size(); }
+size_t CalibrationSet::size() const { return count_; }
 
-std::string CalibrationSet::source(size_t i) const { return idx_ ? config_.cal_data_dir + "#" + std::to_string(i) : files_.at(i); }
+std::string CalibrationSet::source(size_t i) const { return idx_ ? config_.cal_data_dir + "#" + std::to_string(at(i)) : files_.at(at(i)); }
 
 Tensor CalibrationSet::sample(size_t i) const {
   const std::string where = source(i);
@@ -97,9 +103,13 @@ Tensor CalibrationSet::sample(size_t i) const {
     image.width = static_cast<int>(idx_->dims[2]);
     const size_t pixels = static_cast<size_t>(image.width) * image.height;
     image.rgb.resize(pixels * 3);
-    for (size_t k = 0; k < pixels; ++k) std::fill_n(&image.rgb[k * 3], 3, idx_->data[i * pixels + k]);
+    for (size_t k = 0; k < pixels; ++k) std::fill_n(&image.rgb[k * 3], 3, idx_->data[at(i) * pixels + k]);
   } else {
-    image = read_image(where);
+    try {
+      image = read_image(where);
+    } catch (const Error& e) {
+      throw Error(ErrorKind::invalid_input, std::string(e.what()) + " (a calibration sample in cal_data_dir: fix or remove it)");
+    }
   }
   const bool nhwc = config_.input_layout_train == "NHWC";
   const int64_t channels = shape_[nhwc ? 3 : 1], height = shape_[nhwc ? 1 : 2], width = shape_[nhwc ? 2 : 3];

@@ -20,23 +20,31 @@ namespace effvit::quant {
 
 class CalibrationSet {
  public:
-  // `input_shape`: the float model's input at batch 1, in the training layout. Throws effvit::Error
-  // naming cal_data_dir when it is missing or holds no sample.
-  CalibrationSet(const QuantConfig& config, Shape input_shape, const std::map<std::string, std::string>& metadata);
+  // `input_shape`: the float model's input at batch 1, in the training layout. `limit` (0: all)
+  // takes that many samples spread evenly over the set (files sort by class folder: the first
+  // hundred may be one class). Throws effvit::Error naming cal_data_dir when it is missing or holds
+  // no sample.
+  CalibrationSet(const QuantConfig& config, Shape input_shape, const std::map<std::string, std::string>& metadata, size_t limit = 0);
   ~CalibrationSet();
 
   size_t size() const;
+  // Files in cal_data_dir that are none of the sample kinds (a GIF, notes.txt), for a note.
+  const std::vector<std::string>& skipped() const { return skipped_; }
   // Sample i as float32 of `input_shape` (not normalised). Throws effvit::Error naming its file
   // when it has the wrong size, type or content.
   Tensor sample(size_t i) const;
   std::string source(size_t i) const;
 
  private:
+  // The set's own position of sample i.
+  size_t at(size_t i) const { return i * total_ / count_; }
+
   const QuantConfig& config_;
   Shape shape_;
   std::map<std::string, std::string> metadata_;
-  std::vector<std::string> files_;
+  std::vector<std::string> files_, skipped_;
   std::unique_ptr<IdxArray> idx_;  // an IDX images file: [count, height, width] gray bytes
+  size_t total_ = 0, count_ = 0;
 };
 
 // (x - mean) * scale per channel, in place: what the deployed model's preprocessing computes.

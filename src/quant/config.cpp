@@ -349,7 +349,12 @@ QuantConfig read_config(const std::string& path) {
   c.cal_data_dir = resolve(r.str(cal, "calibration_parameters", "cal_data_dir", true));
   c.cal_data_type = r.choice(r.str(cal, "calibration_parameters", "cal_data_type", false, "float32"), "calibration_parameters.cal_data_type",
                              std::vector<std::pair<std::string, CalDataType>>{{"float32", CalDataType::float32}, {"uint8", CalDataType::uint8}});
-  c.calibration_type = r.choice<std::string>(r.str(cal, "calibration_parameters", "calibration_type", true),
+  const std::string calibration_type = r.str(cal, "calibration_parameters", "calibration_type", true);
+  if (calibration_type == "skip")
+    r.fail("calibration_parameters.calibration_type",
+           "'skip' (the RDK toolchain's calibration-free mode, for speed checks) is not taken: effvit's int8 speed does not depend "
+           "on the scales, so calibrate with 'max' on a few samples (quantize --calibration-samples 10)");
+  c.calibration_type = r.choice<std::string>(calibration_type,
                                              "calibration_parameters.calibration_type",
                                              {{"max", "max"}, {"kl", "kl"}, {"mse", "mse"}, {"default", "default"}, {"mix", "mix"}, {"load", "load"}});
   c.max_percentile = r.number(cal, "calibration_parameters", "max_percentile", 1.0);
@@ -520,10 +525,14 @@ std::string write_config_with_float_nodes(const QuantConfig& config, const std::
     emitter << root;
     out = std::string(emitter.c_str()) + "\n";
   }
-  const std::filesystem::path source(config.path);
-  const std::string path = (source.parent_path() / (source.stem().string() + ".auto_mixed.yaml")).string();
+  const std::string path = auto_mixed_config_path(config);
   write_atomically(path, header + out, "auto-mixed config");
   return path;
+}
+
+std::string auto_mixed_config_path(const QuantConfig& config) {
+  const std::filesystem::path source(config.path);
+  return (source.parent_path() / (source.stem().string() + ".auto_mixed.yaml")).string();
 }
 
 }  // namespace effvit::quant

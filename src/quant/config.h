@@ -75,5 +75,7 @@ const char* input_kind_name(InputKind kind);
 // node_info rewritten an entry a line; a layout too odd to edit line-wise (model_parameters as a
 // one-line flow mapping) is written afresh instead, without its comments.
 std::string write_config_with_float_nodes(const QuantConfig& config, const std::vector<std::string>& float_nodes);
+// Where write_config_with_float_nodes writes: CFG.auto_mixed.yaml beside CFG.
+std::string auto_mixed_config_path(const QuantConfig& config);
 
 }  // namespace effvit::quant

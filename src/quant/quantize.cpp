@@ -111,7 +111,11 @@ Budget parse_budget(const std::string& text) {
   b.top1 = metric == "top1" || metric == "top1-agreement";
   b.value = percent ? v / 100 : v;
   if ((!b.top1 && metric != "cosine") || number.empty() || *end != '\0' || !(b.value > 0 && b.value <= 1))
-    throw Error(ErrorKind::invalid_input, "--auto-mixed: '" + text + "' is not cosine>=X or top1>=Y% (X, Y/100 in (0, 1])");
+    throw Error(ErrorKind::invalid_input,
+                "--auto-mixed: '" + text + "' is not cosine>=X or top1>=Y% (X, Y/100 in (0, 1])" +
+                    (text == "cosine" || text == "top1"   ? "; quote it, or the shell reads '>' as a redirection: --auto-mixed 'cosine>=0.999'"
+                     : at == std::string::npos && text.find('=') != std::string::npos ? "; write it with >=, quoted: --auto-mixed 'cosine>=0.999'"
+                                                                                       : ""));
   return b;
 }
 
@@ -186,7 +190,13 @@ QuantizeReport quantize(const QuantConfig& given, std::string output_path, const
     for (size_t k = 0; k < outputs_info.size(); ++k)
       if (outputs_info[k].name == name) taps.emplace_back(k, &observers.at(name));
   if (taps.size() != observed.size()) throw Error(ErrorKind::internal, config.onnx_model + ": a calibration output went missing");
-  CalibrationSet samples(config, shape, float_model->metadata());
+  CalibrationSet samples(config, shape, float_model->metadata(), options.calibration_samples);
+  if (!samples.skipped().empty()) {
+    std::string named;
+    for (size_t i = 0; i < samples.skipped().size() && i < 5; ++i) named += (i ? ", " : "") + samples.skipped()[i];
+    report.notes.push_back(config.cal_data_dir + ": skipped " + std::to_string(samples.skipped().size()) +
+                           " file(s) that are no calibration sample (" + named + (samples.skipped().size() > 5 ? ", ..." : "") + ")");
+  }
   auto session = std::make_unique<Session>(float_model);
   ParityCheck parity(config);
   for (size_t i = 0; i < samples.size(); ++i) {
@@ -440,17 +450,21 @@ QuantizeReport quantize(const QuantConfig& given, std::string output_path, const
     if (options.auto_mixed) {
       const Budget& budget = *options.auto_mixed;
       auto met = [&](std::pair<double, double> m) { return (budget.top1 ? m.second : m.first) >= budget.value; };
-      auto measured = probe.measure(deployed);
+      // The budget holds on the samples the final agreement is measured on (the ranking above
+      // needs only a few), so that what it claims is what the report shows.
+      const LogitsProbe judge(model, samples, config, kAgreementSamples);
+      auto measured = judge.measure(deployed);
       for (size_t k = 0; !met(measured) && k < report.sensitivity.size(); ++k) {
         kept_float.insert(report.sensitivity[k].node);
         report.auto_mixed_float.push_back(report.sensitivity[k].node);
         deployed = deploy(grids, kept_float);
-        measured = probe.measure(deployed);
+        measured = judge.measure(deployed);
         if (progress) progress("auto-mixed", k + 1, report.sensitivity.size());
       }
-      report.notes.push_back("--auto-mixed " + budget.text + ": " + std::to_string(kept_float.size()) +
-                             " node(s) kept in float32, logits cosine " + std::to_string(measured.first) + ", top-1 agreement " +
-                             std::to_string(measured.second) + " on " + std::to_string(probe.samples()) + " samples");
+      char line[160];
+      std::snprintf(line, sizeof line, "%zu node(s) kept in float32: logits cosine %.5f, top-1 agreement %.2f%% on %zu samples", kept_float.size(),
+                    measured.first, 100 * measured.second, judge.samples());
+      report.notes.push_back("--auto-mixed " + budget.text + ": " + line + (met(measured) ? "" : "; the budget is not met even with every node in float32"));
       report.quantized_nodes = targets.size() - kept_float.size();
       report.float_nodes += kept_float.size();
     }

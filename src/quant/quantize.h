@@ -66,6 +66,7 @@ struct QuantizeOptions {
   QuantScheme scheme = QuantScheme::portable;
   bool sensitivity = false;            // measure each node quantized alone
   std::optional<Budget> auto_mixed;    // keep the most sensitive nodes in float32 until it holds
+  size_t calibration_samples = 0;      // at most this many of cal_data_dir's, spread over it (0: all)
 };
 
 // Calls progress(phase, done, total) after each sample: phase "calibrate", "choose" (calibration_type

@@ -56,6 +56,7 @@ Handler add_quantize(CLI::App& app) {
   struct Args {
     std::string config, output, init_config, input_type, report, auto_mixed;
     bool json = false, full_range = false, sensitivity = false, verbose = false, force = false;
+    size_t calibration_samples = 0;
   };
   auto a = std::make_shared<Args>();
   auto* config = cmd->add_option("--config", a->config, "Quantization YAML (model_parameters, input_parameters, calibration_parameters)");
@@ -73,11 +74,14 @@ Handler add_quantize(CLI::App& app) {
   cmd->add_flag("--sensitivity", a->sensitivity,
                 "Also measure each node quantized alone against float32's logits (one model per node), most sensitive first");
   cmd->add_option("--auto-mixed", a->auto_mixed,
-                  "Keep the fewest, most sensitive nodes in float32 until BUDGET holds on calibration samples: cosine>=0.999 or "
-                  "top1>=99.5%; writes CFG.auto_mixed.yaml beside the config with them as node_info");
+                  "Keep the fewest, most sensitive nodes in float32 until BUDGET holds on calibration samples: 'cosine>=0.999' or "
+                  "'top1>=99.5%' (quoted: '>' is the shell's); writes CFG.auto_mixed.yaml beside the config with them as node_info");
+  cmd->add_option("--calibration-samples", a->calibration_samples,
+                  "Calibrate on at most N of cal_data_dir's samples, spread evenly over it (default: all; an IDX file may hold 60000)")
+      ->check(CLI::Range(1, 1 << 30));
   cmd->add_flag("--json", a->json, "Print JSON");
   cmd->add_flag("--verbose", a->verbose, "Also list what each grouped note stands for (a node a line)");
-  cmd->add_flag("--force", a->force, "With --init-config: overwrite an existing -o file");
+  cmd->add_flag("--force", a->force, "Overwrite an existing file: --init-config's -o, --auto-mixed's CFG.auto_mixed.yaml");
   return [=] {
     if (!a->init_config.empty()) return write_starter_config(a->init_config, a->input_type, a->output, a->force);
     if (a->config.empty()) throw Error(ErrorKind::invalid_input, "quantize: --config CFG.yaml (or --init-config MODEL.onnx) is required");
@@ -85,8 +89,13 @@ Handler add_quantize(CLI::App& app) {
     quant::QuantizeOptions options;
     options.scheme = scheme;
     options.sensitivity = a->sensitivity;
+    options.calibration_samples = a->calibration_samples;
     if (!a->auto_mixed.empty()) options.auto_mixed = quant::parse_budget(a->auto_mixed);
     const quant::QuantConfig config = quant::load_quant_config(a->config);
+    // Before any work: an earlier run's config may have been edited since.
+    if (std::error_code ec; options.auto_mixed && !a->force && std::filesystem::exists(quant::auto_mixed_config_path(config), ec))
+      throw Error(ErrorKind::invalid_input, quant::auto_mixed_config_path(config) +
+                                                ": exists (an earlier --auto-mixed run's, perhaps edited since); --force replaces it");
     if (!a->report.empty()) {
       // Before any work: a report folder that cannot be made must not leave the model written.
       std::error_code ec;
