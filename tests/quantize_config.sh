@@ -150,7 +150,7 @@ x = np.load('cal_npy/s0.npy')
 x[0, 1, 100, 100] = np.nan
 np.save('nan_input.npy', x)
 "
-expect_error "input 'input' holds NaN at element 72676; effvit refuses non-finite inputs" \
+expect_error "input 'input' holds NaN at [0,1,100,100] (element 72676); effvit refuses non-finite inputs" \
     "$effvit" run out/fm.onnx --input nan_input.npy --output nan_out.npy
 # A calibration sample holding NaN: one line naming the sample.
 mkdir -p cal_nan

@@ -42,6 +42,13 @@ bool parse_precision(const std::string& name, Precision& precision) {
   return false;
 }
 
+std::string running_tier_text() {
+  const HardwareInfo& info = hardware().info;
+  std::string text = std::string("this CPU runs at tier ") + isa_tier_name(info.tier);
+  if (info.tier != info.native) text += std::string(", capped by EFFVIT_MAX_ISA (it has ") + isa_tier_name(info.native) + ")";
+  return text;
+}
+
 std::string resolve_precision(Precision asked, const std::string& model_precision, const std::string& model_path) {
   const bool int8 = model_precision == "int8";
   switch (asked) {
@@ -52,8 +59,8 @@ std::string resolve_precision(Precision asked, const std::string& model_precisio
   }
   if (int8) throw Error(ErrorKind::invalid_input, model_path + ": is an int8 model; precision bf16 applies to float32 models");
   if (!bf16_available())
-    throw Error(ErrorKind::unsupported, model_path + ": precision bf16 needs native bf16 dot products (ISA tier avx512_bf16 or amx); this CPU runs at tier " +
-                                            isa_tier_name(hardware().info.tier) + " (use fp32, or auto to pick the best there is)");
+    throw Error(ErrorKind::unsupported, model_path + ": precision bf16 needs native bf16 dot products (ISA tier avx512_bf16 or amx); " +
+                                            running_tier_text() + " (use fp32, or auto to pick the best there is)");
   return "bf16";
 }
 

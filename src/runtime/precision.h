@@ -15,4 +15,8 @@ namespace effvit {
 // (slowly, but with the same rounding), so bf16 plans are tested on machines without bf16 units.
 std::string resolve_precision(Precision asked, const std::string& model_precision, const std::string& model_path);
 
+// "this CPU runs at tier avx2", with ", capped by EFFVIT_MAX_ISA (it has avx512_bf16)" when it is:
+// why bf16 is not there, said where a cap (set long ago in a shell profile) would be forgotten.
+std::string running_tier_text();
+
 }  // namespace effvit

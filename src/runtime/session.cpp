@@ -88,8 +88,7 @@ struct Session::Impl {
       const int64_t at = first_non_finite(inputs[i].data<float>(), inputs[i].numel());
       if (at >= 0)
         throw Error(ErrorKind::invalid_input, model->path() + ": input '" + declared[i].name + "' holds " +
-                                                  (std::isnan(inputs[i].data<float>()[at]) ? "NaN" : "an infinity") + " at element " +
-                                                  std::to_string(at) + "; effvit refuses non-finite inputs");
+                                                  non_finite_at(inputs[i].data<float>(), inputs[i].shape(), at) + "; effvit refuses non-finite inputs");
     }
   }
 

@@ -38,8 +38,8 @@ std::shared_ptr<ModelScheduler::Job> submit_infer(ServedModel& m, InferRequest& 
     if (inputs.back().dtype() != DType::f32) continue;
     const int64_t at = first_non_finite(inputs.back().data<float>(), inputs.back().numel());
     if (at >= 0)
-      throw StatusError(400, "input '" + info.name + "' holds " + (std::isnan(inputs.back().data<float>()[at]) ? "NaN" : "an infinity") +
-                                 " at element " + std::to_string(at) + "; effvit refuses non-finite inputs");
+      throw StatusError(400, "input '" + info.name + "' holds " + non_finite_at(inputs.back().data<float>(), inputs.back().shape(), at) +
+                                 "; effvit refuses non-finite inputs");
   }
   // Requests are batched by the rows of their first input: every input with a batch dimension
   // must have as many, or batch-mates would be stacked out of step.

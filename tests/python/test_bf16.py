@@ -94,6 +94,11 @@ def test_auto_picks_bf16_only_where_the_tier_has_it(monkeypatch):
         assert refused.returncode != 0 and refused.stdout == ""
         assert f"precision bf16 needs native bf16 dot products (ISA tier avx512_bf16 or amx); this CPU runs at tier {tier}" in refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        if NATIVE:  # the cap, not the CPU, is why: said, as a forgotten EFFVIT_MAX_ISA is easy to miss
+            assert f"capped by EFFVIT_MAX_ISA (it has " in refused.stderr, refused.stderr
+            auto = subprocess.run([CLI, "bench", FP32, "--precision", "auto", "--iters", "1", "--warmup", "0"], capture_output=True,
+                                  text=True, env=env)
+            assert f"precision auto: running fp32 (no bf16: this CPU runs at tier {tier}, capped by EFFVIT_MAX_ISA" in auto.stderr, auto.stderr
 
 
 def test_bf16_is_refused_without_native_bf16(monkeypatch):

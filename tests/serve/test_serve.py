@@ -341,7 +341,7 @@ def test_a_nan_request_fails_alone_not_its_batch_mates():
             busy.settimeout(30)
             assert read_response(busy)[0].split()[1] == "200"
         assert [c for c, _ in codes] == [200, 400, 200, 200], codes
-        assert "holds NaN at element %d" % (3 * 224 + 5) in codes[1][1], codes[1]
+        assert "holds NaN at [0,0,3,5] (element %d)" % (3 * 224 + 5) in codes[1][1], codes[1]
 
 
 def test_an_idle_instance_means_no_batching_delay():

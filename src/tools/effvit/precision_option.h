@@ -7,6 +7,7 @@
 #include <string>
 
 #include "effvit/model.h"
+#include "runtime/precision.h"
 
 namespace effvit::cli {
 
@@ -23,7 +24,9 @@ inline CLI::Option* add_precision_option(CLI::App* cmd, Precision& precision) {
 
 // What `auto` chose, on stderr (stdout stays the command's result).
 inline void say_precision(Precision asked, const std::string& running) {
-  if (asked == Precision::automatic) std::fprintf(stderr, "effvit: precision auto: running %s\n", running.c_str());
+  if (asked != Precision::automatic) return;
+  const std::string why = running == "fp32" ? " (no bf16: " + running_tier_text() + ")" : "";
+  std::fprintf(stderr, "effvit: precision auto: running %s%s\n", running.c_str(), why.c_str());
 }
 
 }  // namespace effvit::cli
