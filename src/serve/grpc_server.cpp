@@ -10,6 +10,7 @@
 
 #include "grpc_service.grpc.pb.h"
 #include "serve/grpc_protocol.h"
+#include "serve/listen_check.h"
 #include "serve/status_error.h"
 
 namespace effvit::serve {
@@ -440,6 +441,8 @@ struct GrpcServer::State {
 
 GrpcServer::GrpcServer(const ModelRegistry& registry, const std::atomic<bool>& ready, const GrpcOptions& options)
     : state_(std::make_unique<State>(registry, ready, options.max_image_pixels)) {
+  // Before gRPC core tries: it would log its own line on stderr and say only that it failed.
+  check_can_listen(options.host, options.port, "gRPC", "--grpc-port");
   grpc::ServerBuilder builder;
   const std::string address = (options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host) + ":" +
                               std::to_string(options.port);
@@ -456,8 +459,7 @@ GrpcServer::GrpcServer(const ModelRegistry& registry, const std::atomic<bool>& r
   builder.RegisterService(&state_->shared.service);
   for (int i = 0; i < std::max(1, options.threads); ++i) state_->queues.push_back(builder.AddCompletionQueue());
   state_->server = builder.BuildAndStart();
-  if (!state_->server || state_->port == 0)
-    throw Error(ErrorKind::invalid_input, address + ": cannot listen for gRPC");
+  if (!state_->server || state_->port == 0) throw cannot_listen(options.host, options.port, "gRPC", "--grpc-port");
   for (auto& q : state_->queues) {
     grpc::ServerCompletionQueue* cq = q.get();
     Shared& s = state_->shared;

@@ -21,6 +21,7 @@
 #include "serve/body_pool.h"
 #include "serve/buffered_http_server.h"
 #include "serve/grpc_server.h"
+#include "serve/listen_check.h"
 #include "serve/served_model.h"
 #include "serve/status_error.h"
 #include "serve/v2_protocol.h"
@@ -170,7 +171,8 @@ int pending_accepts(int listening) {
 }
 
 // Binds and listens; returns the port, and the listening socket in `listening`.
-int listen_on(httplib::Server& server, const std::string& host, int port, const char* what, int& listening) {
+int listen_on(httplib::Server& server, const std::string& host, int port, const char* what, const char* port_option, int& listening) {
+  check_can_listen(host, port, what, port_option);
   // The packaged library listens with a backlog of 5: a burst of clients connecting at once then
   // loses SYNs and waits a second for TCP to retry. Listening again on the same socket raises it.
   listening = -1;
@@ -182,7 +184,7 @@ int listen_on(httplib::Server& server, const std::string& host, int port, const 
     listening = sock;
   });
   const int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
-  if (bound < 0) throw Error(ErrorKind::invalid_input, host + ":" + std::to_string(port) + ": cannot listen for " + what);
+  if (bound < 0) throw cannot_listen(host, port, what, port_option);
   if (listening >= 0) ::listen(listening, SOMAXCONN);
   return bound;
 }
@@ -408,8 +410,8 @@ void serve(const ServeOptions& options) {
   });
 
   int http_listening = -1, metrics_listening = -1;
-  const int http_port = listen_on(http, options.host, options.http_port, "HTTP", http_listening);
-  const int metrics_port = listen_on(metrics, options.host, options.metrics_port, "metrics", metrics_listening);
+  const int http_port = listen_on(http, options.host, options.http_port, "HTTP", "--http-port", http_listening);
+  const int metrics_port = listen_on(metrics, options.host, options.metrics_port, "metrics", "--metrics-port", metrics_listening);
   GrpcOptions grpc_options;
   grpc_options.host = options.host;
   grpc_options.port = options.grpc_port;

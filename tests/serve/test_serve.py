@@ -6,6 +6,7 @@ a full queue (503 at once), request timeouts, dynamic batching and SIGTERM under
 Run by `make test` as /usr/bin/python3 -m pytest tests/serve, with EFFVIT_CLI and EFFVIT_WORKDIR.
 """
 import contextlib
+import errno
 import gzip
 import json
 import os
@@ -626,11 +627,18 @@ def test_one_connection_carries_many_and_pipelined_requests(server):
             assert status.split()[1] == "400" and headers.get("Connection") != "close", (status, headers)
 
 
-def test_a_second_server_on_a_busy_port_fails(server):
-    port = server.url.rsplit(":", 1)[1]
-    out = subprocess.run([CLI, "serve", "--model", "m0=" + M0, "--host", "127.0.0.1", "--http-port", port, "--metrics-port", "0", "--grpc-port", "0"],
+@pytest.mark.parametrize("flag,what", [("--http-port", "HTTP"), ("--grpc-port", "gRPC"), ("--metrics-port", "metrics")])
+def test_a_second_server_on_a_busy_port_fails_in_one_line(server, flag, what):
+    """One line naming the address, the reason and the option (no gRPC core log line before it),
+    and the process gone without announcing any server."""
+    port = {"HTTP": server.url, "gRPC": server.grpc, "metrics": server.metrics[:-len("/metrics")]}[what].rsplit(":", 1)[1]
+    ports = dict.fromkeys(["--http-port", "--grpc-port", "--metrics-port"], "0")
+    ports[flag] = port
+    out = subprocess.run([CLI, "serve", "--model", "m0=" + M0, "--host", "127.0.0.1"] + [a for kv in ports.items() for a in kv],
                          capture_output=True, text=True, timeout=60)
-    assert out.returncode != 0 and "cannot listen for HTTP" in out.stderr, out
+    assert out.returncode != 0 and "HTTP on" not in out.stdout, out
+    assert out.stderr == "effvit: 127.0.0.1:%s: cannot listen for %s: %s (another program holds the port: choose another with %s, or 0 for "\
+                         "any free port)\n" % (port, what, os.strerror(errno.EADDRINUSE), flag), out.stderr
 
 
 def test_an_instance_stops_waiting_for_batch_mates_when_another_goes_idle():
