@@ -1,5 +1,5 @@
-// `effvit serve`: the KServe v2 REST protocol (src/serve/) for models named on the command line or
-// found in a Triton-style model repository.
+// `effvit serve`: the KServe v2 protocol over HTTP and gRPC (src/serve/) for models named on the
+// command line or found in a Triton-style model repository.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -12,7 +12,7 @@
 namespace effvit::cli {
 
 Handler add_serve(CLI::App& app) {
-  auto* cmd = app.add_subcommand("serve", "Serve models over HTTP with the KServe v2 inference protocol");
+  auto* cmd = app.add_subcommand("serve", "Serve models with the KServe v2 inference protocol over HTTP and gRPC");
   auto o = std::make_shared<serve::ServeOptions>();
   auto models = std::make_shared<std::vector<std::string>>();
   auto model_precision = std::make_shared<std::vector<std::string>>();
