@@ -23,6 +23,9 @@ struct DecodeOptions {
   // Refuse images of more pixels than this (0: effvit's own limit, 2^28), before decoding them: a
   // server taking images from anyone sets it so a small file cannot expand to gigabytes.
   int64_t max_pixels = 0;
+  // The caller's option that sets max_pixels (a server's flag), named in the error of an image over
+  // it so that whoever reads the error knows what raises the limit.
+  std::string max_pixels_option;
 };
 
 // Decodes a JPEG (RGB, gray, CMYK and YCCK; CMYK read as Adobe's inverted values and made RGB as

@@ -35,8 +35,13 @@ constexpr uint64_t kMaxPixels = uint64_t{1} << 28;
 
 void check_dimensions(const std::string& name, uint64_t width, uint64_t height, const DecodeOptions& options) {
   const uint64_t max_pixels = options.max_pixels > 0 ? std::min<uint64_t>(kMaxPixels, static_cast<uint64_t>(options.max_pixels)) : kMaxPixels;
-  if (width > kMaxSide || height > kMaxSide || width * height > max_pixels)
-    fail(name, "image too large (" + std::to_string(width) + "x" + std::to_string(height) + ", at most " + std::to_string(max_pixels) + " pixels)");
+  if (width > kMaxSide || height > kMaxSide || width * height > max_pixels) {
+    // The option can raise only the caller's own limit, never effvit's.
+    const bool option_raises_it = !options.max_pixels_option.empty() && width <= kMaxSide && height <= kMaxSide &&
+                                  width * height <= kMaxPixels;
+    fail(name, "image too large (" + std::to_string(width) + "x" + std::to_string(height) + ", at most " + std::to_string(max_pixels) +
+                   " pixels)" + (option_raises_it ? "; raise it with " + options.max_pixels_option : ""));
+  }
 }
 
 using SpngCtx = std::unique_ptr<spng_ctx, decltype(&spng_ctx_free)>;

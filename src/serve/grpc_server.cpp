@@ -30,7 +30,7 @@ class StreamCall;
 struct Shared {
   const ModelRegistry& registry;
   const std::atomic<bool>& ready;
-  ImageDecoder decode;  // BYTES inputs, within --max-image-pixels
+  ImageDecoder decode;  // BYTES inputs, by --max-image-pixels, --no-exif-rotate and --resize
   Service service{};
   std::atomic<int> in_flight{0};
   // Open ModelStreamInfer streams: a drain ends the idle ones (an open stream is a call in flight).
@@ -433,14 +433,14 @@ struct GrpcServer::State {
   int port = 0;
   bool stopped = false;
 
-  State(const ModelRegistry& registry, const std::atomic<bool>& ready, int64_t max_image_pixels)
-      : shared{registry, ready, [max_image_pixels](const Model& model, const std::vector<std::string>& encoded) {
-                 return decode_images(model, encoded, max_image_pixels);
+  State(const ModelRegistry& registry, const std::atomic<bool>& ready, const ImageRules& images)
+      : shared{registry, ready, [images](const Model& model, const std::vector<std::string>& encoded) {
+                 return decode_images(model, encoded, images);
                }} {}
 };
 
 GrpcServer::GrpcServer(const ModelRegistry& registry, const std::atomic<bool>& ready, const GrpcOptions& options)
-    : state_(std::make_unique<State>(registry, ready, options.max_image_pixels)) {
+    : state_(std::make_unique<State>(registry, ready, options.images)) {
   // Before gRPC core tries: it would log its own line on stderr and say only that it failed.
   check_can_listen(options.host, options.port, "gRPC", "--grpc-port");
   grpc::ServerBuilder builder;

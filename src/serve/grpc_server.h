@@ -16,7 +16,7 @@ struct GrpcOptions {
   int port = 8001;  // 0: any free port
   size_t max_message_bytes = size_t{64} << 20;  // a larger request gets RESOURCE_EXHAUSTED
   int threads = 2;  // completion queues, one thread each
-  int64_t max_image_pixels = kDefaultMaxImagePixels;  // an image sent as BYTES
+  ImageRules images;  // how an image sent as BYTES is read
 };
 
 class GrpcServer {

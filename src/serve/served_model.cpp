@@ -74,10 +74,13 @@ void count_failure(ModelStats& stats, const std::exception_ptr& error) {
   }
 }
 
-Tensor decode_images(const Model& model, const std::vector<std::string>& encoded, int64_t max_pixels) {
-  const Preprocess pre = Preprocess::from_metadata(model.metadata());
+Tensor decode_images(const Model& model, const std::vector<std::string>& encoded, const ImageRules& rules) {
+  Preprocess pre = Preprocess::from_metadata(model.metadata());
+  pre.letterbox = rules.letterbox;
   DecodeOptions options;
-  options.max_pixels = max_pixels;
+  options.max_pixels = rules.max_pixels;
+  options.max_pixels_option = "--max-image-pixels";
+  options.exif_orientation = rules.exif_orientation;
   std::vector<Tensor> each;
   decode_slots.acquire();
   struct Release {

@@ -44,8 +44,16 @@ void count_failure(ModelStats& stats, const std::exception_ptr& error);
 // at most one decode per core at a time stays within a few hundred MB (3 bytes a pixel).
 constexpr int64_t kDefaultMaxImagePixels = int64_t{64} << 20;
 
-// Encoded images (a BYTES input) decoded and preprocessed by the model's own rules, one per batch
-// row; at most one decode per core at a time, each image at most `max_pixels` pixels.
-Tensor decode_images(const Model& model, const std::vector<std::string>& encoded, int64_t max_pixels);
+// How images sent as BYTES are read: serve's --max-image-pixels, and the image options it shares
+// with classify, eval and run (--no-exif-rotate, --resize), so a server answers as the CLI does.
+struct ImageRules {
+  int64_t max_pixels = kDefaultMaxImagePixels;
+  bool exif_orientation = true;
+  bool letterbox = false;
+};
+
+// Encoded images (a BYTES input) decoded and preprocessed by the model's own rules and `rules`, one
+// per batch row; at most one decode per core at a time.
+Tensor decode_images(const Model& model, const std::vector<std::string>& encoded, const ImageRules& rules);
 
 }  // namespace effvit::serve

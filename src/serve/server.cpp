@@ -328,7 +328,7 @@ void serve(const ServeOptions& options) {
              res.status = ready ? 200 : 503;
            }));
   const ImageDecoder decode = [&options](const Model& model, const std::vector<std::string>& encoded) {
-    return decode_images(model, encoded, options.max_image_pixels);
+    return decode_images(model, encoded, options.images);
   };
   // Infer bodies are read by the handler itself, into pooled memory (serve/body_pool.h). Enough
   // bodies are kept for every request that can be running or queued at once.
@@ -416,7 +416,7 @@ void serve(const ServeOptions& options) {
   grpc_options.host = options.host;
   grpc_options.port = options.grpc_port;
   grpc_options.max_message_bytes = options.http_max_input_size;
-  grpc_options.max_image_pixels = options.max_image_pixels;
+  grpc_options.images = options.images;
   // A request may run on the completion-queue thread that received it (no hand-off to an instance
   // thread); as many more threads keep reading and writing the sockets meanwhile.
   grpc_options.threads = 2 * std::max(1, options.scheduler.instances) * static_cast<int>(registry.models.size());

@@ -17,7 +17,7 @@ struct ServeOptions {
   std::vector<std::pair<std::string, std::string>> models;  // NAME=PATH
   std::string model_repository;                             // DIR/NAME/VERSION/model.onnx
   std::string host = "0.0.0.0";
-  int64_t max_image_pixels = kDefaultMaxImagePixels;  // an image sent as BYTES
+  ImageRules images;  // how an image sent as BYTES is read
   int http_port = 8080;      // 0: any free port (printed)
   int metrics_port = 8002;   // 0: any free port (printed)
   int grpc_port = 8001;      // the v2 gRPC service (0: any free port, printed)

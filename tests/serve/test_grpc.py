@@ -124,6 +124,15 @@ def test_classification_and_images_as_bytes(server):
         assert scores == sorted(scores, reverse=True)
 
 
+def test_an_image_over_the_pixel_limit_names_the_option_that_raises_it(server):
+    import cv2
+    bomb = cv2.imencode(".png", np.zeros((9000, 9000), np.uint8))[1].tobytes()  # 81 Mpx: over the 64 Mpx default
+    code, details = code_of(lambda: stub(server).ModelInfer(pb.ModelInferRequest(model_name="m0", inputs=[
+        Input(name="input", datatype="BYTES", shape=[1], contents=pb.InferTensorContents(bytes_contents=[bomb]))])))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, details
+    assert "image too large (9000x9000, at most 67108864 pixels); raise it with --max-image-pixels" in details, details
+
+
 def _bad(server, request):
     return code_of(lambda: stub(server).ModelInfer(request))
 

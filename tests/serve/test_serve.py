@@ -255,16 +255,44 @@ def test_a_bare_model_path_is_served_under_its_file_name():
         assert requests.get(s.url + "/v2/models/efficientvit_m0_fashion_mnist/ready").status_code == 200
 
 
+def bytes_request(url, encoded):
+    """An infer request of one image file as a binary BYTES input."""
+    head = json.dumps({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 4 + len(encoded)}}]}).encode()
+    return requests.post(url, data=head + struct.pack("<I", len(encoded)) + encoded, headers={"Inference-Header-Content-Length": str(len(head))})
+
+
 def test_max_image_pixels_bounds_images_sent_as_bytes():
     png = cv2.imencode(".png", np.zeros((40, 50, 3), np.uint8))[1].tobytes()
-    head = json.dumps({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 4 + len(png)}}]}).encode()
-    body = head + struct.pack("<I", len(png)) + png
     for limit, ok in (("1999", False), ("2000", True)):
         with serving("--model", "m0=" + M0, "--max-image-pixels", limit) as s:
-            r = requests.post(s.url + "/v2/models/m0/infer", data=body, headers={"Inference-Header-Content-Length": str(len(head))})
+            r = bytes_request(s.url + "/v2/models/m0/infer", png)
             assert (r.status_code == 200) == ok, (limit, r.text)
             if not ok:
-                assert "image too large (50x40, at most 1999 pixels)" in r.json()["error"], r.text
+                assert "image too large (50x40, at most 1999 pixels); raise it with --max-image-pixels" in r.json()["error"], r.text
+
+
+@pytest.mark.parametrize("options", [["--resize", "letterbox"], ["--no-exif-rotate"]])
+def test_images_sent_as_bytes_follow_the_clis_image_options(tmp_path, options):
+    from PIL import Image
+    boot = cv2.imdecode(np.frombuffer(image(0), np.uint8), cv2.IMREAD_COLOR)
+    # Wide and turned by its EXIF orientation (6: shown rotated a quarter turn), so that each option
+    # changes the pixels the model sees.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = str(tmp_path / "boot.jpg")
+    Image.fromarray(cv2.resize(boot, (336, 160))).save(path, quality=95, exif=exif.tobytes())
+
+    def cli(*args):
+        dst = str(tmp_path / "out.npy")
+        subprocess.run([CLI, "run", M0, "--image", path, "--output", dst] + list(args), check=True, stdout=subprocess.DEVNULL)
+        return np.load(dst)
+
+    want = cli(*options)
+    assert not np.allclose(want, cli(), atol=1e-3)  # the option matters for this image
+    with serving("--model", "m0=" + M0, *options) as s:
+        r = bytes_request(s.url + "/v2/models/m0/infer", open(path, "rb").read())
+        assert r.status_code == 200, r.text
+        assert np.array_equal(logits_of(r), want)
 
 
 def test_hostile_sizes_cost_the_server_nothing(server):
@@ -277,7 +305,7 @@ def test_hostile_sizes_cost_the_server_nothing(server):
     head = json.dumps({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 4 + len(bomb)}}]}).encode()
     r = requests.post(server.url + "/v2/models/m0/infer", data=head + struct.pack("<I", len(bomb)) + bomb,
                       headers={"Inference-Header-Content-Length": str(len(head))})
-    assert r.status_code == 400 and "image too large (9000x9000, at most 67108864 pixels)" in r.json()["error"], r.text
+    assert r.status_code == 400 and "image too large (9000x9000, at most 67108864 pixels); raise it with --max-image-pixels" in r.json()["error"], r.text
     # None of the hostile requests counted as the engine failing.
     assert re.search(r'reason="BACKEND"\} (\d+)', requests.get(server.metrics).text).group(1) == backend
 

@@ -1,4 +1,5 @@
-// The image options classify, eval and run share: how photos are turned (EXIF) and resized.
+// The image options classify, eval, run and serve (for images sent as BYTES) share: how photos are
+// turned (EXIF) and resized.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -19,10 +20,11 @@ struct ImageOptions {
     d.exif_orientation = !no_exif;
     return d;
   }
+  bool letterbox() const { return resize == "letterbox"; }
   // The model's own preprocessing with --resize applied.
   Preprocess preprocess(const std::map<std::string, std::string>& metadata) const {
     Preprocess pre = Preprocess::from_metadata(metadata);
-    pre.letterbox = resize == "letterbox";
+    pre.letterbox = letterbox();
     return pre;
   }
 };

@@ -7,6 +7,7 @@
 
 #include "serve/server.h"
 #include "tools/effvit/commands.h"
+#include "tools/effvit/image_options.h"
 #include "tools/effvit/precision_option.h"
 
 namespace effvit::cli {
@@ -33,10 +34,13 @@ Handler add_serve(CLI::App& app) {
   cmd->add_option("--max-queue-size", o->scheduler.max_queue_size, "Requests waiting per model; more are refused with 503")
       ->capture_default_str()->check(CLI::Range(1, 100000));
   cmd->add_option("--http-max-input-size", o->http_max_input_size, "Largest request body in bytes")->capture_default_str();
-  cmd->add_option("--max-image-pixels", o->max_image_pixels,
+  cmd->add_option("--max-image-pixels", o->images.max_pixels,
                   "Largest image a request may send as BYTES, in pixels (width x height; the CLI's own limit is 268435456)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 28));
+  // Images sent as BYTES are read as classify, eval and run read files: a server started with the
+  // same options answers as they do.
+  auto image = add_image_options(cmd);
   cmd->add_option("--http-request-timeout-s", o->http_request_timeout_s,
                   "How long one request (head and body) may take to arrive; a slower client is answered 400 and dropped (0: no limit)")
       ->capture_default_str()->check(CLI::Range(0, 86400));
@@ -48,6 +52,8 @@ Handler add_serve(CLI::App& app) {
       std::fprintf(stderr, "effvit: EFFVIT_TEST_RUN_DELAY_MS: every run first sleeps %lld ms (for tests only)\n",
                    static_cast<long long>(o->scheduler.test_run_delay_us / 1000));
     }
+    o->images.exif_orientation = image->decode().exif_orientation;
+    o->images.letterbox = image->letterbox();
     for (const std::string& m : *models) {
       const size_t eq = m.find('=');
       // A bare path serves the model under its file's name (models/m0.onnx as 'm0').
