@@ -83,6 +83,7 @@ mkdir -p loose/ankle-boot loose/pullover
 cp folders/Ankle_boot/* loose/ankle-boot/
 cp folders/Pullover/* loose/pullover/
 echo "not a picture" >loose/pullover/readme.txt
+mkdir -p loose/.ipynb_checkpoints  # hidden: no class folder
 "$effvit" eval "$testdir/../models/efficientvit_m0_fashion_mnist.onnx" --data loose --json >loose.json 2>loose.err
 if grep -q "sorted position" loose.err; then echo "FAIL: class names in another case mapped by position" >&2; failures=$((failures + 1)); fi
 grep -qxF "effvit: note: loose/pullover: skipped 1 file that is not a JPEG, PNG, WebP or BMP image (readme.txt)" loose.err ||

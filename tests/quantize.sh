@@ -390,11 +390,13 @@ grep -q '"samples": 8' idx.json || { echo "FAIL: IDX calibration" >&2; cat idx.j
 # --calibration-samples takes that many, spread over the set; files that are no sample are noted.
 cp "$models"/calibration/fashion_mnist_train_200/*/*.png cal_bad/ 2>/dev/null || cp "$models"/calibration/fashion_mnist_train_200/*.png cal_bad/
 echo "notes" >cal_bad/readme.txt
-"$effvit" quantize --config q_short.yaml --calibration-samples 5 --json >capped.json 2>capped.err
+"$python" -c "open('cal_bad/gif_like.bin', 'wb').write(b'GIF89a' + bytes(3 * 224 * 224 * 4 - 6))"  # a raw sample, whatever its first bytes
+sed "s|'bad'|'capped'|" q_short.yaml >q_capped.yaml
+"$effvit" quantize --config q_capped.yaml --calibration-samples 5 --json >capped.json 2>capped.err
 grep -q '"samples": 5' capped.json || { echo "FAIL: --calibration-samples 5" >&2; cat capped.json >&2; failures=$((failures + 1)); }
 grep -q "cal_bad: skipped 1 file(s) that are no calibration sample (readme.txt)" capped.err ||
     { echo "FAIL: a file that is no sample was not noted" >&2; cat capped.err >&2; failures=$((failures + 1)); }
-rm -f out/bad.onnx
+rm -f out/capped.onnx cal_bad/gif_like.bin
 rm -f out/m0_idx.onnx
 if [ -e out/bad.onnx ] || ls out | grep -q tmp; then
     echo "FAIL: a failed quantize left a file behind" >&2

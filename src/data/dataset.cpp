@@ -87,7 +87,7 @@ class FolderDataset final : public Dataset {
       : root_(root), decode_(decode) {
     std::vector<std::string> classes;
     for (const auto& e : fs::directory_iterator(root))
-      if (e.is_directory()) classes.push_back(e.path().filename().string());
+      if (e.is_directory() && e.path().filename().string()[0] != '.') classes.push_back(e.path().filename().string());  // not .ipynb_checkpoints
     std::sort(classes.begin(), classes.end());
     if (classes.empty()) throw Error(root + ": no class subfolders (expected ROOT/<class>/<image>)");
     // Folders map to classes all by name (the class itself, "Ankle boot", or a spelling that

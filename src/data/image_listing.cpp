@@ -15,40 +15,41 @@ bool is_hidden(const fs::path& path) {
   return !name.empty() && name[0] == '.';
 }
 
-void consider(const fs::directory_entry& entry, const fs::path& folder, ImageListing& listing) {
+void consider(const fs::directory_entry& entry, ImageListing& listing) {
   std::error_code ec;
   if (is_hidden(entry.path()) || !entry.is_regular_file(ec)) return;
-  const ImageFormat format = sniff_image_file(entry.path().string());
-  if (is_readable(format)) {
-    listing.images.push_back(entry.path().string());
-    return;
-  }
-  const std::string what = image_format_name(format);
-  listing.skipped.push_back(fs::relative(entry.path(), folder, ec).string() + (what.empty() ? "" : " (" + what + ")"));
+  (is_readable(sniff_image_file(entry.path().string())) ? listing.images : listing.skipped).push_back(entry.path().string());
 }
 
 }  // namespace
 
 ImageListing list_images(const std::string& folder, bool recursive) {
   ImageListing listing;
+  listing.folder = folder;
   std::error_code ec;
   if (recursive) {
     for (fs::recursive_directory_iterator it(folder, fs::directory_options::skip_permission_denied, ec), end; it != end; it.increment(ec)) {
       if (is_hidden(it->path()) && it->is_directory(ec)) it.disable_recursion_pending();  // .git, .cache: not the user's images
-      consider(*it, folder, listing);
+      consider(*it, listing);
     }
   } else {
-    for (fs::directory_iterator it(folder, ec), end; it != end; it.increment(ec)) consider(*it, folder, listing);
+    for (fs::directory_iterator it(folder, ec), end; it != end; it.increment(ec)) consider(*it, listing);
   }
   std::sort(listing.images.begin(), listing.images.end());
   std::sort(listing.skipped.begin(), listing.skipped.end());
   return listing;
 }
 
+std::string skipped_name(const ImageListing& listing, const std::string& path) {
+  std::error_code ec;
+  const std::string what = image_format_name(sniff_image_file(path));
+  return fs::relative(path, listing.folder, ec).string() + (what.empty() ? "" : " (" + what + ")");
+}
+
 std::string skipped_names(const ImageListing& listing) {
   const size_t n = listing.skipped.size();
   std::string named;
-  for (size_t i = 0; i < n && i < 5; ++i) named += (i ? ", " : "") + listing.skipped[i];
+  for (size_t i = 0; i < n && i < 5; ++i) named += (i ? ", " : "") + skipped_name(listing, listing.skipped[i]);
   return named + (n > 5 ? ", ..." : "");
 }
 

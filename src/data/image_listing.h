@@ -9,15 +9,18 @@
 namespace effvit {
 
 struct ImageListing {
+  std::string folder;
   std::vector<std::string> images;   // readable formats, in name order
-  std::vector<std::string> skipped;  // "a.gif (GIF)", "notes.txt": files that are not images effvit reads
+  std::vector<std::string> skipped;  // the other files, in name order (a GIF, notes.txt)
 };
 
 // Hidden files (".DS_Store", "._IMG.jpg" from macOS) are neither listed nor counted.
 ImageListing list_images(const std::string& folder, bool recursive);
 
-// "a.gif (GIF), notes.txt, ..." (the first five skipped), or "".
+// "a.gif (GIF), notes.txt, ..." (the first five skipped, relative to the folder, with what they are), or "".
 std::string skipped_names(const ImageListing& listing);
+// One skipped file as skipped_names names it: "sub/a.gif (GIF)".
+std::string skipped_name(const ImageListing& listing, const std::string& path);
 
 // "FOLDER: skipped 3 files that are not JPEG, PNG, WebP or BMP images (a.gif (GIF), notes.txt, ...)",
 // or "" when none was.

@@ -43,9 +43,9 @@ CalibrationSet::CalibrationSet(const QuantConfig& config, Shape input_shape, con
     // Tensors by their extension (raw bytes have no signature); images by content, as everywhere.
     const ImageListing listing = list_images(dir, true);
     for (const std::string& path : listing.skipped) {
-      const std::string full = (fs::path(dir) / path).string(), e = extension(full);
-      if (e == ".npy" || is_raw(e)) files_.push_back(full);
-      else skipped_.push_back(path);
+      const std::string e = extension(path);
+      if (e == ".npy" || is_raw(e)) files_.push_back(path);
+      else skipped_.push_back(skipped_name(listing, path));
     }
     files_.insert(files_.end(), listing.images.begin(), listing.images.end());
     std::sort(files_.begin(), files_.end());

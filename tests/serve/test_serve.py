@@ -669,6 +669,13 @@ def test_a_second_server_on_a_busy_port_fails_in_one_line(server, flag, what):
                          "any free port)\n" % (port, what, os.strerror(errno.EADDRINUSE), flag), out.stderr
 
 
+def test_two_of_its_own_listeners_on_one_port_are_refused_by_name():
+    out = subprocess.run([CLI, "serve", "--model", "m0=" + M0, "--host", "127.0.0.1", "--http-port", "18555", "--grpc-port", "18555",
+                          "--metrics-port", "0"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and out.stdout == "", out
+    assert out.stderr == "effvit: --http-port and --grpc-port are both 18555; each listener needs its own port (or 0 for any free one)\n", out.stderr
+
+
 def test_an_instance_stops_waiting_for_batch_mates_when_another_goes_idle():
     # A request runs (0.4 s); then a 1-row request with a timeout (so it is queued, not run by the
     # thread that received it) reaches the other instance, which (no session free) waits up to 3 s

@@ -52,6 +52,13 @@ Handler add_serve(CLI::App& app) {
       std::fprintf(stderr, "effvit: EFFVIT_TEST_RUN_DELAY_MS: every run first sleeps %lld ms (for tests only)\n",
                    static_cast<long long>(o->scheduler.test_run_delay_us / 1000));
     }
+    // One listener per port: two of effvit's own on one port would fail to bind, blamed on another program.
+    const std::pair<const char*, int> ports[] = {{"--http-port", o->http_port}, {"--grpc-port", o->grpc_port}, {"--metrics-port", o->metrics_port}};
+    for (size_t i = 0; i < 3; ++i)
+      for (size_t j = i + 1; j < 3; ++j)
+        if (ports[i].second != 0 && ports[i].second == ports[j].second)
+          throw Error(ErrorKind::invalid_input, std::string(ports[i].first) + " and " + ports[j].first + " are both " +
+                                                    std::to_string(ports[i].second) + "; each listener needs its own port (or 0 for any free one)");
     o->images.exif_orientation = image->decode().exif_orientation;
     o->images.letterbox = image->letterbox();
     for (const std::string& m : *models) {
