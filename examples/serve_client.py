@@ -4,7 +4,7 @@ BYTES input, binary tensor extension), the server decodes and preprocesses it by
 rules, and the classification extension answers "score:index:label" (the score is the logit).
 One request per image, over one connection: any model takes it (a fixed batch of 1 too), the
 server batches requests itself, and a bad file costs only its own answer. The server may be given
-as host:port alone, as `effvit serve` prints it.
+as host:port alone, as `effvit serve` prints it, or as a port (this machine).
 
     effvit serve --model m0=models/efficientvit_m0_fashion_mnist.onnx &
     examples/serve_client.py http://127.0.0.1:8080 m0 IMAGE... [--top 3]
@@ -26,8 +26,17 @@ def classify(session, url, model, names, path, top):
     r = session.post("%s/v2/models/%s/infer" % (url, model), data=head + data,
                      headers={"Inference-Header-Content-Length": str(len(head)), "Content-Type": "application/octet-stream"})
     if r.status_code != 200:
-        raise ValueError("%d %s" % (r.status_code, r.json().get("error", r.text)))
+        raise ValueError(reply_error(r))
     return r.json()["outputs"][0]["data"]
+
+
+def reply_error(r):
+    """"404 <the server's error>", or the start of a reply that is not v2 JSON (a proxy's HTML page)."""
+    try:
+        return "%d %s" % (r.status_code, r.json()["error"])
+    except (ValueError, KeyError, TypeError):
+        text = " ".join(r.text.split())[:120]
+        return "%d %s(not a v2 server's answer: is this the HTTP port?)" % (r.status_code, text + " " if text else "")
 
 
 def unreachable(url, error):
@@ -42,10 +51,15 @@ def main():
     if "--top" in args:
         top = int(args[args.index("--top") + 1])
         del args[args.index("--top"):args.index("--top") + 2]
+    if "-h" in args or "--help" in args:
+        print(__doc__.strip())
+        return 0
     if len(args) < 3:
         print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
         return 2
     url, model, paths = args[0].rstrip("/"), args[1], args[2:]
+    if url.isdigit():
+        url = "127.0.0.1:" + url
     if "://" not in url:
         url = "http://" + url
     session = requests.Session()
@@ -56,7 +70,7 @@ def main():
     except requests.exceptions.RequestException as e:
         raise SystemExit("%s: %s" % (url, e))
     if meta.status_code != 200:
-        raise SystemExit("%s: %d %s" % (url, meta.status_code, meta.json().get("error", meta.text)))
+        raise SystemExit("%s: %s" % (url, reply_error(meta)))
     names = (meta.json()["inputs"][0]["name"], meta.json()["outputs"][0]["name"])
     failed = 0
     for path in paths:

@@ -86,6 +86,7 @@ np.save("ints.npy", np.zeros((1, 3, 224, 224), np.int64))
 np.save("rank3.npy", np.zeros((3, 224, 224), np.float32))
 np.save("nhwc.npy", np.zeros((1, 224, 224, 3), np.float32))
 np.save("hwc.npy", np.zeros((224, 224, 3), np.float32))
+np.save("u8_nhwc.npy", np.zeros((1, 224, 224, 3), np.uint8))
 data = open("small.npy", "rb").read()
 open("bad_dim.npy", "wb").write(data.replace(b"(1, 3, 100, 100)", b"(1, 3, 1ab, 100)"))
 open("huge.npy", "wb").write(data.replace(b"(1, 3, 100, 100)", b"(99999999999, 3)"))
@@ -97,6 +98,7 @@ expect_error "double.npy: unsupported .npy dtype '<f8' (effvit reads float32 and
 expect_error "must be float32, got int64" "$effvit" run m0/model.onnx --input ints.npy --output o3.npy
 expect_error "must have shape [1,3,224,224], got [3,224,224]; it has no batch dimension: add one, x[None]" "$effvit" run m0/model.onnx --input rank3.npy --output o4.npy
 expect_error "got [1,224,224,3]; it looks channels-last (NHWC) where the model takes NCHW: x.transpose(0, 3, 1, 2)" "$effvit" run m0/model.onnx --input nhwc.npy --output o8.npy
+expect_error "must be float32, got uint8; and its shape [1,224,224,3] does not fit [1,3,224,224]; it looks channels-last (NHWC)" "$effvit" run m0/model.onnx --input u8_nhwc.npy --output o10.npy
 expect_error "got [224,224,3]; it looks like one channels-last image (HWC) where the model takes a batch of NCHW: x.transpose(2, 0, 1)[None]" "$effvit" run m0/model.onnx --input hwc.npy --output o9.npy
 expect_error "nothere.npy: cannot open" "$effvit" run m0/model.onnx --input nothere.npy --output o5.npy
 for f in o1.npy o2.npy o3.npy o4.npy o5.npy o6.npy o7.npy; do
@@ -151,6 +153,8 @@ PY
 expect_error "fake.jpg: not a JPEG, PNG, WebP or BMP image" "$effvit" classify m0/model.onnx fake.jpg good.png --fail-fast
 expect_error "no_images: a folder with no JPEG, PNG, WebP or BMP images; it holds readme.txt" "$effvit" classify m0/model.onnx no_images
 expect_error "batch/d.gif: a GIF image; effvit reads JPEG, PNG, WebP and BMP" "$effvit" classify m0/model.onnx batch/d.gif
+expect_error "sheet.jpg: --render writes a PNG; name it .png" "$effvit" classify m0/model.onnx good.png --render sheet.jpg
+[ ! -e sheet.jpg ] || { echo "FAIL: a refused --render wrote its file" >&2; failures=$((failures + 1)); }
 
 # The version, and usage errors that point at the verb's own help.
 version=$("$effvit" --version)

@@ -92,6 +92,7 @@ grep -qxF "effvit: note: loose/pullover: skipped 1 file that is not a JPEG, PNG,
 import json
 r = json.load(open('loose.json'))
 assert r['count'] > 0 and r['top1'] >= 0.5, r  # 0.0 with the folders mapped by position (0 T-shirt/top, 1 Trouser)
+assert r['skipped'] == ['loose/pullover/readme.txt'], r['skipped']
 " || failures=$((failures + 1))
 for k in 0 1 2 3 4 5 6 7 8 9; do mkdir -p "positional/c$k"; done
 cp folders/Ankle_boot/* positional/c0/
@@ -100,12 +101,12 @@ cp folders/Trouser/* positional/c1/ 2>/dev/null || true
 grep -qF "positional: class folders are not named after the model's classes; they map by sorted position: c0 -> 0 T-shirt/top, c1 -> 1 Trouser, c2 -> 2 Pullover" positional.err     || { echo "FAIL: the positional mapping was not printed" >&2; cat positional.err >&2; failures=$((failures + 1)); }
 mkdir -p partial/boots partial/pants
 cp folders/Ankle_boot/* partial/boots/
-expect_error "partial: its 2 class folders are not named after the model's 10 classes ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', ...), and sorted position maps folders to classes only when there is one folder per class; name the folders after the classes or number them 0..9" \
+expect_error "partial: its 2 class folders are not named after the model's 10 classes ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'), and sorted position maps folders to classes only when there is one folder per class; name the folders after the classes or number them 0..9" \
     "$effvit" eval m0/model.onnx --data partial
 mkdir -p mixed/Coat mixed/boots
 cp folders/Ankle_boot/* mixed/boots/
 cp folders/Ankle_boot/* mixed/Coat/
-expect_error "mixed: 1 class folders are named after the model's classes, but 1 is not ('boots'); rename or remove them (the model's classes: 'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', ...)" \
+expect_error "mixed: 1 class folders are named after the model's classes, but 1 is not ('boots'); rename or remove them (the model's classes: 'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot')" \
     "$effvit" eval m0/model.onnx --data mixed
 # A literal class name wins over another class's '_' form: folder x_y is class 9 "x_y", not class 3
 # "x y". Every image in it is an ankle boot, class 9 of the bundled model: mapped to class 3, none would score.
@@ -122,7 +123,7 @@ assert r['top1'] >= 0.5, r  # 0.0 with the folder mapped to class 3
 expect_error "nolabels-labels-idx1-ubyte.gz: labels file not found" "$effvit" eval m0/model.onnx --data idx/nolabels-images-idx3-ubyte.gz
 expect_error "has 23 labels for 24 images" "$effvit" eval m0/model.onnx --data idx/bad-images-idx3-ubyte.gz
 expect_error "empty: no JPEG, PNG, WebP or BMP images" "$effvit" eval m0/model.onnx --data empty
-expect_error "idx/small-labels-idx1-ubyte.gz: this is the labels file; pass the images file, small-images-idx3-ubyte.gz" \
+expect_error "idx/small-labels-idx1-ubyte.gz: this is the labels file; pass the images file, idx/small-images-idx3-ubyte.gz" \
     "$effvit" eval m0/model.onnx --data idx/small-labels-idx1-ubyte.gz
 printf '\211PNG\r\n\032\nnot a picture' >broken/Coat/0.png
 expect_error "broken/Coat/0.png: corrupt PNG" "$effvit" eval m0/model.onnx --data broken --fail-fast

@@ -168,7 +168,7 @@ TEST_F(ImageTest, FormatComesFromContentNotExtension) {
 
 TEST_F(ImageTest, ReadErrorsNameTheFile) {
   expect_error([&] { read_image(path("missing.png")); }, {path("missing.png"), "cannot open file", "No such file"});
-  expect_error([&] { read_image(dir_.string()); }, {dir_.string(), "cannot read file"});
+  expect_error([&] { read_image(dir_.string()); }, {dir_.string(), "a folder, not an image file"});
 
   write_bytes("notes.jpg", std::string("hello\n"));
   expect_error([&] { read_image(path("notes.jpg")); }, {path("notes.jpg"), "not a JPEG, PNG, WebP or BMP image"});

@@ -99,10 +99,11 @@ class FolderDataset final : public Dataset {
     auto numeric = [](const std::string& f) { return !f.empty() && f.size() <= 6 && f.find_first_not_of("0123456789") == std::string::npos; };
     const size_t named = static_cast<size_t>(std::count_if(classes.begin(), classes.end(), [&](const std::string& f) { return by_name(f) >= 0; }));
     const size_t numbered = static_cast<size_t>(std::count_if(classes.begin(), classes.end(), numeric));
-    auto some_classes = [&] {
+    auto some_classes = [&] {  // all of a small set, so that the one meant can be found in it
+      const size_t shown = class_names.size() <= 20 ? class_names.size() : 5;
       std::string listed;
-      for (size_t i = 0; i < class_names.size() && i < 5; ++i) listed += (i ? ", '" : "'") + class_names[i] + "'";
-      return listed + (class_names.size() > 5 ? ", ..." : "");
+      for (size_t i = 0; i < shown; ++i) listed += (i ? ", '" : "'") + class_names[i] + "'";
+      return listed + (class_names.size() > shown ? ", ..." : "");
     };
     if (named != 0 && named != classes.size()) {
       std::string strays;
@@ -133,6 +134,7 @@ class FolderDataset final : public Dataset {
       const std::string folder = (fs::path(root) / classes[k]).string();
       ImageListing listing = list_images(folder, false);
       if (const std::string note = skipped_note(folder, listing); !note.empty()) notes_.push_back(note);
+      skipped_.insert(skipped_.end(), listing.skipped.begin(), listing.skipped.end());
       for (auto& f : listing.images) items_.push_back({std::move(f), index});
     }
     if (items_.empty()) throw Error(root + ": no JPEG, PNG, WebP or BMP images in its class subfolders");
@@ -140,6 +142,7 @@ class FolderDataset final : public Dataset {
       notes_.insert(notes_.begin(), root + ": class folders are not named after the model's classes; they map by sorted position: " + mapping_);
   }
   std::vector<std::string> notes() const override { return notes_; }
+  std::vector<std::string> skipped() const override { return skipped_; }
   size_t size() const override { return items_.size(); }
   Image image(size_t i) const override { return read_image(items_[i].path, decode_); }
   int label(size_t i) const override { return items_[i].label; }
@@ -155,7 +158,7 @@ class FolderDataset final : public Dataset {
   DecodeOptions decode_;
   std::vector<Item> items_;
   std::string mapping_;
-  std::vector<std::string> notes_;
+  std::vector<std::string> notes_, skipped_;
 };
 
 std::string labels_for(const std::string& images) {
@@ -163,8 +166,9 @@ std::string labels_for(const std::string& images) {
   const std::string name = fs::path(images).filename().string();
   const size_t at = name.find(from);
   if (const size_t labels_at = name.find(to); at == std::string::npos && labels_at != std::string::npos)
-    throw Error(ErrorKind::invalid_input, images + ": this is the labels file; pass the images file, " +
-                                              name.substr(0, labels_at) + from + name.substr(labels_at + to.size()));
+    throw Error(ErrorKind::invalid_input,
+                images + ": this is the labels file; pass the images file, " +
+                    (fs::path(images).parent_path() / (name.substr(0, labels_at) + from + name.substr(labels_at + to.size()))).string());
   if (at == std::string::npos) throw Error(images + ": cannot tell its labels file (name lacks 'images-idx3')");
   return (fs::path(images).parent_path() / (name.substr(0, at) + to + name.substr(at + from.size()))).string();
 }

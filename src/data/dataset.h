@@ -32,6 +32,8 @@ class Dataset {
   // What a user cannot see from the data: class folders that map to the model's classes by sorted
   // position ("boots -> 0 T-shirt/top, ..."), files in them that are not images.
   virtual std::vector<std::string> notes() const { return {}; }
+  // Files passed over in a folder tree because they are not images (a GIF, notes.txt), as paths.
+  virtual std::vector<std::string> skipped() const { return {}; }
 };
 
 // `path` is an IDX images file (labels found by replacing "images-idx3" with "labels-idx1"), a

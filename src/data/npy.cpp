@@ -31,6 +31,23 @@ const char* descr_of(DType t) {
 
 // The value of 'key' in the header's dict: between `open` and `close` right after "'key':" (spaces
 // allowed), or (open 0) the rest of the header from there.
+// Elements stored column-major (the first index fastest) copied into row-major order.
+void to_row_major(const char* src, const Shape& shape, size_t element, char* dst) {
+  std::vector<int64_t> index(shape.size(), 0), stride(shape.size(), 1);
+  for (size_t d = 1; d < shape.size(); ++d) stride[d] = stride[d - 1] * shape[d - 1];
+  const int64_t count = shape_numel(shape);
+  int64_t from = 0;  // the column-major offset of `index`
+  for (int64_t to = 0; to < count; ++to) {
+    std::memcpy(dst + static_cast<size_t>(to) * element, src + static_cast<size_t>(from) * element, element);
+    for (size_t d = shape.size(); d-- > 0;) {  // the last index fastest, as row-major runs
+      from += stride[d];
+      if (++index[d] < shape[d]) break;
+      from -= stride[d] * shape[d];
+      index[d] = 0;
+    }
+  }
+}
+
 std::optional<std::string> dict_value(const std::string& header, const std::string& key, char open, char close) {
   const size_t at = header.find("'" + key + "'");
   if (at == std::string::npos) return std::nullopt;
@@ -75,8 +92,7 @@ Tensor read_npy(const std::string& path) {
   const std::optional<std::string> descr = dict_value(header, "descr", '\'', '\'');
   if (!descr || descr->empty()) throw Error(path + ": .npy header has no descr");
   const std::optional<std::string> fortran = dict_value(header, "fortran_order", 0, 0);
-  if (fortran && fortran->rfind("True", 0) == 0)
-    throw Error(path + ": a Fortran-order array (a transpose saved as is); save np.ascontiguousarray(x) instead");
+  const bool column_major = fortran && fortran->rfind("True", 0) == 0;  // a transpose saved as is: read as NumPy reads it
   const std::optional<std::string> dims_text = dict_value(header, "shape", '(', ')');
   if (!dims_text) throw Error(path + ": .npy header has no shape");
   Shape shape;
@@ -114,7 +130,9 @@ Tensor read_npy(const std::string& path) {
   if (bytes.size() - data_at != needed)
     throw Error(path + ": holds " + std::to_string(bytes.size() - data_at) + " data bytes, shape " + shape_str(shape) + " needs " + std::to_string(needed));
   Tensor t(dtype, shape);
-  if (needed) std::memcpy(t.raw(), bytes.data() + data_at, needed);
+  if (!needed) return t;
+  if (column_major) to_row_major(bytes.data() + data_at, shape, dtype_size(dtype), static_cast<char*>(t.raw()));
+  else std::memcpy(t.raw(), bytes.data() + data_at, needed);
   return t;
 }
 

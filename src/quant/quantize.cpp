@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <optional>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -110,9 +111,9 @@ Budget parse_budget(const std::string& text) {
   const double v = number.empty() ? 0 : std::strtod(number.c_str(), &end);
   b.top1 = metric == "top1" || metric == "top1-agreement";
   b.value = percent ? v / 100 : v;
-  if ((!b.top1 && metric != "cosine") || number.empty() || *end != '\0' || !(b.value > 0 && b.value <= 1))
+  if ((!b.top1 && metric != "cosine") || (!b.top1 && percent) || number.empty() || *end != '\0' || !(b.value > 0 && b.value <= 1))
     throw Error(ErrorKind::invalid_input,
-                "--auto-mixed: '" + text + "' is not cosine>=X or top1>=Y% (X, Y/100 in (0, 1])" +
+                "--auto-mixed: '" + text + "' is not cosine>=X (X in (0, 1]) or top1>=Y% (Y in (0, 100])" +
                     (text == "cosine" || text == "top1"   ? "; quote it, or the shell reads '>' as a redirection: --auto-mixed 'cosine>=0.999'"
                      : at == std::string::npos && text.find('=') != std::string::npos ? "; write it with >=, quoted: --auto-mixed 'cosine>=0.999'"
                                                                                        : ""));
@@ -432,6 +433,30 @@ QuantizeReport quantize(const QuantConfig& given, std::string output_path, const
   }
 
   std::set<std::string> kept_float;  // by --auto-mixed
+  // --auto-mixed judges its budget on the samples the final agreement is measured on (the ranking
+  // below needs only a few), so that what it claims is what the report shows.
+  std::optional<LogitsProbe> judge;
+  const auto met = [&](std::pair<double, double> m) {
+    return (options.auto_mixed->top1 ? m.second : m.first) >= options.auto_mixed->value;
+  };
+  const auto measured_text = [&](std::pair<double, double> m) {
+    char line[160];
+    std::snprintf(line, sizeof line, "logits cosine %.5f, top-1 agreement %.2f%% on %zu samples", m.first, 100 * m.second, judge->samples());
+    return std::string(line);
+  };
+  if (options.auto_mixed) {
+    judge.emplace(model, samples, config, kAgreementSamples);
+    // Reachable at all? With every node in float32 what is left is the deployed input itself
+    // (8-bit pixels, NV12), which no node_info can keep in float32: said before the search, and
+    // nothing is written.
+    std::set<std::string> every;
+    for (const auto& t : targets) every.insert(t.node);
+    if (const auto best = judge->measure(deploy(grids, every)); !met(best))
+      throw Error(ErrorKind::invalid_input, "--auto-mixed " + options.auto_mixed->text + ": not reachable: with every Conv/Gemm/MatMul in float32, " +
+                                                measured_text(best) + "; what is left is the deployed input (" +
+                                                input_kind_name(config.input_type_rt) + (config.input_type_rt == InputKind::featuremap ? "" : ", 8-bit") +
+                                                "), which node_info cannot keep in float32: lower the budget");
+  }
   // Sensitivity: each node quantized alone, against float32's logits on the same samples, most
   // sensitive (lowest cosine) first. --auto-mixed then keeps the fewest, most sensitive nodes in
   // float32 until the budget holds.
@@ -448,23 +473,16 @@ QuantizeReport quantize(const QuantConfig& given, std::string output_path, const
     std::stable_sort(report.sensitivity.begin(), report.sensitivity.end(),
                      [](const NodeSensitivity& a, const NodeSensitivity& b) { return !(a.cosine >= b.cosine); });
     if (options.auto_mixed) {
-      const Budget& budget = *options.auto_mixed;
-      auto met = [&](std::pair<double, double> m) { return (budget.top1 ? m.second : m.first) >= budget.value; };
-      // The budget holds on the samples the final agreement is measured on (the ranking above
-      // needs only a few), so that what it claims is what the report shows.
-      const LogitsProbe judge(model, samples, config, kAgreementSamples);
-      auto measured = judge.measure(deployed);
+      auto measured = judge->measure(deployed);
       for (size_t k = 0; !met(measured) && k < report.sensitivity.size(); ++k) {
         kept_float.insert(report.sensitivity[k].node);
         report.auto_mixed_float.push_back(report.sensitivity[k].node);
         deployed = deploy(grids, kept_float);
-        measured = judge.measure(deployed);
+        measured = judge->measure(deployed);
         if (progress) progress("auto-mixed", k + 1, report.sensitivity.size());
       }
-      char line[160];
-      std::snprintf(line, sizeof line, "%zu node(s) kept in float32: logits cosine %.5f, top-1 agreement %.2f%% on %zu samples", kept_float.size(),
-                    measured.first, 100 * measured.second, judge.samples());
-      report.notes.push_back("--auto-mixed " + budget.text + ": " + line + (met(measured) ? "" : "; the budget is not met even with every node in float32"));
+      report.notes.push_back("--auto-mixed " + options.auto_mixed->text + ": " + std::to_string(kept_float.size()) +
+                             " node(s) kept in float32: " + measured_text(measured));
       report.quantized_nodes = targets.size() - kept_float.size();
       report.float_nodes += kept_float.size();
     }

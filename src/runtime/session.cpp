@@ -100,11 +100,13 @@ struct Session::Impl {
     for (size_t i = 0; i < inputs.size(); ++i) {
       const TensorInfo& d = declared[i];
       const Tensor& t = inputs[i];
-      if (t.dtype() != d.dtype)
-        throw Error(ErrorKind::invalid_input,
-                    model->path() + ": input '" + d.name + "' must be " + dtype_name(d.dtype) + ", got " + dtype_name(t.dtype()));
       bool ok = t.rank() == d.shape.size();
       for (size_t k = 0; ok && k < d.shape.size(); ++k) ok = d.shape[k] < 0 || d.shape[k] == t.shape()[k];
+      // Both wrong (uint8 HWC pixels for a float32 NCHW model) are said at once, not one fix at a time.
+      if (t.dtype() != d.dtype)
+        throw Error(ErrorKind::invalid_input,
+                    model->path() + ": input '" + d.name + "' must be " + dtype_name(d.dtype) + ", got " + dtype_name(t.dtype()) +
+                        (ok ? "" : "; and its shape " + shape_str(t.shape()) + " does not fit " + shape_str(d.shape) + shape_mismatch_hint(d.shape, t.shape())));
       if (ok && !t.raw())
         throw Error(ErrorKind::invalid_input, model->path() + ": input '" + d.name + "' has no data");
       if (!ok || t.numel() == 0)

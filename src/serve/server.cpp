@@ -426,6 +426,10 @@ void serve(const ServeOptions& options) {
   for (const auto& m : models)
     std::printf("effvit serve: model '%s' version %s from %s (%s)\n", m->name.c_str(), m->version.c_str(), m->path.c_str(),
                 m->scheduler->precision().c_str());
+  // How images sent as BYTES are read: a client comparing with `effvit classify` needs to know.
+  std::printf("effvit serve: images sent as BYTES: %s resize, EXIF orientation %s, at most %lld pixels\n",
+              options.images.letterbox ? "letterbox" : "each model's own (timm's by default)", options.images.exif_orientation ? "applied" : "ignored",
+              static_cast<long long>(options.images.max_pixels));
   std::printf("effvit serve: HTTP on %s:%d, metrics on %s:%d/metrics\n", options.host.c_str(), http_port, options.host.c_str(), metrics_port);
   std::printf("effvit serve: gRPC on %s:%d\n", options.host.c_str(), grpc.port());
   std::fflush(stdout);

@@ -324,6 +324,8 @@ def test_model_classify_can_go_on_past_a_bad_image(shoe_jpeg, tmp_path):
     assert isinstance(results[3], NoSuchFile) and "missing.png" in str(results[3])
     # One image in: its list, or its exception, not a list of one.
     assert isinstance(model.classify(missing, return_exceptions=True), NoSuchFile)
+    folder = model.classify(str(tmp_path), return_exceptions=True)
+    assert isinstance(folder, InvalidArgument) and "a folder, not an image file" in str(folder), folder
 
 
 def test_quantize_writes_what_the_cli_writes(work, nv12_model):

@@ -293,6 +293,10 @@ def test_images_sent_as_bytes_follow_the_clis_image_options(tmp_path, options):
         r = bytes_request(s.url + "/v2/models/m0/infer", open(path, "rb").read())
         assert r.status_code == 200, r.text
         assert np.array_equal(logits_of(r), want)
+        # Said at start, so a client comparing with `effvit classify` knows which rule the server uses.
+        said = [l for l in s.startup if "images sent as BYTES" in l]
+        assert len(said) == 1 and ("letterbox resize" in said[0]) == ("letterbox" in options), said
+        assert ("EXIF orientation ignored" in said[0]) == ("--no-exif-rotate" in options), said
 
 
 def test_hostile_sizes_cost_the_server_nothing(server):
@@ -578,6 +582,12 @@ def test_the_example_client_takes_host_port_and_names_a_server_it_cannot_reach(s
         r = subprocess.run(client + ["127.0.0.1:%d" % port, "m0", path], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.splitlines() == [
         "http://127.0.0.1:%d: cannot reach the server (Connection refused)" % port], r.stderr
+    # A bare port is this machine's; a port that answers but is no v2 server (the metrics one) is one line.
+    out = subprocess.run(client + [host_port.rsplit(":", 1)[1], "m0", path], check=True, capture_output=True, text=True).stdout.splitlines()
+    assert out[1].startswith("  Ankle boot (9)"), out
+    metrics = server.metrics[len("http://"):-len("/metrics")]
+    r = subprocess.run(client + [metrics, "m0", path], capture_output=True, text=True)
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1 and "(not a v2 server's answer: is this the HTTP port?)" in r.stderr, r.stderr
 
 
 def test_each_model_runs_at_its_own_precision():

@@ -1,6 +1,7 @@
 // Classifies images (files, or every image in a folder) with the model's own preprocessing (from its metadata, else timm's
 // eval transform) and prints the top-k classes; optionally renders a labelled contact sheet.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -66,6 +67,11 @@ Handler add_classify(CLI::App& app) {
   cmd->add_flag("--fail-fast", a->fail_fast, "Stop at the first image that cannot be read (default: report it, go on, exit 1 at the end)");
   const auto image_options = add_image_options(cmd);
   return [=] {
+    // Before any work: the sheet is always a PNG, and a .jpg name holding one misleads every viewer.
+    if (std::string ext = std::filesystem::path(a->render).extension().string(); !a->render.empty()) {
+      std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      if (ext != ".png") throw Error(ErrorKind::invalid_input, a->render + ": --render writes a PNG; name it .png");
+    }
     auto model = Model::load(a->model);
     const auto names = class_names(*model, a->labels);
     const Preprocess pre = image_options->preprocess(model->metadata());

@@ -142,6 +142,7 @@ Handler add_eval(CLI::App& app) {
                        {"seconds", secs}, {"images_per_second", static_cast<double>(done) / secs}};
       j["failed"] = nlohmann::json::array();
       for (const auto& [item, why] : bad_items) j["failed"].push_back({{"file", data->source(item)}, {"error", why}});
+      j["skipped"] = data->skipped();
       std::printf("%s\n", j.dump(2).c_str());
     } else {
       std::printf("%s (%s) on %s\n", a->model.c_str(), precision.c_str(), data->description().c_str());
