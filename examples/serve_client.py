@@ -27,20 +27,28 @@ def classify(session, url, model, names, path, top):
                      headers={"Inference-Header-Content-Length": str(len(head)), "Content-Type": "application/octet-stream"})
     if r.status_code != 200:
         raise ValueError(reply_error(r))
-    return r.json()["outputs"][0]["data"]
+    try:
+        return r.json()["outputs"][0]["data"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise ValueError(reply_error(r))
 
 
 def reply_error(r):
-    """"404 <the server's error>", or the start of a reply that is not v2 JSON (a proxy's HTML page)."""
+    """"404 <the server's error>", or the start of a reply that is not v2 JSON (a proxy's HTML page,
+    a sign-in page answered 200)."""
     try:
-        return "%d %s" % (r.status_code, r.json()["error"])
+        if r.status_code != 200:
+            return "%d %s" % (r.status_code, r.json()["error"])
     except (ValueError, KeyError, TypeError):
-        text = " ".join(r.text.split())[:120]
-        return "%d %s(not a v2 server's answer: is this the HTTP port?)" % (r.status_code, text + " " if text else "")
+        pass
+    text = " ".join(r.text.split())[:120]
+    return "%d %s(not a v2 server's answer: is this the HTTP port?)" % (r.status_code, text + " " if text else "")
 
 
 def unreachable(url, error):
     """One line for a server that cannot be reached: the OS's reason, not urllib3's retry chain."""
+    if "BadStatusLine" in str(error):
+        return "%s: answers, but not in HTTP/1.1 (the gRPC port?); give the HTTP port" % url
     reason = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(error))
     return "%s: cannot reach the server (%s)" % (url, reason.group(1).strip() if reason else error)
 
@@ -69,9 +77,12 @@ def main():
         raise SystemExit(unreachable(url, e))
     except requests.exceptions.RequestException as e:
         raise SystemExit("%s: %s" % (url, e))
-    if meta.status_code != 200:
+    try:
+        names = (meta.json()["inputs"][0]["name"], meta.json()["outputs"][0]["name"]) if meta.status_code == 200 else None
+    except (ValueError, KeyError, IndexError, TypeError):
+        names = None
+    if names is None:
         raise SystemExit("%s: %s" % (url, reply_error(meta)))
-    names = (meta.json()["inputs"][0]["name"], meta.json()["outputs"][0]["name"])
     failed = 0
     for path in paths:
         try:

@@ -297,12 +297,13 @@ expect_error "--auto-mixed: 'cosine>=99%' is not cosine>=X" "$effvit" quantize -
 # A budget no node_info can reach (the 8-bit input alone misses it) fails before the search, writing nothing.
 rm -f q_rgb.auto_mixed.yaml
 set +e
-"$effvit" quantize --config q_rgb.yaml -o out/m0_unreachable.onnx --calibration-samples 4 --auto-mixed "cosine>=1" >/dev/null 2>err.txt
+"$effvit" quantize --config q_rgb.yaml -o out/m0_unreachable.onnx --calibration-samples 4 --auto-mixed "cosine>=1" --report unreachable_report >/dev/null 2>err.txt
 status=$?
 set -e
 [ "$status" -eq 1 ] && grep -q "^effvit: --auto-mixed cosine>=1: not reachable: with every Conv/Gemm/MatMul in float32, logits cosine .*; what is left is the deployed input (rgb, 8-bit), which node_info cannot keep in float32: lower the budget$" err.txt ||
     { echo "FAIL: an unreachable budget must fail (status $status) saying why" >&2; cat err.txt >&2; failures=$((failures + 1)); }
-[ ! -e out/m0_unreachable.onnx ] && [ ! -e q_rgb.auto_mixed.yaml ] || { echo "FAIL: an unreachable --auto-mixed wrote files" >&2; failures=$((failures + 1)); }
+[ ! -e out/m0_unreachable.onnx ] && [ ! -e q_rgb.auto_mixed.yaml ] && [ ! -e unreachable_report ] ||
+    { echo "FAIL: an unreachable --auto-mixed left files or its report folder" >&2; failures=$((failures + 1)); }
 echo "# an earlier run's, edited" >q_rgb.auto_mixed.yaml
 expect_error "q_rgb.auto_mixed.yaml: exists (an earlier --auto-mixed run's, perhaps edited since); --force replaces it" \
     "$effvit" quantize --config q_rgb.yaml -o out/m0_mixed_twice.onnx --auto-mixed "cosine>=0.9995"

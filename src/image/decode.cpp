@@ -285,7 +285,7 @@ Image read_image(const std::string& path, const DecodeOptions& options) {
   size_t n;
   while ((n = std::fread(chunk, 1, sizeof chunk, file.get())) > 0) bytes.insert(bytes.end(), chunk, chunk + n);
   // A directory opens fine on Linux and only fails here, with EISDIR.
-  if (std::ferror(file.get())) fail(path, errno == EISDIR ? "a folder, not an image file (effvit classify takes folders)" : "cannot read file: " + errno_text());
+  if (std::ferror(file.get())) fail(path, errno == EISDIR ? "a folder, not an image file" : "cannot read file: " + errno_text());
   return decode_image(bytes, path, options);
 }
 

@@ -439,9 +439,12 @@ QuantizeReport quantize(const QuantConfig& given, std::string output_path, const
   const auto met = [&](std::pair<double, double> m) {
     return (options.auto_mixed->top1 ? m.second : m.first) >= options.auto_mixed->value;
   };
-  const auto measured_text = [&](std::pair<double, double> m) {
+  // Five digits, as the agreement line prints it; seven where a value just under the budget must
+  // not read as equal to it.
+  const auto measured_text = [&](std::pair<double, double> m, int digits = 5) {
     char line[160];
-    std::snprintf(line, sizeof line, "logits cosine %.5f, top-1 agreement %.2f%% on %zu samples", m.first, 100 * m.second, judge->samples());
+    std::snprintf(line, sizeof line, "logits cosine %.*f, top-1 agreement %.2f%% on %zu samples", digits, m.first, 100 * m.second,
+                  judge->samples());
     return std::string(line);
   };
   if (options.auto_mixed) {
@@ -453,7 +456,7 @@ QuantizeReport quantize(const QuantConfig& given, std::string output_path, const
     for (const auto& t : targets) every.insert(t.node);
     if (const auto best = judge->measure(deploy(grids, every)); !met(best))
       throw Error(ErrorKind::invalid_input, "--auto-mixed " + options.auto_mixed->text + ": not reachable: with every Conv/Gemm/MatMul in float32, " +
-                                                measured_text(best) + "; what is left is the deployed input (" +
+                                                measured_text(best, 7) + "; what is left is the deployed input (" +
                                                 input_kind_name(config.input_type_rt) + (config.input_type_rt == InputKind::featuremap ? "" : ", 8-bit") +
                                                 "), which node_info cannot keep in float32: lower the budget");
   }

@@ -588,6 +588,31 @@ def test_the_example_client_takes_host_port_and_names_a_server_it_cannot_reach(s
     metrics = server.metrics[len("http://"):-len("/metrics")]
     r = subprocess.run(client + [metrics, "m0", path], capture_output=True, text=True)
     assert r.returncode == 1 and len(r.stderr.splitlines()) == 1 and "(not a v2 server's answer: is this the HTTP port?)" in r.stderr, r.stderr
+    # The gRPC port answers in HTTP/2; a sign-in page answers 200 in HTML: one line each.
+    r = subprocess.run(client + [server.grpc, "m0", path], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr == "http://%s: answers, but not in HTTP/1.1 (the gRPC port?); give the HTTP port\n" % server.grpc, r.stderr
+    import http.server
+    import threading
+
+    class SignIn(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html><body>Please sign in</body></html>")
+
+        def log_message(self, *args):
+            pass
+
+    page = http.server.HTTPServer(("127.0.0.1", 0), SignIn)
+    threading.Thread(target=page.serve_forever, daemon=True).start()
+    try:
+        r = subprocess.run(client + ["127.0.0.1:%d" % page.server_address[1], "m0", path], capture_output=True, text=True, timeout=60)
+    finally:
+        page.shutdown()
+    assert r.returncode == 1 and r.stderr.splitlines() == [
+        "http://127.0.0.1:%d: 200 <html><body>Please sign in</body></html> (not a v2 server's answer: is this the HTTP port?)" %
+        page.server_address[1]], r.stderr
 
 
 def test_each_model_runs_at_its_own_precision():

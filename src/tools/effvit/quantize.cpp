@@ -96,24 +96,32 @@ Handler add_quantize(CLI::App& app) {
     if (std::error_code ec; options.auto_mixed && !a->force && std::filesystem::exists(quant::auto_mixed_config_path(config), ec))
       throw Error(ErrorKind::invalid_input, quant::auto_mixed_config_path(config) +
                                                 ": exists (an earlier --auto-mixed run's, perhaps edited since); --force replaces it");
+    bool made_report_folder = false;  // removed again if quantizing fails: nothing left behind
     if (!a->report.empty()) {
       // Before any work: a report folder that cannot be made must not leave the model written.
       std::error_code ec;
-      std::filesystem::create_directories(a->report, ec);
+      made_report_folder = std::filesystem::create_directories(a->report, ec);
       if (!std::filesystem::is_directory(a->report, ec) || ::access(a->report.c_str(), W_OK) != 0)
         throw Error(ErrorKind::invalid_input, a->report + ": --report: cannot create or write this folder");
     }
     for (const auto& note : config.notes) std::fprintf(stderr, "effvit: note: %s: %s\n", a->config.c_str(), note.c_str());
     std::unique_ptr<ProgressBar> bar;
     std::string phase;
-    const quant::QuantizeReport r = quant::quantize(config, a->output, [&](const char* name, size_t done, size_t total) {
-      if (!bar || phase != name) {
-        bar.reset();  // finishes the previous phase's line
-        bar = std::make_unique<ProgressBar>(name, total);
-        phase = name;
+    const quant::QuantizeReport r = [&] {
+      try {
+        return quant::quantize(config, a->output, [&](const char* name, size_t done, size_t total) {
+          if (!bar || phase != name) {
+            bar.reset();  // finishes the previous phase's line
+            bar = std::make_unique<ProgressBar>(name, total);
+            phase = name;
+          }
+          bar->update(done);
+        }, options);
+      } catch (...) {
+        if (std::error_code ec; made_report_folder) std::filesystem::remove(a->report, ec);  // only if still empty
+        throw;
       }
-      bar->update(done);
-    }, options);
+    }();
     bar.reset();
     if (!a->report.empty()) {
       quant::write_report(a->report, r.agreement, r.ranges, r.sensitivity, config.onnx_model, r.calibration);
