@@ -92,7 +92,7 @@ class FolderDataset final : public Dataset {
     if (classes.empty()) throw Error(root + ": no class subfolders (expected ROOT/<class>/<image>)");
     // Folders map to classes all by name (the class itself, "Ankle boot", or a spelling that
     // differs only in case and in ' ', '_', '-', '/': "ankle_boot"), all by number, or (neither)
-    // by sorted position, as ImageNet's synset folders do, which is said in mapping_note(). A mix
+    // by sorted position, as ImageNet's synset folders do, which is said in notes(). A mix
     // would silently mislabel, so it is an error naming the folders that match no class; so is
     // mapping by position when the folders are not one per class.
     auto by_name = [&](const std::string& folder) { return class_of_folder(folder, class_names); };
@@ -120,13 +120,14 @@ class FolderDataset final : public Dataset {
                   "), and sorted position maps folders to classes only when there is one folder per class; name the folders "
                   "after the classes or number them 0.." + std::to_string(class_names.size() - 1));
     const bool by_position = !named && numbered != classes.size();
+    std::string mapping;  // "boots -> 0 T-shirt/top, ...", said when folders map by position
     std::vector<bool> taken(class_names.size(), false);
     for (size_t k = 0; k < classes.size(); ++k) {
       int index = static_cast<int>(k);
       if (named) index = by_name(classes[k]);
       else if (numbered == classes.size()) index = std::stoi(classes[k]);
       if (by_position && index < static_cast<int>(class_names.size()))
-        mapping_ += (mapping_.empty() ? "" : ", ") + classes[k] + " -> " + std::to_string(index) + " " + class_names[static_cast<size_t>(index)];
+        mapping += (mapping.empty() ? "" : ", ") + classes[k] + " -> " + std::to_string(index) + " " + class_names[static_cast<size_t>(index)];
       if (index >= static_cast<int>(class_names.size()))
         throw Error(root + "/" + classes[k] + ": class folder maps to index " + std::to_string(index) + ", the model has " + std::to_string(class_names.size()) + " classes");
       if (taken[static_cast<size_t>(index)]) throw Error(root + "/" + classes[k] + ": a second folder for class " + std::to_string(index));
@@ -139,7 +140,7 @@ class FolderDataset final : public Dataset {
     }
     if (items_.empty()) throw Error(root + ": no JPEG, PNG, WebP or BMP images in its class subfolders");
     if (by_position)
-      notes_.insert(notes_.begin(), root + ": class folders are not named after the model's classes; they map by sorted position: " + mapping_);
+      notes_.insert(notes_.begin(), root + ": class folders are not named after the model's classes; they map by sorted position: " + mapping);
   }
   std::vector<std::string> notes() const override { return notes_; }
   std::vector<std::string> skipped() const override { return skipped_; }
@@ -157,7 +158,6 @@ class FolderDataset final : public Dataset {
   std::string root_;
   DecodeOptions decode_;
   std::vector<Item> items_;
-  std::string mapping_;
   std::vector<std::string> notes_, skipped_;
 };
 
