@@ -135,7 +135,7 @@ class FolderDataset final : public Dataset {
       const std::string folder = (fs::path(root) / classes[k]).string();
       ImageListing listing = list_images(folder, false);
       if (const std::string note = skipped_note(folder, listing); !note.empty()) notes_.push_back(note);
-      skipped_.insert(skipped_.end(), listing.skipped.begin(), listing.skipped.end());
+      for (const SkippedFile& file : listing.skipped) skipped_.push_back(file.path);
       for (auto& f : listing.images) items_.push_back({std::move(f), index});
     }
     if (items_.empty()) throw Error(root + ": no JPEG, PNG, WebP or BMP images in its class subfolders");

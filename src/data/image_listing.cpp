@@ -18,7 +18,9 @@ bool is_hidden(const fs::path& path) {
 void consider(const fs::directory_entry& entry, ImageListing& listing) {
   std::error_code ec;
   if (is_hidden(entry.path()) || !entry.is_regular_file(ec)) return;
-  (is_readable(sniff_image_file(entry.path().string())) ? listing.images : listing.skipped).push_back(entry.path().string());
+  const ImageFormat format = sniff_image_file(entry.path().string());
+  if (is_readable(format)) listing.images.push_back(entry.path().string());
+  else listing.skipped.push_back({entry.path().string(), format});
 }
 
 }  // namespace
@@ -36,14 +38,14 @@ ImageListing list_images(const std::string& folder, bool recursive) {
     for (fs::directory_iterator it(folder, ec), end; it != end; it.increment(ec)) consider(*it, listing);
   }
   std::sort(listing.images.begin(), listing.images.end());
-  std::sort(listing.skipped.begin(), listing.skipped.end());
+  std::sort(listing.skipped.begin(), listing.skipped.end(), [](const SkippedFile& a, const SkippedFile& b) { return a.path < b.path; });
   return listing;
 }
 
-std::string skipped_name(const ImageListing& listing, const std::string& path) {
+std::string skipped_name(const ImageListing& listing, const SkippedFile& file) {
   std::error_code ec;
-  const std::string what = image_format_name(sniff_image_file(path));
-  return fs::relative(path, listing.folder, ec).string() + (what.empty() ? "" : " (" + what + ")");
+  const std::string what = image_format_name(file.format);
+  return fs::relative(file.path, listing.folder, ec).string() + (what.empty() ? "" : " (" + what + ")");
 }
 
 std::string skipped_names(const ImageListing& listing) {

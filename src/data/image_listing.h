@@ -6,12 +6,19 @@
 #include <string>
 #include <vector>
 
+#include "image/sniff.h"
+
 namespace effvit {
+
+struct SkippedFile {
+  std::string path;
+  ImageFormat format;  // what it was seen to be (unknown for notes.txt), for the note naming it
+};
 
 struct ImageListing {
   std::string folder;
   std::vector<std::string> images;   // readable formats, in name order
-  std::vector<std::string> skipped;  // the other files, in name order (a GIF, notes.txt)
+  std::vector<SkippedFile> skipped;  // the other files, in name order (a GIF, notes.txt)
 };
 
 // Hidden files (".DS_Store", "._IMG.jpg" from macOS) are neither listed nor counted.
@@ -20,7 +27,7 @@ ImageListing list_images(const std::string& folder, bool recursive);
 // "a.gif (GIF), notes.txt, ..." (the first five skipped, relative to the folder, with what they are), or "".
 std::string skipped_names(const ImageListing& listing);
 // One skipped file as skipped_names names it: "sub/a.gif (GIF)".
-std::string skipped_name(const ImageListing& listing, const std::string& path);
+std::string skipped_name(const ImageListing& listing, const SkippedFile& file);
 
 // "FOLDER: skipped 3 files that are not JPEG, PNG, WebP or BMP images (a.gif (GIF), notes.txt, ...)",
 // or "" when none was.

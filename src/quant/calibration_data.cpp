@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "data/image_listing.h"
 #include "data/npy.h"
 #include "effvit/error.h"
 #include "effvit/image.h"
@@ -41,11 +40,12 @@ CalibrationSet::CalibrationSet(const QuantConfig& config, Shape input_shape, con
     if (!fs::is_directory(dir, ec))
       throw Error(ErrorKind::invalid_input, config.path + ": calibration_parameters.cal_data_dir: " + dir + " does not exist");
     // Tensors by their extension (raw bytes have no signature); images by content, as everywhere.
-    const ImageListing listing = list_images(dir, true);
-    for (const std::string& path : listing.skipped) {
-      const std::string e = extension(path);
-      if (e == ".npy" || is_raw(e)) files_.push_back(path);
-      else skipped_.push_back(skipped_name(listing, path));
+    ImageListing listing = list_images(dir, true);
+    not_samples_.folder = dir;
+    for (SkippedFile& file : listing.skipped) {
+      const std::string e = extension(file.path);
+      if (e == ".npy" || is_raw(e)) files_.push_back(std::move(file.path));
+      else not_samples_.skipped.push_back(std::move(file));
     }
     files_.insert(files_.end(), listing.images.begin(), listing.images.end());
     std::sort(files_.begin(), files_.end());

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "data/idx.h"
+#include "data/image_listing.h"
 #include "effvit/tensor.h"
 #include "quant/config.h"
 
@@ -29,7 +30,7 @@ class CalibrationSet {
 
   size_t size() const;
   // Files in cal_data_dir that are none of the sample kinds (a GIF, notes.txt), for a note.
-  const std::vector<std::string>& skipped() const { return skipped_; }
+  const ImageListing& not_samples() const { return not_samples_; }
   // Sample i as float32 of `input_shape` (not normalised). Throws effvit::Error naming its file
   // when it has the wrong size, type or content.
   Tensor sample(size_t i) const;
@@ -42,7 +43,8 @@ class CalibrationSet {
   const QuantConfig& config_;
   Shape shape_;
   std::map<std::string, std::string> metadata_;
-  std::vector<std::string> files_, skipped_;
+  std::vector<std::string> files_;
+  ImageListing not_samples_;
   std::unique_ptr<IdxArray> idx_;  // an IDX images file: [count, height, width] gray bytes
   size_t total_ = 0, count_ = 0;
 };

@@ -192,12 +192,9 @@ QuantizeReport quantize(const QuantConfig& given, std::string output_path, const
       if (outputs_info[k].name == name) taps.emplace_back(k, &observers.at(name));
   if (taps.size() != observed.size()) throw Error(ErrorKind::internal, config.onnx_model + ": a calibration output went missing");
   CalibrationSet samples(config, shape, float_model->metadata(), options.calibration_samples);
-  if (!samples.skipped().empty()) {
-    std::string named;
-    for (size_t i = 0; i < samples.skipped().size() && i < 5; ++i) named += (i ? ", " : "") + samples.skipped()[i];
-    report.notes.push_back(config.cal_data_dir + ": skipped " + std::to_string(samples.skipped().size()) +
-                           " file(s) that are no calibration sample (" + named + (samples.skipped().size() > 5 ? ", ..." : "") + ")");
-  }
+  if (const ImageListing& others = samples.not_samples(); !others.skipped.empty())
+    report.notes.push_back(config.cal_data_dir + ": skipped " + std::to_string(others.skipped.size()) +
+                           " file(s) that are no calibration sample (" + skipped_names(others) + ")");
   auto session = std::make_unique<Session>(float_model);
   ParityCheck parity(config);
   for (size_t i = 0; i < samples.size(); ++i) {

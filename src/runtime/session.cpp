@@ -100,8 +100,7 @@ struct Session::Impl {
     for (size_t i = 0; i < inputs.size(); ++i) {
       const TensorInfo& d = declared[i];
       const Tensor& t = inputs[i];
-      bool ok = t.rank() == d.shape.size();
-      for (size_t k = 0; ok && k < d.shape.size(); ++k) ok = d.shape[k] < 0 || d.shape[k] == t.shape()[k];
+      const bool ok = shape_fits(d.shape, t.shape());
       // Both wrong (uint8 HWC pixels for a float32 NCHW model) are said at once, not one fix at a time.
       if (t.dtype() != d.dtype)
         throw Error(ErrorKind::invalid_input,

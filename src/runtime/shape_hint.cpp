@@ -13,18 +13,18 @@ bool fits_permuted(const Shape& wanted, const Shape& got, const std::vector<size
   return true;
 }
 
-bool fits(const Shape& wanted, const Shape& got) {
+}  // namespace
+
+bool shape_fits(const Shape& wanted, const Shape& got) {
   std::vector<size_t> same(got.size());
   for (size_t k = 0; k < same.size(); ++k) same[k] = k;
   return fits_permuted(wanted, got, same);
 }
 
-}  // namespace
-
 std::string shape_mismatch_hint(const Shape& wanted, const Shape& got) {
   if (wanted.empty()) return "";
   const Shape item(wanted.begin() + 1, wanted.end());
-  if (fits(item, got)) return "; it has no batch dimension: add one, x[None]";
+  if (shape_fits(item, got)) return "; it has no batch dimension: add one, x[None]";
   // Only an image input (N, C, H, W) has a channels axis to put last by mistake.
   if (wanted.size() != 4) return "";
   if (fits_permuted(wanted, got, {0, 3, 1, 2})) return "; it looks channels-last (NHWC) where the model takes NCHW: x.transpose(0, 3, 1, 2)";

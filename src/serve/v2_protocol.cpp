@@ -125,20 +125,10 @@ Shape parse_shape(const json& j, const std::string& name) {
 
 }  // namespace
 
-namespace {
-
-// The shape fits the model's input: same rank, and the same size on every fixed dimension.
-bool fits_input(const TensorInfo& info, const Shape& shape) {
-  bool ok = shape.size() == info.shape.size();
-  for (size_t d = 0; ok && d < shape.size(); ++d) ok = info.shape[d] < 0 || info.shape[d] == shape[d];
-  return ok;
-}
-
-}  // namespace
-
 void check_input_shape(const TensorInfo& info, const Shape& shape) {
-  if (!fits_input(info, shape)) bad("input '" + info.name + "': shape " + shape_str(shape) + " does not fit the model's " + shape_str(info.shape) +
-                                       shape_mismatch_hint(info.shape, shape));
+  if (!shape_fits(info.shape, shape))
+    bad("input '" + info.name + "': shape " + shape_str(shape) + " does not fit the model's " + shape_str(info.shape) +
+        shape_mismatch_hint(info.shape, shape));
 }
 
 Tensor view_or_copy(DType dtype, const Shape& shape, char* data, const std::shared_ptr<void>& owner, InferRequest& request) {
@@ -175,7 +165,7 @@ Tensor decode_image_input(const Model& model, const TensorInfo& info, const std:
   if (t.dtype() != info.dtype)
     bad("input '" + info.name + "': its images decode to " + dtype_name(t.dtype()) + " but the model takes " + v2_datatype(info.dtype) +
         "; send the tensor itself");
-  if (!fits_input(info, t.shape()))
+  if (!shape_fits(info.shape, t.shape()))
     bad("input '" + info.name + "': the model's own preprocessing (its metadata) makes the images " + shape_str(t.shape()) +
         ", which does not fit its input " + shape_str(info.shape) + "; send the tensor itself");
   return t;

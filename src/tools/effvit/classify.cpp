@@ -21,24 +21,30 @@
 namespace effvit::cli {
 namespace {
 
+// One argument's image file, or a folder holding none, which fails in its turn as a bad file would.
+struct ImageArg {
+  std::string path;
+  std::string error;  // a folder without images: what it holds instead
+};
+
 // Files as given (whatever their name: the decoder says what they are); a folder stands for its
-// images, subfolders included, in name order, recognised by content as a file is. A folder with
-// none stays in the list, to fail as a file would, naming what it holds instead.
-std::vector<std::string> image_files(const std::vector<std::string>& args) {
-  std::vector<std::string> files;
+// images, subfolders included, in name order, recognised by content as a file is.
+std::vector<ImageArg> image_args(const std::vector<std::string>& args) {
+  std::vector<ImageArg> files;
   for (const std::string& arg : args) {
     std::error_code ec;
     if (!std::filesystem::is_directory(arg, ec)) {
-      files.push_back(arg);
+      files.push_back({arg, ""});
       continue;
     }
     const ImageListing listing = list_images(arg, true);
     if (listing.images.empty()) {
-      files.push_back(arg);
+      const std::string holds = skipped_names(listing);
+      files.push_back({arg, arg + ": a folder with no JPEG, PNG, WebP or BMP images" + (holds.empty() ? "" : "; it holds " + holds)});
       continue;
     }
     if (const std::string note = skipped_note(arg, listing); !note.empty()) std::fprintf(stderr, "effvit: note: %s\n", note.c_str());
-    files.insert(files.end(), listing.images.begin(), listing.images.end());
+    for (const std::string& image : listing.images) files.push_back({image, ""});
   }
   return files;
 }
@@ -80,16 +86,11 @@ Handler add_classify(CLI::App& app) {
     nlohmann::json results = nlohmann::json::array();
     std::vector<SheetItem> sheet;
     size_t failures = 0;
-    for (const std::string& path : image_files(a->images)) {
+    for (const auto& [path, folder_error] : image_args(a->images)) {
       Image image;
       Tensor logits;
       try {
-        std::error_code ec;
-        if (std::filesystem::is_directory(path, ec)) {
-          const std::string holds = skipped_names(list_images(path, true));
-          throw Error(ErrorKind::invalid_input,
-                      path + ": a folder with no JPEG, PNG, WebP or BMP images" + (holds.empty() ? "" : "; it holds " + holds));
-        }
+        if (!folder_error.empty()) throw Error(ErrorKind::invalid_input, folder_error);
         image = read_image(path, image_options->decode());
         logits = session.run(preprocess(image, pre));
       } catch (const Error& e) {
