@@ -15,10 +15,12 @@ bool fits_permuted(const Shape& wanted, const Shape& got, const std::vector<size
 
 }  // namespace
 
+// Checked on every run (Session's input check): no allocation.
 bool shape_fits(const Shape& wanted, const Shape& got) {
-  std::vector<size_t> same(got.size());
-  for (size_t k = 0; k < same.size(); ++k) same[k] = k;
-  return fits_permuted(wanted, got, same);
+  if (got.size() != wanted.size()) return false;
+  for (size_t k = 0; k < wanted.size(); ++k)
+    if (wanted[k] >= 0 && wanted[k] != got[k]) return false;
+  return true;
 }
 
 std::string shape_mismatch_hint(const Shape& wanted, const Shape& got) {
